@@ -1,0 +1,33 @@
+# helpline: `make run` serves the API (SQLite under ./var/), `make test` runs the test suite.
+# Both create .venv and install the project (with its test tools) the first time, and again when pyproject.toml changes.
+
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' && { echo $$p; break; }; done)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test bench migrations clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "helpline needs Python 3.11 or newer (python3.11 on PATH)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/helpline db upgrade
+	$(BIN)/helpline serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/api.py $(BENCH_ARGS)
+
+# Write a migration after changing tickets/models.py: make migrations NAME=add_something
+migrations: $(STAMP)
+	$(BIN)/python -m tortoise -c web.db.TORTOISE_ORM makemigrations -n $(NAME)
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""Asterisk AMI: the hardened connection, call tracking from events, AMI actions. Imports nothing of helpline."""

@@ -1,0 +1,1 @@
+"""The ticket domain: tickets, people, agents, the activity log (later calls and SLA clocks)."""

@@ -1,0 +1,127 @@
+"""Agents (the IT team) and their API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from tickets.clock import Clock, utcnow
+from tickets.errors import Conflict, InvalidField, NotFound
+from tickets.models import Agent, ApiToken, Role
+
+TOKEN_PREFIX = "hl_"
+#: ``last_used_at`` is written at most this often per token, so that reads stay reads.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+AGENT_FIELDS = ("display_name", "role", "extension", "email", "active")
+
+
+def hash_token(secret: str) -> str:
+    """What is stored for a token: its SHA-256 (the token has 256 random bits, so no slow hash is needed)."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+class AgentService:
+    """Creates agents, issues and checks their tokens."""
+
+    def __init__(self, clock: Clock = utcnow) -> None:
+        self.clock = clock
+
+    async def create(
+        self,
+        *,
+        login: str,
+        display_name: str,
+        role: Role = Role.AGENT,
+        extension: str | None = None,
+        email: str | None = None,
+    ) -> Agent:
+        now = self.clock()
+        if await Agent.exists(login=login):
+            raise Conflict(f"an agent with login {login!r} already exists")
+        await self._check_extension(extension, None)
+        try:
+            return await Agent.create(login=login, display_name=display_name, role=role, extension=extension,
+                                      email=email, created_at=now, updated_at=now)
+        except IntegrityError:
+            raise Conflict(f"an agent with login {login!r} or extension {extension!r} already exists") from None
+
+    async def get(self, agent_id: int) -> Agent:
+        agent = await Agent.get_or_none(id=agent_id) if 0 < agent_id < 2**31 else None
+        if agent is None:
+            raise NotFound(f"agent {agent_id} does not exist")
+        return agent
+
+    async def by_login(self, login: str) -> Agent | None:
+        return await Agent.get_or_none(login=login)
+
+    async def find(self, *, active: bool | None = None, after: int | None = None, limit: int = 50) -> list[Agent]:
+        query = Agent.all()
+        if active is not None:
+            query = query.filter(active=active)
+        if after is not None:
+            query = query.filter(id__gt=after)
+        return await query.order_by("id").limit(limit)
+
+    async def update(self, agent_id: int, changes: Mapping[str, Any]) -> Agent:
+        unknown = set(changes) - set(AGENT_FIELDS)
+        if unknown:
+            raise InvalidField(sorted(unknown)[0], "cannot be changed")
+        async with in_transaction():
+            agent = await self.get(agent_id)
+            if "extension" in changes:
+                await self._check_extension(changes["extension"], agent.id)
+            for name, value in changes.items():
+                setattr(agent, name, value)
+            agent.updated_at = self.clock()
+            try:
+                await agent.save()
+            except IntegrityError:
+                raise Conflict("another agent already has that extension") from None
+        return agent
+
+    async def issue_token(self, agent_id: int, name: str = "default") -> tuple[ApiToken, str]:
+        """A new token for the agent; the secret is returned here and never again."""
+        agent = await self.get(agent_id)
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = await ApiToken.create(agent=agent, name=name, token_hash=hash_token(secret),
+                                      hint=secret[: len(TOKEN_PREFIX) + 4], created_at=self.clock())
+        return token, secret
+
+    async def tokens(self, agent_id: int) -> list[ApiToken]:
+        await self.get(agent_id)
+        return await ApiToken.filter(agent_id=agent_id).order_by("id")
+
+    async def revoke_token(self, agent_id: int, token_id: int) -> ApiToken:
+        token = await ApiToken.get_or_none(id=token_id, agent_id=agent_id) if 0 < token_id < 2**31 else None
+        if token is None:
+            raise NotFound(f"agent {agent_id} has no token {token_id}")
+        if token.revoked_at is None:
+            token.revoked_at = self.clock()
+            await token.save(update_fields=["revoked_at"])
+        return token
+
+    async def authenticate(self, secret: str) -> Agent | None:
+        """The active agent owning this unrevoked token, or ``None``."""
+        if not secret.startswith(TOKEN_PREFIX) or len(secret) > 128:
+            return None
+        token = await ApiToken.get_or_none(token_hash=hash_token(secret), revoked_at__isnull=True).prefetch_related("agent")
+        if token is None or not token.agent.active:
+            return None
+        now = self.clock()
+        if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+            await ApiToken.filter(id=token.id).update(last_used_at=now)
+        return token.agent
+
+    @staticmethod
+    async def _check_extension(extension: str | None, agent_id: int | None) -> None:
+        if extension is None:
+            return
+        holder = await Agent.get_or_none(extension=extension)
+        if holder is not None and holder.id != agent_id:
+            raise Conflict(f"extension {extension} already belongs to agent {holder.login}")

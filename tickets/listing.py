@@ -1,0 +1,107 @@
+"""Finding tickets: filters and keyset pagination.
+
+Keyset (not offset) pagination: a page ends with the sort key of its last row, and the next page starts strictly
+after it. Rows inserted meanwhile are never repeated nor make later rows skip; ``id`` breaks ties so the order is
+total.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tortoise.expressions import Q
+
+from tickets.models import Channel, Ticket, TicketStatus, TicketType
+from tickets.search import fold
+
+
+@dataclass(frozen=True)
+class Sort:
+    """An ordering: by ``field`` then ``id``, both in the same direction."""
+
+    name: str
+    field: str
+    descending: bool
+
+
+SORTS: dict[str, Sort] = {
+    s.name: s
+    for s in (
+        Sort("-created", "id", True),
+        Sort("created", "id", False),
+        Sort("-updated", "updated_at", True),
+        Sort("updated", "updated_at", False),
+        Sort("priority", "priority", False),
+    )
+}
+DEFAULT_SORT = SORTS["-created"]
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    """What to look for; empty tuples and ``None`` mean "any"."""
+
+    statuses: tuple[TicketStatus, ...] = ()
+    priorities: tuple[str, ...] = ()
+    types: tuple[TicketType, ...] = ()
+    channels: tuple[Channel, ...] = ()
+    assignee_ids: tuple[int, ...] = ()
+    unassigned: bool = False
+    requester_id: int | None = None
+    group: str | None = None
+    text: str | None = None
+
+
+Key = tuple[Any, int]
+
+
+async def find_tickets(
+    where: TicketFilter, *, sort: Sort = DEFAULT_SORT, after: Key | None = None, limit: int = 50
+) -> tuple[list[Ticket], Key | None]:
+    """One page of tickets and the key to continue after (``None`` on the last page)."""
+    query = Ticket.all()
+    if where.statuses:
+        query = query.filter(status__in=[s.value for s in where.statuses])
+    if where.priorities:
+        query = query.filter(priority__in=list(where.priorities))
+    if where.types:
+        query = query.filter(type__in=[t.value for t in where.types])
+    if where.channels:
+        query = query.filter(channel__in=[c.value for c in where.channels])
+    if where.assignee_ids or where.unassigned:
+        who = Q(assignee_id__in=list(where.assignee_ids)) if where.assignee_ids else None
+        if where.unassigned:
+            who = Q(assignee_id__isnull=True) if who is None else who | Q(assignee_id__isnull=True)
+        query = query.filter(who)
+    if where.requester_id is not None:
+        query = query.filter(requester_id=where.requester_id)
+    if where.group is not None:
+        query = query.filter(group=where.group)
+    if where.text:
+        query = query.filter(search_text__contains=fold(where.text))
+    if after is not None:
+        query = query.filter(_after(sort, after))
+    direction = "-" if sort.descending else ""
+    order = [f"{direction}{sort.field}"] + ([f"{direction}id"] if sort.field != "id" else [])
+    rows = await query.order_by(*order).limit(limit + 1).prefetch_related("requester", "assignee")
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, key_of(rows[-1], sort)
+
+
+def key_of(ticket: Ticket, sort: Sort) -> Key:
+    """The keyset key of ``ticket`` under ``sort``."""
+    return (getattr(ticket, sort.field), ticket.id)
+
+
+def _after(sort: Sort, key: Key) -> Q:
+    value, last_id = key
+    op = "lt" if sort.descending else "gt"
+    if sort.field == "id":
+        return Q(**{f"id__{op}": last_id})
+    if isinstance(value, datetime) or sort.field == "priority":
+        return Q(**{f"{sort.field}__{op}": value}) | Q(**{sort.field: value, f"id__{op}": last_id})
+    raise ValueError(f"no keyset for {sort.field}")

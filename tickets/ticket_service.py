@@ -1,0 +1,347 @@
+"""Ticket use cases: open, edit, comment, assign, move through the workflow. Every change is logged.
+
+Each public method is one database transaction; domain events are published after it commits.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from tickets import workflow
+from tickets.actor import Actor
+from tickets.clock import Clock, utcnow
+from tickets.errors import Conflict, Forbidden, InvalidField, NotFound, StaleVersion
+from tickets.events import DomainEvent, Publisher, TicketCreated, TicketUpdated, no_publisher
+from tickets.models import (
+    Activity,
+    ActivityKind,
+    Agent,
+    Channel,
+    Counter,
+    Level,
+    Person,
+    Role,
+    Ticket,
+    TicketStatus,
+    TicketType,
+)
+from tickets.priority import PriorityMatrix
+from tickets.search import fold
+
+#: Fields that ``update`` may change. Status and assignee have their own operations.
+EDITABLE = ("title", "description", "type", "impact", "urgency", "requester_id", "caller_number", "group")
+
+
+@dataclass(frozen=True)
+class NumberingPolicy:
+    """How ticket numbers look: ``<prefix>-<n>``, ``n`` counting up from ``start``."""
+
+    prefix: str = "IT"
+    start: int = 1
+
+
+class TicketService:
+    """Opens and changes tickets on behalf of an :class:`Actor`."""
+
+    def __init__(
+        self,
+        *,
+        matrix: PriorityMatrix | None = None,
+        numbering: NumberingPolicy | None = None,
+        default_impact: Level = Level.MEDIUM,
+        default_urgency: Level = Level.MEDIUM,
+        clock: Clock = utcnow,
+        publish: Publisher = no_publisher,
+    ) -> None:
+        self.matrix = matrix or PriorityMatrix()
+        self.numbering = numbering or NumberingPolicy()
+        self.default_impact = default_impact
+        self.default_urgency = default_urgency
+        self.clock = clock
+        self.publish = publish
+
+    # -- reading -------------------------------------------------------------------------------------------
+
+    async def get(self, ref: int | str) -> Ticket:
+        """A ticket by id (``42``) or number (``IT-42``, any case)."""
+        ticket = await self._find(ref)
+        if ticket is None:
+            raise NotFound(f"ticket {ref} does not exist")
+        return ticket
+
+    async def history(self, ticket_id: int, *, after: int | None = None, limit: int = 100) -> list[Activity]:
+        """The ticket's activity, oldest first, from after the entry with id ``after``."""
+        query = Activity.filter(ticket_id=ticket_id)
+        if after is not None:
+            query = query.filter(id__gt=after)
+        return await query.order_by("id").limit(limit)
+
+    # -- changing ------------------------------------------------------------------------------------------
+
+    async def create(
+        self,
+        actor: Actor,
+        *,
+        title: str,
+        description: str = "",
+        type: TicketType = TicketType.INCIDENT,
+        impact: Level | None = None,
+        urgency: Level | None = None,
+        channel: Channel = Channel.API,
+        requester_id: int | None = None,
+        caller_number: str | None = None,
+        assignee_id: int | None = None,
+        group: str | None = None,
+    ) -> Ticket:
+        """Open a ticket; its priority follows from impact x urgency."""
+        impact = impact or self.default_impact
+        urgency = urgency or self.default_urgency
+        now = self.clock()
+        async with in_transaction():
+            if requester_id is not None:
+                await self._person(requester_id)
+            assignee = await self._assignable(assignee_id) if assignee_id is not None else None
+            number = await self._next_number()
+            ticket = await Ticket.create(
+                number=number,
+                title=title,
+                description=description,
+                type=type,
+                status=TicketStatus.NEW,
+                impact=impact,
+                urgency=urgency,
+                priority=self.matrix.priority(impact.value, urgency.value),
+                channel=channel,
+                requester_id=requester_id,
+                caller_number=caller_number,
+                assignee=assignee,
+                group=group,
+                created_by_id=actor.agent_id,
+                search_text=fold(number, title, description),
+                created_at=now,
+                updated_at=now,
+            )
+            entries = [self._entry(ticket, actor, ActivityKind.CREATED, now, new_value=number)]
+            if assignee is not None:
+                entries.append(self._entry(ticket, actor, ActivityKind.ASSIGNED, now, field="assignee", new_value=assignee.login))
+            for entry in entries:
+                await entry.save()
+        await self._emit(TicketCreated(ticket.id, ticket.number, actor.label))
+        return ticket
+
+    async def update(
+        self, actor: Actor, ref: int | str, changes: Mapping[str, Any], *, if_version: int | None = None
+    ) -> Ticket:
+        """Change editable fields; each changed field is logged with its old and new value."""
+        unknown = set(changes) - set(EDITABLE)
+        if unknown:
+            raise InvalidField(sorted(unknown)[0], "cannot be changed by an update")
+        now = self.clock()
+        async with in_transaction():
+            ticket = await self._locked(ref, if_version)
+            self._refuse_if_closed(ticket)
+            if changes.get("requester_id") is not None:
+                await self._person(changes["requester_id"])
+            entries: list[Activity] = []
+            for name in EDITABLE:
+                if name not in changes:
+                    continue
+                old, new = getattr(ticket, name), changes[name]
+                if _plain(old) == _plain(new):
+                    continue
+                setattr(ticket, name, new)
+                entries.append(
+                    self._entry(ticket, actor, ActivityKind.FIELD_CHANGED, now, field=name.removesuffix("_id"),
+                                old_value=_text(old), new_value=_text(new))
+                )
+            if "impact" in changes or "urgency" in changes:
+                priority = self.matrix.priority(Level(ticket.impact).value, Level(ticket.urgency).value)
+                if priority != ticket.priority:
+                    entries.append(self._entry(ticket, actor, ActivityKind.FIELD_CHANGED, now, field="priority",
+                                               old_value=ticket.priority, new_value=priority))
+                    ticket.priority = priority
+            if not entries:
+                return ticket
+            await self._save(ticket, entries, now)
+        await self._emit(TicketUpdated(ticket.id, ticket.number, actor.label, tuple(e.field or "" for e in entries)))
+        return ticket
+
+    async def comment(self, actor: Actor, ref: int | str, body: str, *, public: bool = False) -> Activity:
+        """Add a comment: public (the requester may see it) or internal (agents only)."""
+        now = self.clock()
+        async with in_transaction():
+            ticket = await self._locked(ref, None)
+            self._refuse_if_closed(ticket)
+            entry = self._entry(ticket, actor, ActivityKind.COMMENT, now, body=body, public=public)
+            if public and actor.is_agent and ticket.first_response_at is None:
+                ticket.first_response_at = now
+            await self._save(ticket, [entry], now)
+        await self._emit(TicketUpdated(ticket.id, ticket.number, actor.label, ("comment",)))
+        return entry
+
+    async def assign(
+        self,
+        actor: Actor,
+        ref: int | str,
+        *,
+        assignee_id: int | None,
+        group: str | None = None,
+        change_group: bool = False,
+        if_version: int | None = None,
+    ) -> Ticket:
+        """Give the ticket to an agent (or to nobody), optionally moving it to another group.
+
+        An agent may assign an unassigned ticket or one of their own; taking a ticket from somebody else needs a
+        supervisor.
+        """
+        now = self.clock()
+        async with in_transaction():
+            ticket = await self._locked(ref, if_version)
+            self._refuse_if_closed(ticket)
+            current = ticket.assignee_id
+            if current is not None and current != actor.agent_id and not actor.at_least(Role.SUPERVISOR):
+                raise Forbidden("this ticket is assigned to another agent; only a supervisor can reassign it")
+            entries: list[Activity] = []
+            if assignee_id != current:
+                new = await self._assignable(assignee_id) if assignee_id is not None else None
+                old_login = (await Agent.get(id=current)).login if current is not None else None
+                ticket.assignee_id = new.id if new else None
+                entries.append(self._entry(ticket, actor, ActivityKind.ASSIGNED, now, field="assignee",
+                                           old_value=old_login, new_value=new.login if new else None))
+            if change_group and group != ticket.group:
+                entries.append(self._entry(ticket, actor, ActivityKind.FIELD_CHANGED, now, field="group",
+                                           old_value=ticket.group, new_value=group))
+                ticket.group = group
+            if not entries:
+                return ticket
+            await self._save(ticket, entries, now)
+        await self._emit(TicketUpdated(ticket.id, ticket.number, actor.label, tuple(e.field or "" for e in entries)))
+        return ticket
+
+    async def transition(
+        self,
+        actor: Actor,
+        ref: int | str,
+        to: TicketStatus,
+        *,
+        resolution: str | None = None,
+        comment: str | None = None,
+        public: bool = False,
+        if_version: int | None = None,
+    ) -> Ticket:
+        """Move the ticket to status ``to`` if the workflow allows it.
+
+        Resolving needs a resolution text. Reopening (resolved/closed -> open) clears the resolution and counts
+        the reopen. The first move out of ``new`` by an agent is the ticket's first response.
+        """
+        now = self.clock()
+        async with in_transaction():
+            ticket = await self._locked(ref, if_version)
+            current = TicketStatus(ticket.status)
+            workflow.check(current, to)
+            if to == TicketStatus.RESOLVED and not (resolution and resolution.strip()):
+                raise InvalidField("resolution", "is required to resolve a ticket: say what fixed it")
+            entries = [self._entry(ticket, actor, ActivityKind.STATUS_CHANGED, now, field="status",
+                                   old_value=current.value, new_value=to.value, body=resolution)]
+            if workflow.is_reopen(current, to):
+                ticket.reopen_count += 1
+                ticket.resolved_at = ticket.closed_at = ticket.resolution = None
+            if to == TicketStatus.RESOLVED:
+                ticket.resolved_at, ticket.resolution = now, resolution
+            elif to == TicketStatus.CLOSED:
+                ticket.closed_at = now
+            if current == TicketStatus.NEW and actor.is_agent and ticket.first_response_at is None:
+                ticket.first_response_at = now
+            ticket.status = to
+            if comment:
+                entries.append(self._entry(ticket, actor, ActivityKind.COMMENT, now, body=comment, public=public))
+            await self._save(ticket, entries, now)
+        await self._emit(TicketUpdated(ticket.id, ticket.number, actor.label, ("status",)))
+        return ticket
+
+    # -- helpers -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _key(ref: int | str) -> dict[str, Any] | None:
+        if isinstance(ref, int) or (ref.isascii() and ref.isdigit()):
+            value = int(ref)
+            return {"id": value} if 0 < value < 2**31 else None
+        if len(ref) > 32 or not ref.isascii() or not ref.isprintable():
+            return None  # no ticket number looks like this; never hand such text to the database
+        return {"number": ref.upper()}
+
+    async def _find(self, ref: int | str) -> Ticket | None:
+        key = self._key(ref)
+        return await Ticket.get_or_none(**key) if key else None
+
+    async def _locked(self, ref: int | str, if_version: int | None) -> Ticket:
+        """The ticket, row-locked until the transaction ends (PostgreSQL; SQLite serialises writers anyway)."""
+        key = self._key(ref)
+        ticket = await Ticket.select_for_update().get_or_none(**key) if key else None
+        if ticket is None:
+            raise NotFound(f"ticket {ref} does not exist")
+        if if_version is not None and ticket.version != if_version:
+            raise StaleVersion(
+                f"ticket {ticket.number} has changed since you read it (your version {if_version}, "
+                f"now {ticket.version}); reload it and apply your change again"
+            )
+        return ticket
+
+    @staticmethod
+    def _refuse_if_closed(ticket: Ticket) -> None:
+        if ticket.status == TicketStatus.CLOSED:
+            raise Conflict(f"ticket {ticket.number} is closed; reopen it first")
+
+    async def _save(self, ticket: Ticket, entries: list[Activity], now: Any) -> None:
+        ticket.version += 1
+        ticket.updated_at = now
+        ticket.search_text = fold(ticket.number, ticket.title, ticket.description)
+        await ticket.save()
+        for entry in entries:
+            await entry.save()
+
+    async def _next_number(self) -> str:
+        counter = await Counter.select_for_update().get(name="ticket")
+        counter.value = max(counter.value + 1, self.numbering.start)
+        await counter.save(update_fields=["value"])
+        return f"{self.numbering.prefix}-{counter.value}"
+
+    @staticmethod
+    async def _person(person_id: int) -> Person:
+        person = await Person.get_or_none(id=person_id)
+        if person is None:
+            raise InvalidField("requester_id", f"there is no person with id {person_id}")
+        return person
+
+    @staticmethod
+    async def _assignable(agent_id: int) -> Agent:
+        agent = await Agent.get_or_none(id=agent_id)
+        if agent is None:
+            raise InvalidField("assignee_id", f"there is no agent with id {agent_id}")
+        if not agent.active:
+            raise InvalidField("assignee_id", f"agent {agent.login} is deactivated")
+        return agent
+
+    @staticmethod
+    def _entry(ticket: Ticket, actor: Actor, kind: ActivityKind, now: Any, **values: Any) -> Activity:
+        return Activity(ticket=ticket, kind=kind, actor_id=actor.agent_id, actor_label=actor.label,
+                        created_at=now, **values)
+
+    async def _emit(self, event: DomainEvent) -> None:
+        result = self.publish(event)
+        if inspect.isawaitable(result):
+            await result
+
+
+def _plain(value: Any) -> Any:
+    return value.value if hasattr(value, "value") else value
+
+
+def _text(value: Any) -> str | None:
+    value = _plain(value)
+    return None if value is None else str(value)

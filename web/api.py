@@ -1,0 +1,243 @@
+"""Declaring API operations once: the route, who may call it, what it takes and returns.
+
+Each :class:`Operation` becomes a Starlette route (authentication, role check, query and body validation, error
+mapping) *and* an OpenAPI operation, from the same declaration.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tickets.actor import Actor
+from tickets.errors import DomainError
+from tickets.models import Agent, Role
+from web.problems import ApiError, from_api_error, from_domain_error
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Call"], Awaitable["BaseModel | Reply | Response | None"]]
+
+
+@dataclass
+class Reply:
+    """A handler result with a status or headers other than the operation's defaults."""
+
+    body: BaseModel | None
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    role: Role | None
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    tag: str = "tickets"
+    errors: tuple[int, ...] = ()
+    #: The response carries an ETag header (the object's version).
+    etag: bool = False
+    #: The operation honours If-Match (optimistic concurrency).
+    if_match: bool = False
+    #: Other documented responses with a body that is not a problem (e.g. 503 from /readyz).
+    alt_responses: dict[int, type[BaseModel]] = field(default_factory=dict)
+
+    @property
+    def operation_id(self) -> str:
+        return self.handler.__name__
+
+
+class Call:
+    """What a handler gets: the request, the authenticated agent and the validated input."""
+
+    def __init__(self, request: Request, agent: Agent | None, body: Any, query: Any) -> None:
+        self.request = request
+        self.agent = agent
+        self.body = body
+        self.query = query
+
+    @property
+    def services(self) -> Any:
+        return self.request.app.state.services
+
+    @property
+    def actor(self) -> Actor:
+        assert self.agent is not None
+        return Actor.of(self.agent)
+
+    def path(self, name: str) -> str:
+        return str(self.request.path_params[name])
+
+    def id_param(self, name: str, what: str) -> int:
+        """A numeric path parameter; anything else is a 404 for ``what``."""
+        raw = self.path(name)
+        if raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**31:
+            return int(raw)
+        raise ApiError(404, "not-found", f"{what} {raw} does not exist")
+
+    def if_match(self) -> int | None:
+        """The version in an ``If-Match`` header (``"3"``), or ``None`` when absent or ``*``."""
+        header = self.request.headers.get("if-match")
+        if header is None or header.strip() == "*":
+            return None
+        tag = header.strip().removeprefix("W/").strip('"')
+        if tag.isascii() and tag.isdigit() and len(tag) < 10:
+            return int(tag)
+        raise ApiError(400, "bad-if-match", 'If-Match must be the ETag of the resource, e.g. "3"')
+
+
+class Api:
+    """A collection of operations under one prefix."""
+
+    def __init__(self, prefix: str = "/api/v1") -> None:
+        self.prefix = prefix
+        self.operations: list[Operation] = []
+
+    def operation(self, method: str, path: str, *, summary: str, role: Role | None, **options: Any) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.operations.append(Operation(method, path, handler, summary, role, **options))
+            return handler
+
+        return register
+
+    def get(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.operation("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.operation("POST", path, **kw)
+
+    def patch(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.operation("PATCH", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.operation("DELETE", path, **kw)
+
+    def routes(self) -> list[Route]:
+        return [Route(self.prefix + op.path, _endpoint(op), methods=[op.method], name=op.operation_id)
+                for op in self.operations]
+
+
+def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            agent = await _authorise(request, op.role) if op.role is not None else None
+            query = _parse_query(request, op.query) if op.query else None
+            body = await _parse_body(request, op.body) if op.body else None
+            result = await op.handler(Call(request, agent, body, query))
+        except ApiError as exc:
+            return from_api_error(exc)
+        except DomainError as exc:
+            return from_domain_error(exc)
+        return _render(op, result)
+
+    endpoint.__name__ = op.operation_id
+    return endpoint
+
+
+async def _authorise(request: Request, role: Role) -> Agent:
+    header = request.headers.get("authorization")
+    challenge = {"WWW-Authenticate": 'Bearer realm="helpline"'}
+    if not header:
+        raise ApiError(401, "unauthenticated",
+                       "send an API token: 'Authorization: Bearer <token>' (helpline user add prints one)",
+                       headers=challenge)
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ApiError(401, "unauthenticated", "the Authorization header must be 'Bearer <token>'", headers=challenge)
+    agent = await request.app.state.services.agents.authenticate(secret.strip())
+    if agent is None:
+        raise ApiError(401, "invalid-token", "the token is unknown, revoked, or its agent is deactivated",
+                       headers={"WWW-Authenticate": 'Bearer realm="helpline", error="invalid_token"'})
+    if Role(agent.role).rank < role.rank:
+        raise ApiError(403, "forbidden", f"this needs the {role.value} role; you are {Role(agent.role).value}")
+    return agent
+
+
+def _parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
+    params = request.query_params
+    unknown = sorted(set(params.keys()) - set(model.model_fields))
+    if unknown:
+        raise ApiError(400, "invalid-query", f"unknown query parameter {unknown[0]!r}",
+                       field_errors=[{"field": name, "detail": f"unknown; use one of: {', '.join(model.model_fields)}"}
+                                     for name in unknown])
+    data: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        values = params.getlist(name)
+        if not values:
+            continue
+        if typing.get_origin(info.annotation) is list:
+            data[name] = [part for value in values for part in value.split(",") if part != ""]
+        elif len(values) > 1:
+            raise ApiError(400, "invalid-query", f"give {name} once",
+                           field_errors=[{"field": name, "detail": "repeated"}])
+        else:
+            data[name] = values[0]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        raise ApiError(400, "invalid-query", "; ".join(f"{e['field']}: {e['detail']}" for e in errors),
+                       field_errors=errors) from None
+
+
+async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
+    raw = await request.body()
+    if raw.strip():
+        ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if ctype != "application/json" and not (ctype.startswith("application/") and ctype.endswith("+json")):
+            raise ApiError(415, "unsupported-media-type", "send the body as JSON with Content-Type: application/json")
+    else:
+        raw = b"{}"
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        kinds = {e["type"] for e in exc.errors()}
+        if "json_invalid" in kinds:
+            raise ApiError(400, "invalid-json", f"the body is not valid JSON: {exc.errors()[0]['msg']}") from None
+        if "model_type" in kinds or "model_attributes_type" in kinds:
+            raise ApiError(422, "invalid-body", "the body must be a JSON object") from None
+        errors = field_errors(exc, model)
+        raise ApiError(422, "invalid-body", "; ".join(f"{e['field']}: {e['detail']}" for e in errors),
+                       field_errors=errors) from None
+
+
+def field_errors(exc: ValidationError, model: type[BaseModel] | None = None) -> list[dict[str, str]]:
+    """Pydantic errors as ``[{"field": "a.b", "detail": "..."}]`` with messages a person can act on."""
+    out = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "constrained-")))]
+        name = ".".join(loc) or "body"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            hints: dict[str, str] = getattr(model, "hints", {}) if model else {}
+            allowed = ", ".join(model.model_fields) if model else ""
+            message = hints.get(name) or (f"unknown field; allowed: {allowed}" if allowed else "unknown field")
+        elif err["type"] == "missing":
+            message = "is required"
+        out.append({"field": name, "detail": message})
+    return out
+
+
+def _render(op: Operation, result: BaseModel | Reply | Response | None) -> Response:
+    if isinstance(result, Response):
+        return result
+    reply = result if isinstance(result, Reply) else Reply(result)
+    status = reply.status or op.status
+    if reply.body is None:
+        return Response(status_code=204 if status == 200 else status, headers=reply.headers)
+    return Response(reply.body.model_dump_json(), status_code=status, media_type="application/json",
+                    headers=reply.headers)

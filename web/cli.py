@@ -1,0 +1,217 @@
+"""The ``helpline`` command: serve, db upgrade/status, user add/token.
+
+Exit codes: 0 success, 1 the task failed (database unreachable, user exists, ...), 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from web.config import ConfigError, Settings, load_settings
+from web.version import VERSION
+
+log = logging.getLogger("helpline")
+
+
+class CommandFailed(Exception):
+    """A command could not do its job; the message says why and what to do."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "run", None) is None:
+        getattr(args, "help_of", parser).print_help(sys.stderr)
+        return 2
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print("helpline: the configuration has problems:", file=sys.stderr)
+        for line in exc.problems:
+            print(f"  - {line}", file=sys.stderr)
+        return 2
+    _configure_logging(settings)
+    try:
+        return int(args.run(args, settings) or 0)
+    except CommandFailed as exc:
+        print(f"helpline: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="helpline", description="Telephony-integrated IT service desk.")
+    parser.add_argument("--version", action="version", version=f"helpline {VERSION}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", "-c", metavar="FILE",
+                        help="TOML configuration file (default: $HELPLINE_CONFIG, else built-in defaults)")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", parents=[common], help="run the HTTP API",
+                           description="Run helpline. An empty database is migrated first; a database with "
+                                       "pending migrations is refused (run `helpline db upgrade`).")
+    serve.add_argument("--host", help="listen address (default: [web] host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default: [web] port, 8080)")
+    serve.set_defaults(run=_serve)
+
+    db = sub.add_parser("db", help="database schema", description="Manage the database schema.")
+    db.set_defaults(help_of=db)
+    db_sub = db.add_subparsers(title="commands", metavar="COMMAND")
+    upgrade = db_sub.add_parser("upgrade", parents=[common], help="apply pending migrations",
+                                description="Apply every pending migration. Back up the database first.")
+    upgrade.set_defaults(run=_db_upgrade)
+    status = db_sub.add_parser("status", parents=[common], help="list pending migrations",
+                               description="Show whether the schema is up to date; exit 1 if migrations are pending.")
+    status.set_defaults(run=_db_status)
+
+    user = sub.add_parser("user", help="agents and their API tokens", description="Manage agents.")
+    user.set_defaults(help_of=user)
+    user_sub = user.add_subparsers(title="commands", metavar="COMMAND")
+    add = user_sub.add_parser("add", parents=[common], help="add an agent and print their API token",
+                              description="Add an agent and print a new API token (shown only once).")
+    add.add_argument("login", help="login name: lowercase letters, digits, '.', '_' or '-'")
+    add.add_argument("--role", choices=["agent", "supervisor", "admin"], default="agent")
+    add.add_argument("--extension", help="phone extension, e.g. 101")
+    add.add_argument("--name", dest="display_name", help="display name (default: the login)")
+    add.add_argument("--email")
+    add.set_defaults(run=_user_add)
+    token = user_sub.add_parser("token", parents=[common], help="issue another API token for an agent",
+                                description="Issue a new API token for an existing agent (e.g. a lost admin token).")
+    token.add_argument("login")
+    token.add_argument("--token-name", default="cli", help="a label to tell tokens apart")
+    token.set_defaults(run=_user_token)
+    return parser
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.web.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.web.log_level != "debug":
+        logging.getLogger("tortoise").setLevel(logging.WARNING)
+
+
+def _with_database(settings: Settings, task: Callable[[], Awaitable[Any]]) -> Any:
+    from tortoise.exceptions import DBConnectionError, OperationalError
+
+    from web import db
+
+    async def run() -> Any:
+        try:
+            await db.open_orm(settings.database)
+            return await task()
+        except db.SchemaOutOfDate as exc:
+            raise CommandFailed(str(exc)) from None
+        except (DBConnectionError, OperationalError, OSError) as exc:
+            raise CommandFailed(
+                f"cannot use the database {settings.database.redacted_url()}: {exc}. "
+                "Check [database] url / HELPLINE_DATABASE_URL and that the server is running."
+            ) from None
+        finally:
+            await db.close_orm()
+
+    return asyncio.run(run())
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from web import db
+    from web.app import create_app
+
+    _with_database(settings, lambda: db.prepare(settings.database))
+    host = args.host or settings.web.host
+    port = args.port or settings.web.port
+    log.info("serving on http://%s:%d (config: %s)", host, port, settings.source)
+    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level=settings.web.log_level,
+                            proxy_headers=True, server_header=False, lifespan="on")
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from web import db
+
+    done = _with_database(settings, lambda: db.upgrade(settings.database))
+    if done:
+        print(f"applied {len(done)} migrations: {', '.join(done)}")
+    else:
+        print("the database schema is up to date")
+    return 0
+
+
+def _db_status(args: argparse.Namespace, settings: Settings) -> int:
+    from web import db
+
+    pending, fresh = _with_database(settings, lambda: db.pending_migrations(settings.database))
+    if not pending:
+        print("the database schema is up to date")
+        return 0
+    state = "empty database" if fresh else "schema behind"
+    print(f"{state}: {len(pending)} pending migrations: {', '.join(pending)}")
+    return 1
+
+
+def _user_add(args: argparse.Namespace, settings: Settings) -> int:
+    from pydantic import ValidationError
+
+    from tickets.agent_service import AgentService
+    from tickets.errors import Conflict
+    from tickets.models import Role
+    from web.schemas import AgentCreate
+
+    try:
+        data = AgentCreate.model_validate({"login": args.login, "display_name": args.display_name or args.login,
+                                           "role": args.role, "extension": args.extension, "email": args.email},
+                                          strict=False)
+    except ValidationError as exc:
+        from web.api import field_errors
+
+        raise CommandFailed("; ".join(f"{e['field']}: {e['detail']}" for e in field_errors(exc))) from None
+
+    async def add() -> str:
+        from web import db
+
+        agents = AgentService()
+        await db.prepare(settings.database)
+        try:
+            agent = await agents.create(login=data.login, display_name=data.display_name, role=Role(data.role),
+                                        extension=data.extension, email=data.email)
+        except Conflict as exc:
+            raise CommandFailed(f"{exc.message}; for a new token run: helpline user token {data.login}") from None
+        _, secret = await agents.issue_token(agent.id, "cli")
+        return secret
+
+    secret = _with_database(settings, add)
+    print(f"added {data.role.value} {data.login}. API token (shown only now, store it safely):", file=sys.stderr)
+    print(secret)
+    return 0
+
+
+def _user_token(args: argparse.Namespace, settings: Settings) -> int:
+    from tickets.agent_service import AgentService
+
+    async def issue() -> str:
+        agents = AgentService()
+        agent = await agents.by_login(args.login)
+        if agent is None:
+            raise CommandFailed(f"there is no agent {args.login!r}; add one with: helpline user add {args.login}")
+        if not agent.active:
+            raise CommandFailed(f"agent {args.login} is deactivated; reactivate them first (PATCH /api/v1/agents/{agent.id})")
+        _, secret = await agents.issue_token(agent.id, args.token_name)
+        return secret
+
+    secret = _with_database(settings, issue)
+    print(f"new API token for {args.login} (shown only now, store it safely):", file=sys.stderr)
+    print(secret)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

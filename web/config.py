@@ -1,0 +1,236 @@
+"""Settings: one TOML file plus environment overrides, validated at start-up.
+
+Order of precedence (last wins): built-in defaults, the TOML file (``--config`` or ``HELPLINE_CONFIG``),
+environment variables ``HELPLINE_<SECTION>_<KEY>`` (for example ``HELPLINE_DATABASE_URL``, ``HELPLINE_WEB_PORT``).
+A secret may instead be read from a file: ``<key>_file`` in TOML or ``HELPLINE_<SECTION>_<KEY>_FILE`` in the
+environment. Every problem is reported with the key that causes it and how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from tickets.priority import DEFAULT_MATRIX, LEVELS, PRIORITIES
+
+ENV_PREFIX = "HELPLINE_"
+CONFIG_ENV = "HELPLINE_CONFIG"
+DEFAULT_DATABASE_URL = "sqlite://./var/helpline.sqlite3"
+
+# Keys whose value may come from "<key>_file" (TOML) or "HELPLINE_<SECTION>_<KEY>_FILE" (environment).
+SECRET_KEYS: dict[str, tuple[str, ...]] = {"database": ("url",), "redis": ("url",)}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``problems`` holds one actionable line per fault."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WebSettings(_Section):
+    """``[web]``: the HTTP listener."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    public_url: str | None = None
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL such as https://helpline.example.com")
+        return value.rstrip("/")
+
+
+class DatabaseSettings(_Section):
+    """``[database]``: where tickets live. SQLite file by default, PostgreSQL by URL."""
+
+    url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    pool_max: int = Field(10, ge=1, le=200)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: SecretStr) -> SecretStr:
+        scheme = urlsplit(value.get_secret_value()).scheme
+        if scheme not in ("sqlite", "postgres", "postgresql", "asyncpg"):
+            raise ValueError(
+                "must start with sqlite:// (for example sqlite://./var/helpline.sqlite3) "
+                "or postgres:// (for example postgres://helpline@127.0.0.1:5432/helpline)"
+            )
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_secret_value().startswith("sqlite:")
+
+    def redacted_url(self) -> str:
+        """The URL with any password replaced, safe for logs."""
+        return redact_url(self.url.get_secret_value())
+
+
+class RedisSettings(_Section):
+    """``[redis]``: optional; several web workers share live events through it."""
+
+    url: SecretStr | None = None
+
+
+class TicketSettings(_Section):
+    """``[tickets]``: numbering and the ITIL priority matrix."""
+
+    number_prefix: str = Field("IT", pattern=r"^[A-Z][A-Z0-9]{0,9}$")
+    number_start: int = Field(1, ge=1, le=10**12)
+    default_impact: Literal["high", "medium", "low"] = "medium"
+    default_urgency: Literal["high", "medium", "low"] = "medium"
+    priority_matrix: dict[str, dict[str, str]] = Field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_MATRIX.items()})
+
+    @field_validator("priority_matrix")
+    @classmethod
+    def _matrix(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        if set(value) != set(LEVELS):
+            raise ValueError(f"needs exactly the impact rows {', '.join(LEVELS)}; got {', '.join(sorted(value)) or 'none'}")
+        for impact, row in value.items():
+            if set(row) != set(LEVELS):
+                raise ValueError(f"row {impact!r} needs exactly the urgency keys {', '.join(LEVELS)}")
+            for urgency, priority in row.items():
+                if priority not in PRIORITIES:
+                    raise ValueError(f"{impact}.{urgency} = {priority!r}; use one of {', '.join(PRIORITIES)}")
+        return value
+
+
+class Settings(_Section):
+    """All of helpline's settings."""
+
+    web: WebSettings = WebSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    tickets: TicketSettings = TicketSettings()
+    source: str = Field("defaults", exclude=True)
+
+
+def redact_url(url: str) -> str:
+    """Replace the password in a URL by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = (parts.username or "") + ":***"
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the TOML file (if any), apply environment overrides and validate.
+
+    Raises :class:`ConfigError` naming every bad key.
+    """
+    env = os.environ if environ is None else environ
+    path = path or env.get(CONFIG_ENV) or None
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path:
+        file = Path(path)
+        try:
+            raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError([f"{file}: configuration file not found (check --config / {CONFIG_ENV})"]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{file}: not valid TOML: {exc}"]) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError([f"{file}: cannot read the configuration file: {exc}"]) from None
+        source = str(file)
+    problems: list[str] = []
+    _apply_env(raw, env, problems)
+    _resolve_secret_files(raw, problems, base=Path(path).parent if path else Path.cwd())
+    if problems:
+        raise ConfigError([f"{source}: {p}" for p in problems])
+    try:
+        return Settings.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        raise ConfigError([f"{source}: {_describe(err)}" for err in exc.errors()]) from None
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str], problems: list[str]) -> None:
+    sections = {name: model for name, model in _section_models().items()}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        for section, model in sections.items():
+            if not rest.startswith(section + "_"):
+                continue
+            key = rest[len(section) + 1:]
+            base = key[:-5] if key.endswith("_file") else key
+            if base in model.model_fields or (key.endswith("_file") and base in SECRET_KEYS.get(section, ())):
+                table = raw.setdefault(section, {})
+                if not isinstance(table, dict):
+                    problems.append(f"[{section}] must be a table to apply {name}")
+                    break
+                table[key] = value
+            break
+
+
+def _resolve_secret_files(raw: dict[str, Any], problems: list[str], base: Path) -> None:
+    for section, keys in SECRET_KEYS.items():
+        table = raw.get(section)
+        if not isinstance(table, dict):
+            continue
+        for key in keys:
+            file_key = f"{key}_file"
+            if file_key not in table:
+                continue
+            file_name = table.pop(file_key)
+            if key in table:
+                problems.append(f"[{section}] set either {key} or {file_key}, not both")
+                continue
+            file = Path(str(file_name))
+            if not file.is_absolute():
+                file = base / file
+            try:
+                table[key] = file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                problems.append(f"[{section}] {file_key}: cannot read {file}: {exc.strerror or exc}")
+
+
+def _section_models() -> dict[str, type[BaseModel]]:
+    out: dict[str, type[BaseModel]] = {}
+    for name, field in Settings.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            out[name] = field.annotation
+    return out
+
+
+def _describe(err: Any) -> str:
+    loc = [str(p) for p in err["loc"]]
+    if len(loc) >= 2:
+        where = f"[{loc[0]}] {'.'.join(loc[1:])}"
+    elif loc:
+        where = f"[{loc[0]}]" if loc[0] in Settings.model_fields else loc[0]
+    else:
+        where = "configuration"
+    message = err["msg"]
+    if err["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling; docs/configuration.md lists every key)"
+    elif message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    value = err.get("input")
+    if err["type"] not in ("extra_forbidden", "missing") and isinstance(value, (str, int, float, bool)):
+        shown = value if not isinstance(value, str) or len(value) < 80 else value[:77] + "..."
+        if not any(s in where for s in ("url", "secret", "password", "token")):
+            message += f" (got {shown!r})"
+    return f"{where}: {message}"

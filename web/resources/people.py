@@ -1,0 +1,43 @@
+"""/api/v1/people: requesters."""
+
+from __future__ import annotations
+
+from tickets.models import Role
+from web import cursor
+from web.api import Api, Call
+from web.resources.render import person_out
+from web.schemas import PeopleQuery, PersonCreate, PersonOut, PersonPage, PersonPatch
+
+api = Api()
+
+
+@api.post("/people", summary="Add a person (requester)", role=Role.AGENT, body=PersonCreate, response=PersonOut,
+          status=201, errors=(409, 422), tag="people")
+async def create_person(call: Call) -> PersonOut:
+    return person_out(await call.services.people.create(**call.body.model_dump()))
+
+
+@api.get("/people", summary="Find people by name, email, phone or department", role=Role.AGENT, query=PeopleQuery,
+         response=PersonPage, errors=(400,), tag="people")
+async def list_people(call: Call) -> PersonPage:
+    q: PeopleQuery = call.query
+    after = cursor.decode(q.cursor, "people", int)[1] if q.cursor else None
+    rows = await call.services.people.find(text=q.q, after=after, limit=q.limit + 1)
+    more = len(rows) > q.limit
+    rows = rows[: q.limit]
+    return PersonPage(items=[person_out(p) for p in rows],
+                      next=cursor.encode("people", rows[-1].id, rows[-1].id) if more else None)
+
+
+@api.get("/people/{person_id}", summary="Read a person", role=Role.AGENT, response=PersonOut, errors=(404,),
+         tag="people")
+async def get_person(call: Call) -> PersonOut:
+    return person_out(await call.services.people.get(call.id_param("person_id", "person")))
+
+
+@api.patch("/people/{person_id}", summary="Change a person", role=Role.AGENT, body=PersonPatch, response=PersonOut,
+           errors=(404, 409, 422), tag="people")
+async def update_person(call: Call) -> PersonOut:
+    b: PersonPatch = call.body
+    changes = {name: getattr(b, name) for name in b.model_fields_set}
+    return person_out(await call.services.people.update(call.id_param("person_id", "person"), changes))

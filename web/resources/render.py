@@ -1,0 +1,56 @@
+"""Domain objects -> response shapes."""
+
+from __future__ import annotations
+
+from tickets import workflow
+from tickets.models import Activity, Agent, ApiToken, Person, Ticket, TicketStatus
+from web import schemas
+
+
+def person_ref(p: Person | None) -> schemas.PersonRef | None:
+    if p is None:
+        return None
+    return schemas.PersonRef(id=p.id, name=p.name, email=p.email, phone=p.phone, department=p.department,
+                             title=p.title, vip=p.vip)
+
+
+def person_out(p: Person) -> schemas.PersonOut:
+    return schemas.PersonOut(id=p.id, name=p.name, email=p.email, phone=p.phone, department=p.department,
+                             title=p.title, vip=p.vip, external_id=p.external_id, created_at=p.created_at,
+                             updated_at=p.updated_at)
+
+
+def agent_ref(a: Agent | None) -> schemas.AgentRef | None:
+    if a is None:
+        return None
+    return schemas.AgentRef(id=a.id, login=a.login, display_name=a.display_name, extension=a.extension)
+
+
+def agent_out(a: Agent) -> schemas.AgentOut:
+    return schemas.AgentOut(id=a.id, login=a.login, display_name=a.display_name, extension=a.extension,
+                            role=a.role, email=a.email, active=a.active, created_at=a.created_at,
+                            updated_at=a.updated_at)
+
+
+def token_out(t: ApiToken) -> schemas.TokenOut:
+    return schemas.TokenOut(id=t.id, name=t.name, hint=t.hint, created_at=t.created_at,
+                            last_used_at=t.last_used_at, revoked_at=t.revoked_at)
+
+
+def ticket_out(t: Ticket) -> schemas.TicketOut:
+    """Needs ``requester`` and ``assignee`` fetched."""
+    status = TicketStatus(t.status)
+    return schemas.TicketOut(
+        id=t.id, number=t.number, title=t.title, description=t.description, type=t.type, status=status,
+        priority=t.priority, impact=t.impact, urgency=t.urgency, channel=t.channel,
+        requester=person_ref(t.requester), caller_number=t.caller_number, assignee=agent_ref(t.assignee),
+        group=t.group, resolution=t.resolution, reopen_count=t.reopen_count, version=t.version,
+        allowed_transitions=list(workflow.allowed(status)), created_at=t.created_at, updated_at=t.updated_at,
+        first_response_at=t.first_response_at, resolved_at=t.resolved_at, closed_at=t.closed_at,
+    )
+
+
+def activity_out(a: Activity) -> schemas.ActivityOut:
+    return schemas.ActivityOut(id=a.id, kind=a.kind.value if hasattr(a.kind, "value") else a.kind, field=a.field,
+                               old=a.old_value, new=a.new_value, body=a.body, public=a.public,
+                               actor=a.actor_label, created_at=a.created_at)

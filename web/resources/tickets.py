@@ -1,0 +1,142 @@
+"""/api/v1/tickets: open, find, read, change, comment, assign and move tickets through the workflow."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tickets.errors import InvalidField
+from tickets.listing import SORTS, TicketFilter, find_tickets
+from tickets.models import Agent, Role, Ticket
+from web import cursor
+from web.api import Api, Call, Reply
+from web.problems import ApiError
+from web.resources.render import activity_out, ticket_out
+from web.schemas import (
+    ActivityOut,
+    ActivityPage,
+    Assign,
+    CommentCreate,
+    PageQuery,
+    TicketCreate,
+    TicketListQuery,
+    TicketOut,
+    TicketPage,
+    TicketPatch,
+    Transition,
+)
+
+api = Api()
+KEY_TYPES: dict[str, type] = {"id": int, "updated_at": datetime, "priority": str}
+
+
+async def _reply(call: Call, ticket: Ticket, status: int | None = None) -> Reply:
+    await ticket.fetch_related("requester", "assignee")
+    headers = {"ETag": f'"{ticket.version}"'}
+    if status == 201:
+        headers["Location"] = f"{call.request.app.state.api_prefix}/tickets/{ticket.number}"
+    return Reply(ticket_out(ticket), status=status, headers=headers)
+
+
+async def _agent_id(login: str, field: str) -> int:
+    agent = await Agent.get_or_none(login=login)
+    if agent is None:
+        raise InvalidField(field, f"there is no agent with login {login!r}")
+    return agent.id
+
+
+@api.post("/tickets", summary="Open a ticket", role=Role.AGENT, body=TicketCreate, response=TicketOut, status=201,
+          errors=(422,), etag=True)
+async def create_ticket(call: Call) -> Reply:
+    b: TicketCreate = call.body
+    assignee_id = await _agent_id(b.assignee, "assignee") if b.assignee else None
+    ticket = await call.services.tickets.create(
+        call.actor, title=b.title, description=b.description, type=b.type, impact=b.impact, urgency=b.urgency,
+        channel=b.channel, requester_id=b.requester_id, caller_number=b.caller_number, assignee_id=assignee_id,
+        group=b.group,
+    )
+    return await _reply(call, ticket, 201)
+
+
+@api.get("/tickets", summary="Find tickets (filters, keyset pagination)", role=Role.AGENT, query=TicketListQuery,
+         response=TicketPage, errors=(400,))
+async def list_tickets(call: Call) -> TicketPage:
+    q: TicketListQuery = call.query
+    assignee_ids: list[int] = []
+    for login in q.assignee:
+        if login == "me":
+            assignee_ids.append(call.actor.agent_id or 0)
+        elif login != "none":
+            agent = await Agent.get_or_none(login=login)
+            if agent is None:
+                raise ApiError(400, "invalid-query", f"assignee: there is no agent with login {login!r}",
+                               field_errors=[{"field": "assignee", "detail": f"no agent {login!r}"}])
+            assignee_ids.append(agent.id)
+    where = TicketFilter(
+        statuses=tuple(q.status), priorities=tuple(q.priority), types=tuple(q.type), channels=tuple(q.channel),
+        assignee_ids=tuple(assignee_ids), unassigned="none" in q.assignee, requester_id=q.requester_id,
+        group=q.group, text=q.q,
+    )
+    sort = SORTS[q.sort]
+    after = cursor.decode(q.cursor, sort.name, KEY_TYPES[sort.field]) if q.cursor else None
+    rows, next_key = await find_tickets(where, sort=sort, after=after, limit=q.limit)
+    return TicketPage(items=[ticket_out(t) for t in rows],
+                      next=cursor.encode(sort.name, *next_key) if next_key else None)
+
+
+@api.get("/tickets/{ref}", summary="Read a ticket by id or number (IT-1042)", role=Role.AGENT, response=TicketOut,
+         errors=(404,), etag=True)
+async def get_ticket(call: Call) -> Reply:
+    return await _reply(call, await call.services.tickets.get(call.path("ref")))
+
+
+@api.patch("/tickets/{ref}", summary="Change fields of a ticket", role=Role.AGENT, body=TicketPatch,
+           response=TicketOut, errors=(404, 409, 412, 422), etag=True, if_match=True)
+async def update_ticket(call: Call) -> Reply:
+    b: TicketPatch = call.body
+    changes = {name: getattr(b, name) for name in b.model_fields_set}
+    ticket = await call.services.tickets.update(call.actor, call.path("ref"), changes, if_version=call.if_match())
+    return await _reply(call, ticket)
+
+
+@api.post("/tickets/{ref}/comments", summary="Comment on a ticket (public or internal)", role=Role.AGENT,
+          body=CommentCreate, response=ActivityOut, status=201, errors=(404, 409, 422))
+async def comment_ticket(call: Call) -> ActivityOut:
+    b: CommentCreate = call.body
+    entry = await call.services.tickets.comment(call.actor, call.path("ref"), b.body, public=b.public)
+    return activity_out(entry)
+
+
+@api.post("/tickets/{ref}/assign", summary="Assign a ticket to an agent and/or group", role=Role.AGENT,
+          body=Assign, response=TicketOut, errors=(403, 404, 409, 412, 422), etag=True, if_match=True)
+async def assign_ticket(call: Call) -> Reply:
+    b: Assign = call.body
+    assignee_id = await _agent_id(b.assignee, "assignee") if b.assignee else None
+    ticket = await call.services.tickets.assign(
+        call.actor, call.path("ref"), assignee_id=assignee_id, group=b.group,
+        change_group="group" in b.model_fields_set, if_version=call.if_match(),
+    )
+    return await _reply(call, ticket)
+
+
+@api.post("/tickets/{ref}/transitions", summary="Move a ticket to another status", role=Role.AGENT,
+          body=Transition, response=TicketOut, errors=(404, 409, 412, 422), etag=True, if_match=True)
+async def transition_ticket(call: Call) -> Reply:
+    b: Transition = call.body
+    ticket = await call.services.tickets.transition(
+        call.actor, call.path("ref"), b.to, resolution=b.resolution, comment=b.comment, public=b.public,
+        if_version=call.if_match(),
+    )
+    return await _reply(call, ticket)
+
+
+@api.get("/tickets/{ref}/activity", summary="The history of a ticket, oldest first", role=Role.AGENT,
+         query=PageQuery, response=ActivityPage, errors=(400, 404))
+async def ticket_activity(call: Call) -> ActivityPage:
+    q: PageQuery = call.query
+    ticket = await call.services.tickets.get(call.path("ref"))
+    after = cursor.decode(q.cursor, "activity", int)[1] if q.cursor else None
+    entries = await call.services.tickets.history(ticket.id, after=after, limit=q.limit + 1)
+    more = len(entries) > q.limit
+    entries = entries[: q.limit]
+    return ActivityPage(items=[activity_out(e) for e in entries],
+                        next=cursor.encode("activity", entries[-1].id, entries[-1].id) if more else None)

@@ -1,0 +1,348 @@
+"""Shapes of the JSON API: request bodies and query strings (validated) and responses (documented).
+
+Every model here appears in the OpenAPI document, which is generated from these classes, so the document and the
+validation cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from tickets.models import Channel, Level, Role, TicketStatus, TicketType
+from tickets.priority import PRIORITIES
+
+
+def _clean(value: str) -> str:
+    """Refuse text a database cannot store faithfully: NUL characters and lone surrogates."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (it contains a lone surrogate)") from None
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_clean)]
+Title = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean), AfterValidator(_not_blank)]
+LongText = Annotated[str, Field(max_length=20_000), AfterValidator(_clean)]
+Body = Annotated[str, Field(min_length=1, max_length=20_000), AfterValidator(_clean), AfterValidator(_not_blank)]
+Group = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_clean), AfterValidator(_not_blank)]
+PhoneText = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_clean)]
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean), AfterValidator(_not_blank)]
+Short = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_clean)]
+Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$"), AfterValidator(_clean)]
+def _matching(pattern: str, explanation: str) -> AfterValidator:
+    """Validate ``pattern`` with a message people understand (the pattern itself is in the OpenAPI schema)."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(explanation)
+        return value
+
+    return AfterValidator(check)
+
+
+LOGIN_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+Login = Annotated[str, Field(json_schema_extra={"pattern": LOGIN_PATTERN}),
+                  _matching(LOGIN_PATTERN, "use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit")]
+EXTENSION_PATTERN = r"^[0-9A-Za-z*#+._-]{1,32}$"
+Extension = Annotated[str, Field(json_schema_extra={"pattern": EXTENSION_PATTERN}),
+                      _matching(EXTENSION_PATTERN, "use 1-32 digits or letters (and * # + . _ -), e.g. 101")]
+Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Priority = Literal["P1", "P2", "P3", "P4"]
+assert PRIORITIES == ("P1", "P2", "P3", "P4")
+
+
+class Input(BaseModel):
+    """Base of request bodies: unknown fields are rejected, types are not coerced from strings."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Query(BaseModel):
+    """Base of query strings: values arrive as text and are converted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- tickets -------------------------------------------------------------------------------------------------
+
+
+class TicketCreate(Input):
+    title: Title
+    description: LongText = ""
+    type: TicketType = TicketType.INCIDENT
+    impact: Level | None = Field(None, description="Defaults to [tickets] default_impact.")
+    urgency: Level | None = Field(None, description="Defaults to [tickets] default_urgency.")
+    channel: Channel = Channel.API
+    requester_id: Id | None = None
+    caller_number: PhoneText | None = None
+    assignee: Login | None = Field(None, description="Login of the agent to assign the ticket to.")
+    group: Group | None = None
+
+
+class TicketPatch(Input):
+    """A partial update: only the fields present change; ``null`` clears a nullable field."""
+
+    #: Why some fields that a ticket has are refused here (shown instead of "unknown field").
+    hints: ClassVar[dict[str, str]] = {
+        "status": "is changed by POST /api/v1/tickets/{ref}/transitions",
+        "assignee": "is changed by POST /api/v1/tickets/{ref}/assign",
+        "priority": "follows from impact and urgency: change those",
+    }
+
+    title: Title = None  # type: ignore[assignment]
+    description: LongText = None  # type: ignore[assignment]
+    type: TicketType = None  # type: ignore[assignment]
+    impact: Level = None  # type: ignore[assignment]
+    urgency: Level = None  # type: ignore[assignment]
+    requester_id: Id | None = None
+    caller_number: PhoneText | None = None
+    group: Group | None = None
+
+
+class CommentCreate(Input):
+    body: Body
+    public: bool = Field(False, description="Public comments are meant for the requester; internal ones for agents.")
+
+
+class Assign(Input):
+    assignee: Login | None = Field(description="Login of the new assignee, or null to unassign.")
+    group: Group | None = Field(None, description="Also move the ticket to this group (null: no group).")
+
+
+class Transition(Input):
+    to: TicketStatus
+    resolution: LongText | None = Field(None, description="Required when resolving.")
+    comment: Body | None = None
+    public: bool = Field(False, description="Whether the comment is public.")
+
+
+class TicketListQuery(Query):
+    status: list[TicketStatus] = Field(default_factory=list, description="Comma-separated statuses.")
+    priority: list[Priority] = Field(default_factory=list)
+    type: list[TicketType] = Field(default_factory=list)
+    channel: list[Channel] = Field(default_factory=list)
+    assignee: list[Annotated[str, Field(pattern=r"^(me|none|[a-z0-9][a-z0-9._-]{0,63})$")]] = Field(
+        default_factory=list, description="Agent logins; `me` for yourself, `none` for unassigned tickets."
+    )
+    requester_id: Id | None = None
+    group: Group | None = None
+    q: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean)] | None = Field(
+        None, description="Words in the number, title or description (case-insensitive, any script)."
+    )
+    sort: Literal["-created", "created", "-updated", "updated", "priority"] = "-created"
+    limit: int = Field(50, ge=1, le=200)
+    cursor: Annotated[str, Field(max_length=512)] | None = Field(None, description="`next` of the previous page.")
+
+
+class PageQuery(Query):
+    limit: int = Field(50, ge=1, le=200)
+    cursor: Annotated[str, Field(max_length=512)] | None = None
+
+
+class PeopleQuery(PageQuery):
+    q: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean)] | None = None
+
+
+class AgentListQuery(PageQuery):
+    active: bool | None = None
+
+
+class PersonRef(BaseModel):
+    id: int
+    name: str
+    email: str | None
+    phone: str | None
+    department: str | None
+    title: str | None
+    vip: bool
+
+
+class AgentRef(BaseModel):
+    id: int
+    login: str
+    display_name: str
+    extension: str | None
+
+
+class TicketOut(BaseModel):
+    id: int
+    number: str = Field(examples=["IT-1042"])
+    title: str
+    description: str
+    type: TicketType
+    status: TicketStatus
+    priority: Priority
+    impact: Level
+    urgency: Level
+    channel: Channel
+    requester: PersonRef | None
+    caller_number: str | None
+    assignee: AgentRef | None
+    group: str | None
+    resolution: str | None
+    reopen_count: int
+    version: int = Field(description="Changes on every update; send it back as If-Match to avoid lost updates.")
+    allowed_transitions: list[TicketStatus]
+    created_at: datetime
+    updated_at: datetime
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+
+
+class TicketPage(BaseModel):
+    items: list[TicketOut]
+    next: str | None
+
+
+class ActivityOut(BaseModel):
+    id: int
+    kind: Literal["created", "field_changed", "comment", "assigned", "status_changed"]
+    field: str | None
+    old: str | None
+    new: str | None
+    body: str | None
+    public: bool
+    actor: str = Field(description="Login of the agent, or the system part (e.g. pbx:main) that made the change.")
+    created_at: datetime
+
+
+class ActivityPage(BaseModel):
+    items: list[ActivityOut]
+    next: str | None
+
+
+# -- people --------------------------------------------------------------------------------------------------
+
+
+class PersonCreate(Input):
+    name: Name
+    email: Email | None = None
+    phone: PhoneText | None = None
+    department: Short | None = None
+    title: Short | None = None
+    external_id: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_clean)] | None = None
+    vip: bool = False
+
+
+class PersonPatch(Input):
+    name: Name = None  # type: ignore[assignment]
+    email: Email | None = None
+    phone: PhoneText | None = None
+    department: Short | None = None
+    title: Short | None = None
+    external_id: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_clean)] | None = None
+    vip: bool = None  # type: ignore[assignment]
+
+
+class PersonOut(PersonRef):
+    external_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PersonPage(BaseModel):
+    items: list[PersonOut]
+    next: str | None
+
+
+# -- agents and tokens ---------------------------------------------------------------------------------------
+
+
+class AgentCreate(Input):
+    login: Login
+    display_name: Name
+    role: Role = Role.AGENT
+    extension: Extension | None = None
+    email: Email | None = None
+
+
+class AgentPatch(Input):
+    display_name: Name = None  # type: ignore[assignment]
+    role: Role = None  # type: ignore[assignment]
+    extension: Extension | None = None
+    email: Email | None = None
+    active: bool = None  # type: ignore[assignment]
+
+
+class AgentOut(AgentRef):
+    role: Role
+    email: str | None
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class AgentPage(BaseModel):
+    items: list[AgentOut]
+    next: str | None
+
+
+class TokenCreate(Input):
+    name: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_clean)] = "default"
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    hint: str = Field(description="The first characters of the token, to tell tokens apart.")
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenIssued(TokenOut):
+    token: str = Field(description="The secret. Shown only in this response: store it now.")
+
+
+class TokenList(BaseModel):
+    items: list[TokenOut]
+
+
+class AgentCreated(AgentOut):
+    token: str = Field(description="A first API token for the agent. Shown only in this response.")
+
+
+# -- service -------------------------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str]
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 ``application/problem+json``."""
+
+    type: str = Field(description="Stable identifier of the kind of problem.")
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path of the offending field or query parameter.")
+    detail: str
+
+
+Problem.model_rebuild()
