@@ -129,7 +129,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     port = args.port or settings.web.port
     log.info("serving on http://%s:%d (config: %s)", host, port, settings.source)
     config = uvicorn.Config(create_app(settings), host=host, port=port, log_level=settings.web.log_level,
-                            proxy_headers=True, server_header=False, lifespan="on")
+                            access_log=settings.web.access_log, proxy_headers=True, server_header=False,
+                            lifespan="on")
     server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else 1

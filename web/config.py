@@ -24,7 +24,7 @@ CONFIG_ENV = "HELPLINE_CONFIG"
 DEFAULT_DATABASE_URL = "sqlite://./var/helpline.sqlite3"
 
 # Keys whose value may come from "<key>_file" (TOML) or "HELPLINE_<SECTION>_<KEY>_FILE" (environment).
-SECRET_KEYS: dict[str, tuple[str, ...]] = {"database": ("url",), "redis": ("url",)}
+SECRET_KEYS: dict[str, tuple[str, ...]] = {"database": ("url",)}
 
 
 class ConfigError(Exception):
@@ -44,19 +44,10 @@ class WebSettings(_Section):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
-    public_url: str | None = None
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-
-    @field_validator("public_url")
-    @classmethod
-    def _public_url(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("must be an absolute http(s) URL such as https://helpline.example.com")
-        return value.rstrip("/")
+    #: One log line per HTTP request (uvicorn's access log). Off for busy or benchmarked servers.
+    access_log: bool = True
 
 
 class DatabaseSettings(_Section):
@@ -83,12 +74,6 @@ class DatabaseSettings(_Section):
     def redacted_url(self) -> str:
         """The URL with any password replaced, safe for logs."""
         return redact_url(self.url.get_secret_value())
-
-
-class RedisSettings(_Section):
-    """``[redis]``: optional; several web workers share live events through it."""
-
-    url: SecretStr | None = None
 
 
 class TicketSettings(_Section):
@@ -119,7 +104,6 @@ class Settings(_Section):
 
     web: WebSettings = WebSettings()
     database: DatabaseSettings = DatabaseSettings()
-    redis: RedisSettings = RedisSettings()
     tickets: TicketSettings = TicketSettings()
     source: str = Field("defaults", exclude=True)
 
