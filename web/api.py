@@ -7,6 +7,7 @@ mapping) *and* an OpenAPI operation, from the same declaration.
 from __future__ import annotations
 
 import logging
+import re
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from web.problems import ApiError, from_api_error, from_domain_error
 log = logging.getLogger(__name__)
 
 Handler = Callable[["Call"], Awaitable["BaseModel | Reply | Response | None"]]
+#: What If-Match accepts (also its pattern in the OpenAPI document): ``*``, ``"3"``, ``W/"3"`` or ``3``.
+IF_MATCH_PATTERN = r'^(\*|(W/)?"[0-9]{1,9}"|[0-9]{1,9})$'
+IF_MATCH = re.compile(IF_MATCH_PATTERN)
 
 
 @dataclass
@@ -92,11 +96,11 @@ class Call:
     def if_match(self) -> int | None:
         """The version in an ``If-Match`` header (``"3"``), or ``None`` when absent or ``*``."""
         header = self.request.headers.get("if-match")
-        if header is None or header.strip() == "*":
+        tag = None if header is None else header.strip(" \t")
+        if tag is None or tag == "*":
             return None
-        tag = header.strip().removeprefix("W/").strip('"')
-        if tag.isascii() and tag.isdigit() and len(tag) < 10:
-            return int(tag)
+        if IF_MATCH.fullmatch(tag):
+            return int(tag.removeprefix("W/").strip('"'))
         raise ApiError(400, "bad-if-match", 'If-Match must be the ETag of the resource, e.g. "3"')
 
 
@@ -127,8 +131,22 @@ class Api:
         return self.operation("DELETE", path, **kw)
 
     def routes(self) -> list[Route]:
-        return [Route(self.prefix + op.path, _endpoint(op), methods=[op.method], name=op.operation_id)
-                for op in self.operations]
+        """One route per path (not per operation), so that a 405 lists every method of the path in ``Allow``."""
+        by_path: dict[str, list[Operation]] = {}
+        for op in self.operations:
+            by_path.setdefault(op.path, []).append(op)
+        return [_route(self.prefix + path, ops) for path, ops in by_path.items()]
+
+
+def _route(path: str, ops: list[Operation]) -> Route:
+    endpoints = {op.method: _endpoint(op) for op in ops}
+    if "GET" in endpoints:
+        endpoints["HEAD"] = endpoints["GET"]
+
+    async def endpoint(request: Request) -> Response:
+        return await endpoints[request.method](request)
+
+    return Route(path, endpoint, methods=list(endpoints), name="|".join(op.operation_id for op in ops))
 
 
 def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:

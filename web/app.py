@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.contrib.starlette import RegisterTortoise
 
@@ -19,6 +20,7 @@ from tickets.priority import PriorityMatrix
 from tickets.ticket_service import NumberingPolicy, TicketService
 from web import db, openapi
 from web.config import Settings
+from web.limits import BodyLimit
 from web.problems import http_exception, server_error
 from web.resources import agents, people, service, tickets
 from web.version import VERSION
@@ -67,7 +69,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         exception_handlers={HTTPException: http_exception, Exception: server_error},
         lifespan=lifespan,
-        max_body_size=settings.web.max_body_bytes,
+        middleware=[Middleware(BodyLimit, max_body_bytes=settings.web.max_body_bytes)],
     )
     app.state.settings = settings
     app.state.services = build_services(settings)

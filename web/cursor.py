@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from collections.abc import Collection
+from datetime import datetime, timezone
 from typing import Any
 
 from web.problems import ApiError
@@ -18,10 +19,11 @@ def encode(sort: str, value: Any, last_id: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode(cursor: str, sort: str, value_type: type) -> tuple[Any, int]:
+def decode(cursor: str, sort: str, value_type: type, choices: Collection[Any] | None = None) -> tuple[Any, int]:
     """The ``(value, id)`` key in ``cursor``; a 400 problem if it is damaged or was made for another sort.
 
-    ``value_type`` is the type the sort's key must have (``int``, ``str`` or ``datetime``).
+    ``value_type`` is the type the sort's key must have (``int``, ``str`` or ``datetime``); ``choices``, if given,
+    the values it may take. Datetimes come back in UTC.
     """
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
@@ -30,13 +32,16 @@ def decode(cursor: str, sort: str, value_type: type) -> tuple[Any, int]:
             value = datetime.fromisoformat(value["t"])
             if value.tzinfo is None:
                 raise ValueError
+            value = value.astimezone(timezone.utc)  # OverflowError near year 1 / 9999
         if not isinstance(last_id, int) or isinstance(last_id, bool) or not 0 <= last_id < 2**31:
             raise ValueError
         if not isinstance(made_for, str) or not isinstance(value, value_type) or isinstance(value, bool):
             raise ValueError
         if isinstance(value, int) and not 0 <= value < 2**31:
             raise ValueError
-    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError):
+        if choices is not None and value not in choices:
+            raise ValueError
+    except (ValueError, TypeError, KeyError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise ApiError(400, "bad-cursor", "cursor is not one this API returned; start again without it",
                        field_errors=[{"field": "cursor", "detail": "not a cursor from this API"}]) from None
     if made_for != sort:

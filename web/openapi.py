@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from web.api import Api, Operation
+from web.api import IF_MATCH_PATTERN, Api, Operation
 from web.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 from web.schemas import Problem
 
@@ -86,12 +86,16 @@ def _operation(op: Operation, refs: dict[Any, Any], schemas: dict[str, Any]) -> 
                 param.update(style="form", explode=False)
             params.append(param)
     if op.if_match:
-        params.append({"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
+        params.append({"name": "If-Match", "in": "header", "required": False,
+                       "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
                        "description": "The ETag you read; the change is refused with 412 if the object moved on."})
     if params:
         out["parameters"] = params
     if op.body is not None:
-        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(op.body, "validation", refs)}}}
+        # An empty body is read as {}: it may be left out when the model has no required field.
+        required = any(f.is_required() for f in op.body.model_fields.values())
+        content = {"application/json": {"schema": _ref(op.body, "validation", refs)}}
+        out["requestBody"] = {"required": required, "content": content}
     responses: dict[str, Any] = {}
     success: dict[str, Any] = {"description": "OK" if op.status == 200 else "Created"}
     if op.response is not None:

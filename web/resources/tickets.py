@@ -7,6 +7,7 @@ from datetime import datetime
 from tickets.errors import InvalidField
 from tickets.listing import SORTS, TicketFilter, find_tickets
 from tickets.models import Agent, Role, Ticket
+from tickets.priority import PRIORITIES
 from web import cursor
 from web.api import Api, Call, Reply
 from web.problems import ApiError
@@ -30,7 +31,10 @@ KEY_TYPES: dict[str, type] = {"id": int, "updated_at": datetime, "priority": str
 
 
 async def _reply(call: Call, ticket: Ticket, status: int | None = None) -> Reply:
-    await ticket.fetch_related("requester", "assignee")
+    # fetch only what is not loaded yet (create() hands back the requester and assignee it checked)
+    missing = [name for name in ("requester", "assignee") if f"_{name}" not in ticket.__dict__]
+    if missing:
+        await ticket.fetch_related(*missing)
     headers = {"ETag": f'"{ticket.version}"'}
     if status == 201:
         headers["Location"] = f"{call.request.app.state.api_prefix}/tickets/{ticket.number}"
@@ -41,6 +45,8 @@ async def _agent_id(login: str, field: str) -> int:
     agent = await Agent.get_or_none(login=login)
     if agent is None:
         raise InvalidField(field, f"there is no agent with login {login!r}")
+    if not agent.active:
+        raise InvalidField(field, f"agent {login} is deactivated")
     return agent.id
 
 
@@ -77,7 +83,8 @@ async def list_tickets(call: Call) -> TicketPage:
         group=q.group, text=q.q,
     )
     sort = SORTS[q.sort]
-    after = cursor.decode(q.cursor, sort.name, KEY_TYPES[sort.field]) if q.cursor else None
+    choices = PRIORITIES if sort.field == "priority" else None
+    after = cursor.decode(q.cursor, sort.name, KEY_TYPES[sort.field], choices=choices) if q.cursor else None
     rows, next_key = await find_tickets(where, sort=sort, after=after, limit=q.limit)
     return TicketPage(items=[ticket_out(t) for t in rows],
                       next=cursor.encode(sort.name, *next_key) if next_key else None)
