@@ -97,11 +97,11 @@ async def test_reassigning_someone_elses_ticket_needs_a_supervisor(orm: Settings
     alice, bob = await make_agent("alice"), await make_agent("bob")
     sam = await make_agent("sam", Role.SUPERVISOR)
     ticket = await service.create(alice, title="x")
-    ticket = await service.assign(alice, ticket.id, assignee_id=alice.agent_id)
+    ticket = await service.assign(alice, ticket.id, assignee=alice.agent_id)
     with pytest.raises(Forbidden, match="only a supervisor"):
-        await service.assign(bob, ticket.id, assignee_id=bob.agent_id)
-    ticket = await service.assign(alice, ticket.id, assignee_id=bob.agent_id)  # handing over one's own is fine
-    ticket = await service.assign(sam, ticket.id, assignee_id=alice.agent_id)
+        await service.assign(bob, ticket.id, assignee=bob.agent_id)
+    ticket = await service.assign(alice, ticket.id, assignee=bob.agent_id)  # handing over one's own is fine
+    ticket = await service.assign(sam, ticket.id, assignee=alice.agent_id)
     assert ticket.assignee_id == alice.agent_id
 
 
@@ -111,7 +111,7 @@ async def test_deactivated_agents_cannot_be_assigned(orm: Settings) -> None:
     await Agent.filter(id=bob.agent_id).update(active=False)
     ticket = await service.create(alice, title="x")
     with pytest.raises(InvalidField, match="deactivated"):
-        await service.assign(alice, ticket.id, assignee_id=bob.agent_id)
+        await service.assign(alice, ticket.id, assignee=bob.agent_id)
 
 
 async def test_first_response_and_system_actors(orm: Settings) -> None:
@@ -137,7 +137,7 @@ async def test_closed_tickets_are_read_only_until_reopened(orm: Settings) -> Non
     await service.transition(alice, ticket.id, TicketStatus.RESOLVED, resolution="done")
     await service.transition(alice, ticket.id, TicketStatus.CLOSED)
     for attempt in (service.update(alice, ticket.id, {"title": "y"}), service.comment(alice, ticket.id, "hi"),
-                    service.assign(alice, ticket.id, assignee_id=alice.agent_id)):
+                    service.assign(alice, ticket.id, assignee=alice.agent_id)):
         with pytest.raises(Conflict, match="reopen it first"):
             await attempt
     reopened = await service.transition(alice, ticket.id, TicketStatus.OPEN)
@@ -153,3 +153,32 @@ async def test_events_are_published_after_commit_only(orm: Settings) -> None:
         await service.update(alice, ticket.id, {"requester_id": 404})
     await service.transition(alice, ticket.id, TicketStatus.OPEN)
     assert [(e.type, e.number) for e in seen] == [("ticket.created", "IT-1"), ("ticket.updated", "IT-1")]
+
+
+async def test_a_token_revoked_elsewhere_stops_working_within_the_cache_time(orm: Settings,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two helpline instances: one revokes, the other trusts its recent lookup for AUTH_CACHE_SECONDS at most."""
+    from tickets import agent_service
+
+    monkeypatch.setattr(agent_service, "AUTH_CACHE_SECONDS", 0.3)
+    here, elsewhere = AgentService(), AgentService()
+    agent = await here.create(login="alice", display_name="Alice")
+    token, secret = await here.issue_token(agent.id)
+    assert (await here.authenticate(secret)).id == agent.id
+    await elsewhere.revoke_token(agent.id, token.id)
+    assert await elsewhere.authenticate(secret) is None, "the instance that revoked refuses at once"
+    await asyncio.sleep(0.35)
+    assert await here.authenticate(secret) is None
+    assert await here.authenticate("hl_" + "x" * 43) is None, "unknown tokens are never cached as valid"
+
+
+async def test_the_last_active_admin_cannot_be_demoted_or_deactivated(orm: Settings) -> None:
+    agents = AgentService()
+    ada = await agents.create(login="ada", display_name="Ada", role=Role.ADMIN)
+    for change in ({"role": Role.SUPERVISOR}, {"active": False}):
+        with pytest.raises(Conflict, match="last active admin"):
+            await agents.update(ada.id, change)
+    eve = await agents.create(login="eve", display_name="Eve", role=Role.ADMIN)
+    await agents.update(ada.id, {"active": False})
+    with pytest.raises(Conflict, match="eve is the last active admin"):
+        await agents.update(eve.id, {"role": Role.AGENT})

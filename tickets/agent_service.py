@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -18,6 +19,9 @@ from tickets.models import Agent, ApiToken, Role
 TOKEN_PREFIX = "hl_"
 #: ``last_used_at`` is written at most this often per token, so that reads stay reads.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+#: How long a successful token lookup is trusted without asking the database again, and how many are kept.
+AUTH_CACHE_SECONDS = 5.0
+AUTH_CACHE_SIZE = 10_000
 AGENT_FIELDS = ("display_name", "role", "extension", "email", "active")
 
 
@@ -31,6 +35,7 @@ class AgentService:
 
     def __init__(self, clock: Clock = utcnow) -> None:
         self.clock = clock
+        self._recent: dict[str, tuple[Agent, int, float]] = {}
 
     async def create(
         self,
@@ -76,6 +81,7 @@ class AgentService:
             agent = await self.get(agent_id)
             if "extension" in changes:
                 await self._check_extension(changes["extension"], agent.id)
+            await self._keep_an_admin(agent, changes)
             for name, value in changes.items():
                 setattr(agent, name, value)
             agent.updated_at = self.clock()
@@ -83,6 +89,7 @@ class AgentService:
                 await agent.save()
             except IntegrityError:
                 raise Conflict("another agent already has that extension") from None
+        self._forget(agent_id=agent.id)
         return agent
 
     async def issue_token(self, agent_id: int, name: str = "default") -> tuple[ApiToken, str]:
@@ -104,21 +111,47 @@ class AgentService:
         if token.revoked_at is None:
             token.revoked_at = self.clock()
             await token.save(update_fields=["revoked_at"])
+        self._forget(token_id=token.id)
         return token
 
     async def authenticate(self, secret: str) -> Agent | None:
-        """The active agent owning this unrevoked token, or ``None``."""
+        """The active agent owning this unrevoked token, or ``None``.
+
+        A successful lookup is remembered for :data:`AUTH_CACHE_SECONDS` (every API request authenticates, and
+        the lookup was the most expensive query of a ticket creation). Revoking a token or changing an agent
+        through this service forgets it at once; another helpline instance notices within that time.
+        """
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 128:
             return None
-        # one query (a join), not two: every API request authenticates
-        token = await (ApiToken.filter(token_hash=hash_token(secret), revoked_at__isnull=True)
-                       .select_related("agent").first())
+        key = hash_token(secret)
+        cached = self._recent.get(key)
+        if cached is not None and cached[2] > time.monotonic():
+            return cached[0]
+        # one query (a join), not two
+        token = await ApiToken.filter(token_hash=key, revoked_at__isnull=True).select_related("agent").first()
         if token is None or not token.agent.active:
+            self._recent.pop(key, None)
             return None
         now = self.clock()
         if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
             await ApiToken.filter(id=token.id).update(last_used_at=now)
+        if len(self._recent) >= AUTH_CACHE_SIZE:
+            self._recent.clear()
+        self._recent[key] = (token.agent, token.id, time.monotonic() + AUTH_CACHE_SECONDS)
         return token.agent
+
+    def _forget(self, *, agent_id: int | None = None, token_id: int | None = None) -> None:
+        for key, (agent, cached_token_id, _) in list(self._recent.items()):
+            if agent.id == agent_id or cached_token_id == token_id:
+                del self._recent[key]
+
+    @staticmethod
+    async def _keep_an_admin(agent: Agent, changes: Mapping[str, Any]) -> None:
+        """Refuse to demote or deactivate the last active admin: nobody could manage agents any more."""
+        stays_admin = changes.get("role", agent.role) == Role.ADMIN and changes.get("active", agent.active)
+        if agent.role == Role.ADMIN and agent.active and not stays_admin:
+            if not await Agent.filter(role=Role.ADMIN, active=True).exclude(id=agent.id).exists():
+                raise Conflict(f"{agent.login} is the last active admin; make another agent admin first")
 
     @staticmethod
     async def _check_extension(extension: str | None, agent_id: int | None) -> None:

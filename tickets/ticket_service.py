@@ -96,16 +96,16 @@ class TicketService:
         channel: Channel = Channel.API,
         requester_id: int | None = None,
         caller_number: str | None = None,
-        assignee_id: int | None = None,
+        assignee: int | str | None = None,
         group: str | None = None,
     ) -> Ticket:
-        """Open a ticket; its priority follows from impact x urgency."""
+        """Open a ticket; its priority follows from impact x urgency. ``assignee`` is an agent id or login."""
         impact = impact or self.default_impact
         urgency = urgency or self.default_urgency
         now = self.clock()
         async with in_transaction():
             requester = await self._person(requester_id) if requester_id is not None else None
-            assignee = await self._assignable(assignee_id) if assignee_id is not None else None
+            agent = await self._assignable(assignee) if assignee is not None else None
             number = await self._next_number()
             ticket = await Ticket.create(
                 number=number,
@@ -119,7 +119,7 @@ class TicketService:
                 channel=channel,
                 requester=requester,  # the loaded objects: the reply needs no second query for them
                 caller_number=caller_number,
-                assignee=assignee,
+                assignee=agent,
                 group=group,
                 created_by_id=actor.agent_id,
                 search_text=fold(number, title, description),
@@ -127,8 +127,8 @@ class TicketService:
                 updated_at=now,
             )
             entries = [self._entry(ticket, actor, ActivityKind.CREATED, now, new_value=number)]
-            if assignee is not None:
-                entries.append(self._entry(ticket, actor, ActivityKind.ASSIGNED, now, field="assignee", new_value=assignee.login))
+            if agent is not None:
+                entries.append(self._entry(ticket, actor, ActivityKind.ASSIGNED, now, field="assignee", new_value=agent.login))
             for entry in entries:
                 await entry.save()
         await self._emit(TicketCreated(ticket.id, ticket.number, actor.label))
@@ -189,12 +189,12 @@ class TicketService:
         actor: Actor,
         ref: int | str,
         *,
-        assignee_id: int | None,
+        assignee: int | str | None,
         group: str | None = None,
         change_group: bool = False,
         if_version: int | None = None,
     ) -> Ticket:
-        """Give the ticket to an agent (or to nobody), optionally moving it to another group.
+        """Give the ticket to an agent (id or login; ``None``: to nobody), optionally moving it to another group.
 
         An agent may assign an unassigned ticket or one of their own; taking a ticket from somebody else needs a
         supervisor.
@@ -207,8 +207,8 @@ class TicketService:
             if current is not None and current != actor.agent_id and not actor.at_least(Role.SUPERVISOR):
                 raise Forbidden("this ticket is assigned to another agent; only a supervisor can reassign it")
             entries: list[Activity] = []
-            if assignee_id != current:
-                new = await self._assignable(assignee_id) if assignee_id is not None else None
+            new = await self._assignable(assignee) if assignee is not None else None
+            if (new.id if new else None) != current:
                 old_login = (await Agent.get(id=current)).login if current is not None else None
                 ticket.assignee_id = new.id if new else None
                 entries.append(self._entry(ticket, actor, ActivityKind.ASSIGNED, now, field="assignee",
@@ -330,12 +330,13 @@ class TicketService:
         return person
 
     @staticmethod
-    async def _assignable(agent_id: int) -> Agent:
-        agent = await Agent.get_or_none(id=agent_id)
+    async def _assignable(ref: int | str) -> Agent:
+        agent = await (Agent.get_or_none(id=ref) if isinstance(ref, int) else Agent.get_or_none(login=ref))
         if agent is None:
-            raise InvalidField("assignee_id", f"there is no agent with id {agent_id}")
+            what = f"id {ref}" if isinstance(ref, int) else f"login {ref!r}"
+            raise InvalidField("assignee", f"there is no agent with {what}")
         if not agent.active:
-            raise InvalidField("assignee_id", f"agent {agent.login} is deactivated")
+            raise InvalidField("assignee", f"agent {agent.login} is deactivated")
         return agent
 
     @staticmethod

@@ -154,6 +154,8 @@ def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
         try:
             agent = await _authorise(request, op.role) if op.role is not None else None
             query = _parse_query(request, op.query) if op.query else None
+            if op.query is None and op.role is not None:  # health probes may carry cache-busting parameters
+                _no_query(request)
             body = await _parse_body(request, op.body) if op.body else None
             result = await op.handler(Call(request, agent, body, query))
         except ApiError as exc:
@@ -183,6 +185,14 @@ async def _authorise(request: Request, role: Role) -> Agent:
     if Role(agent.role).rank < role.rank:
         raise ApiError(403, "forbidden", f"this needs the {role.value} role; you are {Role(agent.role).value}")
     return agent
+
+
+def _no_query(request: Request) -> None:
+    """Operations without parameters refuse a query string too: a typo must not pass unnoticed."""
+    if request.query_params:
+        name = next(iter(request.query_params.keys()))
+        raise ApiError(400, "invalid-query", f"unknown query parameter {name!r}: this operation takes none",
+                       field_errors=[{"field": n, "detail": "unknown"} for n in request.query_params.keys()])
 
 
 def _parse_query(request: Request, model: type[BaseModel]) -> BaseModel:

@@ -118,8 +118,8 @@ def _operation(op: Operation, refs: dict[Any, Any], schemas: dict[str, Any]) -> 
 
 def _error_statuses(op: Operation) -> set[int]:
     statuses = set(op.errors)
-    if op.query is not None or op.body is not None or op.if_match:
-        statuses.add(400)
+    if op.query is not None or op.body is not None or op.if_match or op.role is not None:
+        statuses.add(400)  # authenticated operations refuse unknown query parameters
     if op.if_match:
         statuses.add(412)
     if op.body is not None:

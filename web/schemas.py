@@ -41,7 +41,6 @@ Group = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_clean
 PhoneText = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_clean)]
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean), AfterValidator(_not_blank)]
 Short = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_clean)]
-Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$"), AfterValidator(_clean)]
 def _matching(pattern: str, explanation: str) -> AfterValidator:
     """Validate ``pattern`` with a message people understand (the pattern itself is in the OpenAPI schema)."""
     compiled = re.compile(pattern)
@@ -54,6 +53,12 @@ def _matching(pattern: str, explanation: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+#: No "@" or white space around one "@". The class is spelt out because "\s" means different things to Python and
+#: to the ECMA regexes of JSON Schema clients.
+_NOT_IN_EMAIL = r"@\t\n\v\f\r \x1c-\x1f\x85\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+EMAIL_PATTERN = rf"^[^{_NOT_IN_EMAIL}]+@[^{_NOT_IN_EMAIL}]+$"
+Email = Annotated[str, Field(max_length=254, json_schema_extra={"pattern": EMAIL_PATTERN}), AfterValidator(_clean),
+                  _matching(EMAIL_PATTERN, "must look like name@example.com")]
 LOGIN_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 Login = Annotated[str, Field(json_schema_extra={"pattern": LOGIN_PATTERN}),
                   _matching(LOGIN_PATTERN, "use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit")]

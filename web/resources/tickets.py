@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tickets.errors import InvalidField
 from tickets.listing import SORTS, TicketFilter, find_tickets
 from tickets.models import Agent, Role, Ticket
 from tickets.priority import PRIORITIES
@@ -41,23 +40,13 @@ async def _reply(call: Call, ticket: Ticket, status: int | None = None) -> Reply
     return Reply(ticket_out(ticket), status=status, headers=headers)
 
 
-async def _agent_id(login: str, field: str) -> int:
-    agent = await Agent.get_or_none(login=login)
-    if agent is None:
-        raise InvalidField(field, f"there is no agent with login {login!r}")
-    if not agent.active:
-        raise InvalidField(field, f"agent {login} is deactivated")
-    return agent.id
-
-
 @api.post("/tickets", summary="Open a ticket", role=Role.AGENT, body=TicketCreate, response=TicketOut, status=201,
           errors=(422,), etag=True)
 async def create_ticket(call: Call) -> Reply:
     b: TicketCreate = call.body
-    assignee_id = await _agent_id(b.assignee, "assignee") if b.assignee else None
     ticket = await call.services.tickets.create(
         call.actor, title=b.title, description=b.description, type=b.type, impact=b.impact, urgency=b.urgency,
-        channel=b.channel, requester_id=b.requester_id, caller_number=b.caller_number, assignee_id=assignee_id,
+        channel=b.channel, requester_id=b.requester_id, caller_number=b.caller_number, assignee=b.assignee,
         group=b.group,
     )
     return await _reply(call, ticket, 201)
@@ -117,9 +106,8 @@ async def comment_ticket(call: Call) -> ActivityOut:
           body=Assign, response=TicketOut, errors=(403, 404, 409, 412, 422), etag=True, if_match=True)
 async def assign_ticket(call: Call) -> Reply:
     b: Assign = call.body
-    assignee_id = await _agent_id(b.assignee, "assignee") if b.assignee else None
     ticket = await call.services.tickets.assign(
-        call.actor, call.path("ref"), assignee_id=assignee_id, group=b.group,
+        call.actor, call.path("ref"), assignee=b.assignee, group=b.group,
         change_group="group" in b.model_fields_set, if_version=call.if_match(),
     )
     return await _reply(call, ticket)
