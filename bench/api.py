@@ -623,7 +623,7 @@ LIST_KINDS = {
     "deep_created": "deep page via cursor (-created, 10-90% down)",
     "deep_priority": "deep page via cursor (sort=priority)",
     "q_common": "q=<common word> (hits among the newest rows)",
-    "q_rare": "q=<rare word / old number> (looks at every row)",
+    "q_rare": "q=<rare word / old number> (fewer hits than a page)",
 }
 
 
