@@ -103,9 +103,11 @@ class TicketService:
         impact = impact or self.default_impact
         urgency = urgency or self.default_urgency
         now = self.clock()
+        # Checked before the transaction: on SQLite every statement inside it holds up all other writers.
+        # (People and agents are never deleted, so what is checked here still exists at the insert.)
+        requester = await self._person(requester_id) if requester_id is not None else None
+        agent = await self._assignable(assignee) if assignee is not None else None
         async with in_transaction():
-            requester = await self._person(requester_id) if requester_id is not None else None
-            agent = await self._assignable(assignee) if assignee is not None else None
             number = await self._next_number()
             ticket = await Ticket.create(
                 number=number,

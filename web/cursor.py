@@ -7,9 +7,11 @@ import binascii
 import json
 from collections.abc import Collection
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from web.problems import ApiError
+
+T = TypeVar("T")
 
 
 def encode(sort: str, value: Any, last_id: int) -> str:
@@ -48,3 +50,24 @@ def decode(cursor: str, sort: str, value_type: type, choices: Collection[Any] | 
         raise ApiError(400, "bad-cursor", f"cursor was made for sort={made_for}, not sort={sort}",
                        field_errors=[{"field": "cursor", "detail": "made for another sort"}])
     return value, last_id
+
+
+class IdPages:
+    """Pagination in id order for one kind of list: ``after(cursor)`` to start, ``page(rows)`` to finish.
+
+    Fetch ``limit + 1`` rows after :meth:`after`'s id; :meth:`page` cuts them to ``limit`` and makes the cursor
+    of the next page if there is one.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def after(self, cursor: str | None) -> int | None:
+        return decode(cursor, self.kind, int)[1] if cursor else None
+
+    def page(self, rows: list[T], limit: int) -> tuple[list[T], str | None]:
+        if len(rows) <= limit:
+            return rows, None
+        rows = rows[:limit]
+        last = rows[-1].id  # type: ignore[attr-defined]
+        return rows, encode(self.kind, last, last)

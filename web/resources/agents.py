@@ -20,6 +20,7 @@ from web.schemas import (
 )
 
 api = Api()
+PAGES = cursor.IdPages("agents")
 
 
 @api.post("/agents", summary="Add an agent; returns their first API token once", role=Role.ADMIN, body=AgentCreate,
@@ -37,12 +38,9 @@ async def create_agent(call: Call) -> AgentCreated:
          tag="agents")
 async def list_agents(call: Call) -> AgentPage:
     q: AgentListQuery = call.query
-    after = cursor.decode(q.cursor, "agents", int)[1] if q.cursor else None
-    rows = await call.services.agents.find(active=q.active, after=after, limit=q.limit + 1)
-    more = len(rows) > q.limit
-    rows = rows[: q.limit]
-    return AgentPage(items=[agent_out(a) for a in rows],
-                     next=cursor.encode("agents", rows[-1].id, rows[-1].id) if more else None)
+    rows = await call.services.agents.find(active=q.active, after=PAGES.after(q.cursor), limit=q.limit + 1)
+    rows, next_cursor = PAGES.page(rows, q.limit)
+    return AgentPage(items=[agent_out(a) for a in rows], next=next_cursor)
 
 
 @api.get("/agents/{agent_id}", summary="Read an agent", role=Role.ADMIN, response=AgentOut, errors=(404,),

@@ -9,6 +9,7 @@ from web.resources.render import person_out
 from web.schemas import PeopleQuery, PersonCreate, PersonOut, PersonPage, PersonPatch
 
 api = Api()
+PAGES = cursor.IdPages("people")
 
 
 @api.post("/people", summary="Add a person (requester)", role=Role.AGENT, body=PersonCreate, response=PersonOut,
@@ -21,12 +22,9 @@ async def create_person(call: Call) -> PersonOut:
          response=PersonPage, errors=(400,), tag="people")
 async def list_people(call: Call) -> PersonPage:
     q: PeopleQuery = call.query
-    after = cursor.decode(q.cursor, "people", int)[1] if q.cursor else None
-    rows = await call.services.people.find(text=q.q, after=after, limit=q.limit + 1)
-    more = len(rows) > q.limit
-    rows = rows[: q.limit]
-    return PersonPage(items=[person_out(p) for p in rows],
-                      next=cursor.encode("people", rows[-1].id, rows[-1].id) if more else None)
+    rows = await call.services.people.find(text=q.q, after=PAGES.after(q.cursor), limit=q.limit + 1)
+    rows, next_cursor = PAGES.page(rows, q.limit)
+    return PersonPage(items=[person_out(p) for p in rows], next=next_cursor)
 
 
 @api.get("/people/{person_id}", summary="Read a person", role=Role.AGENT, response=PersonOut, errors=(404,),

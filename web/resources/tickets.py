@@ -26,6 +26,7 @@ from web.schemas import (
 )
 
 api = Api()
+HISTORY_PAGES = cursor.IdPages("activity")
 KEY_TYPES: dict[str, type] = {"id": int, "updated_at": datetime, "priority": str}
 
 
@@ -129,9 +130,6 @@ async def transition_ticket(call: Call) -> Reply:
 async def ticket_activity(call: Call) -> ActivityPage:
     q: PageQuery = call.query
     ticket = await call.services.tickets.get(call.path("ref"))
-    after = cursor.decode(q.cursor, "activity", int)[1] if q.cursor else None
-    entries = await call.services.tickets.history(ticket.id, after=after, limit=q.limit + 1)
-    more = len(entries) > q.limit
-    entries = entries[: q.limit]
-    return ActivityPage(items=[activity_out(e) for e in entries],
-                        next=cursor.encode("activity", entries[-1].id, entries[-1].id) if more else None)
+    entries = await call.services.tickets.history(ticket.id, after=HISTORY_PAGES.after(q.cursor), limit=q.limit + 1)
+    entries, next_cursor = HISTORY_PAGES.page(entries, q.limit)
+    return ActivityPage(items=[activity_out(e) for e in entries], next=next_cursor)
