@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import typing
 from pathlib import Path
 
 import pytest
@@ -99,11 +100,60 @@ def test_the_example_file_and_the_reference_document_every_key() -> None:
     example = (root / "deploy" / "helpline.toml").read_text()
     reference = (root / "docs" / "configuration.md").read_text()
     for section, field in Settings.model_fields.items():
-        model = field.annotation
+        model, heading = field.annotation, f"## `[{section}]`"
+        if typing.get_origin(model) is list:  # [[pbx]]: an array of tables
+            model, heading = typing.get_args(model)[0], f"## `[[{section}]]`"
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             continue
-        assert f"## `[{section}]`" in reference, f"docs/configuration.md lacks [{section}]"
+        assert heading in reference, f"docs/configuration.md lacks {heading}"
         for key in model.model_fields:
             assert re.search(rf"^\s*#?\s*{key}\s*=", example, re.M) or f"[{section}.{key}]" in example, \
                 f"deploy/helpline.toml lacks {section}.{key}"
             assert f"| `{key}`" in reference, f"docs/configuration.md lacks {section}.{key}"
+
+
+PBX = '''
+[[pbx]]
+name = "main"
+host = "127.0.0.1"
+username = "helpline"
+secret_file = "ami.secret"
+queues = ["helpdesk"]
+
+[[pbx]]
+name = "branch-2"
+host = "10.0.0.2"
+port = 5039
+username = "helpline"
+secret = "in-the-file"
+contexts = ["it-line"]
+ping_interval = "30s"
+'''
+
+
+def test_several_pbx_with_secrets_from_file_and_environment(tmp_path: Path) -> None:
+    (tmp_path / "ami.secret").write_text("s3cret\n")
+    s = load_settings(write(tmp_path, PBX + '[tickets]\nrepeat_call_window = "1h30m"\n'),
+                      environ={"HELPLINE_PBX_BRANCH_2_SECRET": "from-env"})
+    main, branch = s.pbx
+    assert (main.name, main.port, main.secret.get_secret_value(), main.queues) == ("main", 5038, "s3cret", ["helpdesk"])
+    assert branch.secret.get_secret_value() == "from-env" and branch.ping_interval.total_seconds() == 30
+    assert s.tickets.repeat_call_window.total_seconds() == 5400
+    assert "s3cret" not in repr(s) and "from-env" not in repr(s)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ('[[pbx]]\nname = "main"\nhost = "h"\nusername = "u"\nsecret = "s"\n', "[[pbx]] main: Value error, name the IT line"),
+    ('[[pbx]]\nname = "main"\nhost = "h"\nusername = "u"\nqueues = ["q"]\n', "[[pbx]] main: no secret"),
+    ('[[pbx]]\nname = "main"\nhost = "h"\nusername = "u"\nsecret = "s"\nqueues = ["q"]\nport = 0\n',
+     "[[pbx]] main port: Input should be greater than or equal to 1"),
+    ('[[pbx]]\nname = "Main PBX"\nhost = "h"\nusername = "u"\nsecret = "s"\nqueues = ["q"]\n', "[[pbx]] Main PBX name"),
+    ('[[pbx]]\nname = "a"\nhost = "h"\nusername = "u"\nsecret = "s"\nqueues = ["q"]\n' * 2, "two [[pbx]] entries are called 'a'"),
+    ('[[pbx]]\nname = "a"\nhost = "h"\nusername = "u"\nsecret = "s"\nqueues = ["q"]\nping_interval = "soon"\n',
+     "[[pbx]] a ping_interval: Value error, not a duration"),
+    ('[tickets]\nrepeat_call_window = "1 week"\n', "[tickets] repeat_call_window: Value error, not a duration"),
+])
+def test_pbx_errors_name_the_entry(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text), environ={})
+    assert expected.replace("Value error, ", "") in str(caught.value).replace("Value error, ", ""), str(caught.value)

@@ -62,6 +62,35 @@ class ActivityKind(str, Enum):
     COMMENT = "comment"
     ASSIGNED = "assigned"
     STATUS_CHANGED = "status_changed"
+    CALL = "call"  #: a phone call was offered, answered, missed or linked to the ticket
+
+
+class CallState(str, Enum):
+    """How far a call has got; it only ever moves forward."""
+
+    OFFERED = "offered"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+    @property
+    def rank(self) -> int:
+        return ("offered", "ringing", "answered", "ended").index(self.value)
+
+
+class CallOutcome(str, Enum):
+    """How a call ended (the PBX listener's outcomes)."""
+
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    TIMEOUT = "timeout"
+    HUNG_UP_BEFORE_QUEUE = "hung_up_before_queue"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def missed(self) -> bool:
+        """The caller did not get to talk to anyone: somebody should call back."""
+        return self is not CallOutcome.ANSWERED
 
 
 class Counter(Model):
@@ -118,6 +147,7 @@ class Person(Model):
     name = fields.CharField(max_length=200)
     email = fields.CharField(max_length=254, null=True)
     phone = fields.CharField(max_length=64, null=True)
+    phone_key = fields.CharField(max_length=64, null=True, db_index=True)  # E.164 or ext:NNN of the phone
     department = fields.CharField(max_length=128, null=True)
     title = fields.CharField(max_length=128, null=True)
     external_id = fields.CharField(max_length=255, null=True, unique=True)
@@ -211,3 +241,45 @@ class Activity(Model):
 
     async def delete(self, *args: Any, **kwargs: Any) -> None:
         raise PermissionError("activity entries are append-only")
+
+
+class Call(Model):
+    """A call to the IT line, as the PBX reported it. One row per call: unique on (pbx, linkedid)."""
+
+    id = fields.IntField(primary_key=True)
+    pbx = fields.CharField(max_length=32)
+    linkedid = fields.CharField(max_length=64)
+    ticket: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
+        "tickets.Ticket", related_name="calls", null=True, on_delete=fields.SET_NULL
+    )
+    opened_ticket = fields.BooleanField(default=False)  # this call opened its ticket (it was not linked to one)
+    state = fields.CharEnumField(CallState, max_length=16, default=CallState.OFFERED)
+    outcome = fields.CharEnumField(CallOutcome, max_length=24, null=True)
+    caller_number = fields.CharField(max_length=64)
+    caller_e164 = fields.CharField(max_length=20, null=True)
+    caller_key = fields.CharField(max_length=64, null=True)
+    caller_name = fields.CharField(max_length=200)
+    queue = fields.CharField(max_length=64, null=True)
+    agent: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
+        "tickets.Agent", related_name="calls", null=True, on_delete=fields.SET_NULL
+    )
+    agent_name = fields.CharField(max_length=200, null=True)
+    agent_extension = fields.CharField(max_length=32, null=True)
+    wait_seconds = fields.IntField(null=True)
+    talk_seconds = fields.IntField(null=True)
+    ended_by = fields.CharField(max_length=16, null=True)
+    voicemail = fields.BooleanField(default=False)
+    hangup_cause = fields.CharField(max_length=64, null=True)
+    started_at = fields.DatetimeField()
+    answered_at = fields.DatetimeField(null=True)
+    ended_at = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "phone_call"
+        unique_together = (("pbx", "linkedid"),)
+        indexes = [
+            Index(fields=("caller_key", "started_at"), name="call_caller_started_idx"),
+            Index(fields=("ticket_id", "id"), name="call_ticket_id_idx"),
+            Index(fields=("started_at", "id"), name="call_started_id_idx"),
+        ]

@@ -8,6 +8,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from directory.numbers import CallerNumber
 from tickets.clock import Clock, utcnow
 from tickets.errors import Conflict, InvalidField, NotFound
 from tickets.models import Person
@@ -19,8 +20,13 @@ PERSON_FIELDS = ("name", "email", "phone", "department", "title", "external_id",
 class PersonService:
     """Creates, changes and finds requesters."""
 
-    def __init__(self, clock: Clock = utcnow) -> None:
+    def __init__(self, clock: Clock = utcnow, *, region: str = "US") -> None:
         self.clock = clock
+        self.region = region
+
+    def phone_key(self, phone: str | None) -> str | None:
+        """The comparable form of a phone number (what a caller's number is matched by)."""
+        return CallerNumber.parse(phone, self.region).key if phone else None
 
     async def create(self, **values: Any) -> Person:
         unknown = set(values) - set(PERSON_FIELDS)
@@ -28,7 +34,8 @@ class PersonService:
             raise InvalidField(sorted(unknown)[0], "is not a field of a person")
         now = self.clock()
         try:
-            return await Person.create(**values, search_text=_search_text(values), created_at=now, updated_at=now)
+            return await Person.create(**values, search_text=_search_text(values), phone_key=self.phone_key(values.get("phone")),
+                                       created_at=now, updated_at=now)
         except IntegrityError:
             raise Conflict(f"a person with external_id {values.get('external_id')!r} already exists") from None
 
@@ -47,6 +54,7 @@ class PersonService:
             for name, value in changes.items():
                 setattr(person, name, value)
             person.search_text = _search_text({f: getattr(person, f) for f in PERSON_FIELDS})
+            person.phone_key = self.phone_key(person.phone)
             person.updated_at = self.clock()
             try:
                 await person.save()

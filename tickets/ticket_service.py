@@ -5,6 +5,7 @@ Each public method is one database transaction; domain events are published afte
 
 from __future__ import annotations
 
+import copy
 import inspect
 import sqlite3
 from collections.abc import Mapping
@@ -133,7 +134,7 @@ class TicketService:
                 entries.append(self._entry(ticket, actor, ActivityKind.ASSIGNED, now, field="assignee", new_value=agent.login))
             for entry in entries:
                 await entry.save()
-        await self._emit(TicketCreated(ticket.id, ticket.number, actor.label))
+        await self.emit(TicketCreated(ticket.id, ticket.number, actor.label))
         return ticket
 
     async def update(
@@ -170,7 +171,7 @@ class TicketService:
             if not entries:
                 return ticket
             await self._save(ticket, entries, now)
-        await self._emit(TicketUpdated(ticket.id, ticket.number, actor.label, tuple(e.field or "" for e in entries)))
+        await self.emit(TicketUpdated(ticket.id, ticket.number, actor.label, tuple(e.field or "" for e in entries)))
         return ticket
 
     async def comment(self, actor: Actor, ref: int | str, body: str, *, public: bool = False) -> Activity:
@@ -183,7 +184,7 @@ class TicketService:
             if public and actor.is_agent and ticket.first_response_at is None:
                 ticket.first_response_at = now
             await self._save(ticket, [entry], now)
-        await self._emit(TicketUpdated(ticket.id, ticket.number, actor.label, ("comment",)))
+        await self.emit(TicketUpdated(ticket.id, ticket.number, actor.label, ("comment",)))
         return entry
 
     async def assign(
@@ -222,7 +223,7 @@ class TicketService:
             if not entries:
                 return ticket
             await self._save(ticket, entries, now)
-        await self._emit(TicketUpdated(ticket.id, ticket.number, actor.label, tuple(e.field or "" for e in entries)))
+        await self.emit(TicketUpdated(ticket.id, ticket.number, actor.label, tuple(e.field or "" for e in entries)))
         return ticket
 
     async def transition(
@@ -263,8 +264,27 @@ class TicketService:
             if comment:
                 entries.append(self._entry(ticket, actor, ActivityKind.COMMENT, now, body=comment, public=public))
             await self._save(ticket, entries, now)
-        await self._emit(TicketUpdated(ticket.id, ticket.number, actor.label, ("status",)))
+        await self.emit(TicketUpdated(ticket.id, ticket.number, actor.label, ("status",)))
         return ticket
+
+    async def record_call(self, actor: Actor, ref: int | str, *, summary: str, state: str) -> Ticket:
+        """Append a call entry (offered, answered, missed, linked) to the ticket's history.
+
+        Allowed whatever the ticket's status: the call happened.
+        """
+        now = self.clock()
+        async with in_transaction():
+            ticket = await self._locked(ref, None)
+            entry = self._entry(ticket, actor, ActivityKind.CALL, now, field="call", new_value=state, body=summary)
+            await self._save(ticket, [entry], now)
+        await self.emit(TicketUpdated(ticket.id, ticket.number, actor.label, ("call",)))
+        return ticket
+
+    def publishing_to(self, publish: Publisher) -> TicketService:
+        """The same service, publishing its events to ``publish`` (e.g. a buffer flushed after an outer commit)."""
+        clone = copy.copy(self)
+        clone.publish = publish
+        return clone
 
     # -- helpers -------------------------------------------------------------------------------------------
 
@@ -346,7 +366,8 @@ class TicketService:
         return Activity(ticket=ticket, kind=kind, actor_id=actor.agent_id, actor_label=actor.label,
                         created_at=now, **values)
 
-    async def _emit(self, event: DomainEvent) -> None:
+    async def emit(self, event: DomainEvent) -> None:
+        """Hand ``event`` to the publisher (after the change it reports has been committed)."""
         result = self.publish(event)
         if inspect.isawaitable(result):
             await result

@@ -48,7 +48,7 @@ def build_services(settings: Settings) -> Services:
             default_urgency=Level(t.default_urgency),
         ),
         agents=AgentService(),
-        people=PersonService(),
+        people=PersonService(region=settings.directory.default_region),
     )
 
 

@@ -9,13 +9,16 @@ environment. Every problem is reported with the key that causes it and how to fi
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator,
+                      model_validator)
 
 from tickets.priority import DEFAULT_MATRIX, LEVELS, PRIORITIES
 
@@ -76,6 +79,25 @@ class DatabaseSettings(_Section):
         return redact_url(self.url.get_secret_value())
 
 
+_DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$")
+
+
+def parse_duration(value: Any) -> Any:
+    """``"24h"``, ``"15m"``, ``"1h30m"``, ``"90s"``, ``"2d"`` (or a number of seconds) -> timedelta."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match and any(match.groups()):
+            d, h, m, sec = (int(g or 0) for g in match.groups())
+            return timedelta(days=d, hours=h, minutes=m, seconds=sec)
+        raise ValueError(f"not a duration: write it like 30s, 15m, 24h, 1h30m or 2d (got {value!r})")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
 class TicketSettings(_Section):
     """``[tickets]``: numbering and the ITIL priority matrix."""
 
@@ -84,6 +106,8 @@ class TicketSettings(_Section):
     default_impact: Literal["high", "medium", "low"] = "medium"
     default_urgency: Literal["high", "medium", "low"] = "medium"
     priority_matrix: dict[str, dict[str, str]] = Field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_MATRIX.items()})
+    #: A call from the same phone within this time is added to the caller's open ticket instead of opening one.
+    repeat_call_window: Duration = timedelta(hours=24)
 
     @field_validator("priority_matrix")
     @classmethod
@@ -99,13 +123,52 @@ class TicketSettings(_Section):
         return value
 
 
+class DirectorySettings(_Section):
+    """``[directory]``: how callers are identified (Active Directory settings come with the directory feature)."""
+
+    default_region: str = Field("US", pattern=r"^[A-Z]{2}$")
+
+
+class PbxSettings(_Section):
+    """One ``[[pbx]]``: an Asterisk server whose AMI helpline listens to."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    host: str = Field(min_length=1)
+    port: int = Field(5038, ge=1, le=65535)
+    username: str = Field(min_length=1)
+    secret: SecretStr
+    queues: list[str] = Field(default_factory=list)
+    contexts: list[str] = Field(default_factory=list)
+    ping_interval: Duration = timedelta(seconds=10)
+    action_timeout: Duration = timedelta(seconds=10)
+
+    @model_validator(mode="after")
+    def _selects_something(self) -> PbxSettings:
+        if not self.queues and not self.contexts:
+            raise ValueError("name the IT line: queues = [\"helpdesk\"] (and/or contexts = [...])")
+        if self.ping_interval < timedelta(seconds=1) or self.action_timeout < timedelta(seconds=1):
+            raise ValueError("ping_interval and action_timeout must be at least 1s")
+        return self
+
+
 class Settings(_Section):
     """All of helpline's settings."""
 
     web: WebSettings = WebSettings()
     database: DatabaseSettings = DatabaseSettings()
+    directory: DirectorySettings = DirectorySettings()
+    pbx: list[PbxSettings] = Field(default_factory=list)
     tickets: TicketSettings = TicketSettings()
     source: str = Field("defaults", exclude=True)
+
+    @field_validator("pbx")
+    @classmethod
+    def _unique_names(cls, value: list[PbxSettings]) -> list[PbxSettings]:
+        names = [p.name for p in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"two [[pbx]] entries are called {duplicates[0]!r}; names must differ")
+        return value
 
 
 def redact_url(url: str) -> str:
@@ -139,14 +202,16 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
             raise ConfigError([f"{file}: cannot read the configuration file: {exc}"]) from None
         source = str(file)
     problems: list[str] = []
+    base = Path(path).parent if path else Path.cwd()
     _apply_env(raw, env, problems)
-    _resolve_secret_files(raw, problems, base=Path(path).parent if path else Path.cwd())
+    _resolve_secret_files(raw, problems, base=base)
+    _resolve_pbx_secrets(raw, env, problems, base=base)
     if problems:
         raise ConfigError([f"{source}: {p}" for p in problems])
     try:
         return Settings.model_validate({**raw, "source": source})
     except ValidationError as exc:
-        raise ConfigError([f"{source}: {_describe(err)}" for err in exc.errors()]) from None
+        raise ConfigError([f"{source}: {_describe(err, raw)}" for err in exc.errors()]) from None
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str], problems: list[str]) -> None:
@@ -191,6 +256,36 @@ def _resolve_secret_files(raw: dict[str, Any], problems: list[str], base: Path) 
                 problems.append(f"[{section}] {file_key}: cannot read {file}: {exc.strerror or exc}")
 
 
+def _resolve_pbx_secrets(raw: dict[str, Any], env: Mapping[str, str], problems: list[str], base: Path) -> None:
+    """Each [[pbx]] secret: ``secret``, ``secret_file``, or ``HELPLINE_PBX_<NAME>_SECRET[_FILE]`` (env wins)."""
+    entries = raw.get("pbx", [])
+    if not isinstance(entries, list):
+        return
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            continue
+        var = f"{ENV_PREFIX}PBX_{entry['name'].upper().replace('-', '_')}_SECRET"
+        if var in env:
+            entry["secret"] = env[var]
+            entry.pop("secret_file", None)
+        elif f"{var}_FILE" in env:
+            entry.pop("secret", None)
+            entry["secret_file"] = env[f"{var}_FILE"]
+        if "secret_file" in entry:
+            file_name = entry.pop("secret_file")
+            if "secret" in entry:
+                problems.append(f"[[pbx]] {entry['name']}: set either secret or secret_file, not both")
+                continue
+            file = Path(str(file_name))
+            file = file if file.is_absolute() else base / file
+            try:
+                entry["secret"] = file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                problems.append(f"[[pbx]] {entry['name']}: secret_file: cannot read {file}: {exc.strerror or exc}")
+        elif "secret" not in entry:
+            problems.append(f"[[pbx]] {entry['name']}: no secret: set secret_file = \"...\" or {var}")
+
+
 def _section_models() -> dict[str, type[BaseModel]]:
     out: dict[str, type[BaseModel]] = {}
     for name, field in Settings.model_fields.items():
@@ -199,9 +294,14 @@ def _section_models() -> dict[str, type[BaseModel]]:
     return out
 
 
-def _describe(err: Any) -> str:
+def _describe(err: Any, raw: dict[str, Any] | None = None) -> str:
     loc = [str(p) for p in err["loc"]]
-    if len(loc) >= 2:
+    if len(loc) >= 2 and loc[0] == "pbx" and loc[1].isdigit():  # [[pbx]] entries are named by name, else number
+        entries, index = (raw or {}).get("pbx", []), int(loc[1])
+        entry = entries[index] if isinstance(entries, list) and index < len(entries) else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        where = " ".join(["[[pbx]]", str(name or f"#{index + 1}"), ".".join(loc[2:])]).strip()
+    elif len(loc) >= 2:
         where = f"[{loc[0]}] {'.'.join(loc[1:])}"
     elif loc:
         where = f"[{loc[0]}]" if loc[0] in Settings.model_fields else loc[0]

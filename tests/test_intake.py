@@ -1,0 +1,166 @@
+"""Call facts into calls and tickets, on SQLite and PostgreSQL: exactly once, whatever order of retries."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from directory.numbers import CallerNumber
+from tickets.agent_service import AgentService
+from tickets.callers import CallerMatch, MatchStatus
+from tickets.events import DomainEvent
+from tickets.intake import CallIntake
+from tickets.models import Activity, Call, CallOutcome, Role, Ticket, TicketStatus
+from tickets.person_service import PersonService
+from tickets.ticket_service import TicketService
+from web.config import Settings
+
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+async def offer(intake: CallIntake, linkedid: str, number: str = "+15551230001", name: str = "Alice Example",
+                when: datetime = T0) -> Call:
+    return await intake.offered(pbx="main", linkedid=linkedid, at=when, caller_number=number, caller_name=name,
+                                queue="helpdesk")
+
+
+async def history(ticket_id: int) -> list[tuple[str, str | None]]:
+    return [(e.kind.value, e.new_value) for e in await Activity.filter(ticket_id=ticket_id).order_by("id")]
+
+
+async def test_an_answered_call_opens_assigns_and_closes_out_its_ticket(orm: Settings) -> None:
+    await PersonService().create(name="Alice Example", phone="(555) 123-0001")
+    alice = await AgentService().create(login="alice", display_name="Alice Agent", extension="101")
+    events: list[DomainEvent] = []
+    intake = CallIntake(TicketService(publish=events.append))
+
+    call = await offer(intake, "1795795766.0")
+    ticket = await Ticket.get(id=call.ticket_id).prefetch_related("requester")
+    assert (ticket.title, ticket.channel.value, ticket.caller_number) == \
+        ("Call from Alice Example (+15551230001)", "phone", "+15551230001")
+    assert ticket.requester.name == "Alice Example" and call.caller_e164 == "+15551230001"
+
+    await intake.ringing(pbx="main", linkedid="1795795766.0", at=at(1), agent_name="Alice Agent", agent_extension="101")
+    await intake.answered(pbx="main", linkedid="1795795766.0", at=at(2), agent_name="Alice Agent",
+                          agent_extension="101", wait_seconds=2)
+    await intake.ended(pbx="main", linkedid="1795795766.0", at=at(6), outcome=CallOutcome.ANSWERED, wait_seconds=2,
+                       talk_seconds=4, ended_by="agent")
+    ticket = await Ticket.get(id=call.ticket_id)
+    call = await Call.get(id=call.id)
+    assert ticket.assignee_id == alice.id and ticket.status == TicketStatus.OPEN
+    assert ticket.first_response_at is not None, "the agent's answer is the first response"
+    assert (call.state.value, call.outcome, call.agent_id, call.wait_seconds, call.talk_seconds) == \
+        ("ended", CallOutcome.ANSWERED, alice.id, 2, 4)
+    assert await history(ticket.id) == [
+        ("created", ticket.number), ("call", "offered"), ("call", "answered"), ("assigned", "alice"),
+        ("status_changed", "open"), ("call", "answered"),
+    ]
+    assert [e.type for e in events][:1] == ["ticket.created"]
+
+
+async def test_every_fact_twice_changes_nothing(orm: Settings) -> None:
+    intake = CallIntake(TicketService())
+    for _ in range(2):
+        await offer(intake, "L1")
+        await intake.answered(pbx="main", linkedid="L1", at=at(3), agent_name="Nobody Known", agent_extension="199",
+                              wait_seconds=3)
+        await intake.ended(pbx="main", linkedid="L1", at=at(9), outcome=CallOutcome.ANSWERED, wait_seconds=3,
+                           talk_seconds=6, ended_by="caller")
+    assert await Call.all().count() == 1 and await Ticket.all().count() == 1
+    call = await Call.get(linkedid="L1")
+    assert call.agent_id is None and call.agent_name == "Nobody Known", "an unknown agent is kept by name"
+    assert len(await Activity.filter(ticket_id=call.ticket_id, kind="call")) == 3
+
+
+async def test_concurrent_duplicate_offers_make_one_call_and_one_ticket(orm: Settings) -> None:
+    intake = CallIntake(TicketService())
+    calls = await asyncio.gather(*(offer(intake, "L2") for _ in range(5)))
+    assert {c.id for c in calls} == {calls[0].id}
+    assert await Ticket.all().count() == 1
+
+
+async def test_a_missed_call_asks_for_a_call_back(orm: Settings) -> None:
+    intake = CallIntake(TicketService())
+    call = await offer(intake, "L3", number="5551230009", name="Иван Петров")
+    await intake.ended(pbx="main", linkedid="L3", at=at(30), outcome=CallOutcome.TIMEOUT, wait_seconds=30,
+                       talk_seconds=None, voicemail=True)
+    ticket = await Ticket.get(id=call.ticket_id)
+    assert ticket.title == "Missed call - call back: Иван Петров (+15551230009)"
+    last = await Activity.filter(ticket_id=ticket.id, kind="call").order_by("-id").first()
+    assert last.new_value == "timeout" and "voicemail was left" in last.body and "Call back" in last.body
+
+
+async def test_an_agent_retitled_ticket_keeps_its_title_when_the_call_is_missed(orm: Settings) -> None:
+    intake = CallIntake(TicketService())
+    alice = await AgentService().create(login="alice", display_name="Alice")
+    call = await offer(intake, "L4")
+    from tickets.actor import Actor
+    await TicketService().update(Actor.of(alice), call.ticket_id, {"title": "Printer on 3rd floor"})
+    await intake.ended(pbx="main", linkedid="L4", at=at(5), outcome=CallOutcome.ABANDONED, wait_seconds=5,
+                       talk_seconds=None)
+    assert (await Ticket.get(id=call.ticket_id)).title == "Printer on 3rd floor"
+
+
+async def test_a_repeat_caller_is_linked_to_their_open_ticket_within_the_window(orm: Settings) -> None:
+    intake = CallIntake(TicketService())
+    first = await offer(intake, "L5", number="+1 555 123 0002")
+    again = await offer(intake, "L6", number="5551230002", when=T0 + timedelta(hours=23))
+    assert again.ticket_id == first.ticket_id and not again.opened_ticket
+    late = await offer(intake, "L7", number="5551230002", when=T0 + timedelta(hours=48))
+    assert late.ticket_id != first.ticket_id, "outside the window: a new ticket"
+    assert ("call", "linked") in await history(first.ticket_id)
+
+
+async def test_resolved_tickets_and_anonymous_callers_are_never_linked(orm: Settings) -> None:
+    intake = CallIntake(TicketService())
+    alice = await AgentService().create(login="alice", display_name="Alice", role=Role.AGENT)
+    from tickets.actor import Actor
+    first = await offer(intake, "L8")
+    await TicketService().transition(Actor.of(alice), first.ticket_id, TicketStatus.RESOLVED, resolution="done")
+    assert (await offer(intake, "L9", when=at(60))).ticket_id != first.ticket_id
+    anon1 = await offer(intake, "L10", number="anonymous", name="Anonymous")
+    anon2 = await offer(intake, "L11", number="anonymous", name="Anonymous", when=at(10))
+    assert anon1.ticket_id != anon2.ticket_id
+    assert (await Ticket.get(id=anon1.ticket_id)).title == "Call from a withheld number"
+
+
+class Reception:
+    """A lookup that finds two people sharing a desk phone, or fails."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+
+    async def lookup(self, number: CallerNumber) -> CallerMatch:
+        if self.fail:
+            raise TimeoutError("directory did not answer")
+        return CallerMatch(MatchStatus.AMBIGUOUS, candidates=(3, 4))
+
+
+async def test_ambiguous_or_failed_lookups_leave_the_requester_for_the_agent(orm: Settings) -> None:
+    call = await offer(CallIntake(TicketService(), Reception()), "L12")
+    ticket = await Ticket.get(id=call.ticket_id)
+    assert ticket.requester_id is None and "person ids 3, 4" in ticket.description
+    call = await offer(CallIntake(TicketService(), Reception(fail=True)), "L13", number="+15559990000")
+    assert call.ticket_id is not None
+    assert "could not be looked up" in (await Ticket.get(id=call.ticket_id)).description
+
+
+@pytest.mark.parametrize("name", ["O'Brien, Pat", "สมชาย ใจดี", "Zoë\x00 Null", "x" * 500])
+async def test_names_survive_and_bad_text_is_made_storable(orm: Settings, name: str) -> None:
+    call = await offer(CallIntake(TicketService()), "L14", name=name, number="4321\x00")
+    stored = await Call.get(id=call.id)
+    assert stored.caller_name == name.replace("\x00", "")[:200] and stored.caller_number == "4321"
+    assert stored.caller_key == "ext:4321"
+
+
+async def test_facts_for_unknown_calls_are_ignored(orm: Settings) -> None:
+    intake = CallIntake(TicketService())
+    assert await intake.ended(pbx="main", linkedid="never-offered", at=T0, outcome=CallOutcome.ABANDONED,
+                              wait_seconds=1, talk_seconds=None) is None
+    assert await Call.all().count() == 0

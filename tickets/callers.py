@@ -1,0 +1,48 @@
+"""Who is calling: the interface the ticket intake asks, and the answer it gets.
+
+The directory package will answer from Active Directory (issue 4); until then :class:`PeopleByPhone` answers from
+the People helpline already knows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from directory.numbers import CallerNumber
+from tickets.models import Person
+
+
+class MatchStatus(str, Enum):
+    UNIQUE = "unique"            #: exactly one person has this number
+    AMBIGUOUS = "ambiguous"      #: several people share it (a reception desk): the agent chooses
+    NONE = "none"                #: nobody has it, or the number identifies nobody (anonymous, withheld)
+    UNAVAILABLE = "unavailable"  #: the source could not be asked (directory down)
+
+
+@dataclass(frozen=True)
+class CallerMatch:
+    status: MatchStatus
+    person_id: int | None = None
+    candidates: tuple[int, ...] = field(default_factory=tuple)
+
+
+class CallerLookup(Protocol):
+    """Finds the person behind a caller's number. Called outside any database transaction."""
+
+    async def lookup(self, number: CallerNumber) -> CallerMatch: ...
+
+
+class PeopleByPhone:
+    """Matches the normalised number against the ``phone`` of known People."""
+
+    async def lookup(self, number: CallerNumber) -> CallerMatch:
+        if number.key is None:
+            return CallerMatch(MatchStatus.NONE)
+        ids = await Person.filter(phone_key=number.key).order_by("id").limit(10).values_list("id", flat=True)
+        if not ids:
+            return CallerMatch(MatchStatus.NONE)
+        if len(ids) == 1:
+            return CallerMatch(MatchStatus.UNIQUE, person_id=ids[0])
+        return CallerMatch(MatchStatus.AMBIGUOUS, candidates=tuple(ids))

@@ -1,0 +1,257 @@
+"""Phone calls into tickets: each call fact from the PBX listener becomes one database transaction.
+
+* offered: the Call row (unique on pbx + Linkedid), and a new ticket, or the caller's open ticket when they called
+  about it within the repeat window;
+* ringing / answered: who rang and who answered (agents mapped by extension, else by name; an unknown agent is kept
+  by name); the answering agent gets an unassigned ticket and a new ticket opens;
+* ended: the outcome, wait and talk time; a call nobody answered turns its ticket into a "missed call, call back".
+
+Every step is idempotent: a call's state only moves forward, so a fact applied twice (replays, reconnects, a
+second instance) changes nothing the second time. The caller lookup runs before the transaction (it may ask a
+directory server).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from directory.numbers import CallerNumber
+from tickets.actor import Actor
+from tickets.callers import CallerLookup, CallerMatch, MatchStatus, PeopleByPhone
+from tickets.events import DomainEvent
+from tickets.models import Agent, Call, CallOutcome, CallState, Channel, Ticket, TicketStatus
+from tickets.ticket_service import TicketService
+
+log = logging.getLogger(__name__)
+
+CALL_TITLE = "Call from "
+MISSED_TITLE = "Missed call - call back: "
+#: Ticket statuses a repeat call may be linked to.
+LINKABLE = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING)
+OUTCOME_TEXT = {
+    CallOutcome.ANSWERED: "answered",
+    CallOutcome.ABANDONED: "the caller hung up while waiting",
+    CallOutcome.TIMEOUT: "nobody answered before the queue timed out",
+    CallOutcome.HUNG_UP_BEFORE_QUEUE: "the caller hung up before reaching the queue",
+    CallOutcome.INTERRUPTED: "the call was cut off (the PBX restarted or the connection was lost)",
+}
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    repeat_window: timedelta = timedelta(hours=24)
+    region: str = "US"
+
+
+def clean(text: str | None, limit: int) -> str:
+    """PBX text made storable: no NUL characters, no lone surrogates, at most ``limit`` characters."""
+    if not text:
+        return ""
+    text = text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return text[:limit]
+
+
+class CallIntake:
+    """Applies call facts to calls and tickets on behalf of the PBX ``pbx:<name>``."""
+
+    def __init__(self, tickets: TicketService, lookup: CallerLookup | None = None,
+                 settings: IntakeSettings | None = None) -> None:
+        self.tickets = tickets
+        self.lookup = lookup or PeopleByPhone()
+        self.settings = settings or IntakeSettings()
+
+    # -- facts -------------------------------------------------------------------------------------------------
+
+    async def offered(self, *, pbx: str, linkedid: str, at: datetime, caller_number: str, caller_name: str,
+                      queue: str | None) -> Call:
+        """A call reached the IT line: record it and open (or link) its ticket."""
+        existing = await Call.get_or_none(pbx=pbx, linkedid=linkedid)
+        if existing is not None:
+            return existing
+        caller_number = clean(caller_number, 64)
+        number = CallerNumber.parse(caller_number, self.settings.region)
+        match = await self._lookup(number)
+        actor = Actor.system(f"pbx:{pbx}")
+        events: list[DomainEvent] = []
+        tickets = self.tickets.publishing_to(events.append)
+        name = clean(caller_name, 200)
+        try:
+            async with in_transaction():
+                call = await Call.create(
+                    pbx=pbx, linkedid=linkedid, caller_number=caller_number, caller_e164=number.e164,
+                    caller_key=number.key, caller_name=name, queue=clean(queue, 64) or None, state=CallState.OFFERED,
+                    started_at=at, updated_at=at,
+                )
+                ticket = await self._repeat_ticket(number, match, at, exclude=call.id)
+                who = _caller_text(name, number)
+                if ticket is not None:
+                    await tickets.record_call(actor, ticket.id, state="linked",
+                                              summary=f"{who} called again ({_queue_text(call.queue)})")
+                else:
+                    ticket = await tickets.create(
+                        actor, title=f"{CALL_TITLE}{who}"[:200], channel=Channel.PHONE,
+                        description=_description(who, call.queue, match),
+                        requester_id=match.person_id, caller_number=call.caller_number or None,
+                    )
+                    await tickets.record_call(actor, ticket.id, state="offered",
+                                              summary=f"{who} is calling ({_queue_text(call.queue)})")
+                    call.opened_ticket = True
+                call.ticket_id = ticket.id
+                await call.save(update_fields=["ticket_id", "opened_ticket"])
+        except IntegrityError:  # another instance recorded this call first
+            return await Call.get(pbx=pbx, linkedid=linkedid)
+        await self._publish(events)
+        return call
+
+    async def ringing(self, *, pbx: str, linkedid: str, at: datetime, agent_name: str,
+                      agent_extension: str | None) -> Call | None:
+        """An agent's phone rings for the call (the screen pop will hang on this)."""
+        async with in_transaction():
+            call = await self._call(pbx, linkedid)
+            if call is None or CallState(call.state).rank > CallState.RINGING.rank:
+                return call
+            agent = await self._agent(agent_name, agent_extension)
+            call.state = CallState.RINGING
+            call.agent_id, call.agent_name = (agent.id if agent else None), clean(agent_name, 200) or None
+            call.agent_extension = clean(agent_extension, 32) or None
+            call.updated_at = at
+            await call.save()
+        return call
+
+    async def answered(self, *, pbx: str, linkedid: str, at: datetime, agent_name: str, agent_extension: str | None,
+                       wait_seconds: int) -> Call | None:
+        """An agent answered: the call gets its agent, the ticket an owner, and a new ticket opens."""
+        events: list[DomainEvent] = []
+        tickets = self.tickets.publishing_to(events.append)
+        async with in_transaction():
+            call = await self._call(pbx, linkedid)
+            if call is None or CallState(call.state).rank >= CallState.ANSWERED.rank:
+                return call
+            agent = await self._agent(agent_name, agent_extension)
+            call.state = CallState.ANSWERED
+            call.agent_id, call.agent_name = (agent.id if agent else None), clean(agent_name, 200) or None
+            call.agent_extension = clean(agent_extension, 32) or None
+            call.wait_seconds, call.answered_at, call.updated_at = max(wait_seconds, 0), at, at
+            await call.save()
+            if call.ticket_id is not None:
+                await self._ticket_answered(tickets, call, agent)
+        await self._publish(events)
+        return call
+
+    async def ended(self, *, pbx: str, linkedid: str, at: datetime, outcome: CallOutcome, wait_seconds: int | None,
+                    talk_seconds: int | None, ended_by: str | None = None, voicemail: bool = False,
+                    hangup_cause: str | None = None) -> Call | None:
+        """The call is over: record how it ended; a missed call asks for a call back."""
+        events: list[DomainEvent] = []
+        tickets = self.tickets.publishing_to(events.append)
+        async with in_transaction():
+            call = await self._call(pbx, linkedid)
+            if call is None or call.state == CallState.ENDED:
+                return call
+            call.state, call.outcome, call.ended_at, call.updated_at = CallState.ENDED, outcome, at, at
+            if wait_seconds is not None:
+                call.wait_seconds = max(wait_seconds, 0)
+            call.talk_seconds = max(talk_seconds, 0) if talk_seconds is not None else None
+            call.ended_by = clean(ended_by, 16) or None
+            call.voicemail, call.hangup_cause = voicemail, clean(hangup_cause, 64) or None
+            await call.save()
+            if call.ticket_id is not None:
+                await self._ticket_ended(tickets, call)
+        await self._publish(events)
+        return call
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+
+    async def _lookup(self, number: CallerNumber) -> CallerMatch:
+        try:
+            return await self.lookup.lookup(number)
+        except Exception:  # a failing directory must not lose the call
+            log.exception("caller lookup failed for %s", number.raw)
+            return CallerMatch(MatchStatus.UNAVAILABLE)
+
+    async def _repeat_ticket(self, number: CallerNumber, match: CallerMatch, at: datetime, exclude: int) -> Ticket | None:
+        """The open ticket of an earlier call from the same phone (or person) within the repeat window."""
+        since = at - self.settings.repeat_window
+        if number.key is not None:
+            earlier = await (Call.filter(caller_key=number.key, started_at__gte=since, ticket_id__isnull=False,
+                                         ticket__status__in=[s.value for s in LINKABLE])
+                             .exclude(id=exclude).order_by("-started_at").first())
+            if earlier is not None:
+                return await Ticket.get(id=earlier.ticket_id)
+        if match.person_id is not None:
+            return await (Ticket.filter(requester_id=match.person_id, channel=Channel.PHONE,
+                                        status__in=[s.value for s in LINKABLE], updated_at__gte=since)
+                          .order_by("-updated_at").first())
+        return None
+
+    @staticmethod
+    async def _call(pbx: str, linkedid: str) -> Call | None:
+        return await Call.select_for_update().get_or_none(pbx=pbx, linkedid=linkedid)
+
+    @staticmethod
+    async def _agent(name: str, extension: str | None) -> Agent | None:
+        """The helpline agent behind a queue member: by extension, else by display name."""
+        if extension:
+            agent = await Agent.get_or_none(extension=extension)
+            if agent is not None:
+                return agent
+        return await Agent.filter(display_name=name).order_by("id").first() if name else None
+
+    async def _ticket_answered(self, tickets: TicketService, call: Call, agent: Agent | None) -> None:
+        pbx_actor = Actor.system(f"pbx:{call.pbx}")
+        who = agent.login if agent else (call.agent_name or "an unknown agent")
+        await tickets.record_call(pbx_actor, call.ticket_id, state="answered",
+                                  summary=f"Answered by {who} after {call.wait_seconds} s")
+        ticket = await Ticket.get(id=call.ticket_id)
+        if agent is not None and ticket.assignee_id is None and ticket.status != TicketStatus.CLOSED:
+            await tickets.assign(pbx_actor, ticket.id, assignee=agent.id)
+        if ticket.status == TicketStatus.NEW:
+            # the answering agent picks the ticket up: that is its first response
+            await tickets.transition(Actor.of(agent) if agent else pbx_actor, ticket.id, TicketStatus.OPEN)
+
+    async def _ticket_ended(self, tickets: TicketService, call: Call) -> None:
+        outcome = CallOutcome(call.outcome)
+        pbx_actor = Actor.system(f"pbx:{call.pbx}")
+        if outcome is CallOutcome.ANSWERED:
+            summary = f"Call ended after {call.talk_seconds or 0} s of talk" + (
+                f" (hung up by the {call.ended_by})" if call.ended_by else "")
+        else:
+            summary = f"Missed call: {OUTCOME_TEXT[outcome]} after {call.wait_seconds or 0} s" + (
+                "; a voicemail was left" if call.voicemail else "") + ". Call back."
+        await tickets.record_call(pbx_actor, call.ticket_id, state=outcome.value, summary=summary)
+        ticket = await Ticket.get(id=call.ticket_id)
+        # rename only the ticket this call opened, and only while its title is still the one given at the call
+        if (outcome.missed and call.opened_ticket and ticket.title.startswith(CALL_TITLE)
+                and ticket.status != TicketStatus.CLOSED):
+            title = MISSED_TITLE + ticket.title[len(CALL_TITLE):]
+            await tickets.update(pbx_actor, ticket.id, {"title": title[:200]})
+
+    async def _publish(self, events: list[DomainEvent]) -> None:
+        for event in events:
+            await self.tickets.emit(event)
+
+
+def _caller_text(name: str, number: CallerNumber) -> str:
+    shown = number.e164 or number.raw or "an unknown number"
+    if not number.identifies_someone and number.raw.lower() in ("anonymous", "", "<unknown>"):
+        shown = "a withheld number" if number.raw else "an unknown number"
+    return f"{name} ({shown})" if name and name.lower() not in ("anonymous", "unknown") else shown
+
+
+def _queue_text(queue: str | None) -> str:
+    return f"queue {queue}" if queue else "no queue yet"
+
+
+def _description(who: str, queue: str | None, match: CallerMatch) -> str:
+    lines = [f"Phone call from {who}, {_queue_text(queue)}."]
+    if match.status is MatchStatus.AMBIGUOUS:
+        lines.append(f"Several people have this number (person ids {', '.join(map(str, match.candidates))}): "
+                     "pick the requester.")
+    elif match.status is MatchStatus.UNAVAILABLE:
+        lines.append("The caller could not be looked up (directory unavailable).")
+    return "\n".join(lines)
