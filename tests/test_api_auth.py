@@ -96,6 +96,7 @@ SAMPLES: dict[str, Callable[[World], Sample]] = {
     f"POST {V1}/tickets/{{ref}}/assign": lambda w: Sample({"ref": w.ticket()}, {"assignee": "bob"}),
     f"POST {V1}/tickets/{{ref}}/transitions": lambda w: Sample({"ref": w.ticket()}, {"to": "open"}),
     f"GET {V1}/tickets/{{ref}}/activity": lambda w: Sample({"ref": w.ticket()}),
+    f"GET {V1}/calls": lambda w: Sample(query={"outcome": "abandoned,timeout"}),
     f"POST {V1}/people": lambda w: Sample(body={"name": "Ivan Petrov"}),
     f"GET {V1}/people": lambda w: Sample(query={"q": "person"}),
     f"GET {V1}/people/{{person_id}}": lambda w: Sample({"person_id": w.person()}),

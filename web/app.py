@@ -22,11 +22,11 @@ from web import db, openapi
 from web.config import Settings
 from web.limits import BodyLimit
 from web.problems import http_exception, server_error
-from web.resources import agents, people, service, tickets
+from web.resources import agents, calls, people, service, tickets
 from web.version import VERSION
 
 log = logging.getLogger(__name__)
-APIS = [service.root, service.api, tickets.api, people.api, agents.api]
+APIS = [service.root, service.api, tickets.api, calls.api, people.api, agents.api]
 
 
 @dataclass

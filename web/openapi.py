@@ -55,7 +55,7 @@ def build(apis: list[Api], *, version: str) -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "An API token from `helpline user add` or POST /api/v1/agents."}},
         },
-        "tags": [{"name": t} for t in ("tickets", "people", "agents", "service")],
+        "tags": [{"name": t} for t in ("tickets", "calls", "people", "agents", "service")],
     }
 
 

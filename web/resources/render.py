@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tickets import workflow
-from tickets.models import Activity, Agent, ApiToken, Person, Ticket, TicketStatus
+from tickets.models import Activity, Agent, ApiToken, Call, Person, Ticket, TicketStatus
 from web import schemas
 
 
@@ -54,3 +54,15 @@ def activity_out(a: Activity) -> schemas.ActivityOut:
     return schemas.ActivityOut(id=a.id, kind=a.kind.value if hasattr(a.kind, "value") else a.kind, field=a.field,
                                old=a.old_value, new=a.new_value, body=a.body, public=a.public,
                                actor=a.actor_label, created_at=a.created_at)
+
+
+def call_out(c: Call) -> schemas.CallOut:
+    """Needs ``agent`` fetched."""
+    return schemas.CallOut(
+        id=c.id, pbx=c.pbx, linkedid=c.linkedid, ticket_id=c.ticket_id, opened_ticket=c.opened_ticket,
+        state=c.state.value, outcome=c.outcome.value if c.outcome else None, caller_number=c.caller_number,
+        caller_e164=c.caller_e164, caller_name=c.caller_name, queue=c.queue,
+        agent=c.agent.login if c.agent else None, agent_name=c.agent_name, agent_extension=c.agent_extension,
+        wait_seconds=c.wait_seconds, talk_seconds=c.talk_seconds, ended_by=c.ended_by, voicemail=c.voicemail,
+        hangup_cause=c.hangup_cause, started_at=c.started_at, answered_at=c.answered_at, ended_at=c.ended_at,
+    )

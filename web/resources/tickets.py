@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from tickets.listing import SORTS, TicketFilter, find_tickets
-from tickets.models import Agent, Role, Ticket
+from tickets.models import Agent, Call as CallRow, Role, Ticket
 from tickets.priority import PRIORITIES
 from web import cursor
 from web.api import Api, Call, Reply
 from web.problems import ApiError
-from web.resources.render import activity_out, ticket_out
+from web.resources.render import activity_out, call_out, ticket_out
 from web.schemas import (
     ActivityOut,
     ActivityPage,
@@ -18,6 +18,7 @@ from web.schemas import (
     CommentCreate,
     PageQuery,
     TicketCreate,
+    TicketDetail,
     TicketListQuery,
     TicketOut,
     TicketPage,
@@ -80,10 +81,15 @@ async def list_tickets(call: Call) -> TicketPage:
                       next=cursor.encode(sort.name, *next_key) if next_key else None)
 
 
-@api.get("/tickets/{ref}", summary="Read a ticket by id or number (IT-1042)", role=Role.AGENT, response=TicketOut,
-         errors=(404,), etag=True)
+@api.get("/tickets/{ref}", summary="Read a ticket by id or number (IT-1042), with its calls", role=Role.AGENT,
+         response=TicketDetail, errors=(404,), etag=True)
 async def get_ticket(call: Call) -> Reply:
-    return await _reply(call, await call.services.tickets.get(call.path("ref")))
+    ticket = await call.services.tickets.get(call.path("ref"))
+    reply = await _reply(call, ticket)
+    calls = await CallRow.filter(ticket_id=ticket.id).order_by("id").prefetch_related("agent")
+    assert reply.body is not None
+    reply.body = TicketDetail(**dict(reply.body), calls=[call_out(c) for c in calls])
+    return reply
 
 
 @api.patch("/tickets/{ref}", summary="Change fields of a ticket", role=Role.AGENT, body=TicketPatch,
