@@ -164,3 +164,16 @@ async def test_facts_for_unknown_calls_are_ignored(orm: Settings) -> None:
     assert await intake.ended(pbx="main", linkedid="never-offered", at=T0, outcome=CallOutcome.ABANDONED,
                               wait_seconds=1, talk_seconds=None) is None
     assert await Call.all().count() == 0
+
+
+async def test_an_answered_call_cut_off_by_a_restart_is_not_a_missed_call(orm: Settings) -> None:
+    intake = CallIntake(TicketService())
+    call = await offer(intake, "L15")
+    await intake.answered(pbx="main", linkedid="L15", at=at(2), agent_name="Alice", agent_extension=None,
+                          wait_seconds=2)
+    await intake.ended(pbx="main", linkedid="L15", at=at(60), outcome=CallOutcome.INTERRUPTED, wait_seconds=2,
+                       talk_seconds=None)
+    ticket = await Ticket.get(id=call.ticket_id)
+    assert ticket.title.startswith("Call from ")
+    last = await Activity.filter(ticket_id=ticket.id, kind="call").order_by("-id").first()
+    assert "cut off" in last.body and "Call back" not in last.body

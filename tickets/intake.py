@@ -217,7 +217,10 @@ class CallIntake:
     async def _ticket_ended(self, tickets: TicketService, call: Call) -> None:
         outcome = CallOutcome(call.outcome)
         pbx_actor = Actor.system(f"pbx:{call.pbx}")
-        if outcome is CallOutcome.ANSWERED:
+        missed = outcome.missed and call.answered_at is None  # a call cut off after the answer was not missed
+        if not missed and outcome is CallOutcome.INTERRUPTED:
+            summary = "The answered call was cut off (the PBX restarted or the connection was lost)"
+        elif not missed:
             summary = f"Call ended after {call.talk_seconds or 0} s of talk" + (
                 f" (hung up by the {call.ended_by})" if call.ended_by else "")
         else:
@@ -226,7 +229,7 @@ class CallIntake:
         await tickets.record_call(pbx_actor, call.ticket_id, state=outcome.value, summary=summary)
         ticket = await Ticket.get(id=call.ticket_id)
         # rename only the ticket this call opened, and only while its title is still the one given at the call
-        if (outcome.missed and call.opened_ticket and ticket.title.startswith(CALL_TITLE)
+        if (missed and call.opened_ticket and ticket.title.startswith(CALL_TITLE)
                 and ticket.status != TicketStatus.CLOSED):
             title = MISSED_TITLE + ticket.title[len(CALL_TITLE):]
             await tickets.update(pbx_actor, ticket.id, {"title": title[:200]})
