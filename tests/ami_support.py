@@ -11,7 +11,7 @@ from panoramisk.message import Message
 from pbx.backoff import Backoff
 from pbx.connection import AmiConnection, SessionMarker
 from pbx.frames import parse_frame
-from pbx.replay import ReplayServer, session_events
+from pbx.replay import Recording, ReplayServer, Snapshot, session_events
 
 AMI = Path(__file__).parent / "fixtures" / "ami"
 USER, SECRET = "helpline", "s3cret"
@@ -64,3 +64,63 @@ def expected_events(path: Path) -> list[dict[str, str]]:
 def flat(message: Message) -> dict[str, str]:
     """A received message as parse_frame would give it (a repeated header keeps its last value)."""
     return {k: (v[-1] if isinstance(v, list) else v) for k, v in message.items() if k != "content"}
+
+
+# -- a recording cut in two, as a listener that lost its connection at event K would see it ------------------------
+
+
+def split_recording(path: Path, k: int) -> tuple[Recording, Recording]:
+    """The first ``k`` events of a recording, and the rest with what Asterisk would answer to ``CoreShowChannels``
+    and ``QueueStatus`` at that moment (the channels up, their application, bridge and caller ID; who is queued).
+
+    Models a short network blip or a helpline restart: nothing happens on the PBX during the gap.
+    """
+    whole = Recording.load(path)
+    cut = whole.frame_ends[k - 1]
+    channels: dict[str, dict[str, str]] = {}
+    queued: dict[str, dict[str, str]] = {}
+    last_time = 0.0
+    for frame in list(session_events(path))[:k]:
+        event = parse_frame(frame)
+        name, uid = event.get("Event", ""), event.get("Uniqueid", "")
+        last_time = float(event.get("Timestamp", last_time) or last_time)
+        if name == "Newchannel":
+            channels[uid] = {"Channel": event["Channel"], "Uniqueid": uid, "Linkedid": event.get("Linkedid", uid),
+                             "Context": event.get("Context", ""), "Application": "", "ApplicationData": "",
+                             "BridgeId": "", "CallerIDNum": event.get("CallerIDNum", ""),
+                             "CallerIDName": event.get("CallerIDName", ""), "Start": event.get("Timestamp", "0")}
+        elif name == "Hangup":
+            channels.pop(uid, None)
+        elif uid in channels and name == "Newexten":
+            channels[uid].update(Application=event.get("Application", ""), ApplicationData=event.get("AppData", ""))
+        elif uid in channels and name in ("NewCallerid", "QueueCallerJoin"):
+            channels[uid].update(CallerIDNum=event.get("CallerIDNum", ""), CallerIDName=event.get("CallerIDName", ""))
+        if uid in channels and name == "BridgeEnter":
+            channels[uid]["BridgeId"] = event.get("BridgeUniqueid", "")
+        elif uid in channels and name == "BridgeLeave":
+            channels[uid]["BridgeId"] = ""
+        if name == "QueueCallerJoin":
+            queued[uid] = {"Queue": event.get("Queue", ""), "Channel": event.get("Channel", ""), "Uniqueid": uid,
+                           "CallerIDNum": event.get("CallerIDNum", ""), "CallerIDName": event.get("CallerIDName", ""),
+                           "Joined": event.get("Timestamp", "0")}
+        elif name in ("QueueCallerLeave", "Hangup"):
+            queued.pop(uid, None)
+    items = []
+    for c in channels.values():
+        duration = max(0, int(last_time - float(c.pop("Start") or last_time)))
+        items.append({"Event": "CoreShowChannel", **c, "ChannelState": "6", "ChannelStateDesc": "Up",
+                      "Duration": f"{duration // 3600:02d}:{duration // 60 % 60:02d}:{duration % 60:02d}"})
+    entries = []
+    for position, q in enumerate(queued.values(), 1):
+        wait = max(0, int(last_time - float(q.pop("Joined") or last_time)))
+        entries.append({"Event": "QueueEntry", **q, "Position": str(position), "Wait": str(wait)})
+    snapshots = {
+        "coreshowchannels": Snapshot(items, {"Event": "CoreShowChannelsComplete", "EventList": "Complete",
+                                             "ListItems": str(len(items))}),
+        "queuestatus": Snapshot(entries, {"Event": "QueueStatusComplete", "EventList": "Complete",
+                                          "ListItems": str(len(entries))}),
+    }
+    first = Recording(whole.path, whole.stream[:cut], whole.frame_ends[:k], None, True, False)
+    rest = Recording(whole.path, whole.stream[cut:], [end - cut for end in whole.frame_ends[k:]], None, True,
+                     whole.ends_with_eof, snapshots)
+    return first, rest

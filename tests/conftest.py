@@ -221,9 +221,9 @@ def start_server(database_url: str, tmp_path: Path, extra_env: dict[str, str] | 
     """``helpline serve`` in a subprocess on a free loopback port; waits until /healthz answers."""
     port = free_port()
     log_path = tmp_path / "server.log"
-    env = {**os.environ, "HELPLINE_DATABASE_URL": database_url, "HELPLINE_WEB_PORT": str(port),
-           "HELPLINE_WEB_HOST": "127.0.0.1", **(extra_env or {})}
-    env.pop("HELPLINE_CONFIG", None)
+    env = {k: v for k, v in os.environ.items() if k != "HELPLINE_CONFIG"}
+    env.update({"HELPLINE_DATABASE_URL": database_url, "HELPLINE_WEB_PORT": str(port), "HELPLINE_WEB_HOST": "127.0.0.1",
+                **(extra_env or {})})
     with log_path.open("wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "web.cli", "serve"], env=env, stdout=log,
                                    stderr=subprocess.STDOUT, cwd=tmp_path)
@@ -249,6 +249,52 @@ def stop_server(server: Server) -> None:
     except subprocess.TimeoutExpired:
         server.process.kill()
         server.process.wait()
+
+
+@dataclass
+class ReplayProcess:
+    port: int
+    secret: str
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture
+def pbx_replay(tmp_path: Path) -> Iterator[ReplayProcess]:
+    """``helpline pbx replay`` of the 20-call recording, as fast as possible, in a subprocess."""
+    port, secret = free_port(), "replay-secret"
+    recording = Path(__file__).parent / "fixtures" / "ami" / "c_concurrent20_mixed.raw"
+    log = (tmp_path / "replay.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "web.cli", "pbx", "replay", str(recording), "--max",
+                                "--port", str(port), "--username", "helpline", "--secret", secret],
+                               stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    try:
+        yield ReplayProcess(port, secret, process)
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+
+
+def pbx_config(tmp_path: Path, replay: ReplayProcess) -> Path:
+    """A configuration file with one [[pbx]] pointing at ``replay``."""
+    path = tmp_path / "helpline.toml"
+    path.write_text(f"""
+[[pbx]]
+name = "main"
+host = "127.0.0.1"
+port = {replay.port}
+username = "helpline"
+secret = "{replay.secret}"
+queues = ["helpdesk"]
+originate_channel = "Local/{{extension}}@agents"
+""")
+    return path
 
 
 @pytest.fixture

@@ -32,15 +32,18 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import schemathesis
 import schemathesis.engine
 from schemathesis.engine import events
 
-from tests.conftest import Server, run_async
+from tests.conftest import ReplayProcess, Server, pbx_config, run_async, start_server, stop_server
 from tickets.agent_service import AgentService
 from tickets.models import Agent, ApiToken, Role
 from web import db
@@ -229,6 +232,16 @@ def _run(schema: Any) -> Outcome:
         elif isinstance(event, events.EngineFinished):
             outcome.findings += [Finding(f.operation, f.title, f.message, "") for f in event.failures]
     return outcome
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path, pbx_replay: ReplayProcess) -> Iterator[Server]:
+    """The real server with a PBX (the replay of 20 calls): click to call and the calls API have something real."""
+    srv = start_server(database_url, tmp_path, {"HELPLINE_CONFIG": str(pbx_config(tmp_path, pbx_replay))})
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
 
 
 def test_every_response_keeps_the_documented_contract(server: Server, settings: Settings) -> None:

@@ -141,6 +141,10 @@ class PbxSettings(_Section):
     contexts: list[str] = Field(default_factory=list)
     ping_interval: Duration = timedelta(seconds=10)
     action_timeout: Duration = timedelta(seconds=10)
+    #: Click to call: the agent's phone is rung on this channel, then the number is dialled in this context.
+    originate_channel: str = Field("PJSIP/{extension}", pattern=r"^[^\r\n]*\{extension\}[^\r\n]*$")
+    originate_context: str = Field("from-internal", pattern=r"^[^\r\n]+$")
+    originate_ring: Duration = timedelta(seconds=30)
 
     @model_validator(mode="after")
     def _selects_something(self) -> PbxSettings:

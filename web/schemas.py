@@ -382,8 +382,57 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "not ready"]
+    status: Literal["ready", "degraded", "not ready"] = Field(
+        description="not ready (503): the database does not answer; degraded (200): a PBX is not connected")
     checks: dict[str, str]
+
+
+class PbxStatus(BaseModel):
+    """One PBX connection and its listener."""
+
+    name: str
+    host: str
+    port: int
+    state: Literal["connecting", "connected", "auth_failed", "disconnected", "closed"]
+    ready: bool
+    last_error: str | None
+    last_error_at: datetime | None
+    connected_since: datetime | None
+    logins: int
+    reconnects: int
+    connect_failures: int
+    auth_failures: int
+    fully_booted: bool | None = Field(description="false: the AMI user lacks the system read class")
+    asterisk_version: str | None
+    events_received: int
+    dropped_events: int
+    malformed_frames: int
+    invalid_utf8: int
+    live_calls: int
+    facts_applied: int
+    fact_retries: int
+    facts_failed: int
+    bad_events: int
+    resyncs: int
+    resync_failures: int
+    last_fact_at: datetime | None
+
+
+class PbxList(BaseModel):
+    items: list[PbxStatus]
+
+
+class Originate(Input):
+    number: Annotated[str, Field(min_length=2, max_length=40), AfterValidator(_clean),
+                      _matching(r"^\+?[0-9 ().*#-]+$", "a phone number: digits, spaces, ( ) . - and a leading +")]
+    pbx: Annotated[str, Field(max_length=32)] | None = Field(None, description="Which PBX (default: the first)")
+
+
+class OriginateQueued(BaseModel):
+    status: Literal["queued"]
+    pbx: str
+    extension: str = Field(description="The agent's phone, rung first")
+    number: str = Field(description="The number dialled once the agent answers")
 
 
 class Problem(BaseModel):

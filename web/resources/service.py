@@ -23,7 +23,7 @@ async def healthz(call: Call) -> Health:
     return Health(status="ok", version=call.request.app.state.version)
 
 
-@root.get("/readyz", summary="Readiness: the database answers", role=None, response=Readiness, tag="service",
+@root.get("/readyz", summary="Readiness: the database answers (and how the PBX connections are)", role=None, response=Readiness, tag="service",
           alt_responses={503: Readiness})
 async def readyz(call: Call) -> Reply:
     checks: dict[str, str] = {}
@@ -32,8 +32,14 @@ async def readyz(call: Call) -> Reply:
         checks["database"] = "ok"
     except Exception as exc:  # any failure means "not ready"; say which
         checks["database"] = f"error: {type(exc).__name__}"
-    ready = all(v == "ok" for v in checks.values())
-    return Reply(Readiness(status="ready" if ready else "not ready", checks=checks), status=200 if ready else 503)
+    for name, listener in call.request.app.state.pbx.items():
+        state = listener.connection.status()
+        checks[f"pbx:{name}"] = "ok" if state.ready else state.state.value + (
+            f": {state.last_error}" if state.last_error else "")
+    if checks["database"] != "ok":
+        return Reply(Readiness(status="not ready", checks=checks), status=503)
+    degraded = any(v != "ok" for v in checks.values())
+    return Reply(Readiness(status="degraded" if degraded else "ready", checks=checks))
 
 
 @api.get("/me", summary="The agent the token belongs to", role=Role.AGENT, response=AgentOut, tag="agents")

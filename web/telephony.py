@@ -1,0 +1,167 @@
+"""The PBX listener: for each ``[[pbx]]``, AMI events -> call tracker -> ticket intake.
+
+This is the one place where the telephony packages meet the ticket domain: ``pbx`` produces call facts and knows
+nothing of tickets; ``tickets.intake`` records calls and knows nothing of AMI. One consumer task per PBX takes the
+connection's events in order, feeds the tracker and applies each fact (retrying while the database is away: facts
+are idempotent, so a retry never doubles anything). After every login, and after events were dropped, it asks
+Asterisk what is up (``CoreShowChannels``, ``QueueStatus``) so calls that started or ended while we were away are
+picked up or closed out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError, TransactionManagementError
+
+from pbx.backoff import Backoff
+from pbx.connection import AmiConnection, AmiError
+from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, Fact
+from pbx.queue import SessionMarker
+from pbx.tracker import CallTracker
+from tickets.intake import CallIntake
+from tickets.models import CallOutcome
+from web.config import PbxSettings
+
+log = logging.getLogger(__name__)
+
+#: Errors that mean "the database is away": the fact is retried until it is applied.
+TRANSIENT = (DBConnectionError, OperationalError, TransactionManagementError, ConnectionError, OSError, TimeoutError)
+
+
+@dataclass
+class ListenerCounters:
+    facts_applied: int = 0
+    fact_retries: int = 0
+    facts_failed: int = 0     #: facts dropped because applying them hit a bug (logged with a traceback)
+    bad_events: int = 0       #: events the tracker could not read (logged, skipped)
+    resyncs: int = 0
+    resync_failures: int = 0
+
+
+class PbxListener:
+    """Follows the calls of one PBX and turns them into tickets."""
+
+    def __init__(self, settings: PbxSettings, intake: CallIntake, *, connection: AmiConnection | None = None) -> None:
+        self.name = settings.name
+        self.settings = settings
+        self.intake = intake
+        self.tracker = CallTracker(settings.name, settings.queues, contexts=settings.contexts)
+        ping = settings.ping_interval.total_seconds()
+        self.connection = connection or AmiConnection(
+            settings.host, settings.port, settings.username, settings.secret.get_secret_value(), name=settings.name,
+            session_markers=True, ping_interval=ping, ping_timeout=min(5.0, ping),
+            action_timeout=settings.action_timeout.total_seconds(),
+        )
+        self.counters = ListenerCounters()
+        self.last_fact_at: float | None = None
+        self._seen_drops = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.connection.start()
+        self._task = asyncio.create_task(self._consume(), name=f"pbx:{self.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.connection.close()
+
+    def status(self) -> dict[str, Any]:
+        """The connection's state and counters plus the listener's, for /readyz and GET /api/v1/pbx."""
+        return {**self.connection.status().as_dict(), "live_calls": self.tracker.live,
+                "last_fact_at": self.last_fact_at, **vars(self.counters)}
+
+    # -- the consumer ------------------------------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        events = self.connection.events
+        while True:
+            for item in await events.get_batch():
+                if isinstance(item, SessionMarker):
+                    if item.kind == "login":
+                        await self.resync()
+                    continue
+                try:
+                    facts = self.tracker.feed(item)
+                except Exception:  # a malformed event must not stop the listener
+                    self.counters.bad_events += 1
+                    log.warning("PBX %s: skipped an event the tracker could not read: %.200r", self.name, item,
+                                exc_info=True)
+                    continue
+                for fact in facts:
+                    await self._apply(fact)
+            dropped = self.connection.status().dropped_events
+            if dropped > self._seen_drops:  # events were lost: ask Asterisk what is true now
+                log.warning("PBX %s: %d events were dropped (queue full); resynchronising", self.name,
+                            dropped - self._seen_drops)
+                self._seen_drops = dropped
+                await self.resync()
+
+    async def resync(self) -> None:
+        """Pick up calls that started, and close out calls that ended, while events were not seen."""
+        try:
+            queue = await self.connection.send_list({"Action": "QueueStatus"})
+            channels = await self.connection.send_list({"Action": "CoreShowChannels"})
+        except AmiError as exc:
+            self.counters.resync_failures += 1
+            log.warning("PBX %s: resynchronisation failed: %s", self.name, exc)
+            return
+        at = datetime.now(timezone.utc)
+        items = queue[1:-1] + channels[1:-1]
+        live = {str(m.get("Linkedid")) for m in channels[1:-1] if m.get("Linkedid")}
+        facts = self.tracker.snapshot_calls(items, at) + self.tracker.reconcile(live, at)
+        self.counters.resyncs += 1
+        log.info("PBX %s: resynchronised: %d channels up, %d calls followed, %d facts", self.name, len(live),
+                 self.tracker.live, len(facts))
+        for fact in facts:
+            await self._apply(fact)
+
+    async def _apply(self, fact: Fact) -> None:
+        backoff = Backoff(0.2, 10.0)
+        while True:
+            try:
+                await apply_fact(self.intake, fact)
+            except IntegrityError:  # a bug (the intake settles races itself), not an outage: do not retry
+                self.counters.facts_failed += 1
+                log.exception("PBX %s: failed to record %r", self.name, fact)
+                return
+            except TRANSIENT as exc:
+                self.counters.fact_retries += 1
+                delay = backoff.next()
+                log.warning("PBX %s: cannot record %s of call %s yet (%s); retrying in %.1f s", self.name,
+                            type(fact).__name__, fact.linkedid, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            except Exception:
+                self.counters.facts_failed += 1
+                log.exception("PBX %s: failed to record %r", self.name, fact)
+                return
+            self.counters.facts_applied += 1
+            self.last_fact_at = time.time()
+            return
+
+
+async def apply_fact(intake: CallIntake, fact: Fact) -> None:
+    """Hand one call fact to the ticket intake."""
+    where = {"pbx": fact.pbx, "linkedid": fact.linkedid, "at": fact.at}
+    if isinstance(fact, CallOffered):
+        await intake.offered(**where, caller_number=fact.caller_number, caller_name=fact.caller_name,
+                             queue=fact.queue)
+    elif isinstance(fact, AgentRinging):
+        await intake.ringing(**where, agent_name=fact.agent_name, agent_extension=fact.agent_extension)
+    elif isinstance(fact, CallAnswered):
+        await intake.answered(**where, agent_name=fact.agent_name, agent_extension=fact.agent_extension,
+                              wait_seconds=fact.wait_seconds)
+    elif isinstance(fact, CallEnded):
+        await intake.ended(**where, outcome=CallOutcome(fact.outcome.value), wait_seconds=fact.wait_seconds,
+                           talk_seconds=fact.talk_seconds, ended_by=fact.ended_by, voicemail=fact.voicemail,
+                           hangup_cause=fact.hangup_cause)
