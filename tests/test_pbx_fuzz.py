@@ -100,7 +100,8 @@ GARBAGE = st.one_of(
     st.binary(min_size=1, max_size=60),                                          # noise, often invalid UTF-8
     st.builds(lambda n: b"X-Big: " + b"a" * n, st.integers(4097, 20_000)),        # an oversized "header"
     st.sampled_from([b"Eve", b"Even", b"\xc3", b"\xff\xfe\xfd", b"Channel: Local/7000@it-li", b"no colon here"]),
-).filter(lambda g: b"event" not in g.lower() and b"response" not in g.lower())
+).filter(lambda g: b"event" not in g.lower() and b"response" not in g.lower()
+          and not g.startswith(b"Asterisk Call Manager/"))  # a banner line is read as one, rightly
 
 
 @FUZZ_STREAM
