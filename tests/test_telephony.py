@@ -180,3 +180,20 @@ async def test_a_wrong_secret_is_reported_not_hidden(database_url: str) -> None:
             assert ready["status"] == "degraded"
             assert ready["checks"]["pbx:main"].startswith("auth_failed: ")
             assert "wrong" not in json.dumps(ready), "the secret is never shown"
+
+
+async def test_two_pbx_side_by_side_keep_their_calls_apart(database_url: str) -> None:
+    """The same recording from two Asterisk servers: same Linkedids, two PBX names, two sets of calls."""
+    async with ReplayServer([AMI / "a_answered.raw"], username=USER, secret=SECRET) as one, \
+            ReplayServer([AMI / "a_answered.raw"], username=USER, secret=SECRET) as two:
+        settings = settings_for(database_url, one.port)
+        second = settings.pbx[0].model_copy(update={"name": "branch", "port": two.port})
+        settings = settings.model_copy(update={"pbx": [settings.pbx[0], second]})
+        async with running(settings):
+            await until_calls_end(2)
+            calls = await Call.all().order_by("pbx")
+            assert [(c.pbx, c.linkedid, c.outcome.value) for c in calls] == [
+                ("branch", "1795795766.0", "answered"), ("main", "1795795766.0", "answered")]
+            # the same phone called twice within the repeat window: one ticket, opened by the first call
+            assert calls[0].ticket_id == calls[1].ticket_id
+            assert sorted([calls[0].opened_ticket, calls[1].opened_ticket]) == [False, True]
