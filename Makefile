@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench migrations clean
+.PHONY: run test bench bench-pbx migrations clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "helpline needs Python 3.11 or newer (python3.11 on PATH)"; exit 1; }
@@ -24,6 +24,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/api.py $(BENCH_ARGS)
+
+bench-pbx: $(STAMP)
+	$(BIN)/python bench/pbx.py $(BENCH_ARGS)
 
 # Write a migration after changing tickets/models.py: make migrations NAME=add_something
 migrations: $(STAMP)

@@ -30,7 +30,7 @@ import inspect
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -78,6 +78,7 @@ class ConnectionStatus:
     bytes_received: int
     events_received: int
     dropped_events: int
+    events_ignored: int             #: events not in ``only_events``, skipped without parsing
     malformed_frames: int
     malformed_lines: int
     oversized_frames: int
@@ -105,6 +106,8 @@ class AmiConnection:
     panoramisk :class:`Message` objects in stream order (and :class:`SessionMarker` objects if ``session_markers``).
     ``on_login(conn)`` runs after every successful login (resync there with :meth:`send_list`); ``on_disconnect(conn,
     reason)`` is called synchronously when a logged-in connection drops. :meth:`status` tells how it is going.
+    ``only_events``: the event names the consumer uses; other events are skipped before they are parsed (counted in
+    ``events_ignored``), like a client-side ``eventfilter``. Answers to actions always arrive.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5038, username: str = "", secret: str = "", *,
@@ -113,7 +116,8 @@ class AmiConnection:
                  connect_timeout: float = 5.0, login_timeout: float = 5.0, action_timeout: float = 10.0,
                  ping_interval: float = 10.0, ping_timeout: float = 5.0, backoff: Backoff | None = None,
                  auth_backoff: Backoff | None = None, stable_after: float = 30.0, fully_booted_timeout: float = 5.0,
-                 max_frame_bytes: int = DEFAULT_MAX_FRAME, ssl: Any = None) -> None:
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME, only_events: Collection[str] | None = None,
+                 ssl: Any = None) -> None:
         self.name = name
         self.host = host
         self.port = port
@@ -134,9 +138,11 @@ class AmiConnection:
         self.stable_after = stable_after
         self.fully_booted_timeout = fully_booted_timeout
         self.counters = Counters()
+        #: The events wanted (None: all). FullyBooted and Shutdown are always read: the connection needs them.
+        self.only_events = None if only_events is None else frozenset(only_events) | {"FullyBooted", "Shutdown"}
         self._manager = HardenedManager(name=name, sink=self._on_event, counters=self.counters,
-                                        on_login_answer=self._login_answered,
-                                        max_frame_bytes=max_frame_bytes, host=host, port=port, ssl=ssl)
+                                        on_login_answer=self._login_answered, max_frame_bytes=max_frame_bytes,
+                                        only_events=self.only_events, host=host, port=port, ssl=ssl)
         self._state = ConnectionState.DISCONNECTED
         self._last_error: str | None = None
         self._last_error_at: float | None = None
@@ -217,8 +223,9 @@ class AmiConnection:
             auth_failures=self._auth_failures, fully_booted=self._fully_booted,
             asterisk_version=(protocol.version or None) if protocol is not None else None,
             queue_size=len(self.events), queue_capacity=self.events.maxsize, bytes_received=c.bytes_received,
-            events_received=c.events_received, dropped_events=c.dropped_events, malformed_frames=c.malformed_frames,
-            malformed_lines=c.malformed_lines, oversized_frames=c.oversized_frames, invalid_utf8=c.invalid_utf8)
+            events_received=c.events_received, dropped_events=c.dropped_events, events_ignored=c.events_ignored,
+            malformed_frames=c.malformed_frames, malformed_lines=c.malformed_lines,
+            oversized_frames=c.oversized_frames, invalid_utf8=c.invalid_utf8)
 
     def _error(self, text: str) -> None:
         self._last_error = text

@@ -35,6 +35,7 @@ DEFAULT_MAX_FRAME = 256 * 1024
 _REPLACEMENT = "\ufffd"
 _SINGLE = frozenset({"event", "response", "actionid"})
 _HEADER = re.compile(r"([^:\r\n]+): ?([^\r\n]*)")
+_ACTION_ID = re.compile(r"^actionid:", re.IGNORECASE | re.MULTILINE)
 
 
 class AmiError(Exception):
@@ -67,6 +68,7 @@ class Counters:
 
     bytes_received: int = 0
     events_received: int = 0   #: AMI events parsed (delivered or dropped)
+    events_ignored: int = 0    #: events not asked for (``only_events``): skipped unparsed
     dropped_events: int = 0    #: events lost because the queue was full
     malformed_frames: int = 0  #: frames without ``Event``/``Response``: dropped
     malformed_lines: int = 0   #: lines without ``:`` inside otherwise good frames: ignored
@@ -181,6 +183,7 @@ class HardenedAMIProtocol(AMIProtocol):
         self._close_reason: str | None = None
         self._throttled = manager.throttled
         self.login_action: Action | None = None  #: its answer is reported synchronously (before later frames)
+        self.only_events = manager.only_events
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         factory = self.factory
@@ -229,6 +232,7 @@ class HardenedAMIProtocol(AMIProtocol):
             self._discarding = True
             rest = rest[-3:]
         self._buffer = rest
+        only = self.only_events
         for frame in frames:
             if len(frame) > self.max_frame:
                 self._oversized(len(frame))
@@ -236,6 +240,14 @@ class HardenedAMIProtocol(AMIProtocol):
             frame = frame.strip()
             if not frame:
                 continue
+            # An event nobody asked for is not parsed at all (in a call storm most are VarSet, Newexten, CEL, ...),
+            # unless it may answer an action of ours: EventList items are events with our ActionID.
+            if only is not None and frame.startswith("Event: "):
+                eol = frame.find(CRLF)
+                if (frame[7:eol] if eol >= 0 else frame[7:]) not in only and (
+                        not self.responses or _ACTION_ID.search(frame) is None):
+                    counters.events_ignored += 1
+                    continue
             message = parse_message(frame, counters)
             if message is None:
                 counters.malformed_frames += 1
@@ -335,7 +347,8 @@ class HardenedManager(Manager):
 
     def __init__(self, *, name: str, sink: Callable[[Message], None], counters: Counters,
                  on_login_answer: Callable[[HardenedAMIProtocol, Message], None] | None = None,
-                 max_frame_bytes: int = DEFAULT_MAX_FRAME, **config: Any) -> None:
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME, only_events: frozenset[str] | None = None,
+                 **config: Any) -> None:
         super().__init__(protocol_factory=HardenedAMIProtocol, ping_delay=0, ping_interval=0,
                          reconnect_timeout=0, **config)
         self.name = name
@@ -343,6 +356,7 @@ class HardenedManager(Manager):
         self.on_login_answer = on_login_answer
         self.counters = counters
         self.max_frame_bytes = max_frame_bytes
+        self.only_events = only_events  #: None: every event; else the event names to parse and deliver
         self.throttled = Throttled(log)
         self.closing = False
         self.callbacks.clear()  # panoramisk's FullyBooted -> resend hook: we never resend

@@ -175,6 +175,11 @@ class CallTracker:
             self._handlers["NewCallerid"] = self._on_newcallerid
 
     @property
+    def event_names(self) -> frozenset[str]:
+        """The AMI events :meth:`feed` reads; it returns no facts for any other (a connection may skip them)."""
+        return frozenset(self._handlers)
+
+    @property
     def live(self) -> int:
         """IT-line calls being followed (offered, not ended)."""
         return self._live

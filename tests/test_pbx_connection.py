@@ -52,6 +52,40 @@ async def test_every_event_arrives_in_order_with_its_headers() -> None:
     assert conn.state is ConnectionState.CLOSED
 
 
+async def test_only_events_are_parsed_and_delivered_but_answers_always_arrive() -> None:
+    """``only_events`` (the listener passes its tracker's events): the others are skipped before parsing and
+    counted, also while an action waits for its answer; FullyBooted and Shutdown are always read, EventList answers
+    (events with our ActionID) come back whole."""
+    path = recording("f_resync_snapshot.raw")
+    rec = Recording.load(path)
+    wanted = {"Hangup", "QueueCallerJoin", "AgentComplete"}
+    expected = [e for e in expected_events(path) if e.get("Event") in wanted]
+    lists: list[list] = []
+    pending: list[asyncio.Task] = []
+
+    async def resync(conn: AmiConnection) -> None:
+        # a Ping the server never answers stays pending while the live events stream
+        pending.append(asyncio.create_task(conn.send_action({"Action": "Ping"}, timeout=5)))
+        lists.append(await conn.send_list({"Action": "CoreShowChannels"}, timeout=2))
+
+    async with server_for(path, unanswered=["Ping"]) as server:
+        conn = connection(server, only_events=wanted, on_login=resync)
+        assert conn.only_events == wanted | {"FullyBooted", "Shutdown"}
+        await conn.start(wait=2)
+        await server.wait_for(lambda s: s.streams_done == 1)
+        got = await collect(conn, len(expected) + 1)
+        await asyncio.sleep(0.05)
+        status = conn.status()
+        assert not pending[0].done()
+        await conn.close()
+        await asyncio.gather(*pending, return_exceptions=True)
+    assert got[0].event == "FullyBooted"
+    assert [flat(m) for m in got[1:]] == expected
+    assert status.events_received == len(expected) + 1
+    assert status.events_ignored == rec.events - len(expected) > 500
+    assert [m.event for m in lists[0][1:]] == ["CoreShowChannel"] * 18 + ["CoreShowChannelsComplete"]
+
+
 async def test_full_queue_drops_newest_events_and_counts_them() -> None:
     path = recording("a_answered.raw")
     total = len(expected_events(path)) + 1

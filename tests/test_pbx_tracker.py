@@ -290,6 +290,20 @@ def test_every_event_twice_gives_the_same_facts(recording: str) -> None:
     assert twice == once
 
 
+@pytest.mark.parametrize("contexts", [(), ("it-line",)], ids=["queues", "contexts"])
+@pytest.mark.parametrize("recording", ALL, ids=[r.split("_")[0] + ("3" if "conn3" in r else "") for r in ALL])
+def test_events_outside_event_names_add_nothing(recording: str, contexts: tuple[str, ...]) -> None:
+    """The listener's connection skips every event not in ``event_names`` (unparsed): the facts must not change."""
+    names = CallTracker("lab", QUEUES, contexts=contexts).event_names
+    assert {"QueueCallerJoin", "AgentConnect", "Hangup", "Shutdown"} <= names
+    assert ({"Newexten", "NewCallerid"} <= names) is bool(contexts)
+    assert not names & {"VarSet", "Cdr", "CEL", "DeviceStateChange"}
+    everything = play(CallTracker("lab", QUEUES, contexts=contexts), events(recording))
+    assert everything
+    assert play(CallTracker("lab", QUEUES, contexts=contexts),
+                (m for m in events(recording) if m.get("Event") in names)) == everything
+
+
 def test_overlapping_replay_after_reconnect_adds_nothing() -> None:
     """The second session repeats the last third of the first one (events the listener saw twice)."""
     messages = events("c_concurrent20_mixed.raw")

@@ -87,11 +87,11 @@ class CallIntake:
                     caller_key=number.key, caller_name=name, queue=clean(queue, 64) or None, state=CallState.OFFERED,
                     started_at=at, updated_at=at,
                 )
-                ticket = await self._repeat_ticket(number, match, at, exclude=call.id)
+                repeat_of = await self._repeat_ticket_id(number, match, at, exclude=call.id)
                 who = _caller_text(name, number)
-                if ticket is not None:
-                    await tickets.record_call(actor, ticket.id, state="linked",
-                                              summary=f"{who} called again ({_queue_text(call.queue)})")
+                if repeat_of is not None:
+                    ticket = await tickets.record_call(actor, repeat_of, state="linked",
+                                                       summary=f"{who} called again ({_queue_text(call.queue)})")
                 else:
                     ticket = await tickets.create(
                         actor, title=f"{CALL_TITLE}{who}"[:200], channel=Channel.PHONE,
@@ -120,7 +120,7 @@ class CallIntake:
             call.agent_id, call.agent_name = (agent.id if agent else None), clean(agent_name, 200) or None
             call.agent_extension = clean(agent_extension, 32) or None
             call.updated_at = at
-            await call.save()
+            await call.save(update_fields=["state", "agent_id", "agent_name", "agent_extension", "updated_at"])
         return call
 
     async def answered(self, *, pbx: str, linkedid: str, at: datetime, agent_name: str, agent_extension: str | None,
@@ -137,7 +137,8 @@ class CallIntake:
             call.agent_id, call.agent_name = (agent.id if agent else None), clean(agent_name, 200) or None
             call.agent_extension = clean(agent_extension, 32) or None
             call.wait_seconds, call.answered_at, call.updated_at = max(wait_seconds, 0), at, at
-            await call.save()
+            await call.save(update_fields=["state", "agent_id", "agent_name", "agent_extension", "wait_seconds",
+                                           "answered_at", "updated_at"])
             if call.ticket_id is not None:
                 await self._ticket_answered(tickets, call, agent)
         await self._publish(events)
@@ -159,7 +160,8 @@ class CallIntake:
             call.talk_seconds = max(talk_seconds, 0) if talk_seconds is not None else None
             call.ended_by = clean(ended_by, 16) or None
             call.voicemail, call.hangup_cause = voicemail, clean(hangup_cause, 64) or None
-            await call.save()
+            await call.save(update_fields=["state", "outcome", "ended_at", "updated_at", "wait_seconds", "talk_seconds",
+                                           "ended_by", "voicemail", "hangup_cause"])
             if call.ticket_id is not None:
                 await self._ticket_ended(tickets, call)
         await self._publish(events)
@@ -174,19 +176,21 @@ class CallIntake:
             log.exception("caller lookup failed for %s", number.raw)
             return CallerMatch(MatchStatus.UNAVAILABLE)
 
-    async def _repeat_ticket(self, number: CallerNumber, match: CallerMatch, at: datetime, exclude: int) -> Ticket | None:
-        """The open ticket of an earlier call from the same phone (or person) within the repeat window."""
+    async def _repeat_ticket_id(self, number: CallerNumber, match: CallerMatch, at: datetime,
+                                exclude: int) -> int | None:
+        """The open ticket of an earlier call from the same phone (or person) within the repeat window (its id)."""
         since = at - self.settings.repeat_window
         if number.key is not None:
-            earlier = await (Call.filter(caller_key=number.key, started_at__gte=since, ticket_id__isnull=False,
-                                         ticket__status__in=[s.value for s in LINKABLE])
-                             .exclude(id=exclude).order_by("-started_at").first())
-            if earlier is not None:
-                return await Ticket.get(id=earlier.ticket_id)
+            ticket_id = await (Call.filter(caller_key=number.key, started_at__gte=since, ticket_id__isnull=False,
+                                           ticket__status__in=[s.value for s in LINKABLE])
+                               .exclude(id=exclude).order_by("-started_at").first().values_list("ticket_id", flat=True))
+            if ticket_id is not None:
+                return int(ticket_id)
         if match.person_id is not None:
-            return await (Ticket.filter(requester_id=match.person_id, channel=Channel.PHONE,
-                                        status__in=[s.value for s in LINKABLE], updated_at__gte=since)
-                          .order_by("-updated_at").first())
+            ticket_id = await (Ticket.filter(requester_id=match.person_id, channel=Channel.PHONE,
+                                             status__in=[s.value for s in LINKABLE], updated_at__gte=since)
+                               .order_by("-updated_at").first().values_list("id", flat=True))
+            return None if ticket_id is None else int(ticket_id)
         return None
 
     @staticmethod
@@ -205,9 +209,8 @@ class CallIntake:
     async def _ticket_answered(self, tickets: TicketService, call: Call, agent: Agent | None) -> None:
         pbx_actor = Actor.system(f"pbx:{call.pbx}")
         who = agent.login if agent else (call.agent_name or "an unknown agent")
-        await tickets.record_call(pbx_actor, call.ticket_id, state="answered",
-                                  summary=f"Answered by {who} after {call.wait_seconds} s")
-        ticket = await Ticket.get(id=call.ticket_id)
+        ticket = await tickets.record_call(pbx_actor, call.ticket_id, state="answered",
+                                           summary=f"Answered by {who} after {call.wait_seconds} s")
         if agent is not None and ticket.assignee_id is None and ticket.status != TicketStatus.CLOSED:
             await tickets.assign(pbx_actor, ticket.id, assignee=agent.id)
         if ticket.status == TicketStatus.NEW:
@@ -226,8 +229,7 @@ class CallIntake:
         else:
             summary = f"Missed call: {OUTCOME_TEXT[outcome]} after {call.wait_seconds or 0} s" + (
                 "; a voicemail was left" if call.voicemail else "") + ". Call back."
-        await tickets.record_call(pbx_actor, call.ticket_id, state=outcome.value, summary=summary)
-        ticket = await Ticket.get(id=call.ticket_id)
+        ticket = await tickets.record_call(pbx_actor, call.ticket_id, state=outcome.value, summary=summary)
         # rename only the ticket this call opened, and only while its title is still the one given at the call
         if (missed and call.opened_ticket and ticket.title.startswith(CALL_TITLE)
                 and ticket.status != TicketStatus.CLOSED):

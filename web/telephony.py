@@ -57,7 +57,7 @@ class PbxListener:
         self.connection = connection or AmiConnection(
             settings.host, settings.port, settings.username, settings.secret.get_secret_value(), name=settings.name,
             session_markers=True, ping_interval=ping, ping_timeout=min(5.0, ping),
-            action_timeout=settings.action_timeout.total_seconds(),
+            action_timeout=settings.action_timeout.total_seconds(), only_events=self.tracker.event_names,
         )
         self.counters = ListenerCounters()
         self.last_fact_at: float | None = None
