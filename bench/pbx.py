@@ -217,8 +217,9 @@ class Probe:
     * the connection's ``events.put_nowait`` (called synchronously by the protocol for each parsed event): the
       arrival time, kept on the message;
     * the tracker's ``feed``: which fact came from which frame;
-    * the intake's ``offered/ringing/answered/ended``: the time the method returned, i.e. after its transaction
-      committed (and its domain events were handed on).
+    * the listener's ``record(facts)``: the time it returned, i.e. after the transaction(s) holding those facts
+      committed (a burst of facts shares one);
+    * the intake's ``offered/ringing/answered/ended``: which one runs (for :class:`RoundTrips`) and how often.
     """
 
     def __init__(self) -> None:
@@ -264,28 +265,37 @@ class Probe:
 
     def attach_intake(self, intake: Any) -> None:
         for kind in FACTS:
-            setattr(intake, kind, self._timed(kind, getattr(intake, kind)))
+            setattr(intake, kind, self._counted(kind, getattr(intake, kind)))
 
-    def _timed(self, kind: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        perf = time.perf_counter
-
-        async def timed(**kw: Any) -> Any:
+    def _counted(self, kind: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def counted(**kw: Any) -> Any:
             self.current = kind
             try:
-                result = await method(**kw)
+                return await method(**kw)
             finally:
                 self.current = None
-            now = perf()
-            self.applied[kind] += 1
-            self.commits[(kind, kw["linkedid"])].append(now)
-            if kind == "ended":
-                self.ended += 1
-                self.last_commit = now
-                if self.ended >= self._want:
-                    self._reached.set()
-            return result
+                self.applied[kind] += 1
 
-        return timed
+        return counted
+
+    def attach_listener(self, listener: Any) -> None:
+        record = listener.record
+        kinds = {name: kind for kind, (name, _) in FACTS.items()}
+        perf = time.perf_counter
+
+        async def timed(facts: list[Any]) -> None:
+            await record(facts)
+            now = perf()
+            for fact in facts:
+                kind = kinds[type(fact).__name__]
+                self.commits[(kind, fact.linkedid)].append(now)
+                if kind == "ended":
+                    self.ended += 1
+                    self.last_commit = now
+            if self.ended >= self._want:
+                self._reached.set()
+
+        listener.record = timed
 
     async def wait_ended(self, calls: int, timeout: float) -> None:
         self._want = calls
@@ -529,6 +539,7 @@ class PipelineRun:
         assert self.listener.connection.status().events_received == 0
         self.probe.attach_queue(self.listener.connection.events)
         self.probe.attach_tracker(self.listener.tracker)
+        self.probe.attach_listener(self.listener)
         self.cpu0 = time.process_time()
         self.threads0 = thread_cpu()
         self.server_cpu0 = self.server.cpu()

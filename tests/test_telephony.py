@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -99,6 +101,46 @@ async def test_each_recording_gives_exactly_its_calls(database_url: str, case: s
             await assert_matches(expected)
             # the connection parsed only the events the tracker reads (VarSet, Newexten, CEL, ... were skipped)
             assert app.state.pbx["main"].connection.status().events_ignored > 0
+
+
+REFUSE_SQLITE = """CREATE TRIGGER refuse_call BEFORE INSERT ON phone_call WHEN NEW.linkedid = '{id}'
+BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"""
+REFUSE_POSTGRES = """CREATE FUNCTION refuse_call() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+  IF NEW.linkedid = '{id}' THEN RAISE EXCEPTION 'refused by the test' USING ERRCODE = 'check_violation'; END IF;
+  RETURN NEW; END $$;
+CREATE TRIGGER refuse_call BEFORE INSERT ON phone_call FOR EACH ROW EXECUTE FUNCTION refuse_call()"""
+
+
+@asynccontextmanager
+async def database_refusing_call(database_url: str, linkedid: str) -> AsyncIterator[None]:
+    """The database itself refuses to store one call (as a constraint would), from outside helpline."""
+    if database_url.startswith("sqlite://"):
+        with sqlite3.connect(database_url.removeprefix("sqlite://")) as conn:
+            conn.execute(REFUSE_SQLITE.format(id=linkedid))
+        yield
+        return
+    conn = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
+    try:
+        await conn.execute(REFUSE_POSTGRES.format(id=linkedid))
+        yield
+    finally:
+        await conn.execute("DROP TRIGGER IF EXISTS refuse_call ON phone_call; DROP FUNCTION IF EXISTS refuse_call()")
+        await conn.close()
+
+
+async def test_a_call_the_database_refuses_costs_no_other_call_of_its_burst(database_url: str) -> None:
+    """The storm's facts are recorded in bursts (one transaction each). One call the database refuses fails its
+    burst; the burst is then recorded fact by fact: that call is reported, every other call is there."""
+    expected = truth(["d_storm200.calls.jsonl"])
+    refused = sorted(expected)[100]
+    async with database_refusing_call(database_url, refused):
+        async with ReplayServer([AMI / "d_storm200.raw.gz"], username=USER, secret=SECRET) as server:
+            async with running(settings_for(database_url, server.port)) as app:
+                await until_calls_end(len(expected) - 1, timeout=120)
+                await assert_matches({k: v for k, v in expected.items() if k != refused})
+                counters = app.state.pbx["main"].counters
+                assert counters.burst_fallbacks >= 1 and counters.facts_failed == 1
+                assert counters.facts_applied > 400
 
 
 async def test_a_second_replay_of_the_same_calls_changes_nothing(database_url: str) -> None:

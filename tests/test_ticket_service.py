@@ -13,6 +13,7 @@ from tickets.events import DomainEvent
 from tickets.models import Activity, Agent, Level, Role, Ticket, TicketStatus
 from tickets.person_service import PersonService
 from tickets.ticket_service import NumberingPolicy, TicketService
+from tickets.transaction import unit_of_work
 from web.config import Settings
 
 
@@ -182,3 +183,23 @@ async def test_the_last_active_admin_cannot_be_demoted_or_deactivated(orm: Setti
     await agents.update(ada.id, {"active": False})
     with pytest.raises(Conflict, match="eve is the last active admin"):
         await agents.update(eve.id, {"role": Role.AGENT})
+
+
+async def test_a_unit_of_work_is_one_change_and_its_events_follow_its_commit(orm: Settings) -> None:
+    """Use cases inside a unit of work join it: all of it commits, or nothing does and nobody hears of it."""
+    events: list[DomainEvent] = []
+    service = TicketService(publish=events.append)
+    actor = await make_agent("alice")
+    with pytest.raises(InvalidField):
+        async with unit_of_work():
+            first = await service.create(actor, title="Printer jam")
+            await service.comment(actor, first.id, "looking", public=True)
+            assert events == [], "nothing is announced before the commit"
+            await service.create(actor, title="VPN", requester_id=999)  # fails: the whole change goes
+    assert await Ticket.all().count() == 0 and await Activity.all().count() == 0 and events == []
+    async with unit_of_work():
+        ticket = await service.create(actor, title="Printer jam")
+        await service.transition(actor, ticket.id, TicketStatus.OPEN)
+        assert events == []
+    assert [e.type for e in events] == ["ticket.created", "ticket.updated"]
+    assert ticket.number == "IT-1", "the rolled back change took no number"

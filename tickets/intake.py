@@ -1,4 +1,5 @@
-"""Phone calls into tickets: each call fact from the PBX listener becomes one database transaction.
+"""Phone calls into tickets: each call fact from the PBX listener is one unit of work (or part of one: the
+listener records a burst of facts in one transaction, see tickets.transaction).
 
 * offered: the Call row (unique on pbx + Linkedid), and a new ticket, or the caller's open ticket when they called
   about it within the repeat window;
@@ -8,7 +9,7 @@
 
 Every step is idempotent: a call's state only moves forward, so a fact applied twice (replays, reconnects, a
 second instance) changes nothing the second time. The caller lookup runs before the transaction (it may ask a
-directory server).
+directory server): :meth:`CallIntake.identify`, whose answer ``offered`` takes when it has been asked already.
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from directory.numbers import CallerNumber
 from tickets.actor import Actor
 from tickets.callers import CallerLookup, CallerMatch, MatchStatus, PeopleByPhone
-from tickets.events import DomainEvent
 from tickets.models import Agent, Call, CallOutcome, CallState, Channel, Ticket, TicketStatus
-from tickets.ticket_service import TicketService
+from tickets.ticket_service import CallNote, TicketService
+from tickets.transaction import in_unit_of_work, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -67,51 +67,58 @@ class CallIntake:
 
     # -- facts -------------------------------------------------------------------------------------------------
 
+    async def identify(self, caller_number: str) -> CallerMatch:
+        """Who the caller is (never raises: a failed lookup is ``unavailable``). Call it outside any transaction."""
+        return await self._lookup(CallerNumber.parse(clean(caller_number, 64), self.settings.region))
+
     async def offered(self, *, pbx: str, linkedid: str, at: datetime, caller_number: str, caller_name: str,
-                      queue: str | None) -> Call:
-        """A call reached the IT line: record it and open (or link) its ticket."""
+                      queue: str | None, match: CallerMatch | None = None) -> Call:
+        """A call reached the IT line: record it and open (or link) its ticket. ``match``: :meth:`identify`'s
+        answer for ``caller_number``, if already asked."""
         existing = await Call.get_or_none(pbx=pbx, linkedid=linkedid)
         if existing is not None:
             return existing
         caller_number = clean(caller_number, 64)
         number = CallerNumber.parse(caller_number, self.settings.region)
-        match = await self._lookup(number)
+        if match is None:
+            match = await self._lookup(number)
         actor = Actor.system(f"pbx:{pbx}")
-        events: list[DomainEvent] = []
-        tickets = self.tickets.publishing_to(events.append)
+        tickets = self.tickets
         name = clean(caller_name, 200)
         try:
-            async with in_transaction():
-                call = await Call.create(
-                    pbx=pbx, linkedid=linkedid, caller_number=caller_number, caller_e164=number.e164,
-                    caller_key=number.key, caller_name=name, queue=clean(queue, 64) or None, state=CallState.OFFERED,
-                    started_at=at, updated_at=at,
-                )
-                repeat_of = await self._repeat_ticket_id(number, match, at, exclude=call.id)
+            async with unit_of_work():
+                queue = clean(queue, 64) or None
+                repeat_of = await self._repeat_ticket_id(number, match, at)
                 who = _caller_text(name, number)
                 if repeat_of is not None:
-                    ticket = await tickets.record_call(actor, repeat_of, state="linked",
-                                                       summary=f"{who} called again ({_queue_text(call.queue)})")
+                    ticket = await tickets.record_call(
+                        actor, repeat_of, CallNote("linked", f"{who} called again ({_queue_text(queue)})"))
                 else:
                     ticket = await tickets.create(
                         actor, title=f"{CALL_TITLE}{who}"[:200], channel=Channel.PHONE,
-                        description=_description(who, call.queue, match),
-                        requester_id=match.person_id, caller_number=call.caller_number or None,
+                        description=_description(who, queue, match), requester_id=match.person_id,
+                        caller_number=caller_number or None,
+                        call=CallNote("offered", f"{who} is calling ({_queue_text(queue)})"),
                     )
-                    await tickets.record_call(actor, ticket.id, state="offered",
-                                              summary=f"{who} is calling ({_queue_text(call.queue)})")
-                    call.opened_ticket = True
-                call.ticket_id = ticket.id
-                await call.save(update_fields=["ticket_id", "opened_ticket"])
-        except IntegrityError:  # another instance recorded this call first
-            return await Call.get(pbx=pbx, linkedid=linkedid)
-        await self._publish(events)
+                # the unique (pbx, linkedid) makes a second instance's insert fail and roll all of this back
+                call = await Call.create(
+                    pbx=pbx, linkedid=linkedid, caller_number=caller_number, caller_e164=number.e164,
+                    caller_key=number.key, caller_name=name, queue=queue, state=CallState.OFFERED,
+                    started_at=at, updated_at=at, ticket_id=ticket.id, opened_ticket=repeat_of is None,
+                )
+        except IntegrityError:
+            if in_unit_of_work():
+                raise  # the outer change is lost: its owner records the facts one by one
+            recorded = await Call.get_or_none(pbx=pbx, linkedid=linkedid)
+            if recorded is None:  # not a race with another instance: the database refused the call
+                raise
+            return recorded  # another instance recorded this call first
         return call
 
     async def ringing(self, *, pbx: str, linkedid: str, at: datetime, agent_name: str,
                       agent_extension: str | None) -> Call | None:
         """An agent's phone rings for the call (the screen pop will hang on this)."""
-        async with in_transaction():
+        async with unit_of_work():
             call = await self._call(pbx, linkedid)
             if call is None or CallState(call.state).rank > CallState.RINGING.rank:
                 return call
@@ -126,9 +133,8 @@ class CallIntake:
     async def answered(self, *, pbx: str, linkedid: str, at: datetime, agent_name: str, agent_extension: str | None,
                        wait_seconds: int) -> Call | None:
         """An agent answered: the call gets its agent, the ticket an owner, and a new ticket opens."""
-        events: list[DomainEvent] = []
-        tickets = self.tickets.publishing_to(events.append)
-        async with in_transaction():
+        tickets = self.tickets
+        async with unit_of_work():
             call = await self._call(pbx, linkedid)
             if call is None or CallState(call.state).rank >= CallState.ANSWERED.rank:
                 return call
@@ -141,16 +147,14 @@ class CallIntake:
                                            "answered_at", "updated_at"])
             if call.ticket_id is not None:
                 await self._ticket_answered(tickets, call, agent)
-        await self._publish(events)
         return call
 
     async def ended(self, *, pbx: str, linkedid: str, at: datetime, outcome: CallOutcome, wait_seconds: int | None,
                     talk_seconds: int | None, ended_by: str | None = None, voicemail: bool = False,
                     hangup_cause: str | None = None) -> Call | None:
         """The call is over: record how it ended; a missed call asks for a call back."""
-        events: list[DomainEvent] = []
-        tickets = self.tickets.publishing_to(events.append)
-        async with in_transaction():
+        tickets = self.tickets
+        async with unit_of_work():
             call = await self._call(pbx, linkedid)
             if call is None or call.state == CallState.ENDED:
                 return call
@@ -164,7 +168,6 @@ class CallIntake:
                                            "ended_by", "voicemail", "hangup_cause"])
             if call.ticket_id is not None:
                 await self._ticket_ended(tickets, call)
-        await self._publish(events)
         return call
 
     # -- helpers -----------------------------------------------------------------------------------------------
@@ -176,19 +179,23 @@ class CallIntake:
             log.exception("caller lookup failed for %s", number.raw)
             return CallerMatch(MatchStatus.UNAVAILABLE)
 
-    async def _repeat_ticket_id(self, number: CallerNumber, match: CallerMatch, at: datetime,
-                                exclude: int) -> int | None:
+    async def _repeat_ticket_id(self, number: CallerNumber, match: CallerMatch, at: datetime) -> int | None:
         """The open ticket of an earlier call from the same phone (or person) within the repeat window (its id)."""
         since = at - self.settings.repeat_window
+        linkable = [s.value for s in LINKABLE]
         if number.key is not None:
-            ticket_id = await (Call.filter(caller_key=number.key, started_at__gte=since, ticket_id__isnull=False,
-                                           ticket__status__in=[s.value for s in LINKABLE])
-                               .exclude(id=exclude).order_by("-started_at").first().values_list("ticket_id", flat=True))
-            if ticket_id is not None:
-                return int(ticket_id)
+            # the tickets of the latest calls from this phone (usually none: no join needed to learn that)
+            recent = await (Call.filter(caller_key=number.key, started_at__gte=since, ticket_id__isnull=False)
+                            .order_by("-started_at").limit(20).values_list("ticket_id", flat=True))
+            if recent:
+                open_ids = set(await Ticket.filter(id__in=set(recent), status__in=linkable)
+                               .values_list("id", flat=True))
+                for ticket_id in recent:
+                    if ticket_id in open_ids:
+                        return int(ticket_id)
         if match.person_id is not None:
             ticket_id = await (Ticket.filter(requester_id=match.person_id, channel=Channel.PHONE,
-                                             status__in=[s.value for s in LINKABLE], updated_at__gte=since)
+                                             status__in=linkable, updated_at__gte=since)
                                .order_by("-updated_at").first().values_list("id", flat=True))
             return None if ticket_id is None else int(ticket_id)
         return None
@@ -209,13 +216,10 @@ class CallIntake:
     async def _ticket_answered(self, tickets: TicketService, call: Call, agent: Agent | None) -> None:
         pbx_actor = Actor.system(f"pbx:{call.pbx}")
         who = agent.login if agent else (call.agent_name or "an unknown agent")
-        ticket = await tickets.record_call(pbx_actor, call.ticket_id, state="answered",
-                                           summary=f"Answered by {who} after {call.wait_seconds} s")
-        if agent is not None and ticket.assignee_id is None and ticket.status != TicketStatus.CLOSED:
-            await tickets.assign(pbx_actor, ticket.id, assignee=agent.id)
-        if ticket.status == TicketStatus.NEW:
-            # the answering agent picks the ticket up: that is its first response
-            await tickets.transition(Actor.of(agent) if agent else pbx_actor, ticket.id, TicketStatus.OPEN)
+        # the answering agent takes the ticket if nobody has it and picks it up: that is its first response
+        await tickets.record_call(pbx_actor, call.ticket_id,
+                                  CallNote("answered", f"Answered by {who} after {call.wait_seconds} s"),
+                                  assign_to=agent, open_as=Actor.of(agent) if agent else pbx_actor)
 
     async def _ticket_ended(self, tickets: TicketService, call: Call) -> None:
         outcome = CallOutcome(call.outcome)
@@ -229,16 +233,9 @@ class CallIntake:
         else:
             summary = f"Missed call: {OUTCOME_TEXT[outcome]} after {call.wait_seconds or 0} s" + (
                 "; a voicemail was left" if call.voicemail else "") + ". Call back."
-        ticket = await tickets.record_call(pbx_actor, call.ticket_id, state=outcome.value, summary=summary)
         # rename only the ticket this call opened, and only while its title is still the one given at the call
-        if (missed and call.opened_ticket and ticket.title.startswith(CALL_TITLE)
-                and ticket.status != TicketStatus.CLOSED):
-            title = MISSED_TITLE + ticket.title[len(CALL_TITLE):]
-            await tickets.update(pbx_actor, ticket.id, {"title": title[:200]})
-
-    async def _publish(self, events: list[DomainEvent]) -> None:
-        for event in events:
-            await self.tickets.emit(event)
+        await tickets.record_call(pbx_actor, call.ticket_id, CallNote(outcome.value, summary),
+                                  retitle=(CALL_TITLE, MISSED_TITLE) if missed and call.opened_ticket else None)
 
 
 def _caller_text(name: str, number: CallerNumber) -> str:

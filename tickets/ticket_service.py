@@ -5,14 +5,11 @@ Each public method is one database transaction; domain events are published afte
 
 from __future__ import annotations
 
-import copy
-import inspect
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tortoise.transactions import in_transaction
 
 from tickets import workflow
 from tickets.actor import Actor
@@ -34,9 +31,18 @@ from tickets.models import (
 )
 from tickets.priority import PriorityMatrix
 from tickets.search import fold
+from tickets.transaction import publish_after_commit, unit_of_work
 
 #: Fields that ``update`` may change. Status and assignee have their own operations.
 EDITABLE = ("title", "description", "type", "impact", "urgency", "requester_id", "caller_number", "group")
+
+
+@dataclass(frozen=True)
+class CallNote:
+    """What a phone call did to a ticket, for its history: ``state`` (offered, linked, answered, an outcome)."""
+
+    state: str
+    summary: str
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,12 @@ class TicketService:
         caller_number: str | None = None,
         assignee: int | str | None = None,
         group: str | None = None,
+        call: CallNote | None = None,
     ) -> Ticket:
-        """Open a ticket; its priority follows from impact x urgency. ``assignee`` is an agent id or login."""
+        """Open a ticket; its priority follows from impact x urgency. ``assignee`` is an agent id or login.
+
+        ``call``: the phone call that opens it, logged right after its creation.
+        """
         impact = impact or self.default_impact
         urgency = urgency or self.default_urgency
         now = self.clock()
@@ -108,7 +118,7 @@ class TicketService:
         # (People and agents are never deleted, so what is checked here still exists at the insert.)
         requester = await self._person(requester_id) if requester_id is not None else None
         agent = await self._assignable(assignee) if assignee is not None else None
-        async with in_transaction():
+        async with unit_of_work():
             number = await self._next_number()
             ticket = await Ticket.create(
                 number=number,
@@ -132,6 +142,8 @@ class TicketService:
             entries = [self._entry(ticket, actor, ActivityKind.CREATED, now, new_value=number)]
             if agent is not None:
                 entries.append(self._entry(ticket, actor, ActivityKind.ASSIGNED, now, field="assignee", new_value=agent.login))
+            if call is not None:
+                entries.append(self._call_entry(ticket, actor, call, now))
             for entry in entries:
                 await entry.save()
         await self.emit(TicketCreated(ticket.id, ticket.number, actor.label))
@@ -145,7 +157,7 @@ class TicketService:
         if unknown:
             raise InvalidField(sorted(unknown)[0], "cannot be changed by an update")
         now = self.clock()
-        async with in_transaction():
+        async with unit_of_work():
             ticket = await self._locked(ref, if_version)
             self._refuse_if_closed(ticket)
             if changes.get("requester_id") is not None:
@@ -177,7 +189,7 @@ class TicketService:
     async def comment(self, actor: Actor, ref: int | str, body: str, *, public: bool = False) -> Activity:
         """Add a comment: public (the requester may see it) or internal (agents only)."""
         now = self.clock()
-        async with in_transaction():
+        async with unit_of_work():
             ticket = await self._locked(ref, None)
             self._refuse_if_closed(ticket)
             entry = self._entry(ticket, actor, ActivityKind.COMMENT, now, body=body, public=public)
@@ -203,7 +215,7 @@ class TicketService:
         supervisor.
         """
         now = self.clock()
-        async with in_transaction():
+        async with unit_of_work():
             ticket = await self._locked(ref, if_version)
             self._refuse_if_closed(ticket)
             current = ticket.assignee_id
@@ -243,48 +255,46 @@ class TicketService:
         the reopen. The first move out of ``new`` by an agent is the ticket's first response.
         """
         now = self.clock()
-        async with in_transaction():
+        async with unit_of_work():
             ticket = await self._locked(ref, if_version)
             current = TicketStatus(ticket.status)
             workflow.check(current, to)
             if to == TicketStatus.RESOLVED and not (resolution and resolution.strip()):
                 raise InvalidField("resolution", "is required to resolve a ticket: say what fixed it")
-            entries = [self._entry(ticket, actor, ActivityKind.STATUS_CHANGED, now, field="status",
-                                   old_value=current.value, new_value=to.value, body=resolution)]
-            if workflow.is_reopen(current, to):
-                ticket.reopen_count += 1
-                ticket.resolved_at = ticket.closed_at = ticket.resolution = None
-            if to == TicketStatus.RESOLVED:
-                ticket.resolved_at, ticket.resolution = now, resolution
-            elif to == TicketStatus.CLOSED:
-                ticket.closed_at = now
-            if current == TicketStatus.NEW and actor.is_agent and ticket.first_response_at is None:
-                ticket.first_response_at = now
-            ticket.status = to
+            entries = [self._move(ticket, actor, to, now, resolution=resolution)]
             if comment:
                 entries.append(self._entry(ticket, actor, ActivityKind.COMMENT, now, body=comment, public=public))
             await self._save(ticket, entries, now)
         await self.emit(TicketUpdated(ticket.id, ticket.number, actor.label, ("status",)))
         return ticket
 
-    async def record_call(self, actor: Actor, ref: int | str, *, summary: str, state: str) -> Ticket:
-        """Append a call entry (offered, answered, missed, linked) to the ticket's history.
+    async def record_call(self, actor: Actor, ref: int | str, call: CallNote, *, assign_to: Agent | None = None,
+                          open_as: Actor | None = None, retitle: tuple[str, str] | None = None) -> Ticket:
+        """Log what a phone call did to the ticket, with what follows from it, in one change.
 
-        Allowed whatever the ticket's status: the call happened.
+        Allowed whatever the ticket's status: the call happened. Unless the ticket is closed: ``assign_to`` gets
+        it if nobody has it; ``open_as`` opens a new ticket (an agent doing so gives its first response);
+        ``retitle=(old, new)`` replaces the title's prefix ``old`` by ``new`` while the title still starts with it.
         """
         now = self.clock()
-        async with in_transaction():
+        async with unit_of_work():
             ticket = await self._locked(ref, None)
-            entry = self._entry(ticket, actor, ActivityKind.CALL, now, field="call", new_value=state, body=summary)
-            await self._save(ticket, [entry], now)
-        await self.emit(TicketUpdated(ticket.id, ticket.number, actor.label, ("call",)))
+            entries = [self._call_entry(ticket, actor, call, now)]
+            if ticket.status != TicketStatus.CLOSED:
+                if assign_to is not None and ticket.assignee_id is None:
+                    ticket.assignee_id = assign_to.id
+                    entries.append(self._entry(ticket, actor, ActivityKind.ASSIGNED, now, field="assignee",
+                                               new_value=assign_to.login))
+                if open_as is not None and ticket.status == TicketStatus.NEW:
+                    entries.append(self._move(ticket, open_as, TicketStatus.OPEN, now))
+                if retitle is not None and ticket.title.startswith(retitle[0]):
+                    title = (retitle[1] + ticket.title[len(retitle[0]):])[:200]
+                    entries.append(self._entry(ticket, actor, ActivityKind.FIELD_CHANGED, now, field="title",
+                                               old_value=ticket.title, new_value=title))
+                    ticket.title = title
+            await self._save(ticket, entries, now)
+        await self.emit(TicketUpdated(ticket.id, ticket.number, actor.label, tuple(e.field or "" for e in entries)))
         return ticket
-
-    def publishing_to(self, publish: Publisher) -> TicketService:
-        """The same service, publishing its events to ``publish`` (e.g. a buffer flushed after an outer commit)."""
-        clone = copy.copy(self)
-        clone.publish = publish
-        return clone
 
     # -- helpers -------------------------------------------------------------------------------------------
 
@@ -313,6 +323,23 @@ class TicketService:
                 f"now {ticket.version}); reload it and apply your change again"
             )
         return ticket
+
+    def _move(self, ticket: Ticket, actor: Actor, to: TicketStatus, now: Any, *,
+              resolution: str | None = None) -> Activity:
+        """Put the (locked, checked) ticket into status ``to``; the entry that logs it."""
+        current = TicketStatus(ticket.status)
+        if workflow.is_reopen(current, to):
+            ticket.reopen_count += 1
+            ticket.resolved_at = ticket.closed_at = ticket.resolution = None
+        if to == TicketStatus.RESOLVED:
+            ticket.resolved_at, ticket.resolution = now, resolution
+        elif to == TicketStatus.CLOSED:
+            ticket.closed_at = now
+        if current == TicketStatus.NEW and actor.is_agent and ticket.first_response_at is None:
+            ticket.first_response_at = now
+        ticket.status = to
+        return self._entry(ticket, actor, ActivityKind.STATUS_CHANGED, now, field="status",
+                           old_value=current.value, new_value=to.value, body=resolution)
 
     @staticmethod
     def _refuse_if_closed(ticket: Ticket) -> None:
@@ -361,16 +388,18 @@ class TicketService:
             raise InvalidField("assignee", f"agent {agent.login} is deactivated")
         return agent
 
+    @classmethod
+    def _call_entry(cls, ticket: Ticket, actor: Actor, call: CallNote, now: Any) -> Activity:
+        return cls._entry(ticket, actor, ActivityKind.CALL, now, field="call", new_value=call.state, body=call.summary)
+
     @staticmethod
     def _entry(ticket: Ticket, actor: Actor, kind: ActivityKind, now: Any, **values: Any) -> Activity:
         return Activity(ticket=ticket, kind=kind, actor_id=actor.agent_id, actor_label=actor.label,
                         created_at=now, **values)
 
     async def emit(self, event: DomainEvent) -> None:
-        """Hand ``event`` to the publisher (after the change it reports has been committed)."""
-        result = self.publish(event)
-        if inspect.isawaitable(result):
-            await result
+        """Hand ``event`` to the publisher once the change it reports is committed (see tickets.transaction)."""
+        await publish_after_commit(self.publish, event)
 
 
 def _has_returning(dialect: str) -> bool:

@@ -2,8 +2,9 @@
 
 This is the one place where the telephony packages meet the ticket domain: ``pbx`` produces call facts and knows
 nothing of tickets; ``tickets.intake`` records calls and knows nothing of AMI. One consumer task per PBX takes the
-connection's events in order, feeds the tracker and applies each fact (retrying while the database is away: facts
-are idempotent, so a retry never doubles anything). After every login, and after events were dropped, it asks
+connection's events in order, feeds the tracker and records the facts: the facts of the events queued so far in
+one transaction (a call storm costs one commit per burst, not per fact), falling back to one fact at a time,
+retried while the database is away (facts are idempotent, so a retry never doubles anything). After every login, and after events were dropped, it asks
 Asterisk what is up (``CoreShowChannels``, ``QueueStatus``) so calls that started or ended while we were away are
 picked up or closed out.
 """
@@ -14,25 +15,41 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError, TransactionManagementError
+from tortoise.exceptions import (
+    DBConnectionError,
+    IncompleteInstanceError,
+    IntegrityError,
+    NotExistOrMultiple,
+    NoValuesFetched,
+    ObjectDoesNotExistError,
+    OperationalError,
+    TransactionManagementError,
+)
 
 from pbx.backoff import Backoff
 from pbx.connection import AmiConnection, AmiError
 from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, Fact
 from pbx.queue import SessionMarker
 from pbx.tracker import CallTracker
+from tickets.callers import CallerMatch
 from tickets.intake import CallIntake
 from tickets.models import CallOutcome
+from tickets.transaction import unit_of_work
 from web.config import PbxSettings
 
 log = logging.getLogger(__name__)
 
 #: Errors that mean "the database is away": the fact is retried until it is applied.
 TRANSIENT = (DBConnectionError, OperationalError, TransactionManagementError, ConnectionError, OSError, TimeoutError)
+#: ... except these: a constraint, or a row that should be there and is not. Retrying would stall the PBX forever.
+PERMANENT = (IntegrityError, NotExistOrMultiple, ObjectDoesNotExistError, NoValuesFetched, IncompleteInstanceError)
+#: At most this many call facts share a transaction (on SQLite, other writers wait for it: a few ms).
+FACTS_PER_TRANSACTION = 32
 
 
 @dataclass
@@ -41,6 +58,7 @@ class ListenerCounters:
     fact_retries: int = 0
     facts_failed: int = 0     #: facts dropped because applying them hit a bug (logged with a traceback)
     bad_events: int = 0       #: events the tracker could not read (logged, skipped)
+    burst_fallbacks: int = 0  #: bursts of facts whose transaction failed and that were recorded one by one
     resyncs: int = 0
     resync_failures: int = 0
 
@@ -85,20 +103,21 @@ class PbxListener:
     async def _consume(self) -> None:
         events = self.connection.events
         while True:
+            facts: list[Fact] = []  # of the events queued so far: recorded together
             for item in await events.get_batch():
                 if isinstance(item, SessionMarker):
                     if item.kind == "login":
+                        await self.record(facts)
+                        facts = []
                         await self.resync()
                     continue
                 try:
-                    facts = self.tracker.feed(item)
+                    facts += self.tracker.feed(item)
                 except Exception:  # a malformed event must not stop the listener
                     self.counters.bad_events += 1
                     log.warning("PBX %s: skipped an event the tracker could not read: %.200r", self.name, item,
                                 exc_info=True)
-                    continue
-                for fact in facts:
-                    await self._apply(fact)
+            await self.record(facts)
             dropped = self.connection.status().dropped_events
             if dropped > self._seen_drops:  # events were lost: ask Asterisk what is true now
                 log.warning("PBX %s: %d events were dropped (queue full); resynchronising", self.name,
@@ -122,20 +141,47 @@ class PbxListener:
         self.counters.resyncs += 1
         log.info("PBX %s: resynchronised: %d channels up, %d calls followed, %d facts", self.name, len(live),
                  self.tracker.live, len(facts))
-        for fact in facts:
-            await self._apply(fact)
+        await self.record(facts)
+
+    async def record(self, facts: list[Fact]) -> None:
+        """Record call facts in order. A burst (a call storm, a resync) goes in transactions of up to
+        ``FACTS_PER_TRANSACTION`` facts: far fewer round trips and commits. If such a transaction fails, its facts
+        are recorded one by one, each retried while the database is away."""
+        for start in range(0, len(facts), FACTS_PER_TRANSACTION):
+            chunk = facts[start:start + FACTS_PER_TRANSACTION]
+            if len(chunk) == 1 or not await self._record_together(chunk):
+                for fact in chunk:
+                    await self._apply(fact)
+
+    async def _record_together(self, facts: list[Fact]) -> bool:
+        # the caller lookups first: no transaction is held while a directory server is asked
+        matches = {f.caller_number: await self.intake.identify(f.caller_number)
+                   for f in facts if isinstance(f, CallOffered)}
+        try:
+            async with unit_of_work():
+                for fact in facts:
+                    await apply_fact(self.intake, fact, matches)
+        except Exception as exc:
+            self.counters.burst_fallbacks += 1
+            log.info("PBX %s: recording %d call facts in one transaction failed (%s: %s); recording them one by "
+                     "one", self.name, len(facts), type(exc).__name__, exc)
+            return False
+        self.counters.facts_applied += len(facts)
+        self.last_fact_at = time.time()
+        return True
 
     async def _apply(self, fact: Fact) -> None:
-        backoff = Backoff(0.2, 10.0)
+        backoff: Backoff | None = None  # made at the first retry: a new Random reads os.urandom
         while True:
             try:
                 await apply_fact(self.intake, fact)
-            except IntegrityError:  # a bug (the intake settles races itself), not an outage: do not retry
+            except PERMANENT:  # a bug or a refusal (the intake settles races itself), not an outage: no retry
                 self.counters.facts_failed += 1
                 log.exception("PBX %s: failed to record %r", self.name, fact)
                 return
             except TRANSIENT as exc:
                 self.counters.fact_retries += 1
+                backoff = backoff or Backoff(0.2, 10.0)
                 delay = backoff.next()
                 log.warning("PBX %s: cannot record %s of call %s yet (%s); retrying in %.1f s", self.name,
                             type(fact).__name__, fact.linkedid, exc, delay)
@@ -150,12 +196,12 @@ class PbxListener:
             return
 
 
-async def apply_fact(intake: CallIntake, fact: Fact) -> None:
-    """Hand one call fact to the ticket intake."""
+async def apply_fact(intake: CallIntake, fact: Fact, matches: Mapping[str, CallerMatch] | None = None) -> None:
+    """Hand one call fact to the ticket intake (``matches``: caller lookups already made, by number)."""
     where = {"pbx": fact.pbx, "linkedid": fact.linkedid, "at": fact.at}
     if isinstance(fact, CallOffered):
         await intake.offered(**where, caller_number=fact.caller_number, caller_name=fact.caller_name,
-                             queue=fact.queue)
+                             queue=fact.queue, match=matches.get(fact.caller_number) if matches else None)
     elif isinstance(fact, AgentRinging):
         await intake.ringing(**where, agent_name=fact.agent_name, agent_extension=fact.agent_extension)
     elif isinstance(fact, CallAnswered):
