@@ -405,6 +405,7 @@ class PbxStatus(BaseModel):
     fully_booted: bool | None = Field(description="false: the AMI user lacks the system read class")
     asterisk_version: str | None
     events_received: int
+    events_ignored: int = Field(description="events the call tracker does not read, skipped unparsed")
     dropped_events: int
     malformed_frames: int
     invalid_utf8: int
@@ -412,6 +413,7 @@ class PbxStatus(BaseModel):
     facts_applied: int
     fact_retries: int
     facts_failed: int
+    burst_fallbacks: int = Field(description="bursts of call facts whose transaction failed: recorded one by one")
     bad_events: int
     resyncs: int
     resync_failures: int
