@@ -177,3 +177,26 @@ async def test_an_answered_call_cut_off_by_a_restart_is_not_a_missed_call(orm: S
     assert ticket.title.startswith("Call from ")
     last = await Activity.filter(ticket_id=ticket.id, kind="call").order_by("-id").first()
     assert "cut off" in last.body and "Call back" not in last.body
+
+
+async def test_a_call_still_in_progress_leaves_a_ticket_closed_meanwhile_as_it_is(orm: Settings) -> None:
+    """A supervisor closes the ticket while its call is still queued: the call is logged, nothing else changes
+    (the answering agent does not get it, it is not reopened, a missed call does not rename it)."""
+    from tickets.actor import Actor
+    intake, service = CallIntake(TicketService()), TicketService()
+    boss = Actor.of(await AgentService().create(login="boss", display_name="Boss", role=Role.SUPERVISOR))
+    await AgentService().create(login="alice", display_name="Alice", extension="101")
+    answered, missed = await offer(intake, "L16"), await offer(intake, "L17", number="+15551230002")
+    for call in (answered, missed):
+        await service.transition(boss, call.ticket_id, TicketStatus.RESOLVED, resolution="duplicate of IT-7")
+        await service.transition(boss, call.ticket_id, TicketStatus.CLOSED)
+    await intake.answered(pbx="main", linkedid="L16", at=at(3), agent_name="Alice", agent_extension="101",
+                          wait_seconds=3)
+    await intake.ended(pbx="main", linkedid="L17", at=at(9), outcome=CallOutcome.ABANDONED, wait_seconds=9,
+                       talk_seconds=None)
+    ticket = await Ticket.get(id=answered.ticket_id)
+    assert (ticket.status, ticket.assignee_id) == (TicketStatus.CLOSED, None)
+    assert (await history(ticket.id))[-1] == ("call", "answered")
+    ticket = await Ticket.get(id=missed.ticket_id)
+    assert (ticket.status, ticket.title) == (TicketStatus.CLOSED, "Call from Alice Example (+15551230002)")
+    assert (await history(ticket.id))[-1] == ("call", "abandoned")
