@@ -3,18 +3,32 @@
 ``CallerNumber.parse("5551230001", region="US")`` gives the E.164 form (``+15551230001``) when the number is a
 public one, marks internal extensions (``4321``) and recognises numbers that identify nobody (``anonymous``,
 ``<unknown>``, empty, withheld). Imports nothing of helpline.
+
+What is understood, whatever the source (a trunk's caller ID, a free-text Active Directory attribute):
+
+* separators: spaces, ``-``, ``.``, ``/``, brackets, ``+1 (555) 123-0001``, ``555/123-0001``, ``+1.555.123.0004``;
+* extension suffixes are dropped: ``+1 555 123 0036 x210``, ``... ext. 210``, ``... extension 210``;
+* dialling prefixes the PBX adds in front of outside numbers (``9`` or ``0`` for an outside line), when configured:
+  ``95551230009`` is ``+15551230009`` with ``dialling_prefixes=("9",)``;
+* internal extensions: all-digit numbers up to ``max_extension_digits`` long, or matching ``extension_pattern``.
+
+:class:`NumberPolicy` holds those settings once, for the directory sync and the caller lookup alike.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import phonenumbers
 
 #: What PBXes send when the caller is not identified.
 NO_NUMBER = frozenset({"", "anonymous", "unknown", "<unknown>", "restricted", "private", "withheld", "unavailable"})
 _DIALLABLE = re.compile(r"[0-9+*#]")
+#: "x210", "ext. 210", "extn 210", "extension 210" at the end of a number.
+_EXTENSION_SUFFIX = re.compile(r"\s*(?:x|ext\.?|extn\.?|extension)\s*\d{1,8}\s*$", re.IGNORECASE)
+_SEPARATORS = re.compile(r"[\s().\-/]")
 MAX_RAW = 64
 
 
@@ -36,18 +50,73 @@ class CallerNumber:
         return self.e164 or (f"ext:{self.extension}" if self.extension else None)
 
     @classmethod
-    def parse(cls, raw: str, region: str = "US", *, max_extension_digits: int = 6) -> CallerNumber:
+    def parse(cls, raw: str, region: str = "US", *, max_extension_digits: int = 6,
+              dialling_prefixes: Sequence[str] = (), extension_pattern: str | re.Pattern[str] | None = None,
+              ) -> CallerNumber:
         """Never raises: anything unparseable is kept as ``raw`` with no E.164 form."""
-        raw = (raw or "").strip()[:MAX_RAW]
-        if raw.lower() in NO_NUMBER or not _DIALLABLE.search(raw):
-            return cls(raw, None, None)
-        digits = "".join(ch for ch in raw if ch.isdigit())
-        if raw.isdigit() and len(digits) <= max_extension_digits:
-            return cls(raw, None, digits)
+        raw = (raw if isinstance(raw, str) else "").strip()[:MAX_RAW]
         try:
-            parsed = phonenumbers.parse(raw, region)
+            return cls._parse(raw, region, max_extension_digits, dialling_prefixes, extension_pattern)
+        except Exception:  # phonenumbers on hostile input: a number we cannot read identifies nobody
+            return cls(raw, None, None)
+
+    @classmethod
+    def _parse(cls, raw: str, region: str, max_extension_digits: int, dialling_prefixes: Sequence[str],
+               extension_pattern: str | re.Pattern[str] | None) -> CallerNumber:
+        if raw.lower() in NO_NUMBER or not _DIALLABLE.search(raw) or "\x00" in raw:
+            return cls(raw, None, None)
+        text = _EXTENSION_SUFFIX.sub("", raw) if _digit_count(raw) > 7 else raw
+        if raw.isdigit() and _is_extension(raw, max_extension_digits, extension_pattern):
+            return cls(raw, None, raw)
+        compact = _SEPARATORS.sub("", text)
+        e164 = _public(text, compact, region, dialling_prefixes)
+        return cls(raw, e164, None)
+
+
+def _digit_count(text: str) -> int:
+    return sum(ch.isdigit() for ch in text)
+
+
+def _is_extension(digits: str, max_digits: int, pattern: str | re.Pattern[str] | None) -> bool:
+    if pattern is not None:
+        return re.fullmatch(pattern, digits) is not None
+    return len(digits) <= max_digits
+
+
+def _public(text: str, compact: str, region: str, dialling_prefixes: Sequence[str]) -> str | None:
+    """The E.164 form: the number as written if it is valid, else without a dialling prefix; then if possible."""
+    candidates = [text]
+    if compact.isdigit():
+        candidates += [compact[len(p):] for p in dialling_prefixes if p and compact.startswith(p)
+                       and len(compact) - len(p) >= 7]
+    parsed = []
+    for candidate in candidates:
+        try:
+            parsed.append(phonenumbers.parse(candidate, region))
         except phonenumbers.NumberParseException:
-            return cls(raw, None, None)
-        if not phonenumbers.is_possible_number(parsed):
-            return cls(raw, None, None)
-        return cls(raw, phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), None)
+            continue
+    for check in (phonenumbers.is_valid_number, phonenumbers.is_possible_number):
+        for number in parsed:
+            if check(number):
+                return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return None
+
+
+@dataclass(frozen=True)
+class NumberPolicy:
+    """How this site writes numbers: the default region, the PBX's dialling prefixes, what an extension is."""
+
+    region: str = "US"
+    dialling_prefixes: tuple[str, ...] = ()
+    max_extension_digits: int = 6
+    extension_pattern: str | None = None
+    _compiled: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.extension_pattern is not None:
+            object.__setattr__(self, "_compiled", re.compile(self.extension_pattern))
+
+    def parse(self, raw: str) -> CallerNumber:
+        """``raw`` as a :class:`CallerNumber` under this policy. Never raises."""
+        return CallerNumber.parse(raw, self.region, max_extension_digits=self.max_extension_digits,
+                                  dialling_prefixes=self.dialling_prefixes, extension_pattern=self._compiled)

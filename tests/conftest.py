@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -304,3 +305,125 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
         yield srv
     finally:
         stop_server(srv)
+
+
+# -- Active Directory: a real Samba AD DC on loopback (tests/ad/) ---------------------------------------------------
+
+AD_ENV = "HELPLINE_TEST_AD"
+#: Where the fixture provisions the DC when HELPLINE_TEST_AD is not set (kept running: the next run reuses it).
+AD_DIR = os.environ.get("HELPLINE_TEST_AD_DIR", "/tmp/helpline-test-ad")
+AD_SCRIPTS = Path(__file__).parent / "ad"
+
+
+@dataclass(frozen=True)
+class SambaAD:
+    """The test directory, as ``tests/ad/samba_ad_up.sh`` describes it in its env file."""
+
+    url: str              #: ldaps://127.0.0.1:636
+    starttls_url: str     #: ldap://127.0.0.1:389
+    base_dn: str
+    bind_dn: str          #: the read-only service account (UPN)
+    password: str
+    admin_dn: str
+    admin_password: str
+    ca_file: str
+    server_name: str      #: the name in the DC's certificate
+    directory: Path
+
+    def pid(self) -> int:
+        return int((self.directory / "run" / "samba.pid").read_text().strip())
+
+    def dn(self, rdn: str) -> str:
+        return f"{rdn},{self.base_dn}"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``export NAME='value'`` lines -> {NAME: value}."""
+    import shlex
+
+    out = {}
+    for line in path.read_text().splitlines():
+        parts = shlex.split(line)
+        if len(parts) == 2 and parts[0] == "export" and "=" in parts[1]:
+            name, _, value = parts[1].partition("=")
+            out[name] = value
+    return out
+
+
+@pytest.fixture(scope="session")
+def samba_ad_session() -> SambaAD:
+    """The Samba AD DC: from HELPLINE_TEST_AD (an env file), else started here when running as root."""
+    path = os.environ.get(AD_ENV)
+    if not path:
+        if os.geteuid() != 0:
+            service_missing(f"directory tests need a Samba AD DC: as root, run tests/ad/samba_ad_up.sh DIR and set "
+                            f"{AD_ENV}=DIR/env (or run the tests as root, which starts one in {AD_DIR})")
+        env = {**os.environ, "SAMBA_AD_PYTHON": sys.executable}
+        started = time.monotonic()
+        run = subprocess.run([str(AD_SCRIPTS / "samba_ad_up.sh"), AD_DIR], env=env, capture_output=True, text=True,
+                             timeout=600)
+        if run.returncode != 0:
+            service_missing(f"tests/ad/samba_ad_up.sh {AD_DIR} failed (exit {run.returncode}):\n{run.stderr[-3000:]}")
+        if time.monotonic() - started > 2:
+            print(f"\nSamba AD DC up in {AD_DIR} after {time.monotonic() - started:.1f} s", file=sys.stderr)
+        path = f"{AD_DIR}/env"
+    file = Path(path)
+    if not file.is_file():
+        service_missing(f"{AD_ENV}={path}: no such file (samba_ad_up.sh writes DIR/env)")
+    values = read_env_file(file)
+    ad = SambaAD(url=values["LDAP_URL"], starttls_url=values["LDAP_STARTTLS_URL"], base_dn=values["LDAP_BASE_DN"],
+                 bind_dn=values["LDAP_BIND_DN"], password=values["LDAP_BIND_PASSWORD"],
+                 admin_dn=values["LDAP_ADMIN_DN"], admin_password=values["LDAP_ADMIN_PASSWORD"],
+                 ca_file=values["LDAP_CA_CERT"], server_name=values["LDAP_TLS_SERVER_NAME"],
+                 directory=Path(values["SAMBA_AD_DIR"]))
+    host, port = urlsplit(ad.url).hostname or "127.0.0.1", urlsplit(ad.url).port or 636
+    with socket.socket() as probe:
+        probe.settimeout(2)
+        if probe.connect_ex((host, port)) != 0:
+            service_missing(f"{AD_ENV}={path}: nothing listens on {host}:{port} (is samba running? "
+                            f"tests/ad/samba_ad_up.sh {ad.directory})")
+    return ad
+
+
+@contextlib.contextmanager
+def _ad_lock(ad: SambaAD, exclusive: bool) -> Iterator[SambaAD]:
+    """Test sessions share one DC; a test that freezes or stops it runs while no other session's test uses it."""
+    import fcntl
+
+    try:
+        lock = open(ad.directory / "tests.lock", "a")
+    except OSError:  # not ours to write (another user's DC): run unlocked
+        yield ad
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield ad
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@pytest.fixture
+def samba_ad(samba_ad_session: SambaAD) -> Iterator[SambaAD]:
+    """The test DC, for a test that only reads it."""
+    with _ad_lock(samba_ad_session, exclusive=False) as ad:
+        yield ad
+
+
+@pytest.fixture
+def samba_ad_exclusive(samba_ad_session: SambaAD) -> Iterator[SambaAD]:
+    """The test DC, for a test that freezes or stops it (do not ask for ``samba_ad`` as well)."""
+    with _ad_lock(samba_ad_session, exclusive=True) as ad:
+        yield ad
+
+
+def directory_environ(ad: SambaAD, **overrides: str) -> dict[str, str]:
+    """``HELPLINE_DIRECTORY_*`` settings for the test directory (the PBX's outside-line prefix is 9)."""
+    env = {"HELPLINE_DIRECTORY_SERVERS": ad.url, "HELPLINE_DIRECTORY_BIND_DN": ad.bind_dn,
+           "HELPLINE_DIRECTORY_PASSWORD": ad.password, "HELPLINE_DIRECTORY_BASE_DN": ad.base_dn,
+           "HELPLINE_DIRECTORY_CA_FILE": ad.ca_file, "HELPLINE_DIRECTORY_TLS_SERVER_NAME": ad.server_name,
+           "HELPLINE_DIRECTORY_VIP_GROUP": ad.dn("CN=VIP,OU=Groups,OU=Corp"),
+           "HELPLINE_DIRECTORY_DIALLING_PREFIXES": "9", "HELPLINE_DIRECTORY_CONNECT_TIMEOUT": "2s",
+           "HELPLINE_DIRECTORY_RECEIVE_TIMEOUT": "3s", "HELPLINE_DIRECTORY_RETRIES": "0"}
+    env.update({f"HELPLINE_DIRECTORY_{k.upper()}": v for k, v in overrides.items()})
+    return env

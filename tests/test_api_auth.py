@@ -33,8 +33,10 @@ def expected_role(key: str) -> str | None:
     path = key.split(" ", 1)[1]
     if path in ("/healthz", "/readyz"):
         return None  # anonymous
-    if path.startswith(f"{V1}/agents"):
-        return "admin"
+    if path.startswith(f"{V1}/oncall/overrides") and not key.startswith("GET"):
+        return "supervisor"  # changing who is on call
+    if path.startswith(f"{V1}/agents") or path.startswith(f"{V1}/directory"):
+        return "admin"  # agents and tokens; the directory sync status
     return "agent"  # tickets, people, /me, the OpenAPI document: every role
 
 
@@ -98,8 +100,22 @@ SAMPLES: dict[str, Callable[[World], Sample]] = {
     f"POST {V1}/tickets/{{ref}}/assign": lambda w: Sample({"ref": w.ticket()}, {"assignee": "bob"}),
     f"POST {V1}/tickets/{{ref}}/transitions": lambda w: Sample({"ref": w.ticket()}, {"to": "open"}),
     f"GET {V1}/tickets/{{ref}}/activity": lambda w: Sample({"ref": w.ticket()}),
+    f"GET {V1}/tickets/{{ref}}/sla": lambda w: Sample({"ref": w.ticket()}),
+    f"GET {V1}/sla/policies": lambda w: Sample(),
+    f"GET {V1}/sla/at-risk": lambda w: Sample(query={"metric": "resolution"}),
+    f"GET {V1}/reports/sla": lambda w: Sample(query={"by": "agent"}),
+    f"GET {V1}/sla/calendars": lambda w: Sample(),
+    f"GET {V1}/oncall": lambda w: Sample(query={"days": "7"}),
+    f"GET {V1}/oncall/overrides": lambda w: Sample(),
+    # this app has no [notify] schedules: past the role check the answer is 422 unknown schedule, and there is
+    # neither an override nor an alert to act on (real calls: tests/test_notify_api.py)
+    f"POST {V1}/oncall/overrides": lambda w: Sample(body={"schedule": "it-primary", "person": "ivan", "start": "2026-03-02T09:00:00Z", "end": "2026-03-03T09:00:00Z"}, allowed_status=422),
+    f"DELETE {V1}/oncall/overrides/{{override_id}}": lambda w: Sample({"override_id": 1}, allowed_status=404),
+    f"GET {V1}/alerts": lambda w: Sample(query={"state": "open"}),
+    f"POST {V1}/alerts/{{alert_id}}/ack": lambda w: Sample({"alert_id": 1}, allowed_status=404),
     f"GET {V1}/calls": lambda w: Sample(query={"outcome": "abandoned,timeout"}),
     f"GET {V1}/pbx": lambda w: Sample(),
+    f"GET {V1}/directory": lambda w: Sample(),
     # this app has no PBX: past the role check the answer is 503 no-pbx (a real call: tests/test_telephony.py)
     f"POST {V1}/calls/originate": lambda w: Sample(body={"number": "+1 555 123 0001"}, allowed_status=503),
     f"POST {V1}/people": lambda w: Sample(body={"name": "Ivan Petrov"}),

@@ -21,7 +21,7 @@ V1 = "/api/v1"
 JSON = {"Content-Type": "application/json"}
 
 #: Operations that take a JSON body / a query string, with path parameters filled in (ticket 1, person 1, agent 1).
-IDS = {"ref": "IT-1", "person_id": 1, "agent_id": 1, "token_id": 1}
+IDS = {"ref": "IT-1", "person_id": 1, "agent_id": 1, "token_id": 1, "override_id": 1, "alert_id": 1}
 BODY_OPS = [(op.method, api.prefix + op.path.format(**IDS)) for api in APIS for op in api.operations if op.body]
 QUERY_OPS = [(op.method, api.prefix + op.path.format(**IDS), op.query) for api in APIS for op in api.operations
              if op.query]

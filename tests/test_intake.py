@@ -12,7 +12,7 @@ from tickets.agent_service import AgentService
 from tickets.callers import CallerMatch, MatchStatus
 from tickets.events import DomainEvent
 from tickets.intake import CallIntake
-from tickets.models import Activity, Call, CallOutcome, Role, Ticket, TicketStatus
+from tickets.models import Activity, Call, CallOutcome, Person, Role, Ticket, TicketStatus
 from tickets.person_service import PersonService
 from tickets.ticket_service import TicketService
 from web.config import Settings
@@ -139,13 +139,20 @@ class Reception:
     async def lookup(self, number: CallerNumber) -> CallerMatch:
         if self.fail:
             raise TimeoutError("directory did not answer")
-        return CallerMatch(MatchStatus.AMBIGUOUS, candidates=(3, 4))
+        people = await Person.filter(phone_key="+15551230001").order_by("id").values_list("id", flat=True)
+        return CallerMatch(MatchStatus.AMBIGUOUS, candidates=tuple(people), stale=True)
 
 
 async def test_ambiguous_or_failed_lookups_leave_the_requester_for_the_agent(orm: Settings) -> None:
+    people = PersonService()
+    olga = await people.create(name="Ольга Смирнова", phone="+1 555 123 0001", department="Reception")
+    ivan = await people.create(name="Ivan Petrov", phone="(555) 123-0001")
     call = await offer(CallIntake(TicketService(), Reception()), "L12")
     ticket = await Ticket.get(id=call.ticket_id)
-    assert ticket.requester_id is None and "person ids 3, 4" in ticket.description
+    assert ticket.requester_id is None
+    assert (f"Several people have this number: Ivan Petrov (id {ivan.id}); Ольга Смирнова (Reception, id {olga.id}). "
+            "Pick the requester.") in ticket.description
+    assert "last good copy of the directory" in ticket.description, "a stale directory answer says so"
     call = await offer(CallIntake(TicketService(), Reception(fail=True)), "L13", number="+15559990000")
     assert call.ticket_id is not None
     assert "could not be looked up" in (await Ticket.get(id=call.ticket_id)).description
@@ -200,3 +207,19 @@ async def test_a_call_still_in_progress_leaves_a_ticket_closed_meanwhile_as_it_i
     ticket = await Ticket.get(id=missed.ticket_id)
     assert (ticket.status, ticket.title) == (TicketStatus.CLOSED, "Call from Alice Example (+15551230002)")
     assert (await history(ticket.id))[-1] == ("call", "abandoned")
+
+
+async def test_a_vip_callers_ticket_is_more_urgent(orm: Settings) -> None:
+    """The directory marks VIPs (vip_group); their calls open tickets of higher priority through the matrix."""
+    people = PersonService()
+    await people.create(name="CEO", phone="+15551230009", vip=True)
+    await people.create(name="Intern", phone="+15551230010")
+    await people.create(name="CFO", phone="+15551230011", vip=True)
+    intake = CallIntake(TicketService())
+    vip = await Ticket.get(id=(await offer(intake, "V1", number="+15551230009", name="CEO")).ticket_id)
+    other = await Ticket.get(id=(await offer(intake, "V2", number="+15551230010", name="Intern")).ticket_id)
+    assert (vip.urgency.value, vip.priority) == ("high", "P2")
+    assert (other.urgency.value, other.priority) == ("medium", "P3")
+    plain = await Ticket.get(id=(await offer(CallIntake(TicketService(vip_urgency=None)), "V3",
+                                             number="+15551230011", name="CFO")).ticket_id)
+    assert plain.urgency.value == "medium", "vip_urgency = \"\" treats VIPs like everyone"

@@ -92,6 +92,14 @@ class AgentService:
         self._forget(agent_id=agent.id)
         return agent
 
+    async def set_password(self, agent_id: int, password_hash: str | None) -> Agent:
+        """Store the agent's console password hash (None: no console login); ends their sessions."""
+        agent = await self.get(agent_id)
+        agent.password_hash, agent.updated_at = password_hash, self.clock()
+        await agent.save(update_fields=["password_hash", "updated_at"])
+        self._forget(agent_id=agent.id)
+        return agent
+
     async def issue_token(self, agent_id: int, name: str = "default") -> tuple[ApiToken, str]:
         """A new token for the agent; the secret is returned here and never again."""
         agent = await self.get(agent_id)

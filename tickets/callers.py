@@ -1,7 +1,7 @@
 """Who is calling: the interface the ticket intake asks, and the answer it gets.
 
-The directory package will answer from Active Directory (issue 4); until then :class:`PeopleByPhone` answers from
-the People helpline already knows.
+:class:`PeopleByPhone` answers from the People helpline already knows; with ``[directory]`` configured,
+:class:`tickets.caller_index.DirectoryCallerLookup` answers from the index synced from Active Directory.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ class CallerMatch:
     status: MatchStatus
     person_id: int | None = None
     candidates: tuple[int, ...] = field(default_factory=tuple)
+    #: answered from a directory index whose last sync failed: the answer may be out of date
+    stale: bool = False
+    #: the directory attribute the number matched (telephoneNumber, mobile, ipPhone...), when known
+    attribute: str | None = None
 
 
 class CallerLookup(Protocol):

@@ -23,9 +23,11 @@ from tortoise.exceptions import IntegrityError
 from directory.numbers import CallerNumber
 from tickets.actor import Actor
 from tickets.callers import CallerLookup, CallerMatch, MatchStatus, PeopleByPhone
-from tickets.models import Agent, Call, CallOutcome, CallState, Channel, Ticket, TicketStatus
+from tickets.events import (CallAnsweredEvent, CallEndedEvent, CallEvent, CallOfferedEvent, CallRingingEvent,
+                            no_publisher)
+from tickets.models import Agent, Call, CallOutcome, CallState, Channel, Person, Ticket, TicketStatus
 from tickets.ticket_service import CallNote, TicketService
-from tickets.transaction import in_unit_of_work, unit_of_work
+from tickets.transaction import in_unit_of_work, publish_after_commit, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,8 @@ class CallIntake:
                 else:
                     ticket = await tickets.create(
                         actor, title=f"{CALL_TITLE}{who}"[:200], channel=Channel.PHONE,
-                        description=_description(who, queue, match), requester_id=match.person_id,
+                        description=_description(who, queue, match, await _candidates(match)),
+                        requester_id=match.person_id,
                         caller_number=caller_number or None,
                         call=CallNote("offered", f"{who} is calling ({_queue_text(queue)})"),
                     )
@@ -106,6 +109,7 @@ class CallIntake:
                     caller_key=number.key, caller_name=name, queue=queue, state=CallState.OFFERED,
                     started_at=at, updated_at=at, ticket_id=ticket.id, opened_ticket=repeat_of is None,
                 )
+                await self._announce(CallOfferedEvent, call, ticket, candidates=tuple(match.candidates))
         except IntegrityError:
             if in_unit_of_work():
                 raise  # the outer change is lost: its owner records the facts one by one
@@ -128,6 +132,7 @@ class CallIntake:
             call.agent_extension = clean(agent_extension, 32) or None
             call.updated_at = at
             await call.save(update_fields=["state", "agent_id", "agent_name", "agent_extension", "updated_at"])
+            await self._announce(CallRingingEvent, call)
         return call
 
     async def answered(self, *, pbx: str, linkedid: str, at: datetime, agent_name: str, agent_extension: str | None,
@@ -147,6 +152,7 @@ class CallIntake:
                                            "answered_at", "updated_at"])
             if call.ticket_id is not None:
                 await self._ticket_answered(tickets, call, agent)
+            await self._announce(CallAnsweredEvent, call)
         return call
 
     async def ended(self, *, pbx: str, linkedid: str, at: datetime, outcome: CallOutcome, wait_seconds: int | None,
@@ -168,9 +174,29 @@ class CallIntake:
                                            "ended_by", "voicemail", "hangup_cause"])
             if call.ticket_id is not None:
                 await self._ticket_ended(tickets, call)
+            await self._announce(CallEndedEvent, call)
         return call
 
     # -- helpers -----------------------------------------------------------------------------------------------
+
+    async def _announce(self, kind: type[CallEvent], call: Call, ticket: Ticket | None = None,
+                        candidates: tuple[int, ...] = ()) -> None:
+        """Publish what happened to ``call`` once the unit of work commits (the live console listens)."""
+        publish = self.tickets.publish
+        if publish is no_publisher:
+            return
+        number, requester_id = (ticket.number, ticket.requester_id) if ticket is not None else (None, None)
+        if ticket is None and call.ticket_id is not None:
+            row = await Ticket.filter(id=call.ticket_id).first().values("number", "requester_id")
+            if row:
+                number, requester_id = row["number"], row["requester_id"]
+        outcome = call.outcome.value if isinstance(call.outcome, CallOutcome) else call.outcome
+        await publish_after_commit(publish, kind(
+            pbx=call.pbx, linkedid=call.linkedid, call_id=call.id, ticket_id=call.ticket_id, ticket_number=number,
+            caller_number=call.caller_number, caller_name=call.caller_name, requester_id=requester_id,
+            queue=call.queue, at=call.updated_at, agent_id=call.agent_id, agent_extension=call.agent_extension,
+            agent_name=call.agent_name, opened_ticket=call.opened_ticket, outcome=outcome,
+            wait_seconds=call.wait_seconds, candidates=candidates))
 
     async def _lookup(self, number: CallerNumber) -> CallerMatch:
         try:
@@ -249,11 +275,22 @@ def _queue_text(queue: str | None) -> str:
     return f"queue {queue}" if queue else "no queue yet"
 
 
-def _description(who: str, queue: str | None, match: CallerMatch) -> str:
+async def _candidates(match: CallerMatch) -> list[str]:
+    """The people an ambiguous number belongs to, as the agent picks among them: "Name (department, id 7)"."""
+    if match.status is not MatchStatus.AMBIGUOUS:
+        return []
+    rows = await Person.filter(id__in=match.candidates).order_by("name").values_list("id", "name", "department")
+    return [f"{name} ({department + ', ' if department else ''}id {pid})" for pid, name, department in rows]
+
+
+def _description(who: str, queue: str | None, match: CallerMatch, candidates: list[str]) -> str:
     lines = [f"Phone call from {who}, {_queue_text(queue)}."]
     if match.status is MatchStatus.AMBIGUOUS:
-        lines.append(f"Several people have this number (person ids {', '.join(map(str, match.candidates))}): "
-                     "pick the requester.")
+        lines.append(f"Several people have this number: {'; '.join(candidates)}. Pick the requester.")
     elif match.status is MatchStatus.UNAVAILABLE:
-        lines.append("The caller could not be looked up (directory unavailable).")
+        lines.append("The caller could not be looked up (directory unavailable); the requester is set when the "
+                     "directory answers again.")
+    if match.stale:
+        lines.append("Identified from the last good copy of the directory: the directory could not be reached "
+                     "since. Check who is calling.")
     return "\n".join(lines)

@@ -63,6 +63,7 @@ class ActivityKind(str, Enum):
     ASSIGNED = "assigned"
     STATUS_CHANGED = "status_changed"
     CALL = "call"  #: a phone call was offered, answered, missed or linked to the ticket
+    SLA = "sla"  #: an SLA target was warned about, breached or met late
 
 
 class CallState(str, Enum):
@@ -115,6 +116,8 @@ class Agent(Model):
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
+    #: argon2id hash of the console password (None: the agent cannot log in to the console, only use tokens)
+    password_hash = fields.CharField(max_length=255, null=True)
 
     tokens: fields.ReverseRelation[ApiToken]
 
@@ -155,9 +158,55 @@ class Person(Model):
     search_text = fields.TextField(default="")
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
+    # Active Directory: the objectGUID of the user, set by the directory sync (null for people entered by hand)
+    directory_guid = fields.CharField(max_length=36, null=True, unique=True)
+    # disabled in the directory (userAccountControl bit 2), or gone from it after a complete sync: never matched
+    disabled = fields.BooleanField(default=False)
+    # when the directory sync last saw this person
+    synced_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "person"
+
+
+class CallerIndexEntry(Model):
+    """The synced caller index: one row per person and number key (E.164 or ext:NNN), rebuilt by each sync."""
+
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=64)
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "tickets.Person", related_name=False, on_delete=fields.CASCADE
+    )
+    attribute = fields.CharField(max_length=64)  # the directory attribute the number came from
+    written = fields.CharField(max_length=128)  # the number as written in the directory
+
+    class Meta:
+        table = "caller_index"
+        unique_together = (("key", "person_id"),)
+        indexes = [Index(fields=("person_id",), name="caller_index_person_idx")]
+
+
+class DirectorySyncRun(Model):
+    """One directory sync: when it ran, whether it completed, what it changed or why it failed."""
+
+    id = fields.IntField(primary_key=True)
+    started_at = fields.DatetimeField()
+    finished_at = fields.DatetimeField()
+    ok = fields.BooleanField()
+    dry_run = fields.BooleanField(default=False)
+    server = fields.CharField(max_length=255, null=True)
+    people = fields.IntField(default=0)  # people read from the directory
+    numbers = fields.IntField(default=0)  # index rows written
+    added = fields.IntField(default=0)
+    changed = fields.IntField(default=0)
+    disabled = fields.IntField(default=0)
+    removed = fields.IntField(default=0)
+    error_kind = fields.CharField(max_length=32, null=True)
+    error = fields.TextField(null=True)
+
+    class Meta:
+        table = "directory_sync"
+        indexes = [Index(fields=("ok", "id"), name="directory_sync_ok_idx")]
 
 
 class Ticket(Model):
@@ -283,3 +332,76 @@ class Call(Model):
             Index(fields=("ticket_id", "id"), name="call_ticket_id_idx"),
             Index(fields=("started_at", "id"), name="call_started_id_idx"),
         ]
+
+
+class SlaState(str, Enum):
+    """Where an SLA clock stands: counting, stopped for a pause status, achieved in time, or missed."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    MET = "met"
+    BREACHED = "breached"
+
+
+class SlaClock(Model):
+    """One SLA target of a ticket (first response, resolution, callback), timed in business time.
+
+    The scheduler wakes at next_event_at (indexed): the next warning or the breach of an open, running clock.
+    """
+
+    id = fields.IntField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "tickets.Ticket", related_name="sla_clocks", on_delete=fields.CASCADE
+    )
+    metric = fields.CharField(max_length=24)
+    policy = fields.CharField(max_length=64)  # the policy in force when the clock started or was re-targeted
+    calendar = fields.CharField(max_length=64)
+    target_seconds = fields.IntField()
+    warn_at = fields.CharField(max_length=64, default="")  # percentages of the target, comma separated
+    warned = fields.CharField(max_length=64, default="")  # percentages already announced in this cycle
+    state = fields.CharEnumField(SlaState, max_length=16, default=SlaState.RUNNING)
+    paused = fields.BooleanField(default=False)  # stopped by a pause status (also after a breach)
+    started_at = fields.DatetimeField()
+    running_since = fields.DatetimeField(null=True)  # start of the current running stretch, null if paused or stopped
+    elapsed_seconds = fields.FloatField(default=0)  # business seconds counted before running_since
+    due_at = fields.DatetimeField(null=True)  # null while paused
+    next_event_at = fields.DatetimeField(null=True)  # next warning or breach, null when none is pending
+    breached_at = fields.DatetimeField(null=True)
+    stopped_at = fields.DatetimeField(null=True)  # the target was achieved (in time or late)
+    cycle = fields.IntField(default=1)  # a callback clock restarts with a new cycle on each new missed call
+    version = fields.IntField(default=1)  # bumped on every change, compared when the scheduler writes
+    updated_at = fields.DatetimeField()
+
+    events: fields.ReverseRelation[SlaEvent]
+
+    class Meta:
+        table = "sla_clock"
+        unique_together = (("ticket_id", "metric"),)
+        indexes = [
+            Index(fields=("next_event_at",), name="sla_clock_next_event_idx"),
+            Index(fields=("paused", "stopped_at", "due_at"), name="sla_clock_open_due_idx"),  # at risk, soonest first
+        ]
+
+
+class SlaEvent(Model):
+    """A step in the life of an SLA clock: started, paused, resumed, warning, breached, met, retargeted.
+
+    A warning or a breach carries a dedupe key (per cycle and threshold), unique per clock: it happens once.
+    """
+
+    id = fields.IntField(primary_key=True)
+    clock: fields.ForeignKeyRelation[SlaClock] = fields.ForeignKeyField(
+        "tickets.SlaClock", related_name="events", on_delete=fields.CASCADE
+    )
+    ticket_id = fields.IntField()
+    kind = fields.CharField(max_length=16)
+    metric = fields.CharField(max_length=24)
+    threshold = fields.IntField(null=True)  # the percentage of a warning
+    dedupe = fields.CharField(max_length=32, null=True)
+    detail = fields.TextField(null=True)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "sla_event"
+        unique_together = (("clock_id", "dedupe"),)
+        indexes = [Index(fields=("ticket_id", "id"), name="sla_event_ticket_idx")]

@@ -31,6 +31,7 @@ from tickets.models import (
 )
 from tickets.priority import PriorityMatrix
 from tickets.search import fold
+from tickets.sla.clocks import SlaEngine
 from tickets.transaction import publish_after_commit, unit_of_work
 
 #: Fields that ``update`` may change. Status and assignee have their own operations.
@@ -63,15 +64,19 @@ class TicketService:
         numbering: NumberingPolicy | None = None,
         default_impact: Level = Level.MEDIUM,
         default_urgency: Level = Level.MEDIUM,
+        vip_urgency: Level | None = Level.HIGH,
         clock: Clock = utcnow,
         publish: Publisher = no_publisher,
+        sla: SlaEngine | None = None,
     ) -> None:
         self.matrix = matrix or PriorityMatrix()
         self.numbering = numbering or NumberingPolicy()
         self.default_impact = default_impact
         self.default_urgency = default_urgency
+        self.vip_urgency = vip_urgency
         self.clock = clock
         self.publish = publish
+        self.sla = sla  # keeps the tickets' SLA clocks in step, in the transaction of each change
 
     # -- reading -------------------------------------------------------------------------------------------
 
@@ -112,11 +117,12 @@ class TicketService:
         ``call``: the phone call that opens it, logged right after its creation.
         """
         impact = impact or self.default_impact
-        urgency = urgency or self.default_urgency
         now = self.clock()
         # Checked before the transaction: on SQLite every statement inside it holds up all other writers.
         # (People and agents are never deleted, so what is checked here still exists at the insert.)
         requester = await self._person(requester_id) if requester_id is not None else None
+        if urgency is None:  # a VIP's ticket is more urgent (and so, by the matrix, of higher priority)
+            urgency = (self.vip_urgency if requester is not None and requester.vip else None) or self.default_urgency
         agent = await self._assignable(assignee) if assignee is not None else None
         async with unit_of_work():
             number = await self._next_number()
@@ -146,6 +152,8 @@ class TicketService:
                 entries.append(self._call_entry(ticket, actor, call, now))
             for entry in entries:
                 await entry.save()
+            if self.sla is not None:
+                await self.sla.ticket_created(ticket, now)
         await self.emit(TicketCreated(ticket.id, ticket.number, actor.label))
         return ticket
 
@@ -353,6 +361,8 @@ class TicketService:
         await ticket.save()
         for entry in entries:
             await entry.save()
+        if self.sla is not None:
+            await self.sla.ticket_saved(ticket, entries, now)
 
     async def _next_number(self) -> str:
         """Take the next number. The counter row stays locked until the transaction ends: one statement

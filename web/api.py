@@ -59,6 +59,8 @@ class Operation:
     if_match: bool = False
     #: Other documented responses with a body that is not a problem (e.g. 503 from /readyz).
     alt_responses: dict[int, type[BaseModel]] = field(default_factory=dict)
+    #: Other media types of the success response (e.g. text/csv for a report), with their description.
+    alt_media: dict[str, str] = field(default_factory=dict)
 
     @property
     def operation_id(self) -> str:
@@ -171,7 +173,15 @@ def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
 async def _authorise(request: Request, role: Role) -> Agent:
     header = request.headers.get("authorization")
     challenge = {"WWW-Authenticate": 'Bearer realm="helpline"'}
-    if not header:
+    if not header:  # the console: a session cookie (web.sessions)
+        from web.session_auth import session_agent
+
+        by_session = await session_agent(request)
+        if by_session is not None:
+            if Role(by_session.role).rank < role.rank:
+                raise ApiError(403, "forbidden",
+                               f"this needs the {role.value} role; you are {Role(by_session.role).value}")
+            return by_session
         raise ApiError(401, "unauthenticated",
                        "send an API token: 'Authorization: Bearer <token>' (helpline user add prints one)",
                        headers=challenge)

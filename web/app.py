@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -18,17 +19,26 @@ from tickets.intake import CallIntake, IntakeSettings
 from tickets.models import Level
 from tickets.person_service import PersonService
 from tickets.priority import PriorityMatrix
+from tickets.sla.clocks import SlaEngine
+from tickets.sla.scheduler import SlaScheduler
 from tickets.ticket_service import NumberingPolicy, TicketService
 from web import db, openapi
 from web.config import Settings
+from web.directory import DirectoryService
 from web.limits import BodyLimit
 from web.problems import http_exception, server_error
-from web.resources import agents, calls, pbx, people, service, tickets
+from web.resources import agents, calls, directory, pbx, people, service, sla, tickets
+from web.resources import notify as notify_api, webhooks
+from web.notify_wiring import NotifyRuntime, fan_out
 from web.telephony import PbxListener
+from web import console_routes, session_routes
+from web.live import stream as live_stream, wiring as live_wiring
+from web.sessions import LoginLimiter, SessionManager
 from web.version import VERSION
 
 log = logging.getLogger(__name__)
-APIS = [service.root, service.api, tickets.api, calls.api, pbx.api, people.api, agents.api]
+APIS = [service.root, service.api, tickets.api, calls.api, pbx.api, directory.api, people.api, agents.api, sla.api]
+APIS.append(notify_api.api)  # /oncall, /alerts (the signed provider webhooks are plain routes: web/resources/webhooks.py)
 
 
 @dataclass
@@ -39,23 +49,36 @@ class Services:
     agents: AgentService
     people: PersonService
     intake: CallIntake
+    sla: SlaEngine | None = None
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, directory: DirectoryService | None = None) -> Services:
     t = settings.tickets
     tickets = TicketService(
         matrix=PriorityMatrix(t.priority_matrix),
         numbering=NumberingPolicy(prefix=t.number_prefix, start=t.number_start),
         default_impact=Level(t.default_impact),
         default_urgency=Level(t.default_urgency),
+        vip_urgency=Level(t.vip_urgency) if t.vip_urgency else None,
+        sla=SlaEngine(settings.sla.book()),
     )
     region = settings.directory.default_region
     return Services(
         tickets=tickets,
         agents=AgentService(),
         people=PersonService(region=region),
-        intake=CallIntake(tickets, settings=IntakeSettings(repeat_window=t.repeat_call_window, region=region)),
+        intake=CallIntake(tickets, lookup=directory.lookup if directory else None,
+                          settings=IntakeSettings(repeat_window=t.repeat_call_window, region=region)),
+        sla=tickets.sla,
     )
+
+
+def _sla_scheduler(services: Services) -> SlaScheduler:
+    """The SLA scheduler, started; its events go to whatever the ticket service publishes to."""
+    assert services.sla is not None
+    scheduler = SlaScheduler(services.sla, publish=lambda event: services.tickets.publish(event))
+    scheduler.start()
+    return scheduler
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -67,19 +90,34 @@ def create_app(settings: Settings) -> Starlette:
         async with RegisterTortoise(app, config=db.tortoise_config(settings.database)):
             await db.prepare(settings.database)
             log.info("helpline %s ready on database %s", VERSION, settings.database.redacted_url())
+            await app.state.live.start()  # live events for the console (before anything publishes)
             # built here, inside the running loop (panoramisk binds to the loop it is created in)
             listeners = {p.name: PbxListener(p, app.state.services.intake) for p in settings.pbx}
             app.state.pbx = listeners
             for listener in listeners.values():
                 await listener.start()
+            if app.state.directory is not None:
+                app.state.directory.start()
+            if app.state.notify is not None:  # alerting hears SLA warnings/breaches and ticket changes
+                await app.state.notify.start()
+                tickets_service = app.state.services.tickets
+                tickets_service.publish = fan_out(tickets_service.publish, app.state.notify.alerts.on_event)
+            app.state.sla_scheduler = _sla_scheduler(app.state.services)
             try:
                 yield
             finally:
+                await app.state.sla_scheduler.stop()
+                if app.state.notify is not None:
+                    await app.state.notify.stop()
                 for listener in listeners.values():
                     await listener.stop()
+                if app.state.directory is not None:
+                    await app.state.directory.stop()
+                await app.state.live.stop()
         EXECUTOR_CACHE.clear()
 
-    routes = [route for api in APIS for route in api.routes()]
+    routes = [route for api in APIS for route in api.routes()] + webhooks.routes
+    routes += live_stream.routes() + session_routes.routes() + console_routes.routes()  # not in the OpenAPI document
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: http_exception, Exception: server_error},
@@ -87,9 +125,21 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[Middleware(BodyLimit, max_body_bytes=settings.web.max_body_bytes)],
     )
     app.state.settings = settings
-    app.state.services = build_services(settings)
+    app.state.directory = DirectoryService(settings.directory) if settings.directory.enabled else None
+    app.state.services = build_services(settings, app.state.directory)
+    if app.state.directory is not None:
+        app.state.directory.tickets = app.state.services.tickets
     app.state.pbx = {}  # name -> PbxListener, while the app runs
+    app.state.live = live_wiring.build_broker(settings.live)
+    live_wiring.attach(app.state.services.tickets, app.state.live)
+    console = settings.console
+    app.state.sessions = SessionManager(
+        console.secret_key.get_secret_value() if console.secret_key else secrets.token_urlsafe(32),
+        int(console.session_ttl.total_seconds()), secure=console.cookie_secure)
+    app.state.login_limiter = LoginLimiter(console.login_attempts, console.ip_attempts)
     app.state.version = VERSION
     app.state.api_prefix = service.api.prefix
     app.state.openapi = openapi.build(APIS, version=VERSION)
+    app.state.notify = (NotifyRuntime(settings, app.state.services.tickets, app.state.services.sla.book.calendars)
+                        if settings.notify.enabled and app.state.services.sla is not None else None)
     return app

@@ -1,4 +1,4 @@
-"""The ``helpline`` command: serve, db upgrade/status, user add/token, pbx replay.
+"""The ``helpline`` command: serve, db upgrade/status, user add/token, directory sync/lookup, pbx replay.
 
 Exit codes: 0 success, 1 the task failed (database unreachable, user exists, ...), 2 bad usage or configuration.
 """
@@ -80,12 +80,17 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--extension", help="phone extension, e.g. 101")
     add.add_argument("--name", dest="display_name", help="display name (default: the login)")
     add.add_argument("--email")
+    add.add_argument("--password", action="store_true",
+                     help="also set a console password (asked for; read from stdin when it is not a terminal)")
     add.set_defaults(run=_user_add)
     token = user_sub.add_parser("token", parents=[common], help="issue another API token for an agent",
                                 description="Issue a new API token for an existing agent (e.g. a lost admin token).")
     token.add_argument("login")
     token.add_argument("--token-name", default="cli", help="a label to tell tokens apart")
     token.set_defaults(run=_user_token)
+    from web import cli_console
+
+    cli_console.add_commands(sub, user_sub, common)
 
     pbx = sub.add_parser("pbx", help="Asterisk tools", description="Tools for the Asterisk (AMI) side.")
     pbx.set_defaults(help_of=pbx)
@@ -105,6 +110,22 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--secret", default="helpline", help="AMI secret to accept (default helpline)")
     replay.add_argument("--loop", action="store_true", help="after the last file, start again with the first")
     replay.set_defaults(run=_pbx_replay)
+
+    directory = sub.add_parser("directory", help="Active Directory: sync, lookup",
+                               description="The caller directory ([directory] in the configuration).")
+    directory.set_defaults(help_of=directory)
+    directory_sub = directory.add_subparsers(title="commands", metavar="COMMAND")
+    sync = directory_sub.add_parser("sync", parents=[common], help="sync people and numbers from the directory now",
+                                    description="Read every person from Active Directory and update the caller "
+                                                "index. A failed or partial read changes nothing.")
+    sync.add_argument("--dry-run", action="store_true", help="show what would change (added / changed / "
+                                                              "disabled / removed) without changing anything")
+    sync.set_defaults(run=_directory_sync)
+    lookup = directory_sub.add_parser("lookup", parents=[common], help="who has this phone number, and why",
+                                      description="Look a caller's number up as the PBX intake does and explain "
+                                                  "the answer.")
+    lookup.add_argument("number", help="the number as the PBX sends it, e.g. 5551230009, +15551230009 or 4009")
+    lookup.set_defaults(run=_directory_lookup)
     return parser
 
 
@@ -195,6 +216,12 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
 
         raise CommandFailed("; ".join(f"{e['field']}: {e['detail']}" for e in field_errors(exc))) from None
 
+    password = None
+    if getattr(args, "password", False):
+        from web.cli_console import read_password
+
+        password = read_password()
+
     async def add() -> str:
         from web import db
 
@@ -206,6 +233,10 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
         except Conflict as exc:
             raise CommandFailed(f"{exc.message}; for a new token run: helpline user token {data.login}") from None
         _, secret = await agents.issue_token(agent.id, "cli")
+        if password is not None:
+            from web.passwords import hash_password
+
+            await agents.set_password(agent.id, hash_password(password))
         return secret
 
     secret = _with_database(settings, add)
@@ -230,6 +261,85 @@ def _user_token(args: argparse.Namespace, settings: Settings) -> int:
     secret = _with_database(settings, issue)
     print(f"new API token for {args.login} (shown only now, store it safely):", file=sys.stderr)
     print(secret)
+    return 0
+
+
+def _directory_sync(args: argparse.Namespace, settings: Settings) -> int:
+    from web import db
+    from web.directory import DirectoryService
+
+    if not settings.directory.enabled:
+        raise CommandFailed("no directory is configured: set [directory] servers, bind_dn, password_file and "
+                            "base_dn (docs/directory.md)")
+    service = DirectoryService(settings.directory)
+    tty = sys.stderr.isatty()
+
+    def progress(pages: int, people: int) -> None:
+        if tty:
+            print(f"\rreading the directory: {people} people, {pages} pages", end="", file=sys.stderr, flush=True)
+
+    async def run() -> Any:
+        from web.app import build_services
+
+        await db.prepare(settings.database)
+        service.tickets = build_services(settings, service).tickets
+        return await service.run_sync(dry_run=args.dry_run, on_page=progress)
+
+    try:
+        report = _with_database(settings, run)
+    finally:
+        service.directory.close()
+    if tty:
+        print(file=sys.stderr)
+    if not report.ok:
+        raise CommandFailed(report.summary())
+    print(report.summary())
+    if args.dry_run:
+        for label, names in (("added", report.added), ("changed", report.changed), ("disabled", report.disabled),
+                             ("removed", report.removed)):
+            for name in names[:200]:
+                print(f"  {label}: {name}")
+            if len(names) > 200:
+                print(f"  {label}: ... and {len(names) - 200} more")
+    return 0
+
+
+def _directory_lookup(args: argparse.Namespace, settings: Settings) -> int:
+    from tickets.caller_index import DirectoryCallerLookup, sync_state
+    from tickets.callers import MatchStatus, PeopleByPhone
+    from tickets.models import Person
+
+    policy = settings.directory.number_policy()
+    number = policy.parse(args.number)
+
+    async def run() -> tuple[Any, list[Person], Any]:
+        lookup = DirectoryCallerLookup(policy) if settings.directory.enabled else PeopleByPhone()
+        match = await lookup.lookup(number)
+        ids = [match.person_id] if match.person_id else list(match.candidates)
+        people = await Person.filter(id__in=ids).order_by("id") if ids else []
+        return match, list(people), await sync_state()
+
+    match, people, state = _with_database(settings, run)
+    if number.e164:
+        print(f"{args.number!r} is the public number {number.e164} (region {policy.region})")
+    elif number.extension:
+        print(f"{args.number!r} is the internal extension {number.extension}")
+    else:
+        print(f"{args.number!r} identifies nobody (withheld, unknown or not a phone number)")
+    source = "the directory index" if settings.directory.enabled else "people entered by hand (no [directory])"
+    print(f"match: {match.status.value} (from {source}"
+          + (f", number found in {match.attribute}" if match.attribute else "") + ")")
+    for person in people:
+        flags = [f for f, on in (("VIP", person.vip), ("disabled", person.disabled)) if on]
+        detail = ", ".join(x for x in (person.department, person.title) if x)
+        print(f"  #{person.id} {person.name}" + (f", {detail}" if detail else "")
+              + (f" [{', '.join(flags)}]" if flags else ""))
+    if match.status is MatchStatus.UNAVAILABLE:
+        print("the directory has never been synced: run helpline directory sync")
+        return 1
+    if getattr(match, "stale", False) and state.last is not None:
+        print(f"warning: the last sync failed ({state.last.error_kind}); this answer is from the sync of "
+              f"{state.last_ok.finished_at if state.last_ok else 'never'}")
     return 0
 
 

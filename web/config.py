@@ -20,14 +20,21 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator,
                       model_validator)
 
+from directory.client import DEFAULT_PHONE_ATTRIBUTES, PEOPLE_FILTER, DirectoryConfig
+from directory.numbers import NumberPolicy
 from tickets.priority import DEFAULT_MATRIX, LEVELS, PRIORITIES
+from web.sla_config import SlaSettings, describe_entry
+from web.notify_config import NotifySettings, describe_entry as describe_notify_entry, resolve_notify_secrets
 
 ENV_PREFIX = "HELPLINE_"
 CONFIG_ENV = "HELPLINE_CONFIG"
 DEFAULT_DATABASE_URL = "sqlite://./var/helpline.sqlite3"
 
 # Keys whose value may come from "<key>_file" (TOML) or "HELPLINE_<SECTION>_<KEY>_FILE" (environment).
-SECRET_KEYS: dict[str, tuple[str, ...]] = {"database": ("url",)}
+SECRET_KEYS: dict[str, tuple[str, ...]] = {"database": ("url",), "directory": ("password",)}
+SECRET_KEYS.update({"live": ("redis_url",), "console": ("secret_key",)})
+#: Environment names that set a key of a section (the longer HELPLINE_<SECTION>_<KEY> wins when both are set).
+ENV_ALIASES: dict[str, tuple[str, str]] = {"HELPLINE_REDIS_URL": ("live", "redis_url")}
 
 
 class ConfigError(Exception):
@@ -51,6 +58,8 @@ class WebSettings(_Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: One log line per HTTP request (uvicorn's access log). Off for busy or benchmarked servers.
     access_log: bool = True
+    #: The URL Twilio and Slack call back (webhooks); their signatures are checked against it.
+    public_url: str | None = Field(None, pattern=r"^https?://[^/?#]+(/[^?#]*)?$")
 
 
 class DatabaseSettings(_Section):
@@ -105,6 +114,8 @@ class TicketSettings(_Section):
     number_start: int = Field(1, ge=1, le=10**12)
     default_impact: Literal["high", "medium", "low"] = "medium"
     default_urgency: Literal["high", "medium", "low"] = "medium"
+    #: Urgency of a ticket created without one for a VIP requester (the directory's vip_group); "" = as others.
+    vip_urgency: Literal["high", "medium", "low", ""] = "high"
     priority_matrix: dict[str, dict[str, str]] = Field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_MATRIX.items()})
     #: A call from the same phone within this time is added to the caller's open ticket instead of opening one.
     repeat_call_window: Duration = timedelta(hours=24)
@@ -123,10 +134,108 @@ class TicketSettings(_Section):
         return value
 
 
+def _comma_list(value: Any) -> Any:
+    """A list from TOML, or ``"a, b"`` from an environment variable."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], BeforeValidator(_comma_list)]
+
+
 class DirectorySettings(_Section):
-    """``[directory]``: how callers are identified (Active Directory settings come with the directory feature)."""
+    """``[directory]``: how callers are identified: number rules, and Active Directory when ``servers`` is set."""
 
     default_region: str = Field("US", pattern=r"^[A-Z]{2}$")
+    #: Dialling prefixes the PBX puts in front of outside numbers (a leading 9 or 0 for an outside line).
+    dialling_prefixes: CommaList = Field(default_factory=list)
+    max_extension_digits: int = Field(6, ge=1, le=15)
+    extension_pattern: str | None = None
+    servers: CommaList = Field(default_factory=list)
+    bind_dn: str | None = None
+    password: SecretStr | None = None
+    base_dn: str | None = None
+    starttls: bool = False
+    ca_file: str | None = None
+    tls_verify: bool = True
+    tls_server_name: str | None = None
+    vip_group: str | None = None
+    sync_interval: Duration = timedelta(minutes=15)
+    connect_timeout: Duration = timedelta(seconds=5)
+    receive_timeout: Duration = timedelta(seconds=15)
+    retries: int = Field(1, ge=0, le=5)
+    page_size: int = Field(500, ge=1, le=1000)
+    phone_attributes: CommaList = Field(default_factory=lambda: list(DEFAULT_PHONE_ATTRIBUTES))
+    user_filter: str = PEOPLE_FILTER
+    #: A complete sync removes at most this share of the people at once (more looks like a misconfiguration).
+    removal_guard: float = Field(0.5, gt=0, le=1)
+
+    @field_validator("dialling_prefixes")
+    @classmethod
+    def _prefixes(cls, value: list[str]) -> list[str]:
+        for prefix in value:
+            if not re.fullmatch(r"[0-9]{1,4}", prefix):
+                raise ValueError(f"each prefix is 1-4 digits, e.g. [\"9\"] (got {prefix!r})")
+        return value
+
+    @field_validator("extension_pattern")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression ({exc}); e.g. \"4[0-9]{{3}}\" for 4000-4999") from None
+        return value
+
+    @field_validator("phone_attributes")
+    @classmethod
+    def _attributes(cls, value: list[str]) -> list[str]:
+        if not value or any(not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,63}", a) for a in value):
+            raise ValueError("list LDAP attribute names, e.g. [\"telephoneNumber\", \"mobile\", \"ipPhone\"]")
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> DirectorySettings:
+        if not self.servers:
+            return self
+        missing = [k for k in ("bind_dn", "password", "base_dn") if not getattr(self, k)]
+        if missing:
+            hint = " (password_file = \"...\" or HELPLINE_DIRECTORY_PASSWORD)" if "password" in missing else ""
+            raise ValueError(f"servers is set, so set {', '.join(missing)} too{hint}")
+        for uri in self.servers:
+            scheme = urlsplit(uri).scheme.lower()
+            if scheme not in ("ldap", "ldaps"):
+                raise ValueError(f"servers: {uri!r} must start with ldaps:// (port 636) or ldap:// (with starttls)")
+            if scheme == "ldap" and not self.starttls:
+                raise ValueError(f"servers: {uri!r} would send the password in clear text: use ldaps://, or "
+                                 "starttls = true")
+        if self.ca_file and not Path(self.ca_file).is_file():
+            raise ValueError(f"ca_file: {self.ca_file} is not a readable file")
+        if self.connect_timeout < timedelta(seconds=1) or self.receive_timeout < timedelta(seconds=1):
+            raise ValueError("connect_timeout and receive_timeout must be at least 1s")
+        if self.sync_interval < timedelta(minutes=1):
+            raise ValueError("sync_interval must be at least 1m")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """Active Directory is configured (callers are identified from the synced index)."""
+        return bool(self.servers)
+
+    def number_policy(self) -> NumberPolicy:
+        return NumberPolicy(self.default_region, tuple(self.dialling_prefixes), self.max_extension_digits,
+                            self.extension_pattern)
+
+    def client_config(self) -> DirectoryConfig:
+        assert self.enabled and self.password is not None
+        return DirectoryConfig(
+            servers=tuple(self.servers), bind_dn=self.bind_dn or "", password=self.password.get_secret_value(),
+            base_dn=self.base_dn or "", starttls=self.starttls, ca_file=self.ca_file, tls_verify=self.tls_verify,
+            tls_server_name=self.tls_server_name, connect_timeout=self.connect_timeout.total_seconds(),
+            receive_timeout=self.receive_timeout.total_seconds(), retries=self.retries, page_size=self.page_size,
+            phone_attributes=tuple(self.phone_attributes), user_filter=self.user_filter, vip_group=self.vip_group)
 
 
 class PbxSettings(_Section):
@@ -155,6 +264,38 @@ class PbxSettings(_Section):
         return self
 
 
+class LiveSettings(_Section):
+    """``[live]``: live events for the console (``GET /api/v1/events``)."""
+
+    #: Redis shared by several helpline workers (``HELPLINE_REDIS_URL``); none: events stay in this process.
+    redis_url: SecretStr | None = None
+    stream: str = Field("helpline:live", min_length=1, max_length=200)
+    #: Recent events kept for clients that reconnect (``Last-Event-ID``).
+    history: int = Field(1000, ge=10, le=100_000)
+    keepalive: Duration = timedelta(seconds=15)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and urlsplit(value.get_secret_value()).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must start with redis:// (for example redis://127.0.0.1:6379/0), rediss:// or unix://")
+        return value
+
+
+class ConsoleSettings(_Section):
+    """``[console]``: the agents' web page and its login sessions."""
+
+    #: Signs session cookies; set it (or ``secret_key_file``) when several workers serve the console. Default: a
+    #: random key per process (sessions end when it restarts).
+    secret_key: SecretStr | None = Field(None, min_length=32)
+    session_ttl: Duration = timedelta(hours=12)
+    #: Mark the cookie Secure; default: when the request came over https (behind a TLS proxy: set true).
+    cookie_secure: bool | None = None
+    #: Failed logins allowed per login name / per client address within 5 minutes.
+    login_attempts: int = Field(5, ge=1, le=1000)
+    ip_attempts: int = Field(20, ge=1, le=100_000)
+
+
 class Settings(_Section):
     """All of helpline's settings."""
 
@@ -163,6 +304,10 @@ class Settings(_Section):
     directory: DirectorySettings = DirectorySettings()
     pbx: list[PbxSettings] = Field(default_factory=list)
     tickets: TicketSettings = TicketSettings()
+    sla: SlaSettings = SlaSettings()
+    notify: NotifySettings = NotifySettings()
+    live: LiveSettings = LiveSettings()
+    console: ConsoleSettings = ConsoleSettings()
     source: str = Field("defaults", exclude=True)
 
     @field_validator("pbx")
@@ -208,8 +353,13 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
     problems: list[str] = []
     base = Path(path).parent if path else Path.cwd()
     _apply_env(raw, env, problems)
+    for name, (section, key) in ENV_ALIASES.items():  # documented short names, e.g. HELPLINE_REDIS_URL
+        full = f"{ENV_PREFIX}{section}_{key}".upper()
+        if name in env and full not in env and isinstance(raw.setdefault(section, {}), dict):
+            raw[section][key] = env[name]
     _resolve_secret_files(raw, problems, base=base)
     _resolve_pbx_secrets(raw, env, problems, base=base)
+    resolve_notify_secrets(raw, env, problems, base=base)
     if problems:
         raise ConfigError([f"{source}: {p}" for p in problems])
     try:
@@ -229,7 +379,8 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str], problems: list[str])
                 continue
             key = rest[len(section) + 1:]
             base = key[:-5] if key.endswith("_file") else key
-            if base in model.model_fields or (key.endswith("_file") and base in SECRET_KEYS.get(section, ())):
+            if key in model.model_fields or base in model.model_fields or (
+                    key.endswith("_file") and base in SECRET_KEYS.get(section, ())):  # ca_file is a key of its own
                 table = raw.setdefault(section, {})
                 if not isinstance(table, dict):
                     problems.append(f"[{section}] must be a table to apply {name}")
@@ -305,6 +456,10 @@ def _describe(err: Any, raw: dict[str, Any] | None = None) -> str:
         entry = entries[index] if isinstance(entries, list) and index < len(entries) else None
         name = entry.get("name") if isinstance(entry, dict) else None
         where = " ".join(["[[pbx]]", str(name or f"#{index + 1}"), ".".join(loc[2:])]).strip()
+    elif describe_notify_entry(loc, raw) is not None:  # [[notify.people]] ivan phone
+        where = describe_notify_entry(loc, raw) or ""
+    elif len(loc) >= 3 and loc[0] == "sla" and loc[2].isdigit():  # [[sla.policies]] p1 match.priority.0
+        where = " ".join([describe_entry(loc[1], int(loc[2]), raw), ".".join(loc[3:])]).strip()
     elif len(loc) >= 2:
         where = f"[{loc[0]}] {'.'.join(loc[1:])}"
     elif loc:

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 #: Each package that stores something is a tortoise app with its own migrations package.
 APPS: dict[str, dict[str, Any]] = {
     "tickets": {"models": ["tickets.models"], "migrations": "tickets.migrations"},
+    "notify": {"models": ["notify.models"], "migrations": "notify.migrations"},
 }
 
 

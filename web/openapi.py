@@ -55,7 +55,7 @@ def build(apis: list[Api], *, version: str) -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "An API token from `helpline user add` or POST /api/v1/agents."}},
         },
-        "tags": [{"name": t} for t in ("tickets", "calls", "people", "agents", "service")],
+        "tags": [{"name": t} for t in ("tickets", "calls", "people", "agents", "directory", "sla", "service")],
     }
 
 
@@ -102,6 +102,8 @@ def _operation(op: Operation, refs: dict[Any, Any], schemas: dict[str, Any]) -> 
         success["content"] = {"application/json": {"schema": _ref(op.response, "serialization", refs)}}
     else:
         success["content"] = {"application/json": {"schema": {"type": "object"}}}
+    for media, description in op.alt_media.items():
+        success["content"][media] = {"schema": {"type": "string", "description": description}}
     if op.etag:
         success["headers"] = {"ETag": {"schema": {"type": "string"}, "description": "The version, for If-Match."}}
     responses[str(op.status)] = success

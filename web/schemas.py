@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from tickets.models import Channel, Level, Role, TicketStatus, TicketType
 from tickets.priority import PRIORITIES
@@ -255,9 +255,10 @@ class CallListQuery(Query):
 
 
 class TicketDetail(TicketOut):
-    """A ticket with its calls."""
+    """A ticket with its calls and SLA clocks."""
 
     calls: list[CallOut]
+    sla: list[SlaClockOut] = Field(default_factory=list, description="One clock per SLA target of the ticket")
 
 
 class TicketPage(BaseModel):
@@ -267,7 +268,7 @@ class TicketPage(BaseModel):
 
 class ActivityOut(BaseModel):
     id: int
-    kind: Literal["created", "field_changed", "comment", "assigned", "status_changed"]
+    kind: Literal["created", "field_changed", "comment", "assigned", "status_changed", "call", "sla"]
     field: str | None
     old: str | None
     new: str | None
@@ -383,7 +384,8 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     status: Literal["ready", "degraded", "not ready"] = Field(
-        description="not ready (503): the database does not answer; degraded (200): a PBX is not connected")
+        description="not ready (503): the database does not answer; degraded (200): a PBX is not connected, or the "
+                    "last directory sync failed")
     checks: dict[str, str]
 
 
@@ -437,6 +439,24 @@ class OriginateQueued(BaseModel):
     number: str = Field(description="The number dialled once the agent answers")
 
 
+class DirectoryStatusOut(BaseModel):
+    """The Active Directory sync and the caller index it feeds."""
+
+    configured: bool = Field(description="false: no [directory] servers; callers match people entered by hand")
+    synced: bool = Field(description="a sync has completed at least once (else lookups answer unavailable)")
+    stale: bool = Field(description="the latest sync failed: callers are identified from the last good one")
+    last_sync_at: datetime | None = Field(description="end of the last successful sync")
+    last_attempt_at: datetime | None
+    age_seconds: float | None = Field(description="seconds since the last successful sync")
+    people: int = Field(description="enabled people from the directory")
+    disabled_people: int
+    numbers: int = Field(description="rows in the caller index (person x number)")
+    sync_interval_seconds: float | None
+    last_error_kind: str | None = Field(description="unreachable, timeout, bad_credentials, tls, tls_required, "
+                                        "size_limit, permission, protocol, or removal_guard (a warning)")
+    last_error: str | None
+
+
 class Problem(BaseModel):
     """An error, as RFC 9457 ``application/problem+json``."""
 
@@ -453,3 +473,142 @@ class FieldError(BaseModel):
 
 
 Problem.model_rebuild()
+
+
+# -- SLA -----------------------------------------------------------------------------------------------------
+
+SlaMetric = Literal["first_response", "resolution", "callback"]
+
+
+class SlaClockOut(BaseModel):
+    """One SLA target of a ticket. Times are business time on the policy's calendar."""
+
+    metric: SlaMetric
+    policy: str
+    calendar: str
+    state: Literal["running", "paused", "met", "breached"] = Field(
+        description="breached: the due moment passed before the target was met (the clock may still run)")
+    paused: bool = Field(description="Stopped by a pause status (pending by default)")
+    target_seconds: int
+    elapsed_seconds: int = Field(description="Business seconds counted so far")
+    remaining_seconds: int = Field(description="Business seconds left; negative when overdue")
+    percent_used: float
+    started_at: datetime
+    due_at: datetime | None = Field(
+        description="When the target is missed if the clock keeps running; null while paused")
+    breached_at: datetime | None
+    stopped_at: datetime | None = Field(description="When the target was achieved (met, or late)")
+    warned: list[int] = Field(description="Warning thresholds (percent) already announced")
+
+
+class SlaEventOut(BaseModel):
+    id: int
+    metric: SlaMetric
+    kind: Literal["started", "paused", "resumed", "warning", "breached", "met", "met_late", "reopened", "restarted",
+                  "retargeted"]
+    threshold: int | None
+    detail: str | None
+    at: datetime
+
+
+class SlaTimeline(BaseModel):
+    """The SLA clocks of a ticket and everything that happened to them, oldest first."""
+
+    clocks: list[SlaClockOut]
+    events: list[SlaEventOut]
+
+
+class SlaAtRiskQuery(Query):
+    metric: list[SlaMetric] = Field(default_factory=list, description="Comma-separated metrics; default: all")
+    limit: int = Field(50, ge=1, le=200)
+
+
+class SlaAtRiskItem(BaseModel):
+    ticket_id: int
+    number: str
+    title: str
+    priority: Priority
+    status: TicketStatus
+    assignee: str | None = Field(description="Login of the assigned agent")
+    clock: SlaClockOut
+
+
+class SlaAtRisk(BaseModel):
+    """Running clocks, the soonest breach first (already breached ones at the top)."""
+
+    items: list[SlaAtRiskItem]
+
+
+def _iso_datetime(value: object) -> object:
+    """Query strings: an ISO 8601 date-time only (pydantic would also read "0.5" as a Unix time)."""
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
+                                                     r"([Zz]|[+-]\d{2}:\d{2})?", value):
+        raise ValueError("write a date-time such as 2026-11-01T00:00:00Z")
+    return value
+
+
+QueryDatetime = Annotated[datetime, BeforeValidator(_iso_datetime)]
+
+
+class SlaReportQuery(Query):
+    since: QueryDatetime | None = Field(None, description="Start of the period (default: 30 days ago)")
+    until: QueryDatetime | None = Field(None, description="End of the period, exclusive (default: now)")
+    by: Literal["policy", "metric", "group", "agent"] = "policy"
+    metric: list[SlaMetric] = Field(default_factory=list, description="Comma-separated metrics; default: all")
+    format: Literal["json", "csv"] = Field("json", description="csv: the rows as text/csv, for spreadsheets")
+
+
+class SlaReportRow(BaseModel):
+    key: str | None = Field(description="The policy, metric, group or agent login (null: no group / unassigned)")
+    met: int = Field(description="Targets met in time, achieved in the period")
+    breached: int = Field(description="Targets breached in the period (whether achieved later or still open)")
+    met_percent: float | None = Field(description="met / (met + breached), in percent; null without any")
+
+
+class SlaReport(BaseModel):
+    since: datetime
+    until: datetime
+    by: str
+    rows: list[SlaReportRow]
+    total: SlaReportRow
+
+
+class SlaMatchOut(BaseModel):
+    priority: list[Priority] = Field(default_factory=list)
+    type: list[TicketType] = Field(default_factory=list)
+    group: list[str] = Field(default_factory=list)
+    channel: list[Channel] = Field(default_factory=list)
+    vip: bool | None = None
+
+
+class SlaPolicyOut(BaseModel):
+    name: str
+    match: SlaMatchOut = Field(description="All given conditions must hold; empty matches every ticket")
+    calendar: str
+    first_response_seconds: int | None
+    resolution_seconds: int | None
+    callback_seconds: int | None
+    warn_at: list[int]
+    pause_statuses: list[TicketStatus]
+
+
+class SlaPolicyList(BaseModel):
+    """The policies in the order they are tried; the first match applies."""
+
+    items: list[SlaPolicyOut]
+
+
+class SlaCalendarOut(BaseModel):
+    name: str
+    timezone: str
+    always: bool = Field(description="Round the clock (the built-in 24x7)")
+    hours: dict[str, list[str]] = Field(description="Working intervals per weekday (mon..sun), local time")
+    country: str | None = Field(description="Public holidays of this country (the holidays package)")
+    subdivision: str | None
+    extra_days_off: list[str]
+    half_days: dict[str, list[str]] = Field(description="Dates with their own hours")
+    day_hours: float = Field(description="The hours of a working day: what a target of 1d means on this calendar")
+
+
+class SlaCalendarList(BaseModel):
+    items: list[SlaCalendarOut]

@@ -8,6 +8,7 @@ import json
 from starlette.responses import Response
 from tortoise.connection import get_connection
 
+from tickets.caller_index import directory_status
 from tickets.models import Role
 from web.api import Api, Call, Reply
 from web.resources.render import agent_out
@@ -23,7 +24,7 @@ async def healthz(call: Call) -> Health:
     return Health(status="ok", version=call.request.app.state.version)
 
 
-@root.get("/readyz", summary="Readiness: the database answers (and how the PBX connections are)", role=None, response=Readiness, tag="service",
+@root.get("/readyz", summary="Readiness: the database answers (and how the PBX connections and the directory sync are)", role=None, response=Readiness, tag="service",
           alt_responses={503: Readiness})
 async def readyz(call: Call) -> Reply:
     checks: dict[str, str] = {}
@@ -36,10 +37,32 @@ async def readyz(call: Call) -> Reply:
         state = listener.connection.status()
         checks[f"pbx:{name}"] = "ok" if state.ready else state.state.value + (
             f": {state.last_error}" if state.last_error else "")
+    directory = call.request.app.state.directory
+    if directory is not None and checks["database"] == "ok":
+        checks["directory"] = await _directory_check()
+    notify = getattr(call.request.app.state, "notify", None)  # alerting: permanent delivery failures of the last day
+    if notify is not None and checks["database"] == "ok":
+        try:
+            checks["alerting"] = await asyncio.wait_for(notify.problems(), READY_TIMEOUT)
+        except Exception as exc:
+            checks["alerting"] = f"error: {type(exc).__name__}"
     if checks["database"] != "ok":
         return Reply(Readiness(status="not ready", checks=checks), status=503)
     degraded = any(v != "ok" for v in checks.values())
     return Reply(Readiness(status="degraded" if degraded else "ready", checks=checks))
+
+
+async def _directory_check() -> str:
+    """ok, or why callers are identified from an old (or no) copy of the directory."""
+    try:
+        status = await asyncio.wait_for(directory_status(True), READY_TIMEOUT)
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+    if not status.synced:
+        return "not synced yet" + (f": {status.last_error_kind}" if status.stale else "")
+    if status.stale:
+        return f"last sync failed ({status.last_error_kind}): callers identified from the sync of {status.last_sync_at}"
+    return "ok"
 
 
 @api.get("/me", summary="The agent the token belongs to", role=Role.AGENT, response=AgentOut, tag="agents")

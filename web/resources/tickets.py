@@ -11,6 +11,7 @@ from web import cursor
 from web.api import Api, Call, Reply
 from web.problems import ApiError
 from web.resources.render import activity_out, call_out, ticket_out
+from web.resources.sla import ticket_clocks
 from web.schemas import (
     ActivityOut,
     ActivityPage,
@@ -81,14 +82,15 @@ async def list_tickets(call: Call) -> TicketPage:
                       next=cursor.encode(sort.name, *next_key) if next_key else None)
 
 
-@api.get("/tickets/{ref}", summary="Read a ticket by id or number (IT-1042), with its calls", role=Role.AGENT,
+@api.get("/tickets/{ref}", summary="Read a ticket by id or number (IT-1042), with its calls and SLA clocks", role=Role.AGENT,
          response=TicketDetail, errors=(404,), etag=True)
 async def get_ticket(call: Call) -> Reply:
     ticket = await call.services.tickets.get(call.path("ref"))
     reply = await _reply(call, ticket)
     calls = await CallRow.filter(ticket_id=ticket.id).order_by("id").prefetch_related("agent")
     assert reply.body is not None
-    reply.body = TicketDetail(**dict(reply.body), calls=[call_out(c) for c in calls])
+    reply.body = TicketDetail(**dict(reply.body), calls=[call_out(c) for c in calls],
+                              sla=await ticket_clocks(call, ticket.id))
     return reply
 
 

@@ -1,0 +1,279 @@
+"""Alerts: opened by SLA warnings and breaches, acknowledged by a person, resolved with their ticket.
+
+Opening an alert writes the alert and every delivery of its escalation (steps x rounds x addresses, each due at its
+step's time) in one transaction; the dispatcher sends them when due. An acknowledgement cancels what has not gone
+out yet, queues the update of the Slack messages already posted and records who acknowledged on the ticket (an
+internal comment through the ticket service). Resolving or closing the ticket resolves its alerts. With a policy's ``ack_timeout``, an acknowledgement that
+expires before the ticket is resolved opens the alert again and its escalation starts anew.
+
+Events arrive after the SLA engine's commit; a crash between that commit and the alert's would lose the alert, so
+:meth:`AlertService.catch_up` re-reads recent SLA warnings and breaches at start-up (the alert's unique key makes
+that idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+
+from tortoise.exceptions import IntegrityError
+
+from notify.models import Alert, AlertState, Delivery, DeliveryStatus, OnCallOverride
+from notify.policy import SLACK, SLACK_UPDATE, Policy, Roster, choose, plan
+from notify.schedule import Override
+from notify.text import AlertFacts
+from tickets.actor import Actor
+from tickets.clock import Clock, utcnow
+from tickets.events import DomainEvent, SlaBreached, SlaWarning, TicketUpdated
+from tickets.models import SlaClock, SlaEvent, Ticket, TicketStatus
+from tickets.sla.calendar import Calendar
+from tickets.ticket_service import TicketService
+from tickets.transaction import unit_of_work
+
+log = logging.getLogger(__name__)
+ACTOR = Actor.system("notify")
+DONE = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+SLA_KINDS = {"warning": "sla.warning", "breached": "sla.breached"}
+
+
+class AlertService:
+    """Opens, acknowledges and resolves alerts."""
+
+    def __init__(self, roster: Roster, policies: Sequence[Policy], tickets: TicketService, *,
+                 clock: Clock | None = None, calendars: Mapping[str, Calendar] | None = None,
+                 ticket_url: str | None = None) -> None:
+        self.roster = roster
+        self.policies = list(policies)
+        self.tickets = tickets
+        self.clock = clock or tickets.clock or utcnow
+        self.calendars = dict(calendars or {})
+        self.ticket_url = ticket_url
+        #: Called after deliveries were queued (the dispatcher wakes up).
+        self.listeners: list[Callable[[], None]] = []
+
+    # -- events ------------------------------------------------------------------------------------------------
+
+    async def on_event(self, event: DomainEvent) -> None:
+        """The subscriber of domain events: SLA warnings and breaches open alerts, a resolved ticket ends them.
+
+        Never raises: a failure is logged (the start-up catch-up opens an alert that was missed).
+        """
+        try:
+            if isinstance(event, (SlaWarning, SlaBreached)):
+                await self.open(event.ticket_id, event.type, event.metric, event.due_at)
+            elif isinstance(event, TicketUpdated) and "status" in event.changes:
+                await self.resolve_ticket(event.ticket_id)
+        except Exception:
+            log.exception("alerting could not handle %s of ticket %s", event.type, getattr(event, "number", "?"))
+
+    async def catch_up(self, since: timedelta = timedelta(hours=1)) -> int:
+        """Open the alerts of SLA warnings and breaches of the last ``since`` that have none (after a crash)."""
+        now = self.clock()
+        rows = await SlaEvent.filter(kind__in=list(SLA_KINDS), at__gte=now - since).order_by("id")
+        opened = 0
+        for row in rows:
+            event = SLA_KINDS[row.kind]
+            # a breach happens at its due moment; a warning is about the due moment its clock has
+            due = row.at if row.kind == "breached" else await (
+                SlaClock.filter(id=row.clock_id).first().values_list("due_at", flat=True))
+            if await Alert.exists(ticket_id=row.ticket_id, reason=alert_reason(event, row.metric, due)):
+                continue
+            if await self.open(row.ticket_id, event, row.metric, due) is not None:
+                opened += 1
+        return opened
+
+    # -- opening -----------------------------------------------------------------------------------------------
+
+    def _working(self, calendar: str) -> bool | None:
+        cal = self.calendars.get(calendar)
+        return cal.is_working(self.clock()) if cal is not None else None
+
+    async def open(self, ticket_id: int, event: str, metric: str | None, due_at: datetime | None) -> Alert | None:
+        """The alert of this ticket and reason, opened with its deliveries if it is new and a policy takes it."""
+        reason = alert_reason(event, metric, due_at)
+        existing = await Alert.get_or_none(ticket_id=ticket_id, reason=reason)
+        if existing is not None:
+            return existing
+        ticket = await Ticket.get_or_none(id=ticket_id)
+        if ticket is None or ticket.status in DONE:
+            return None
+        policy = choose(self.policies, event, ticket.priority, metric, self._working)
+        if policy is None:
+            return None
+        now = self.clock()
+        planned = plan(policy, self.roster, now, await self.overrides())
+        try:
+            async with unit_of_work():
+                alert = await Alert.create(
+                    ticket_id=ticket.id, reason=reason, event=event, metric=metric, policy=policy.name,
+                    summary=f"{ticket.number} {ticket.priority} {ticket.title}"[:300], due_at=due_at,
+                    opened_at=now, updated_at=now)
+                await Delivery.bulk_create([
+                    Delivery(alert_id=alert.id, step=p.step, round=p.round, channel=p.channel, target=p.address,
+                             person=p.person, due_at=p.due_at, next_attempt_at=p.due_at, updated_at=now)
+                    for p in planned])
+        except IntegrityError:  # opened by another instance just now
+            return await Alert.get_or_none(ticket_id=ticket_id, reason=reason)
+        if not planned:
+            log.warning("alert %s of %s (policy %s) reaches nobody: check the policy's targets",
+                        alert.id, ticket.number, policy.name)
+        log.info("alert %s opened: %s %s, policy %s, %d deliveries", alert.id, ticket.number, reason, policy.name,
+                 len(planned))
+        self._wake()
+        return alert
+
+    async def overrides(self) -> dict[str, list[Override]]:
+        """Overrides set through the API, by schedule (later ones win)."""
+        rows = await OnCallOverride.filter(end__gt=self.clock() - timedelta(days=1)).order_by("id")
+        out: dict[str, list[Override]] = {}
+        for row in rows:
+            out.setdefault(row.schedule, []).append(Override(row.start, row.end, row.person, row.reason, 1 + row.id))
+        return out
+
+    # -- acknowledging ---------------------------------------------------------------------------------------
+
+    async def acknowledge(self, alert_ids: Sequence[int], by: str, channel: str,
+                          actor: Actor | None = None) -> list[Alert]:
+        """Acknowledge the open ones of ``alert_ids``: no further steps, Slack messages updated, ticket noted."""
+        now = self.clock()
+        done: list[Alert] = []
+        for alert_id in alert_ids:
+            alert = await Alert.get_or_none(id=alert_id)  # read before the transaction (SQLite: writes first)
+            if alert is None:
+                continue
+            policy = self._policy(alert.policy)
+            timeout = policy.ack_timeout if policy else None
+            async with unit_of_work():
+                changed = await Alert.filter(id=alert_id, state=AlertState.OPEN).update(
+                    state=AlertState.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=by[:128],
+                    ack_channel=channel, ack_expires_at=now + timeout if timeout else None, updated_at=now)
+                if not changed:
+                    continue
+                alert = await Alert.get(id=alert_id)
+                await self._stop(alert, now)
+                ticket = await Ticket.get(id=alert.ticket_id)
+                if ticket.status != TicketStatus.CLOSED:
+                    await self.tickets.comment(actor or ACTOR, ticket.id,
+                                               f"Alert acknowledged by {by} ({channel}): {alert.reason}")
+            done.append(alert)
+            log.info("alert %s acknowledged by %s via %s", alert_id, by, channel)
+        if done:
+            self._wake()
+        return done
+
+    def _policy(self, name: str) -> Policy | None:
+        return next((p for p in self.policies if p.name == name), None)
+
+    async def expire_acks(self) -> int:
+        """Acknowledgements past their policy's ``ack_timeout``: the alert opens again and escalates anew."""
+        now = self.clock()
+        due = await Alert.filter(state=AlertState.ACKNOWLEDGED, ack_expires_at__lte=now).order_by("id").limit(100)
+        reopened = 0
+        for alert in due:
+            policy = self._policy(alert.policy)
+            ticket = await Ticket.get_or_none(id=alert.ticket_id)
+            if ticket is None or ticket.status in DONE or policy is None:
+                await Alert.filter(id=alert.id, state=AlertState.ACKNOWLEDGED).update(ack_expires_at=None)
+                continue
+            cycle = alert.cycle + 1
+            planned = plan(policy, self.roster, now, await self.overrides(), cycle=cycle)
+            async with unit_of_work():
+                changed = await Alert.filter(id=alert.id, state=AlertState.ACKNOWLEDGED, cycle=alert.cycle).update(
+                    state=AlertState.OPEN, cycle=cycle, ack_expires_at=None, updated_at=now)
+                if not changed:
+                    continue  # another instance did it
+                await Delivery.bulk_create([
+                    Delivery(alert_id=alert.id, step=p.step, round=p.round, channel=p.channel, target=p.address,
+                             person=p.person, due_at=p.due_at, next_attempt_at=p.due_at, updated_at=now)
+                    for p in planned], ignore_conflicts=True)
+                if ticket.status != TicketStatus.CLOSED:
+                    await self.tickets.comment(ACTOR, ticket.id, f"Acknowledgement by {alert.acknowledged_by} "
+                                                                 f"expired ({alert.reason}): escalating again")
+            reopened += 1
+            log.info("alert %s: acknowledgement expired, escalation %d starts", alert.id, cycle + 1)
+        if reopened:
+            self._wake()
+        return reopened
+
+    async def next_ack_expiry(self) -> datetime | None:
+        return await (Alert.filter(state=AlertState.ACKNOWLEDGED, ack_expires_at__isnull=False)
+                      .order_by("ack_expires_at").first().values_list("ack_expires_at", flat=True))
+
+    async def resolve_ticket(self, ticket_id: int) -> int:
+        """The ticket was resolved or closed: its alerts are resolved, nothing more is sent."""
+        ticket = await Ticket.get_or_none(id=ticket_id)
+        if ticket is None or ticket.status not in DONE:
+            return 0
+        now = self.clock()
+        count = 0
+        alerts = await Alert.filter(ticket_id=ticket_id, state__in=[AlertState.OPEN, AlertState.ACKNOWLEDGED])
+        for alert in alerts:
+            async with unit_of_work():
+                changed = await Alert.filter(id=alert.id, state__in=[AlertState.OPEN, AlertState.ACKNOWLEDGED]).update(
+                    state=AlertState.RESOLVED, resolved_at=now, ack_expires_at=None, updated_at=now)
+                if changed:
+                    await self._stop(alert, now)
+                    count += changed
+        if count:
+            self._wake()
+        return count
+
+    async def _stop(self, alert: Alert, now: datetime) -> None:
+        """Cancel what is still queued; queue an update of each Slack message already posted."""
+        await Delivery.filter(alert_id=alert.id, status=DeliveryStatus.QUEUED).exclude(channel=SLACK_UPDATE).update(
+            status=DeliveryStatus.CANCELLED, updated_at=now)
+        posted = await Delivery.filter(alert_id=alert.id, channel=SLACK, status=DeliveryStatus.SENT)
+        for d in posted:
+            await queue_slack_update(d, now)
+
+    # -- reading -------------------------------------------------------------------------------------------------
+
+    async def facts(self, alert: Alert) -> AlertFacts:
+        """What the messages of ``alert`` say, from the ticket as it is now."""
+        ticket = await Ticket.get(id=alert.ticket_id).prefetch_related("requester")
+        caller = ticket.requester.name if ticket.requester else ticket.caller_number
+        url = f"{self.ticket_url}{ticket.number}" if self.ticket_url else None
+        return AlertFacts(alert.id, ticket.number, ticket.priority, ticket.title, alert.event, alert.metric,
+                          alert.due_at, caller, url)
+
+    async def find_for_reply(self, code: str, phone: str) -> list[Alert]:
+        """Open alerts an SMS reply may acknowledge: ``code`` is a ticket number (digits) or ``all``.
+
+        Only alerts that were sent to ``phone``: a stale or unrelated code finds nothing.
+        """
+        sent_to = Delivery.filter(target=phone, status=DeliveryStatus.SENT)
+        ids = {d for d in await sent_to.values_list("alert_id", flat=True)}
+        if not ids:
+            return []
+        query = Alert.filter(id__in=list(ids), state=AlertState.OPEN)
+        if code != "all":
+            number = f"{self.tickets.numbering.prefix}-{code}"
+            ticket = await Ticket.get_or_none(number=number)
+            if ticket is None:
+                return []
+            query = query.filter(ticket_id=ticket.id)
+        return await query.order_by("id")
+
+    def _wake(self) -> None:
+        for listener in self.listeners:
+            listener()
+
+
+def alert_reason(event: str, metric: str | None, due_at: datetime | None) -> str:
+    """What an alert is about: ``sla.breached:callback:2026-03-02T10:15``. The 50% and 75% warnings of a target
+    share it (one alert); a new target (the next missed call, a changed priority) has a new due moment."""
+    parts = [event, metric or "sla"]
+    if due_at is not None:
+        parts.append(due_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M"))
+    return ":".join(parts)
+
+
+async def queue_slack_update(posted: Delivery, now: datetime) -> None:
+    """An outbox row that rewrites the Slack message ``posted`` (after an ack); at most one per message."""
+    if not posted.provider_id:
+        return
+    target = f"{posted.provider_channel or posted.target}:{posted.provider_id}"
+    await Delivery.bulk_create([Delivery(alert_id=posted.alert_id, step=-1, round=0, channel=SLACK_UPDATE,
+                                         target=target[:128], person=posted.person, due_at=now, next_attempt_at=now,
+                                         updated_at=now)], ignore_conflicts=True)

@@ -1,0 +1,149 @@
+"""Alert texts: the SMS (kept within N segments, GSM-7 or UCS-2) and the Slack Block Kit message.
+
+An SMS is GSM-7 when every character is in the GSM 03.38 alphabet (160 per single message, 153 per part of a
+long one; the extension characters such as ``{`` or the euro sign count twice). One character outside it (Cyrillic,
+Thai, most emoji) makes the whole message UCS-2: 70 per single message, 67 per part, counted in UTF-16 units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
+
+
+def is_gsm7(text: str) -> bool:
+    return all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text)
+
+
+def units(text: str) -> int:
+    """Length in the message's own units: GSM-7 septets or UTF-16 code units."""
+    if is_gsm7(text):
+        return sum(2 if c in GSM7_EXTENSION else 1 for c in text)
+    return len(text.encode("utf-16-le")) // 2
+
+
+def segments(text: str) -> int:
+    """How many SMS parts ``text`` takes."""
+    n = units(text)
+    single, part = (160, 153) if is_gsm7(text) else (70, 67)
+    return 1 if n <= single else -(-n // part)
+
+
+def capacity(gsm7: bool, max_segments: int) -> int:
+    single, part = (160, 153) if gsm7 else (70, 67)
+    return single if max_segments == 1 else part * max_segments
+
+
+def fit(head: str, middle: str, tail: str, max_segments: int) -> str:
+    """``head + middle + tail``, with ``middle`` shortened (never split in a surrogate pair) to fit."""
+    text = head + middle + tail
+    if segments(text) <= max_segments:
+        return text
+    gsm = is_gsm7(text)
+    ellipsis = "..." if gsm else "\u2026"
+    room = capacity(gsm, max_segments) - units(head + tail + ellipsis)
+    cut = ""
+    for c in middle:
+        if units(cut + c) > room:
+            break
+        cut += c
+    return head + cut.rstrip() + ellipsis + tail
+
+
+def human(delta: timedelta) -> str:
+    """``5m``, ``2h``, ``1h30m``, ``45s``."""
+    seconds = max(int(delta.total_seconds()), 0)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    if h:
+        return f"{h}h{m}m" if m else f"{h}h"
+    if m:
+        return f"{m}m"
+    return f"{s}s"
+
+
+@dataclass(frozen=True)
+class AlertFacts:
+    """What a message says about an alert."""
+
+    alert_id: int
+    number: str
+    priority: str
+    title: str
+    event: str  # sla.warning / sla.breached
+    metric: str | None
+    due_at: datetime | None
+    caller: str | None = None
+    url: str | None = None
+
+    @property
+    def ack_code(self) -> str:
+        return self.number.rsplit("-", 1)[-1]
+
+    def headline(self, now: datetime) -> str:
+        what = (self.metric or "SLA").replace("_", " ")
+        if self.event == "sla.breached":
+            return f"{what} breached"
+        if self.due_at is not None and self.due_at > now:
+            return f"{what} due in {human(self.due_at - now)}"
+        return f"{what} due now"
+
+
+def escalation_marker(step: int, round: int) -> str:
+    """`` (step 2)``, `` (repeat 1, step 1)``: tells the messages of an alert apart (none for the first)."""
+    if round:
+        return f" (repeat {round}, step {step + 1})"
+    return f" (step {step + 1})" if step else ""
+
+
+def sms_text(facts: AlertFacts, now: datetime, max_segments: int = 2, marker: str = "") -> str:
+    """``IT-1042 P1 resolution due in 5m: VPN down for Finance - reply 1042 to ack``.
+
+    Every SMS of an alert to one number differs (``marker``): a retry can ask Twilio whether its text went out.
+    """
+    head = f"{facts.number} {facts.priority} {facts.headline(now)}{marker}: "
+    tail = f" - reply {facts.ack_code} to ack"
+    return fit(head, " ".join(facts.title.split()), tail, max_segments)
+
+
+def slack_blocks(facts: AlertFacts, now: datetime, *, acked_by: str | None = None,
+                 resolved: bool = False) -> tuple[str, list[dict[str, Any]]]:
+    """The fallback text and Block Kit blocks: ticket, priority, caller, SLA, Acknowledge and Open buttons.
+
+    Once acknowledged (``acked_by``) or resolved, the message says so and loses its Acknowledge button.
+    """
+    icon = ":white_check_mark:" if acked_by or resolved else ":rotating_light:"
+    text = f"{facts.number} {facts.priority} {facts.headline(now)}: {facts.title}"
+    lines = [f"{icon} *{_esc(facts.number)}* {_esc(facts.priority)} - {_esc(facts.headline(now))}",
+             _esc(facts.title)]
+    if facts.caller:
+        lines.append(f"Caller: {_esc(facts.caller)}")
+    if facts.due_at is not None:
+        lines.append(f"Due: <!date^{int(facts.due_at.timestamp())}^{{date_short_pretty}} {{time}}|"
+                     f"{facts.due_at.isoformat(timespec='minutes')}>")
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}]
+    buttons: list[dict[str, Any]] = []
+    if acked_by or resolved:
+        note = f"Acknowledged by {acked_by}" if acked_by else "Resolved"
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _esc(note)}]})
+        text += f" ({note[0].lower()}{note[1:]})"
+    else:
+        buttons.append({"type": "button", "action_id": "ack", "style": "primary", "value": str(facts.alert_id),
+                        "text": {"type": "plain_text", "text": "Acknowledge"}})
+    if facts.url:
+        buttons.append({"type": "button", "action_id": "open", "url": facts.url,
+                        "text": {"type": "plain_text", "text": "Open"}})
+    if buttons:
+        blocks.append({"type": "actions", "block_id": f"alert:{facts.alert_id}", "elements": buttons})
+    return text, blocks
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,42 @@
+"""A dispatcher in a process of its own: ``python -m tests.notify_crash_worker DB TWILIO SLACK [GO_FILE]``.
+
+It sends what is due at the test's fixed moment, then prints its counters and exits. The crash test kills it
+(SIGKILL) while a send is in flight; the two-process test starts two and lets them go at once (``GO_FILE``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from tests.notify_support import build_world
+from web import db
+from web.config import Settings
+
+
+async def main(database_url: str, twilio_url: str, slack_url: str, go_file: str | None = None) -> None:
+    settings = Settings.model_validate({"database": {"url": database_url}})
+    await db.open_orm(settings.database)
+
+    class _Fake:  # only .url is read
+        def __init__(self, url: str) -> None:
+            self.url = url
+
+    world = build_world(settings, _Fake(twilio_url), _Fake(slack_url))  # type: ignore[arg-type]
+    await world.sms.start()
+    await world.slack.start()
+    print("ready", flush=True)
+    try:
+        while go_file and not Path(go_file).exists():
+            await asyncio.sleep(0.01)
+        await world.dispatcher.run_due()
+        print(f"sent {world.dispatcher.counters.sent}", flush=True)
+    finally:
+        await world.sms.close()
+        await world.slack.close()
+        await db.close_orm()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(*sys.argv[1:5]))

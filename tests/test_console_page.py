@@ -1,0 +1,25 @@
+"""The console page is served by helpline itself at / with its modules, locked down by its headers."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+
+def test_the_page_and_its_modules_are_served_with_a_strict_policy(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    assert '<script type="module" src="/console/app.js">' in page.text and 'lang="en"' in page.text
+    for module in ("app.js", "api.js", "live.js", "pop.js", "queue.js", "tickets.js", "dom.js"):
+        r = client.get(f"/console/{module}")
+        assert r.status_code == 200 and "javascript" in r.headers["content-type"], module
+        assert "innerHTML" not in r.text, f"{module}: data must never be parsed as HTML"
+    assert client.get("/console/console.css").status_code == 200
+    missing = client.get("/console/nope.js")
+    assert missing.status_code == 404
+
+
+def test_unknown_api_urls_still_get_problem_documents(client: TestClient) -> None:
+    r = client.get("/api/v1/nothing-here")
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"

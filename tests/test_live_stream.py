@@ -1,0 +1,145 @@
+"""GET /api/v1/events against a real ``helpline serve``: who gets which event, resuming after a blip, keep-alives,
+and two workers sharing one stream through Redis."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.ami_support import AMI, SECRET, USER
+from tests.conftest import Server, service_missing, start_server, stop_server
+from tests.console_support import ThreadedReplay
+from tests.live_support import SseClient, add_agents, login
+from tickets.models import Role
+from web.config import Settings
+
+V1 = "/api/v1"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+TEAM = (("alice", Role.AGENT, "101"), ("bob", Role.AGENT, "102"), ("sam", Role.SUPERVISOR, "103"))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """The transport is under test here, not the database: one backend is enough."""
+    path = tmp_path / "helpline.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite://{path}"
+
+
+def stream(server: Server, headers: dict[str, str]) -> SseClient:
+    return SseClient(server.base_url + f"{V1}/events", headers).start()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def settings_of(url: str) -> Settings:
+    return Settings.model_validate({"database": {"url": url}})
+
+
+def test_events_need_a_token_or_a_session(sqlite_url: str, tmp_path: Path) -> None:
+    server = start_server(sqlite_url, tmp_path)
+    try:
+        r = httpx.get(server.base_url + f"{V1}/events", timeout=5)
+        assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+        assert httpx.get(server.base_url + f"{V1}/events", headers=bearer("hl_nope"), timeout=5).status_code == 401
+    finally:
+        stop_server(server)
+
+
+def test_a_ringing_call_pops_only_at_its_agent_and_supervisors_see_everything(sqlite_url: str,
+                                                                              tmp_path: Path) -> None:
+    tokens = add_agents(settings_of(sqlite_url), *TEAM)
+    with ThreadedReplay(AMI / "a_answered.raw", USER, SECRET, speed=4.0) as pbx:
+        config = tmp_path / "helpline.toml"
+        config.write_text(f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {pbx.port}\nusername = "{USER}"\n'
+                          f'secret = "{SECRET}"\nqueues = ["helpdesk"]\n')
+        server = start_server(sqlite_url, tmp_path, {"HELPLINE_CONFIG": str(config)})
+        try:
+            console = login(server.base_url, "alice")  # alice by her console session, the others by token
+            alice = stream(server, {"Cookie": f"helpline_session={console.cookies['helpline_session']}"})
+            bob, sam = stream(server, bearer(tokens["bob"])), stream(server, bearer(tokens["sam"]))
+            pbx.play()  # Alice Agent (extension 101) rings, answers, talks, hangs up
+            ringing = alice.wait_for(lambda e: e.type == "call.ringing", timeout=30)
+            assert ringing.data["agent_extension"] == "101" and ringing.data["ticket_number"]
+            assert ringing.data["caller_number"] == "+15551230001" and ringing.data["pbx"] == "main"
+            alice.wait_for(lambda e: e.type == "call.ended")
+            assert "call.answered" in alice.types()
+            bob.wait_for(lambda e: e.type == "call.ended")
+            assert "call.ringing" not in bob.types() and "call.answered" not in bob.types()
+            taken = bob.wait_for(lambda e: e.type == "call.taken")
+            assert "caller_number" not in taken.data and taken.data["linkedid"] == ringing.data["linkedid"]
+            assert {"call.offered", "ticket.created"} <= set(bob.types())
+            sam.wait_for(lambda e: e.type == "call.ended")
+            assert {"call.offered", "call.ringing", "call.answered", "call.ended"} <= set(sam.types())
+            ids = [int(e.id or 0) for e in sam.events]
+            assert ids == sorted(ids) and len(set(ids)) == len(ids), "ids increase"
+            for client in (alice, bob, sam):
+                client.close()
+        finally:
+            stop_server(server)
+
+
+def test_a_client_that_reconnects_gets_what_it_missed_and_keepalives_flow(sqlite_url: str, tmp_path: Path) -> None:
+    tokens = add_agents(settings_of(sqlite_url), *TEAM)
+    server = start_server(sqlite_url, tmp_path, {"HELPLINE_LIVE_KEEPALIVE": "1s"})
+    api = httpx.Client(base_url=server.base_url + V1, headers=bearer(tokens["alice"]), timeout=10)
+    try:
+        first = stream(server, bearer(tokens["alice"]))
+        api.post("/tickets", json={"title": "Принтер не печатает"})
+        seen = first.wait_for(lambda e: e.type == "ticket.created")
+        first.close()
+        missed = [api.post("/tickets", json={"title": f"ticket {n}"}).json()["number"] for n in range(3)]
+        again = stream(server, {**bearer(tokens["alice"]), "Last-Event-ID": str(seen.id)})
+        again.wait_for(lambda e: e.type == "ticket.created" and e.data["number"] == missed[-1])
+        created = [e.data["number"] for e in again.events if e.type == "ticket.created"]
+        assert created == missed, "exactly the missed events, in order, none twice"
+        deadline = time.monotonic() + 5
+        while "keep-alive" not in again.comments and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "keep-alive" in again.comments
+        again.close()
+    finally:
+        api.close()
+        stop_server(server)
+
+
+def test_two_workers_behind_one_redis_share_one_stream(sqlite_url: str, tmp_path: Path) -> None:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except (redis.RedisError, OSError) as exc:
+        service_missing(f"the live-events Redis test needs Redis on 127.0.0.1:6379: {exc}")
+    tokens = add_agents(settings_of(sqlite_url), *TEAM)
+    key = f"con7:test:{uuid.uuid4().hex}"
+    env = {"HELPLINE_REDIS_URL": REDIS_URL, "HELPLINE_LIVE_STREAM": key}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one = start_server(sqlite_url, tmp_path / "a", env)
+    two = start_server(sqlite_url, tmp_path / "b", env)
+    try:
+        on_one, on_two = stream(one, bearer(tokens["bob"])), stream(two, bearer(tokens["bob"]))
+        number = httpx.post(one.base_url + f"{V1}/tickets", headers=bearer(tokens["alice"]),
+                            json={"title": "VPN ไม่เชื่อมต่อ"}, timeout=10).json()["number"]
+        there = on_two.wait_for(lambda e: e.type == "ticket.created" and e.data["number"] == number)
+        here = on_one.wait_for(lambda e: e.type == "ticket.created" and e.data["number"] == number)
+        assert there.id == here.id, "both workers name the event alike"
+        # a client of worker two resumes after an event it saw on worker one
+        later = httpx.post(two.base_url + f"{V1}/tickets", headers=bearer(tokens["alice"]),
+                           json={"title": "later"}, timeout=10).json()["number"]
+        on_one.wait_for(lambda e: e.type == "ticket.created" and e.data["number"] == later)
+        resumed = stream(one, {**bearer(tokens["bob"]), "Last-Event-ID": str(here.id)})
+        resumed.wait_for(lambda e: e.type == "ticket.created" and e.data["number"] == later)
+        assert number not in [e.data.get("number") for e in resumed.events]
+        for client in (on_one, on_two, resumed):
+            client.close()
+    finally:
+        stop_server(one)
+        stop_server(two)
+        redis.Redis.from_url(REDIS_URL).delete(key)

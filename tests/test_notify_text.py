@@ -1,0 +1,75 @@
+"""Alert texts: SMS kept within its segments in GSM-7 and UCS-2 (Cyrillic, Thai, emoji survive), Slack blocks."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from notify.models import Delivery
+from notify.text import AlertFacts, is_gsm7, segments, slack_blocks, sms_text, units
+from tests.notify_support import IVAN, T0, World, fake_slack, fake_twilio, world  # noqa: F401
+from tickets.events import SlaWarning
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+
+
+def facts(title: str, number: str = "IT-1042", event: str = "sla.warning") -> AlertFacts:
+    return AlertFacts(7, number, "P1", title, event, "resolution", NOW + timedelta(minutes=5))
+
+
+def test_the_issue_example() -> None:
+    assert sms_text(facts("VPN down for Finance"), NOW) == \
+        "IT-1042 P1 resolution due in 5m: VPN down for Finance - reply 1042 to ack"
+
+
+def test_gsm7_and_ucs2_are_counted_as_phones_do() -> None:
+    assert is_gsm7("Café @ 5€ [ok]") and units("5€ [ok]") == 10  # € [ ] take two septets each
+    assert not is_gsm7("Иван") and units("Иван") == 4
+    assert units("🚨") == 2  # outside the BMP: a surrogate pair
+    assert segments("a" * 160) == 1 and segments("a" * 161) == 2 and segments("a" * 306) == 2
+    assert segments("ж" * 70) == 1 and segments("ж" * 71) == 2 and segments("ж" * 134) == 2
+
+
+def test_a_long_cyrillic_title_is_shortened_to_fit_and_keeps_the_ack_hint() -> None:
+    title = "Не работает VPN у всей бухгалтерии на третьем этаже, сотрудники не могут войти в 1С " * 3
+    one = sms_text(facts(title), NOW, max_segments=1)
+    assert segments(one) == 1 and units(one) <= 70
+    assert one.startswith("IT-1042 P1 resolution due in 5m: Не работает") and one.endswith("… - reply 1042 to ack")
+    two = sms_text(facts(title), NOW, max_segments=2)
+    assert segments(two) == 2 and units(two) <= 134 and len(two) > len(one)
+
+
+def test_thai_and_emoji_are_never_cut_in_half() -> None:
+    title = "อินเทอร์เน็ตใช้ไม่ได้ทั้งชั้น 🚨🚨🚨 " * 4
+    text = sms_text(facts(title), NOW, max_segments=1)
+    assert segments(text) == 1
+    text.encode("utf-16-le")  # no lone surrogate
+    assert text.endswith("- reply 1042 to ack")
+
+
+def test_ascii_that_fits_stays_gsm7() -> None:
+    text = sms_text(facts("Printer on 3rd floor jams", event="sla.breached"), NOW)
+    assert is_gsm7(text) and text == "IT-1042 P1 resolution breached: Printer on 3rd floor jams - reply 1042 to ack"
+
+
+def test_slack_blocks_have_acknowledge_and_open_until_acknowledged() -> None:
+    f = AlertFacts(7, "IT-1042", "P1", "VPN <down> & out", "sla.breached", "resolution", NOW, "Иван Петров",
+                   "https://helpline.example.com/t/IT-1042")
+    text, blocks = slack_blocks(f, NOW)
+    assert text == "IT-1042 P1 resolution breached: VPN <down> & out"
+    assert "VPN &lt;down&gt; &amp; out" in blocks[0]["text"]["text"] and "Иван Петров" in blocks[0]["text"]["text"]
+    assert [(e["action_id"], e.get("value")) for e in blocks[-1]["elements"]] == [("ack", "7"), ("open", None)]
+    _, acked = slack_blocks(f, NOW, acked_by="olga")
+    assert [e["action_id"] for e in acked[-1]["elements"]] == ["open"]
+    assert acked[1]["elements"][0]["text"] == "Acknowledged by olga"
+
+
+async def test_unicode_arrives_intact_at_twilio_and_slack(world: World) -> None:
+    w = world
+    ticket = await w.p1("Не работает VPN — ใช้ไม่ได้")
+    await w.alerts.on_event(SlaWarning(ticket.id, ticket.number, "resolution", 75, T0 + timedelta(minutes=5), "p1"))
+    await w.dispatcher.run_due()
+    (sms,) = w.twilio.to(IVAN)
+    assert sms["body"] == f"{ticket.number} P1 resolution due in 5m: Не работает VPN — ใช้ไม่ได้ - reply " \
+                          f"{ticket.number.split('-')[1]} to ack"
+    assert (await Delivery.get(channel="sms", target=IVAN, step=0, round=0)).text == sms["body"]
+    assert all("Не работает VPN — ใช้ไม่ได้" in p["text"] for p in w.fake_slack.posts)

@@ -1,0 +1,89 @@
+"""``GET /api/v1/events``: the live stream of one agent, as Server-Sent Events.
+
+Authentication as every API call (bearer token, or the console's session cookie). ``Last-Event-ID`` (or
+``?last_event_id=``) replays what was published since. A comment line is sent every ``[live] keepalive`` so proxies
+keep the connection open and a dead client is noticed.
+
+Who sees what: supervisors and admins everything; an agent sees call.ringing / call.answered only for calls that ring
+or were answered at their own extension (the screen pop), a short ``call.taken`` for calls another agent answered,
+and every other event (calls offered and ended, tickets, SLA).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from tickets.models import Agent, Role
+from web.api import _authorise
+from web.live.broker import Overflow
+from web.live.message import LiveMessage
+from web.problems import ApiError, from_api_error
+
+#: How often (at a keep-alive) a stream checks that its credentials still hold.
+RECHECK_SECONDS = 60.0
+PERSONAL = frozenset({"call.ringing", "call.answered"})
+TAKEN_FIELDS = ("pbx", "linkedid", "call_id", "queue", "ticket_id", "wait_seconds", "at")
+
+
+def concerns(message: LiveMessage, agent: Agent) -> bool:
+    """Whether a personal call event is about ``agent`` (by agent id, else by extension)."""
+    data = message.data
+    if data.get("agent_id") is not None:
+        return bool(data.get("agent_id") == agent.id)
+    return bool(agent.extension) and data.get("agent_extension") == agent.extension
+
+
+def for_agent(message: LiveMessage, agent: Agent) -> LiveMessage | None:
+    """What ``agent`` gets of ``message`` (None: nothing)."""
+    if Role(agent.role).rank >= Role.SUPERVISOR.rank or message.type not in PERSONAL or concerns(message, agent):
+        return message
+    if message.type == "call.answered":  # the queue board of the others: the call left the queue
+        return LiveMessage(message.id, "call.taken", {k: message.data.get(k) for k in TAKEN_FIELDS})
+    return None
+
+
+async def events(request: Request) -> Response:
+    try:
+        agent = await _authorise(request, Role.AGENT)
+        unknown = set(request.query_params) - {"last_event_id"}
+        if unknown:
+            raise ApiError(400, "invalid-query", f"unknown query parameter {sorted(unknown)[0]!r}")
+    except ApiError as exc:
+        return from_api_error(exc)
+    last_id = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+    broker = request.app.state.live
+    keepalive = request.app.state.settings.live.keepalive.total_seconds()
+
+    async def stream() -> AsyncIterator[bytes]:
+        recheck_at = time.monotonic() + RECHECK_SECONDS
+        async with broker.subscribe(last_id) as feed:
+            yield b"retry: 2000\n: ready\n\n"
+            while True:
+                try:
+                    messages = await feed.batch(keepalive)
+                except Overflow:
+                    return  # the client reconnects with Last-Event-ID
+                if not messages:
+                    if time.monotonic() >= recheck_at:  # deactivated, logged out, token revoked: the stream ends
+                        recheck_at = time.monotonic() + RECHECK_SECONDS
+                        try:
+                            await _authorise(request, Role.AGENT)
+                        except ApiError:
+                            return
+                    yield b": keep-alive\n\n"
+                    continue
+                frames = [shown.frame for shown in (for_agent(m, agent) for m in messages) if shown is not None]
+                if frames:
+                    yield b"".join(frames)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"})
+
+
+def routes(prefix: str = "/api/v1") -> list[Route]:
+    return [Route(f"{prefix}/events", events, methods=["GET"], name="events")]

@@ -1,0 +1,151 @@
+"""Alerting in the process: the alert service, the providers and the dispatcher, built from ``[notify]``.
+
+``create_app`` builds a :class:`NotifyRuntime` when policies are configured; the lifespan starts it (provider
+clients are created inside the running loop) after the database is ready, and subscribes it to the domain events
+the ticket service and the SLA scheduler publish. Every 5 minutes (and at start-up) it looks for SLA warnings and
+breaches of the last hour that have no alert (the subscriber failed, or the process died between the SLA engine's
+commit and the alert's) and opens them: the alert's unique key makes that idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import inspect
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+
+from notify.alerts import AlertService
+from notify.channels import SendError, SlackChat, TwilioSms
+from notify.dispatcher import DispatchSettings, Dispatcher
+from notify.models import Delivery, DeliveryStatus
+from tickets.events import DomainEvent, Publisher
+from tickets.sla.calendar import Calendar
+from tickets.ticket_service import TicketService
+from web.config import Settings
+
+log = logging.getLogger(__name__)
+V1 = "/api/v1"
+#: Seconds between two looks for SLA events without their alert (the subscriber failed, the process died).
+CATCH_UP_EVERY = 300.0
+
+
+def fan_out(*publishers: Publisher) -> Publisher:
+    """One publisher that hands each event to all of ``publishers`` in turn."""
+
+    async def publish(event: DomainEvent) -> None:
+        for p in publishers:
+            result = p(event)
+            if inspect.isawaitable(result):
+                await result
+
+    return publish
+
+
+class NotifyRuntime:
+    """Everything alerting needs while the app runs."""
+
+    def __init__(self, settings: Settings, tickets: TicketService, calendars: Mapping[str, Calendar]) -> None:
+        n = settings.notify
+        self.settings = settings
+        public = settings.web.public_url.rstrip("/") if settings.web.public_url else None
+        self.public_url = public
+        self.alerts = AlertService(n.roster(), n.build_policies(), tickets, calendars=calendars,
+                                   ticket_url=n.ticket_url)
+        self.sms: TwilioSms | None = None
+        if n.twilio is not None:
+            callback = f"{public}{V1}/webhooks/twilio/status" if public and n.twilio.status_callbacks else None
+            self.sms = TwilioSms(n.twilio.account_sid, n.twilio.auth_token.get_secret_value(), n.twilio.from_number,
+                                 base_url=n.twilio.api_base_url, timeout=n.twilio.timeout.total_seconds(),
+                                 status_callback=callback)
+        self.slack: SlackChat | None = None
+        if n.slack is not None:
+            self.slack = SlackChat(n.slack.bot_token.get_secret_value(), base_url=n.slack.api_base_url,
+                                   timeout=n.slack.timeout.total_seconds())
+        self.dispatcher = Dispatcher(
+            self.alerts, sms=self.sms, slack=self.slack, max_segments=n.twilio.max_segments if n.twilio else 2,
+            settings=DispatchSettings(lease=n.lease, retry_for=n.retry_for, max_backoff=n.max_backoff))
+        #: Webhook requests refused for a bad signature, by provider (logged as warnings too).
+        self.forged: dict[str, int] = {"twilio": 0, "slack": 0}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @property
+    def twilio_token(self) -> str | None:
+        t = self.settings.notify.twilio
+        return t.auth_token.get_secret_value() if t else None
+
+    @property
+    def slack_signing_secret(self) -> str | None:
+        s = self.settings.notify.slack
+        return s.signing_secret.get_secret_value() if s and s.signing_secret else None
+
+    async def start(self) -> None:
+        if self.sms is not None:
+            await self.sms.start()
+        if self.slack is not None:
+            await self.slack.start()
+        await self.resolve_slack_emails()
+        await self._catch_up()
+        self.dispatcher.start()
+        self._sweeper = asyncio.create_task(self._sweep(), name="notify-catch-up")
+
+    async def resolve_slack_emails(self) -> int:
+        """Look up the Slack member id of people given by ``slack_email`` (once each); returns how many remain."""
+        people = self.alerts.roster.people
+        pending = [p for p in people.values() if p.slack_email and not p.slack_user]
+        if self.slack is None:
+            return len(pending)
+        left = 0
+        for person in pending:
+            assert person.slack_email is not None
+            try:
+                user = await self.slack.user_by_email(person.slack_email)
+            except SendError as exc:
+                left += 1
+                log.warning("Slack has no member id for %s (%s): %s", person.name, person.slack_email, exc)
+                if exc.permanent:
+                    people[person.name] = dataclasses.replace(person, slack_email=None)  # do not ask again
+                continue
+            people[person.name] = dataclasses.replace(person, slack_user=user)
+        return left
+
+    async def _catch_up(self) -> None:
+        """Open the alerts of recent SLA warnings and breaches that have none (a crash, a failed subscriber)."""
+        try:
+            opened = await self.alerts.catch_up(timedelta(hours=1))
+            if opened:
+                log.warning("opened %d alerts for SLA events of the last hour that had none", opened)
+        except Exception:
+            log.exception("alerting: the catch-up of SLA events failed")
+
+    async def _sweep(self, every: float = CATCH_UP_EVERY) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.resolve_slack_emails()  # Slack may have been away at start-up
+            except Exception:
+                log.exception("alerting: looking up Slack members by e-mail failed")
+            await self._catch_up()
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        await self.dispatcher.stop()
+        if self.sms is not None:
+            await self.sms.close()
+        if self.slack is not None:
+            await self.slack.close()
+
+    async def problems(self) -> str:
+        """``ok``, or the permanent delivery failures of the last day (for /readyz)."""
+        since = self.alerts.clock() - timedelta(days=1)
+        rows = await Delivery.filter(status=DeliveryStatus.FAILED, updated_at__gte=since).limit(1000)
+        if not rows:
+            return "ok"
+        codes = sorted({f"{d.channel} {d.error_code or 'error'}" for d in rows})
+        return f"{len(rows)} deliveries failed: {', '.join(codes)}"

@@ -1,0 +1,121 @@
+"""/api/v1/oncall (who is on call, overrides) and /api/v1/alerts (alerts, their deliveries, acks by API)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from notify.models import Alert, AlertState, Delivery, OnCallOverride
+from notify.schedule import Override
+from tickets.models import Role
+from web.api import Api, Call, Reply
+from web.notify_schemas import (AlertList, AlertOut, AlertQuery, DeliveryOut, OnCallOut, OnCallQuery, OverrideIn,
+                                OverrideList, OverrideOut, ScheduleOnCall, ShiftOut)
+from web.notify_wiring import NotifyRuntime
+from web.problems import ApiError
+
+api = Api()
+
+
+def _runtime(call: Call) -> NotifyRuntime | None:
+    return getattr(call.request.app.state, "notify", None)
+
+
+@api.get("/oncall", summary="Who is on call now and the shifts of the coming days, per schedule", role=Role.AGENT,
+         query=OnCallQuery, response=OnCallOut, tag="alerting")
+async def oncall(call: Call) -> OnCallOut:
+    q: OnCallQuery = call.query
+    now = call.services.tickets.clock()
+    until = now + timedelta(days=q.days)
+    runtime = _runtime(call)
+    if runtime is None:
+        return OnCallOut(at=now, until=until, schedules=[])
+    extra = await runtime.alerts.overrides()
+    out = []
+    for name, schedule in runtime.alerts.roster.schedules.items():
+        more: list[Override] = extra.get(name, [])
+        shifts = [ShiftOut(start=s.start, end=s.end, person=s.person, override=s.override)
+                  for s in schedule.shifts(now, until, more)]
+        out.append(ScheduleOnCall(name=name, timezone=str(schedule.tz), now=schedule.on_call(now, more),
+                                  shifts=shifts))
+    return OnCallOut(at=now, until=until, schedules=out)
+
+
+def _override_out(row: OnCallOverride) -> OverrideOut:
+    return OverrideOut(id=row.id, schedule=row.schedule, person=row.person, start=row.start, end=row.end,
+                       reason=row.reason, created_by=row.created_by, created_at=row.created_at)
+
+
+@api.get("/oncall/overrides", summary="On-call overrides that have not ended", role=Role.AGENT,
+         response=OverrideList, tag="alerting")
+async def list_overrides(call: Call) -> OverrideList:
+    now = call.services.tickets.clock()
+    rows = await OnCallOverride.filter(end__gt=now).order_by("start", "id").limit(500)
+    return OverrideList(items=[_override_out(r) for r in rows])
+
+
+@api.post("/oncall/overrides", summary="Put somebody on call for a while (a holiday, a swap)",
+          role=Role.SUPERVISOR, body=OverrideIn, response=OverrideOut, status=201, tag="alerting")
+async def create_override(call: Call) -> Reply:
+    b: OverrideIn = call.body
+    runtime = _runtime(call)
+    roster = runtime.alerts.roster if runtime else None
+    if roster is None or b.schedule not in roster.schedules:
+        raise ApiError(422, "invalid-body", f"schedule: there is no schedule {b.schedule!r} ([[notify.schedules]])",
+                       field_errors=[{"field": "schedule", "detail": "unknown schedule"}])
+    if b.person not in roster.people:
+        raise ApiError(422, "invalid-body", f"person: {b.person!r} is not in [[notify.people]]",
+                       field_errors=[{"field": "person", "detail": "unknown person"}])
+    row = await OnCallOverride.create(schedule=b.schedule, person=b.person, start=b.start, end=b.end,
+                                      reason=b.reason, created_by=call.actor.label,
+                                      created_at=call.services.tickets.clock())
+    return Reply(_override_out(row), status=201)
+
+
+@api.delete("/oncall/overrides/{override_id}", summary="Remove an override", role=Role.SUPERVISOR,
+            response=OverrideOut, tag="alerting")
+async def delete_override(call: Call) -> OverrideOut:
+    override_id = call.id_param("override_id", "override")
+    row = await OnCallOverride.get_or_none(id=override_id)
+    if row is None:
+        raise ApiError(404, "not-found", f"override {override_id} does not exist")
+    await OnCallOverride.filter(id=override_id).delete()
+    return _override_out(row)
+
+
+async def _alert_out(alert: Alert) -> AlertOut:
+    rows = await Delivery.filter(alert_id=alert.id).order_by("round", "step", "id")
+    deliveries = [DeliveryOut(id=d.id, step=d.step, round=d.round, channel=d.channel, target=d.target,
+                              person=d.person, status=d.status.value if hasattr(d.status, "value") else d.status,
+                              due_at=d.due_at, attempts=d.attempts, provider_id=d.provider_id,
+                              provider_status=d.provider_status, error_code=d.error_code, last_error=d.last_error,
+                              sent_at=d.sent_at) for d in rows]
+    return AlertOut(id=alert.id, ticket_id=alert.ticket_id, reason=alert.reason, policy=alert.policy,
+                    state=AlertState(alert.state).value, summary=alert.summary, opened_at=alert.opened_at,
+                    acknowledged_at=alert.acknowledged_at, acknowledged_by=alert.acknowledged_by,
+                    ack_channel=alert.ack_channel, resolved_at=alert.resolved_at, last_error=alert.last_error,
+                    deliveries=deliveries)
+
+
+@api.get("/alerts", summary="Alerts, newest first, with their deliveries and failures", role=Role.AGENT,
+         query=AlertQuery, response=AlertList, tag="alerting")
+async def list_alerts(call: Call) -> AlertList:
+    q: AlertQuery = call.query
+    query = Alert.all()
+    if q.state:
+        query = query.filter(state__in=q.state)
+    alerts = await query.order_by("-id").limit(q.limit)
+    return AlertList(items=[await _alert_out(a) for a in alerts])
+
+
+@api.post("/alerts/{alert_id}/ack", summary="Acknowledge an alert: its escalation stops", role=Role.AGENT,
+          response=AlertOut, errors=(409,), tag="alerting")
+async def ack_alert(call: Call) -> AlertOut:
+    alert_id = call.id_param("alert_id", "alert")
+    alert = await Alert.get_or_none(id=alert_id)
+    if alert is None:
+        raise ApiError(404, "not-found", f"alert {alert_id} does not exist")
+    runtime = _runtime(call)
+    if alert.state != AlertState.OPEN or runtime is None:
+        raise ApiError(409, "conflict", f"alert {alert_id} is {AlertState(alert.state).value}, not open")
+    await runtime.alerts.acknowledge([alert.id], call.actor.label, "api", actor=call.actor)
+    return await _alert_out(await Alert.get(id=alert.id))
