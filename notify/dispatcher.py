@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from notify.models import Alert, AlertState, Delivery, DeliveryStatus
 from notify.policy import SLACK, SLACK_UPDATE, SMS
 from notify.text import escalation_marker, sms_text, slack_blocks
 from tickets.clock import Clock
+from tickets.due_loop import DueLoop
 from tickets.models import Activity, ActivityKind
 
 log = logging.getLogger(__name__)
@@ -59,24 +59,22 @@ class Counters:
     recovered: int = 0  # a crash-interrupted send found at the provider: not sent again
 
 
-class Dispatcher:
+class Dispatcher(DueLoop):
     """Sends due deliveries; :meth:`run_due` once, or :meth:`start` the loop."""
 
     def __init__(self, alerts: AlertService, *, sms: TwilioSms | None = None, slack: SlackChat | None = None,
                  settings: DispatchSettings | None = None, clock: Clock | None = None, max_segments: int = 2,
                  name: str = "dispatcher") -> None:
+        self.settings = settings or DispatchSettings()
+        super().__init__(clock or alerts.clock, self.settings.max_sleep, alerts.listeners)
         self.alerts = alerts
         self.sms = sms
         self.slack = slack
-        self.settings = settings or DispatchSettings()
-        self.clock = clock or alerts.clock
         self.max_segments = max_segments
-        self.name = name
+        self.name = f"notify-{name}"
         self.counters = Counters()
         self._holds: dict[str, datetime] = {}  # Slack channel -> rate-limited until
         self._seen = 0  # rows the last claim read (some may have been taken by another dispatcher)
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     # -- one pass -------------------------------------------------------------------------------------------
 
@@ -228,9 +226,6 @@ class Dispatcher:
 
     # -- the loop ---------------------------------------------------------------------------------------------
 
-    def wake(self) -> None:
-        self._wake.set()
-
     async def next_due(self) -> datetime | None:
         queued = await (Delivery.filter(status=DeliveryStatus.QUEUED).order_by("next_attempt_at").first()
                         .values_list("next_attempt_at", flat=True))
@@ -238,40 +233,6 @@ class Dispatcher:
                         .values_list("lease_until", flat=True))
         times = [t for t in (queued, leased, await self.alerts.next_ack_expiry()) if t is not None]
         return min(times) if times else None
-
-    def start(self) -> None:
-        self.alerts.listeners.append(self.wake)
-        self._task = asyncio.create_task(self.run(), name=f"notify-{self.name}")
-
-    async def stop(self) -> None:
-        with contextlib.suppress(ValueError):
-            self.alerts.listeners.remove(self.wake)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.run_due()
-                nxt = await self.next_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("notify dispatcher pass failed; retrying in 1 s")
-                await self._sleep(1.0)
-                continue
-            delay = self.settings.max_sleep
-            if nxt is not None:
-                delay = min(max((nxt - self.clock()).total_seconds(), 0.05), self.settings.max_sleep)
-            await self._sleep(delay)
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
 
 
 def _what(d: Delivery) -> str:

@@ -10,13 +10,12 @@ domain event (``sla.warning``, ``sla.breached``) is published after it commits.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import inspect
 import logging
 from datetime import datetime
 
 from tickets.clock import Clock, utcnow
+from tickets.due_loop import DueLoop
 from tickets.events import DomainEvent, Publisher, SlaBreached, SlaWarning, no_publisher
 from tickets.models import Activity, ActivityKind, SlaClock, SlaEvent, Ticket
 from tickets.sla.clocks import Fired, SlaEngine
@@ -27,18 +26,17 @@ log = logging.getLogger(__name__)
 ACTOR = "sla"
 
 
-class SlaScheduler:
+class SlaScheduler(DueLoop):
     """Runs :meth:`run_due` whenever something is due; ``wake()`` after clocks changed."""
+
+    name = "sla-scheduler"
 
     def __init__(self, engine: SlaEngine, *, publish: Publisher = no_publisher, clock: Clock | None = None,
                  batch: int = 100, max_sleep: float = 30.0) -> None:
+        super().__init__(clock or engine.clock or utcnow, max_sleep, engine.listeners)
         self.engine = engine
         self.publish = publish
-        self.clock = clock or engine.clock or utcnow
         self.batch = batch
-        self.max_sleep = max_sleep
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self.fired = 0  # events announced by this process (metrics, tests)
 
     # -- one pass ----------------------------------------------------------------------------------------------
@@ -112,46 +110,3 @@ class SlaScheduler:
                               body=text, actor_label=ACTOR, created_at=now)
         log.info("SLA %s %s: %s", number, kind, text)
         return event
-
-    # -- the loop ------------------------------------------------------------------------------------------------
-
-    def wake(self) -> None:
-        """Clocks changed: look again at what is due next."""
-        self._wake.set()
-
-    def start(self) -> None:
-        self.engine.listeners.append(self.wake)
-        self._task = asyncio.create_task(self.run(), name="sla-scheduler")
-
-    async def stop(self) -> None:
-        with contextlib.suppress(ValueError):
-            self.engine.listeners.remove(self.wake)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def run(self) -> None:
-        """Fire what is due, sleep until the next due moment (or a wake-up), forever."""
-        while True:
-            self._wake.clear()
-            try:
-                announced = await self.run_due()
-                nxt = await self.next_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the database is away: try again shortly
-                log.exception("SLA scheduler pass failed; retrying in 1 s")
-                await self._sleep(1.0)
-                continue
-            delay = self.max_sleep
-            if nxt is not None:
-                delay = min(max((nxt - self.clock()).total_seconds(), 0.0), self.max_sleep)
-                if delay == 0.0 and not announced:
-                    delay = 0.05  # due but claimed by another instance: let it finish
-            await self._sleep(delay)
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
