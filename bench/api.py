@@ -1107,16 +1107,21 @@ async def main_async(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    if not args.no_uvloop:
+def run_loop(coro: Any, uvloop_wanted: bool) -> int:
+    """Run the benchmark's coroutine on uvloop (as ``helpline serve`` does) unless told not to or missing."""
+    if uvloop_wanted:
         try:
             import uvloop
 
-            return uvloop.run(main_async(args))
+            return uvloop.run(coro)
         except ImportError:
             pass
-    return asyncio.run(main_async(args))
+    return asyncio.run(coro)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_loop(main_async(args), not args.no_uvloop)
 
 
 if __name__ == "__main__":

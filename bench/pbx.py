@@ -1115,14 +1115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
-    if not args.no_uvloop:
-        try:
-            import uvloop
-
-            return uvloop.run(main_async(args))
-        except ImportError:
-            pass
-    return asyncio.run(main_async(args))
+    return _api.run_loop(main_async(args), not args.no_uvloop)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, 
 from notify.policy import CHANNELS, Match, OnCallPerson, Policy, Roster, Step, Target
 from notify.schedule import Override, Rotation, Schedule, ScheduleError
 from tickets.sla.policy import parse_target
+from web.sla_config import unique_names
 
 NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 ENV_SECRETS = {  # (section, key) -> the environment variable the issue promises
@@ -247,13 +248,13 @@ class NotifySettings(_Entry):
     @field_validator("people")
     @classmethod
     def _people(cls, value: list[PersonSettings]) -> list[PersonSettings]:
-        _unique([p.name for p in value], "notify.people")
+        unique_names([p.name for p in value], "notify.people")
         return value
 
     @field_validator("schedules")
     @classmethod
     def _schedules(cls, value: list[ScheduleSettings], info: ValidationInfo) -> list[ScheduleSettings]:
-        _unique([s.name for s in value], "notify.schedules")
+        unique_names([s.name for s in value], "notify.schedules")
         if "people" not in info.data:
             return value  # the people have errors of their own
         known = {p.name for p in info.data["people"]}
@@ -266,7 +267,7 @@ class NotifySettings(_Entry):
 
     @model_validator(mode="after")
     def _targets(self) -> NotifySettings:
-        _unique([p.name for p in self.policies], "notify.policies")
+        unique_names([p.name for p in self.policies], "notify.policies")
         people, schedules = {p.name for p in self.people}, {s.name for s in self.schedules}
         for policy in self.policies:
             for step in policy.steps:
@@ -291,12 +292,6 @@ class NotifySettings(_Entry):
 
     def build_policies(self) -> list[Policy]:
         return [p.build() for p in self.policies]
-
-
-def _unique(names: list[str], what: str) -> None:
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise ValueError(f"two [[{what}]] entries are called {twice[0]!r}; names must differ")
 
 
 def resolve_notify_secrets(raw: dict[str, Any], env: Mapping[str, str], problems: list[str], base: Path) -> None:

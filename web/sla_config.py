@@ -130,13 +130,13 @@ class SlaSettings(_Entry):
     @field_validator("calendars")
     @classmethod
     def _unique_calendars(cls, value: list[CalendarSettings]) -> list[CalendarSettings]:
-        _unique([c.name for c in value], "sla.calendars")
+        unique_names([c.name for c in value], "sla.calendars")
         return value
 
     @field_validator("policies")
     @classmethod
     def _policies(cls, value: list[PolicySettings], info: ValidationInfo) -> list[PolicySettings]:
-        _unique([p.name for p in value], "sla.policies")
+        unique_names([p.name for p in value], "sla.policies")
         known = {c.name for c in info.data.get("calendars", [])} | {ALWAYS.name}
         problems = [f"policy {p.name!r}: calendar {p.calendar!r} is not defined; add a [[sla.calendars]] with "
                     f"name = {p.calendar!r} or use \"{ALWAYS.name}\"" for p in value if p.calendar not in known]
@@ -156,7 +156,8 @@ class SlaSettings(_Entry):
         return PolicyBook(policies, calendars)
 
 
-def _unique(names: list[str], what: str) -> None:
+def unique_names(names: list[str], what: str) -> None:
+    """Refuse two ``[[what]]`` entries with the same name (the message names it)."""
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ValueError(f"two [[{what}]] entries are called {twice[0]!r}; names must differ")
