@@ -175,11 +175,12 @@ class PbxListener:
         while True:
             try:
                 await apply_fact(self.intake, fact)
-            except PERMANENT:  # a bug or a refusal (the intake settles races itself), not an outage: no retry
-                self.counters.facts_failed += 1
-                log.exception("PBX %s: failed to record %r", self.name, fact)
-                return
-            except TRANSIENT as exc:
+            except Exception as exc:
+                if not isinstance(exc, TRANSIENT) or isinstance(exc, PERMANENT):
+                    # a bug or a refusal (the intake settles races itself), not an outage: no retry
+                    self.counters.facts_failed += 1
+                    log.exception("PBX %s: failed to record %r", self.name, fact)
+                    return
                 self.counters.fact_retries += 1
                 backoff = backoff or Backoff(0.2, 10.0)
                 delay = backoff.next()
@@ -187,10 +188,6 @@ class PbxListener:
                             type(fact).__name__, fact.linkedid, exc, delay)
                 await asyncio.sleep(delay)
                 continue
-            except Exception:
-                self.counters.facts_failed += 1
-                log.exception("PBX %s: failed to record %r", self.name, fact)
-                return
             self.counters.facts_applied += 1
             self.last_fact_at = time.time()
             return
