@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench bench-pbx migrations clean
+.PHONY: run test bench bench-pbx bench-sla bench-scale bench-directory migrations clean bench-notify
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "helpline needs Python 3.11 or newer (python3.11 on PATH)"; exit 1; }
@@ -27,6 +27,21 @@ bench: $(STAMP)
 
 bench-pbx: $(STAMP)
 	$(BIN)/python bench/pbx.py $(BENCH_ARGS)
+
+# one vs two instances on PostgreSQL through the call storm, and the takeover time after kill -9 of the leader
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale.py $(BENCH_ARGS)
+
+bench-sla: $(STAMP)
+	$(BIN)/python bench/sla.py $(BENCH_ARGS)
+
+# 10,000 people / 100,000 numbers on the test Samba AD DC (HELPLINE_TEST_AD): full and incremental sync, lookups
+bench-directory: $(STAMP)
+	$(BIN)/python bench/directory.py $(BENCH_ARGS)
+
+# Alerting: 1,000 breaches at once and 100/s through the outbox to the Twilio/Slack fakes (docs/benchmarks.md)
+bench-notify: $(STAMP)
+	$(BIN)/python bench/notify.py $(BENCH_ARGS)
 
 # Write a migration after changing tickets/models.py: make migrations NAME=add_something
 migrations: $(STAMP)

@@ -20,6 +20,7 @@ Imports nothing of helpline.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import ssl
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from ldap3 import NONE, SUBTREE, SYNC, Connection, Server, Tls
+from ldap3 import BASE, NONE, SUBTREE, SYNC, Connection, Server, Tls
 from ldap3.utils.conv import escape_filter_chars
 
 from directory.errors import DirectoryError, ErrorKind, bind_failure, classify
@@ -44,6 +45,7 @@ PEOPLE_FILTER = "(&(objectCategory=person)(objectClass=user))"
 IN_CHAIN = "1.2.840.113556.1.4.1941"   #: LDAP_MATCHING_RULE_IN_CHAIN: membership through nested groups
 PAGED_RESULTS = "1.2.840.113556.1.4.319"
 UAC_DISABLED = 0x2
+MIN_LIVE_DIGITS = 6  #: a live search by fewer national digits than this is not made
 BASE_ATTRIBUTES = ("objectGUID", "distinguishedName", "sAMAccountName", "userPrincipalName", "displayName", "cn",
                    "givenName", "sn", "department", "title", "mail", "manager", "userAccountControl", "uSNChanged")
 
@@ -89,13 +91,41 @@ class DirectoryPerson:
 
 
 @dataclass(frozen=True)
+class DcIdentity:
+    """Which domain controller answered: its NTDS Settings DN and its database's invocationId.
+
+    The invocationId changes when a DC's database is restored, so update sequence numbers from before are void.
+    """
+
+    name: str
+    invocation_id: str
+
+
+@dataclass(frozen=True)
+class UsnWatermark:
+    """Where a sync left off: the DC, its ``highestCommittedUSN`` read before the search, and the search scope."""
+
+    dc: DcIdentity
+    usn: int
+    scope: str  #: fingerprint of base_dn, user_filter, phone attributes and vip_group (see :func:`search_scope`)
+
+
+@dataclass(frozen=True)
 class FetchResult:
-    """Every person under the base DN: a complete read (a failed or truncated one raises instead)."""
+    """People under the base DN: every one (a complete read), or with ``changes_only`` those changed since a
+    watermark. A failed or truncated read raises instead."""
 
     people: list[DirectoryPerson]
     server: str
     pages: int
     seconds: float
+    changes_only: bool = False
+    #: the DC and its USN read before this search (None: the server has no USNs, e.g. OpenLDAP)
+    watermark: UsnWatermark | None = None
+    #: objectGUIDs of every member of vip_group (always complete, also for ``changes_only``); None: no vip_group
+    vip_guids: frozenset[str] | None = None
+    #: why a read asked for changes only was a complete one after all
+    full_reason: str | None = None
 
 
 class DirectoryClient:
@@ -191,14 +221,22 @@ class DirectoryClient:
         """Bind as the service account; returns the server that answered."""
         return self._with_failover(lambda conn, uri: uri)
 
-    def fetch_people(self, on_page: Callable[[int, int], None] | None = None) -> FetchResult:
+    def fetch_people(self, on_page: Callable[[int, int], None] | None = None,
+                     since: UsnWatermark | None = None) -> FetchResult:
         """Every person under ``base_dn`` (enabled and disabled), paged; VIP flags from the nested group.
 
+        With ``since`` (the watermark of the previous sync), only people changed after it are read
+        (``uSNChanged>=usn+1``), provided the same domain controller answers with the same database and the
+        search scope is unchanged; otherwise everyone is read and ``full_reason`` says why. The DC's
+        ``highestCommittedUSN`` is read before the search, so a change made during it is read again next time.
         ``on_page(pages, people_so_far)`` is called after each page (progress bars).
         """
         def run(conn: Connection, uri: str) -> FetchResult:
             started = time.monotonic()
             c = self.config
+            mark = _watermark(conn, uri, search_scope(c))
+            full_reason = None if since is None else _why_not_incremental(since, mark)
+            changes_only = since is not None and full_reason is None
             attributes = list(dict.fromkeys(BASE_ATTRIBUTES + c.phone_attributes))
             vip: set[str] = set()
             if c.vip_group:
@@ -209,7 +247,8 @@ class DirectoryClient:
                         vip.add(guid)
             people: list[DirectoryPerson] = []
             pages = 0
-            for entry, page in _paged(conn, c.base_dn, c.user_filter, attributes, c.page_size, uri):
+            query = f"(&{c.user_filter}(uSNChanged>={since.usn + 1}))" if changes_only and since else c.user_filter
+            for entry, page in _paged(conn, c.base_dn, query, attributes, c.page_size, uri):
                 if page != pages:
                     if on_page and pages:
                         on_page(pages, len(people))
@@ -219,9 +258,115 @@ class DirectoryClient:
                     people.append(person)
             if on_page:
                 on_page(pages, len(people))
-            return FetchResult(people, uri, pages, time.monotonic() - started)
+            return FetchResult(people, uri, pages, time.monotonic() - started, changes_only=changes_only,
+                               watermark=mark, vip_guids=frozenset(vip) if c.vip_group else None,
+                               full_reason=full_reason)
 
         return self._with_failover(run)
+
+    def find_by_number(self, digits: str | None = None, extension: str | None = None,
+                       limit: int = 20) -> list[DirectoryPerson]:
+        """Enabled people whose phone attributes may hold the number: ``digits`` (the national digits, found
+        whatever separators the directory has between them) or ``extension`` (exact). The caller checks each
+        candidate's numbers: the digit search is deliberately loose. Every value is escaped (see
+        :func:`number_filter`); more than ``limit`` candidates is a :class:`DirectoryError` (SIZE_LIMIT).
+        """
+        c = self.config
+        search_filter = number_filter(c.phone_attributes, digits=digits, extension=extension,
+                                      user_filter=c.user_filter)
+        if search_filter is None:
+            return []
+
+        def run(conn: Connection, uri: str) -> list[DirectoryPerson]:
+            attributes = list(dict.fromkeys(BASE_ATTRIBUTES + c.phone_attributes))
+            conn.search(c.base_dn, search_filter, search_scope=SUBTREE, attributes=attributes, size_limit=limit + 1)
+            result = conn.result or {}
+            description = str(result.get("description") or "")
+            entries = [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
+            if description == "sizeLimitExceeded" or len(entries) > limit:
+                raise DirectoryError(ErrorKind.SIZE_LIMIT, f"more than {limit} people match this number",
+                                     server=uri)
+            if description != "success":
+                raise DirectoryError(ErrorKind.PROTOCOL, f"search failed: {description} "
+                                     f"{result.get('message') or ''}".strip(), server=uri)
+            vip: set[str] = set()
+            if entries and c.vip_group:
+                chain = f"(&{search_filter}(memberOf:{IN_CHAIN}:={escape_filter_chars(c.vip_group)}))"
+                conn.search(c.base_dn, chain, search_scope=SUBTREE, attributes=["objectGUID"], size_limit=limit + 1)
+                vip = {g for e in conn.response or [] if e.get("type") == "searchResEntry"
+                       for g in [_guid(_raw(e, "objectGUID"))] if g}
+            people = [_person(e, c.phone_attributes, vip) for e in entries]
+            return [p for p in people if p is not None and not p.disabled]
+
+        return self._with_failover(run)
+
+
+def search_scope(config: DirectoryConfig) -> str:
+    """A fingerprint of what a sync reads: a changed base_dn, filter, attribute list or VIP group voids the
+    watermark (people it did not cover before are not "changed since")."""
+    text = "\n".join((config.base_dn.lower(), config.user_filter, ",".join(config.phone_attributes).lower(),
+                      (config.vip_group or "").lower()))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def number_filter(attributes: Sequence[str], *, digits: str | None = None, extension: str | None = None,
+                  user_filter: str = PEOPLE_FILTER) -> str | None:
+    """The live search for a number: enabled people with ``digits`` in order in any phone attribute (any
+    separators between them), or ``extension`` exactly. Only the ASCII digits of ``digits`` are used, and at least
+    ``MIN_LIVE_DIGITS`` of them (fewer would match half the company); every character is escaped with
+    ``escape_filter_chars``, so ``*``, ``(``, ``)``, ``\\`` and NUL in ``extension`` match themselves, never
+    everyone. None when there is nothing to search for.
+    """
+    terms: list[str] = []
+    digits = "".join(ch for ch in digits or "" if "0" <= ch <= "9")
+    if len(digits) >= MIN_LIVE_DIGITS:
+        pattern = "*" + "*".join(escape_filter_chars(ch) for ch in digits) + "*"
+        terms += [f"({attribute}={pattern})" for attribute in attributes]
+    if extension:
+        value = escape_filter_chars(extension)
+        terms += [f"({attribute}={value})" for attribute in attributes]
+    if not terms:
+        return None
+    return f"(&{user_filter}(!(userAccountControl:1.2.840.113556.1.4.803:=2))(|{''.join(terms)}))"
+
+
+def _watermark(conn: Connection, uri: str, scope: str) -> UsnWatermark | None:
+    """The answering DC's identity and ``highestCommittedUSN`` from its rootDSE (None: not Active Directory)."""
+    conn.search("", "(objectClass=*)", search_scope=BASE, attributes=["dsServiceName", "highestCommittedUSN"])
+    root = next((e for e in conn.response or [] if e.get("type") == "searchResEntry"), None)
+    if root is None:
+        return None
+    service, usn = _text(root, "dsServiceName"), _text(root, "highestCommittedUSN")
+    if not service or not usn or not usn.isdigit():
+        return None
+    conn.search(service, "(objectClass=*)", search_scope=BASE, attributes=["invocationId"])
+    ntds = next((e for e in conn.response or [] if e.get("type") == "searchResEntry"), None)
+    invocation = _guid(_raw(ntds, "invocationId")) if ntds else None
+    if invocation is None:
+        log.info("directory: %s reports a USN but not its invocationId: every sync will be a full one", uri)
+        return None
+    return UsnWatermark(DcIdentity(service, invocation), int(usn), scope)
+
+
+def _why_not_incremental(since: UsnWatermark, now: UsnWatermark | None) -> str | None:
+    """Why changes since ``since`` cannot be read from the DC that answered now (None: they can)."""
+    if now is None:
+        return "the server does not report update sequence numbers (not Active Directory)"
+    if now.dc.name != since.dc.name:
+        return f"another domain controller answered ({_short(since.dc.name)} before, {_short(now.dc.name)} now)"
+    if now.dc.invocation_id != since.dc.invocation_id:
+        return "the domain controller's database changed (new invocationId: restored from a backup?)"
+    if now.scope != since.scope:
+        return "base_dn, user_filter, phone_attributes or vip_group changed"
+    if now.usn < since.usn:
+        return "the domain controller's update sequence number went back"
+    return None
+
+
+def _short(ntds_dn: str) -> str:
+    """``CN=NTDS Settings,CN=DC1,CN=Servers,...`` -> ``DC1``."""
+    parts = ntds_dn.split(",")
+    return parts[1].partition("=")[2] if len(parts) > 1 and parts[0].upper() == "CN=NTDS SETTINGS" else ntds_dn
 
 
 def _paged(conn: Connection, base: str, search_filter: str, attributes: Sequence[str], page_size: int,
@@ -337,8 +482,14 @@ class AsyncDirectory:
     async def check(self) -> str:
         return await asyncio.get_running_loop().run_in_executor(self._executor(), self.client.check)
 
-    async def fetch_people(self, on_page: Callable[[int, int], None] | None = None) -> FetchResult:
-        return await asyncio.get_running_loop().run_in_executor(self._executor(), self.client.fetch_people, on_page)
+    async def fetch_people(self, on_page: Callable[[int, int], None] | None = None,
+                           since: UsnWatermark | None = None) -> FetchResult:
+        return await asyncio.get_running_loop().run_in_executor(self._executor(), self.client.fetch_people, on_page,
+                                                                since)
+
+    async def find_by_number(self, digits: str | None = None, extension: str | None = None) -> list[DirectoryPerson]:
+        return await asyncio.get_running_loop().run_in_executor(self._executor(), self.client.find_by_number,
+                                                                digits, extension)
 
     def close(self) -> None:
         """Stop the worker threads (a running LDAP call finishes in its thread); a later call starts new ones."""

@@ -6,21 +6,24 @@ out yet, queues the update of the Slack messages already posted and records who 
 internal comment through the ticket service). Resolving or closing the ticket resolves its alerts. With a policy's ``ack_timeout``, an acknowledgement that
 expires before the ticket is resolved opens the alert again and its escalation starts anew.
 
-Events arrive after the SLA engine's commit; a crash between that commit and the alert's would lose the alert, so
-:meth:`AlertService.catch_up` re-reads recent SLA warnings and breaches at start-up (the alert's unique key makes
-that idempotent).
+SLA warnings and breaches arrive inside the SLA scheduler's transaction (:meth:`AlertService.on_due`, registered as
+a scheduler handler by the web wiring): the alert and its deliveries commit with the SLA event, or neither does and
+the scheduler tries again. :meth:`AlertService.catch_up` is the safety net (an event recorded without the handler,
+e.g. by a process configured without alerting): it re-reads recent SLA warnings and breaches and opens what has no
+alert, and resolves the alerts of tickets resolved meanwhile; in normal operation it finds nothing.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from tortoise.exceptions import IntegrityError
 
 from notify.models import Alert, AlertState, Delivery, DeliveryStatus, OnCallOverride
-from notify.policy import SLACK, SLACK_UPDATE, Policy, Roster, choose, plan
+from notify.policy import SLACK, SLACK_UPDATE, Planned, Policy, Roster, choose, plan
 from notify.schedule import Override
 from notify.text import AlertFacts
 from tickets.actor import Actor
@@ -29,7 +32,7 @@ from tickets.events import DomainEvent, SlaBreached, SlaWarning, TicketUpdated
 from tickets.models import SlaClock, SlaEvent, Ticket, TicketStatus
 from tickets.sla.calendar import Calendar
 from tickets.ticket_service import TicketService
-from tickets.transaction import unit_of_work
+from tickets.transaction import in_unit_of_work, publish_after_commit, unit_of_work
 
 log = logging.getLogger(__name__)
 ACTOR = Actor.system("notify")
@@ -51,36 +54,73 @@ class AlertService:
         self.ticket_url = ticket_url
         #: Called after deliveries were queued (the dispatcher wakes up).
         self.listeners: list[Callable[[], None]] = []
+        self._catch_up_from: int | None = None  # the next catch-up reads SLA events after this id (None: by time)
+        self._catch_up_top = 0  # the highest SLA event id the latest catch-up read
 
     # -- events ------------------------------------------------------------------------------------------------
 
-    async def on_event(self, event: DomainEvent) -> None:
-        """The subscriber of domain events: SLA warnings and breaches open alerts, a resolved ticket ends them.
+    async def on_due(self, event: SlaWarning | SlaBreached) -> None:
+        """The SLA scheduler's handler, inside its transaction: the alert and its deliveries are written there.
 
-        Never raises: a failure is logged (the start-up catch-up opens an alert that was missed).
+        Raises on failure: the scheduler's transaction rolls back (the SLA event with it) and is tried again.
+        """
+        await self.open(event.ticket_id, event.type, event.metric, event.due_at, event.cycle)
+
+    async def on_ticket_event(self, event: DomainEvent) -> None:
+        """The subscriber of ticket changes (after their commit): a resolved or closed ticket ends its alerts.
+
+        Never raises: a failure is logged (the catch-up resolves what was missed).
         """
         try:
-            if isinstance(event, (SlaWarning, SlaBreached)):
-                await self.open(event.ticket_id, event.type, event.metric, event.due_at)
-            elif isinstance(event, TicketUpdated) and "status" in event.changes:
+            if isinstance(event, TicketUpdated) and "status" in event.changes:
                 await self.resolve_ticket(event.ticket_id)
         except Exception:
             log.exception("alerting could not handle %s of ticket %s", event.type, getattr(event, "number", "?"))
 
+    async def on_event(self, event: DomainEvent) -> None:
+        """A subscriber of all domain events (after their commit), for wiring without the scheduler handler: SLA
+        warnings and breaches open alerts, a resolved ticket ends them. Never raises: a failure is logged."""
+        if not isinstance(event, (SlaWarning, SlaBreached)):
+            await self.on_ticket_event(event)
+            return
+        try:
+            await self.open(event.ticket_id, event.type, event.metric, event.due_at, event.cycle)
+        except Exception:
+            log.exception("alerting could not handle %s of ticket %s", event.type, event.number)
+
     async def catch_up(self, since: timedelta = timedelta(hours=1)) -> int:
-        """Open the alerts of SLA warnings and breaches of the last ``since`` that have none (after a crash)."""
-        now = self.clock()
-        rows = await SlaEvent.filter(kind__in=list(SLA_KINDS), at__gte=now - since).order_by("id")
+        """The safety net: open the alerts of recent SLA warnings and breaches that have none, and resolve the
+        alerts of tickets that were resolved meanwhile; returns how many alerts it opened (0 in normal operation).
+
+        The first call reads the SLA events of the last ``since``; later calls read by id from where the call before
+        the previous one stopped (a transaction that committed late is still seen, and the table is not scanned).
+        """
+        query = SlaEvent.filter(kind__in=list(SLA_KINDS))
+        if self._catch_up_from is None:
+            query = query.filter(at__gte=self.clock() - since)
+        else:
+            query = query.filter(id__gt=self._catch_up_from)
+        rows = await query.order_by("id")
+        previous_top, self._catch_up_top = self._catch_up_top, max([self._catch_up_top, *(r.id for r in rows)])
+        self._catch_up_from = previous_top or None
         opened = 0
         for row in rows:
             event = SLA_KINDS[row.kind]
-            # a breach happens at its due moment; a warning is about the due moment its clock has
-            due = row.at if row.kind == "breached" else await (
-                SlaClock.filter(id=row.clock_id).first().values_list("due_at", flat=True))
-            if await Alert.exists(ticket_id=row.ticket_id, reason=alert_reason(event, row.metric, due)):
+            due = row.due_at
+            if due is None:  # recorded before SLA events kept their due moment: a breach happens at it
+                due = row.at if row.kind == "breached" else await (
+                    SlaClock.filter(id=row.clock_id).first().values_list("due_at", flat=True))
+            cycle = row.cycle or 1
+            if await Alert.exists(ticket_id=row.ticket_id, reason=alert_reason(event, row.metric, due, cycle)):
                 continue
-            if await self.open(row.ticket_id, event, row.metric, due) is not None:
+            if await self.open(row.ticket_id, event, row.metric, due, cycle) is not None:
                 opened += 1
+                log.warning("catch-up: opened the alert of ticket %s for %s of %s (it had none)",
+                            row.ticket_id, event, row.metric)
+        stale = await Alert.filter(state__in=[AlertState.OPEN, AlertState.ACKNOWLEDGED],
+                                   ticket__status__in=list(DONE)).values_list("ticket_id", flat=True)
+        for ticket_id in sorted(set(stale)):
+            await self.resolve_ticket(ticket_id)
         return opened
 
     # -- opening -----------------------------------------------------------------------------------------------
@@ -89,9 +129,14 @@ class AlertService:
         cal = self.calendars.get(calendar)
         return cal.is_working(self.clock()) if cal is not None else None
 
-    async def open(self, ticket_id: int, event: str, metric: str | None, due_at: datetime | None) -> Alert | None:
-        """The alert of this ticket and reason, opened with its deliveries if it is new and a policy takes it."""
-        reason = alert_reason(event, metric, due_at)
+    async def open(self, ticket_id: int, event: str, metric: str | None, due_at: datetime | None,
+                   cycle: int = 1) -> Alert | None:
+        """The alert of this ticket and reason, opened with its deliveries if it is new and a policy takes it.
+
+        Inside a unit of work (the SLA scheduler's) the writes join it and any error aborts it; alone, the alert and
+        its deliveries are one transaction of their own.
+        """
+        reason = alert_reason(event, metric, due_at, cycle)
         existing = await Alert.get_or_none(ticket_id=ticket_id, reason=reason)
         if existing is not None:
             return existing
@@ -103,6 +148,7 @@ class AlertService:
             return None
         now = self.clock()
         planned = plan(policy, self.roster, now, await self.overrides())
+        joined = in_unit_of_work()
         try:
             async with unit_of_work():
                 alert = await Alert.create(
@@ -113,15 +159,23 @@ class AlertService:
                     Delivery(alert_id=alert.id, step=p.step, round=p.round, channel=p.channel, target=p.address,
                              person=p.person, due_at=p.due_at, next_attempt_at=p.due_at, updated_at=now)
                     for p in planned])
+                opened = _Opened(alert, ticket.number, policy.name, planned)
+                await publish_after_commit(self._opened, opened)  # type: ignore[arg-type]
         except IntegrityError:  # opened by another instance just now
+            if joined:
+                raise  # the enclosing transaction is spoilt: it rolls back and its owner tries again
             return await Alert.get_or_none(ticket_id=ticket_id, reason=reason)
-        if not planned:
-            log.warning("alert %s of %s (policy %s) reaches nobody: check the policy's targets",
-                        alert.id, ticket.number, policy.name)
-        log.info("alert %s opened: %s %s, policy %s, %d deliveries", alert.id, ticket.number, reason, policy.name,
-                 len(planned))
-        self._wake()
         return alert
+
+    def _opened(self, opened: _Opened) -> None:
+        """After the alert's commit: log it, wake the dispatcher (it sees the new deliveries now)."""
+        alert = opened.alert
+        if not opened.planned:
+            log.warning("alert %s of %s (policy %s) reaches nobody: check the policy's targets",
+                        alert.id, opened.number, opened.policy)
+        log.info("alert %s opened: %s %s, policy %s, %d deliveries", alert.id, opened.number, alert.reason,
+                 opened.policy, len(opened.planned))
+        self._wake()
 
     async def overrides(self) -> dict[str, list[Override]]:
         """Overrides set through the API, by schedule (later ones win)."""
@@ -260,13 +314,23 @@ class AlertService:
             listener()
 
 
-def alert_reason(event: str, metric: str | None, due_at: datetime | None) -> str:
+@dataclass(frozen=True)
+class _Opened:
+    alert: Alert
+    number: str
+    policy: str
+    planned: list[Planned]
+
+
+def alert_reason(event: str, metric: str | None, due_at: datetime | None, cycle: int = 1) -> str:
     """What an alert is about: ``sla.breached:callback:2026-03-02T10:15``. The 50% and 75% warnings of a target
-    share it (one alert); a new target (the next missed call, a changed priority) has a new due moment."""
+    share it (one alert); a new target (the next missed call, a changed priority) has a new due moment, and a
+    clock's later cycle (the next missed call, a reopened ticket) is marked ``#2``, ``#3``, even if the due moment
+    is the same minute as before."""
     parts = [event, metric or "sla"]
     if due_at is not None:
         parts.append(due_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M"))
-    return ":".join(parts)
+    return ":".join(parts) + (f"#{cycle}" if cycle > 1 else "")
 
 
 async def queue_slack_update(posted: Delivery, now: datetime) -> None:

@@ -1,8 +1,10 @@
 """The outbox dispatcher: claims due deliveries, sends them, records the outcome. Several may run at once.
 
 * **Claim.** Due rows (``queued`` and due, or ``sending`` whose lease ran out) are picked with ``FOR UPDATE SKIP
-  LOCKED`` on PostgreSQL and taken with a compare-and-set UPDATE (status and attempt count unchanged since read) on
-  both databases: two dispatchers never hold the same row. The claim is committed before any network I/O.
+  LOCKED`` on PostgreSQL and taken by one UPDATE in that transaction; on SQLite each is taken with a compare-and-set
+  UPDATE (status and attempt count unchanged since read): two dispatchers never hold the same row. The claim is
+  committed before any network I/O. Claiming goes on while earlier deliveries wait for the providers (``in_flight``
+  at most), and skips a Slack channel that is rate-limited (Retry-After) or has ``slack_in_flight`` messages out.
 * **Send.** Outside any transaction, through the provider SDKs (their own retries off).
 * **Record.** Again a compare-and-set on (status ``sending``, attempt): a dispatcher whose lease was taken over
   cannot overwrite the newer outcome. Sent: provider id, time and a line in the ticket history. Transient failure:
@@ -22,10 +24,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tortoise.expressions import Q
+from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from notify.alerts import AlertService, queue_slack_update
@@ -48,6 +51,8 @@ class DispatchSettings:
     first_backoff: timedelta = timedelta(seconds=5)
     max_backoff: timedelta = timedelta(minutes=5)
     batch: int = 20
+    in_flight: int | None = None  # deliveries sent at once (None: 3 batches); claims go on while fewer are out
+    slack_in_flight: int = 20  # Slack messages out at once per channel: a backlog there does not hold up SMS
     max_sleep: float = 30.0
 
 
@@ -74,23 +79,44 @@ class Dispatcher(DueLoop):
         self.name = f"notify-{name}"
         self.counters = Counters()
         self._holds: dict[str, datetime] = {}  # Slack channel -> rate-limited until
+        self._out: Counter[str] = Counter()  # Slack channel -> messages being sent to it now
         self._seen = 0  # rows the last claim read (some may have been taken by another dispatcher)
 
     # -- one pass -------------------------------------------------------------------------------------------
 
     async def run_due(self) -> int:
-        """Send everything due now; returns how many deliveries were handled."""
+        """Send everything due now; returns how many deliveries were handled.
+
+        Claiming goes on while earlier deliveries wait for the providers (at most ``in_flight`` at once): the
+        database work of the next batch overlaps the answers to the last one.
+        """
         total = 0
         await self.alerts.expire_acks()
-        while True:
-            self._seen = 0
-            claimed = await self.claim(self.clock())
-            if not claimed:
-                if self._seen:
+        running: set[asyncio.Task[None]] = set()
+        limit = self.settings.in_flight or 3 * self.settings.batch
+        try:
+            while True:
+                if len(running) >= limit:
+                    _, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                self._seen = 0
+                claimed = await self.claim(self.clock())
+                if claimed:
+                    running.update(asyncio.create_task(self._deliver_counted(d)) for d in claimed)
+                    total += len(claimed)
+                elif self._seen:
                     continue  # every row read was taken by another dispatcher first: read on
-                return total
-            await asyncio.gather(*(self.deliver(d) for d in claimed))
-            total += len(claimed)
+                elif running:
+                    await asyncio.gather(*running)  # the last ones; then look once more
+                    running = set()
+                else:
+                    return total
+        except asyncio.CancelledError:
+            for task in running:  # shutting down: as if the process stopped (leases cover it)
+                task.cancel()
+            raise
+        except Exception:
+            await asyncio.gather(*running)  # the claim failed (the database): finish what was sent first
+            raise
 
     async def claim(self, now: datetime) -> list[Delivery]:
         """Take up to ``batch`` due rows for this dispatcher (committed before anything is sent)."""
@@ -101,22 +127,47 @@ class Dispatcher(DueLoop):
 
         async def take(rows: list[Delivery]) -> None:
             self._seen = len(rows)
-            for row in rows:  # compare-and-set: only if nobody changed the row since it was read
+            # compare-and-set: only if nobody changed the row since it was read; in a random order, so that
+            # dispatchers reading the same rows split them instead of one losing every race to the other
+            for row in random.sample(rows, len(rows)):
                 taken = await Delivery.filter(id=row.id, status=row.status, attempts=row.attempts).update(
                     status=DeliveryStatus.SENDING, attempts=row.attempts + 1, lease_until=lease, updated_at=now)
                 if taken:
                     row.status, row.attempts, row.lease_until = DeliveryStatus.SENDING, row.attempts + 1, lease
                     claimed.append(row)
 
-        query = Delivery.filter(due).order_by("next_attempt_at", "id").limit(self.settings.batch)
+        query = Delivery.filter(due)
+        held = [channel for channel, until in self._holds.items() if until > now]
+        held += [channel for channel, out in self._out.items() if out >= self.settings.slack_in_flight]
+        if held:  # Slack said Retry-After for these channels, or enough is out: their messages wait unclaimed
+            query = query.exclude(channel=SLACK, target__in=held)
+        query = query.order_by("next_attempt_at", "id").limit(self.settings.batch)
         if Delivery._meta.db.capabilities.dialect == "postgres":
             async with in_transaction("default"):  # rows another instance is claiming are skipped, not waited for
-                await take(await query.select_for_update(skip_locked=True))
+                rows = await query.select_for_update(skip_locked=True)
+                self._seen = len(rows)
+                if rows:  # locked by this transaction until it commits: one UPDATE takes them all
+                    await Delivery.filter(id__in=[r.id for r in rows]).update(
+                        status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, lease_until=lease, updated_at=now)
+                for row in rows:
+                    row.status, row.attempts, row.lease_until = DeliveryStatus.SENDING, row.attempts + 1, lease
+                    claimed.append(row)
         else:
             # SQLite: no row locks. Each claim is its own conditional UPDATE (autocommit): a read transaction that
             # later writes would fail with "database is locked" when another process wrote in between.
             await take(await query)
         return claimed
+
+    async def _deliver_counted(self, d: Delivery) -> None:
+        """:meth:`deliver`, counted per Slack channel while it is out (see ``slack_in_flight``)."""
+        channel = d.target.split(":", 1)[0] if d.channel in (SLACK, SLACK_UPDATE) else None
+        if channel is None:
+            return await self.deliver(d)
+        self._out[channel] += 1
+        try:
+            await self.deliver(d)
+        finally:
+            self._out[channel] -= 1
 
     async def deliver(self, d: Delivery) -> None:
         """Send one claimed delivery and record the outcome. Never raises."""

@@ -5,19 +5,25 @@
   nothing.
 * Slack: the ``ack`` button of an alert message; the clicking Slack user is recorded (their on-call name when
   known).
+* Refused webhook requests (forged, replayed, malformed, from strangers) are counted by source and reason in a
+  :class:`WebhookStats` and logged without secrets or bodies; :class:`RecentlySeen` makes a validly signed request
+  act once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import time
+from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from notify.alerts import AlertService
 
+log = logging.getLogger(__name__)
 _REPLY = re.compile(r"^\s*(?:ack(?:nowledge)?\s*)?(?:[a-z]{1,10}-)?(\d{1,12}|all)\s*[.!]?\s*$", re.I)
 SLACK_WINDOW = 300  # seconds: older Slack requests are refused (replays)
 
@@ -26,6 +32,8 @@ SLACK_WINDOW = 300  # seconds: older Slack requests are refused (replays)
 class ReplyOutcome:
     text: str
     acknowledged: tuple[int, ...] = ()
+    #: False: the number is not on the on-call list (the reply is polite, nothing changed; counted as refused).
+    known_sender: bool = True
 
 
 def parse_reply(body: str) -> str | None:
@@ -38,7 +46,8 @@ async def sms_reply(alerts: AlertService, sender: str, body: str) -> ReplyOutcom
     """Handle an inbound SMS from ``sender``: acknowledge what it names, say what happened."""
     person = alerts.roster.person_by_phone(sender)
     if person is None:
-        return ReplyOutcome("helpline: this number is not on the on-call list; nothing was changed.")
+        return ReplyOutcome("helpline: this number is not on the on-call list; nothing was changed.",
+                            known_sender=False)
     code = parse_reply(body)
     if code is None:
         return ReplyOutcome("helpline: reply with the ticket number (e.g. 1042) or ACK ALL to acknowledge.")
@@ -55,11 +64,108 @@ async def sms_reply(alerts: AlertService, sender: str, body: str) -> ReplyOutcom
 
 def slack_signature_ok(secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None) -> bool:
     """Slack request signing v0: ``v0=HMAC-SHA256(secret, "v0:{timestamp}:{body}")``, timestamp within 5 minutes."""
+    return slack_signature_problem(secret, headers, body, now) is None
+
+
+# -- refused webhook requests ---------------------------------------------------------------------------------------
+
+#: Where a webhook request came from (the ``source`` of :attr:`WebhookStats.rejected`).
+TWILIO_SMS, TWILIO_STATUS, SLACK_INTERACTIONS = "twilio_sms", "twilio_status", "slack_interactions"
+#: Why it was refused (the ``reason``).
+NOT_CONFIGURED = "not_configured"  # no auth token / signing secret / public_url: nothing can be verified
+MISSING_SIGNATURE = "missing_signature"  # no X-Twilio-Signature, or no X-Slack-Signature / timestamp
+BAD_SIGNATURE = "bad_signature"  # forged, tampered with, signed with another secret or for another URL
+STALE_TIMESTAMP = "stale_timestamp"  # Slack: validly signed, but more than 5 minutes off (an old request replayed)
+REPLAY = "replay"  # validly signed, but this very request was already handled
+MALFORMED_BODY = "malformed_body"  # not the form the provider sends, or a required field missing
+UNKNOWN_SENDER = "unknown_sender"  # an SMS from a number not on the on-call list (answered politely, nothing done)
+UNKNOWN_MESSAGE = "unknown_message"  # a status callback about a message helpline did not send
+#: Reasons that mean "not provably from the provider" (what ``NotifyRuntime.forged`` counts).
+FORGED = frozenset({NOT_CONFIGURED, MISSING_SIGNATURE, BAD_SIGNATURE, STALE_TIMESTAMP, REPLAY})
+LOG_EVERY = 10.0  # seconds: at most one log line per (source, reason) in this time; the rest are summed up
+
+
+class WebhookStats:
+    """Webhook requests refused since the process started, by source and reason. Read by /metrics collectors.
+
+    ``rejected[(source, reason)]`` is a count; sources are :data:`TWILIO_SMS`, :data:`TWILIO_STATUS` and
+    :data:`SLACK_INTERACTIONS`, reasons the constants above. Each refusal is logged (one warning; a flood of the same
+    kind is summed into one line per :data:`LOG_EVERY` seconds) with the source, reason, a short detail and the
+    client address, never a secret, signature or body.
+    """
+
+    def __init__(self) -> None:
+        self.rejected: Counter[tuple[str, str]] = Counter()
+        self._logged: dict[tuple[str, str], tuple[float, int]] = {}  # last line's time, refusals not logged since
+
+    def reject(self, source: str, reason: str, detail: str = "", client: str | None = None) -> None:
+        """Count a refusal and log it (rate-limited per source and reason)."""
+        key = (source, reason)
+        self.rejected[key] += 1
+        now = time.monotonic()
+        last, quiet = self._logged.get(key, (-LOG_EVERY, 0))
+        if now - last < LOG_EVERY:
+            self._logged[key] = (last, quiet + 1)
+            return
+        self._logged[key] = (now, 0)
+        more = f" (+{quiet} more of this kind not logged)" if quiet else ""
+        log.warning("webhook %s refused: %s%s from %s%s", source, reason, f" ({detail})" if detail else "",
+                    client or "?", more)
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        """``{source: {reason: count}}``, for an API or a status page."""
+        out: dict[str, dict[str, int]] = {}
+        for (source, reason), count in sorted(self.rejected.items()):
+            out.setdefault(source, {})[reason] = count
+        return out
+
+    def total(self, source: str | None = None) -> int:
+        return sum(n for (s, _), n in self.rejected.items() if source is None or s == source)
+
+
+class RecentlySeen:
+    """Keys (a Slack signature, a Twilio message SID) seen in the last ``ttl`` seconds, at most ``limit`` kept:
+    a validly signed request is acted on once. In this process only."""
+
+    def __init__(self, ttl: float, limit: int = 20_000) -> None:
+        self.ttl = ttl
+        self.limit = limit
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def first_time(self, key: str, now: float | None = None) -> bool:
+        """True the first time ``key`` is offered (within ``ttl``); it is remembered from then on."""
+        t = time.monotonic() if now is None else now
+        while self._seen:
+            oldest, at = next(iter(self._seen.items()))
+            if t - at <= self.ttl and len(self._seen) < self.limit:
+                break
+            del self._seen[oldest]
+        if key in self._seen:
+            return False
+        self._seen[key] = t
+        return True
+
+    def forget(self, key: str) -> None:
+        """Let ``key`` through again (the request it stood for was not acted on after all)."""
+        self._seen.pop(key, None)
+
+
+def slack_signature_problem(secret: str, headers: Mapping[str, str], body: bytes,
+                            now: float | None = None) -> str | None:
+    """Why a Slack request does not pass signing v0 (a reason constant), or None when it does.
+
+    The signature is checked before the timestamp's age: a forgery is ``bad_signature`` whatever its timestamp,
+    a genuine request that arrives more than 5 minutes off is ``stale_timestamp``.
+    """
     ts = headers.get("x-slack-request-timestamp", "")
     signature = headers.get("x-slack-signature", "")
-    if not ts.isdigit() or not signature.startswith("v0="):
-        return False
-    if abs((time.time() if now is None else now) - int(ts)) > SLACK_WINDOW:
-        return False
+    if not ts or not signature:
+        return MISSING_SIGNATURE
+    if not (ts.isascii() and ts.isdigit()) or len(ts) > 12 or not signature.startswith("v0="):
+        return BAD_SIGNATURE
     expected = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, signature)
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+        return BAD_SIGNATURE
+    if abs((time.time() if now is None else now) - int(ts)) > SLACK_WINDOW:
+        return STALE_TIMESTAMP
+    return None

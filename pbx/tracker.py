@@ -30,6 +30,8 @@ How a call is followed (the observations behind each rule: the README of the AMI
   abandoned, timed out), else INTERRUPTED. :meth:`CallTracker.reconcile` ends the calls the PBX no longer has
   after a reconnect the same way, except that an answered call stays ANSWERED (the agent did talk to the caller;
   its end fell into our gap) unless the PBX restarted meanwhile.
+* Queue board (:attr:`CallTracker.board`): the tracker tells it which calls wait in which queue and how they
+  left (answered, abandoned, timed out), and hands it the ``QueueMember*`` events and ``QueueStatus`` members.
 * Idempotent: every fact comes from a state change that can happen once per call (states only move forward; a
   new queue episode needs a join later than the last leave), so a duplicated or replayed event emits nothing.
 """
@@ -51,6 +53,7 @@ from pbx.ami_values import (
     seconds,
 )
 from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, Fact, Outcome
+from pbx.queue_board import MEMBER_EVENTS, QueueBoard
 
 Event = Mapping[str, str]
 Handler = Callable[[Event, datetime | None], list[Fact]]
@@ -156,6 +159,8 @@ class CallTracker:
         self._ended: set[str] = set()
         self._ended_order: deque[str] = deque()
         self._ended_memory = ended_memory
+        #: Members, waiting calls and the day's counters of ``queues`` (read by the web layer).
+        self.board = QueueBoard(self._queues)
         self._handlers: dict[str, Handler] = {
             "Newchannel": self._on_newchannel,
             "Hangup": self._on_hangup,
@@ -170,6 +175,8 @@ class CallTracker:
             "MessageWaiting": self._on_message_waiting,
             "Shutdown": self._on_shutdown,
         }
+        for name in MEMBER_EVENTS:
+            self._handlers[name] = self._on_member
         if self._contexts:
             self._handlers["Newexten"] = self._on_newexten
             self._handlers["NewCallerid"] = self._on_newcallerid
@@ -223,6 +230,7 @@ class CallTracker:
         by_call: dict[str, list[Event]] = {}
         entries: dict[str, Event] = {}
         members: dict[str, str] = {}
+        roster: list[Event] = []  #: QueueParams and QueueMember items: who is in each queue
         for message in messages:
             kind = message.get("Event")
             if kind == "CoreShowChannel":
@@ -232,10 +240,15 @@ class CallTracker:
             elif kind == "QueueEntry":
                 if message.get("Queue") in self._queues and message.get("Uniqueid"):
                     entries[message["Uniqueid"]] = message
+            elif kind == "QueueParams":
+                roster.append(message)
             elif kind == "QueueMember":
+                roster.append(message)
                 interface = message.get("Location") or message.get("Interface")
                 if interface:
                     members[interface] = caller_name(message.get("Name") or message.get("MemberName"))
+        self.board.load_members(roster)
+        self.board.advance(at.timestamp())
         facts: list[Fact] = []
         for linkedid, channels in by_call.items():
             if linkedid in self._ended:
@@ -260,6 +273,7 @@ class CallTracker:
                 caller = next((c for c in channels if c["Uniqueid"] == call.caller_uid), None)
                 if caller is not None and caller.get("Application") != "Queue":
                     call.left_t = at.timestamp()  # left the queue unanswered while we were away
+                    self.board.left(call.linkedid, call.left_t)
             elif call.stage == _CANDIDATE and call.context_at is None and self._contexts:
                 entered = next((c for c in channels if c.get("Context") in self._contexts), None)
                 if entered is not None:
@@ -323,6 +337,7 @@ class CallTracker:
         call.left_t = None
         call.abandoned = call.left_by_caller = False
         call.queue_wait = None
+        self.board.joined(queue, call.linkedid, join_t)
 
     def _enter_context(self, call: _Call, event: Event, at: datetime) -> list[Fact]:
         """A channel of the call appeared in one of the IT-line contexts."""
@@ -361,6 +376,8 @@ class CallTracker:
             call.queue_wait = _whole(call.connect_t - call.join_t)
         if call.left_t is None:
             call.left_t = call.connect_t
+        self.board.left(call.linkedid, call.connect_t)
+        self.board.answered(call.queue, call.connect_t)
         if agent_uid and agent_uid not in call.dead:
             call.channels.add(agent_uid)
         wait = call.prior_wait + (call.queue_wait or 0)
@@ -373,6 +390,12 @@ class CallTracker:
             facts.append(self._offer(call, call.context_at or at, "", "", None, call.channel))
         self._live -= 1
         self._remember(call.linkedid)
+        outcome = _outcome(call, ending)
+        self.board.left(call.linkedid)
+        if call.stage == _QUEUED and outcome is Outcome.ABANDONED:
+            self.board.abandoned(call.queue, at.timestamp())
+        elif call.stage == _QUEUED and outcome is Outcome.TIMEOUT:
+            self.board.timed_out(call.queue, at.timestamp())
         if call.stage >= _QUEUED:
             episode = _episode_wait(call, end_t)
             wait = call.prior_wait + episode if episode is not None else (call.prior_wait or None)
@@ -389,7 +412,7 @@ class CallTracker:
                 self.pbx,
                 call.linkedid,
                 at,
-                _outcome(call, ending),
+                outcome,
                 wait,
                 talk,
                 ended_by=call.ended_by if call.stage == _COMPLETED else None,
@@ -496,6 +519,7 @@ class CallTracker:
             return facts
         dest = event.get("DestUniqueid")
         interface = event.get("Interface") or ""
+        self.board.member_rung(event.get("Queue") or "", interface, event.get("MemberName"))
         key = dest or interface
         if key in call.rung:
             return facts
@@ -546,6 +570,7 @@ class CallTracker:
         call.abandoned = True
         if call.left_t is None:
             call.left_t = at.timestamp()
+        self.board.left(call.linkedid, call.left_t)
         call.left_by_caller = call.caller_uid in call.requested
         if hold is not None:
             call.queue_wait = hold
@@ -559,7 +584,12 @@ class CallTracker:
             return facts
         call.left_t = at.timestamp()
         call.left_by_caller = call.caller_uid in call.requested
+        self.board.left(call.linkedid, call.left_t)
         return facts
+
+    def _on_member(self, event: Event, received_at: datetime | None) -> list[Fact]:
+        self.board.member_event(event)
+        return []
 
     def _on_hangup_request(self, event: Event, received_at: datetime | None) -> list[Fact]:
         call = self._calls.get(event.get("Linkedid"))  # type: ignore[arg-type]

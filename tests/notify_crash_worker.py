@@ -7,6 +7,7 @@ It sends what is due at the test's fixed moment, then prints its counters and ex
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -24,6 +25,8 @@ async def main(database_url: str, twilio_url: str, slack_url: str, go_file: str 
             self.url = url
 
     world = build_world(settings, _Fake(twilio_url), _Fake(slack_url))  # type: ignore[arg-type]
+    # small claims, few in flight: with 30 rows, one process must not take them all before the other starts
+    world.dispatcher.settings = dataclasses.replace(world.dispatcher.settings, batch=3, in_flight=3)
     await world.sms.start()
     await world.slack.start()
     print("ready", flush=True)

@@ -86,10 +86,39 @@ class FakeTwilio:
     lose_replies: int = 0
     #: Accept the message, then hold the reply this long (the sender can be killed while it waits).
     hang_after_accept: float = 0.0
+    #: The account's phone numbers (IncomingPhoneNumbers), for ``helpline check``.
+    numbers: list[str] = field(default_factory=lambda: ["+15550001111"])
 
     def app(self) -> Starlette:
         path = "/2010-04-01/Accounts/{sid}/Messages.json"
-        return Starlette(routes=[Route(path, self.create, methods=["POST"]), Route(path, self.list, methods=["GET"])])
+        return Starlette(routes=[Route(path, self.create, methods=["POST"]), Route(path, self.list, methods=["GET"]),
+                                 Route("/2010-04-01/Accounts/{sid}.json", self.account, methods=["GET"]),
+                                 Route("/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers.json", self.phone_numbers,
+                                       methods=["GET"])])
+
+    async def account(self, request: Request) -> JSONResponse:
+        """``GET /2010-04-01/Accounts/{sid}.json``: the Account resource."""
+        refused = self._auth(request)
+        if refused is not None:
+            return refused
+        return JSONResponse({"sid": self.account_sid, "friendly_name": "helpline test account", "status": "active",
+                             "type": "Full", "owner_account_sid": self.account_sid, "auth_token": None,
+                             "date_created": None, "date_updated": None, "subresource_uris": {},
+                             "uri": f"/2010-04-01/Accounts/{self.account_sid}.json"})
+
+    async def phone_numbers(self, request: Request) -> JSONResponse:
+        """``GET .../IncomingPhoneNumbers.json`` (filtered by PhoneNumber): the account's numbers."""
+        refused = self._auth(request)
+        if refused is not None:
+            return refused
+        wanted = request.query_params.get("PhoneNumber")
+        rows = [{"sid": "PN" + f"{i:032x}", "account_sid": self.account_sid, "phone_number": n, "friendly_name": n,
+                 "capabilities": {"sms": True, "voice": True, "mms": False}}
+                for i, n in enumerate(self.numbers) if wanted is None or n == wanted]
+        base = f"/2010-04-01/Accounts/{self.account_sid}/IncomingPhoneNumbers.json"
+        return JSONResponse({"incoming_phone_numbers": rows, "end": len(rows) - 1, "first_page_uri": base,
+                             "next_page_uri": None, "page": 0, "page_size": 50, "previous_page_uri": None,
+                             "start": 0, "uri": base})
 
     def _auth(self, request: Request) -> JSONResponse | None:
         header = request.headers.get("authorization", "")
@@ -172,11 +201,49 @@ class FakeSlack:
     fail: list[tuple[int, str]] = field(default_factory=list)
     down: bool = False
     retry_after: int = 1
+    #: Channels (ids) the bot is not a member of (conversations.info says is_member false).
+    not_member: set[str] = field(default_factory=set)
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/api/chat.postMessage", self.post, methods=["POST"]),
                                  Route("/api/chat.update", self.update, methods=["POST"]),
-                                 Route("/api/users.lookupByEmail", self.lookup, methods=["GET", "POST"])])
+                                 Route("/api/users.lookupByEmail", self.lookup, methods=["GET", "POST"]),
+                                 Route("/api/auth.test", self.auth_test, methods=["GET", "POST"]),
+                                 Route("/api/conversations.info", self.conversation, methods=["GET", "POST"]),
+                                 Route("/api/conversations.list", self.conversations, methods=["GET", "POST"])])
+
+    async def auth_test(self, request: Request) -> JSONResponse:
+        refused = self._refuse(request)
+        if refused is not None:
+            return refused
+        return JSONResponse({"ok": True, "url": "https://example.slack.com/", "team": "Example", "user": "helpline",
+                             "team_id": "T0EXAMPLE", "user_id": "U0HELPLINE", "bot_id": "B0HELPLINE"})
+
+    def _conversation(self, channel_id: str) -> dict[str, Any]:
+        name = next((k.lstrip("#") for k, v in self.channels.items() if v == channel_id and k.startswith("#")),
+                    channel_id.lower())
+        return {"id": channel_id, "name": name, "is_channel": True, "is_archived": False,
+                "is_member": channel_id not in self.not_member}
+
+    async def conversation(self, request: Request) -> JSONResponse:
+        """``conversations.info``: a channel by id."""
+        refused = self._refuse(request)
+        if refused is not None:
+            return refused
+        args = dict(request.query_params) if request.method == "GET" else await self._args(request)
+        channel = str(args.get("channel", ""))
+        if channel not in self.channels.values():
+            return JSONResponse({"ok": False, "error": "channel_not_found"})
+        return JSONResponse({"ok": True, "channel": self._conversation(channel)})
+
+    async def conversations(self, request: Request) -> JSONResponse:
+        """``conversations.list``: every channel (one page)."""
+        refused = self._refuse(request)
+        if refused is not None:
+            return refused
+        ids = sorted(set(self.channels.values()))
+        return JSONResponse({"ok": True, "channels": [self._conversation(i) for i in ids],
+                             "response_metadata": {"next_cursor": ""}})
 
     async def lookup(self, request: Request) -> JSONResponse:
         refused = self._refuse(request)

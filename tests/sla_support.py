@@ -86,3 +86,41 @@ def services(tmp_path: Path, clock: FakeClock, text: str = POLICIES) -> tuple[Ti
 
 async def agent(login: str = "alice") -> Actor:
     return Actor.of(await AgentService().create(login=login, display_name=login.title(), role=Role.AGENT))
+
+
+async def _crash_worker(database_url: str, policies: str, now: str) -> None:
+    """Run one SLA scheduler pass whose alert handler kills the process (SIGKILL) after writing the alert, before
+    the commit: ``python -m tests.sla_support DATABASE_URL POLICIES_TOML NOW_ISO``."""
+    import os
+    import signal
+
+    from notify.alerts import AlertService
+    from tests.notify_support import notify_raw
+    from tickets.events import SlaBreached, SlaWarning
+    from tickets.sla.scheduler import SlaScheduler
+    from web import db
+    from web.config import Settings
+    from web.notify_config import NotifySettings
+
+    settings = Settings.model_validate({"database": {"url": database_url}})
+    await db.open_orm(settings.database)
+    clock = FakeClock(datetime.fromisoformat(now))
+    engine = SlaEngine(book(Path(policies).parent, Path(policies).read_text(encoding="utf-8")), clock=clock)
+    notify = NotifySettings.model_validate(notify_raw("http://127.0.0.1:9", "http://127.0.0.1:9"))
+    alerts = AlertService(notify.roster(), notify.build_policies(), TicketService(clock=clock, sla=engine),
+                          clock=clock)
+
+    async def die_after_the_alert(event: SlaWarning | SlaBreached) -> None:
+        await alerts.on_due(event)  # the alert and its deliveries are written, not committed
+        print("written", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    await SlaScheduler(engine, handlers=[die_after_the_alert], clock=clock).run_due()
+    print("survived", flush=True)  # never reached
+
+
+if __name__ == "__main__":
+    import asyncio
+    import sys
+
+    asyncio.run(_crash_worker(*sys.argv[1:4]))

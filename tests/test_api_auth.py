@@ -115,6 +115,7 @@ SAMPLES: dict[str, Callable[[World], Sample]] = {
     f"POST {V1}/alerts/{{alert_id}}/ack": lambda w: Sample({"alert_id": 1}, allowed_status=404),
     f"GET {V1}/calls": lambda w: Sample(query={"outcome": "abandoned,timeout"}),
     f"GET {V1}/pbx": lambda w: Sample(),
+    f"GET {V1}/queues": lambda w: Sample(),
     f"GET {V1}/directory": lambda w: Sample(),
     # this app has no PBX: past the role check the answer is 503 no-pbx (a real call: tests/test_telephony.py)
     f"POST {V1}/calls/originate": lambda w: Sample(body={"number": "+1 555 123 0001"}, allowed_status=503),

@@ -47,6 +47,10 @@ def test_secret_from_file_relative_to_the_config(tmp_path: Path) -> None:
     env_file.write_text("sqlite:///tmp/x.sqlite3")
     s = load_settings(environ={"HELPLINE_DATABASE_URL_FILE": str(env_file)})
     assert s.database.url.get_secret_value() == "sqlite:///tmp/x.sqlite3"
+    redis_file = tmp_path / "redis.secret"  # the short name's file form, as the systemd credentials drop-in uses it
+    redis_file.write_text("redis://:r3dis@cache:6379/0\n")
+    s = load_settings(environ={"HELPLINE_REDIS_URL_FILE": str(redis_file)})
+    assert s.live.redis_url is not None and s.live.redis_url.get_secret_value() == "redis://:r3dis@cache:6379/0"
 
 
 @pytest.mark.parametrize("text,env,expected", [

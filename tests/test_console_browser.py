@@ -139,7 +139,7 @@ def test_the_screen_pop_reaches_the_ringing_agent_only_and_the_ticket_can_be_wor
         assert renders(alice, "article.pop .recent button", "ที่บ้าน"), "so is Thai (with Cyrillic)"
         doc_screenshot(alice, "console-screen-pop")
         card.locator(".badge.state", has_text="ended").wait_for(timeout=20000)
-        # bob's phone never rang: no pop, but the call went through his queue board
+        # bob's phone never rang: no pop (nor is he a member of the queue, which rang only Alice)
         assert bob.locator("article.pop").count() == 0
 
         # the notes box adds an internal comment to the call's ticket
@@ -192,3 +192,63 @@ def test_an_ambiguous_caller_is_picked_with_one_click(browser: Any, desk: tuple[
         alice.locator("article.pop button.open-ticket").click()
         alice.locator("#ticket").get_by_text(f"{CALLER} (VIP)").wait_for(timeout=5000)
 
+
+
+@pytest.fixture
+def queue_desk(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[Server, ThreadedReplay]]:
+    """helpline with alice (ext 101, a member of the helpdesk queue in the recording) and dave (104, in no queue),
+    and a PBX that, when told to, is the one of f_resync_snapshot.raw: helpline connects while 3 calls talk to
+    Alice, Bob and Carol and 3 wait in the queue; the waiting ones are answered a few seconds later."""
+    path = tmp_path / "helpline.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    url = f"sqlite://{path}"
+    add_agents(Settings.model_validate({"database": {"url": url}}), ("alice", Role.AGENT, "101"),
+               ("dave", Role.AGENT, "104"))
+    with ThreadedReplay(AMI / "f_resync_snapshot.raw", USER, SECRET, speed=2.0) as pbx:
+        config = tmp_path / "helpline.toml"
+        config.write_text(f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {pbx.port}\nusername = "{USER}"\n'
+                          f'secret = "{SECRET}"\nqueues = ["helpdesk"]\n')
+        server = start_server(url, tmp_path, {"HELPLINE_CONFIG": str(config)})
+        try:
+            yield server, pbx
+        finally:
+            stop_server(server)
+
+
+def test_the_queue_board_shows_the_agents_queues_live(browser: Any, queue_desk: tuple[Server, ThreadedReplay]) -> None:
+    server, pbx = queue_desk
+    alice, dave = log_in(browser, server, "alice"), log_in(browser, server, "dave")
+    with screenshots_on_failure("queue-board", {"alice": alice, "dave": dave}):
+        for page in (alice, dave):
+            page.locator("#live-state.on").wait_for(timeout=10000)
+        expect(alice.locator("#queue-stats-empty")).to_be_visible()  # no PBX news yet
+        pbx.play()
+
+        helpdesk = alice.locator("#queue-stats tbody tr[data-queue='helpdesk']")
+        expect(helpdesk.locator(".q-waiting")).to_have_text("3", timeout=20000)
+        expect(helpdesk.locator(".q-agents")).to_have_text("0 free, 3 busy, 0 paused")
+        # the waiting calls are on her board too, with the three being talked to
+        expect(alice.locator("#queue-board tbody tr", has_text="waiting")).to_have_count(3)
+        longest = helpdesk.locator(".q-longest")
+        first = longest.inner_text()
+        expect(longest).not_to_have_text(first, timeout=3000)  # the longest wait ticks on between events
+        doc_screenshot(alice, "console-queue-board")
+
+        expect(helpdesk.locator(".q-waiting")).to_have_text("0", timeout=20000)  # answered by Bob, Carol, Alice
+        expect(helpdesk.locator(".q-longest")).to_have_text("—")
+        expect(alice.locator("#queue-board tbody tr", has_text="waiting")).to_have_count(0)
+        expect(helpdesk.locator(".q-agents")).to_have_text("3 free, 0 busy, 0 paused", timeout=20000)
+
+        # dave is in no queue: neither the queue nor its calls reach his board
+        assert dave.locator("#queue-stats tbody tr").count() == 0
+        assert dave.locator("#queue-board tbody tr").count() == 0
+        expect(dave.locator("#queue-stats-empty")).to_be_visible()
+
+        # a console opened later shows the board at once (GET /api/v1/queues), dave's still nothing
+        later = log_in(browser, server, "alice")
+        row = later.locator("#queue-stats tbody tr[data-queue='helpdesk']")
+        expect(row.locator(".q-agents")).to_have_text("3 free, 0 busy, 0 paused", timeout=10000)
+        expect(row.locator(".q-today")).to_contain_text("answered")
+        dave.reload()
+        dave.locator("#live-state.on").wait_for(timeout=10000)
+        assert dave.locator("#queue-stats tbody tr").count() == 0

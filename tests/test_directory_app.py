@@ -34,6 +34,7 @@ dialling_prefixes = ["9", "0"]
     d = settings.directory
     assert d.enabled and d.client_config().password == "s3cret-from-file"
     assert d.sync_interval.total_seconds() == 1800 and d.number_policy().parse("95551230009").key == "+15551230009"
+    assert (d.full_sync_interval.total_seconds(), d.live_fallback, d.live_timeout.total_seconds()) == (86400, False, 2)
     assert "s3cret" not in repr(d) and "s3cret" not in repr(d.client_config())
     no_secret = tmp_path / "no-secret.toml"
     no_secret.write_text((tmp_path / "helpline.toml").read_text().replace('password_file = "ad.secret"', ""))
@@ -49,6 +50,9 @@ dialling_prefixes = ["9", "0"]
     ('servers = ["ldaps://dc1"]\nbind_dn = "a"\nbase_dn = "DC=x"', "password_file"),
     ('servers = ["http://dc1"]\nbind_dn = "a"\npassword = "p"\nbase_dn = "DC=x"', "ldaps://"),
     ('dialling_prefixes = ["9x"]', "1-4 digits"),
+    ('servers = ["ldaps://dc1"]\nbind_dn = "a"\npassword = "p"\nbase_dn = "DC=x"\nlive_timeout = "90s"', "live_timeout"),
+    ('servers = ["ldaps://dc1"]\nbind_dn = "a"\npassword = "p"\nbase_dn = "DC=x"\nfull_sync_interval = "soon"',
+     "full_sync_interval"),
     ('extension_pattern = "4[0-9"', "not a regular expression"),
     ('servers = ["ldaps://dc1"]\nbind_dn = "a"\npassword = "p"\nbase_dn = "DC=x"\nca_file = "/nonexistent/ca.pem"',
      "not a readable file"),
@@ -79,6 +83,10 @@ def test_directory_sync_and_lookup_from_the_command_line(samba_ad: SambaAD, data
     done = helpline("directory", "sync", env=env, cwd=tmp_path)
     assert done.returncode == 0 and "added" in done.stdout, done.stderr
     assert samba_ad.password not in done.stdout + done.stderr
+    again = helpline("directory", "sync", env=env, cwd=tmp_path)
+    assert again.returncode == 0 and "incremental sync: 0 people changed" in again.stdout, again.stdout
+    full = helpline("directory", "sync", "--full", "--dry-run", env=env, cwd=tmp_path)
+    assert full.returncode == 0 and "full sync (asked for)" in full.stdout and "would change: 0 added" in full.stdout
     ivan = helpline("directory", "lookup", "95551230009", env=env, cwd=tmp_path)
     assert ivan.returncode == 0 and "+15551230009" in ivan.stdout
     assert "unique" in ivan.stdout and "Иван Петров, IT, Systems Engineer" in ivan.stdout

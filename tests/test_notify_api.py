@@ -106,6 +106,9 @@ def test_breach_is_sent_and_acknowledged_by_sms_reply(app_client: TestClient, to
     c = app_client
     ticket = p1_breach(c, tokens)
     wait_for(lambda: fake_twilio.to(IVAN) and len(fake_slack.posts) == 2)
+    # the dispatcher records each outcome after the provider answers: wait for the rows, not only the requests
+    wait_for(lambda: {d["status"] for d in alerts(c, tokens)[0]["deliveries"]
+                      if d["round"] == 0 and d["step"] == 0} == {"sent"})
     code = ticket["number"].split("-")[1]
     path = f"{V1}/webhooks/twilio/sms"
 

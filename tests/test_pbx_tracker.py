@@ -13,7 +13,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from panoramisk.message import Message
 from pbx.ami_values import channel_interface, event_time, interface_extension, unescape
 from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, Fact, Outcome
 from pbx.frames import recorded_messages
+from pbx.queue_board import MEMBER_EVENTS, MemberState, QueueStats, member_state
 from pbx.tracker import CallTracker
 from tests.conftest import service_missing
 
@@ -613,3 +614,133 @@ def test_shuffled_duplicated_truncated_recordings(rnd: random.Random, percent: i
     facts += tracker.reconcile((), datetime(2027, 1, 1, tzinfo=UTC))
     assert_consistent(tracker, facts)
     assert tracker.live == 0 and tracker.candidates == 0
+
+
+# -- the queue board (members, waiting calls, the day's counters) --------------------------------------------------
+
+
+def board_steps(tracker: CallTracker, messages: Iterable[Mapping[str, str]]) -> list[tuple[str, QueueStats]]:
+    """Feed ``messages``; after each, the event name and the helpdesk's stats."""
+    steps = []
+    for message in messages:
+        tracker.feed(message)
+        steps.append((message.get("Event", ""), tracker.board.stats("helpdesk")))
+    return steps
+
+
+def test_board_reads_member_events_and_nothing_else_new() -> None:
+    names = CallTracker("lab", QUEUES).event_names
+    assert MEMBER_EVENTS <= names
+    assert not names & {"QueueParams", "QueueMember", "QueueEntry", "DeviceStateChange", "AgentRingNoAnswer"}
+
+
+def test_board_all_members_paused_a_caller_waits_and_abandons() -> None:
+    """b: the three members pause ("sim-all-agents-away"), a caller waits 5 s and hangs up, the members come back."""
+    steps = board_steps(CallTracker("lab", QUEUES), events("b_abandoned.raw"))
+    joined = next(s for e, s in steps if e == "QueueCallerJoin")
+    assert (joined.waiting, joined.paused, joined.available, joined.busy) == (1, 3, 0, 0)
+    assert {(m.extension, m.name, m.paused_reason) for m in joined.members} == {
+        ("101", "Alice Agent", "sim-all-agents-away"), ("102", "Bob Agent", "sim-all-agents-away"),
+        ("103", "Carol Agent", "sim-all-agents-away")}
+    abandoned = next(s for e, s in steps if e == "QueueCallerAbandon")
+    assert abandoned.waiting == 0  # counted as abandoned when the call is over (its outcome is sure then)
+    end = steps[-1][1]
+    assert (end.available, end.paused, end.waiting, end.abandoned_today, end.timed_out_today) == (3, 0, 0, 1, 0)
+    assert end.day == date(2026, 11, 27) and all(m.paused_reason == "" for m in end.members)
+
+
+def test_board_agent_busy_while_talking_then_available() -> None:
+    """a: Alice (Local/101@agents) is rung and talks; she is known as a member from the queue's own events."""
+    steps = board_steps(CallTracker("lab", QUEUES), events("a_answered.raw"))
+    connected = next(s for e, s in steps if e == "AgentConnect")
+    assert (connected.waiting, connected.busy, connected.answered_today) == (0, 1, 1)
+    assert [(m.interface, m.extension, m.state) for m in connected.members] == [
+        ("Local/101@agents", "101", MemberState.BUSY)]
+    end = steps[-1][1]
+    assert (end.available, end.busy, end.answered_today, end.abandoned_today) == (1, 0, 1, 0)
+
+
+@pytest.mark.parametrize("recording, truth", [("c_concurrent20_mixed.raw", "c_concurrent20_mixed.calls.jsonl"),
+                                              ("d_storm200.raw", "d_storm200.calls.jsonl")], ids=["c", "d"])
+def test_board_counts_agree_with_the_ground_truth(recording: str, truth: str) -> None:
+    tracker = CallTracker("lab", QUEUES)
+    steps = board_steps(tracker, events(recording))
+    outcomes = Counter(row["outcome"] for row in ground_truth(truth))
+    end = steps[-1][1]
+    assert (end.answered_today, end.abandoned_today, end.timed_out_today) == (
+        outcomes["answered"], outcomes["abandoned"], outcomes["overflow-voicemail"])
+    assert end.waiting == 0 and end.longest_wait == 0 and end.available == 3
+    peak = max(steps, key=lambda step: step[1].waiting)[1]
+    assert peak.waiting > 3 and peak.longest_wait > 0  # more callers than agents: they queued
+    assert {m.extension for m in peak.members} == {"101", "102", "103"}
+
+
+def test_board_from_a_resync_snapshot() -> None:
+    """f: connected while 3 calls talk and 3 wait: QueueStatus names the members (all on a call) and the waiting."""
+    tracker = CallTracker("lab", QUEUES)
+    messages = events("f_resync_snapshot.raw")
+    items = [m for m in messages if m.get("Event") in LIST_ITEMS]
+    at = last_time(messages[:20])
+    tracker.snapshot_calls(items, at)
+    now = tracker.board.stats("helpdesk")
+    assert (now.waiting, now.longest_wait, now.busy, now.available) == (3, 2, 3, 0)  # QueueEntry Wait: 2
+    assert now.at == at and {m.extension for m in now.members} == {"101", "102", "103"}
+    assert tracker.board.take_changed() == {"helpdesk"}
+    play(tracker, (m for m in messages if m.get("Event") not in LIST_ITEMS))
+    end = tracker.board.stats("helpdesk")
+    assert (end.waiting, end.answered_today, end.available) == (0, 6, 3)  # 3 found talking + 3 answered since
+
+    # a later resync that no longer lists Carol: she left the queue while we were away
+    tracker.board.roster_changed.clear()
+    tracker.snapshot_calls([m for m in items if m.get("Name") != "Carol Agent"], at + timedelta(minutes=1))
+    assert {m.name for m in tracker.board.stats("helpdesk").members} == {"Alice Agent", "Bob Agent"}
+    assert tracker.board.roster_changed == {"helpdesk"}
+
+
+def test_board_members_added_and_removed_map_to_extensions() -> None:
+    """QueueMemberAdded/Removed are not in the recordings (no member logged in or out there): they carry the fields
+    of the recorded QueueMemberStatus, so the recorded event is reused with the name and interface changed."""
+    status = next(m for m in events("a_answered.raw") if m.get("Event") == "QueueMemberStatus")
+    tracker = CallTracker("lab", QUEUES)
+    board = tracker.board
+    tracker.feed(status)  # Alice Agent, Local/101@agents, rung (Status 2)
+    assert [(m.extension, m.state) for m in board.stats("helpdesk").members] == [("101", MemberState.BUSY)]
+    for interface, state_interface, extension in (("PJSIP/4001", "PJSIP/4001", "4001"),
+                                                  ("Local/4002@from-queue/n", "PJSIP/4002", "4002"),
+                                                  ("PJSIP/dave", "PJSIP/4003", "4003"),
+                                                  ("PJSIP/erin", "Custom:erin", None)):
+        tracker.feed({**status, "Event": "QueueMemberAdded", "Interface": interface, "StateInterface": state_interface,
+                      "MemberName": interface, "Status": "1"})
+        assert [m.extension for m in board.stats("helpdesk").members if m.interface == interface] == [extension]
+    assert board.roster_changed == {"helpdesk"} and board.stats("helpdesk").available == 4
+    board.roster_changed.clear()
+    tracker.feed({**status, "Event": "QueueMemberStatus", "Status": "5"})  # Alice's phone unregistered
+    assert board.roster_changed == set() and board.stats("helpdesk").unavailable == 1
+    tracker.feed({**status, "Event": "QueueMemberRemoved", "Interface": "PJSIP/4001"})
+    assert board.roster_changed == {"helpdesk"}
+    assert "PJSIP/4001" not in {m.interface for m in board.stats("helpdesk").members}
+    tracker.feed({**status, "Queue": "sales", "Event": "QueueMemberAdded", "Interface": "PJSIP/4009"})
+    assert "PJSIP/4009" not in {m.interface for m in board.stats("helpdesk").members}  # not an IT-line queue
+
+
+def test_board_counters_start_again_on_a_new_day() -> None:
+    """The day's counters restart at midnight (of the board's zone); a late event of yesterday counts nowhere."""
+    tracker = CallTracker("lab", QUEUES)
+    play(tracker, events("a_answered.raw"))
+    assert tracker.board.stats("helpdesk").answered_today == 1
+    next_day = [{**m, "Timestamp": f"{float(m['Timestamp']) + 86400:.6f}"} if "Timestamp" in m else m
+                for m in events("b_abandoned.raw")]
+    play(tracker, next_day)
+    stats = tracker.board.stats("helpdesk")
+    assert (stats.day, stats.answered_today, stats.abandoned_today) == (date(2026, 11, 28), 0, 1)
+    play(tracker, events("b2_abandoned_while_ringing.raw"))  # yesterday's: too late to count
+    assert tracker.board.stats("helpdesk").abandoned_today == 1
+
+
+def test_member_state_from_device_state() -> None:
+    assert member_state("1", "0") is MemberState.AVAILABLE
+    assert member_state("2", "0") is MemberState.BUSY and member_state("6", "0") is MemberState.BUSY
+    assert member_state("1", "0", "1") is MemberState.BUSY
+    assert member_state("5", "0") is MemberState.UNAVAILABLE and member_state("4", None) is MemberState.UNAVAILABLE
+    assert member_state("2", "1") is MemberState.PAUSED
+    assert member_state(None, None) is MemberState.AVAILABLE  # unknown device state: assumed free

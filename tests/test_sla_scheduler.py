@@ -172,3 +172,18 @@ async def test_ticket_changes_while_the_scheduler_fires(orm: Settings, tmp_path:
     assert len(warned) == len(set(warned)) and sum(results[:2]) <= 20
     met = await SlaClock.filter(metric="first_response", state="met").count()
     assert met == 20  # every first response counted, whether its warning came before it or not
+
+
+async def test_the_loop_stops_while_clocks_keep_changing(orm: Settings, tmp_path: Path) -> None:
+    """Shutdown while ticket changes keep waking the scheduler: stop() returns (a cancellation that arrives with a
+    wake-up is not swallowed)."""
+    engine = SlaEngine(book(tmp_path))
+    loop = asyncio.get_running_loop()
+    for _ in range(30):
+        scheduler = SlaScheduler(engine, max_sleep=30)
+        scheduler.start()
+        await asyncio.sleep(0.01)  # asleep: nothing is due
+        loop.call_soon(scheduler.wake)  # a ticket change wakes it just as the shutdown begins
+        await asyncio.sleep(0)
+        scheduler.wake()
+        await asyncio.wait_for(scheduler.stop(), 5)

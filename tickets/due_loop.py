@@ -82,5 +82,10 @@ class DueLoop:
             await self._sleep(delay)
 
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        """Until :meth:`wake` or ``seconds`` passed. (Not ``asyncio.wait_for``: on Python 3.11 it swallows a
+        cancellation that arrives as the wake-up completes, and :meth:`stop` would wait forever.)"""
+        timer = asyncio.get_running_loop().call_later(seconds, self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            timer.cancel()

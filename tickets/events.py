@@ -34,6 +34,7 @@ class SlaWarning:
     percent: int
     due_at: datetime
     policy: str
+    cycle: int = 1  #: the clock's cycle (a new missed call, a reopened ticket): a new target
     type: str = "sla.warning"
 
 
@@ -46,6 +47,7 @@ class SlaBreached:
     metric: str
     due_at: datetime
     policy: str
+    cycle: int = 1  #: the clock's cycle (a new missed call, a reopened ticket): a new target
     type: str = "sla.breached"
 
 

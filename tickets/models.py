@@ -209,6 +209,30 @@ class DirectorySyncRun(Model):
         indexes = [Index(fields=("ok", "id"), name="directory_sync_ok_idx")]
 
 
+class DirectoryUsnState(Model):
+    """Where the last directory sync left off, so the next one reads only what changed (uSNChanged)."""
+
+    id = fields.IntField(primary_key=True)
+    # the directory this is about: one per installation ("default")
+    source = fields.CharField(max_length=32, unique=True)
+    # the server URI that answered the last sync
+    server = fields.CharField(max_length=255, null=True)
+    # the DC's NTDS Settings DN (rootDSE dsServiceName); null when the server has no USNs (not AD)
+    dc_name = fields.CharField(max_length=512, null=True)
+    # the DC database's invocationId: a restored DC gets a new one, and its old USNs are void
+    invocation_id = fields.CharField(max_length=36, null=True)
+    # the DC's highestCommittedUSN read before the last sync's search
+    highest_usn = fields.BigIntField(null=True)
+    # fingerprint of base_dn, user_filter, phone_attributes and vip_group the USN is valid for
+    scope = fields.CharField(max_length=64, null=True)
+    # when the last complete (full) sync finished: removals are only seen by a full sync
+    full_sync_at = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "directory_usn"
+
+
 class Ticket(Model):
     """An incident or a service request."""
 
@@ -368,7 +392,7 @@ class SlaClock(Model):
     next_event_at = fields.DatetimeField(null=True)  # next warning or breach, null when none is pending
     breached_at = fields.DatetimeField(null=True)
     stopped_at = fields.DatetimeField(null=True)  # the target was achieved (in time or late)
-    cycle = fields.IntField(default=1)  # a callback clock restarts with a new cycle on each new missed call
+    cycle = fields.IntField(default=1)  # a new cycle: a callback clock on each new missed call, a reopened ticket
     version = fields.IntField(default=1)  # bumped on every change, compared when the scheduler writes
     updated_at = fields.DatetimeField()
 
@@ -400,6 +424,8 @@ class SlaEvent(Model):
     dedupe = fields.CharField(max_length=32, null=True)
     detail = fields.TextField(null=True)
     at = fields.DatetimeField()
+    cycle = fields.IntField(null=True)  # of a warning or a breach: the clock cycle it belongs to
+    due_at = fields.DatetimeField(null=True)  # of a warning or a breach: the due moment of the target then
 
     class Meta:
         table = "sla_event"

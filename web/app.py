@@ -30,15 +30,20 @@ from web.problems import http_exception, server_error
 from web.resources import agents, calls, directory, pbx, people, service, sla, tickets
 from web.resources import notify as notify_api, webhooks
 from web.notify_wiring import NotifyRuntime, fan_out
-from web.telephony import PbxListener
+from web.telephony import PbxListener, start_listeners, stop_listeners
 from web import console_routes, session_routes
 from web.live import stream as live_stream, wiring as live_wiring
+from web.live import queues as live_queues
+from web.resources import queues as queues_api
 from web.sessions import LoginLimiter, SessionManager
 from web.version import VERSION
+from web import logs, metrics
+from web.request_id import RequestIdMiddleware
 
 log = logging.getLogger(__name__)
 APIS = [service.root, service.api, tickets.api, calls.api, pbx.api, directory.api, people.api, agents.api, sla.api]
 APIS.append(notify_api.api)  # /oncall, /alerts (the signed provider webhooks are plain routes: web/resources/webhooks.py)
+APIS.append(queues_api.api)  # /queues: the queue board (issue 7)
 
 
 @dataclass
@@ -73,10 +78,12 @@ def build_services(settings: Settings, directory: DirectoryService | None = None
     )
 
 
-def _sla_scheduler(services: Services) -> SlaScheduler:
-    """The SLA scheduler, started; its events go to whatever the ticket service publishes to."""
+def _sla_scheduler(services: Services, notify: NotifyRuntime | None = None) -> SlaScheduler:
+    """The SLA scheduler, started; its events go to whatever the ticket service publishes to (after the commit) and,
+    with alerting, to the alert service inside the scheduler's transaction (the alert commits with the event)."""
     assert services.sla is not None
-    scheduler = SlaScheduler(services.sla, publish=lambda event: services.tickets.publish(event))
+    scheduler = SlaScheduler(services.sla, publish=lambda event: services.tickets.publish(event),
+                             handlers=notify.sla_handlers() if notify is not None else ())
     scheduler.start()
     return scheduler
 
@@ -94,23 +101,24 @@ def create_app(settings: Settings) -> Starlette:
             # built here, inside the running loop (panoramisk binds to the loop it is created in)
             listeners = {p.name: PbxListener(p, app.state.services.intake) for p in settings.pbx}
             app.state.pbx = listeners
-            for listener in listeners.values():
-                await listener.start()
+            queue_stats = live_queues.follow(listeners, app.state.live)  # queue.stats as each PBX's queues change
+            await start_listeners(listeners, settings.database)  # on PostgreSQL: the leader of each PBX only
             if app.state.directory is not None:
                 app.state.directory.start()
-            if app.state.notify is not None:  # alerting hears SLA warnings/breaches and ticket changes
-                await app.state.notify.start()
+            if app.state.notify is not None:  # alerting hears ticket changes; SLA events come through the scheduler's
+                await app.state.notify.start()  # handler (in its transaction) and again here (their alert is found)
                 tickets_service = app.state.services.tickets
                 tickets_service.publish = fan_out(tickets_service.publish, app.state.notify.alerts.on_event)
-            app.state.sla_scheduler = _sla_scheduler(app.state.services)
+            app.state.sla_scheduler = _sla_scheduler(app.state.services, app.state.notify)
             try:
                 yield
             finally:
                 await app.state.sla_scheduler.stop()
                 if app.state.notify is not None:
                     await app.state.notify.stop()
-                for listener in listeners.values():
-                    await listener.stop()
+                await stop_listeners(listeners)
+                for publisher in queue_stats:
+                    publisher.stop()
                 if app.state.directory is not None:
                     await app.state.directory.stop()
                 await app.state.live.stop()
@@ -118,11 +126,15 @@ def create_app(settings: Settings) -> Starlette:
 
     routes = [route for api in APIS for route in api.routes()] + webhooks.routes
     routes += live_stream.routes() + session_routes.routes() + console_routes.routes()  # not in the OpenAPI document
+    app_metrics = metrics.Metrics()  # per app: several apps in one process (tests) do not clash
+    routes += metrics.routes()  # /metrics (not in the OpenAPI document)
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: http_exception, Exception: server_error},
         lifespan=lifespan,
-        middleware=[Middleware(BodyLimit, max_body_bytes=settings.web.max_body_bytes)],
+        middleware=[Middleware(RequestIdMiddleware, on_credential=logs.redactor.learn),
+                    Middleware(metrics.HttpMetricsMiddleware, metrics=app_metrics),
+                    Middleware(BodyLimit, max_body_bytes=settings.web.max_body_bytes)],
     )
     app.state.settings = settings
     app.state.directory = DirectoryService(settings.directory) if settings.directory.enabled else None
@@ -132,6 +144,10 @@ def create_app(settings: Settings) -> Starlette:
     app.state.pbx = {}  # name -> PbxListener, while the app runs
     app.state.live = live_wiring.build_broker(settings.live)
     live_wiring.attach(app.state.services.tickets, app.state.live)
+    logs.redactor.add_settings(settings)  # never log a configured secret, whoever set up logging
+    metrics.install(app.state, app_metrics)  # read at scrape time; calls/SLA counted from their domain events
+    app.state.services.tickets.publish = fan_out(app.state.services.tickets.publish, app_metrics.on_event)
+    app.state.services.intake.lookup = app_metrics.counting(app.state.services.intake.lookup)
     console = settings.console
     app.state.sessions = SessionManager(
         console.secret_key.get_secret_value() if console.secret_key else secrets.token_urlsafe(32),

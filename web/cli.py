@@ -120,20 +120,38 @@ def _parser() -> argparse.ArgumentParser:
                                                 "index. A failed or partial read changes nothing.")
     sync.add_argument("--dry-run", action="store_true", help="show what would change (added / changed / "
                                                               "disabled / removed) without changing anything")
+    sync.add_argument("--full", action="store_true", help="read everyone (the default reads only what changed "
+                                                           "since the last sync, with a full read every "
+                                                           "full_sync_interval)")
     sync.set_defaults(run=_directory_sync)
     lookup = directory_sub.add_parser("lookup", parents=[common], help="who has this phone number, and why",
                                       description="Look a caller's number up as the PBX intake does and explain "
                                                   "the answer.")
     lookup.add_argument("number", help="the number as the PBX sends it, e.g. 5551230009, +15551230009 or 4009")
     lookup.set_defaults(run=_directory_lookup)
+
+    check = sub.add_parser("check", parents=[common], help="check every dependency and say how to fix failures",
+                           description="Check the database, each PBX (AMI login and permissions), each directory "
+                                       "server, Twilio, Slack and Redis, concurrently with bounded timeouts. Exit 1 "
+                                       "if any check fails.")
+    check.add_argument("--json", action="store_true", help="print the results as JSON")
+    check.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per check (default 10)")
+    check.set_defaults(run=_check)
     return parser
 
 
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    from web import check
+
+    results = asyncio.run(check.run_checks(settings, timeout=args.timeout))
+    print(check.render_json(results) if args.json else check.render_text(results))
+    return 1 if any(r.status == "fail" for r in results) else 0
+
+
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.web.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if settings.web.log_level != "debug":
-        logging.getLogger("tortoise").setLevel(logging.WARNING)
+    from web import logs
+
+    logs.configure(settings)  # [log] format text|json, secrets masked (docs/monitoring.md)
 
 
 def _with_database(settings: Settings, task: Callable[[], Awaitable[Any]]) -> Any:
@@ -168,9 +186,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.web.host
     port = args.port or settings.web.port
     log.info("serving on http://%s:%d (config: %s)", host, port, settings.source)
-    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level=settings.web.log_level,
+    config = uvicorn.Config(create_app(settings), host=host, port=port, log_config=None,  # our handlers: web.logs
+                            log_level=settings.log.level or settings.web.log_level,
                             access_log=settings.web.access_log, proxy_headers=True, server_header=False,
-                            lifespan="on")
+                            lifespan="on",
+                            # live-event streams never end by themselves: on shutdown they are cut after 5 s and the
+                            # browsers reconnect (to another instance, or to this one once it is back)
+                            timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else 1
@@ -283,7 +305,7 @@ def _directory_sync(args: argparse.Namespace, settings: Settings) -> int:
 
         await db.prepare(settings.database)
         service.tickets = build_services(settings, service).tickets
-        return await service.run_sync(dry_run=args.dry_run, on_page=progress)
+        return await service.run_sync(dry_run=args.dry_run, full=args.full, on_page=progress)
 
     try:
         report = _with_database(settings, run)
@@ -305,7 +327,7 @@ def _directory_sync(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _directory_lookup(args: argparse.Namespace, settings: Settings) -> int:
-    from tickets.caller_index import DirectoryCallerLookup, sync_state
+    from tickets.caller_index import sync_state
     from tickets.callers import MatchStatus, PeopleByPhone
     from tickets.models import Person
 
@@ -313,8 +335,15 @@ def _directory_lookup(args: argparse.Namespace, settings: Settings) -> int:
     number = policy.parse(args.number)
 
     async def run() -> tuple[Any, list[Person], Any]:
-        lookup = DirectoryCallerLookup(policy) if settings.directory.enabled else PeopleByPhone()
-        match = await lookup.lookup(number)
+        from web.directory import DirectoryService
+
+        service = DirectoryService(settings.directory) if settings.directory.enabled else None
+        lookup = service.lookup if service is not None else PeopleByPhone()  # live_fallback too, as the intake
+        try:
+            match = await lookup.lookup(number)
+        finally:
+            if service is not None:
+                await service.stop()
         ids = [match.person_id] if match.person_id else list(match.candidates)
         people = await Person.filter(id__in=ids).order_by("id") if ids else []
         return match, list(people), await sync_state()

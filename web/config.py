@@ -8,6 +8,7 @@ environment. Every problem is reported with the key that causes it and how to fi
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -33,6 +34,7 @@ DEFAULT_DATABASE_URL = "sqlite://./var/helpline.sqlite3"
 # Keys whose value may come from "<key>_file" (TOML) or "HELPLINE_<SECTION>_<KEY>_FILE" (environment).
 SECRET_KEYS: dict[str, tuple[str, ...]] = {"database": ("url",), "directory": ("password",)}
 SECRET_KEYS.update({"live": ("redis_url",), "console": ("secret_key",)})
+SECRET_KEYS["web"] = ("metrics_token",)
 #: Environment names that set a key of a section (the longer HELPLINE_<SECTION>_<KEY> wins when both are set).
 ENV_ALIASES: dict[str, tuple[str, str]] = {"HELPLINE_REDIS_URL": ("live", "redis_url")}
 
@@ -60,6 +62,22 @@ class WebSettings(_Section):
     access_log: bool = True
     #: The URL Twilio and Slack call back (webhooks); their signatures are checked against it.
     public_url: str | None = Field(None, pattern=r"^https?://[^/?#]+(/[^?#]*)?$")
+    #: /metrics asks for ``Authorization: Bearer <metrics_token>`` when set; open (or ``metrics_allow``) when not.
+    metrics_token: SecretStr | None = Field(None, min_length=16)
+    #: /metrics answers only clients in these networks (e.g. ["127.0.0.1/32", "10.0.0.0/8"]); empty: any client.
+    metrics_allow: list[str] = Field(default_factory=list)
+
+    @field_validator("metrics_allow", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, str):  # from HELPLINE_WEB_METRICS_ALLOW="10.0.0.0/8, 127.0.0.1"
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        for net in value if isinstance(value, list) else ():
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"{net!r} is not a network: write it like \"10.0.0.0/8\" or \"127.0.0.1\"") from None
+        return value
 
 
 class DatabaseSettings(_Section):
@@ -170,6 +188,14 @@ class DirectorySettings(_Section):
     user_filter: str = PEOPLE_FILTER
     #: A complete sync removes at most this share of the people at once (more looks like a misconfiguration).
     removal_guard: float = Field(0.5, gt=0, le=1)
+    #: Syncs read only what changed (uSNChanged) after a full one; a full sync (removals) at least this often; 0 = always full.
+    full_sync_interval: Duration = timedelta(hours=24)
+    #: Ask the directory itself for a number nobody has in the synced index (someone added since the last sync).
+    live_fallback: bool = False
+    #: How long a live lookup may take before the index's answer stands (at least 1s).
+    live_timeout: Duration = timedelta(seconds=2)
+    #: How long a live answer (also "nobody") is reused, and how long live lookups pause after a failure.
+    live_cache_ttl: Duration = timedelta(seconds=60)
 
     @field_validator("dialling_prefixes")
     @classmethod
@@ -217,6 +243,12 @@ class DirectorySettings(_Section):
             raise ValueError("connect_timeout and receive_timeout must be at least 1s")
         if self.sync_interval < timedelta(minutes=1):
             raise ValueError("sync_interval must be at least 1m")
+        if self.full_sync_interval < timedelta(0):
+            raise ValueError("full_sync_interval must be 0 (every sync is a full one) or a duration such as 24h")
+        if not timedelta(seconds=1) <= self.live_timeout <= timedelta(seconds=30):
+            raise ValueError("live_timeout must be between 1s and 30s (a call waits for it)")
+        if self.live_cache_ttl < timedelta(0):
+            raise ValueError("live_cache_ttl must be a duration such as 60s (0: no cache)")
         return self
 
     @property
@@ -296,6 +328,15 @@ class ConsoleSettings(_Section):
     ip_attempts: int = Field(20, ge=1, le=100_000)
 
 
+class LogSettings(_Section):
+    """``[log]``: how helpline logs (to standard error)."""
+
+    #: ``text`` for a terminal; ``json`` (one object per line, with request ids) for a log pipeline.
+    format: Literal["text", "json"] = "text"
+    #: Overrides ``[web] log_level`` when set.
+    level: Literal["debug", "info", "warning", "error"] | None = None
+
+
 class Settings(_Section):
     """All of helpline's settings."""
 
@@ -308,6 +349,7 @@ class Settings(_Section):
     notify: NotifySettings = NotifySettings()
     live: LiveSettings = LiveSettings()
     console: ConsoleSettings = ConsoleSettings()
+    log: LogSettings = LogSettings()
     source: str = Field("defaults", exclude=True)
 
     @field_validator("pbx")
@@ -357,6 +399,8 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
         full = f"{ENV_PREFIX}{section}_{key}".upper()
         if name in env and full not in env and isinstance(raw.setdefault(section, {}), dict):
             raw[section][key] = env[name]
+        if f"{name}_FILE" in env and f"{full}_FILE" not in env and isinstance(raw.setdefault(section, {}), dict):
+            raw[section][f"{key}_file"] = env[f"{name}_FILE"]  # the secret-file form of the short name
     _resolve_secret_files(raw, problems, base=base)
     _resolve_pbx_secrets(raw, env, problems, base=base)
     resolve_notify_secrets(raw, env, problems, base=base)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -13,6 +15,7 @@ from tortoise.connection import get_connection
 from tortoise.migrations.executor import MigrationExecutor
 
 from web.config import DatabaseSettings
+from web.leadership import advisory_lock, asyncpg_dsn
 
 log = logging.getLogger(__name__)
 
@@ -76,18 +79,40 @@ async def pending_migrations(db: DatabaseSettings) -> tuple[list[str], bool]:
     return names, fresh
 
 
+#: The advisory lock that serialises migrations across instances.
+MIGRATION_LOCK = "helpline.migrate"
+
+
 class SchemaOutOfDate(RuntimeError):
     """The database has migrations applied, but not all of them."""
 
 
 async def prepare(db: DatabaseSettings) -> None:
-    """Migrate a fresh (empty) database; refuse one whose schema is behind (that needs a deliberate upgrade)."""
+    """Migrate a fresh (empty) database; refuse one whose schema is behind (that needs a deliberate upgrade).
+
+    On PostgreSQL, instances starting together take turns (an advisory lock): the first migrates, the others then
+    find nothing pending."""
+    async with _migration_lock(db):
+        await _prepare(db)
+
+
+@contextlib.asynccontextmanager
+async def _migration_lock(db: DatabaseSettings) -> AsyncIterator[None]:
+    """On PostgreSQL, one instance (or ``helpline db upgrade``) at a time; on SQLite, nothing to do."""
+    if db.is_sqlite:
+        yield
+        return
+    async with advisory_lock(asyncpg_dsn(db.url.get_secret_value()), MIGRATION_LOCK):
+        yield
+
+
+async def _prepare(db: DatabaseSettings) -> None:
     pending, fresh = await pending_migrations(db)
     if not pending:
         return
     if fresh:
         log.info("empty database: applying %d migrations", len(pending))
-        await upgrade(db)
+        await _upgrade()
         return
     raise SchemaOutOfDate(
         f"the database schema is behind this version of helpline ({len(pending)} migrations pending: "
@@ -96,7 +121,13 @@ async def prepare(db: DatabaseSettings) -> None:
 
 
 async def upgrade(db: DatabaseSettings) -> list[str]:
-    """Apply every pending migration; returns their names. Needs an initialised Tortoise context."""
+    """Apply every pending migration; returns their names. Needs an initialised Tortoise context. On PostgreSQL
+    under the migration lock (an instance starting meanwhile waits, then finds the schema up to date)."""
+    async with _migration_lock(db):
+        return await _upgrade()
+
+
+async def _upgrade() -> list[str]:
     connection = get_connection("default")
     executor = MigrationExecutor(connection, _apps_config())
     done: list[str] = []

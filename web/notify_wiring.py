@@ -2,15 +2,16 @@
 
 ``create_app`` builds a :class:`NotifyRuntime` when policies are configured; the lifespan starts it (provider
 clients are created inside the running loop) after the database is ready, and subscribes it to the domain events
-the ticket service and the SLA scheduler publish. Every 5 minutes (and at start-up) it looks for SLA warnings and
-breaches of the last hour that have no alert (the subscriber failed, or the process died between the SLA engine's
-commit and the alert's) and opens them: the alert's unique key makes that idempotent.
+the ticket service publishes; :meth:`NotifyRuntime.sla_handlers` go to the SLA scheduler, which opens alerts inside
+the transaction that records a warning or breach (they commit together, or not at all). Every 5 minutes (and at
+start-up) a catch-up looks for SLA warnings and breaches without their alert (recorded by an instance without
+alerting configured) and for open alerts of resolved tickets: in normal operation it finds nothing (the alert's
+unique key makes it idempotent).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import inspect
 import logging
@@ -22,13 +23,15 @@ from notify.channels import SendError, SlackChat, TwilioSms
 from notify.dispatcher import DispatchSettings, Dispatcher
 from notify.models import Delivery, DeliveryStatus
 from tickets.events import DomainEvent, Publisher
+from tickets.sla.scheduler import DueHandler
 from tickets.sla.calendar import Calendar
 from tickets.ticket_service import TicketService
 from web.config import Settings
+from web.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 V1 = "/api/v1"
-#: Seconds between two looks for SLA events without their alert (the subscriber failed, the process died).
+#: Seconds between two looks for SLA events without their alert (a safety net: normally there are none).
 CATCH_UP_EVERY = 300.0
 
 
@@ -71,6 +74,10 @@ class NotifyRuntime:
         self.forged: dict[str, int] = {"twilio": 0, "slack": 0}
         self._sweeper: asyncio.Task[None] | None = None
 
+    def sla_handlers(self) -> list[DueHandler]:
+        """What the SLA scheduler calls inside its transaction for each warning and breach: open the alert."""
+        return [self.alerts.on_due]
+
     @property
     def twilio_token(self) -> str | None:
         t = self.settings.notify.twilio
@@ -112,11 +119,12 @@ class NotifyRuntime:
         return left
 
     async def _catch_up(self) -> None:
-        """Open the alerts of recent SLA warnings and breaches that have none (a crash, a failed subscriber)."""
+        """Open the alerts of recent SLA warnings and breaches that have none; resolve those of resolved tickets."""
         try:
             opened = await self.alerts.catch_up(timedelta(hours=1))
             if opened:
-                log.warning("opened %d alerts for SLA events of the last hour that had none", opened)
+                log.warning("catch-up opened %d alerts for SLA events that had none (recorded by an instance "
+                            "without alerting?)", opened)
         except Exception:
             log.exception("alerting: the catch-up of SLA events failed")
 
@@ -130,11 +138,8 @@ class NotifyRuntime:
             await self._catch_up()
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        await cancel_and_wait(self._sweeper)
+        self._sweeper = None
         await self.dispatcher.stop()
         if self.sms is not None:
             await self.sms.close()

@@ -384,8 +384,9 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     status: Literal["ready", "degraded", "not ready"] = Field(
-        description="not ready (503): the database does not answer; degraded (200): a PBX is not connected, or the "
-                    "last directory sync failed")
+        description="not ready (503): the database does not answer; degraded (200): a PBX is not connected, the "
+                    "last directory sync failed, or Redis (live events) is unreachable. A PBX check reads 'standby' "
+                    "when another instance listens to it: that is ready")
     checks: dict[str, str]
 
 
@@ -419,7 +420,12 @@ class PbxStatus(BaseModel):
     bad_events: int
     resyncs: int
     resync_failures: int
+    closed_out: int = Field(0, description="calls found open in the database at a resync that the PBX no longer "
+                                           "had: they ended while no instance listened, and were closed out")
     last_fact_at: datetime | None
+    role: Literal["single", "leader", "standby"] = Field(
+        description="single: the only instance (SQLite); leader: this instance listens to the PBX; standby: another "
+                    "instance does, this one takes over if it goes away")
 
 
 class PbxList(BaseModel):

@@ -7,17 +7,19 @@ one transaction (a call storm costs one commit per burst, not per fact), falling
 retried while the database is away (facts are idempotent, so a retry never doubles anything). After every login, and after events were dropped, it asks
 Asterisk what is up (``CoreShowChannels``, ``QueueStatus``) so calls that started or ended while we were away are
 picked up or closed out.
+
+With several instances on one PostgreSQL database, each PBX has one listening instance, its leader
+(:mod:`web.leadership`); the others stand by and take over, with a fresh tracker and a resync, when it goes away.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from tortoise.exceptions import (
@@ -32,15 +34,17 @@ from tortoise.exceptions import (
 )
 
 from pbx.backoff import Backoff
-from pbx.connection import AmiConnection, AmiError
-from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, Fact
+from pbx.connection import AmiConnection, AmiError, ConnectionState
+from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, Fact, Outcome
 from pbx.queue import SessionMarker
 from pbx.tracker import CallTracker
 from tickets.callers import CallerMatch
 from tickets.intake import CallIntake
-from tickets.models import CallOutcome
+from tickets.models import Call as CallRow, CallOutcome, CallState
 from tickets.transaction import unit_of_work
-from web.config import PbxSettings
+from web.config import DatabaseSettings, PbxSettings
+from web.leadership import Leadership, Role, asyncpg_dsn
+from web.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,8 @@ log = logging.getLogger(__name__)
 TRANSIENT = (DBConnectionError, OperationalError, TransactionManagementError, ConnectionError, OSError, TimeoutError)
 #: ... except these: a constraint, or a row that should be there and is not. Retrying would stall the PBX forever.
 PERMANENT = (IntegrityError, NotExistOrMultiple, ObjectDoesNotExistError, NoValuesFetched, IncompleteInstanceError)
+#: How far back a resync looks for calls left open in the database (a call lasts hours at most).
+CLOSE_OUT_WINDOW = timedelta(days=1)
 #: At most this many call facts share a transaction (on SQLite, other writers wait for it: a few ms).
 FACTS_PER_TRANSACTION = 32
 
@@ -61,6 +67,7 @@ class ListenerCounters:
     burst_fallbacks: int = 0  #: bursts of facts whose transaction failed and that were recorded one by one
     resyncs: int = 0
     resync_failures: int = 0
+    closed_out: int = 0       #: calls found open in the database after a resync, ended while nobody listened
 
 
 class PbxListener:
@@ -71,32 +78,51 @@ class PbxListener:
         self.settings = settings
         self.intake = intake
         self.tracker = CallTracker(settings.name, settings.queues, contexts=settings.contexts)
-        ping = settings.ping_interval.total_seconds()
-        self.connection = connection or AmiConnection(
-            settings.host, settings.port, settings.username, settings.secret.get_secret_value(), name=settings.name,
-            session_markers=True, ping_interval=ping, ping_timeout=min(5.0, ping),
-            action_timeout=settings.action_timeout.total_seconds(), only_events=self.tracker.event_names,
-        )
+        self.connection = connection or self._new_connection()
         self.counters = ListenerCounters()
         self.last_fact_at: float | None = None
+        #: Who runs this listener when several instances share the database (None: this one alone, on SQLite).
+        self.leadership: Leadership | None = None
         self._seen_drops = 0
         self._task: asyncio.Task[None] | None = None
 
+    def _new_connection(self) -> AmiConnection:
+        s = self.settings
+        ping = s.ping_interval.total_seconds()
+        return AmiConnection(
+            s.host, s.port, s.username, s.secret.get_secret_value(), name=s.name,
+            session_markers=True, ping_interval=ping, ping_timeout=min(5.0, ping),
+            action_timeout=s.action_timeout.total_seconds(), only_events=self.tracker.event_names,
+        )
+
+    def healthy(self) -> bool:
+        """Logged in to the PBX (a leader that cannot be for long hands the PBX over to another instance)."""
+        return self.connection.connected
+
+    @property
+    def role(self) -> Role:
+        """``single`` (no other instance can listen), ``leader`` (listening) or ``standby`` (waiting for the lock)."""
+        return self.leadership.role if self.leadership is not None else "single"
+
     async def start(self) -> None:
+        """Listen. After a :meth:`stop` (a standby elected again), with a new connection and a fresh tracker: the
+        resync at login picks up the calls that are up now."""
+        if self.connection.state is ConnectionState.CLOSED:
+            self.tracker = CallTracker(self.name, self.settings.queues, contexts=self.settings.contexts)
+            self.connection, self._seen_drops = self._new_connection(), 0
         await self.connection.start()
         self._task = asyncio.create_task(self._consume(), name=f"pbx:{self.name}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop recording at once (a fact being recorded is rolled back), then close the AMI connection."""
+        await cancel_and_wait(self._task)
+        self._task = None
         await self.connection.close()
 
     def status(self) -> dict[str, Any]:
         """The connection's state and counters plus the listener's, for /readyz and GET /api/v1/pbx."""
         return {**self.connection.status().as_dict(), "live_calls": self.tracker.live,
-                "last_fact_at": self.last_fact_at, **vars(self.counters)}
+                "last_fact_at": self.last_fact_at, **vars(self.counters), "role": self.role}
 
     # -- the consumer ------------------------------------------------------------------------------------------
 
@@ -142,6 +168,26 @@ class PbxListener:
         log.info("PBX %s: resynchronised: %d channels up, %d calls followed, %d facts", self.name, len(live),
                  self.tracker.live, len(facts))
         await self.record(facts)
+        await self.close_out(live, at)
+
+    async def close_out(self, live: set[str], at: datetime) -> None:
+        """End the calls still open in the database that the PBX no longer has: they ended while no tracker here
+        followed them (the instance that did died, or helpline was down). After ``reconcile`` the tracker follows
+        only live calls, so these are calls it never saw; their outcome is what is known: answered, or interrupted."""
+        try:
+            rows = await CallRow.filter(pbx=self.name, started_at__gte=at - CLOSE_OUT_WINDOW).exclude(
+                state=CallState.ENDED).values_list("linkedid", "state")
+        except Exception as exc:  # the database is away (or worse): the next resync looks again
+            log.warning("PBX %s: could not look for calls left open: %s: %s", self.name, type(exc).__name__, exc)
+            return
+        facts: list[Fact] = [CallEnded(self.name, linkedid, at, Outcome.ANSWERED if state == CallState.ANSWERED
+                                       else Outcome.INTERRUPTED, None, None)
+                             for linkedid, state in rows if linkedid not in live]
+        if facts:
+            self.counters.closed_out += len(facts)
+            log.warning("PBX %s: %d calls open in the database ended while nobody listened: closed out", self.name,
+                        len(facts))
+            await self.record(facts)
 
     async def record(self, facts: list[Fact]) -> None:
         """Record call facts in order. A burst (a call storm, a resync) goes in transactions of up to
@@ -191,6 +237,27 @@ class PbxListener:
             self.counters.facts_applied += 1
             self.last_fact_at = time.time()
             return
+
+
+async def start_listeners(listeners: Mapping[str, PbxListener], database: DatabaseSettings) -> None:
+    """Start each listener: at once on SQLite (one instance); on PostgreSQL under the PBX's leadership lock, so that
+    of all the instances sharing the database exactly one listens to each PBX."""
+    for listener in listeners.values():
+        if database.is_sqlite:
+            await listener.start()
+            continue
+        listener.leadership = Leadership(asyncpg_dsn(database.url.get_secret_value()), f"helpline.pbx:{listener.name}",
+                                         on_elected=listener.start, on_deposed=listener.stop,
+                                         healthy=listener.healthy)
+        listener.leadership.start()
+
+
+async def stop_listeners(listeners: Mapping[str, PbxListener]) -> None:
+    """Stop each listener, then give up its leadership (another instance takes over within about a second)."""
+    for listener in listeners.values():
+        if listener.leadership is not None:
+            await listener.leadership.stop()
+        await listener.stop()
 
 
 async def apply_fact(intake: CallIntake, fact: Fact, matches: Mapping[str, CallerMatch] | None = None) -> None:

@@ -3,7 +3,8 @@
 * created: a clock per target of the first matching policy (first response, resolution); the policy stays
   attached to the ticket;
 * a pause status (``pending`` by default) pauses the open clocks, leaving it resumes them; resolving stops them
-  (met, or breached when late); reopening resumes the resolution clock with its elapsed time;
+  (met, or breached when late); reopening resumes the resolution clock with its elapsed time, in a new cycle (its
+  later warnings are new ones for alerting, even if the due moment did not move);
 * the first response (``Ticket.first_response_at``) stops the first-response clock;
 * a missed call starts the callback clock (again, in a new cycle, after an earlier callback was met); the next
   agent action on the ticket or an answered call stops it;
@@ -220,6 +221,8 @@ class SlaEngine:
         return "met_late" if late else "met"
 
     def _reopen(self, row: SlaClock, now: datetime) -> str:
+        """Resume a stopped clock (elapsed time kept) in a new cycle: what it announces from now on is new."""
+        row.cycle += 1
         row.stopped_at = None
         row.running_since = now
         row.state = SlaState.BREACHED if row.breached_at is not None else SlaState.RUNNING

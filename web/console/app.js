@@ -3,7 +3,7 @@ import { api, get, post, setCsrf, whenUnauthorized } from "./api.js";
 import { say, show } from "./dom.js";
 import { connectLive } from "./live.js";
 import { Pops } from "./pop.js";
-import { QueueBoard } from "./queue.js";
+import { QueueBoard, QueueStats } from "./queue.js";
 import { loadAtRisk, loadMine, search, TicketView } from "./tickets.js";
 
 const $ = (id) => document.getElementById(id);
@@ -41,14 +41,17 @@ async function start(session) {
   const tickets = new TicketView($("ticket"), { callBack, refresh });
   const pops = new Pops($("pops"), { openTicket: open, callBack });
   const board = new QueueBoard($("queue-board"), $("queue-empty"));
-  board.load();
+  const stats = new QueueStats($("queue-stats"), $("queue-stats-empty"));
+  stats.load().then((visible) => board.load(visible));
   refresh();
   setInterval(() => loadAtRisk($("at-risk"), open), 30000);
 
-  // supervisors get every call's events (for the board); a card pops only for calls at this agent's phone
+  // the stream brings the calls of this agent's queues (supervisors: every call) for the board; a card pops only
+  // for calls at this agent's phone
   const mine = (d) => d.agent_id === me.id || (Boolean(me.extension) && d.agent_extension === me.extension);
   source = connectLive((type, data) => {
-    if (type.startsWith("call.")) board.event(type, data);
+    if (type === "queue.stats") stats.update(data);
+    else if (type.startsWith("call.")) board.event(type, data);
     if (type === "call.offered") pops.offered(data);
     else if (type === "call.ringing" && mine(data)) pops.ringing(data);
     else if (type === "call.answered") (mine(data) ? pops.answered(data) : pops.taken(data));

@@ -1,6 +1,47 @@
-// The queue board: calls in progress per queue with how long they have waited (from the live events).
+// The queue board: each queue now (waiting, longest wait, agents, today) from GET /queues + queue.stats events,
+// and the calls in progress per queue with how long they have waited (from the call events).
 import { get } from "./api.js";
 import { clear, duration, h } from "./dom.js";
+
+const key = (d) => `${d.pbx}/${d.queue}`;
+
+export class QueueStats {
+  constructor(table, empty) {
+    this.body = table.querySelector("tbody");
+    this.empty = empty;
+    this.queues = new Map(); // "pbx/queue" -> stats, with when they arrived (the longest wait ticks on from there)
+    setInterval(() => this.render(), 1000);
+  }
+
+  /** The queues this agent sees ("pbx/queue"), after showing them. */
+  async load() {
+    const page = await get("/queues").catch(() => ({ items: [] }));
+    for (const q of page.items) this.queues.set(key(q), { ...q, received: Date.now() });
+    this.render();
+    return new Set(page.items.map(key));
+  }
+
+  update(d) {
+    this.queues.set(key(d), { ...d, received: Date.now() });
+    this.render();
+  }
+
+  render() {
+    clear(this.body);
+    const pbxs = new Set([...this.queues.values()].map((q) => q.pbx));
+    const rows = [...this.queues.values()].sort((a, b) => key(a).localeCompare(key(b)));
+    for (const q of rows) {
+      const longest = q.waiting ? q.longest_wait_seconds + (Date.now() - q.received) / 1000 : 0;
+      this.body.append(h("tr", { dataset: { queue: q.queue, pbx: q.pbx } },
+        h("th", { scope: "row", class: "q-name" }, pbxs.size > 1 ? `${q.queue} (${q.pbx})` : q.queue,
+          h("span", { class: "q-today muted" }, `today ${q.answered_today} answered, ${q.abandoned_today} abandoned`)),
+        h("td", { class: `q-waiting${q.waiting ? " busy" : ""}` }, String(q.waiting)),
+        h("td", { class: "q-longest" }, q.waiting ? duration(longest) : "—"),
+        h("td", { class: "q-agents" }, `${q.available} free, ${q.busy} busy, ${q.paused} paused`)));
+    }
+    this.empty.hidden = rows.length > 0;
+  }
+}
 
 export class QueueBoard {
   constructor(table, empty) {
@@ -10,9 +51,11 @@ export class QueueBoard {
     setInterval(() => this.render(), 1000);
   }
 
-  async load() {
+  /** ``visible``: the queues this agent sees ("pbx/queue"; empty: not known yet, show every call). */
+  async load(visible = new Set()) {
     const page = await get("/calls?state=offered,ringing,answered&limit=100").catch(() => ({ items: [] }));
     for (const c of page.items) {
+      if (c.queue && visible.size && !visible.has(key(c))) continue;
       this.calls.set(c.linkedid, { queue: c.queue, caller: c.caller_name || c.caller_number, state: c.state,
                                    since: Date.parse(c.started_at) });
     }

@@ -111,14 +111,14 @@ export async function loadMine(list, open) {
 }
 
 export async function loadAtRisk(list, open) {
-  clear(list);
   let page;
   try {
     page = await get("/sla/at-risk?limit=10");
   } catch (error) {
-    list.append(h("li", { class: "muted" }, error.status === 404 ? "SLA tracking is not available." : error.message));
+    clear(list).append(h("li", { class: "muted" }, error.status === 404 ? "SLA tracking is not available." : error.message));
     return;
   }
+  clear(list);  // after the answer: refreshes that overlap (a burst of ticket events) do not add up
   const now = Date.now();
   for (const item of page.items) {
     const left = item.clock.due_at ? (Date.parse(item.clock.due_at) - now) / 1000 : null;

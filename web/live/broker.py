@@ -8,6 +8,8 @@
   and a client may reconnect to any of them. Replay is ``XRANGE`` after the client's id.
 
 A subscriber whose queue overflows (a stuck client) is dropped; its browser reconnects and replays the gap.
+When Redis goes away the feeds are ended the same way and publishing is skipped (counted in ``dropped``) until the
+reader sees Redis again: calls and tickets never wait on the console.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from web.live.message import LiveMessage
+from web.live.queues import QueueRegistry
+from web.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 #: Messages a subscriber may lag behind before it is dropped (and reconnects).
@@ -49,6 +53,16 @@ class Subscription:
             with contextlib.suppress(asyncio.QueueEmpty):
                 self.queue.get_nowait()
             self.queue.put_nowait(None)  # wakes the reader, which ends the stream
+
+    def end(self) -> None:
+        """End the feed as an overflow does: the client reconnects (with ``Last-Event-ID``) and replays the gap."""
+        if self.overflowed:
+            return
+        self.overflowed = True
+        if self.queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+        self.queue.put_nowait(None)
 
     async def next(self, timeout: float) -> LiveMessage | None:
         """The next message, or ``None`` after ``timeout`` seconds of silence. Raises :class:`Overflow`."""
@@ -79,16 +93,19 @@ class Broker(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def publish(self, type: str, data: dict[str, Any]) -> None: ...
+    queues: QueueRegistry  #: the latest queue.stats seen (who is in which queue)
     def subscribe(self, last_id: str | None) -> contextlib.AbstractAsyncContextManager[Subscription]: ...
 
 
 class _Fanout:
-    """Local subscribers of a broker."""
+    """Local subscribers of a broker, and the queue stats it has seen go by (the SSE filter reads them)."""
 
     def __init__(self) -> None:
         self.subscribers: set[Subscription] = set()
+        self.queues = QueueRegistry()
 
     def deliver(self, message: LiveMessage) -> None:
+        self.queues.observe(message)  # before any client gets it: the membership it tells is used at once
         for sub in list(self.subscribers):
             sub.offer(message)
 
@@ -135,35 +152,48 @@ class RedisBroker(_Fanout):
         super().__init__()
         import redis.asyncio as redis
 
-        self.redis = redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
+        # a Redis that stops answering fails calls within seconds instead of hanging them (XREAD blocks 1 s)
+        self.redis = redis.from_url(url, decode_responses=True, socket_connect_timeout=5, socket_timeout=5)
         self.stream = stream
         self.history = history
         self.last = "$"
         self._task: asyncio.Task[None] | None = None
         self.connected = False
+        self.dropped = 0  #: messages not published because Redis was down
 
     async def start(self) -> None:
         try:
             latest = await self.redis.xrevrange(self.stream, count=1)
             self.last = latest[0][0] if latest else "0-0"
             self.connected = True
+            await self._recall_queues()
         except Exception as exc:  # the console degrades; tickets and calls do not depend on Redis
             log.warning("live events: Redis is not reachable yet (%s); retrying in the background", exc)
         self._task = asyncio.create_task(self._read(), name="live:redis")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         await self.redis.aclose()
 
+    async def _recall_queues(self) -> None:
+        """A worker that starts late learns the queues (stats, members) from the stream's history, oldest first."""
+        entries = await self.redis.xrevrange(self.stream, max=self.last, count=self.history)
+        for entry_id, fields in reversed(entries):
+            if fields.get("type") == "queue.stats":
+                self.queues.observe(_from_fields(entry_id, fields))
+
     async def publish(self, type: str, data: dict[str, Any]) -> None:
+        """Append to the stream; never raises. While Redis is down the message is dropped at once (calls and
+        tickets must not wait on the console): the reader notices Redis come back and publishing resumes."""
+        if not self.connected:
+            self.dropped += 1
+            return
         fields = {"type": type, "data": json.dumps(data, ensure_ascii=False)}
         try:
             await self.redis.xadd(self.stream, fields, maxlen=self.history, approximate=True)
         except Exception as exc:
-            log.warning("live events: could not publish %s to Redis: %s", type, exc)
+            self.dropped += 1
+            self._lost(exc)
 
     async def _read(self) -> None:
         delay = 0.2
@@ -181,11 +211,19 @@ class RedisBroker(_Fanout):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if self.connected:
-                    log.warning("live events: lost Redis (%s); reconnecting", exc)
-                self.connected = False
+                self._lost(exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def _lost(self, exc: BaseException) -> None:
+        """Redis went away: say so once, and end the SSE feeds (their clients reconnect, and replay what they
+        missed once Redis is back) rather than leave them silent."""
+        if not self.connected:
+            return
+        self.connected = False
+        log.warning("live events: lost Redis (%s: %s); live events are off until it is back", type(exc).__name__, exc)
+        for sub in list(self.subscribers):
+            sub.end()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, last_id: str | None) -> AsyncIterator[Subscription]:

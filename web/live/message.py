@@ -13,6 +13,10 @@ from typing import Any
 from tickets.events import DomainEvent
 
 
+#: What a ``call.taken`` tells of a ``call.answered``.
+TAKEN_FIELDS = ("pbx", "linkedid", "call_id", "queue", "ticket_id", "wait_seconds", "at")
+
+
 @dataclass(frozen=True)
 class LiveMessage:
     """``id``: the broker's position (increasing; SSE ``id:``), ``type``: e.g. ``call.ringing``, ``data``: JSON-able."""
@@ -26,6 +30,12 @@ class LiveMessage:
         """The message as one Server-Sent Events frame (encoded once, however many clients get it)."""
         payload = json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
         return f"id: {self.id}\nevent: {self.type}\ndata: {payload}\n\n".encode()
+
+    @cached_property
+    def taken(self) -> LiveMessage:
+        """A ``call.answered`` as the agents who did not answer get it: ``call.taken``, the call left the queue
+        (made once, however many clients get it)."""
+        return LiveMessage(self.id, "call.taken", {k: self.data.get(k) for k in TAKEN_FIELDS})
 
 
 def _jsonable(value: Any) -> Any:

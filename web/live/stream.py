@@ -4,9 +4,13 @@ Authentication as every API call (bearer token, or the console's session cookie)
 ``?last_event_id=``) replays what was published since. A comment line is sent every ``[live] keepalive`` so proxies
 keep the connection open and a dead client is noticed.
 
-Who sees what: supervisors and admins everything; an agent sees call.ringing / call.answered only for calls that ring
-or were answered at their own extension (the screen pop), a short ``call.taken`` for calls another agent answered,
-and every other event (calls offered and ended, tickets, SLA).
+Who sees what: supervisors and admins everything. An agent sees
+
+* call.ringing / call.answered of calls that ring or were answered at their own extension (the screen pop);
+* of the queues they are a member of (:class:`web.live.queues.QueueRegistry`; everybody is, of a queue whose
+  members are not known): call.offered, call.ringing (the queue board: the console pops a card only for its own
+  extension), a short ``call.taken`` for calls another agent answered, and queue.stats;
+* every other event (calls ended, tickets, SLA).
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ from tickets.models import Agent, Role
 from web.api import _authorise
 from web.live.broker import Overflow
 from web.live.message import LiveMessage
+from web.live.queues import QueueRegistry
 from web.problems import ApiError, from_api_error
 
 #: How often (at a keep-alive) a stream checks that its credentials still hold.
 RECHECK_SECONDS = 60.0
 PERSONAL = frozenset({"call.ringing", "call.answered"})
-TAKEN_FIELDS = ("pbx", "linkedid", "call_id", "queue", "ticket_id", "wait_seconds", "at")
+#: Events an agent gets only for the queues they are a member of (besides their own calls).
+BY_QUEUE = frozenset({"call.offered", "call.ringing", "call.answered", "queue.stats"})
 
 
 def concerns(message: LiveMessage, agent: Agent) -> bool:
@@ -38,13 +44,19 @@ def concerns(message: LiveMessage, agent: Agent) -> bool:
     return bool(agent.extension) and data.get("agent_extension") == agent.extension
 
 
-def for_agent(message: LiveMessage, agent: Agent) -> LiveMessage | None:
-    """What ``agent`` gets of ``message`` (None: nothing)."""
-    if Role(agent.role).rank >= Role.SUPERVISOR.rank or message.type not in PERSONAL or concerns(message, agent):
+def for_agent(message: LiveMessage, agent: Agent, queues: QueueRegistry | None = None) -> LiveMessage | None:
+    """What ``agent`` gets of ``message`` (None: nothing); ``queues``: who is in which queue (None: everybody)."""
+    kind = message.type
+    if kind not in BY_QUEUE or Role(agent.role).rank >= Role.SUPERVISOR.rank:
         return message
-    if message.type == "call.answered":  # the queue board of the others: the call left the queue
-        return LiveMessage(message.id, "call.taken", {k: message.data.get(k) for k in TAKEN_FIELDS})
-    return None
+    if kind in PERSONAL and concerns(message, agent):
+        return message
+    data = message.data
+    if queues is not None and not queues.sees(agent.extension, agent.display_name, data.get("pbx"), data.get("queue")):
+        return None
+    if kind == "call.answered":  # the queue board of the others: the call left the queue
+        return message.taken
+    return message
 
 
 async def events(request: Request) -> Response:
@@ -57,6 +69,7 @@ async def events(request: Request) -> Response:
         return from_api_error(exc)
     last_id = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
     broker = request.app.state.live
+    queues = broker.queues
     keepalive = request.app.state.settings.live.keepalive.total_seconds()
 
     async def stream() -> AsyncIterator[bytes]:
@@ -77,7 +90,7 @@ async def events(request: Request) -> Response:
                             return
                     yield b": keep-alive\n\n"
                     continue
-                frames = [shown.frame for shown in (for_agent(m, agent) for m in messages) if shown is not None]
+                frames = [shown.frame for shown in (for_agent(m, agent, queues) for m in messages) if shown is not None]
                 if frames:
                     yield b"".join(frames)
 

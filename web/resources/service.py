@@ -34,6 +34,9 @@ async def readyz(call: Call) -> Reply:
     except Exception as exc:  # any failure means "not ready"; say which
         checks["database"] = f"error: {type(exc).__name__}"
     for name, listener in call.request.app.state.pbx.items():
+        if listener.role == "standby":  # another instance listens: this one is ready to take over
+            checks[f"pbx:{name}"] = "standby"
+            continue
         state = listener.connection.status()
         checks[f"pbx:{name}"] = "ok" if state.ready else state.state.value + (
             f": {state.last_error}" if state.last_error else "")
@@ -46,9 +49,11 @@ async def readyz(call: Call) -> Reply:
             checks["alerting"] = await asyncio.wait_for(notify.problems(), READY_TIMEOUT)
         except Exception as exc:
             checks["alerting"] = f"error: {type(exc).__name__}"
+    if getattr(call.request.app.state.live, "connected", True) is False:  # Redis: the console degrades, not intake
+        checks["live"] = "redis unreachable: live events are off"
     if checks["database"] != "ok":
         return Reply(Readiness(status="not ready", checks=checks), status=503)
-    degraded = any(v != "ok" for v in checks.values())
+    degraded = any(v not in ("ok", "standby") for v in checks.values())
     return Reply(Readiness(status="degraded" if degraded else "ready", checks=checks))
 
 

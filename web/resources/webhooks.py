@@ -2,49 +2,125 @@
 
 They carry no API token: each request is authenticated by the provider's signature instead, checked before
 anything is read from it (Twilio: ``X-Twilio-Signature`` over the configured public URL and the form; Slack:
-signing secret v0 over the raw body, with a 5-minute replay window). A forged request is refused (Twilio 403,
-Slack 401) and counted. These routes are plain Starlette routes, outside the token-authenticated operations of the
-OpenAPI document; docs/alerting.md describes them.
+signing secret v0 over the raw body, with a 5-minute replay window). A validly signed request is acted on once (a
+replay of it is refused). These routes are plain Starlette routes, outside the token-authenticated operations of
+the OpenAPI document; docs/alerting.md describes them.
+
+Every refused request is counted by source and reason in the app's :class:`notify.inbound.WebhookStats`
+(:func:`webhook_stats`) and logged once, without secrets or bodies:
+
+============================  ======================  ==========================================================
+reason                        answer                  when
+============================  ======================  ==========================================================
+``not_configured``            403 / 401 (Slack)       no auth token, signing secret or ``[web] public_url``
+``missing_signature``         403 / 401               no signature header (Slack: or no timestamp)
+``bad_signature``             403 / 401               forged, tampered with, another secret or URL
+``stale_timestamp``           401                     Slack: signed more than 5 minutes ago (an old replay)
+``replay``                    200 empty / 204 / 401   the same signed request again (Twilio SMS / status / Slack)
+``malformed_body``            400                     not a form, a required field missing, a payload not JSON
+``unknown_sender``            200, polite TwiML       an SMS from a number not on the on-call list
+``unknown_message``           204                     a status callback for a message helpline did not send
+============================  ======================  ==========================================================
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qs
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from notify.inbound import slack_signature_ok, sms_reply
+from notify.inbound import (BAD_SIGNATURE, FORGED, MALFORMED_BODY, MISSING_SIGNATURE, NOT_CONFIGURED, REPLAY,
+                            SLACK_INTERACTIONS, SLACK_WINDOW, TWILIO_SMS, TWILIO_STATUS, UNKNOWN_MESSAGE,
+                            UNKNOWN_SENDER, RecentlySeen, WebhookStats, slack_signature_problem, sms_reply)
 from notify.models import Alert, Delivery
 from web.notify_wiring import V1, NotifyRuntime
 
 log = logging.getLogger(__name__)
 FAILED_STATUSES = ("undelivered", "failed")
+#: The message statuses Twilio reports in status callbacks.
+TWILIO_STATUSES = frozenset({"accepted", "scheduled", "queued", "sending", "sent", "receiving", "received",
+                             "delivered", "undelivered", "failed", "read", "canceled", "partially_delivered"})
+FORM = "application/x-www-form-urlencoded"
+#: Seconds a Twilio message SID is remembered (Twilio signatures carry no time: a replay is known by its SID).
+TWILIO_REPLAY_TTL = 24 * 3600.0
+
+
+@dataclass
+class WebhookGuard:
+    """What the webhooks keep between requests: the refusal counters and the requests already acted on."""
+
+    stats: WebhookStats = field(default_factory=WebhookStats)
+    slack_seen: RecentlySeen = field(default_factory=lambda: RecentlySeen(2 * SLACK_WINDOW))
+    twilio_seen: RecentlySeen = field(default_factory=lambda: RecentlySeen(TWILIO_REPLAY_TTL))
+
+
+def webhook_guard(app: Any) -> WebhookGuard:
+    """The app's :class:`WebhookGuard` (created on first use)."""
+    guard = getattr(app.state, "notify_webhooks", None)
+    if guard is None:
+        guard = app.state.notify_webhooks = WebhookGuard()
+    return guard
+
+
+def webhook_stats(app: Any) -> WebhookStats:
+    """The app's refused-webhook counters: ``webhook_stats(app).rejected[(source, reason)]``."""
+    return webhook_guard(app).stats
 
 
 def _runtime(request: Request) -> NotifyRuntime | None:
     return getattr(request.app.state, "notify", None)
 
 
-async def _twilio_form(request: Request, runtime: NotifyRuntime) -> dict[str, str] | None:
-    """The form of a request Twilio signed, or None (refused and counted)."""
-    form = await request.form()
-    params = {k: str(v) for k, v in form.items()}
+def _refuse(request: Request, runtime: NotifyRuntime, source: str, reason: str, status: int, text: str,
+            detail: str = "") -> Response:
+    """Count and log a refusal; the answer to give."""
+    _count(request, runtime, source, reason, detail)
+    return PlainTextResponse(text, status_code=status)
+
+
+def _count(request: Request, runtime: NotifyRuntime, source: str, reason: str, detail: str = "") -> None:
+    webhook_stats(request.app).reject(source, reason, detail, request.client.host if request.client else None)
+    if reason in FORGED:
+        runtime.forged["slack" if source == SLACK_INTERACTIONS else "twilio"] += 1
+
+
+def _masked(number: str) -> str:
+    """A phone number for the log: enough to recognise, not to dial."""
+    return f"{number[:3]}...{number[-2:]}" if len(number) > 6 else "?"
+
+
+async def _twilio_form(request: Request, runtime: NotifyRuntime, source: str) -> dict[str, str] | Response:
+    """The form of a request Twilio signed, or the refusal (counted)."""
     token = runtime.twilio_token
     if token is None or runtime.public_url is None:
         log.warning("Twilio webhook refused: set [notify.twilio] and [web] public_url to accept it")
-        runtime.forged["twilio"] += 1
-        return None
+        return _refuse(request, runtime, source, NOT_CONFIGURED, 403, "invalid signature")
+    signature = request.headers.get("x-twilio-signature", "")
+    if not signature:
+        return _refuse(request, runtime, source, MISSING_SIGNATURE, 403, "invalid signature")
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != FORM:
+        return _refuse(request, runtime, source, MALFORMED_BODY, 400, f"expected {FORM}",
+                       f"content type {media[:40]!r}")
+    try:
+        form = await request.form()
+    except HTTPException:
+        raise  # too large: the app's problem answer
+    except Exception as exc:
+        return _refuse(request, runtime, source, MALFORMED_BODY, 400, "unreadable form", type(exc).__name__)
+    params = {k: str(v) for k, v in form.items()}
     url = runtime.public_url + request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    if not RequestValidator(token).validate(url, params, request.headers.get("x-twilio-signature", "")):
-        runtime.forged["twilio"] += 1
-        log.warning("Twilio webhook with a bad signature refused (%s)", request.url.path)
-        return None
+    if not RequestValidator(token).validate(url, params, signature):
+        return _refuse(request, runtime, source, BAD_SIGNATURE, 403, "invalid signature", request.url.path)
     return params
 
 
@@ -52,10 +128,24 @@ async def twilio_sms(request: Request) -> Response:
     runtime = _runtime(request)
     if runtime is None:
         return PlainTextResponse("alerting is not configured", status_code=404)
-    params = await _twilio_form(request, runtime)
-    if params is None:
-        return PlainTextResponse("invalid signature", status_code=403)
-    outcome = await sms_reply(runtime.alerts, params.get("From", ""), params.get("Body", ""))
+    params = await _twilio_form(request, runtime, TWILIO_SMS)
+    if isinstance(params, Response):
+        return params
+    if "From" not in params or "Body" not in params:
+        return _refuse(request, runtime, TWILIO_SMS, MALFORMED_BODY, 400, "From and Body are required",
+                       "no From or Body")
+    seen = webhook_guard(request.app).twilio_seen
+    key = f"sms:{params.get('MessageSid') or params.get('SmsSid') or ''}"
+    if key != "sms:" and not seen.first_time(key):
+        _count(request, runtime, TWILIO_SMS, REPLAY, key[4:40])
+        return Response(str(MessagingResponse()), media_type="application/xml")  # answered the first time
+    try:
+        outcome = await sms_reply(runtime.alerts, params["From"], params["Body"])
+    except Exception:
+        seen.forget(key)  # not acted on: Twilio's retry may try again
+        raise
+    if not outcome.known_sender:
+        _count(request, runtime, TWILIO_SMS, UNKNOWN_SENDER, _masked(params["From"]))
     reply = MessagingResponse()
     reply.message(outcome.text)
     return Response(str(reply), media_type="application/xml")
@@ -65,19 +155,27 @@ async def twilio_status(request: Request) -> Response:
     runtime = _runtime(request)
     if runtime is None:
         return PlainTextResponse("alerting is not configured", status_code=404)
-    params = await _twilio_form(request, runtime)
-    if params is None:
-        return PlainTextResponse("invalid signature", status_code=403)
-    sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")[:16]
-    delivery = await Delivery.get_or_none(provider_id=sid) if sid else None
-    if delivery is not None and status:
-        values: dict[str, object] = {"provider_status": status}
-        if status in FAILED_STATUSES:
-            code = params.get("ErrorCode") or "?"
-            values.update(error_code=code, last_error=f"Twilio reports the SMS {status} (error {code})")
-            await Alert.filter(id=delivery.alert_id).update(
-                last_error=f"SMS to {delivery.person or delivery.target}: {status} (Twilio error {code})")
-        await Delivery.filter(id=delivery.id).update(**values)
+    params = await _twilio_form(request, runtime, TWILIO_STATUS)
+    if isinstance(params, Response):
+        return params
+    sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")
+    if not sid or len(sid) > 64 or status not in TWILIO_STATUSES:
+        return _refuse(request, runtime, TWILIO_STATUS, MALFORMED_BODY, 400, "MessageSid and MessageStatus required",
+                       "no MessageSid or an unknown MessageStatus")
+    if not webhook_guard(request.app).twilio_seen.first_time(f"status:{sid}:{status}"):
+        _count(request, runtime, TWILIO_STATUS, REPLAY, sid[:40])
+        return Response(status_code=204)
+    delivery = await Delivery.get_or_none(provider_id=sid)
+    if delivery is None:
+        _count(request, runtime, TWILIO_STATUS, UNKNOWN_MESSAGE, sid[:40])
+        return Response(status_code=204)
+    values: dict[str, object] = {"provider_status": status}
+    if status in FAILED_STATUSES:
+        code = params.get("ErrorCode", "")[:16] or "?"
+        values.update(error_code=code, last_error=f"Twilio reports the SMS {status} (error {code})")
+        await Alert.filter(id=delivery.alert_id).update(
+            last_error=f"SMS to {delivery.person or delivery.target}: {status} (Twilio error {code})")
+    await Delivery.filter(id=delivery.id).update(**values)
     return Response(status_code=204)
 
 
@@ -85,24 +183,33 @@ async def slack_interactions(request: Request) -> Response:
     runtime = _runtime(request)
     if runtime is None:
         return PlainTextResponse("alerting is not configured", status_code=404)
-    body = await request.body()
     secret = runtime.slack_signing_secret
-    if secret is None or not slack_signature_ok(secret, request.headers, body):
-        runtime.forged["slack"] += 1
-        log.warning("Slack request with a bad or old signature refused")
-        return PlainTextResponse("invalid signature", status_code=401)
+    if secret is None:
+        log.warning("Slack request refused: set [notify.slack] signing_secret to accept button clicks")
+        return _refuse(request, runtime, SLACK_INTERACTIONS, NOT_CONFIGURED, 401, "invalid signature")
+    body = await request.body()
+    problem = slack_signature_problem(secret, request.headers, body)
+    if problem is not None:
+        return _refuse(request, runtime, SLACK_INTERACTIONS, problem, 401, "invalid signature")
+    if not webhook_guard(request.app).slack_seen.first_time(request.headers["x-slack-signature"]):
+        return _refuse(request, runtime, SLACK_INTERACTIONS, REPLAY, 401, "replayed request")
     try:
         payload = json.loads(parse_qs(body.decode())["payload"][0])
-    except (KeyError, IndexError, ValueError, UnicodeDecodeError):
-        return PlainTextResponse("no payload", status_code=400)
+        if not isinstance(payload, dict):
+            raise ValueError("payload is not an object")
+    except (KeyError, IndexError, ValueError, UnicodeDecodeError) as exc:
+        return _refuse(request, runtime, SLACK_INTERACTIONS, MALFORMED_BODY, 400, "no payload", type(exc).__name__)
     if payload.get("type") != "block_actions":
         return Response(status_code=200)
-    user = payload.get("user") or {}
+    user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
     person = runtime.alerts.roster.person_by_slack(str(user.get("id", "")))
     who = person.name if person else f"slack:{user.get('username') or user.get('name') or user.get('id', '?')}"
-    for action in payload.get("actions") or []:
+    actions = payload.get("actions") if isinstance(payload.get("actions"), list) else []
+    for action in actions:
+        if not isinstance(action, dict):
+            continue
         value = str(action.get("value", ""))
-        if action.get("action_id") == "ack" and value.isdigit() and len(value) <= 9:
+        if action.get("action_id") == "ack" and value.isascii() and value.isdigit() and len(value) <= 9:
             await runtime.alerts.acknowledge([int(value)], who, "slack")
     return Response(status_code=200)
 

@@ -1,0 +1,55 @@
+"""PostgreSQL restarted under a running instance, mid-stream: the instance reports it, steps down from the PBX (its
+lock went with the database session), and once the database is back it leads again, resynchronises, and no call
+is lost or doubled.
+
+Not the machine's shared cluster (other tests use it): a private, throwaway cluster made with ``initdb``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pbx.replay import ReplayServer, Session
+from tests.ami_support import AMI, SECRET, USER, split_recording
+from tests.chaos_support import (assert_exactly_once, fresh_database, has_check, launch, private_cluster,
+                                 settled_calls, until, until_healthy, write_config)
+from tests.test_telephony import OUTCOME, truth
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def test_a_postgresql_restart_mid_stream_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    first, rest = split_recording(AMI / "c_concurrent20_mixed.raw", 1500)
+    expected = truth(["c_concurrent20_mixed.calls.jsonl"])
+    with private_cluster() as cluster:
+        async with fresh_database(cluster.url) as url, \
+                ReplayServer([Session(first), Session(rest)], username=USER, secret=SECRET) as pbx:
+            instance = launch("a", url, write_config(tmp_path / "helpline.toml", pbx.port), tmp_path)
+            try:
+                await until_healthy(instance)
+                await until("the instance leads", lambda: has_check(instance, "ok"), logs=instance.log)
+                await until("the first part streamed", lambda: pbx.streams_done >= 1, logs=instance.log)
+                before = await settled_calls(url)
+                assert 0 < before.ended < len(expected), "the database goes away with calls up"
+
+                await asyncio.to_thread(cluster.stop)
+                async with httpx.AsyncClient(timeout=5) as http:
+                    down = await http.get(instance.base_url + "/readyz")
+                assert down.status_code == 503 and down.json()["checks"]["database"].startswith("error")
+                await until("the instance stops listening", lambda: pbx.live_connections == 0,
+                            logs=instance.log)
+
+                await asyncio.to_thread(cluster.start)
+                await until("the instance leads again", lambda: has_check(instance, "ok"),
+                            logs=instance.log)
+                after = await settled_calls(url, at_least=len(expected))
+                assert_exactly_once(after, expected, OUTCOME)
+                assert pbx.logins == 2, "one new login after the database came back"
+                assert instance.process.poll() is None, "the instance kept running"
+            finally:
+                instance.stop()

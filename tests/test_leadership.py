@@ -1,0 +1,187 @@
+"""Leadership on a real PostgreSQL: one leader per lock name, standbys take over when it steps down or its lock
+connection dies, and the start-up migrations take turns. And what a new leader finds: calls left open by the
+instance before it, ended meanwhile, are closed out (both backends)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest_asyncio
+
+from pbx.replay import Recording, ReplayServer, Session, Snapshot
+from tests.ami_support import AMI, SECRET, USER, split_recording
+from tests.chaos_support import fresh_database, postgres_base
+from tests.conftest import PG_ENV, service_missing
+from tests.test_telephony import running, settings_for
+from tickets.models import Call
+from web.leadership import Leadership, advisory_lock, asyncpg_dsn, lock_key
+
+
+@pytest_asyncio.fixture
+async def dsn() -> AsyncIterator[str]:
+    """A database of its own: the lock connections other test runs open elsewhere are not seen here."""
+    if not os.environ.get(PG_ENV):
+        service_missing(f"leadership tests need PostgreSQL: set {PG_ENV}")
+    async with fresh_database(postgres_base()) as url:
+        yield asyncpg_dsn(url)
+
+
+class Instance:
+    """One contender, recording what its hooks were told."""
+
+    def __init__(self, dsn: str, name: str, **options: Any) -> None:
+        self.events: list[str] = []
+        self.leading = asyncio.Event()
+
+        async def elected() -> None:
+            self.events.append("elected")
+            self.leading.set()
+
+        async def deposed() -> None:
+            self.events.append("deposed")
+            self.leading.clear()
+
+        options = {"retry": 0.1, "check": 0.1, "timeout": 2.0, "instance": uuid.uuid4().hex[:12], **options}
+        self.leadership = Leadership(dsn, name, elected, deposed, **options)  # as if in a process of its own
+
+
+@pytest_asyncio.fixture
+async def pair(dsn: str) -> AsyncIterator[tuple[Instance, Instance]]:
+    name = f"helpline.test:{uuid.uuid4().hex}"
+    a, b = Instance(dsn, name), Instance(dsn, name)
+    try:
+        yield a, b
+    finally:
+        await a.leadership.stop()
+        await b.leadership.stop()
+
+
+async def until(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {timeout} s")
+        await asyncio.sleep(0.02)
+
+
+def test_the_lock_key_is_stable_and_the_dsn_is_asyncpgs() -> None:
+    assert lock_key("helpline.pbx:main") == lock_key("helpline.pbx:main") != lock_key("helpline.pbx:other")
+    assert lock_key("helpline.pbx:main") == 2497686592714928341, "every instance and version derives the same key"
+    assert asyncpg_dsn("postgres://u:p@db:5432/helpline?maxsize=10&minsize=1&sslmode=require") == \
+        "postgresql://u:p@db:5432/helpline?sslmode=require"
+
+
+async def test_one_leader_and_the_standby_takes_over_when_it_steps_down(pair: tuple[Instance, Instance]) -> None:
+    a, b = pair
+    a.leadership.start()
+    await asyncio.wait_for(a.leading.wait(), 5)
+    b.leadership.start()
+    await asyncio.sleep(0.5)  # several tries of the standby
+    assert (a.leadership.role, b.leadership.role) == ("leader", "standby") and b.events == []
+    await a.leadership.stop()
+    assert a.events == ["elected", "deposed"] and a.leadership.role == "standby"
+    await asyncio.wait_for(b.leading.wait(), 5)
+    assert b.leadership.role == "leader" and b.leadership.terms == 1
+
+
+async def test_a_leader_whose_lock_connection_dies_stops_and_the_other_takes_over(
+        dsn: str, pair: tuple[Instance, Instance]) -> None:
+    a, b = pair
+    a.leadership.start()
+    await asyncio.wait_for(a.leading.wait(), 5)
+    b.leadership.start()
+    await asyncio.sleep(0.3)
+    admin = await asyncpg.connect(dsn)
+    try:  # as an administrator (or a network fault) would: end the leader's session from outside
+        pid = a.leadership._conn.get_server_pid()  # type: ignore[union-attr]
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+    await until(lambda: a.events == ["elected", "deposed"], 3)
+    await asyncio.wait_for(b.leading.wait(), 5)
+    await asyncio.sleep(0.4)  # a keeps trying, and stays a standby while b leads
+    assert (a.leadership.role, b.leadership.role) == ("standby", "leader")
+    assert a.events == ["elected", "deposed"]
+
+
+async def test_a_leader_that_cannot_do_its_work_hands_over_when_another_instance_is_there(dsn: str) -> None:
+    name = f"helpline.test:{uuid.uuid4().hex}"
+    a = Instance(dsn, name, healthy=lambda: False, hand_over_after=0.3)  # say, its host cannot reach the PBX
+    b = Instance(dsn, name, healthy=lambda: True, hand_over_after=0.3)
+    try:
+        a.leadership.start()
+        await asyncio.wait_for(a.leading.wait(), 5)
+        await asyncio.sleep(0.8)
+        assert a.events == ["elected"], "alone, it keeps trying: there is nobody to hand over to"
+        b.leadership.start()
+        await asyncio.wait_for(b.leading.wait(), 5)
+        assert a.events == ["elected", "deposed"]
+        await asyncio.sleep(0.8)  # a sat out, tries again, and stands by: b is doing fine
+        assert (a.leadership.role, b.leadership.role) == ("standby", "leader") and b.events == ["elected"]
+    finally:
+        await a.leadership.stop()
+        await b.leadership.stop()
+
+
+async def test_a_database_that_cannot_be_reached_leaves_the_instance_standing_by() -> None:
+    dead = "postgresql://postgres@127.0.0.1:1/none"
+    instance = Instance(dead, "helpline.test:unreachable")
+    instance.leadership.start()
+    try:
+        await until(lambda: instance.leadership.last_error is not None, 5)
+        assert instance.leadership.role == "standby" and instance.events == []
+    finally:
+        await instance.leadership.stop()
+
+
+async def test_the_migration_lock_lets_one_instance_in_at_a_time(dsn: str) -> None:
+    name = f"helpline.test:{uuid.uuid4().hex}"
+    inside: list[str] = []
+    overlap = False
+
+    async def instance(label: str) -> None:
+        nonlocal overlap
+        async with advisory_lock(dsn, name):
+            overlap = overlap or bool(inside)
+            inside.append(label)
+            await asyncio.sleep(0.2)
+            inside.remove(label)
+
+    await asyncio.wait_for(asyncio.gather(*(instance(str(i)) for i in range(3))), 10)
+    assert not overlap
+
+
+# -- a takeover after calls ended unseen ------------------------------------------------------------------------
+
+
+async def test_calls_that_ended_while_nobody_listened_are_closed_out(database_url: str) -> None:
+    """The instance following 12 calls goes away; they all end before the next one logs in (its resync finds no
+    channel up): each is closed out (answered ones as answered, the others interrupted), none stays open."""
+    first, _ = split_recording(AMI / "c_concurrent20_mixed.raw", 1500)
+    nothing_up = {name: Snapshot([], {"Event": f"{label}Complete", "EventList": "Complete", "ListItems": "0"})
+                  for name, label in (("coreshowchannels", "CoreShowChannels"), ("queuestatus", "QueueStatus"))}
+    quiet = Recording(first.path, b"", [], None, True, False, nothing_up)
+    async with ReplayServer([Session(first), Session(quiet)], username=USER, secret=SECRET) as server:
+        settings = settings_for(database_url, server.port)
+        async with running(settings):
+            await server.wait_for(lambda s: s.streams_done >= 1)
+            await asyncio.sleep(0.5)  # the listener applies what it received
+            left_open = dict(await Call.exclude(state="ended").values_list("linkedid", "state"))
+        assert len(left_open) >= 5, "the cut falls mid-calls"
+        async with running(settings) as app:
+            await server.wait_for(lambda s: s.logins >= 2)
+            for _ in range(100):
+                if not await Call.exclude(state="ended").exists():
+                    break
+                await asyncio.sleep(0.05)
+            closed = {c.linkedid: c for c in await Call.filter(linkedid__in=list(left_open))}
+            assert all(c.state == "ended" for c in closed.values()), "no call stays open forever"
+            for linkedid, state in left_open.items():
+                wanted = "answered" if state == "answered" else "interrupted"
+                assert closed[linkedid].outcome.value == wanted, (linkedid, state, closed[linkedid].outcome)
+            assert app.state.pbx["main"].counters.closed_out == len(left_open)

@@ -1,0 +1,106 @@
+"""``helpline check``: is every dependency usable with this configuration? One result per dependency, with the fix.
+
+Checks run concurrently, each bounded by ``timeout`` seconds: the database (connects; migrations applied), each
+``[[pbx]]`` (AMI login; the ``system`` read class, seen as ``FullyBooted``; the ``reporting`` and ``originate``
+write classes, asked with actions that change nothing), each directory server (bind as the service account, then
+read ``base_dn`` and look for one person), Twilio (the account answers to these credentials; ``from_number`` is one
+of its numbers), Slack (``auth.test``; the bot can post to each ``slack:`` channel of the policies) and Redis
+(``PING``). A dependency that is not configured is skipped. No secret is ever printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from web.config import Settings
+
+Status = Literal["pass", "fail", "skip"]
+
+
+@dataclass
+class CheckResult:
+    name: str               #: "database", "pbx main", "directory ldaps://dc1:636", "twilio", "slack", "redis"
+    status: Status
+    detail: str             #: what was found
+    fix: str | None = None  #: on failure: what to do
+    seconds: float = 0.0
+
+
+class Failed(Exception):
+    """A check failed: ``detail`` says what was found, ``fix`` what to change."""
+
+    def __init__(self, detail: str, fix: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.fix = fix
+
+
+Check = Callable[[], Awaitable[str]]
+
+
+async def run_checks(settings: Settings, timeout: float = 10.0) -> list[CheckResult]:
+    """Every check that applies to ``settings``, run concurrently; results in a stable order."""
+    from web import check_deps as deps
+
+    checks: list[tuple[str, Check | None, str]] = [("database", lambda: deps.database(settings.database), "")]
+    for pbx in settings.pbx:
+        checks.append((f"pbx {pbx.name}", functools.partial(deps.pbx, pbx, timeout), ""))
+    d = settings.directory
+    if d.enabled:
+        for uri in d.servers:
+            checks.append((f"directory {uri}", functools.partial(deps.directory_server, d, uri), ""))
+    else:
+        checks.append(("directory", None, "no [directory] servers: callers are matched to people entered by hand"))
+    n = settings.notify
+    checks.append(("twilio", (lambda: deps.twilio(n.twilio)) if n.twilio else None, "no [notify.twilio]"))
+    checks.append(("slack", (lambda: deps.slack(n)) if n.slack else None, "no [notify.slack]"))
+    redis_url = settings.live.redis_url
+    checks.append(("redis", (lambda: deps.redis(redis_url.get_secret_value())) if redis_url else None,
+                   "no [live] redis_url: live events stay in this process"))
+    return list(await asyncio.gather(*(_run(name, check, why, timeout) for name, check, why in checks)))
+
+
+async def _run(name: str, check: Check | None, skipped_because: str, timeout: float) -> CheckResult:
+    if check is None:
+        return CheckResult(name, "skip", skipped_because)
+    started = time.monotonic()
+    try:
+        detail = await asyncio.wait_for(check(), timeout)
+        result = CheckResult(name, "pass", detail)
+    except Failed as exc:
+        result = CheckResult(name, "fail", exc.detail, exc.fix)
+    except (asyncio.TimeoutError, TimeoutError):
+        result = CheckResult(name, "fail", f"no answer within {timeout:g} s",
+                             "check the host and port, that the service runs and that no firewall drops the "
+                             "packets (or allow more time: --timeout)")
+    except Exception as exc:  # a check's own bug must not hide the other results
+        result = CheckResult(name, "fail", f"{type(exc).__name__}: {exc}", "see the error; report it if it persists")
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+MARK = {"pass": "ok  ", "fail": "FAIL", "skip": "skip"}
+
+
+def render_text(results: list[CheckResult]) -> str:
+    lines = []
+    for r in results:
+        lines.append(f"[{MARK[r.status]}] {r.name}: {r.detail}")
+        if r.fix:
+            lines.append(f"       fix: {r.fix}")
+    failed = sum(r.status == "fail" for r in results)
+    lines.append(f"{failed} of {len(results)} checks failed" if failed else
+                 f"all {sum(r.status == 'pass' for r in results)} checks passed"
+                 f" ({sum(r.status == 'skip' for r in results)} skipped)")
+    return "\n".join(lines)
+
+
+def render_json(results: list[CheckResult]) -> str:
+    return json.dumps({"ok": not any(r.status == "fail" for r in results),
+                       "checks": [asdict(r) for r in results]}, indent=2)
