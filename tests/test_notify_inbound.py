@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
@@ -138,6 +139,11 @@ def test_forged_and_malformed_sms_webhooks_are_refused_and_counted(hooks: TestCl
     assert rejected(c) == {("twilio_sms", "bad_signature"): 3, ("twilio_sms", "missing_signature"): 1,
                            ("twilio_sms", "malformed_body"): 2, ("twilio_sms", "unknown_sender"): 1,
                            ("twilio_sms", "replay"): 1}
+    # the same counts are what Prometheus scrapes
+    exposition = text_string_to_metric_families(c.get("/metrics").text)
+    scraped = {(s.labels["source"], s.labels["reason"]): int(s.value) for family in exposition
+               if family.name == "helpline_webhooks_refused" for s in family.samples if s.name.endswith("_total")}
+    assert scraped == rejected(c)
 
 
 def test_status_callbacks_refused_and_counted(hooks: TestClient) -> None:

@@ -228,6 +228,13 @@ class HelplineCollector(Collector):
             for provider, n in notify.forged.items():
                 forged.add_metric([provider], float(n))
             yield forged
+        guard = getattr(self.state, "notify_webhooks", None)  # web/resources/webhooks.py, once a webhook was called
+        refused = CounterMetricFamily("helpline_webhooks_refused", "Webhook requests refused, by endpoint and reason "
+                                      "(forged, replayed, stale, malformed, unknown sender or message)",
+                                      labels=["source", "reason"])
+        for (source, reason), n in sorted(guard.stats.rejected.items()) if guard is not None else ():
+            refused.add_metric([source, reason], float(n))
+        yield refused
         broker = getattr(self.state, "live", None)
         subscribers = GaugeMetricFamily("helpline_live_subscribers", "Clients following the live event stream "
                                         "(GET /api/v1/events) on this process")
