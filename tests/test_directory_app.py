@@ -142,6 +142,8 @@ def test_the_app_syncs_at_start_and_shows_the_directory_status(samba_ad: SambaAD
         status = wait_for(client, admin, "synced")
         assert status["configured"] and status["synced"] and not status["stale"], status
         assert int(status["people"]) >= 46 and int(status["numbers"]) > 100 and status["sync_interval_seconds"] == 900
+        assert status["last_full_sync_at"] is not None  # the first sync of a database is a full one
+        assert status["dc"] == samba_ad.url  # and the next asks that DC for its changes only
         assert client.get("/api/v1/directory", headers=Team.header(agent)).status_code == 403
         ready = client.get("/readyz").json()
         assert ready["checks"]["directory"] == "ok"
@@ -166,4 +168,5 @@ def test_readyz_is_degraded_when_the_directory_cannot_be_synced(samba_ad: SambaA
 def test_without_a_directory_the_status_says_so(client: TestClient, team: Team) -> None:
     body = client.get("/api/v1/directory", headers=Team.header(team.admin)).json()
     assert body["configured"] is False and body["synced"] is False and body["sync_interval_seconds"] is None
+    assert body["last_full_sync_at"] is None and body["dc"] is None
     assert "directory" not in client.get("/readyz").json()["checks"]

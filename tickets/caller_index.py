@@ -30,7 +30,7 @@ from directory.errors import DirectoryError
 from directory.numbers import CallerNumber, NumberPolicy
 from tickets.callers import CallerMatch, MatchStatus
 from tickets.clock import Clock, utcnow
-from tickets.models import CallerIndexEntry, DirectorySyncRun, Person
+from tickets.models import CallerIndexEntry, DirectorySyncRun, DirectoryUsnState, Person
 
 log = logging.getLogger(__name__)
 MAX_CANDIDATES = 10
@@ -287,6 +287,8 @@ class DirectoryStatus:
     numbers: int
     last_error_kind: str | None
     last_error: str | None
+    last_full_sync_at: datetime | None = None  # removals are seen by full syncs only
+    dc: str | None = None  # the server whose changes the next incremental sync asks for (None: next one is full)
 
 
 async def directory_status(configured: bool, clock: Clock = utcnow) -> DirectoryStatus:
@@ -297,10 +299,13 @@ async def directory_status(configured: bool, clock: Clock = utcnow) -> Directory
     last_ok_at = state.last_ok.finished_at if state.last_ok else None
     failed = state.last if state.stale else None
     warning = state.last if state.last is not None and state.last.ok and state.last.error else None
+    usn = await DirectoryUsnState.first()  # the one configured directory's watermark (tickets/directory_sync.py)
     return DirectoryStatus(
         configured=configured, synced=state.synced, stale=state.stale, last_sync_at=last_ok_at,
         last_attempt_at=state.last.finished_at if state.last else None,
         age_seconds=(clock() - last_ok_at).total_seconds() if last_ok_at else None,
         people=people, disabled_people=disabled, numbers=numbers,
         last_error_kind=failed.error_kind if failed else ("removal_guard" if warning else None),
-        last_error=(failed or warning).error if (failed or warning) else None)
+        last_error=(failed or warning).error if (failed or warning) else None,
+        last_full_sync_at=usn.full_sync_at if usn else None,
+        dc=usn.server if usn and usn.highest_usn is not None else None)

@@ -461,6 +461,10 @@ class DirectoryStatusOut(BaseModel):
     last_error_kind: str | None = Field(description="unreachable, timeout, bad_credentials, tls, tls_required, "
                                         "size_limit, permission, protocol, or removal_guard (a warning)")
     last_error: str | None
+    last_full_sync_at: datetime | None = Field(description="end of the last full sync (people removed from the "
+                                               "directory are seen by full syncs only: [directory] full_sync_interval)")
+    dc: str | None = Field(description="the server the next incremental sync asks for its changes (uSNChanged); "
+                           "null: the next sync is a full one")
 
 
 class Problem(BaseModel):
