@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from web import check_deps as deps
+from web.check_deps import Failed
 from web.config import Settings
 
 Status = Literal["pass", "fail", "skip"]
@@ -32,22 +34,11 @@ class CheckResult:
     seconds: float = 0.0
 
 
-class Failed(Exception):
-    """A check failed: ``detail`` says what was found, ``fix`` what to change."""
-
-    def __init__(self, detail: str, fix: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.fix = fix
-
-
 Check = Callable[[], Awaitable[str]]
 
 
 async def run_checks(settings: Settings, timeout: float = 10.0) -> list[CheckResult]:
     """Every check that applies to ``settings``, run concurrently; results in a stable order."""
-    from web import check_deps as deps
-
     checks: list[tuple[str, Check | None, str]] = [("database", lambda: deps.database(settings.database), "")]
     for pbx in settings.pbx:
         checks.append((f"pbx {pbx.name}", functools.partial(deps.pbx, pbx, timeout), ""))

@@ -1,5 +1,5 @@
 """The checks of ``helpline check`` (see :mod:`web.check`): each returns what it found, or raises
-:class:`web.check.Failed` with what was found and the fix. None of them changes anything."""
+:class:`Failed` with what was found and the fix. None of them changes anything."""
 
 from __future__ import annotations
 
@@ -8,13 +8,21 @@ import re
 from typing import Any
 
 from pbx.backoff import Backoff
-from web.check import Failed
 from web.config import DatabaseSettings, DirectorySettings, PbxSettings
 from web.notify_config import NotifySettings, TwilioSettings
 
 #: Slack channel ids (public C..., private G...); anything else in a ``slack:`` target is a #name.
 SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
 SLACK_AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
+
+
+class Failed(Exception):
+    """A check failed: ``detail`` says what was found, ``fix`` what to change."""
+
+    def __init__(self, detail: str, fix: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.fix = fix
 
 
 # -- database ------------------------------------------------------------------------------------------------------

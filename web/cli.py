@@ -9,17 +9,14 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from web.cli_support import CommandFailed, with_database
 from web.config import ConfigError, Settings, load_settings
 from web.version import VERSION
 
 log = logging.getLogger("helpline")
-
-
-class CommandFailed(Exception):
-    """A command could not do its job; the message says why and what to do."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -154,35 +151,13 @@ def _configure_logging(settings: Settings) -> None:
     logs.configure(settings)  # [log] format text|json, secrets masked (docs/monitoring.md)
 
 
-def _with_database(settings: Settings, task: Callable[[], Awaitable[Any]]) -> Any:
-    from tortoise.exceptions import DBConnectionError, OperationalError
-
-    from web import db
-
-    async def run() -> Any:
-        try:
-            await db.open_orm(settings.database)
-            return await task()
-        except db.SchemaOutOfDate as exc:
-            raise CommandFailed(str(exc)) from None
-        except (DBConnectionError, OperationalError, OSError) as exc:
-            raise CommandFailed(
-                f"cannot use the database {settings.database.redacted_url()}: {exc}. "
-                "Check [database] url / HELPLINE_DATABASE_URL and that the server is running."
-            ) from None
-        finally:
-            await db.close_orm()
-
-    return asyncio.run(run())
-
-
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from web import db
     from web.app import create_app
 
-    _with_database(settings, lambda: db.prepare(settings.database))
+    with_database(settings, lambda: db.prepare(settings.database))
     host = args.host or settings.web.host
     port = args.port or settings.web.port
     log.info("serving on http://%s:%d (config: %s)", host, port, settings.source)
@@ -201,7 +176,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from web import db
 
-    done = _with_database(settings, lambda: db.upgrade(settings.database))
+    done = with_database(settings, lambda: db.upgrade(settings.database))
     if done:
         print(f"applied {len(done)} migrations: {', '.join(done)}")
     else:
@@ -212,7 +187,7 @@ def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 def _db_status(args: argparse.Namespace, settings: Settings) -> int:
     from web import db
 
-    pending, fresh = _with_database(settings, lambda: db.pending_migrations(settings.database))
+    pending, fresh = with_database(settings, lambda: db.pending_migrations(settings.database))
     if not pending:
         print("the database schema is up to date")
         return 0
@@ -261,7 +236,7 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
             await agents.set_password(agent.id, hash_password(password))
         return secret
 
-    secret = _with_database(settings, add)
+    secret = with_database(settings, add)
     print(f"added {data.role.value} {data.login}. API token (shown only now, store it safely):", file=sys.stderr)
     print(secret)
     return 0
@@ -280,7 +255,7 @@ def _user_token(args: argparse.Namespace, settings: Settings) -> int:
         _, secret = await agents.issue_token(agent.id, args.token_name)
         return secret
 
-    secret = _with_database(settings, issue)
+    secret = with_database(settings, issue)
     print(f"new API token for {args.login} (shown only now, store it safely):", file=sys.stderr)
     print(secret)
     return 0
@@ -308,7 +283,7 @@ def _directory_sync(args: argparse.Namespace, settings: Settings) -> int:
         return await service.run_sync(dry_run=args.dry_run, full=args.full, on_page=progress)
 
     try:
-        report = _with_database(settings, run)
+        report = with_database(settings, run)
     finally:
         service.directory.close()
     if tty:
@@ -348,7 +323,7 @@ def _directory_lookup(args: argparse.Namespace, settings: Settings) -> int:
         people = await Person.filter(id__in=ids).order_by("id") if ids else []
         return match, list(people), await sync_state()
 
-    match, people, state = _with_database(settings, run)
+    match, people, state = with_database(settings, run)
     if number.e164:
         print(f"{args.number!r} is the public number {number.e164} (region {policy.region})")
     elif number.extension:

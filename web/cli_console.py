@@ -30,7 +30,7 @@ def add_commands(sub: Any, user_sub: Any, common: argparse.ArgumentParser) -> No
 
 def read_password() -> str:
     """A new password from the terminal (twice) or the first line of stdin; refused when too weak."""
-    from web.cli import CommandFailed
+    from web.cli_support import CommandFailed
     from web.passwords import check_strength
 
     if sys.stdin.isatty():
@@ -47,7 +47,7 @@ def read_password() -> str:
 
 def _user_password(args: argparse.Namespace, settings: Settings) -> int:
     from tickets.agent_service import AgentService
-    from web.cli import CommandFailed, _with_database
+    from web.cli_support import CommandFailed, with_database
     from web.passwords import hash_password
 
     hashed = None if args.clear else hash_password(read_password())
@@ -59,7 +59,7 @@ def _user_password(args: argparse.Namespace, settings: Settings) -> int:
             raise CommandFailed(f"there is no agent {args.login!r}; add one with: helpline user add {args.login}")
         await agents.set_password(agent.id, hashed)
 
-    _with_database(settings, store)
+    with_database(settings, store)
     print(f"{'removed the' if args.clear else 'set a new'} console password of {args.login}", file=sys.stderr)
     return 0
 
