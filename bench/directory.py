@@ -30,7 +30,6 @@ import contextlib
 import fcntl
 import os
 import random
-import shlex
 import shutil
 import ssl
 import statistics
@@ -53,6 +52,7 @@ from directory.client import AsyncDirectory, DirectoryClient  # noqa: E402
 from directory.numbers import CallerNumber  # noqa: E402
 from tickets.caller_index import DirectoryCallerLookup  # noqa: E402
 from tickets.directory_sync import DirectorySync, SyncReport  # noqa: E402
+from tests.conftest import read_env_file  # noqa: E402
 from tickets.models import CallerIndexEntry  # noqa: E402
 from web import db  # noqa: E402
 from web.config import Settings, load_settings  # noqa: E402
@@ -61,16 +61,6 @@ OU = "OU=HelplineBench"
 #: Free-text formats real ADs have; each renders area code a, exchange b, line c.
 FORMATS = ["+1 ({a}) {b}-{c}", "+1 {a}-{b}-{c}", "({a}) {b}-{c}", "+1.{a}.{b}.{c}", "{a} {b} {c}", "+1{a}{b}{c}"]
 PHONE_ATTRIBUTES = ["telephoneNumber", "mobile", "homePhone", "otherTelephone", "otherMobile"]
-
-
-def read_env(path: Path) -> dict[str, str]:
-    out = {}
-    for line in path.read_text().splitlines():
-        parts = shlex.split(line)
-        if len(parts) == 2 and parts[0] == "export" and "=" in parts[1]:
-            name, _, value = parts[1].partition("=")
-            out[name] = value
-    return out
 
 
 def numbers_of(i: int) -> dict[str, Any]:
@@ -282,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     if not env_file.is_file():
         ap.error(f"{env_file}: no such file; start the test DC: SAMBA_AD_PYTHON=.venv/bin/python "
                  "tests/ad/samba_ad_up.sh /tmp/helpline-test-ad")
-    env = read_env(env_file)
+    env = read_env_file(env_file)
     workdir = Path(tempfile.mkdtemp(prefix="helpline_bench_directory_"))
     settings = load_settings(environ={
         "HELPLINE_DATABASE_URL": f"sqlite://{workdir}/helpline.sqlite3",

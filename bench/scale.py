@@ -30,9 +30,7 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +39,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -67,56 +64,27 @@ log, cpu_model, git_describe, percentile = _api.log, _api.cpu_model, _api.git_de
 from pbx.replay import Recording  # noqa: E402
 from web.app import create_app  # noqa: E402
 from web.leadership import Leadership  # noqa: E402
+from tests import chaos_support as chaos  # noqa: E402
+from tests.chaos_support import Instance  # noqa: E402
 
 RECORDING: Path = _pbx.RECORDING
 TAKEOVER_TARGET_S = 5.0
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 
 
-# -- helpline serve processes ----------------------------------------------------------------------------------------
+# -- helpline serve processes: the chaos tests' (tests/chaos_support.py) --------------------------------------------
 
 
-class Instance:
+async def pbx_state(instance: Instance, wanted: str, timeout: float = 60.0, every: float = 0.05) -> float:
+    """Wait until the instance's ``pbx:main`` readiness check reads ``wanted`` (``ok``: it leads; ``standby``)."""
+    return await chaos.until(f"{instance.name}: pbx {wanted}", lambda: chaos.has_check(instance, wanted), timeout,
+                             every, logs=lambda: instance.log()[-2000:])
+
+
+def launch(name: str, url: str, ami_port: int, workdir: Path) -> Instance:
     """``helpline serve`` with one [[pbx]] (the replay server), on a free port."""
-
-    def __init__(self, name: str, url: str, ami_port: int, workdir: Path) -> None:
-        config = workdir / f"{name}.toml"
-        config.write_text(f'[web]\naccess_log = false\n\n[[pbx]]\nname = "main"\nhost = "127.0.0.1"\n'
-                          f'port = {ami_port}\nusername = "{_pbx.USER}"\nsecret = "{_pbx.SECRET}"\n'
-                          'queues = ["helpdesk"]\n')
-        self.port = _api.free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
-        env.update({"HELPLINE_CONFIG": str(config), "HELPLINE_DATABASE_URL": url, "HELPLINE_WEB_PORT": str(self.port)})
-        self.log_path = workdir / f"{name}.log"
-        with self.log_path.open("wb") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "web.cli", "serve"], env=env, cwd=ROOT,
-                                            stdout=out, stderr=subprocess.STDOUT)
-
-    async def pbx_check(self, http: httpx.AsyncClient) -> str | None:
-        try:
-            return (await http.get(f"http://127.0.0.1:{self.port}/readyz")).json()["checks"].get("pbx:main")
-        except (httpx.HTTPError, ValueError, KeyError):
-            return None
-
-    async def wait_for(self, http: httpx.AsyncClient, wanted: str, timeout: float = 60.0, every: float = 0.05) -> None:
-        deadline = time.monotonic() + timeout
-        while await self.pbx_check(http) != wanted:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"instance not {wanted!r}: {self.log_path.read_text()[-2000:]}")
-            await asyncio.sleep(every)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+    config = chaos.write_config(workdir / f"{name}.toml", ami_port, username=_pbx.USER, secret=_pbx.SECRET)
+    return chaos.launch(name, url, config, workdir)
 
 
 # -- (a) the storm through one or two instances ---------------------------------------------------------------------
@@ -142,10 +110,9 @@ async def storm_round(databases: Any, workdir: Path, idle: Path, instances: int,
         async with app.router.lifespan_context(app):
             listener = app.state.pbx["main"]
             await until(lambda: listener.role == "leader" and listener.connection.connected, 30, "this instance leads")
-            async with httpx.AsyncClient(timeout=2) as http:
-                for i in range(instances - 1):
-                    standbys.append(Instance(f"standby{i}", url, server.port, workdir))
-                await asyncio.gather(*(s.wait_for(http, "standby") for s in standbys))
+            for i in range(instances - 1):
+                standbys.append(launch(f"standby{i}", url, server.port, workdir))
+            await asyncio.gather(*(pbx_state(s, "standby") for s in standbys))
             await asyncio.sleep(1.5)  # the standbys try the lock at least once
             await listener.stop()  # the idle session ends; the next login gets the storm
             await listener.start()
@@ -185,18 +152,17 @@ async def baseline_round(events: int) -> dict[str, Any]:
 async def takeover_round(databases: Any, workdir: Path, idle: Path, n: int) -> float:
     url = await databases.new()
     server = _pbx.ReplayProcess([idle], speed=None, loop=False)  # then idle sessions, one per login
-    a = Instance(f"a{n}", url, server.port, workdir)
+    a = launch(f"a{n}", url, server.port, workdir)
     b: Instance | None = None
     try:
-        async with httpx.AsyncClient(timeout=2) as http:
-            await a.wait_for(http, "ok")
-            b = Instance(f"b{n}", url, server.port, workdir)
-            await b.wait_for(http, "standby")
-            await asyncio.sleep(1.0)
-            started = time.perf_counter()
-            a.kill()
-            await b.wait_for(http, "ok", timeout=30, every=0.02)
-            return time.perf_counter() - started
+        await pbx_state(a, "ok")
+        b = launch(f"b{n}", url, server.port, workdir)
+        await pbx_state(b, "standby")
+        await asyncio.sleep(1.0)
+        started = time.perf_counter()
+        a.kill()
+        await pbx_state(b, "ok", timeout=30, every=0.02)
+        return time.perf_counter() - started
     finally:
         for instance in (a, b):
             if instance is not None:

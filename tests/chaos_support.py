@@ -70,7 +70,8 @@ async def fresh_database(base: str) -> AsyncIterator[str]:
 # -- helpline instances -------------------------------------------------------------------------------------------
 
 
-def write_config(path: Path, ami_port: int, *, redis_url: str | None = None) -> Path:
+def write_config(path: Path, ami_port: int, *, redis_url: str | None = None, username: str = USER,
+                 secret: str = SECRET) -> Path:
     """A configuration with one [[pbx]] pointing at the local replay server (short ping: a dead peer shows fast)."""
     live = f'\n[live]\nredis_url = "{redis_url}"\n' if redis_url else ""
     path.write_text(f"""
@@ -81,8 +82,8 @@ access_log = false
 name = "main"
 host = "127.0.0.1"
 port = {ami_port}
-username = "{USER}"
-secret = "{SECRET}"
+username = "{username}"
+secret = "{secret}"
 queues = ["helpdesk"]
 ping_interval = "2s"
 action_timeout = "2s"

@@ -37,6 +37,22 @@ ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "twilio-test-auth-token"
 BOT_TOKEN = "xoxb-test-bot-token"
 SIGNING_SECRET = "slack-test-signing-secret"
+
+
+def providers_toml(twilio_url: str, slack_url: str, from_number: str) -> str:
+    """The ``[notify.twilio]`` and ``[notify.slack]`` sections of a helpline configuration for these fakes."""
+    return f"""
+[notify.twilio]
+account_sid = "{ACCOUNT_SID}"
+auth_token = "{AUTH_TOKEN}"
+from_number = "{from_number}"
+api_base_url = "{twilio_url}"
+
+[notify.slack]
+bot_token = "{BOT_TOKEN}"
+signing_secret = "{SIGNING_SECRET}"
+api_base_url = "{slack_url}/api/"
+"""
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.chaos_support import (admin_token, asyncpg_url, fresh_database, launch, postgres_base, until,
                                  until_healthy)
-from tests.notify_fakes import ACCOUNT_SID, AUTH_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack, FakeTwilio
+from tests.notify_fakes import FakeSlack, FakeTwilio, providers_toml
 from tests.notify_support import FROM, OLGA, fake_slack, fake_twilio  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.timeout(90)
@@ -35,17 +35,7 @@ warn_at = [50]
 lease = "2m"
 retry_for = "2h"
 
-[notify.twilio]
-account_sid = "{ACCOUNT_SID}"
-auth_token = "{AUTH_TOKEN}"
-from_number = "{FROM}"
-api_base_url = "{twilio_url}"
-
-[notify.slack]
-bot_token = "{BOT_TOKEN}"
-signing_secret = "{SIGNING_SECRET}"
-api_base_url = "{slack_url}/api/"
-
+{providers_toml(twilio_url, slack_url, FROM)}
 [[notify.people]]
 name = "olga"
 phone = "{OLGA}"

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
 from datetime import timedelta
-
-import pytest
 
 from directory.client import AsyncDirectory, DirectoryClient
 from directory.numbers import CallerNumber, NumberPolicy
-from tests.ad.admin import UAC_DISABLED, AdAdmin, ad_admin, unique_name
+from tests.ad.admin import UAC_DISABLED, AdAdmin, admin, unique_name  # noqa: F401 (admin: a fixture)
 from tests.conftest import SambaAD, directory_environ, free_port
 from tickets.caller_index import DirectoryCallerLookup
 from tickets.callers import MatchStatus
@@ -44,13 +41,6 @@ async def who(number: str) -> tuple[MatchStatus, set[str], str | None]:
     ids = [match.person_id] if match.person_id else list(match.candidates)
     names = set(await Person.filter(id__in=ids).values_list("name", flat=True)) if ids else set()
     return match.status, names, match.attribute
-
-
-@pytest.fixture
-def admin(samba_ad_exclusive: SambaAD) -> Iterator[AdAdmin]:
-    ad = samba_ad_exclusive
-    with ad_admin(ad.url, ad.admin_dn, ad.admin_password, ad.base_dn) as writer:
-        yield writer
 
 
 def numbers() -> tuple[str, str, str]:

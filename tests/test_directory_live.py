@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from directory.client import DirectoryClient, number_filter
 from directory.numbers import CallerNumber
-from tests.ad.admin import AdAdmin, ad_admin, unique_name
+from tests.ad.admin import AdAdmin, admin, unique_name  # noqa: F401 (admin: a fixture)
 from tests.conftest import SambaAD, directory_environ, free_port
 from tests.test_directory_incremental import numbers
 from tickets.callers import MatchStatus
@@ -37,13 +34,6 @@ async def who(directory: DirectoryService, number: str) -> tuple[MatchStatus, se
     ids = [match.person_id] if match.person_id else list(match.candidates)
     names = set(await Person.filter(id__in=ids).values_list("name", flat=True)) if ids else set()
     return match.status, names, match.attribute
-
-
-@pytest.fixture
-def admin(samba_ad_exclusive: SambaAD) -> Iterator[AdAdmin]:
-    ad = samba_ad_exclusive
-    with ad_admin(ad.url, ad.admin_dn, ad.admin_password, ad.base_dn) as writer:
-        yield writer
 
 
 async def test_someone_added_after_the_last_sync_is_found_live(samba_ad_exclusive: SambaAD, orm: Settings,

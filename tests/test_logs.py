@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import (ReplayProcess, SambaAD, directory_environ, pbx_config, start_server, stop_server)
-from tests.notify_fakes import AUTH_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack, FakeTwilio, LoopbackServer
+from tests.notify_fakes import AUTH_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack, FakeTwilio, LoopbackServer, providers_toml
 from tests.notify_support import FROM
 from web import logs
 from web.config import Settings
@@ -64,17 +64,7 @@ def test_a_secret_in_a_message_extra_or_traceback_is_masked_and_each_line_is_jso
 def write_notify(path: Path, twilio_url: str, slack_url: str) -> None:
     with path.open("a") as f:
         f.write(f"""
-[notify.twilio]
-account_sid = "AC{'0123456789abcdef' * 2}"
-auth_token = "{AUTH_TOKEN}"
-from_number = "{FROM}"
-api_base_url = "{twilio_url}"
-
-[notify.slack]
-bot_token = "{BOT_TOKEN}"
-signing_secret = "{SIGNING_SECRET}"
-api_base_url = "{slack_url}/api/"
-
+{providers_toml(twilio_url, slack_url, FROM)}
 [[notify.people]]
 name = "ivan"
 phone = "+15550002222"

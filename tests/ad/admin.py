@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, NONE, Connection, Server, Tls
 
 UAC_ENABLED_NO_PASSWORD = 544   #: NORMAL_ACCOUNT | PASSWD_NOTREQD: enabled without a password (fast to add)
@@ -77,3 +78,12 @@ def ad_admin(url: str, admin_dn: str, admin_password: str, base_dn: str) -> Iter
 def unique_name(prefix: str) -> str:
     """A display name no other run uses (a crashed run may have left its person behind)."""
     return f"{prefix} {uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def admin(samba_ad_exclusive: Any) -> Iterator[AdAdmin]:
+    """The test DC's administrator (``samba_ad_exclusive``: the test holds the DC alone); what it adds is deleted."""
+    ad = samba_ad_exclusive
+    with ad_admin(ad.url, ad.admin_dn, ad.admin_password, ad.base_dn) as writer:
+        yield writer
+
