@@ -7,8 +7,10 @@ the ``QueueMember`` items of ``QueueStatus`` (a resync: the full list of each qu
 by its ``Interface`` (``Local/101@agents``, ``PJSIP/4001``); its extension is read from the interface, else from
 its ``StateInterface``.
 
-Counters of the day (answered, abandoned by the caller, timed out) count from when the board started following
-and restart at midnight in :attr:`QueueBoard.zone` (None: the machine's local time, daylight saving included). Every change marks its queue in :attr:`QueueBoard.changed`
+Counters of the day (answered, abandoned by the caller, timed out) count what the board sees, on top of what
+:meth:`QueueBoard.seed_day` told it (the web layer seeds them from the calls recorded today, so a restart does not
+lose the day), and restart at midnight in :attr:`QueueBoard.zone` (None: the machine's local time, daylight saving
+included). An answer counts on the day of the answer, an abandon or a timeout on the day the call ended. Every change marks its queue in :attr:`QueueBoard.changed`
 and calls :attr:`QueueBoard.on_change` (the web layer coalesces these into ``queue.stats`` messages).
 """
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import Enum
 
 from pbx.ami_values import caller_name, event_time, interface_extension
@@ -182,6 +184,32 @@ class QueueBoard:
             if known is None or known.extension != extension or known.name != shown:
                 self.roster_changed.add(queue)
             self._mark(queue)
+
+    # -- the day ---------------------------------------------------------------------------------------------
+
+    def day_of(self, at: datetime) -> date:
+        """The board's day (in :attr:`zone`) of the aware moment ``at``."""
+        return at.astimezone(self.zone).date()
+
+    def day_bounds(self, day: date) -> tuple[datetime, datetime]:
+        """``day`` from its midnight to the next (aware; 23 or 25 hours on a daylight-saving change)."""
+        def midnight(d: date) -> datetime:
+            if self.zone is None:
+                return datetime.combine(d, time()).astimezone()  # the machine's local midnight
+            return datetime.combine(d, time(), self.zone)
+        return midnight(day), midnight(day + timedelta(days=1))
+
+    def seed_day(self, day: date, counts: Mapping[str, tuple[int, int, int]]) -> bool:
+        """The counters of ``day`` are ``counts`` (queue -> answered, abandoned, timed out; a queue not named has
+        none), e.g. as the calls recorded so far have them. Ignored (False) when the board already counts a later
+        day; a later ``day`` than the board's starts that day."""
+        if self._day is not None and day < self._day:
+            return False
+        self._day = day
+        for queue, current in self._counts.items():
+            current[:] = [max(0, int(n)) for n in counts.get(queue, (0, 0, 0))]
+            self._mark(queue)
+        return True
 
     # -- calls (told by the tracker) -------------------------------------------------------------------------
 

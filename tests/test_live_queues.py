@@ -4,9 +4,13 @@ who sees which queue's calls; ``GET /api/v1/queues``. Fed by the recordings (par
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import shutil
 import time
 import uuid
+from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -14,12 +18,15 @@ import pytest
 import redis
 
 from pbx.frames import recorded_messages
+from pbx.replay import ReplayServer, Session
 from pbx.tracker import CallTracker
-from tests.ami_support import AMI, SECRET, USER
+from tests.ami_support import AMI, SECRET, USER, split_recording
 from tests.conftest import Server, service_missing, start_server, stop_server
 from tests.console_support import ThreadedReplay
 from tests.live_support import SseClient, add_agents
-from tickets.models import Agent, Role
+from tickets.agent_service import AgentService
+from tickets.models import Agent, Call, Role
+from web.app import create_app
 from web.config import Settings
 from web.live.broker import MemoryBroker
 from web.live.message import LiveMessage
@@ -234,3 +241,129 @@ def test_a_worker_started_later_learns_the_queues_through_redis(sqlite_url: str,
             if two is not None:
                 stop_server(two)
             redis.Redis.from_url(REDIS_URL).delete(key)
+
+
+# -- the day's counters across a restart and a takeover --------------------------------------------------------
+
+_TIMESTAMP = re.compile(rb"(Timestamp: )(\d{10}\.\d{6})")
+
+
+def recording_today(name: str, start: float, folder: Path) -> Path:
+    """A copy of a recording (in ``folder``, with its timing) as if its calls were made today: every ``Timestamp``
+    shifted so its first event is at ``start`` (same width, so the recorded chunking still fits)."""
+    raw = (AMI / name).read_bytes()
+    first = _TIMESTAMP.search(raw)
+    assert first is not None
+    offset = start - float(first[2])
+    shifted = _TIMESTAMP.sub(lambda m: m[1] + f"{float(m[2]) + offset:.6f}".encode(), raw)
+    assert len(shifted) == len(raw)
+    (folder / name).write_bytes(shifted)
+    shutil.copyfile(AMI / f"{name}.timing.jsonl", folder / f"{name}.timing.jsonl")
+    return folder / name
+
+
+def outcomes(name: str) -> Counter[str]:
+    return Counter(json.loads(line)["outcome"] for line in (AMI / name).read_text().splitlines())
+
+
+def today_start(seconds_needed: float) -> float:
+    """Where a replay lasting ``seconds_needed`` may start so that it lies within today (server-local), mostly past."""
+    now = time.time()
+    start = now - seconds_needed - 10
+    if datetime.fromtimestamp(start).date() != datetime.fromtimestamp(now).date():  # just after midnight
+        start = datetime.combine(datetime.fromtimestamp(now).date(), datetime.min.time()).timestamp() + 1
+    return start
+
+
+async def until_board(app: object, token: str, expected: tuple[int, int, int], timeout: float = 20.0) -> list[dict[str, object]]:
+    """GET /api/v1/queues until the helpdesk shows ``expected`` (answered, abandoned, timed out) today."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://helpline") as http:
+        while True:
+            r = await http.get(f"{V1}/queues", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200, r.text
+            items = r.json()["items"]
+            shown = [(q["queue"], q["day"], (q["answered_today"], q["abandoned_today"], q["timed_out_today"]))
+                     for q in items]
+            if shown == [("helpdesk", datetime.now().date().isoformat(), expected)]:
+                return list(items)
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"the board shows {shown}, not {expected} today")
+            await asyncio.sleep(0.1)
+
+
+async def until_ended(count: int, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await Call.filter(state="ended").count() < count:
+        assert asyncio.get_running_loop().time() < deadline, f"fewer than {count} calls ended within {timeout} s"
+        await asyncio.sleep(0.05)
+
+
+def pbx_settings(database_url: str, port: int) -> Settings:
+    return Settings.model_validate({"database": {"url": database_url}, "pbx": [
+        {"name": "main", "host": "127.0.0.1", "port": port, "username": USER, "secret": SECRET,
+         "queues": ["helpdesk"], "ping_interval": "2s", "action_timeout": "2s"}]})
+
+
+async def supervisor_token() -> str:
+    agents = AgentService()
+    sam = await agents.create(login="sam", display_name="Sam", role=Role.SUPERVISOR)
+    return (await agents.issue_token(sam.id))[1]
+
+
+async def test_the_days_counters_survive_a_restart_and_a_takeover(database_url: str, tmp_path: Path) -> None:
+    """c (20 calls today) replayed into helpline, which stops; a new helpline on the same database shows the same
+    counts at once (from the calls recorded today, the PBX now idle); then its listener is deposed and elected again
+    (a fresh tracker, as after a takeover) and b3 (5 more calls) adds to them."""
+    c, b3 = outcomes("c_concurrent20_mixed.calls.jsonl"), outcomes("b3_all_agents_busy.calls.jsonl")
+    first = (c["answered"], c["abandoned"], c["overflow-voicemail"])
+    both = (first[0] + b3["answered"], first[1] + b3["abandoned"], first[2] + b3["overflow-voicemail"])
+    start = today_start(120)
+    calls_c = recording_today("c_concurrent20_mixed.raw", start, tmp_path)
+    calls_b3 = recording_today("b3_all_agents_busy.raw", start + 60, tmp_path)
+    async with ReplayServer([calls_c], username=USER, secret=SECRET) as pbx:
+        app = create_app(pbx_settings(database_url, pbx.port))
+        async with app.router.lifespan_context(app):
+            token = await supervisor_token()
+            await until_ended(sum(c.values()))
+            before = await until_board(app, token, first)
+    async with ReplayServer([None, calls_b3], username=USER, secret=SECRET) as pbx:
+        app = create_app(pbx_settings(database_url, pbx.port))
+        async with app.router.lifespan_context(app):
+            after = await until_board(app, token, first, timeout=10)
+            assert [(q["answered_today"], q["abandoned_today"], q["timed_out_today"]) for q in after] == [
+                (q["answered_today"], q["abandoned_today"], q["timed_out_today"]) for q in before]
+            listener = app.state.pbx["main"]
+            old_board = listener.tracker.board
+            await listener.stop()  # deposed ...
+            await listener.start()  # ... and elected again: a fresh tracker, the next PBX session (b3)
+            assert listener.tracker.board is not old_board
+            await until_ended(sum(c.values()) + sum(b3.values()))
+            await until_board(app, token, both)
+
+
+async def test_a_restart_mid_calls_counts_each_call_once(database_url: str, tmp_path: Path) -> None:
+    """c cut at event 1500 (12 calls up, some answered): helpline stops there and a new one takes the rest, its
+    resync finding the calls still up. Calls that ended before are counted from the database, the calls up from
+    their events (an answer before the cut is in the database already): the day's counts are the recording's."""
+    c = outcomes("c_concurrent20_mixed.calls.jsonl")
+    path = recording_today("c_concurrent20_mixed.raw", today_start(60), tmp_path)
+    first, rest = split_recording(path, 1500)
+    async with ReplayServer([Session(first), Session(rest)], username=USER, secret=SECRET) as pbx:
+        app = create_app(pbx_settings(database_url, pbx.port))
+        async with app.router.lifespan_context(app):
+            token = await supervisor_token()
+            await pbx.wait_for(lambda s: s.streams_done >= 1)
+            await asyncio.sleep(0.5)  # let the listener apply what it received
+            answered = await Call.filter(answered_at__isnull=False).count()
+            up = await Call.exclude(state="ended").count()
+            assert 0 < await Call.filter(state="ended").count() < sum(c.values()) and up > 0, "the cut falls mid-calls"
+            assert await Call.filter(answered_at__isnull=False).exclude(state="ended").count() > 0, \
+                "some calls up at the cut were answered already"
+        app = create_app(pbx_settings(database_url, pbx.port))
+        async with app.router.lifespan_context(app):
+            await until_ended(sum(c.values()))
+            assert await Call.filter(answered_at__isnull=False).count() > answered
+            await until_board(app, token, (c["answered"], c["abandoned"], c["overflow-voicemail"]))
+            await asyncio.sleep(1.2)  # a publication still coming (coalesced) would show now
+            await until_board(app, token, (c["answered"], c["abandoned"], c["overflow-voicemail"]), timeout=0)

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -735,6 +736,39 @@ def test_board_counters_start_again_on_a_new_day() -> None:
     assert (stats.day, stats.answered_today, stats.abandoned_today) == (date(2026, 11, 28), 0, 1)
     play(tracker, events("b2_abandoned_while_ringing.raw"))  # yesterday's: too late to count
     assert tracker.board.stats("helpdesk").abandoned_today == 1
+
+
+def test_board_seeded_with_the_day_counts_on_from_them() -> None:
+    """A restarted listener seeds the day's counters (as recorded), then the tracker counts on; midnight still
+    resets them; a seed of an earlier day than the board counts is ignored; the day's bounds follow the zone."""
+    tracker = CallTracker("lab", QUEUES)
+    board = tracker.board
+    day = date(2026, 11, 27)  # the day of the recordings (UTC)
+    assert board.seed_day(day, {"helpdesk": (11, 8, 1), "sales": (5, 5, 5)})  # not an IT-line queue: ignored
+    assert board.take_changed() == {"helpdesk"}
+    seeded = board.stats("helpdesk")
+    assert (seeded.day, seeded.answered_today, seeded.abandoned_today, seeded.timed_out_today) == (day, 11, 8, 1)
+    play(tracker, events("a_answered.raw"))
+    play(tracker, events("b_abandoned.raw"))
+    on = board.stats("helpdesk")
+    assert (on.day, on.answered_today, on.abandoned_today, on.timed_out_today) == (day, 12, 9, 1)
+    assert board.seed_day(day, {"helpdesk": (12, 9, 1)}) and board.stats("helpdesk").answered_today == 12, \
+        "a seed sets the counters (a resync's recount), it does not add to them"
+    assert not board.seed_day(day - timedelta(days=1), {"helpdesk": (1, 1, 1)})
+    assert board.stats("helpdesk").answered_today == 12
+    next_day = [{**m, "Timestamp": f"{float(m['Timestamp']) + 86400:.6f}"} if "Timestamp" in m else m
+                for m in events("b2_abandoned_while_ringing.raw")]
+    play(tracker, next_day)
+    stats = board.stats("helpdesk")
+    assert (stats.day, stats.answered_today, stats.abandoned_today, stats.timed_out_today) == (
+        day + timedelta(days=1), 0, 1, 0)
+    assert board.day_of(datetime(2026, 11, 27, 23, 30, tzinfo=UTC)) == day
+    assert board.day_bounds(day) == (datetime(2026, 11, 27, tzinfo=UTC), datetime(2026, 11, 28, tzinfo=UTC))
+    board.zone = ZoneInfo("Europe/Berlin")  # the day the clocks went back: 25 hours, from local midnight
+    start, end = board.day_bounds(date(2026, 10, 25))
+    assert (start.astimezone(UTC), end.astimezone(UTC)) == (datetime(2026, 10, 24, 22, tzinfo=UTC),
+                                                            datetime(2026, 10, 25, 23, tzinfo=UTC))
+    assert board.day_of(datetime(2026, 11, 27, 23, 30, tzinfo=UTC)) == day + timedelta(days=1)
 
 
 def test_member_state_from_device_state() -> None:

@@ -6,7 +6,8 @@ connection's events in order, feeds the tracker and records the facts: the facts
 one transaction (a call storm costs one commit per burst, not per fact), falling back to one fact at a time,
 retried while the database is away (facts are idempotent, so a retry never doubles anything). After every login, and after events were dropped, it asks
 Asterisk what is up (``CoreShowChannels``, ``QueueStatus``) so calls that started or ended while we were away are
-picked up or closed out.
+picked up or closed out, then sets the queue board's day counters from the calls recorded today (by then the
+database agrees with the PBX), so a restart or a takeover does not drop the supervisors' board to 0 mid-day.
 
 With several instances on one PostgreSQL database, each PBX has one listening instance, its leader
 (:mod:`web.leadership`); the others stand by and take over, with a fresh tracker and a resync, when it goes away.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -37,7 +38,9 @@ from pbx.backoff import Backoff
 from pbx.connection import AmiConnection, AmiError, ConnectionState
 from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, Fact, Outcome
 from pbx.queue import SessionMarker
+from pbx.queue_board import QueueBoard
 from pbx.tracker import CallTracker
+from tickets.call_counts import queue_counts
 from tickets.callers import CallerMatch
 from tickets.intake import CallIntake
 from tickets.models import Call as CallRow, CallOutcome, CallState
@@ -83,6 +86,8 @@ class PbxListener:
         self.last_fact_at: float | None = None
         #: Who runs this listener when several instances share the database (None: this one alone, on SQLite).
         self.leadership: Leadership | None = None
+        #: Told of each new tracker's queue board (a standby elected again starts with a fresh tracker).
+        self.on_board: Callable[[QueueBoard], None] | None = None
         self._seen_drops = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -110,6 +115,8 @@ class PbxListener:
         if self.connection.state is ConnectionState.CLOSED:
             self.tracker = CallTracker(self.name, self.settings.queues, contexts=self.settings.contexts)
             self.connection, self._seen_drops = self._new_connection(), 0
+            if self.on_board is not None:
+                self.on_board(self.tracker.board)
         await self.connection.start()
         self._task = asyncio.create_task(self._consume(), name=f"pbx:{self.name}")
 
@@ -169,6 +176,7 @@ class PbxListener:
                  self.tracker.live, len(facts))
         await self.record(facts)
         await self.close_out(live, at)
+        await self.seed_queue_board(at)
 
     async def close_out(self, live: set[str], at: datetime) -> None:
         """End the calls still open in the database that the PBX no longer has: they ended while no tracker here
@@ -188,6 +196,22 @@ class PbxListener:
             log.warning("PBX %s: %d calls open in the database ended while nobody listened: closed out", self.name,
                         len(facts))
             await self.record(facts)
+
+    async def seed_queue_board(self, now: datetime) -> None:
+        """Set the queue board's counters of today from the calls recorded today. Called after a resync: the
+        database then has every answer and end the PBX told of (a call answered before is answered there; one that
+        ended while nobody listened is closed out), and the tracker counts only what happens from now on (the
+        answer or end of the calls up now), so nothing counts twice."""
+        board = self.tracker.board
+        day = board.day_of(now)
+        try:
+            counts = await queue_counts(self.name, *board.day_bounds(day))
+        except Exception as exc:  # the database is away: the counters stay as they are until the next resync
+            log.warning("PBX %s: could not count today's calls for the queue board: %s: %s", self.name,
+                        type(exc).__name__, exc)
+            return
+        if counts:  # nothing recorded today: nothing to seed (the board's own counts, of whatever day, stand)
+            board.seed_day(day, counts)
 
     async def record(self, facts: list[Fact]) -> None:
         """Record call facts in order. A burst (a call storm, a resync) goes in transactions of up to

@@ -50,6 +50,14 @@ class QueueStatsPublisher:
         self._last: dict[str, float] = {}  #: queue -> loop time of its last message
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
+        self.follow(board)
+
+    def follow(self, board: QueueBoard) -> None:
+        """Publish the stats of ``board`` (from now on instead of the one followed so far: a listener elected
+        again follows its PBX with a fresh tracker and board)."""
+        if self.board is not board:
+            self.board.on_change = None
+        self.board = board
         board.zone = None  # "today" is the server's local day
         board.on_change = self.changed
 
@@ -156,5 +164,11 @@ class QueueRegistry:
 
 
 def follow(listeners: Any, broker: Any) -> list[QueueStatsPublisher]:
-    """Publish ``queue.stats`` for the queue boards of ``listeners`` (name -> PbxListener); stop each when done."""
-    return [QueueStatsPublisher(name, listener.tracker.board, broker) for name, listener in listeners.items()]
+    """Publish ``queue.stats`` for the queue boards of ``listeners`` (name -> PbxListener), including the board of
+    each fresh tracker a listener starts with later; stop each when done."""
+    publishers = []
+    for name, listener in listeners.items():
+        publisher = QueueStatsPublisher(name, listener.tracker.board, broker)
+        listener.on_board = publisher.follow
+        publishers.append(publisher)
+    return publishers

@@ -46,7 +46,8 @@ class QueueList(BaseModel):
          role=Role.AGENT, response=QueueList, tag="calls")
 async def list_queues(call: Call) -> QueueList:
     """Supervisors see every queue; an agent the queues they are a member of (and those whose members are not
-    known). Counted since helpline began following the PBX today."""
+    known). The day's counters cover the whole (server-local) day: after a restart or a takeover they start from
+the calls recorded today."""
     registry = call.request.app.state.live.queues
     agent = call.agent
     assert agent is not None
