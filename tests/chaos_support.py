@@ -26,7 +26,7 @@ import asyncpg
 import httpx
 
 from tests.ami_support import SECRET, USER
-from tests.conftest import PG_ENV, free_port, service_missing
+from tests.conftest import PG_ENV, free_port, service_missing, stop_process
 
 #: Bounds every wait of the chaos tests.
 STEP_TIMEOUT = 30.0
@@ -110,13 +110,7 @@ class Instance:
             self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     async def readyz(self) -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=3) as http:

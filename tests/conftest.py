@@ -243,13 +243,20 @@ def start_server(database_url: str, tmp_path: Path, extra_env: dict[str, str] | 
     raise AssertionError(f"helpline serve did not answer within 30 s:\n{log_path.read_text()}")
 
 
-def stop_server(server: Server) -> None:
-    server.process.terminate()
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then SIGKILL after 10 s; returns once the process is gone."""
+    if process.poll() is not None:
+        return
+    process.terminate()
     try:
-        server.process.wait(10)
+        process.wait(10)
     except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+        process.kill()
+        process.wait()
+
+
+def stop_server(server: Server) -> None:
+    stop_process(server.process)
 
 
 @dataclass

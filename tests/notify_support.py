@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
@@ -75,26 +75,27 @@ def notify_raw(twilio_url: str, slack_url: str, **policy: Any) -> dict[str, Any]
     }
 
 
-@pytest.fixture
-def fake_twilio() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio()
+Fake = TypeVar("Fake", FakeTwilio, FakeSlack)
+
+
+def _served(fake: Fake) -> Iterator[Fake]:
+    """``fake`` answering on a loopback port (its ``url``) for the length of a test."""
     server = LoopbackServer(fake.app()).start()
     fake.url = server.url  # type: ignore[attr-defined]
     try:
         yield fake
     finally:
         server.stop()
+
+
+@pytest.fixture
+def fake_twilio() -> Iterator[FakeTwilio]:
+    yield from _served(FakeTwilio())
 
 
 @pytest.fixture
 def fake_slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack()
-    server = LoopbackServer(fake.app()).start()
-    fake.url = server.url  # type: ignore[attr-defined]
-    try:
-        yield fake
-    finally:
-        server.stop()
+    yield from _served(FakeSlack())
 
 
 @dataclass

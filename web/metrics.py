@@ -29,7 +29,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Match, Route
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from directory.numbers import CallerNumber
@@ -289,8 +289,8 @@ class HttpMetricsMiddleware:
         async def timed_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = int(message["status"])
-                route = route_template(scope)
-                self.metrics.http_duration.labels(scope["method"], route).observe(time.perf_counter() - started)
+                self.metrics.http_duration.labels(scope["method"], route_template(scope)).observe(
+                    time.perf_counter() - started)
             await send(message)
 
         try:
@@ -300,20 +300,9 @@ class HttpMetricsMiddleware:
 
 
 def route_template(scope: Scope) -> str:
-    """The path template of the route ``scope`` goes to, or ``(unmatched)``."""
-    cached = scope.get("helpline.route")
-    if cached is not None:
-        return str(cached)
-    app = scope.get("app")
-    found = UNMATCHED
-    for route in getattr(getattr(app, "router", None), "routes", ()):
-        match, _ = route.matches({**scope, "path_params": {}})
-        if match is not Match.NONE:
-            found = getattr(route, "path", UNMATCHED) or UNMATCHED
-            if match is Match.FULL:
-                break
-    scope["helpline.route"] = found
-    return found
+    """The path template of the route ``scope`` went to (the router records it in the scope), or ``(unmatched)``."""
+    route = scope.get("route")
+    return str(getattr(route, "path", "") or UNMATCHED)
 
 
 # -- the endpoint ------------------------------------------------------------------------------------------------
