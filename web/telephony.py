@@ -80,7 +80,7 @@ class PbxListener:
         self.name = settings.name
         self.settings = settings
         self.intake = intake
-        self.tracker = CallTracker(settings.name, settings.queues, contexts=settings.contexts)
+        self.tracker = self._new_tracker()
         self.connection = connection or self._new_connection()
         self.counters = ListenerCounters()
         self.last_fact_at: float | None = None
@@ -90,6 +90,9 @@ class PbxListener:
         self.on_board: Callable[[QueueBoard], None] | None = None
         self._seen_drops = 0
         self._task: asyncio.Task[None] | None = None
+
+    def _new_tracker(self) -> CallTracker:
+        return CallTracker(self.settings.name, self.settings.queues, contexts=self.settings.contexts)
 
     def _new_connection(self) -> AmiConnection:
         s = self.settings
@@ -113,7 +116,7 @@ class PbxListener:
         """Listen. After a :meth:`stop` (a standby elected again), with a new connection and a fresh tracker: the
         resync at login picks up the calls that are up now."""
         if self.connection.state is ConnectionState.CLOSED:
-            self.tracker = CallTracker(self.name, self.settings.queues, contexts=self.settings.contexts)
+            self.tracker = self._new_tracker()
             self.connection, self._seen_drops = self._new_connection(), 0
             if self.on_board is not None:
                 self.on_board(self.tracker.board)
