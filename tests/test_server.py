@@ -7,11 +7,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
-from tests.conftest import Server, start_server, stop_server
+from tests.conftest import PG_ENV, Server, service_missing, start_server, stop_server
 from web import cli, db
 
 
@@ -86,12 +87,28 @@ def test_cli_exit_codes_and_messages(tmp_path: Path) -> None:
     assert bad_config.returncode == 2 and "[web] port" in bad_config.stderr
 
 
-def test_unreachable_database_is_a_clear_failure(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["db", "status"], ["user", "add", "zoe"]])
+def test_unreachable_database_is_a_clear_failure(tmp_path: Path, command: list[str]) -> None:
+    """Not "empty database: 9 pending migrations" (db status said so): the database cannot be reached, exit 1."""
     url = "postgres://nobody@127.0.0.1:1/helpline"
-    result = helpline("db", "upgrade", database_url=url, cwd=tmp_path)
-    assert result.returncode == 1
+    result = helpline(*command, database_url=url, cwd=tmp_path)
+    assert result.returncode == 1, result
     assert "cannot use the database postgres://nobody@127.0.0.1:1/helpline" in result.stderr
+    assert "pending" not in result.stdout + result.stderr and "empty database" not in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_a_login_postgresql_refuses_is_a_clear_failure(tmp_path: Path) -> None:
+    """A reachable server that refuses the role: no traceback, exit 1, the password masked."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        service_missing(f"{PG_ENV} is not set")
+    parts = urlsplit(base)
+    url = urlunsplit(parts._replace(netloc=f"no_such_role_x:s3cret@{parts.hostname}:{parts.port or 5432}"))
+    result = helpline("db", "status", database_url=url, cwd=tmp_path)
+    assert result.returncode == 1, result
+    assert "cannot use the database" in result.stderr and "no_such_role_x" in result.stderr
+    assert "s3cret" not in result.stderr and "Traceback" not in result.stderr
 
 
 # -- a schema that is behind: the next release ships a migration this database has not had ------------------

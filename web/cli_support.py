@@ -15,9 +15,13 @@ class CommandFailed(Exception):
 
 def with_database(settings: Settings, task: Callable[[], Awaitable[Any]]) -> Any:
     """Run ``task`` with the ORM open on ``settings.database``; database trouble becomes :class:`CommandFailed`."""
+    import asyncpg
     from tortoise.exceptions import DBConnectionError, OperationalError
 
     from web import db
+
+    # PostgreSQL's own refusals (an unknown role, a wrong password) arrive as asyncpg errors, untranslated
+    refused = (DBConnectionError, OperationalError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
     async def run() -> Any:
         try:
@@ -25,7 +29,7 @@ def with_database(settings: Settings, task: Callable[[], Awaitable[Any]]) -> Any
             return await task()
         except db.SchemaOutOfDate as exc:
             raise CommandFailed(str(exc)) from None
-        except (DBConnectionError, OperationalError, OSError) as exc:
+        except refused as exc:
             raise CommandFailed(
                 f"cannot use the database {settings.database.redacted_url()}: {exc}. "
                 "Check [database] url / HELPLINE_DATABASE_URL and that the server is running."

@@ -72,6 +72,9 @@ async def pending_migrations(db: DatabaseSettings) -> tuple[list[str], bool]:
     Needs an initialised Tortoise context (see :func:`open_orm`).
     """
     connection = get_connection("default")
+    # tortoise reads "no migrations applied" from any failure to read its table, an unreachable server included:
+    # ask something that cannot fail for another reason first, so that such a server is an error, not "empty".
+    await connection.execute_query("SELECT 1")
     executor = MigrationExecutor(connection, _apps_config())
     steps = await executor.plan(None)
     names = [f"{step.migration.app_label}.{step.migration.name}" for step in steps if not step.backward]
