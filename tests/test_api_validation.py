@@ -212,6 +212,99 @@ def test_escaped_surrogate_pairs_are_fine(client: TestClient, h: dict[str, str])
     assert r.status_code == 201 and r.json()["title"] == "😀 ж"
 
 
+#: Every single-line text a client sends (names, titles, groups, ...): (method, url, base payload, field).
+SINGLE_LINE = [
+    ("POST", "/tickets", {}, "title"),
+    ("PATCH", "/tickets/IT-1", {}, "title"),
+    ("POST", "/tickets", {"title": "t"}, "group"),
+    ("POST", "/tickets", {"title": "t"}, "caller_number"),
+    ("POST", "/tickets/IT-1/assign", {"assignee": None}, "group"),
+    ("POST", "/people", {}, "name"),
+    ("PATCH", "/people/1", {}, "name"),
+    ("POST", "/people", {"name": "n"}, "department"),
+    ("POST", "/people", {"name": "n"}, "title"),
+    ("POST", "/people", {"name": "n"}, "phone"),
+    ("POST", "/people", {"name": "n"}, "email"),
+    ("POST", "/people", {"name": "n"}, "external_id"),
+    ("POST", "/agents", {"login": "cc"}, "display_name"),
+    ("PATCH", "/agents/1", {}, "display_name"),
+    ("POST", "/agents/1/tokens", {}, "name"),
+]
+
+
+@pytest.mark.parametrize("value", ["Ann\r\nX-Injected: 1", "Ann\nLee", "Ann\rLee", "a\tb", "\x1b[31mred",
+                                   "a\x7fb", "a\x85b", "a\u2028b", "a\u2029b"],
+                         ids=["crlf", "lf", "cr", "tab", "escape", "del", "nel", "line-sep", "para-sep"])
+def test_control_characters_are_refused_in_names_and_single_line_text(client: TestClient, h: dict[str, str],
+                                                                       value: str) -> None:
+    """A name or a title is one line of text: a CR/LF in an agent's name broke click to call (AMI headers)."""
+    for method, url, base, field in SINGLE_LINE:
+        r = client.request(method, V1 + url, headers=h, json={**base, field: value if field != "email" else
+                                                               value.replace("a", "a@b", 1) + "@x.org"})
+        body = problem(r, 422, "invalid-body")
+        assert field in fields(body), (method, url, field, body)
+        assert "control character" in fields(body)[field] or "one line" in fields(body)[field], body
+    assert ticket_count(client, h) == 1
+    assert [p["name"] for p in client.get(f"{V1}/people", headers=h).json()["items"]] == ["Ivan"]
+    assert client.get(f"{V1}/agents/1", headers=h).json()["display_name"] == "Ada"
+    # multi-line texts keep their line breaks and tabs
+    r = client.post(f"{V1}/tickets", headers=h, json={"title": "t", "description": "line 1\r\n\tline 2"})
+    assert r.status_code == 201 and r.json()["description"] == "line 1\r\n\tline 2"
+    r = client.post(f"{V1}/tickets/IT-1/comments", headers=h, json={"body": "one\ntwo"})
+    assert r.status_code == 201 and r.json()["body"] == "one\ntwo"
+
+
+@pytest.mark.parametrize("value", ["\u200b", "\u2060\ufeff", " \u200b\u200c\u200d ", "\u00ad", "\u202e",
+                                   "\u3164", "\ufe0f", "\u2800\u200b"[1:], "\U000e0020"],
+                         ids=["zwsp", "word-joiner-bom", "zw-mix", "soft-hyphen", "rtl-override", "hangul-filler",
+                              "variation-selector", "grapheme-joiner", "tag-space"])
+def test_text_of_invisible_characters_is_blank(client: TestClient, h: dict[str, str], value: str) -> None:
+    """Zero-width and format characters (Unicode Cf) are not text: a title made of them is refused like ''."""
+    for method, url, base, field in (("POST", "/tickets", {}, "title"), ("PATCH", "/tickets/IT-1", {}, "title"),
+                                     ("POST", "/tickets", {"title": "t"}, "group"),
+                                     ("POST", "/tickets/IT-1/comments", {}, "body"),
+                                     ("POST", "/tickets/IT-1/transitions", {"to": "open"}, "comment"),
+                                     ("POST", "/people", {}, "name"), ("PATCH", "/people/1", {}, "name"),
+                                     ("POST", "/agents", {"login": "blank"}, "display_name"),
+                                     ("PATCH", "/agents/1", {}, "display_name")):
+        body = problem(client.request(method, V1 + url, headers=h, json={**base, field: value}), 422, "invalid-body")
+        assert "blank" in fields(body)[field], (method, url, body)
+    assert ticket_count(client, h) == 1
+    ticket = client.get(f"{V1}/tickets/IT-1", headers=h).json()
+    assert (ticket["title"], ticket["version"], ticket["status"]) == ("Printer", 1, "new")
+
+
+def test_invisible_characters_inside_real_text_are_kept(client: TestClient, h: dict[str, str]) -> None:
+    for title in ("a\u200bb", "می\u200cخواهم", "👩\u200d💻 laptop", "\ufeffBOM first"):
+        r = client.post(f"{V1}/tickets", headers=h, json={"title": title})
+        assert r.status_code == 201 and r.json()["title"] == title, r.text
+
+
+@pytest.mark.parametrize("raw, key", [(b'{"title": "a", "title": "b"}', "title"),
+                                      (b'{"title": "a", "description": "x", "description": "y"}', "description"),
+                                      (b'{"title": "a", "impact": "low", "impact": "high"}', "impact")])
+def test_duplicate_json_keys_are_400_naming_the_key(client: TestClient, h: dict[str, str], raw: bytes,
+                                                    key: str) -> None:
+    """JSON parsers disagree on {"a": 1, "a": 2} (first or last wins): the API refuses it instead of guessing."""
+    body = problem(client.post(f"{V1}/tickets", headers={**h, **JSON}, content=raw), 400, "invalid-json")
+    assert key in body["detail"] and fields(body) == {key: "given more than once"}
+    body = problem(client.patch(f"{V1}/tickets/IT-1", headers={**h, **JSON}, content=raw), 400, "invalid-json")
+    assert key in fields(body)
+    assert ticket_count(client, h) == 1
+    assert client.get(f"{V1}/tickets/IT-1", headers=h).json()["version"] == 1
+    # the same key in two different objects is fine
+    r = client.post(f"{V1}/oncall/overrides", headers={**h, **JSON},
+                    content=b'{"schedule": "s", "person": "p", "start": "2026-01-01T00:00:00Z", '
+                            b'"end": "2026-01-02T00:00:00Z", "reason": "x"}')
+    assert r.status_code == 422 and "schedule" in fields(r.json())
+
+
+def test_duplicate_json_keys_in_the_console_login_are_400(client: TestClient, h: dict[str, str]) -> None:
+    raw = b'{"login": "ada", "login": "root", "password": "whatever it is"}'
+    body = problem(client.post(f"{V1}/session", headers=JSON, content=raw), 400, "invalid-json")
+    assert fields(body) == {"login": "given more than once"}
+
+
 # -- transport: size, media type, routes, methods -----------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ mapping) *and* an OpenAPI operation, from the same declaration.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import typing
@@ -240,6 +241,7 @@ async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
             raise ApiError(415, "unsupported-media-type", "send the body as JSON with Content-Type: application/json")
     else:
         raw = b"{}"
+    refuse_duplicate_keys(raw)
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
@@ -251,6 +253,36 @@ async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
         errors = field_errors(exc, model)
         raise ApiError(422, "invalid-body", "; ".join(f"{e['field']}: {e['detail']}" for e in errors),
                        field_errors=errors) from None
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _pairs_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def refuse_duplicate_keys(raw: bytes) -> None:
+    """A 400 problem naming the key when a JSON object in ``raw`` gives a key twice (``{"a": 1, "a": 2}``).
+
+    Parsers disagree on which value wins (the first, the last, an error), so a proxy or a client library could
+    read another request than the one acted on. Text that is not JSON at all passes: the parser after this one
+    reports it."""
+    try:
+        json.loads(raw, object_pairs_hook=_pairs_without_duplicates)
+    except _DuplicateKey as exc:
+        raise ApiError(400, "invalid-json", f"the body gives the key {exc.key!r} more than once",
+                       field_errors=[{"field": exc.key, "detail": "given more than once"}]) from None
+    except (ValueError, RecursionError):
+        pass
 
 
 def field_errors(exc: ValidationError, model: type[BaseModel] | None = None) -> list[dict[str, str]]:

@@ -7,6 +7,7 @@ validation cannot drift apart.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
@@ -27,20 +28,48 @@ def _clean(value: str) -> str:
     return value
 
 
+#: Code points that show nothing besides white space: format characters (Unicode Cf: U+200B zero width space,
+#: U+2060 word joiner, U+FEFF, bidi controls, ...) and the other default-ignorable ones (variation selectors, the
+#: combining grapheme joiner, Hangul fillers). Text made only of these (and white space) is blank.
+_FILLERS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u3164\uffa0")
+
+
+def _invisible(char: str) -> bool:
+    code = ord(char)
+    return (char.isspace() or unicodedata.category(char) in ("Cf", "Cc") or char in _FILLERS
+            or 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF)
+
+
 def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
+    if all(_invisible(c) for c in value):
+        raise ValueError("must not be blank (white space and invisible characters such as U+200B do not count)")
+    return value
+
+
+#: Line and paragraph separators end a line as surely as LF does.
+_LINE_BREAKS = frozenset("\u2028\u2029")
+
+
+def _single_line(value: str) -> str:
+    """Refuse control characters (Unicode Cc: CR, LF, TAB, ESC, DEL, NEL, ...) and line or paragraph separators
+    in text that is one line: a name, a title. They would break the headers, messages and logs it ends up in."""
+    for char in value:
+        if char in _LINE_BREAKS or unicodedata.category(char) == "Cc":
+            raise ValueError(f"must be one line without control characters (it contains U+{ord(char):04X})")
     return value
 
 
 Text = Annotated[str, AfterValidator(_clean)]
-Title = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean), AfterValidator(_not_blank)]
+Title = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean), AfterValidator(_single_line),
+                  AfterValidator(_not_blank)]
 LongText = Annotated[str, Field(max_length=20_000), AfterValidator(_clean)]
 Body = Annotated[str, Field(min_length=1, max_length=20_000), AfterValidator(_clean), AfterValidator(_not_blank)]
-Group = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_clean), AfterValidator(_not_blank)]
-PhoneText = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_clean)]
-Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean), AfterValidator(_not_blank)]
-Short = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_clean)]
+Group = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_clean), AfterValidator(_single_line),
+                  AfterValidator(_not_blank)]
+PhoneText = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_clean), AfterValidator(_single_line)]
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean), AfterValidator(_single_line),
+                 AfterValidator(_not_blank)]
+Short = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_clean), AfterValidator(_single_line)]
 def _matching(pattern: str, explanation: str) -> AfterValidator:
     """Validate ``pattern`` with a message people understand (the pattern itself is in the OpenAPI schema)."""
     compiled = re.compile(pattern)
@@ -58,7 +87,7 @@ def _matching(pattern: str, explanation: str) -> AfterValidator:
 _NOT_IN_EMAIL = r"@\t\n\v\f\r \x1c-\x1f\x85\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 EMAIL_PATTERN = rf"^[^{_NOT_IN_EMAIL}]+@[^{_NOT_IN_EMAIL}]+$"
 Email = Annotated[str, Field(max_length=254, json_schema_extra={"pattern": EMAIL_PATTERN}), AfterValidator(_clean),
-                  _matching(EMAIL_PATTERN, "must look like name@example.com")]
+                  AfterValidator(_single_line), _matching(EMAIL_PATTERN, "must look like name@example.com")]
 LOGIN_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 Login = Annotated[str, Field(json_schema_extra={"pattern": LOGIN_PATTERN}),
                   _matching(LOGIN_PATTERN, "use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit")]
@@ -292,7 +321,8 @@ class PersonCreate(Input):
     phone: PhoneText | None = None
     department: Short | None = None
     title: Short | None = None
-    external_id: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_clean)] | None = None
+    external_id: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_clean),
+                           AfterValidator(_single_line)] | None = None
     vip: bool = False
 
 
@@ -302,7 +332,8 @@ class PersonPatch(Input):
     phone: PhoneText | None = None
     department: Short | None = None
     title: Short | None = None
-    external_id: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_clean)] | None = None
+    external_id: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_clean),
+                           AfterValidator(_single_line)] | None = None
     vip: bool = None  # type: ignore[assignment]
 
 
@@ -350,7 +381,8 @@ class AgentPage(BaseModel):
 
 
 class TokenCreate(Input):
-    name: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_clean)] = "default"
+    name: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_clean), AfterValidator(_single_line)] = \
+        "default"
 
 
 class TokenOut(BaseModel):
@@ -435,7 +467,8 @@ class PbxList(BaseModel):
 class Originate(Input):
     number: Annotated[str, Field(min_length=2, max_length=40), AfterValidator(_clean),
                       _matching(r"^\+?[0-9 ().*#-]+$", "a phone number: digits, spaces, ( ) . - and a leading +")]
-    pbx: Annotated[str, Field(max_length=32)] | None = Field(None, description="Which PBX (default: the first)")
+    pbx: Annotated[str, Field(max_length=32), AfterValidator(_clean), AfterValidator(_single_line)] | None = Field(
+        None, description="Which PBX (default: the first)")
 
 
 class OriginateQueued(BaseModel):

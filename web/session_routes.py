@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tickets.models import Agent, Role
-from web.api import _authorise
+from web.api import _authorise, refuse_duplicate_keys
 from web.passwords import verify_password
 from web.problems import ApiError, from_api_error, problem
 from web.resources.render import agent_out
@@ -34,9 +34,10 @@ async def _credentials(request: Request) -> tuple[str, str]:
     ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if ctype != "application/json":  # also stops plain HTML forms of other sites
         raise ApiError(415, "unsupported-media-type", "send {\"login\", \"password\"} as application/json")
-    raw = await request.body()
+    raw = (await request.body())[:MAX_BODY]
+    refuse_duplicate_keys(raw)
     try:
-        data: Any = json.loads(raw[:MAX_BODY] or b"{}")
+        data: Any = json.loads(raw or b"{}")
     except ValueError:
         raise ApiError(400, "invalid-json", "the body is not valid JSON") from None
     login, password = (data.get("login"), data.get("password")) if isinstance(data, dict) else (None, None)
