@@ -87,6 +87,16 @@ def test_cli_exit_codes_and_messages(tmp_path: Path) -> None:
     assert bad_config.returncode == 2 and "[web] port" in bad_config.stderr
 
 
+def test_user_add_refuses_a_name_with_control_characters(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'helpline.sqlite3'}"
+    for name in ("Bob\r\nX-Injected: 1", "Bob\tSmith", "\u200b"):
+        added = helpline("user", "add", "bob", "--name", name, database_url=url, cwd=tmp_path)
+        assert added.returncode == 1 and "display_name: must" in added.stderr, added
+        assert "hl_" not in added.stdout
+    added = helpline("user", "add", "bob", "--name", "Боб สมชาย", database_url=url, cwd=tmp_path)
+    assert added.returncode == 0, added.stderr
+
+
 @pytest.mark.parametrize("command", [["db", "upgrade"], ["db", "status"], ["user", "add", "zoe"]])
 def test_unreachable_database_is_a_clear_failure(tmp_path: Path, command: list[str]) -> None:
     """Not "empty database: 9 pending migrations" (db status said so): the database cannot be reached, exit 1."""
