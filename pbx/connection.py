@@ -38,12 +38,12 @@ from panoramisk.actions import Action
 from panoramisk.message import Message
 
 from pbx.backoff import Backoff
-from pbx.protocol import (DEFAULT_MAX_FRAME, AmiActionError, AmiDisconnected, AmiError, AmiNotConnected, AmiTimeout,
-                          Counters, HardenedAMIProtocol, HardenedManager, Throttled)
+from pbx.protocol import (DEFAULT_MAX_FRAME, AmiActionError, AmiBadAction, AmiDisconnected, AmiError, AmiNotConnected,
+                          AmiTimeout, Counters, HardenedAMIProtocol, HardenedManager, Throttled)
 from pbx.queue import EventQueue, SessionMarker
 
-__all__ = ["AmiActionError", "AmiConnection", "AmiDisconnected", "AmiError", "AmiNotConnected", "AmiTimeout",
-           "ConnectionState", "ConnectionStatus", "EventQueue", "Message", "SessionMarker"]
+__all__ = ["AmiActionError", "AmiBadAction", "AmiConnection", "AmiDisconnected", "AmiError", "AmiNotConnected",
+           "AmiTimeout", "ConnectionState", "ConnectionStatus", "EventQueue", "Message", "SessionMarker"]
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,8 @@ class AmiConnection:
         """Send one action and return its (first) response, e.g. ``Response: Success`` / ``Error``.
 
         Raises :class:`AmiNotConnected` (not logged in now), :class:`AmiTimeout` (no answer within ``timeout``,
-        default ``action_timeout``), :class:`AmiDisconnected` (dropped before the answer). Never re-sent.
+        default ``action_timeout``), :class:`AmiDisconnected` (dropped before the answer), :class:`AmiBadAction` (a
+        header holds a line break: nothing was sent). Never re-sent.
         For ``Originate`` with ``Async: true`` this returns the immediate "successfully queued" response; the
         ``OriginateResponse`` event then arrives in :attr:`events`.
         """

@@ -36,6 +36,7 @@ _REPLACEMENT = "\ufffd"
 _SINGLE = frozenset({"event", "response", "actionid"})
 _HEADER = re.compile(r"([^:\r\n]+): ?([^\r\n]*)")
 _ACTION_ID = re.compile(r"^actionid:", re.IGNORECASE | re.MULTILINE)
+_BREAKS = re.compile(r"[\r\n\x00]")
 
 
 class AmiError(Exception):
@@ -52,6 +53,11 @@ class AmiDisconnected(AmiError):
 
 class AmiTimeout(AmiError, TimeoutError):
     """The PBX did not answer the action in time."""
+
+
+class AmiBadAction(AmiError, ValueError):
+    """The action was not sent: a header name or value holds a line break or a NUL, which would end the header
+    early (and let a caller-supplied value inject headers of its own)."""
 
 
 class AmiActionError(AmiError):
@@ -159,14 +165,17 @@ def _parse_slowly(frame: str, counters: Counters | None) -> Message | None:
 
 
 def serialize_action(action: Mapping[str, Any]) -> bytes:
-    """An action as wire bytes (``Action`` first, CRLF, list values repeated). Refuses CR/LF inside a value, which
-    would let a caller-supplied value (a phone number to dial) inject headers."""
+    """An action as wire bytes (``Action`` first, CRLF, list values repeated). Raises :class:`AmiBadAction` for a
+    CR, LF or NUL inside a header name or value, which would let a caller-supplied value (a number to dial, an
+    agent's name in a caller ID) inject headers."""
     out = []
     for key, value in sorted(action.items(), key=lambda kv: kv[0].lower() != "action"):
+        if _BREAKS.search(key):
+            raise AmiBadAction(f"AMI header name {key!r} contains a line break or NUL")
         for item in value if isinstance(value, (list, tuple)) else (value,):
             text = str(item)
-            if "\r" in text or "\n" in text or "\r" in key or "\n" in key:
-                raise ValueError(f"AMI header {key!r} contains a line break")
+            if _BREAKS.search(text):
+                raise AmiBadAction(f"AMI header {key!r} contains a line break or NUL: not sent")
             out.append(f"{key}: {text}\r\n")
     out.append("\r\n")
     return "".join(out).encode("utf-8")

@@ -329,6 +329,7 @@ class _Connection:
         name = action.get("Action", "")
         key = name.lower()
         server.actions.append(name)
+        server.received.append(action)
         server._changed()
         if key in server.unanswered:
             return
@@ -546,6 +547,7 @@ class ReplayServer:
         self.logins = 0           #: successful logins
         self.auth_failures = 0    #: refused logins
         self.actions: list[str] = []  #: names of the actions received, in order
+        self.received: list[dict[str, str]] = []  #: the actions received (their headers), in order
         self.events_sent = 0      #: complete event frames written (all connections)
         self.streams_done = 0     #: recordings streamed to the end (or cut short)
         self._next = 0

@@ -17,7 +17,7 @@ from panoramisk import Manager
 
 from ami_support import SECRET, USER, collect, connection, expected_events, flat, recording, take
 from pbx.backoff import Backoff
-from pbx.connection import (AmiActionError, AmiConnection, AmiDisconnected, AmiNotConnected, AmiTimeout,
+from pbx.connection import (AmiActionError, AmiBadAction, AmiConnection, AmiDisconnected, AmiNotConnected, AmiTimeout,
                             ConnectionState, SessionMarker)
 from pbx.replay import Recording, ReplayServer, Session
 
@@ -430,9 +430,12 @@ async def test_originate_returns_when_queued_not_when_answered() -> None:
         response = await conn.send_action({"Action": "Originate", "Channel": "PJSIP/101", "Exten": "5551230001",
                                            "Context": "from-internal", "Priority": "1", "Async": "true"}, timeout=1)
         assert response.success and response.message == "Originate successfully queued"
-        with pytest.raises(ValueError, match="line break"):
-            await conn.send_action({"Action": "Originate", "Exten": "555\r\nAction: Logoff"})
-        assert server.actions.count("Originate") == 1
+        for bad in ({"Action": "Originate", "Exten": "555\r\nAction: Logoff"}, {"Action": "Originate", "Exten": "5\n5"},
+                    {"Action": "Originate", "CallerID": "x\x00y"}, {"Action": "Originate", "Bad\r\nKey": "1"},
+                    {"Action": "Originate", "Variable": ["A=1", "B=2\rAction: Logoff"]}):
+            with pytest.raises(AmiBadAction, match="line break"):  # an AmiError: callers handle it like the others
+                await conn.send_action(bad)
+        assert server.actions.count("Originate") == 1 and "Logoff" not in server.actions and conn.connected
         await conn.close()
 
 

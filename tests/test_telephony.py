@@ -215,6 +215,37 @@ async def test_pbx_state_in_readyz_and_the_api_and_click_to_call(database_url: s
                 assert ready.status_code == 200 and ready.json()["status"] == "degraded"
 
 
+async def test_click_to_call_with_line_breaks_in_stored_agent_data_is_never_a_500(database_url: str) -> None:
+    """An agent's name or extension stored with CR/LF (before the API refused them, or written by another tool):
+    the name reaches Asterisk's caller ID without the line break; an extension the AMI layer refuses to send is a
+    422 problem. No header is ever injected into AMI, and the connection stays up."""
+    async with ReplayServer([None], username=USER, secret=SECRET) as server:
+        async with running(settings_for(database_url, server.port)) as app:
+            agents = AgentService()
+            eve = await agents.create(login="eve", display_name="Eve\r\nAction: Logoff\r\n\u2028Ops",
+                                      extension="104")
+            mallory = await agents.create(login="mallory", display_name="Mallory", extension="105\r\nAction: Logoff")
+            tokens = {a.login: (await agents.issue_token(a.id))[1] for a in (eve, mallory)}
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://helpline") as http:
+                listener = app.state.pbx["main"]
+                await listener.connection.wait_connected(5)
+                queued = await http.post("/api/v1/calls/originate", json={"number": "5551230001"},
+                                         headers={"Authorization": f"Bearer {tokens['eve']}"})
+                assert queued.status_code == 202, queued.text
+                (sent,) = [a for a in server.received if a.get("Action") == "Originate"]
+                assert sent["CallerID"] == '"Eve Action: Logoff Ops" <104>'
+                refused = await http.post("/api/v1/calls/originate", json={"number": "5551230001"},
+                                          headers={"Authorization": f"Bearer {tokens['mallory']}"})
+                assert refused.status_code == 422, refused.text
+                assert refused.headers["content-type"] == "application/problem+json"
+                assert refused.json()["type"].endswith("invalid-call-request") and "Channel" in refused.json()["detail"]
+                assert "Logoff" not in server.actions and server.actions.count("Originate") == 1
+                assert listener.connection.connected
+                again = await http.post("/api/v1/calls/originate", json={"number": "5551230002"},
+                                        headers={"Authorization": f"Bearer {tokens['eve']}"})
+                assert again.status_code == 202 and server.actions.count("Originate") == 2
+
+
 async def test_a_wrong_secret_is_reported_not_hidden(database_url: str) -> None:
     async with ReplayServer([None], username=USER, secret=SECRET) as server:
         async with running(settings_for(database_url, server.port, secret="wrong")) as app:

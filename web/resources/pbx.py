@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime, timezone
 from typing import Any
 
-from pbx.connection import AmiError, AmiNotConnected, AmiTimeout
+from pbx.connection import AmiBadAction, AmiError, AmiNotConnected, AmiTimeout
 from tickets.models import Role
 from web.api import Api, Call, Reply
 from web.problems import ApiError
@@ -15,6 +16,13 @@ from web.telephony import PbxListener
 
 api = Api()
 _NOT_DIALLABLE = re.compile(r"[ ().-]")
+
+
+def caller_id_name(name: str) -> str:
+    """An agent's name as the name part of a caller ID: no quotes, control characters or line separators (a name
+    stored before the API refused them would otherwise break the AMI header), white space collapsed."""
+    kept = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in name if c != '"')
+    return " ".join(kept.split())
 
 
 def pbx_status(listener: PbxListener) -> PbxStatus:
@@ -52,10 +60,13 @@ async def originate(call: Call) -> Reply:
         "Action": "Originate", "Channel": pbx.originate_channel.format(extension=extension),
         "Context": pbx.originate_context, "Exten": number, "Priority": "1", "Async": "true",
         "Timeout": str(int(pbx.originate_ring.total_seconds() * 1000)),
-        "CallerID": f'"{call.agent.display_name.replace(chr(34), "")}" <{extension}>',
+        "CallerID": f'"{caller_id_name(call.agent.display_name)}" <{extension}>',
     }
     try:
         response = await listener.connection.send_action(action)
+    except AmiBadAction as exc:  # a value stored before the API refused line breaks (an extension): nothing was sent
+        raise ApiError(422, "invalid-call-request", f"cannot place this call: {exc} (check agent "
+                       f"{call.agent.login}'s extension and the [[pbx]] originate settings)") from None
     except AmiNotConnected as exc:
         raise ApiError(503, "pbx-unavailable", f"cannot call now: {exc}") from None
     except AmiTimeout:
