@@ -480,6 +480,25 @@ def test_if_match(client: TestClient, h: dict[str, str]) -> None:
     assert client.patch(url, headers={**h, "If-Match": 'W/"6"'}, json={"title": "weak"}).status_code == 200
 
 
+def test_comment_then_resolve_with_if_match(client: TestClient, h: dict[str, str]) -> None:
+    """A comment changes the ticket's version: its 201 carries the new version (ETag and ticket_version), so the
+    next guarded change can send it instead of failing with 412."""
+    url = f"{V1}/tickets/IT-1"
+    etag = client.get(url, headers=h).headers["etag"]
+    assert etag == '"1"'
+    commented = client.post(url + "/comments", headers=h, json={"body": "looking"})
+    assert commented.status_code == 201, commented.text
+    assert commented.headers["etag"] == '"2"' and commented.json()["ticket_version"] == 2
+    assert commented.json()["body"] == "looking" and commented.json()["kind"] == "comment"
+    resolved = client.post(url + "/transitions", headers={**h, "If-Match": commented.headers["etag"]},
+                           json={"to": "resolved", "resolution": "toner"})
+    assert resolved.status_code == 200, resolved.text
+    assert resolved.headers["etag"] == '"3"' and resolved.json()["version"] == 3
+    # the stale ETag still loses
+    problem(client.post(url + "/transitions", headers={**h, "If-Match": commented.headers["etag"]},
+                        json={"to": "open"}), 412, "stale-version")
+
+
 # -- domain rules ---------------------------------------------------------------------------------------------------
 
 

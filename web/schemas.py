@@ -307,6 +307,13 @@ class ActivityOut(BaseModel):
     created_at: datetime
 
 
+class CommentOut(ActivityOut):
+    """The comment's history entry, and the version the comment gave the ticket (also its ETag)."""
+
+    ticket_version: int = Field(description="The ticket's version after the comment: send it as If-Match on the "
+                                            "next change of the ticket.")
+
+
 class ActivityPage(BaseModel):
     items: list[ActivityOut]
     next: str | None

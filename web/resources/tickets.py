@@ -13,10 +13,10 @@ from web.problems import ApiError
 from web.resources.render import activity_out, call_out, ticket_out
 from web.resources.sla import ticket_clocks
 from web.schemas import (
-    ActivityOut,
     ActivityPage,
     Assign,
     CommentCreate,
+    CommentOut,
     PageQuery,
     TicketCreate,
     TicketDetail,
@@ -104,11 +104,12 @@ async def update_ticket(call: Call) -> Reply:
 
 
 @api.post("/tickets/{ref}/comments", summary="Comment on a ticket (public or internal)", role=Role.AGENT,
-          body=CommentCreate, response=ActivityOut, status=201, errors=(404, 409, 422))
-async def comment_ticket(call: Call) -> ActivityOut:
+          body=CommentCreate, response=CommentOut, status=201, errors=(404, 409, 422), etag=True)
+async def comment_ticket(call: Call) -> Reply:
     b: CommentCreate = call.body
     entry = await call.services.tickets.comment(call.actor, call.path("ref"), b.body, public=b.public)
-    return activity_out(entry)
+    version = entry.ticket.version  # the ticket the comment was saved with: its new version
+    return Reply(CommentOut(**dict(activity_out(entry)), ticket_version=version), headers={"ETag": f'"{version}"'})
 
 
 @api.post("/tickets/{ref}/assign", summary="Assign a ticket to an agent and/or group", role=Role.AGENT,
