@@ -87,6 +87,36 @@ def test_cli_exit_codes_and_messages(tmp_path: Path) -> None:
     assert bad_config.returncode == 2 and "[web] port" in bad_config.stderr
 
 
+def test_config_is_accepted_before_or_after_the_command(tmp_path: Path) -> None:
+    """`helpline --config FILE COMMAND` (as the README shows it), `helpline db --config FILE status` and
+    `helpline db status --config FILE` all read FILE."""
+    database = tmp_path / "from-the-config-file.sqlite3"
+    config = tmp_path / "helpline.toml"
+    config.write_text(f'[database]\nurl = "sqlite://{database}"\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "web.cli", *args], env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60)
+
+    upgraded = run("--config", str(config), "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert database.exists() and not (tmp_path / "var").exists(), "the file's database, not the default one"
+    for args in (("-c", str(config), "db", "status"), ("db", "--config", str(config), "status"),
+                 ("db", "status", "--config", str(config)), ("db", "status", "-c", str(config))):
+        status = run(*args)
+        assert status.returncode == 0 and "up to date" in status.stdout, (args, status)
+    added = run(f"--config={config}", "user", "add", "ada", "--role", "admin")
+    assert added.returncode == 0 and added.stdout.startswith("hl_"), added.stderr
+    assert run("user", "token", "ada", "-c", str(config)).returncode == 0
+    missing = run("--config", str(tmp_path / "nope.toml"), "db", "status")
+    assert missing.returncode == 2 and "nope.toml: configuration file not found" in missing.stderr
+    # given twice, the one after the command wins (it is the nearer one)
+    other = tmp_path / "other.toml"
+    other.write_text(f'[database]\nurl = "sqlite://{tmp_path / "other.sqlite3"}"\n', encoding="utf-8")
+    assert run("--config", str(config), "db", "status", "--config", str(other)).returncode == 1  # empty database
+
+
 def test_user_add_refuses_a_name_with_control_characters(tmp_path: Path) -> None:
     url = f"sqlite://{tmp_path / 'helpline.sqlite3'}"
     for name in ("Bob\r\nX-Injected: 1", "Bob\tSmith", "\u200b"):

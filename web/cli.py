@@ -45,9 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="helpline", description="Telephony-integrated IT service desk.")
     parser.add_argument("--version", action="version", version=f"helpline {VERSION}")
+    config_help = "TOML configuration file (default: $HELPLINE_CONFIG, else built-in defaults)"
+    parser.add_argument("--config", "-c", metavar="FILE", help=config_help)
+    # The same option after the command (and after the subcommand): SUPPRESS keeps a subparser that was not given
+    # it from overwriting the value given before the command with its default.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", "-c", metavar="FILE",
-                        help="TOML configuration file (default: $HELPLINE_CONFIG, else built-in defaults)")
+    common.add_argument("--config", "-c", metavar="FILE", default=argparse.SUPPRESS, help=config_help)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     serve = sub.add_parser("serve", parents=[common], help="run the HTTP API",
@@ -57,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (default: [web] port, 8080)")
     serve.set_defaults(run=_serve)
 
-    db = sub.add_parser("db", help="database schema", description="Manage the database schema.")
+    db = sub.add_parser("db", parents=[common], help="database schema", description="Manage the database schema.")
     db.set_defaults(help_of=db)
     db_sub = db.add_subparsers(title="commands", metavar="COMMAND")
     upgrade = db_sub.add_parser("upgrade", parents=[common], help="apply pending migrations",
@@ -67,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
                                description="Show whether the schema is up to date; exit 1 if migrations are pending.")
     status.set_defaults(run=_db_status)
 
-    user = sub.add_parser("user", help="agents and their API tokens", description="Manage agents.")
+    user = sub.add_parser("user", parents=[common], help="agents and their API tokens", description="Manage agents.")
     user.set_defaults(help_of=user)
     user_sub = user.add_subparsers(title="commands", metavar="COMMAND")
     add = user_sub.add_parser("add", parents=[common], help="add an agent and print their API token",
@@ -89,7 +92,8 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_console.add_commands(sub, user_sub, common)
 
-    pbx = sub.add_parser("pbx", help="Asterisk tools", description="Tools for the Asterisk (AMI) side.")
+    pbx = sub.add_parser("pbx", parents=[common], help="Asterisk tools",
+                         description="Tools for the Asterisk (AMI) side.")
     pbx.set_defaults(help_of=pbx)
     pbx_sub = pbx.add_subparsers(title="commands", metavar="COMMAND")
     replay = pbx_sub.add_parser("replay", parents=[common], help="serve recorded AMI sessions as a fake Asterisk",
@@ -108,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--loop", action="store_true", help="after the last file, start again with the first")
     replay.set_defaults(run=_pbx_replay)
 
-    directory = sub.add_parser("directory", help="Active Directory: sync, lookup",
+    directory = sub.add_parser("directory", parents=[common], help="Active Directory: sync, lookup",
                                description="The caller directory ([directory] in the configuration).")
     directory.set_defaults(help_of=directory)
     directory_sub = directory.add_subparsers(title="commands", metavar="COMMAND")
