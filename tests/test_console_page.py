@@ -20,6 +20,28 @@ def test_the_page_and_its_modules_are_served_with_a_strict_policy(client: TestCl
     assert missing.status_code == 404
 
 
+STRICT = ("content-security-policy", "x-frame-options", "x-content-type-options")
+
+
+def test_only_one_url_serves_the_page_and_every_asset_has_the_headers(client: TestClient) -> None:
+    """The page was also served at /console/index.html, without CSP, X-Frame-Options and nosniff."""
+    page = client.get("/")
+    for path in ("/console/index.html", "/console/./index.html", "/console//index.html", "/console/index%2Ehtml",
+                 "/console/", "/console", "/console/../console/index.html"):
+        for method in ("GET", "HEAD"):
+            r = client.request(method, path)  # /console redirects to /console/, which serves nothing
+            assert r.status_code == 404 and "<html" not in r.text.lower(), (method, path, r.status_code)
+    for module in ("app.js", "api.js", "live.js", "pop.js", "queue.js", "tickets.js", "dom.js", "console.css"):
+        for method in ("GET", "HEAD"):
+            r = client.request(method, f"/console/{module}")
+            assert r.status_code == 200, (method, module)
+            assert all(r.headers.get(h) == page.headers[h] for h in STRICT), (method, module, r.headers)
+            assert r.headers["x-content-type-options"] == "nosniff"
+        etag = client.get(f"/console/{module}").headers["etag"]
+        cached = client.get(f"/console/{module}", headers={"If-None-Match": etag})
+        assert cached.status_code == 304 and all(h in cached.headers for h in STRICT), module
+
+
 def test_unknown_api_urls_still_get_problem_documents(client: TestClient) -> None:
     r = client.get("/api/v1/nothing-here")
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
