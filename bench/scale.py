@@ -14,7 +14,7 @@
     fact (bench/pbx.py's probes: offered + answered + ended, p50/p99), each round checked against
     ``d_storm200.calls.jsonl``. Baseline, same round: bare panoramisk reading the storm (bench/pbx.py's reader).
 (b) takeover: two ``helpline serve`` processes, a leader and a standby; ``kill -9`` of the leader; the time until the
-    standby is connected to the PBX (its /readyz says ``pbx:main: ok``, polled every 20 ms). Target < 5 s; printed
+    standby is connected to the PBX (its GET /api/v1/status says ``pbx:main: ok``, polled every 20 ms). Target < 5 s; printed
     against the standby's retry interval (1 s), the floor of the design.
 
 With one PBX, only its leader does the intake: a second instance adds availability, not intake throughput (the
@@ -76,15 +76,19 @@ BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 
 
 async def pbx_state(instance: Instance, wanted: str, timeout: float = 60.0, every: float = 0.05) -> float:
-    """Wait until the instance's ``pbx:main`` readiness check reads ``wanted`` (``ok``: it leads; ``standby``)."""
+    """Wait until the instance's ``pbx:main`` status check reads ``wanted`` (``ok``: it leads; ``standby``)."""
     return await chaos.until(f"{instance.name}: pbx {wanted}", lambda: chaos.has_check(instance, wanted), timeout,
                              every, logs=lambda: instance.log()[-2000:])
 
 
-def launch(name: str, url: str, ami_port: int, workdir: Path) -> Instance:
-    """``helpline serve`` with one [[pbx]] (the replay server), on a free port."""
+async def launch(name: str, url: str, ami_port: int, workdir: Path, token: str | None = None) -> Instance:
+    """``helpline serve`` with one [[pbx]] (the replay server), on a free port, answering, with a token for its
+    status (``token``, else a new admin's: one per database)."""
     config = chaos.write_config(workdir / f"{name}.toml", ami_port, username=_pbx.USER, secret=_pbx.SECRET)
-    return chaos.launch(name, url, config, workdir)
+    instance = chaos.launch(name, url, config, workdir)
+    await chaos.until_healthy(instance, 60)
+    instance.token = token or await chaos.admin_token(url, workdir)
+    return instance
 
 
 # -- (a) the storm through one or two instances ---------------------------------------------------------------------
@@ -110,8 +114,10 @@ async def storm_round(databases: Any, workdir: Path, idle: Path, instances: int,
         async with app.router.lifespan_context(app):
             listener = app.state.pbx["main"]
             await until(lambda: listener.role == "leader" and listener.connection.connected, 30, "this instance leads")
+            token = None
             for i in range(instances - 1):
-                standbys.append(launch(f"standby{i}", url, server.port, workdir))
+                standbys.append(await launch(f"standby{i}", url, server.port, workdir, token))
+                token = standbys[-1].token
             await asyncio.gather(*(pbx_state(s, "standby") for s in standbys))
             await asyncio.sleep(1.5)  # the standbys try the lock at least once
             await listener.stop()  # the idle session ends; the next login gets the storm
@@ -152,11 +158,12 @@ async def baseline_round(events: int) -> dict[str, Any]:
 async def takeover_round(databases: Any, workdir: Path, idle: Path, n: int) -> float:
     url = await databases.new()
     server = _pbx.ReplayProcess([idle], speed=None, loop=False)  # then idle sessions, one per login
-    a = launch(f"a{n}", url, server.port, workdir)
+    a: Instance | None = None
     b: Instance | None = None
     try:
+        a = await launch(f"a{n}", url, server.port, workdir)
         await pbx_state(a, "ok")
-        b = launch(f"b{n}", url, server.port, workdir)
+        b = await launch(f"b{n}", url, server.port, workdir, a.token)
         await pbx_state(b, "standby")
         await asyncio.sleep(1.0)
         started = time.perf_counter()

@@ -99,6 +99,8 @@ class Instance:
     base_url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    #: A supervisor's (or admin's) API token: the checks behind /readyz are at GET /api/v1/status.
+    token: str | None = None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -116,10 +118,16 @@ class Instance:
         async with httpx.AsyncClient(timeout=3) as http:
             return (await http.get(self.base_url + "/readyz")).json()  # type: ignore[no-any-return]
 
+    async def status(self) -> dict[str, Any]:
+        """``GET /api/v1/status`` (needs :attr:`token`): ``{"status": ..., "checks": {...}}``."""
+        assert self.token, "set the instance's token first (admin_token)"
+        async with httpx.AsyncClient(timeout=3, headers={"Authorization": f"Bearer {self.token}"}) as http:
+            return (await http.get(self.base_url + "/api/v1/status")).json()  # type: ignore[no-any-return]
+
     async def pbx_check(self) -> str | None:
-        """The ``pbx:main`` check of /readyz (``ok``, ``standby``, ...), None if the instance does not answer."""
+        """The ``pbx:main`` check of the status (``ok``, ``standby``, ...), None if the instance does not answer."""
         try:
-            return (await self.readyz())["checks"].get("pbx:main")
+            return (await self.status())["checks"].get("pbx:main")
         except (httpx.HTTPError, ValueError, KeyError):
             return None
 
@@ -168,7 +176,7 @@ async def _holds(check: Callable[[], bool | Awaitable[bool]]) -> bool:
 
 
 async def has_check(instance: Instance, wanted: str) -> bool:
-    """Whether the instance's ``pbx:main`` readiness check reads ``wanted``."""
+    """Whether the instance's ``pbx:main`` status check reads ``wanted``."""
     return await instance.pbx_check() == wanted
 
 

@@ -35,6 +35,8 @@ def expected_role(key: str) -> str | None:
         return None  # anonymous
     if path.startswith(f"{V1}/oncall/overrides") and not key.startswith("GET"):
         return "supervisor"  # changing who is on call
+    if path == f"{V1}/status":
+        return "supervisor"  # the instance's dependencies and their errors (internal addresses)
     if path.startswith(f"{V1}/agents") or path.startswith(f"{V1}/directory"):
         return "admin"  # agents and tokens; the directory sync status
     return "agent"  # tickets, people, /me, the OpenAPI document: every role
@@ -91,6 +93,7 @@ SAMPLES: dict[str, Callable[[World], Sample]] = {
     "GET /healthz": lambda w: Sample(),
     "GET /readyz": lambda w: Sample(),
     f"GET {V1}/me": lambda w: Sample(),
+    f"GET {V1}/status": lambda w: Sample(),
     f"GET {V1}/openapi.json": lambda w: Sample(),
     f"POST {V1}/tickets": lambda w: Sample(body={"title": "Outlook crashes on start"}),
     f"GET {V1}/tickets": lambda w: Sample(query={"status": "new"}),

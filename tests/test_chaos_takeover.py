@@ -35,6 +35,8 @@ async def test_kill_9_of_the_leader_mid_stream_loses_and_doubles_nothing(tmp_pat
         try:
             for instance in (a, b):
                 await until_healthy(instance)
+            token = await admin_token(url, tmp_path)
+            a.token = b.token = token
 
             async def roles() -> dict[str, str | None]:
                 return {name: await i.pbx_check() for name, i in instances.items()}
@@ -50,12 +52,12 @@ async def test_kill_9_of_the_leader_mid_stream_loses_and_doubles_nothing(tmp_pat
             leader, standby = instances[leader_name], instances["b" if leader_name == "a" else "a"]
             assert pbx.logins == 1, "only the leader logged in to the PBX"
 
-            token = await admin_token(url, tmp_path)
             async with httpx.AsyncClient(timeout=5, headers={"Authorization": f"Bearer {token}"}) as http:
                 seen = (await http.get(standby.base_url + "/api/v1/pbx")).json()["items"][0]
                 assert seen["role"] == "standby" and seen["state"] != "connected"
                 assert (await http.get(leader.base_url + "/api/v1/pbx")).json()["items"][0]["role"] == "leader"
                 assert (await standby.readyz())["status"] == "ready", "a standby is ready"
+                assert (await standby.status())["status"] == "ready"
 
             await until("the first part streamed", lambda: pbx.streams_done >= 1, logs=logs)
             before = await settled_calls(url)

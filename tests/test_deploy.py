@@ -322,6 +322,7 @@ def test_nginx_site_matches_what_helpline_needs() -> None:
     timeout = re.search(r"proxy_read_timeout (\d+)([smh]);", events)
     assert timeout and int(timeout.group(1)) * {"s": 1, "m": 60, "h": 3600}[timeout.group(2)] >= 600
     assert "deny all;" in _block(site, "= /metrics")
+    assert "deny all;" in _block(site, "= /readyz"), "readiness is for the monitoring network, not the internet"
     for header in ("X-Forwarded-For", "X-Forwarded-Proto", "Host"):
         assert f"proxy_set_header {header} " in site
 

@@ -1,4 +1,4 @@
-"""The directory in the running product: configuration, ``helpline directory sync|lookup``, the status API, /readyz."""
+"""The directory in the running product: configuration, ``helpline directory sync|lookup``, the status APIs."""
 
 from __future__ import annotations
 
@@ -145,7 +145,7 @@ def test_the_app_syncs_at_start_and_shows_the_directory_status(samba_ad: SambaAD
         assert status["last_full_sync_at"] is not None  # the first sync of a database is a full one
         assert status["dc"] == samba_ad.url  # and the next asks that DC for its changes only
         assert client.get("/api/v1/directory", headers=Team.header(agent)).status_code == 403
-        ready = client.get("/readyz").json()
+        ready = client.get("/api/v1/status", headers=Team.header(admin)).json()
         assert ready["checks"]["directory"] == "ok"
         found = client.get("/api/v1/people", params={"q": "петров"}, headers=Team.header(agent)).json()["items"]
         assert [(p["name"], p["department"], p["title"]) for p in found] == [("Иван Петров", "IT", "Systems Engineer")]
@@ -153,14 +153,15 @@ def test_the_app_syncs_at_start_and_shows_the_directory_status(samba_ad: SambaAD
         assert [p["name"] for p in thai] == ["สมชาย ใจดี"]
 
 
-def test_readyz_is_degraded_when_the_directory_cannot_be_synced(samba_ad: SambaAD, database_url: str) -> None:
+def test_status_is_degraded_when_the_directory_cannot_be_synced(samba_ad: SambaAD, database_url: str) -> None:
     env = {"HELPLINE_DATABASE_URL": database_url,
            **directory_environ(samba_ad, servers=f"ldaps://127.0.0.1:{free_port()}")}
     with TestClient(create_app(load_settings(environ=env))) as client:
         admin, _ = admin_token(client)
         status = wait_for(client, admin, "last_error_kind")
         assert status["last_error_kind"] == "unreachable" and not status["synced"]
-        ready = client.get("/readyz")
+        assert client.get("/readyz").json() == {"status": "ready"}  # callers are identified later: tickets work
+        ready = client.get("/api/v1/status", headers=Team.header(admin))
         assert ready.status_code == 200 and ready.json()["status"] == "degraded"
         assert ready.json()["checks"]["directory"] == "not synced yet: unreachable"
 
@@ -169,4 +170,4 @@ def test_without_a_directory_the_status_says_so(client: TestClient, team: Team) 
     body = client.get("/api/v1/directory", headers=Team.header(team.admin)).json()
     assert body["configured"] is False and body["synced"] is False and body["sync_interval_seconds"] is None
     assert body["last_full_sync_at"] is None and body["dc"] is None
-    assert "directory" not in client.get("/readyz").json()["checks"]
+    assert "directory" not in client.get("/api/v1/status", headers=Team.header(team.admin)).json()["checks"]

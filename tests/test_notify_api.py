@@ -171,7 +171,7 @@ def test_status_callback_and_permanent_errors_are_shown(app_client: TestClient, 
     assert "channel_not_found" in alert["last_error"]
     failed = [d for d in alert["deliveries"] if d["status"] == "failed"]
     assert [(d["target"], d["error_code"], d["attempts"]) for d in failed] == [("#it-oncall", "channel_not_found", 1)]
-    ready = c.get("/readyz").json()
+    ready = c.get(f"{V1}/status", headers=tokens.header(tokens.supervisor)).json()
     assert ready["status"] == "degraded" and "slack channel_not_found" in ready["checks"]["alerting"]
 
     sid = fake_twilio.to(IVAN)[0]["sid"]

@@ -22,8 +22,9 @@ from starlette.applications import Starlette
 
 from pbx.replay import Recording, ReplayServer, Session
 from tests.ami_support import AMI, SECRET, USER, split_recording
+from tests.conftest import free_port
 from tickets.agent_service import AgentService
-from tickets.models import Call, Ticket
+from tickets.models import Call, Role, Ticket
 from web.app import create_app
 from web.config import Settings
 
@@ -184,18 +185,21 @@ async def test_a_break_mid_stream_loses_and_doubles_nothing(database_url: str, r
             assert app.state.pbx["main"].counters.resyncs >= 1
 
 
-async def test_pbx_state_in_readyz_and_the_api_and_click_to_call(database_url: str) -> None:
+async def test_pbx_state_in_the_status_and_the_api_and_click_to_call(database_url: str) -> None:
     async with ReplayServer([None], username=USER, secret=SECRET) as server:
         async with running(settings_for(database_url, server.port)) as app:
             agents = AgentService()
             alice = await agents.create(login="alice", display_name="Alice", extension="101")
             bob = await agents.create(login="bob", display_name="Bob")
-            tokens = {a.login: (await agents.issue_token(a.id))[1] for a in (alice, bob)}
+            sam = await agents.create(login="sam", display_name="Sam", role=Role.SUPERVISOR)
+            tokens = {a.login: (await agents.issue_token(a.id))[1] for a in (alice, bob, sam)}
+            supervisor = {"Authorization": f"Bearer {tokens['sam']}"}
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://helpline") as http:
                 listener = app.state.pbx["main"]
                 await listener.connection.wait_connected(5)
-                assert (await http.get("/readyz")).json() == {"status": "ready",
-                                                               "checks": {"database": "ok", "pbx:main": "ok"}}
+                assert (await http.get("/readyz")).json() == {"status": "ready"}
+                assert (await http.get("/api/v1/status", headers=supervisor)).json() == {
+                    "status": "ready", "checks": {"database": "ok", "pbx:main": "ok"}}
                 h = {"Authorization": f"Bearer {tokens['alice']}"}
                 pbx = (await http.get("/api/v1/pbx", headers=h)).json()["items"]
                 assert pbx[0]["name"] == "main" and pbx[0]["state"] == "connected" and pbx[0]["fully_booted"]
@@ -212,7 +216,9 @@ async def test_pbx_state_in_readyz_and_the_api_and_click_to_call(database_url: s
                 down = await http.post("/api/v1/calls/originate", headers=h, json={"number": "5551230001"})
                 assert down.status_code == 503 and down.json()["type"].endswith("pbx-unavailable")
                 ready = await http.get("/readyz")
-                assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+                assert ready.status_code == 200 and ready.json() == {"status": "ready"}, "intake still works"
+                status = (await http.get("/api/v1/status", headers=supervisor)).json()
+                assert status["status"] == "degraded" and status["checks"]["pbx:main"] != "ok"
 
 
 async def test_click_to_call_with_line_breaks_in_stored_agent_data_is_never_a_500(database_url: str) -> None:
@@ -254,11 +260,43 @@ async def test_a_wrong_secret_is_reported_not_hidden(database_url: str) -> None:
                 if listener.connection.status().state.value == "auth_failed":
                     break
                 await asyncio.sleep(0.05)
+            agents = AgentService()
+            sam = await agents.create(login="sam", display_name="Sam", role=Role.SUPERVISOR)
+            token = (await agents.issue_token(sam.id))[1]
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://helpline") as http:
-                ready = (await http.get("/readyz")).json()
+                ready = (await http.get("/api/v1/status", headers={"Authorization": f"Bearer {token}"})).json()
             assert ready["status"] == "degraded"
             assert ready["checks"]["pbx:main"].startswith("auth_failed: ")
             assert "wrong" not in json.dumps(ready), "the secret is never shown"
+
+
+async def test_readyz_tells_the_internet_nothing_about_the_pbx(database_url: str) -> None:
+    """/readyz is public (a load balancer's probe): it said which internal host:port the PBX is at and why it
+    failed. Now it says ready or not ready; the details need a supervisor's token."""
+    port = free_port()  # nobody listens there: the connection fails with the address in its error
+    async with running(settings_for(database_url, port)) as app:
+        listener = app.state.pbx["main"]
+        for _ in range(200):
+            if listener.connection.status().last_error:
+                break
+            await asyncio.sleep(0.05)
+        assert f"127.0.0.1:{port}" in (listener.connection.status().last_error or "")
+        agents = AgentService()
+        made = {login: await agents.create(login=login, display_name=login.title(), role=role)
+                for login, role in (("alice", Role.AGENT), ("sam", Role.SUPERVISOR), ("ada", Role.ADMIN))}
+        tokens = {login: (await agents.issue_token(a.id))[1] for login, a in made.items()}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://helpline") as http:
+            for probe in ("/readyz", "/readyz?verbose=1"):
+                ready = await http.get(probe)
+                assert ready.status_code == 200 and ready.json() == {"status": "ready"}, ready.text
+                assert str(port) not in ready.text and "127.0.0.1" not in ready.text
+            assert (await http.get("/api/v1/status")).status_code == 401
+            assert (await http.get("/api/v1/status", headers={"Authorization": f"Bearer {tokens['alice']}"})
+                    ).status_code == 403
+            for login in ("sam", "ada"):
+                status = await http.get("/api/v1/status", headers={"Authorization": f"Bearer {tokens[login]}"})
+                assert status.status_code == 200 and status.json()["status"] == "degraded"
+                assert f"127.0.0.1:{port}" in status.json()["checks"]["pbx:main"]
 
 
 async def test_two_pbx_side_by_side_keep_their_calls_apart(database_url: str) -> None:

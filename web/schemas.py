@@ -422,11 +422,21 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
+    """Unauthenticated, so it says nothing else (details: GET /api/v1/status, helpline check)."""
+
+    status: Literal["ready", "not ready"] = Field(
+        description="ready (200): the database answers; not ready (503): it does not")
+
+
+class ServiceStatus(BaseModel):
+    """How this instance and what it depends on are."""
+
     status: Literal["ready", "degraded", "not ready"] = Field(
-        description="not ready (503): the database does not answer; degraded (200): a PBX is not connected, the "
-                    "last directory sync failed, or Redis (live events) is unreachable. A PBX check reads 'standby' "
-                    "when another instance listens to it: that is ready")
-    checks: dict[str, str]
+        description="not ready: the database does not answer; degraded: a PBX is not connected, the last directory "
+                    "sync failed, an alert could not be delivered in the last day, or Redis (live events) is "
+                    "unreachable. A PBX check reads 'standby' when another instance listens to it: that is ready")
+    checks: dict[str, str] = Field(description="database, pbx:NAME, directory, alerting, live: 'ok', 'standby' or "
+                                               "what is wrong")
 
 
 class PbxStatus(BaseModel):

@@ -1,9 +1,10 @@
-"""Service endpoints: liveness, readiness, the caller's own identity, the OpenAPI document."""
+"""Service endpoints: liveness, readiness, the instance's status, the caller's own identity, the OpenAPI document."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from starlette.responses import Response
 from tortoise.connection import get_connection
@@ -12,7 +13,7 @@ from tickets.caller_index import directory_status
 from tickets.models import Role
 from web.api import Api, Call, Reply
 from web.resources.render import agent_out
-from web.schemas import AgentOut, Health, Readiness
+from web.schemas import AgentOut, Health, Readiness, ServiceStatus
 
 root = Api(prefix="")
 api = Api()
@@ -24,37 +25,56 @@ async def healthz(call: Call) -> Health:
     return Health(status="ok", version=call.request.app.state.version)
 
 
-@root.get("/readyz", summary="Readiness: the database answers (and how the PBX connections and the directory sync are)", role=None, response=Readiness, tag="service",
-          alt_responses={503: Readiness})
+@root.get("/readyz", summary="Readiness: ready (200) or not ready (503), nothing more", role=None,
+          response=Readiness, tag="service", alt_responses={503: Readiness})
 async def readyz(call: Call) -> Reply:
-    checks: dict[str, str] = {}
+    """For load balancers and probes, unauthenticated: the database answers or it does not. Which PBX is not
+    connected, and why, is for operators: ``GET /api/v1/status`` and ``helpline check``."""
+    if await _database_check() != "ok":
+        return Reply(Readiness(status="not ready"), status=503)
+    return Reply(Readiness(status="ready"))
+
+
+@api.get("/status", summary="How the instance is: the database, each PBX, the directory sync, alerting, Redis",
+         role=Role.SUPERVISOR, response=ServiceStatus, tag="service")
+async def status(call: Call) -> ServiceStatus:
+    checks = await service_checks(call.request.app.state)
+    if checks["database"] != "ok":
+        return ServiceStatus(status="not ready", checks=checks)
+    degraded = any(v not in ("ok", "standby") for v in checks.values())
+    return ServiceStatus(status="degraded" if degraded else "ready", checks=checks)
+
+
+async def _database_check() -> str:
     try:
         await asyncio.wait_for(get_connection("default").execute_query("SELECT 1"), READY_TIMEOUT)
-        checks["database"] = "ok"
+        return "ok"
     except Exception as exc:  # any failure means "not ready"; say which
-        checks["database"] = f"error: {type(exc).__name__}"
-    for name, listener in call.request.app.state.pbx.items():
+        return f"error: {type(exc).__name__}"
+
+
+async def service_checks(state: Any) -> dict[str, str]:
+    """Each dependency of the running app and how it is: ``ok``, ``standby`` (a PBX another instance listens
+    to), or what is wrong."""
+    checks: dict[str, str] = {"database": await _database_check()}
+    for name, listener in state.pbx.items():
         if listener.role == "standby":  # another instance listens: this one is ready to take over
             checks[f"pbx:{name}"] = "standby"
             continue
-        state = listener.connection.status()
-        checks[f"pbx:{name}"] = "ok" if state.ready else state.state.value + (
-            f": {state.last_error}" if state.last_error else "")
-    directory = call.request.app.state.directory
-    if directory is not None and checks["database"] == "ok":
+        pbx = listener.connection.status()
+        checks[f"pbx:{name}"] = "ok" if pbx.ready else pbx.state.value + (
+            f": {pbx.last_error}" if pbx.last_error else "")
+    if state.directory is not None and checks["database"] == "ok":
         checks["directory"] = await _directory_check()
-    notify = getattr(call.request.app.state, "notify", None)  # alerting: permanent delivery failures of the last day
+    notify = getattr(state, "notify", None)  # alerting: permanent delivery failures of the last day
     if notify is not None and checks["database"] == "ok":
         try:
             checks["alerting"] = await asyncio.wait_for(notify.problems(), READY_TIMEOUT)
         except Exception as exc:
             checks["alerting"] = f"error: {type(exc).__name__}"
-    if getattr(call.request.app.state.live, "connected", True) is False:  # Redis: the console degrades, not intake
+    if getattr(state.live, "connected", True) is False:  # Redis: the console degrades, not intake
         checks["live"] = "redis unreachable: live events are off"
-    if checks["database"] != "ok":
-        return Reply(Readiness(status="not ready", checks=checks), status=503)
-    degraded = any(v not in ("ok", "standby") for v in checks.values())
-    return Reply(Readiness(status="degraded" if degraded else "ready", checks=checks))
+    return checks
 
 
 async def _directory_check() -> str:
