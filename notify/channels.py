@@ -156,7 +156,9 @@ class SlackChat:
         return self._client
 
     async def post(self, channel: str, text: str, blocks: list[dict[str, Any]]) -> Sent:
-        resp = await self._call(self.client.chat_postMessage, channel=channel, text=text, blocks=blocks)
+        # no previews of links (a caller's text may hold one); mentions need <!...> markup, which the texts escape
+        resp = await self._call(self.client.chat_postMessage, channel=channel, text=text, blocks=blocks,
+                                unfurl_links=False, unfurl_media=False)
         return Sent(str(resp["ts"]), str(resp.get("channel") or channel))
 
     async def user_by_email(self, email: str) -> str:

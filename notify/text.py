@@ -3,10 +3,18 @@
 An SMS is GSM-7 when every character is in the GSM 03.38 alphabet (160 per single message, 153 per part of a
 long one; the extension characters such as ``{`` or the euro sign count twice). One character outside it (Cyrillic,
 Thai, most emoji) makes the whole message UCS-2: 70 per single message, 67 per part, counted in UTF-16 units.
+
+Titles and caller names come from outside (a caller ID name is whatever the caller's phone says), so they are made
+harmless before they reach on-call staff: in both channels control characters, line breaks and bidi overrides
+become spaces (no forged lines, no reversed text); in Slack ``&``, ``<`` and ``>`` are escaped everywhere, the
+fallback ``text`` included (no ``<!channel>``, no ``<url|disguised link>``); in an SMS, which has no markup, links
+are broken instead (``https[:]//evil[.]example``), since phones make any URL or domain name tappable.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,6 +63,33 @@ def fit(head: str, middle: str, tail: str, max_segments: int) -> str:
             break
         cut += c
     return head + cut.rstrip() + ellipsis + tail
+
+
+#: Bidi embeddings, overrides and isolates: they reorder how the text around them is shown ("fdp.exe").
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: Full stops that IDNA reads as the dot of a domain name.
+_DOTS = "[.\u3002\uff0e\uff61]"
+_DOMAIN_DOT = re.compile(rf"(?<=\w){_DOTS}(?=\w)")
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: control characters (Unicode Cc), line and paragraph separators and bidi controls
+    become spaces, runs of white space one space."""
+    return " ".join("".join(" " if c in _BIDI or unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
+                            for c in text).split())
+
+
+def inert(text: str) -> str:
+    """Outside text for an SMS: on one line, and nothing a phone would make a link of. ``://`` becomes ``[:]//``
+    and a dot between letters or digits ``[.]`` (``evil.example``, ``www.x.y``, ``10.0.0.1``; also the ideographic
+    and full-width dots that domain names accept). Phone numbers stay tappable."""
+    return _DOMAIN_DOT.sub("[.]", one_line(text).replace("://", "[:]//"))
+
+
+def slack_escape(text: str) -> str:
+    """Outside text for Slack mrkdwn, on one line, with ``&``, ``<`` and ``>`` escaped as Slack asks: nothing in it
+    can be a mention (``<!channel>``, ``<@U123>``) or a link with a disguised label (``<url|label>``)."""
+    return one_line(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def human(delta: timedelta) -> str:
@@ -107,10 +142,11 @@ def sms_text(facts: AlertFacts, now: datetime, max_segments: int = 2, marker: st
     """``IT-1042 P1 resolution due in 5m: VPN down for Finance - reply 1042 to ack``.
 
     Every SMS of an alert to one number differs (``marker``): a retry can ask Twilio whether its text went out.
+    The title is made :func:`inert` (it may hold a caller's name).
     """
     head = f"{facts.number} {facts.priority} {facts.headline(now)}{marker}: "
     tail = f" - reply {facts.ack_code} to ack"
-    return fit(head, " ".join(facts.title.split()), tail, max_segments)
+    return fit(head, inert(facts.title), tail, max_segments)
 
 
 def slack_blocks(facts: AlertFacts, now: datetime, *, acked_by: str | None = None,
@@ -120,19 +156,19 @@ def slack_blocks(facts: AlertFacts, now: datetime, *, acked_by: str | None = Non
     Once acknowledged (``acked_by``) or resolved, the message says so and loses its Acknowledge button.
     """
     icon = ":white_check_mark:" if acked_by or resolved else ":rotating_light:"
-    text = f"{facts.number} {facts.priority} {facts.headline(now)}: {facts.title}"
-    lines = [f"{icon} *{_esc(facts.number)}* {_esc(facts.priority)} - {_esc(facts.headline(now))}",
-             _esc(facts.title)]
+    esc = slack_escape
+    text = f"{esc(facts.number)} {esc(facts.priority)} {esc(facts.headline(now))}: {esc(facts.title)}"
+    lines = [f"{icon} *{esc(facts.number)}* {esc(facts.priority)} - {esc(facts.headline(now))}", esc(facts.title)]
     if facts.caller:
-        lines.append(f"Caller: {_esc(facts.caller)}")
+        lines.append(f"Caller: {esc(facts.caller)}")
     if facts.due_at is not None:
         lines.append(f"Due: <!date^{int(facts.due_at.timestamp())}^{{date_short_pretty}} {{time}}|"
                      f"{facts.due_at.isoformat(timespec='minutes')}>")
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}]
     buttons: list[dict[str, Any]] = []
     if acked_by or resolved:
-        note = f"Acknowledged by {acked_by}" if acked_by else "Resolved"
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _esc(note)}]})
+        note = esc(f"Acknowledged by {acked_by}" if acked_by else "Resolved")
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
         text += f" ({note[0].lower()}{note[1:]})"
     else:
         buttons.append({"type": "button", "action_id": "ack", "style": "primary", "value": str(facts.alert_id),
@@ -143,7 +179,3 @@ def slack_blocks(facts: AlertFacts, now: datetime, *, acked_by: str | None = Non
     if buttons:
         blocks.append({"type": "actions", "block_id": f"alert:{facts.alert_id}", "elements": buttons})
     return text, blocks
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -308,7 +308,8 @@ class FakeSlack:
         if isinstance(blocks, str):
             blocks = json.loads(blocks)
         ts = f"{time.time():.6f}"
-        self.posts.append({"channel": channel, "ts": ts, "text": args.get("text"), "blocks": blocks})
+        self.posts.append({"channel": channel, "ts": ts, "text": args.get("text"), "blocks": blocks,
+                           "unfurl_links": args.get("unfurl_links"), "unfurl_media": args.get("unfurl_media")})
         return JSONResponse({"ok": True, "channel": channel, "ts": ts,
                              "message": {"type": "message", "text": args.get("text"), "ts": ts}})
 

@@ -55,7 +55,7 @@ def test_slack_blocks_have_acknowledge_and_open_until_acknowledged() -> None:
     f = AlertFacts(7, "IT-1042", "P1", "VPN <down> & out", "sla.breached", "resolution", NOW, "Иван Петров",
                    "https://helpline.example.com/t/IT-1042")
     text, blocks = slack_blocks(f, NOW)
-    assert text == "IT-1042 P1 resolution breached: VPN <down> & out"
+    assert text == "IT-1042 P1 resolution breached: VPN &lt;down&gt; &amp; out"  # the fallback is mrkdwn too
     assert "VPN &lt;down&gt; &amp; out" in blocks[0]["text"]["text"] and "Иван Петров" in blocks[0]["text"]["text"]
     assert [(e["action_id"], e.get("value")) for e in blocks[-1]["elements"]] == [("ack", "7"), ("open", None)]
     _, acked = slack_blocks(f, NOW, acked_by="olga")
@@ -73,3 +73,55 @@ async def test_unicode_arrives_intact_at_twilio_and_slack(world: World) -> None:
                           f"{ticket.number.split('-')[1]} to ack"
     assert (await Delivery.get(channel="sms", target=IVAN, step=0, round=0)).text == sms["body"]
     assert all("Не работает VPN — ใช้ไม่ได้" in p["text"] for p in w.fake_slack.posts)
+
+
+#: What an attacker put in the caller ID name (and so in the ticket title "Call from ..." and the requester's name).
+EVIL = "<!channel> <https://evil.example/reset|Reset your password> & <@U024BE7LH>"
+
+
+def test_slack_text_is_escaped_everywhere() -> None:
+    f = AlertFacts(7, "IT-1042", "P1", f"Call from {EVIL}\r\nAcknowledged by olga", "sla.breached", "callback", NOW,
+                   EVIL, "https://helpline.example.com/t/IT-1042")
+    text, blocks = slack_blocks(f, NOW)
+    section = blocks[0]["text"]["text"]
+    for shown in (text, section):
+        assert "<!channel>" not in shown and "<https://" not in shown and "<@U024BE7LH>" not in shown
+        assert "&lt;!channel&gt; &lt;https://evil.example/reset|Reset your password&gt; &amp; &lt;@U024BE7LH&gt;" \
+            in shown
+        assert "\r" not in shown and "\nAcknowledged" not in shown, "a line break in a title cannot forge a line"
+    _, acked = slack_blocks(f, NOW, acked_by="<!here> mallory")
+    assert acked[1]["elements"][0]["text"] == "Acknowledged by &lt;!here&gt; mallory"
+
+
+def test_sms_text_from_callers_is_inert() -> None:
+    """Caller text cannot become a link or a new line: '://' and the dots of names are broken, controls removed."""
+    text = sms_text(facts(f"Call from {EVIL}\r\n\u2028Visit www.evil.example or evil。example now\x07"), NOW)
+    assert "://" not in text and "evil.example" not in text and "www." not in text and "。" not in text
+    assert "https[:]//evil[.]example/reset" in text and "www[.]evil[.]example" in text and "evil[.]example" in text
+    assert not any(c in text for c in "\r\n\x07\u2028"), text
+    assert text.startswith("IT-1042 P1 resolution due in 5m: Call from <!channel>") and text.endswith("to ack")
+    assert segments(text) <= 2
+    # ordinary titles are unchanged, decimals aside
+    assert sms_text(facts("Outlook crashes - Иван (+79161234567)"), NOW) == \
+        "IT-1042 P1 resolution due in 5m: Outlook crashes - Иван (+79161234567) - reply 1042 to ack"
+    assert "version 16[.]0" in sms_text(facts("Office version 16.0 fails"), NOW)
+    assert "\u202e" not in sms_text(facts("Invoice \u202efdp.exe"), NOW), "no right-to-left override tricks"
+
+
+async def test_what_twilio_and_slack_receive_from_a_hostile_caller_is_inert(world: World) -> None:
+    """The real twilio and slack-sdk clients against the local fakes: the SMS carries no link, Slack's text and
+    blocks no mention or link markup, and Slack is asked not to unfurl anything."""
+    w = world
+    ticket = await w.p1(f"Call from {EVIL}\r\nor www.evil.example")
+    await w.alerts.on_event(SlaWarning(ticket.id, ticket.number, "resolution", 75, T0 + timedelta(minutes=5), "p1"))
+    await w.dispatcher.run_due()
+    (sms,) = w.twilio.to(IVAN)
+    assert "://" not in sms["body"] and "evil.example" not in sms["body"] and "\n" not in sms["body"]
+    assert "https[:]//evil[.]example/reset|Reset your password" in sms["body"]
+    assert w.fake_slack.posts, "posted to Slack"
+    for post in w.fake_slack.posts:
+        shown = [post["text"]] + [b["text"]["text"] for b in post["blocks"] if b["type"] == "section"]
+        for text in shown:
+            assert "<!channel>" not in text and "<https://evil" not in text and "<@U024BE7LH>" not in text, text
+            assert "&lt;!channel&gt;" in text
+        assert post["unfurl_links"] is False and post["unfurl_media"] is False
