@@ -188,8 +188,12 @@ class AlertService:
     # -- acknowledging ---------------------------------------------------------------------------------------
 
     async def acknowledge(self, alert_ids: Sequence[int], by: str, channel: str,
-                          actor: Actor | None = None) -> list[Alert]:
-        """Acknowledge the open ones of ``alert_ids``: no further steps, Slack messages updated, ticket noted."""
+                          actor: Actor | None = None, via: str | None = None) -> list[Alert]:
+        """Acknowledge the open ones of ``alert_ids``: no further steps, Slack messages updated, ticket noted.
+
+        ``by`` is who acknowledged (an on-call person's name, an agent's login); ``via`` who did it on the channel
+        when that says more (the Slack user who pressed the button), kept on the alert and in the ticket's note.
+        """
         now = self.clock()
         done: list[Alert] = []
         for alert_id in alert_ids:
@@ -201,20 +205,30 @@ class AlertService:
             async with unit_of_work():
                 changed = await Alert.filter(id=alert_id, state=AlertState.OPEN).update(
                     state=AlertState.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=by[:128],
-                    ack_channel=channel, ack_expires_at=now + timeout if timeout else None, updated_at=now)
+                    acknowledged_via=via[:128] if via else None, ack_channel=channel,
+                    ack_expires_at=now + timeout if timeout else None, updated_at=now)
                 if not changed:
                     continue
                 alert = await Alert.get(id=alert_id)
                 await self._stop(alert, now)
                 ticket = await Ticket.get(id=alert.ticket_id)
                 if ticket.status != TicketStatus.CLOSED:
+                    how = f"{channel}: {via}" if via else channel
                     await self.tickets.comment(actor or ACTOR, ticket.id,
-                                               f"Alert acknowledged by {by} ({channel}): {alert.reason}")
+                                               f"Alert acknowledged by {by} ({how}): {alert.reason}")
             done.append(alert)
             log.info("alert %s acknowledged by %s via %s", alert_id, by, channel)
         if done:
             self._wake()
         return done
+
+    async def is_on_call_for(self, person: str, alert_id: int) -> bool:
+        """Whether ``person`` is on call now (in any schedule, overrides included) or was sent this alert."""
+        now = self.clock()
+        overrides = await self.overrides()
+        if any(self.roster.on_call(name, now, overrides.get(name, ())) == person for name in self.roster.schedules):
+            return True
+        return await Delivery.exists(alert_id=alert_id, person=person, status=DeliveryStatus.SENT)
 
     def _policy(self, name: str) -> Policy | None:
         return next((p for p in self.policies if p.name == name), None)

@@ -161,6 +161,10 @@ class SlackChat:
                                 unfurl_links=False, unfurl_media=False)
         return Sent(str(resp["ts"]), str(resp.get("channel") or channel))
 
+    async def ephemeral(self, channel: str, user: str, text: str) -> None:
+        """A message in ``channel`` that only ``user`` sees (chat.postEphemeral), e.g. why their click did nothing."""
+        await self._call(self.client.chat_postEphemeral, channel=channel, user=user, text=text)
+
     async def user_by_email(self, email: str) -> str:
         """The Slack member id of ``email`` (users.lookupByEmail)."""
         resp = await self._call(self.client.users_lookupByEmail, email=email)

@@ -3,8 +3,10 @@
 * SMS replies: ``1042``, ``ACK 1042``, ``ack IT-1042``, ``ack all``. Only alerts that were sent to the replying
   number are acknowledged; an unknown sender or a code that matches nothing open gets a polite answer and changes
   nothing.
-* Slack: the ``ack`` button of an alert message; the clicking Slack user is recorded (their on-call name when
-  known).
+* Slack: the ``ack`` button of an alert message, from whom ``[notify.slack] ack_from`` allows: ``mapped`` (the
+  default: Slack users that are on the on-call list), ``on_call`` (those of them on call now, or paged for this
+  alert) or ``anyone`` in the channel. Others are told so, only them, and nothing changes. The alert records the
+  on-call person and the Slack user who pressed the button.
 * Refused webhook requests (forged, replayed, malformed, from strangers) are counted by source and reason in a
   :class:`WebhookStats` and logged without secrets or bodies; :class:`RecentlySeen` makes a validly signed request
   act once.
@@ -20,8 +22,10 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from notify.alerts import AlertService
+from notify.text import one_line
 
 log = logging.getLogger(__name__)
 _REPLY = re.compile(r"^\s*(?:ack(?:nowledge)?\s*)?(?:[a-z]{1,10}-)?(\d{1,12}|all)\s*[.!]?\s*$", re.I)
@@ -62,6 +66,41 @@ async def sms_reply(alerts: AlertService, sender: str, body: str) -> ReplyOutcom
                         tuple(a.id for a in done))
 
 
+#: Who may acknowledge with the Slack button (``[notify.slack] ack_from``).
+ACK_FROM_MAPPED, ACK_FROM_ON_CALL, ACK_FROM_ANYONE = "mapped", "on_call", "anyone"
+
+
+@dataclass(frozen=True)
+class SlackAckOutcome:
+    acknowledged: tuple[int, ...] = ()
+    #: Why nothing was done, for the clicking user only; None when the click was allowed.
+    refusal: str | None = None
+
+
+def slack_user_label(user: Mapping[str, Any]) -> str:
+    """``U024BE7LH (@ivan.petrov)``: a Slack user of an interaction payload, as the alert records it."""
+    user_id = one_line(str(user.get("id") or "?"))[:32]
+    name = one_line(str(user.get("username") or user.get("name") or ""))[:64]
+    return f"{user_id} (@{name})" if name else user_id
+
+
+async def slack_ack(alerts: AlertService, user: Mapping[str, Any], alert_id: int,
+                    ack_from: str = ACK_FROM_MAPPED) -> SlackAckOutcome:
+    """The Slack user ``user`` pressed Acknowledge on alert ``alert_id``: acknowledge it if ``ack_from`` allows."""
+    user_id = str(user.get("id") or "")
+    person = alerts.roster.person_by_slack(user_id) if user_id else None
+    label = slack_user_label(user)
+    if person is None and ack_from != ACK_FROM_ANYONE:
+        return SlackAckOutcome(refusal="helpline: only people on the on-call list can acknowledge alerts, and your "
+                                       "Slack account is not on it; nothing was changed.")
+    if person is not None and ack_from == ACK_FROM_ON_CALL and not await alerts.is_on_call_for(person.name, alert_id):
+        return SlackAckOutcome(refusal="helpline: only whoever is on call now, or was paged for this alert, can "
+                                       "acknowledge it; nothing was changed.")
+    by = person.name if person is not None else f"slack:{user_id[:32] or '?'}"
+    done = await alerts.acknowledge([alert_id], by, "slack", via=f"Slack user {label}")
+    return SlackAckOutcome(tuple(a.id for a in done))
+
+
 def slack_signature_ok(secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None) -> bool:
     """Slack request signing v0: ``v0=HMAC-SHA256(secret, "v0:{timestamp}:{body}")``, timestamp within 5 minutes."""
     return slack_signature_problem(secret, headers, body, now) is None
@@ -80,6 +119,7 @@ REPLAY = "replay"  # validly signed, but this very request was already handled
 MALFORMED_BODY = "malformed_body"  # not the form the provider sends, or a required field missing
 UNKNOWN_SENDER = "unknown_sender"  # an SMS from a number not on the on-call list (answered politely, nothing done)
 UNKNOWN_MESSAGE = "unknown_message"  # a status callback about a message helpline did not send
+ACK_REFUSED = "ack_refused"  # a Slack click from somebody [notify.slack] ack_from does not allow (told so)
 #: Reasons that mean "not provably from the provider" (what ``NotifyRuntime.forged`` counts).
 FORGED = frozenset({NOT_CONFIGURED, MISSING_SIGNATURE, BAD_SIGNATURE, STALE_TIMESTAMP, REPLAY})
 LOG_EVERY = 10.0  # seconds: at most one log line per (source, reason) in this time; the rest are summed up

@@ -47,6 +47,7 @@ class Alert(Model):
     acknowledged_at = fields.DatetimeField(null=True)
     acknowledged_by = fields.CharField(max_length=128, null=True)  # person name, agent login or slack user
     ack_channel = fields.CharField(max_length=16, null=True)  # sms, slack or api
+    acknowledged_via = fields.CharField(max_length=128, null=True)  # the Slack user who clicked (id and name)
     ack_expires_at = fields.DatetimeField(null=True)  # with an ack timeout: the escalation starts again then
     cycle = fields.IntField(default=0)  # escalations started again after an expired ack
     resolved_at = fields.DatetimeField(null=True)

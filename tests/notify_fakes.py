@@ -206,13 +206,14 @@ class FakeTwilio:
 
 @dataclass
 class FakeSlack:
-    """Slack's chat.postMessage and chat.update."""
+    """Slack's chat.postMessage, chat.update and chat.postEphemeral."""
 
     token: str = BOT_TOKEN
     channels: dict[str, str] = field(default_factory=lambda: {"#it-oncall": "C0ITONCALL", "C0ITONCALL": "C0ITONCALL"})
     users: dict[str, str] = field(default_factory=lambda: {"petr@example.com": "U0PETR"})
     posts: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
+    ephemerals: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
     fail: list[tuple[int, str]] = field(default_factory=list)
     down: bool = False
@@ -223,6 +224,7 @@ class FakeSlack:
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/api/chat.postMessage", self.post, methods=["POST"]),
                                  Route("/api/chat.update", self.update, methods=["POST"]),
+                                 Route("/api/chat.postEphemeral", self.ephemeral, methods=["POST"]),
                                  Route("/api/users.lookupByEmail", self.lookup, methods=["GET", "POST"]),
                                  Route("/api/auth.test", self.auth_test, methods=["GET", "POST"]),
                                  Route("/api/conversations.info", self.conversation, methods=["GET", "POST"]),
@@ -312,6 +314,21 @@ class FakeSlack:
                            "unfurl_links": args.get("unfurl_links"), "unfurl_media": args.get("unfurl_media")})
         return JSONResponse({"ok": True, "channel": channel, "ts": ts,
                              "message": {"type": "message", "text": args.get("text"), "ts": ts}})
+
+    async def ephemeral(self, request: Request) -> JSONResponse:
+        """``chat.postEphemeral``: a message only ``user`` sees in ``channel``."""
+        refused = self._refuse(request)
+        if refused is not None:
+            return refused
+        args = await self._args(request)
+        channel = self._channel(str(args.get("channel", ""))) or (
+            str(args.get("channel")) if str(args.get("channel", "")).startswith("D") else None)
+        if channel is None:
+            return JSONResponse({"ok": False, "error": "channel_not_found"})
+        if not args.get("user"):
+            return JSONResponse({"ok": False, "error": "user_not_in_channel"})
+        self.ephemerals.append({"channel": channel, "user": args["user"], "text": args.get("text")})
+        return JSONResponse({"ok": True, "message_ts": f"{time.time():.6f}"})
 
     async def update(self, request: Request) -> JSONResponse:
         refused = self._refuse(request)

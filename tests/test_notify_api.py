@@ -8,6 +8,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
@@ -24,6 +25,7 @@ from tickets.events import SlaBreached
 from tickets.models import Role
 from web.app import create_app
 from web.config import Settings
+from web.resources.webhooks import webhook_stats
 
 V1 = "/api/v1"
 PUBLIC = "https://helpline.example.com"
@@ -38,8 +40,7 @@ def app_client(database_url: str, fake_twilio: FakeTwilio, fake_slack: FakeSlack
         yield client
 
 
-@pytest.fixture
-def tokens(app_client: TestClient) -> Team:
+def team_of(client: TestClient) -> Team:
     async def make() -> Team:
         agents = AgentService()
         out = {}
@@ -48,7 +49,12 @@ def tokens(app_client: TestClient) -> Team:
             out[login] = (await agents.issue_token(agent.id))[1]
         return Team(out["ada"], out["sam"], out["alice"], out["bob"])
 
-    return app_client.portal.call(make)
+    return client.portal.call(make)
+
+
+@pytest.fixture
+def tokens(app_client: TestClient) -> Team:
+    return team_of(app_client)
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -92,6 +98,7 @@ def slack_post(client: TestClient, payload: dict[str, Any], *, secret: str = SIG
 
 def button(alert_id: int, user: str = "U024BE7LH") -> dict[str, Any]:
     return {"type": "block_actions", "user": {"id": user, "username": "someone"},
+            "channel": {"id": "C0ITONCALL", "name": "it-oncall"},
             "actions": [{"action_id": "ack", "value": str(alert_id), "type": "button"}]}
 
 
@@ -225,3 +232,82 @@ def test_slack_members_given_by_email_are_looked_up_once(app_client: TestClient)
     people = app_client.app.state.notify.alerts.roster.people  # type: ignore[attr-defined]
     assert people["petr"].slack_user == "U0PETR"
     assert people["ghost"].slack_user is None and people["ghost"].slack_email is None  # users_not_found: not again
+
+
+@contextmanager
+def acking_from(database_url: str, fake_twilio: FakeTwilio, fake_slack: FakeSlack,
+                ack_from: str) -> Iterator[tuple[TestClient, Team]]:
+    """The app with [notify.slack] ack_from = ``ack_from``, and a team of agents."""
+    raw = notify_raw(fake_twilio.url, fake_slack.url)  # type: ignore[attr-defined]
+    raw["slack"]["ack_from"] = ack_from
+    settings = Settings.model_validate({"database": {"url": database_url}, "web": {"public_url": PUBLIC},
+                                        "notify": raw})
+    with TestClient(create_app(settings), raise_server_exceptions=True) as client:
+        yield client, team_of(client)
+
+
+def acknowledged_in_history(c: TestClient, team: Team, number: str) -> list[str]:
+    items = c.get(f"{V1}/tickets/{number}/activity", headers=team.header(team.agent)).json()["items"]
+    return [h["body"] for h in items if (h["body"] or "").startswith("Alert acknowledged")]
+
+
+def test_slack_acks_only_from_people_on_the_on_call_list_by_default(app_client: TestClient, tokens: Team,
+                                                                   fake_slack: FakeSlack) -> None:
+    """Anybody in #it-oncall could acknowledge; now a stranger's click changes nothing and tells them why (them
+    only), and the alert records both the on-call person and the Slack user who did acknowledge."""
+    c = app_client
+    ticket = p1_breach(c, tokens)
+    wait_for(lambda: len(fake_slack.posts) == 2)
+    alert_id = alerts(c, tokens)[0]["id"]
+    assert slack_post(c, button(alert_id, user="U0STRANGER")).status_code == 200
+    (told,) = wait_for(lambda: fake_slack.ephemerals)
+    assert (told["channel"], told["user"]) == ("C0ITONCALL", "U0STRANGER") and "on-call list" in told["text"]
+    assert alerts(c, tokens)[0]["state"] == "open" and acknowledged_in_history(c, tokens, ticket["number"]) == []
+    assert webhook_stats(c.app).rejected[("slack_interactions", "ack_refused")] == 1
+
+    assert slack_post(c, button(alert_id)).status_code == 200  # ivan, on the list
+    alert = alerts(c, tokens)[0]
+    assert (alert["state"], alert["acknowledged_by"], alert["acknowledged_via"], alert["ack_channel"]) == (
+        "acknowledged", "ivan", "Slack user U024BE7LH (@someone)", "slack")
+    assert acknowledged_in_history(c, tokens, ticket["number"]) == [
+        f"Alert acknowledged by ivan (slack: Slack user U024BE7LH (@someone)): {alert['reason']}"]
+    assert len(fake_slack.ephemerals) == 1
+
+
+def test_slack_acks_from_whoever_is_on_call(database_url: str, fake_twilio: FakeTwilio,
+                                            fake_slack: FakeSlack) -> None:
+    """ack_from = "on_call": petr is on the list (his Slack id looked up by e-mail) but on call nowhere and not
+    paged for the alert; ivan is put on call by an override, so whatever the week he may."""
+    with acking_from(database_url, fake_twilio, fake_slack, "on_call") as (c, team):
+        now = datetime.now(timezone.utc)
+        swap = {"schedule": "it-primary", "person": "ivan", "start": (now - timedelta(hours=1)).isoformat(),
+                "end": (now + timedelta(hours=5)).isoformat(), "reason": "test"}
+        assert c.post(f"{V1}/oncall/overrides", headers=team.header(team.supervisor), json=swap).status_code == 201
+        p1_breach(c, team)
+        wait_for(lambda: len(fake_slack.posts) == 2)
+        alert_id = alerts(c, team)[0]["id"]
+        assert slack_post(c, button(alert_id, user="U0PETR")).status_code == 200
+        (told,) = wait_for(lambda: fake_slack.ephemerals)
+        assert told["user"] == "U0PETR" and "on call now" in told["text"]
+        assert alerts(c, team)[0]["state"] == "open"
+        assert slack_post(c, button(alert_id, user="U0STRANGER")).status_code == 200  # not even on the list
+        wait_for(lambda: len(fake_slack.ephemerals) == 2)
+        assert alerts(c, team)[0]["state"] == "open"
+        assert slack_post(c, button(alert_id)).status_code == 200
+        alert = alerts(c, team)[0]
+        assert (alert["state"], alert["acknowledged_by"]) == ("acknowledged", "ivan")
+
+
+def test_slack_acks_from_anyone_when_configured(database_url: str, fake_twilio: FakeTwilio,
+                                                fake_slack: FakeSlack) -> None:
+    with acking_from(database_url, fake_twilio, fake_slack, "anyone") as (c, team):
+        ticket = p1_breach(c, team)
+        wait_for(lambda: len(fake_slack.posts) == 2)
+        alert_id = alerts(c, team)[0]["id"]
+        assert slack_post(c, button(alert_id, user="U0STRANGER")).status_code == 200
+        alert = alerts(c, team)[0]
+        assert (alert["state"], alert["acknowledged_by"], alert["acknowledged_via"]) == (
+            "acknowledged", "slack:U0STRANGER", "Slack user U0STRANGER (@someone)")
+        assert acknowledged_in_history(c, team, ticket["number"]) == [
+            f"Alert acknowledged by slack:U0STRANGER (slack: Slack user U0STRANGER (@someone)): {alert['reason']}"]
+        assert fake_slack.ephemerals == []

@@ -68,6 +68,7 @@ def test_the_issue_shape_loads_with_secrets_from_env_and_files(tmp_path: Path) -
     assert TOKEN not in repr(s) and "xoxb-from-a-file" not in repr(s) and "sign-secret" not in repr(s)
     sched = n.roster().schedules["it-primary"]
     assert sched.on_call(datetime(2027, 1, 1, 12, tzinfo=timezone.utc)) == "olga"  # the New Year override
+    assert n.slack.ack_from == "mapped", "by default only people on the on-call list acknowledge in Slack"
     (policy,) = n.build_policies()
     assert policy.repeat == 2 and [str(t) for t in policy.steps[0].targets] == ["schedule:it-primary", "slack:#it-oncall"]
 
@@ -87,6 +88,8 @@ def test_secret_file_from_the_environment(tmp_path: Path) -> None:
     ("", {'"mon 09:00"': '"monday"'}, "handoff: write it like"),
     ("", {'"+79161234568"': '"12"'}, "[[notify.people]] olga phone: not a valid international number"),
     ("", {'after = "10m"': 'after = "ten"'}, "not a duration"),
+    ("", {'signing_secret = "sign-secret"': 'signing_secret = "sign-secret"\nack_from = "everyone"'},
+     "[notify] slack.ack_from: Input should be 'mapped', 'on_call' or 'anyone'"),
 ])
 def test_mistakes_name_the_key_and_the_fix(tmp_path: Path, extra: str, replace: dict[str, str], expected: str) -> None:
     path = write(tmp_path, extra)

@@ -220,6 +220,9 @@ class SlackSettings(_Entry):
     signing_secret: SecretStr | None = None
     api_base_url: str = "https://slack.com/api/"
     timeout: Wait = timedelta(seconds=10)
+    #: Who may press Acknowledge: people on the on-call list (mapped), those of them on call now or paged for the
+    #: alert (on_call), or anyone in the channel (anyone).
+    ack_from: Literal["mapped", "on_call", "anyone"] = "mapped"
 
     @field_validator("bot_token")
     @classmethod

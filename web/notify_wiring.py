@@ -84,6 +84,12 @@ class NotifyRuntime:
         return t.auth_token.get_secret_value() if t else None
 
     @property
+    def slack_ack_from(self) -> str:
+        """Who may acknowledge with the Slack button: ``mapped``, ``on_call`` or ``anyone``."""
+        s = self.settings.notify.slack
+        return s.ack_from if s else "mapped"
+
+    @property
     def slack_signing_secret(self) -> str | None:
         s = self.settings.notify.slack
         return s.signing_secret.get_secret_value() if s and s.signing_secret else None

@@ -92,6 +92,7 @@ async def _alert_out(alert: Alert) -> AlertOut:
     return AlertOut(id=alert.id, ticket_id=alert.ticket_id, reason=alert.reason, policy=alert.policy,
                     state=AlertState(alert.state).value, summary=alert.summary, opened_at=alert.opened_at,
                     acknowledged_at=alert.acknowledged_at, acknowledged_by=alert.acknowledged_by,
+                    acknowledged_via=alert.acknowledged_via,
                     ack_channel=alert.ack_channel, resolved_at=alert.resolved_at, last_error=alert.last_error,
                     deliveries=deliveries)
 

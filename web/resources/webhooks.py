@@ -20,6 +20,7 @@ reason                        answer                  when
 ``malformed_body``            400                     not a form, a required field missing, a payload not JSON
 ``unknown_sender``            200, polite TwiML       an SMS from a number not on the on-call list
 ``unknown_message``           204                     a status callback for a message helpline did not send
+``ack_refused``               200, ephemeral message  a Slack click from somebody ``ack_from`` does not allow
 ============================  ======================  ==========================================================
 """
 
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -38,9 +40,11 @@ from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from notify.inbound import (BAD_SIGNATURE, FORGED, MALFORMED_BODY, MISSING_SIGNATURE, NOT_CONFIGURED, REPLAY,
-                            SLACK_INTERACTIONS, SLACK_WINDOW, TWILIO_SMS, TWILIO_STATUS, UNKNOWN_MESSAGE,
-                            UNKNOWN_SENDER, RecentlySeen, WebhookStats, slack_signature_problem, sms_reply)
+from notify.channels import SendError
+from notify.inbound import (ACK_REFUSED, BAD_SIGNATURE, FORGED, MALFORMED_BODY, MISSING_SIGNATURE, NOT_CONFIGURED,
+                            REPLAY, SLACK_INTERACTIONS, SLACK_WINDOW, TWILIO_SMS, TWILIO_STATUS, UNKNOWN_MESSAGE,
+                            UNKNOWN_SENDER, RecentlySeen, WebhookStats, slack_ack, slack_signature_problem,
+                            sms_reply)
 from notify.models import Alert, Delivery
 from web.notify_wiring import V1, NotifyRuntime
 
@@ -202,16 +206,32 @@ async def slack_interactions(request: Request) -> Response:
     if payload.get("type") != "block_actions":
         return Response(status_code=200)
     user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
-    person = runtime.alerts.roster.person_by_slack(str(user.get("id", "")))
-    who = person.name if person else f"slack:{user.get('username') or user.get('name') or user.get('id', '?')}"
     actions = payload.get("actions") if isinstance(payload.get("actions"), list) else []
+    refusal: str | None = None
     for action in actions:
         if not isinstance(action, dict):
             continue
         value = str(action.get("value", ""))
         if action.get("action_id") == "ack" and value.isascii() and value.isdigit() and len(value) <= 9:
-            await runtime.alerts.acknowledge([int(value)], who, "slack")
-    return Response(status_code=200)
+            outcome = await slack_ack(runtime.alerts, user, int(value), runtime.slack_ack_from)
+            if outcome.refusal is not None:
+                refusal = outcome.refusal
+                _count(request, runtime, SLACK_INTERACTIONS, ACK_REFUSED, f"user {str(user.get('id', '?'))[:32]}")
+    channel = payload.get("channel") if isinstance(payload.get("channel"), dict) else {}
+    if refusal is None or runtime.slack is None or not channel.get("id") or not user.get("id"):
+        return Response(status_code=200)
+    # Slack wants the answer within 3 s: the message to the user goes out after it
+    return Response(status_code=200, background=BackgroundTask(_tell_slack_user, runtime, str(channel["id"]),
+                                                               str(user["id"]), refusal))
+
+
+async def _tell_slack_user(runtime: NotifyRuntime, channel: str, user: str, text: str) -> None:
+    """Why their click did nothing, shown to that Slack user only; a failure is logged, never raised."""
+    assert runtime.slack is not None
+    try:
+        await runtime.slack.ephemeral(channel, user, text)
+    except SendError as exc:
+        log.warning("Slack: could not tell user %s why their click was refused: %s", user[:32], exc)
 
 
 routes = [
