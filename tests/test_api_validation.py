@@ -516,7 +516,7 @@ def test_invalid_transitions_are_409_naming_the_allowed_ones(client: TestClient,
 def test_resolving_needs_a_resolution(client: TestClient, h: dict[str, str]) -> None:
     url = f"{V1}/tickets/IT-1/transitions"
     for payload in ({"to": "resolved"}, {"to": "resolved", "resolution": ""}, {"to": "resolved", "resolution": "  "},
-                    {"to": "resolved", "resolution": None}):
+                    {"to": "resolved", "resolution": None}, {"to": "resolved", "resolution": "\u200b\u2060\ufeff"}):
         body = problem(client.post(url, headers=h, json=payload), 422)
         assert "resolution" in fields(body)
     assert client.get(f"{V1}/tickets/IT-1", headers=h).json()["status"] == "new"

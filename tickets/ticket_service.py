@@ -32,6 +32,7 @@ from tickets.models import (
 from tickets.priority import PriorityMatrix
 from tickets.search import fold
 from tickets.sla.clocks import SlaEngine
+from tickets.text import is_blank
 from tickets.transaction import publish_after_commit, unit_of_work
 
 #: Fields that ``update`` may change. Status and assignee have their own operations.
@@ -267,7 +268,7 @@ class TicketService:
             ticket = await self._locked(ref, if_version)
             current = TicketStatus(ticket.status)
             workflow.check(current, to)
-            if to == TicketStatus.RESOLVED and not (resolution and resolution.strip()):
+            if to == TicketStatus.RESOLVED and is_blank(resolution):
                 raise InvalidField("resolution", "is required to resolve a ticket: say what fixed it")
             entries = [self._move(ticket, actor, to, now, resolution=resolution)]
             if comment:

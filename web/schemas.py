@@ -7,7 +7,6 @@ validation cannot drift apart.
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
@@ -15,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from tickets.models import Channel, Level, Role, TicketStatus, TicketType
 from tickets.priority import PRIORITIES
+from tickets.text import is_blank, line_break_or_control
 
 
 def _clean(value: str) -> str:
@@ -28,34 +28,18 @@ def _clean(value: str) -> str:
     return value
 
 
-#: Code points that show nothing besides white space: format characters (Unicode Cf: U+200B zero width space,
-#: U+2060 word joiner, U+FEFF, bidi controls, ...) and the other default-ignorable ones (variation selectors, the
-#: combining grapheme joiner, Hangul fillers). Text made only of these (and white space) is blank.
-_FILLERS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u3164\uffa0")
-
-
-def _invisible(char: str) -> bool:
-    code = ord(char)
-    return (char.isspace() or unicodedata.category(char) in ("Cf", "Cc") or char in _FILLERS
-            or 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF)
-
-
 def _not_blank(value: str) -> str:
-    if all(_invisible(c) for c in value):
+    if is_blank(value):
         raise ValueError("must not be blank (white space and invisible characters such as U+200B do not count)")
     return value
 
 
-#: Line and paragraph separators end a line as surely as LF does.
-_LINE_BREAKS = frozenset("\u2028\u2029")
-
-
 def _single_line(value: str) -> str:
-    """Refuse control characters (Unicode Cc: CR, LF, TAB, ESC, DEL, NEL, ...) and line or paragraph separators
-    in text that is one line: a name, a title. They would break the headers, messages and logs it ends up in."""
-    for char in value:
-        if char in _LINE_BREAKS or unicodedata.category(char) == "Cc":
-            raise ValueError(f"must be one line without control characters (it contains U+{ord(char):04X})")
+    """Refuse control characters and line or paragraph separators in text that is one line: a name, a title. They
+    would break the headers, messages and logs it ends up in."""
+    char = line_break_or_control(value)
+    if char is not None:
+        raise ValueError(f"must be one line without control characters (it contains U+{ord(char):04X})")
     return value
 
 
