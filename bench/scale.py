@@ -14,8 +14,8 @@
     fact (bench/pbx.py's probes: offered + answered + ended, p50/p99), each round checked against
     ``d_storm200.calls.jsonl``. Baseline, same round: bare panoramisk reading the storm (bench/pbx.py's reader).
 (b) takeover: two ``helpline serve`` processes, a leader and a standby; ``kill -9`` of the leader; the time until the
-    standby is connected to the PBX (its GET /api/v1/status says ``pbx:main: ok``, polled every 20 ms). Target < 5 s; printed
-    against the standby's retry interval (1 s), the floor of the design.
+    standby is connected to the PBX (its GET /api/v1/status says ``pbx:main: ok``, polled every 20 ms). Target
+    < 5 s; printed against the standby's retry interval (1 s), the floor of the design.
 
 With one PBX, only its leader does the intake: a second instance adds availability, not intake throughput (the
 point of (a) is that standing by costs the leader nothing). Results are printed and written to bench/results/.
