@@ -30,7 +30,7 @@ from tests.ami_support import AMI, SECRET, USER, recording_at, split_recording
 from tests.chaos_support import until
 from tickets.agent_service import AgentService
 from tickets.intake import CallIntake
-from tickets.models import Call, Call as CallRow, Role, Ticket
+from tickets.models import Call, Role, Ticket
 from tickets.ticket_service import TicketService
 from web import db
 from web.app import create_app
@@ -307,7 +307,7 @@ async def test_the_close_out_reads_only_the_open_calls_through_an_index(orm: Set
     from tortoise import connections
 
     from web.telephony import OPEN_STATES
-    sql = CallRow.filter(pbx="main", state__in=OPEN_STATES).values_list("linkedid").sql(params_inline=True)
+    sql = Call.filter(pbx="main", state__in=OPEN_STATES).values_list("linkedid").sql(params_inline=True)
     conn = connections.get("default")
     if orm.database.is_sqlite:
         plan = " ".join(str(row[-1]) for row in (await conn.execute_query(f"EXPLAIN QUERY PLAN {sql}"))[1])
