@@ -45,12 +45,19 @@ class CallerNumber:
         return self.e164 is not None or self.extension is not None
 
     @property
+    def national(self) -> bool:
+        """Written without ``+<country code>`` and not an internal extension (``84951234567``, ``5551230001``): only
+        a default region can make it E.164."""
+        return (self.extension is None and not self.raw.startswith("+") and self.raw.lower() not in NO_NUMBER
+                and _digit_count(self.raw) > 0)
+
+    @property
     def key(self) -> str | None:
         """The form two calls from the same phone share, or ``None`` when the number identifies nobody."""
         return self.e164 or (f"ext:{self.extension}" if self.extension else None)
 
     @classmethod
-    def parse(cls, raw: str, region: str = "US", *, max_extension_digits: int = 6,
+    def parse(cls, raw: str, region: str | None = "US", *, max_extension_digits: int = 6,
               dialling_prefixes: Sequence[str] = (), extension_pattern: str | re.Pattern[str] | None = None,
               ) -> CallerNumber:
         """Never raises: anything unparseable is kept as ``raw`` with no E.164 form."""
@@ -61,7 +68,7 @@ class CallerNumber:
             return cls(raw, None, None)
 
     @classmethod
-    def _parse(cls, raw: str, region: str, max_extension_digits: int, dialling_prefixes: Sequence[str],
+    def _parse(cls, raw: str, region: str | None, max_extension_digits: int, dialling_prefixes: Sequence[str],
                extension_pattern: str | re.Pattern[str] | None) -> CallerNumber:
         if raw.lower() in NO_NUMBER or not _DIALLABLE.search(raw) or "\x00" in raw:
             return cls(raw, None, None)
@@ -83,8 +90,9 @@ def _is_extension(digits: str, max_digits: int, pattern: str | re.Pattern[str] |
     return len(digits) <= max_digits
 
 
-def _public(text: str, compact: str, region: str, dialling_prefixes: Sequence[str]) -> str | None:
-    """The E.164 form: the number as written if it is valid, else without a dialling prefix; then if possible."""
+def _public(text: str, compact: str, region: str | None, dialling_prefixes: Sequence[str]) -> str | None:
+    """The E.164 form: the number as written if it is valid, else without a dialling prefix; then if possible.
+    Without a ``region`` only numbers written with ``+<country code>`` have one."""
     candidates = [text]
     if compact.isdigit():
         candidates += [compact[len(p):] for p in dialling_prefixes if p and compact.startswith(p)
@@ -104,9 +112,10 @@ def _public(text: str, compact: str, region: str, dialling_prefixes: Sequence[st
 
 @dataclass(frozen=True)
 class NumberPolicy:
-    """How this site writes numbers: the default region, the PBX's dialling prefixes, what an extension is."""
+    """How this site writes numbers: the default region (None: not set, numbers without ``+<country code>`` stay
+    as written), the PBX's dialling prefixes, what an extension is."""
 
-    region: str = "US"
+    region: str | None = "US"
     dialling_prefixes: tuple[str, ...] = ()
     max_extension_digits: int = 6
     extension_pattern: str | None = None

@@ -37,13 +37,19 @@ from typing import Any
 from panoramisk.actions import Action
 from panoramisk.message import Message
 
+from pbx.ami_values import seconds
 from pbx.backoff import Backoff
 from pbx.protocol import (DEFAULT_MAX_FRAME, AmiActionError, AmiBadAction, AmiDisconnected, AmiError, AmiNotConnected,
                           AmiTimeout, Counters, HardenedAMIProtocol, HardenedManager, Throttled)
 from pbx.queue import EventQueue, SessionMarker
 
-__all__ = ["AmiActionError", "AmiBadAction", "AmiConnection", "AmiDisconnected", "AmiError", "AmiNotConnected",
-           "AmiTimeout", "ConnectionState", "ConnectionStatus", "EventQueue", "Message", "SessionMarker"]
+#: The AMI read classes helpline's user needs (manager.conf ``read``): ``system`` for FullyBooted and Shutdown,
+#: ``call`` for channels and hangups, ``agent`` for the queue's events. ``[[pbx]] contexts`` also needs ``dialplan``
+#: (``Newexten``).
+READ_CLASSES = "system,call,agent"
+
+__all__ = ["READ_CLASSES", "AmiActionError", "AmiBadAction", "AmiConnection", "AmiDisconnected", "AmiError",
+           "AmiNotConnected", "AmiTimeout", "ConnectionState", "ConnectionStatus", "EventQueue", "Message", "SessionMarker"]
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +109,8 @@ class AmiConnection:
     """One supervised, logged-in AMI session to a PBX, re-established forever until :meth:`close`.
 
     Events arrive in :attr:`events` (one consumer task; :meth:`EventQueue.get` / :meth:`EventQueue.get_batch`), as
-    panoramisk :class:`Message` objects in stream order (and :class:`SessionMarker` objects if ``session_markers``).
+    panoramisk :class:`Message` objects in stream order, each with ``received_at`` (epoch seconds, our clock when
+    it was read), and :class:`SessionMarker` objects if ``session_markers``.
     ``on_login(conn)`` runs after every successful login (resync there with :meth:`send_list`); ``on_disconnect(conn,
     reason)`` is called synchronously when a logged-in connection drops. :meth:`status` tells how it is going.
     ``only_events``: the event names the consumer uses; other events are skipped before they are parsed (counted in
@@ -152,6 +159,7 @@ class AmiConnection:
         self._auth_failures = 0
         self._session = 0
         self._fully_booted: bool | None = None
+        self._started_at: float | None = None
         self._protocol: HardenedAMIProtocol | None = None
         self._ids = itertools.count(1)
         self._connected = asyncio.Event()
@@ -212,6 +220,13 @@ class AmiConnection:
     @property
     def connected(self) -> bool:
         return self._state is ConnectionState.CONNECTED
+
+    @property
+    def pbx_started_at(self) -> float | None:
+        """When Asterisk started (epoch seconds, our clock), from the ``Uptime`` of the ``FullyBooted`` of the current
+        login; None until one arrived. Asterisk sends it right after the login answer, before the answer to any
+        action, unless it is still booting (then at the end of its boot) or the user lacks the ``system`` class."""
+        return self._started_at
 
     def status(self) -> ConnectionStatus:
         c = self.counters
@@ -283,10 +298,14 @@ class AmiConnection:
     # -- events ----------------------------------------------------------------------------------------------
 
     def _on_event(self, event: Message) -> None:
+        event.received_at = time.time()  # our clock, for the consumer to compare the PBX's Timestamp with
         counters = self.counters
         counters.events_received += 1
-        if not self._fully_booted and event._store["event"][1] == "FullyBooted":
+        if event._store["event"][1] == "FullyBooted":
             self._fully_booted = True
+            uptime = seconds(event.get("Uptime"))
+            if uptime is not None:  # Asterisk says how long it has been up: when it started, on our clock
+                self._started_at = time.time() - uptime
         if not self.events.put_nowait(event):
             counters.dropped_events += 1
             self._throttled.warning("dropped", "AMI %s: event queue full (%d), events dropped: %d so far",
@@ -363,6 +382,7 @@ class AmiConnection:
         self._session += 1
         self._logins += 1
         self._fully_booted = None
+        self._started_at = None
         self._manager.authenticated = True
         self._state = ConnectionState.CONNECTED
         self._connected_since = time.time()
@@ -440,6 +460,6 @@ class AmiConnection:
         if session == self._session and not self._fully_booted:
             self._fully_booted = False
             log.warning("AMI %s: no FullyBooted event within %g s of logging in: the AMI user probably lacks the "
-                        "'system' read class (manager.conf: read = system,call,agent,user). helpline works without "
+                        "'system' read class (manager.conf: read = " + READ_CLASSES + "). helpline works without "
                         "it, but Asterisk restarts are then seen only as dropped connections.",
                         self.name, self.fully_booted_timeout)

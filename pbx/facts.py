@@ -3,8 +3,8 @@
 These are the domain events that carry a call from ``pbx`` to ``tickets`` (``pbx`` imports nothing of helpline; the
 web process hands these objects to the ticket intake). Each fact names its call by ``(pbx, linkedid)``: Asterisk's
 Linkedid groups every channel of one call, and the PBX name keeps two Asterisk servers apart. Facts of one call
-arrive in order ``CallOffered`` -> ``AgentRinging``* -> ``CallAnswered``? -> ``CallEnded``; applying a fact twice
-must change nothing (replays, reconnects).
+arrive in order ``CallOffered`` -> ``CallQueued``? -> ``AgentRinging``* -> ``CallAnswered``? -> ``CallEnded``;
+applying a fact twice must change nothing (replays, reconnects).
 """
 
 from __future__ import annotations
@@ -42,6 +42,13 @@ class CallOffered(CallFact):
 
 
 @dataclass(frozen=True)
+class CallQueued(CallFact):
+    """A call offered by context (``queue`` None) entered one of the queues: the queue it is in from now on."""
+
+    queue: str
+
+
+@dataclass(frozen=True)
 class AgentRinging(CallFact):
     """The queue is ringing a member for this call."""
 
@@ -72,4 +79,4 @@ class CallEnded(CallFact):
     hangup_cause: str | None = None  #: Asterisk's cause text of the caller's channel, e.g. "Normal Clearing"
 
 
-Fact = CallOffered | AgentRinging | CallAnswered | CallEnded
+Fact = CallOffered | CallQueued | AgentRinging | CallAnswered | CallEnded

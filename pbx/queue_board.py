@@ -120,13 +120,13 @@ class QueueBoard:
 
     # -- members ---------------------------------------------------------------------------------------------
 
-    def member_event(self, event: Event) -> None:
-        """A ``QueueMember*`` event."""
+    def member_event(self, event: Event, t: float | None = None) -> None:
+        """A ``QueueMember*`` event that happened at ``t`` (epoch seconds; None: its ``Timestamp``)."""
         queue = event.get("Queue")
         interface = event.get("Interface")
         if queue not in self.queues or not interface:
             return
-        self._tick(event)
+        self._tick(event, t)
         name = str(queue)
         if event.get("Event") == "QueueMemberRemoved":
             if self._members[name].pop(interface, None) is not None:
@@ -267,12 +267,12 @@ class QueueBoard:
         self._counts[queue][which] += 1  # type: ignore[index]
         self._mark(queue)  # type: ignore[arg-type]
 
-    def _tick(self, event: Event) -> None:
-        at = event_time(event.get("Timestamp"))
-        if at is not None:
-            t = at.timestamp()
-            if t > self._clock:
-                self._clock = t
+    def _tick(self, event: Event, t: float | None) -> None:
+        if t is None:
+            at = event_time(event.get("Timestamp"))
+            t = at.timestamp() if at is not None else None
+        if t is not None and t > self._clock:
+            self._clock = t
 
     def _mark(self, queue: str) -> None:
         self.changed.add(queue)

@@ -1,7 +1,8 @@
 """A local AMI server that replays recorded Asterisk sessions (tests, benchmarks, ``helpline pbx replay``).
 
 It speaks the protocol a listener needs, like Asterisk 22 does: the banner, ``Login`` (a wrong secret gets
-``Response: Error`` / ``Authentication failed`` and the connection is closed), ``Ping``, ``Logoff``, ``Events``,
+``Response: Error`` / ``Authentication failed`` and the connection is closed; a good one ``FullyBooted`` with the
+``Uptime`` of the replayed Asterisk), ``Ping``, ``Logoff``, ``Events``,
 the EventList actions ``CoreShowChannels`` / ``QueueStatus`` / ``QueueSummary`` (answered with the list items found
 in the recording, else empty lists), ``Originate`` ("successfully queued", no call follows) and
 ``Response: Error`` / ``Invalid/unknown command`` for anything else. After a login it sends ``FullyBooted`` and then
@@ -371,8 +372,9 @@ class _Connection:
         if action.get("Events", "on").lower() not in ("off", "0", "false", "no"):
             self.events_on.set()
         if server.fully_booted and self.events_on.is_set() and (rec is None or rec.fully_booted_after_login):
-            self.send(format_frame({"Event": "FullyBooted", "Privilege": "system,all", "Uptime": "21",
-                                    "LastReload": "21", "Status": "Fully Booted"}))
+            uptime = str(int(time.time() - server.started_at))
+            self.send(format_frame({"Event": "FullyBooted", "Privilege": "system,all", "Uptime": uptime,
+                                    "LastReload": uptime, "Status": "Fully Booted"}))
         if rec is not None:
             self.stream_task = asyncio.create_task(self.stream(self.session))
 
@@ -408,6 +410,7 @@ class _Connection:
                 self.flush_pending()
                 await self.writer.drain()
                 await self.close()
+                server.started_at = time.time()  # the recorded Asterisk shut down: the next session is a new one
         except (ConnectionError, OSError):
             self.closed = True
         finally:
@@ -543,6 +546,9 @@ class ReplayServer:
         self.fully_booted = fully_booted
         self.snapshot_wait = snapshot_wait
         self.unanswered = {name.lower() for name in unanswered}
+        #: When the replayed Asterisk started (the ``Uptime`` of its ``FullyBooted``): the server's start, and again
+        #: after each recording that ended with the PBX closing the session (a restart).
+        self.started_at = time.time()
         self.connections = 0      #: TCP connections accepted
         self.logins = 0           #: successful logins
         self.auth_failures = 0    #: refused logins

@@ -1,6 +1,6 @@
 """The call tracker: AMI events in, call facts (:mod:`pbx.facts`) out.
 
-A pure state machine: no I/O, no asyncio, no clock but the events' own ``Timestamp``. One tracker follows one
+A pure state machine: no I/O, no asyncio, no clock of its own (see "Times" below). One tracker follows one
 PBX; a call is keyed by its ``Linkedid`` (the Uniqueid of its first channel, epoch prefix included, so it stays
 unique across Asterisk restarts where the Uniqueid counter starts again at 0).
 
@@ -14,7 +14,8 @@ How a call is followed (the observations behind each rule: the README of the AMI
 * IT-line call: ``QueueCallerJoin`` of one of ``queues`` -> ``CallOffered`` with the queue channel's caller ID.
   With ``contexts``, a channel of the call appearing in one of them (``Newchannel``/``Newexten``) offers it before
   any queue; while that channel has no caller ID yet (an originated channel gets it right after creation) the
-  offer waits for the call's first caller ID, its queue entry or its end, whichever comes first.
+  offer waits for the call's first caller ID, its queue entry or its end, whichever comes first. When such a call
+  then enters one of the queues, ``CallQueued`` names the queue.
 * Adoption: a queue event of one of ``queues`` (``AgentCalled``, ``AgentConnect``, ``AgentComplete``,
   ``QueueCallerAbandon``, ``QueueCallerLeave``) for a call never seen joining (the tracker started while it was
   queued or talking) offers it from that event, then emits what the event implies.
@@ -26,14 +27,27 @@ How a call is followed (the observations behind each rule: the README of the AMI
   before it, else TIMEOUT (app_queue reports its queue timeout as an abandon too); left the queue without answer
   or abandon (leavewhenempty, exit key) -> the same rule; still queued at the end -> ABANDONED; offered by
   context only -> HUNG_UP_BEFORE_QUEUE. ``voicemail``: a ``MessageWaiting`` carried the call's Linkedid.
-* ``Shutdown`` ends the calls still followed: the outcome above when the queue had already decided it (completed,
-  abandoned, timed out), else INTERRUPTED. :meth:`CallTracker.reconcile` ends the calls the PBX no longer has
-  after a reconnect the same way, except that an answered call stays ANSWERED (the agent did talk to the caller;
-  its end fell into our gap) unless the PBX restarted meanwhile.
+* Restarts: ``core stop``/``core restart`` first hangs every channel up with a ``SoftHangupRequest`` of
+  ``Cause: 4`` (:data:`SHUTDOWN_CAUSE`); the queue then reports its waiting callers as abandoned and its
+  conversations as completed by the caller. A call hung up that way ends as it stood then, cut off: INTERRUPTED,
+  unless the queue had decided it before (completed, abandoned, timed out); answered ones keep their agent and
+  talk time. ``Shutdown`` ends the calls still followed the same way. :meth:`CallTracker.reconcile` ends the calls
+  the PBX no longer has after a reconnect: after a crash (``restarted``) like a shutdown at the PBX's last sign of
+  life; else an answered call stays ANSWERED (the agent did talk to the caller; its end fell into our gap).
 * Queue board (:attr:`CallTracker.board`): the tracker tells it which calls wait in which queue and how they
   left (answered, abandoned, timed out), and hands it the ``QueueMember*`` events and ``QueueStatus`` members.
 * Idempotent: every fact comes from a state change that can happen once per call (states only move forward; a
   new queue episode needs a join later than the last leave), so a duplicated or replayed event emits nothing.
+
+Times: Asterisk's ``Timestamp`` s (``timestampevents = yes``) are exact relative to each other, so waits and talk
+times are measured with them; where the call sits on the calendar comes from our clock when they disagree. Fed
+with ``received_at`` (our clock when each event arrived, as the listener does), an event's time is its
+``Timestamp`` while the two clocks agree within :data:`MAX_CLOCK_SKEW` (30 s); beyond that the PBX's times are
+shifted onto ours by the difference measured at that event (:attr:`CallTracker.clock_shift`), so a PBX whose clock
+is days off, or a replayed old recording, records calls at the time they happened here with Asterisk's own
+durations. The shift is measured again whenever a shifted time drifts more than 30 s from our clock (the PBX's
+clock was set, a replay runs faster than real time). An event without a ``Timestamp`` takes ``received_at``.
+Without ``received_at`` (tests, tools) the ``Timestamp`` is taken as it is.
 """
 
 from __future__ import annotations
@@ -52,7 +66,7 @@ from pbx.ami_values import (
     queue_entry_caller,
     seconds,
 )
-from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, Fact, Outcome
+from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, CallQueued, Fact, Outcome
 from pbx.queue_board import MEMBER_EVENTS, QueueBoard
 
 Event = Mapping[str, str]
@@ -64,6 +78,15 @@ _OFFERED = 1    #: offered by context, not in a queue yet
 _QUEUED = 2     #: in one of the queues (or left it unanswered: abandoned / timed out)
 _ANSWERED = 3   #: an agent answered (AgentConnect)
 _COMPLETED = 4  #: the queue reported the end of the conversation (AgentComplete)
+
+#: ``SoftHangupRequest`` ``Cause`` of the channels Asterisk hangs up because it is shutting down (``core stop`` /
+#: ``core restart``: AST_SOFTHANGUP_SHUTDOWN). The queue then reports its waiting callers as abandoned and its
+#: conversations as completed by the caller; neither is what happened (seen in e_restart).
+SHUTDOWN_CAUSE = "4"
+#: While the PBX's clock and ours agree within this, an event's time is its ``Timestamp``; beyond it the PBX's
+#: times are shifted onto our clock (see the module docstring).
+MAX_CLOCK_SKEW = timedelta(seconds=30)
+_NO_SHIFT = timedelta(0)
 
 # How the end of a call became known.
 _SEEN = "seen"      #: its last channel hung up
@@ -77,7 +100,7 @@ class _Call:
     __slots__ = (
         "linkedid", "stage", "channels", "dead", "requested", "caller_uid", "channel", "context_at", "queue",
         "rung", "join_t", "left_t", "abandoned", "left_by_caller", "queue_wait", "prior_wait", "connect_t",
-        "talk", "ended_by", "voicemail", "cause",
+        "talk", "ended_by", "voicemail", "cause", "shutdown",
     )
 
     def __init__(self, linkedid: str) -> None:
@@ -102,16 +125,12 @@ class _Call:
         self.ended_by: str | None = None
         self.voicemail = False
         self.cause: str | None = None
+        #: (stage, the queue had decided) when Asterisk began shutting the call down; None: it did not
+        self.shutdown: tuple[int, bool] | None = None
 
 
-def _moment(event: Event, received_at: datetime | None) -> datetime:
-    """When the event happened: its ``Timestamp`` header, else ``received_at``, else now (aware UTC)."""
-    at = event_time(event.get("Timestamp"))
-    if at is not None:
-        return at
-    if received_at is not None:
-        return received_at.astimezone(UTC) if received_at.tzinfo else received_at.replace(tzinfo=UTC)
-    return datetime.now(UTC)
+def _aware(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _whole(value: float) -> int:
@@ -119,13 +138,18 @@ def _whole(value: float) -> int:
 
 
 def _outcome(call: _Call, ending: str) -> Outcome:
-    """How the call ended, from its state and how its end became known."""
-    if call.stage == _COMPLETED:
+    """How the call ended, from its state and how its end became known. A call Asterisk shut down (see
+    :data:`SHUTDOWN_CAUSE`) ended as it stood at that moment, cut off: what the queue reported during the shutdown
+    (``AgentComplete``, ``QueueCallerAbandon``) was the shutdown, not the agent or the caller."""
+    stage, decided = call.stage, call.abandoned or call.left_t is not None
+    if call.shutdown is not None:
+        (stage, decided), ending = call.shutdown, _CUT
+    if stage == _COMPLETED:
         return Outcome.ANSWERED
-    if call.stage == _ANSWERED:
+    if stage == _ANSWERED:
         return Outcome.INTERRUPTED if ending == _CUT else Outcome.ANSWERED
-    if call.stage == _QUEUED:
-        if call.abandoned or call.left_t is not None:
+    if stage == _QUEUED:
+        if decided:
             return Outcome.ABANDONED if call.left_by_caller else Outcome.TIMEOUT
         return Outcome.ABANDONED if ending == _SEEN else Outcome.INTERRUPTED
     return Outcome.HUNG_UP_BEFORE_QUEUE if ending == _SEEN else Outcome.INTERRUPTED
@@ -175,6 +199,8 @@ class CallTracker:
             "MessageWaiting": self._on_message_waiting,
             "Shutdown": self._on_shutdown,
         }
+        self._last_event_at: datetime | None = None
+        self._shift = _NO_SHIFT
         for name in MEMBER_EVENTS:
             self._handlers[name] = self._on_member
         if self._contexts:
@@ -196,26 +222,47 @@ class CallTracker:
         """Other calls whose channels are followed in case they reach the IT line."""
         return len(self._calls) - self._live
 
+    @property
+    def last_event_at(self) -> datetime | None:
+        """The time of the latest event read: the PBX's last sign of life (None: none read yet)."""
+        return self._last_event_at
+
+    @property
+    def clock_shift(self) -> timedelta:
+        """What is added to the PBX's ``Timestamp`` s to put them on our clock (0 while the clocks agree)."""
+        return self._shift
+
     def feed(self, event: Event, received_at: datetime | None = None) -> list[Fact]:
-        """The facts one AMI event (Asterisk's key spelling) adds, in order; most events add none."""
+        """The facts one AMI event (Asterisk's key spelling) adds, in order; most events add none.
+
+        ``received_at``: our clock when the event arrived. Given, it keeps the facts' times on our clock when the
+        PBX's disagrees (the module docstring); without it the event's ``Timestamp`` is taken as it is."""
         handler = self._handlers.get(event.get("Event"))  # type: ignore[arg-type]
         if handler is None:
             return []
-        return handler(event, received_at)
+        at = self._moment(event, received_at)
+        self._last_event_at = at
+        return handler(event, at)
 
     def reconcile(self, live_linkedids: Collection[str], at: datetime, *, restarted: bool = False) -> list[Fact]:
-        """After a (re)connect: end the calls followed whose Linkedid the PBX no longer has (``CoreShowChannels``).
+        """After a (re)connect at ``at``: end the calls followed whose Linkedid the PBX no longer has
+        (``CoreShowChannels``).
 
-        Their end was not seen: the outcome is the one the queue had already decided (completed, abandoned, timed
-        out); an answered call is ANSWERED, or INTERRUPTED when the PBX ``restarted`` meanwhile (the caller was
-        cut off); anything else is INTERRUPTED. Times that depend on the unseen end are None.
+        Their end was not seen. Without a restart the outcome is the one the queue had already decided (completed,
+        abandoned, timed out), an answered call is ANSWERED (the agent did talk to the caller; the end fell into
+        our gap) and anything else INTERRUPTED; they end at ``at``, times that depend on the unseen end are None.
+        When the PBX ``restarted`` meanwhile (a crash: no ``Shutdown`` was seen), the calls still up were cut off:
+        each ends as it would at a ``Shutdown`` (answered ones INTERRUPTED), at the PBX's last sign of life
+        (:attr:`last_event_at`, else ``at``), with its wait and talk time up to then.
         """
         live = live_linkedids if isinstance(live_linkedids, (set, frozenset)) else set(live_linkedids)
+        end = (self._last_event_at or at) if restarted else at
         facts: list[Fact] = []
         for linkedid in [lid for lid in self._calls if lid not in live]:
             call = self._calls.pop(linkedid)
             if call.stage != _CANDIDATE or call.context_at is not None:
-                facts.extend(self._finish(call, at, _CUT if restarted else _MISSED, end_t=None))
+                facts.extend(self._finish(call, end, _CUT if restarted else _MISSED,
+                                          end_t=end.timestamp() if restarted else None))
         return facts
 
     def snapshot_calls(self, messages: Iterable[Event], at: datetime) -> list[Fact]:
@@ -262,6 +309,25 @@ class CallTracker:
             facts.extend(self._snapshot_call(call, channels, entries, members, at))
         return facts
 
+    # -- time ------------------------------------------------------------------------------------------------
+
+    def _moment(self, event: Event, received_at: datetime | None) -> datetime:
+        """When the event happened (aware UTC): its ``Timestamp`` (+ :attr:`clock_shift`); without one
+        ``received_at``, else now. The shift is measured again whenever the shifted time would be more than
+        :data:`MAX_CLOCK_SKEW` away from ``received_at``: 0 if the clocks agree by then, else their difference."""
+        stamp = event_time(event.get("Timestamp"))
+        if received_at is None:
+            return stamp if stamp is not None else datetime.now(UTC)
+        received = _aware(received_at)
+        if stamp is None:
+            return received
+        moment = stamp + self._shift
+        if abs(moment - received) > MAX_CLOCK_SKEW:
+            skew = received - stamp
+            self._shift = skew if abs(skew) > MAX_CLOCK_SKEW else _NO_SHIFT
+            moment = stamp + self._shift
+        return moment
+
     # -- snapshot --------------------------------------------------------------------------------------------
 
     def _snapshot_call(
@@ -289,7 +355,7 @@ class CallTracker:
             offered_at = at - timedelta(seconds=in_queue_for or 0)
             self._start_episode(call, queued, queue, offered_at.timestamp())
             if call.stage == _OFFERED:
-                call.stage = _QUEUED
+                facts.append(self._queued(call, offered_at))
             else:
                 number = caller_number(queued.get("CallerIDNum"))
                 name = caller_name(queued.get("CallerIDName"))
@@ -324,6 +390,11 @@ class CallTracker:
         self._live += 1
         return CallOffered(self.pbx, call.linkedid, at, number, name, queue, channel)
 
+    def _queued(self, call: _Call, at: datetime) -> Fact:
+        """A call offered by context entered its first queue (:attr:`_Call.queue`, set by ``_start_episode``)."""
+        call.stage = _QUEUED
+        return CallQueued(self.pbx, call.linkedid, at, call.queue or "")
+
     def _start_episode(self, call: _Call, event: Event, queue: str, join_t: float | None) -> None:
         """The call (re-)enters a queue."""
         uniqueid = event.get("Uniqueid")
@@ -344,14 +415,14 @@ class CallTracker:
         call.caller_uid = event.get("Uniqueid") or call.caller_uid
         call.channel = event.get("Channel") or ""
         call.context_at = at
-        return self._offer_if_caller_known(call, event)
+        return self._offer_if_caller_known(call, event, at)
 
-    def _offer_if_caller_known(self, call: _Call, event: Event) -> list[Fact]:
+    def _offer_if_caller_known(self, call: _Call, event: Event, at: datetime) -> list[Fact]:
         number = caller_number(event.get("CallerIDNum"))
         if not number:
             return []
-        at = call.context_at or _moment(event, None)
-        return [self._offer(call, at, number, caller_name(event.get("CallerIDName")), None, call.channel)]
+        return [self._offer(call, call.context_at or at, number, caller_name(event.get("CallerIDName")), None,
+                            call.channel)]
 
     def _adopt(self, call: _Call, event: Event, at: datetime, waited: int | None) -> list[Fact]:
         """A queue event for a call not seen joining: it has been in the queue for ``waited`` seconds or more."""
@@ -359,8 +430,7 @@ class CallTracker:
         pending = call.context_at
         self._start_episode(call, event, event.get("Queue") or "", None if waited is None else offered_at.timestamp())
         if call.stage == _OFFERED:
-            call.stage = _QUEUED
-            return []
+            return [self._queued(call, offered_at)]
         number = caller_number(event.get("CallerIDNum"))
         name = caller_name(event.get("CallerIDName"))
         return [self._offer(call, pending or offered_at, number, name, call.queue, call.channel)]
@@ -415,7 +485,7 @@ class CallTracker:
                 outcome,
                 wait,
                 talk,
-                ended_by=call.ended_by if call.stage == _COMPLETED else None,
+                ended_by=call.ended_by if call.stage == _COMPLETED and outcome is Outcome.ANSWERED else None,
                 voicemail=call.voicemail,
                 hangup_cause=call.cause if ending == _SEEN else None,
             )
@@ -446,7 +516,7 @@ class CallTracker:
 
     # -- event handlers --------------------------------------------------------------------------------------
 
-    def _on_newchannel(self, event: Event, received_at: datetime | None) -> list[Fact]:
+    def _on_newchannel(self, event: Event, at: datetime) -> list[Fact]:
         linkedid, uniqueid = event.get("Linkedid"), event.get("Uniqueid")
         if not linkedid or not uniqueid or linkedid in self._ended:
             return []
@@ -456,10 +526,10 @@ class CallTracker:
         if uniqueid not in call.dead:
             call.channels.add(uniqueid)
         if call.stage == _CANDIDATE and call.context_at is None and event.get("Context") in self._contexts:
-            return self._enter_context(call, event, _moment(event, received_at))
+            return self._enter_context(call, event, at)
         return []
 
-    def _on_newexten(self, event: Event, received_at: datetime | None) -> list[Fact]:
+    def _on_newexten(self, event: Event, at: datetime) -> list[Fact]:
         call = self._calls.get(event.get("Linkedid"))  # type: ignore[arg-type]
         if call is None:
             linkedid, uniqueid = event.get("Linkedid"), event.get("Uniqueid")
@@ -467,22 +537,22 @@ class CallTracker:
                 return []
             call = self._calls[linkedid] = _Call(linkedid)
             call.channels.add(uniqueid)
-            return self._enter_context(call, event, _moment(event, received_at))
+            return self._enter_context(call, event, at)
         if call.stage != _CANDIDATE:
             return []
         if call.context_at is not None:
-            return self._offer_if_caller_known(call, event)
+            return self._offer_if_caller_known(call, event, at)
         if event.get("Context") in self._contexts:
-            return self._enter_context(call, event, _moment(event, received_at))
+            return self._enter_context(call, event, at)
         return []
 
-    def _on_newcallerid(self, event: Event, received_at: datetime | None) -> list[Fact]:
+    def _on_newcallerid(self, event: Event, at: datetime) -> list[Fact]:
         call = self._calls.get(event.get("Linkedid"))  # type: ignore[arg-type]
         if call is None or call.stage != _CANDIDATE or call.context_at is None:
             return []
-        return self._offer_if_caller_known(call, event)
+        return self._offer_if_caller_known(call, event, at)
 
-    def _on_join(self, event: Event, received_at: datetime | None) -> list[Fact]:
+    def _on_join(self, event: Event, at: datetime) -> list[Fact]:
         queue = event.get("Queue")
         if queue not in self._queues:
             return []
@@ -494,7 +564,6 @@ class CallTracker:
             call = self._calls[linkedid] = _Call(linkedid)
         if call.stage >= _ANSWERED:
             return []
-        at = _moment(event, received_at)
         t = at.timestamp()
         if call.stage == _QUEUED:
             if call.left_t is None or t < call.left_t:
@@ -505,14 +574,12 @@ class CallTracker:
         pending = call.context_at
         self._start_episode(call, event, queue, t)
         if call.stage == _OFFERED:
-            call.stage = _QUEUED
-            return []
+            return [self._queued(call, at)]
         number = caller_number(event.get("CallerIDNum"))
         name = caller_name(event.get("CallerIDName"))
         return [self._offer(call, pending or at, number, name, queue, call.channel)]
 
-    def _on_agent_called(self, event: Event, received_at: datetime | None) -> list[Fact]:
-        at = _moment(event, received_at)
+    def _on_agent_called(self, event: Event, at: datetime) -> list[Fact]:
         facts: list[Fact] = []
         call = self._queue_event_call(event, at, facts, None)
         if call is None or call.stage != _QUEUED or call.left_t is not None:
@@ -530,8 +597,7 @@ class CallTracker:
         facts.append(AgentRinging(self.pbx, call.linkedid, at, agent, interface, interface_extension(interface)))
         return facts
 
-    def _on_agent_connect(self, event: Event, received_at: datetime | None) -> list[Fact]:
-        at = _moment(event, received_at)
+    def _on_agent_connect(self, event: Event, at: datetime) -> list[Fact]:
         hold = seconds(event.get("HoldTime"))
         facts: list[Fact] = []
         call = self._queue_event_call(event, at, facts, hold)
@@ -541,8 +607,7 @@ class CallTracker:
         facts.append(self._answer(call, at, agent, event.get("Interface") or "", hold, event.get("DestUniqueid")))
         return facts
 
-    def _on_agent_complete(self, event: Event, received_at: datetime | None) -> list[Fact]:
-        at = _moment(event, received_at)
+    def _on_agent_complete(self, event: Event, at: datetime) -> list[Fact]:
         hold, talk = seconds(event.get("HoldTime")), seconds(event.get("TalkTime"))
         facts: list[Fact] = []
         call = self._queue_event_call(event, at, facts, (hold or 0) + (talk or 0))
@@ -560,8 +625,7 @@ class CallTracker:
         call.ended_by = event.get("Reason") or None
         return facts
 
-    def _on_abandon(self, event: Event, received_at: datetime | None) -> list[Fact]:
-        at = _moment(event, received_at)
+    def _on_abandon(self, event: Event, at: datetime) -> list[Fact]:
         hold = seconds(event.get("HoldTime"))
         facts: list[Fact] = []
         call = self._queue_event_call(event, at, facts, hold)
@@ -576,8 +640,7 @@ class CallTracker:
             call.queue_wait = hold
         return facts
 
-    def _on_leave(self, event: Event, received_at: datetime | None) -> list[Fact]:
-        at = _moment(event, received_at)
+    def _on_leave(self, event: Event, at: datetime) -> list[Fact]:
         facts: list[Fact] = []
         call = self._queue_event_call(event, at, facts, None)
         if call is None or call.stage != _QUEUED or call.left_t is not None:
@@ -587,24 +650,29 @@ class CallTracker:
         self.board.left(call.linkedid, call.left_t)
         return facts
 
-    def _on_member(self, event: Event, received_at: datetime | None) -> list[Fact]:
-        self.board.member_event(event)
+    def _on_member(self, event: Event, at: datetime) -> list[Fact]:
+        self.board.member_event(event, at.timestamp())
         return []
 
-    def _on_hangup_request(self, event: Event, received_at: datetime | None) -> list[Fact]:
+    def _on_hangup_request(self, event: Event, at: datetime) -> list[Fact]:
         call = self._calls.get(event.get("Linkedid"))  # type: ignore[arg-type]
         uniqueid = event.get("Uniqueid")
-        if call is not None and uniqueid:
+        if call is None or not uniqueid:
+            return []
+        if event.get("Event") == "SoftHangupRequest" and event.get("Cause") == SHUTDOWN_CAUSE:
+            if call.shutdown is None:  # Asterisk is going down: whatever the queue reports next is not the caller
+                call.shutdown = (call.stage, call.abandoned or call.left_t is not None)
+        else:
             call.requested.add(uniqueid)
         return []
 
-    def _on_message_waiting(self, event: Event, received_at: datetime | None) -> list[Fact]:
+    def _on_message_waiting(self, event: Event, at: datetime) -> list[Fact]:
         call = self._calls.get(event.get("Linkedid"))  # type: ignore[arg-type]
         if call is not None:
             call.voicemail = True
         return []
 
-    def _on_hangup(self, event: Event, received_at: datetime | None) -> list[Fact]:
+    def _on_hangup(self, event: Event, at: datetime) -> list[Fact]:
         linkedid = event.get("Linkedid")
         call = self._calls.get(linkedid)  # type: ignore[arg-type]
         uniqueid = event.get("Uniqueid")
@@ -619,11 +687,9 @@ class CallTracker:
         del self._calls[call.linkedid]
         if call.stage == _CANDIDATE and call.context_at is None:
             return []
-        at = _moment(event, received_at)
         return self._finish(call, at, _SEEN, end_t=at.timestamp())
 
-    def _on_shutdown(self, event: Event, received_at: datetime | None) -> list[Fact]:
-        at = _moment(event, received_at)
+    def _on_shutdown(self, event: Event, at: datetime) -> list[Fact]:
         calls, self._calls = self._calls, {}
         facts: list[Fact] = []
         for call in calls.values():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,25 @@ def expected_events(path: Path) -> list[dict[str, str]]:
 def flat(message: Message) -> dict[str, str]:
     """A received message as parse_frame would give it (a repeated header keeps its last value)."""
     return {k: (v[-1] if isinstance(v, list) else v) for k, v in message.items() if k != "content"}
+
+
+# -- a recording moved in time ---------------------------------------------------------------------------------
+
+_TIMESTAMP = re.compile(rb"(Timestamp: )(\d{10}\.\d{6})")
+
+
+def recording_at(name: str, start: float, folder: Path) -> Path:
+    """A copy of recording ``name`` (in ``folder``, with its timing) whose first event is at ``start`` (epoch
+    seconds): every ``Timestamp`` shifted alike (same width, so the recorded chunking still fits)."""
+    raw = (AMI / name).read_bytes()
+    first = _TIMESTAMP.search(raw)
+    assert first is not None
+    offset = start - float(first[2])
+    shifted = _TIMESTAMP.sub(lambda m: m[1] + f"{float(m[2]) + offset:.6f}".encode(), raw)
+    assert len(shifted) == len(raw)
+    (folder / name).write_bytes(shifted)
+    shutil.copyfile(AMI / f"{name}.timing.jsonl", folder / f"{name}.timing.jsonl")
+    return folder / name
 
 
 # -- a recording cut in two, as a listener that lost its connection at event K would see it ------------------------

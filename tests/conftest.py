@@ -425,8 +425,8 @@ def samba_ad_exclusive(samba_ad_session: SambaAD) -> Iterator[SambaAD]:
 
 
 def directory_environ(ad: SambaAD, **overrides: str) -> dict[str, str]:
-    """``HELPLINE_DIRECTORY_*`` settings for the test directory (the PBX's outside-line prefix is 9)."""
-    env = {"HELPLINE_DIRECTORY_SERVERS": ad.url, "HELPLINE_DIRECTORY_BIND_DN": ad.bind_dn,
+    """``HELPLINE_DIRECTORY_*`` settings for the test directory (US numbers; the PBX's outside-line prefix is 9)."""
+    env = {"HELPLINE_DIRECTORY_SERVERS": ad.url, "HELPLINE_DIRECTORY_DEFAULT_REGION": "US", "HELPLINE_DIRECTORY_BIND_DN": ad.bind_dn,
            "HELPLINE_DIRECTORY_PASSWORD": ad.password, "HELPLINE_DIRECTORY_BASE_DN": ad.base_dn,
            "HELPLINE_DIRECTORY_CA_FILE": ad.ca_file, "HELPLINE_DIRECTORY_TLS_SERVER_NAME": ad.server_name,
            "HELPLINE_DIRECTORY_VIP_GROUP": ad.dn("CN=VIP,OU=Groups,OU=Corp"),

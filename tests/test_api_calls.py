@@ -4,18 +4,28 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import Team
-from tickets.intake import CallIntake
+from tickets.intake import CallIntake, IntakeSettings
 from tickets.models import CallOutcome
+from web.config import Settings, load_settings
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
 
 
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """The callers below are in the US: numbers without +1 are read as US ones ([directory] default_region)."""
+    return load_settings(environ={"HELPLINE_DATABASE_URL": database_url, "HELPLINE_DIRECTORY_DEFAULT_REGION": "US"})
+
+
 def feed_calls(client: TestClient) -> None:
     async def feed() -> None:
-        intake = CallIntake(client.app.state.services.tickets)  # type: ignore[attr-defined]
+        state = client.app.state  # type: ignore[attr-defined]
+        numbers = state.settings.directory.number_policy()
+        intake = CallIntake(state.services.tickets, settings=IntakeSettings(numbers=numbers))
         for n, (number, outcome) in enumerate([("+15551230001", CallOutcome.ANSWERED),
                                                ("5551230002", CallOutcome.ABANDONED),
                                                ("anonymous", CallOutcome.TIMEOUT),
@@ -59,4 +69,4 @@ def test_a_ticket_shows_its_calls(client: TestClient, team: Team) -> None:
     assert ticket["assignee"]["login"] == "alice" and ticket["channel"] == "phone"
     missed = client.get("/api/v1/calls", headers=h, params={"outcome": "timeout"}).json()["items"][0]
     assert client.get(f"/api/v1/tickets/{missed['ticket_id']}", headers=h).json()["title"] == \
-        "Missed call - call back: Иван (a withheld number)"
+        "Missed call: Иван (a withheld number)", "no number to call back: no call back asked"

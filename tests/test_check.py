@@ -170,3 +170,36 @@ def test_the_command_exits_non_zero_on_a_failure_and_prints_json(database_url: s
                           capture_output=True, text=True, timeout=60)
     assert text.returncode == 0, text.stdout + text.stderr
     assert "[ok  ] database" in text.stdout and "[skip] twilio" in text.stdout
+
+
+async def test_numbers_without_a_country_code_and_no_region_are_a_warning(database_url: str) -> None:
+    """No [directory] default_region: calls from 84951234567 (Moscow, written nationally) cannot be normalised.
+    `helpline check` says so, with the setting to add; it is a warning, not a failure. With the region set, or
+    with no such calls, the check passes."""
+    from datetime import datetime, timezone
+
+    from tickets.intake import CallIntake, IntakeSettings
+    from tickets.ticket_service import TicketService
+    from web import db
+    from web.check import render_text
+
+    unset = Settings.model_validate({"database": {"url": database_url}})
+    quiet = results_by_name(await run_checks(unset))["numbers"]
+    assert quiet.status == "pass" and "default_region is not set" in quiet.detail
+    await db.open_orm(unset.database)
+    try:
+        intake = CallIntake(TicketService(), settings=IntakeSettings(numbers=unset.directory.number_policy()))
+        for n, number in enumerate(["84951234567", "+74951234567", "4321", "anonymous", "84957654321"]):
+            await intake.offered(pbx="main", linkedid=f"N{n}", at=datetime.now(timezone.utc), caller_number=number,
+                                 caller_name="", queue="helpdesk")
+        assert intake.national_without_region == 2
+    finally:
+        await db.close_orm()
+    results = await run_checks(unset)
+    warned = results_by_name(results)["numbers"]
+    assert warned.status == "warn", warned
+    assert "2 calls" in warned.detail and ("84957654321" in warned.detail or "84951234567" in warned.detail)
+    assert 'default_region = "RU"' in (warned.fix or "")
+    assert "[WARN] numbers" in render_text(results) and "checks failed" not in render_text(results)
+    moscow = Settings.model_validate({"database": {"url": database_url}, "directory": {"default_region": "RU"}})
+    assert results_by_name(await run_checks(moscow))["numbers"].status == "pass"

@@ -252,3 +252,35 @@ def test_the_queue_board_shows_the_agents_queues_live(browser: Any, queue_desk: 
         dave.reload()
         dave.locator("#live-state.on").wait_for(timeout=10000)
         assert dave.locator("#queue-stats tbody tr").count() == 0
+
+
+def test_a_withheld_caller_pops_up_with_no_call_back_button(browser: Any, tmp_path: Path,
+                                                             sqlite_template: Path) -> None:
+    """b2: "Anonymous" <anonymous> rings Bob (102) and hangs up while it rings. His card shows the number as
+    withheld and offers no "Call back anonymous"; the missed call's ticket asks for no call back either."""
+    path = tmp_path / "helpline.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    url = f"sqlite://{path}"
+    add_agents(Settings.model_validate({"database": {"url": url}}), ("bob", Role.AGENT, "102"))
+    with ThreadedReplay(AMI / "b2_abandoned_while_ringing.raw", USER, SECRET, speed=1.0) as pbx:
+        config = tmp_path / "helpline.toml"
+        config.write_text(f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {pbx.port}\nusername = "{USER}"\n'
+                          f'secret = "{SECRET}"\nqueues = ["helpdesk"]\n')
+        server = start_server(url, tmp_path, {"HELPLINE_CONFIG": str(config)})
+        try:
+            bob = log_in(browser, server, "bob")
+            with screenshots_on_failure("withheld", {"bob": bob}):
+                bob.locator("#live-state.on").wait_for(timeout=10000)
+                pbx.play()
+                card = bob.locator("article.pop")
+                card.wait_for(timeout=20000)
+                expect(card.get_by_text("withheld", exact=True)).to_be_visible()
+                card.locator(".badge.state", has_text="ended").wait_for(timeout=20000)
+                assert card.get_by_role("button", name="Call back").count() == 0
+                assert card.locator("button.call-back").count() == 0
+                card.locator("button.open-ticket").click()
+                view = bob.locator("#ticket")
+                view.get_by_role("heading").filter(has_text="Missed call: a withheld number").wait_for(timeout=10000)
+                assert view.get_by_role("button", name="Call").count() == 0
+        finally:
+            stop_server(server)

@@ -28,6 +28,7 @@ bind_dn = "svc-helpline@corp.example"
 password_file = "ad.secret"
 base_dn = "DC=corp,DC=example"
 sync_interval = "30m"
+default_region = "US"
 dialling_prefixes = ["9", "0"]
 ''')
     settings = load_settings(tmp_path / "helpline.toml", environ={})

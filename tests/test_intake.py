@@ -10,7 +10,7 @@ import pytest
 from directory.numbers import CallerNumber
 from tickets.agent_service import AgentService
 from tickets.callers import CallerMatch, MatchStatus
-from tickets.events import DomainEvent
+from tickets.events import CallEvent, DomainEvent
 from tickets.intake import CallIntake
 from tickets.models import Activity, Call, CallOutcome, Person, Role, Ticket, TicketStatus
 from tickets.person_service import PersonService
@@ -223,3 +223,145 @@ async def test_a_vip_callers_ticket_is_more_urgent(orm: Settings) -> None:
     plain = await Ticket.get(id=(await offer(CallIntake(TicketService(vip_urgency=None)), "V3",
                                              number="+15551230011", name="CFO")).ticket_id)
     assert plain.urgency.value == "medium", "vip_urgency = \"\" treats VIPs like everyone"
+
+
+# -- issue 13: titles, numbers, call backs --------------------------------------------------------------------
+
+
+async def last_call_note(ticket_id: int) -> str:
+    entry = await Activity.filter(ticket_id=ticket_id, kind="call").order_by("-id").first()
+    assert entry is not None
+    return entry.body or ""
+
+
+@pytest.mark.parametrize(("number", "name"), [("anonymous", "Anonymous"), ("", ""), ("withheld", "")])
+async def test_a_missed_call_without_a_number_asks_for_no_call_back(orm: Settings, number: str, name: str) -> None:
+    """Nobody can call a withheld or anonymous caller back: the ticket says "Missed call" without "call back", has
+    no number to call, its history asks for nothing, and the call's events offer no number to call back."""
+    events: list[DomainEvent] = []
+    intake = CallIntake(TicketService(publish=events.append))
+    call = await offer(intake, "W1", number=number, name=name)
+    await intake.ended(pbx="main", linkedid="W1", at=at(20), outcome=CallOutcome.ABANDONED, wait_seconds=20,
+                       talk_seconds=None)
+    ticket = await Ticket.get(id=call.ticket_id)
+    assert ticket.title in ("Missed call: a withheld number", "Missed call: an unknown number")
+    assert ticket.caller_number is None, "nothing to call back: the console shows no call-back button"
+    note = await last_call_note(ticket.id)
+    assert not note.startswith("Missed call") and "Call back" not in note and "No number to call back" in note
+    assert {e.callback_number for e in events if isinstance(e, CallEvent)} == {None}
+    # a caller with a number, for comparison
+    call = await offer(intake, "W2", number="+15551230007", name="Erik")
+    await intake.ended(pbx="main", linkedid="W2", at=at(20), outcome=CallOutcome.ABANDONED, wait_seconds=20,
+                       talk_seconds=None)
+    ticket = await Ticket.get(id=call.ticket_id)
+    assert (ticket.title, ticket.caller_number) == ("Missed call - call back: Erik (+15551230007)", "+15551230007")
+    assert (await last_call_note(ticket.id)).startswith("Missed call: the caller hung up while waiting after 20 s")
+    assert {e.callback_number for e in events if isinstance(e, CallEvent) and e.linkedid == "W2"} == {"+15551230007"}
+
+
+async def test_the_title_names_the_person_identified_and_the_call_keeps_the_phones_name(orm: Settings) -> None:
+    """The desk phone 4321 says "Front Desk"; the directory says it is สมชาย ใจดี's: the ticket is about him."""
+    somchai = await PersonService().create(name="สมชาย ใจดี", phone="4321", department="ต้อนรับ")
+    call = await offer(CallIntake(TicketService()), "P1", number="4321", name="Front Desk")
+    ticket = await Ticket.get(id=call.ticket_id)
+    assert ticket.title == "Call from สมชาย ใจดี (4321)"
+    assert (ticket.requester_id, ticket.caller_number) == (somchai.id, "4321")
+    assert 'The phone showed the name "Front Desk".' in ticket.description
+    assert (await Call.get(id=call.id)).caller_name == "Front Desk", "the call keeps what the PBX sent"
+    again = await offer(CallIntake(TicketService()), "P2", number="4321", name="Front Desk", when=at(60))
+    assert again.ticket_id == ticket.id
+    assert "สมชาย ใจดี (4321) called again" in await last_call_note(ticket.id)
+
+
+async def test_unknown_durations_are_written_as_unknown(orm: Settings) -> None:
+    intake = CallIntake(TicketService())
+    answered = await offer(intake, "U1")
+    await intake.answered(pbx="main", linkedid="U1", at=at(2), agent_name="Alice", agent_extension=None,
+                          wait_seconds=2)
+    await intake.ended(pbx="main", linkedid="U1", at=at(60), outcome=CallOutcome.ANSWERED, wait_seconds=2,
+                       talk_seconds=None)  # closed out: the end fell into a gap
+    note = await last_call_note(answered.ticket_id)
+    assert note == "Call ended (talk time unknown)" and "0 s" not in note
+    missed = await offer(intake, "U2", number="+15551230009")
+    await intake.ended(pbx="main", linkedid="U2", at=at(60), outcome=CallOutcome.INTERRUPTED, wait_seconds=None,
+                       talk_seconds=None)
+    note = await last_call_note(missed.ticket_id)
+    assert "after an unknown time" in note and "0 s" not in note
+    await intake.ended(pbx="main", linkedid="U1", at=at(61), outcome=CallOutcome.ANSWERED, wait_seconds=2,
+                       talk_seconds=58)  # known: said (a second end changes nothing)
+    cut = await offer(intake, "U3", number="+15551230010")
+    await intake.answered(pbx="main", linkedid="U3", at=at(2), agent_name="Alice", agent_extension=None,
+                          wait_seconds=2)
+    await intake.ended(pbx="main", linkedid="U3", at=at(9), outcome=CallOutcome.INTERRUPTED, wait_seconds=2,
+                       talk_seconds=7)
+    assert (await last_call_note(cut.ticket_id)).endswith("cut off (the PBX restarted or the connection was lost) "
+                                                          "after 7 s of talk")
+
+
+async def test_the_title_follows_the_calls_until_an_agent_changes_it(orm: Settings) -> None:
+    """A missed call asks for a call back; the caller's next call, answered, takes that back. An agent's title is
+    left alone, whatever it starts with."""
+    from tickets.actor import Actor
+    intake = CallIntake(TicketService())
+    first = await offer(intake, "T1", number="+15551230003", name="Bob Example")
+    await intake.ended(pbx="main", linkedid="T1", at=at(30), outcome=CallOutcome.ABANDONED, wait_seconds=30,
+                       talk_seconds=None)
+    assert (await Ticket.get(id=first.ticket_id)).title == "Missed call - call back: Bob Example (+15551230003)"
+    second = await offer(intake, "T2", number="+15551230003", name="Bob Example", when=at(600))
+    assert second.ticket_id == first.ticket_id
+    await intake.answered(pbx="main", linkedid="T2", at=at(605), agent_name="Alice", agent_extension=None,
+                          wait_seconds=5)
+    assert (await Ticket.get(id=first.ticket_id)).title == "Call from Bob Example (+15551230003)"
+    third = await offer(intake, "T3", number="+15551230003", name="Bob Example", when=at(900))
+    await intake.ended(pbx="main", linkedid="T3", at=at(920), outcome=CallOutcome.TIMEOUT, wait_seconds=20,
+                       talk_seconds=None)
+    assert third.ticket_id == first.ticket_id
+    assert (await Ticket.get(id=first.ticket_id)).title == "Missed call - call back: Bob Example (+15551230003)", \
+        "a missed repeat call asks for a call back again"
+    # an agent's title, even one that looks like ours, is the agent's
+    alice = await AgentService().create(login="alice", display_name="Alice")
+    await TicketService().update(Actor.of(alice), first.ticket_id,
+                                 {"title": "Missed call - call back: Bob Example (+15551230003), printer"})
+    fourth = await offer(intake, "T4", number="+15551230003", name="Bob Example", when=at(1200))
+    await intake.answered(pbx="main", linkedid="T4", at=at(1203), agent_name="Alice", agent_extension=None,
+                          wait_seconds=3)
+    assert fourth.ticket_id == first.ticket_id
+    assert (await Ticket.get(id=first.ticket_id)).title == \
+        "Missed call - call back: Bob Example (+15551230003), printer"
+
+
+async def test_national_numbers_need_a_region_and_are_counted_without_one(orm: Settings) -> None:
+    """Without a default region, 84951234567 (Moscow, national format) cannot be normalised: counted, kept as
+    dialled, every call a ticket of its own. With region RU it is +74951234567: repeat calls join one ticket, whose
+    caller_number is the form its title shows."""
+    from directory.numbers import NumberPolicy
+    from tickets.intake import IntakeSettings
+    unset = CallIntake(TicketService(), settings=IntakeSettings(numbers=NumberPolicy(region=None)))
+    one = await offer(unset, "R1", number="84951234567", name="Иван Петров")
+    two = await offer(unset, "R2", number="84951234567", name="Иван Петров", when=at(60))
+    await offer(unset, "R3", number="+74951234567", name="Иван Петров", when=at(90))
+    await offer(unset, "R4", number="4321", name="Front Desk", when=at(95))
+    assert unset.national_without_region == 2, "only the national-format ones"
+    assert one.ticket_id != two.ticket_id and one.caller_key is None
+    ticket = await Ticket.get(id=one.ticket_id)
+    assert (ticket.title, ticket.caller_number) == ("Call from Иван Петров (84951234567)", "84951234567")
+    moscow = CallIntake(TicketService(), settings=IntakeSettings(numbers=NumberPolicy(region="RU")))
+    first = await offer(moscow, "R5", number="84951234567", name="Иван Петров", when=at(120))
+    again = await offer(moscow, "R6", number="8 (495) 123-45-67", name="Иван Петров", when=at(180))
+    assert first.ticket_id == again.ticket_id and moscow.national_without_region == 0
+    ticket = await Ticket.get(id=first.ticket_id)
+    assert (ticket.title, ticket.caller_number) == ("Call from Иван Петров (+74951234567)", "+74951234567")
+    assert (await Call.get(id=first.id)).caller_number == "84951234567", "the call keeps what the PBX sent"
+
+
+async def test_a_call_offered_by_context_records_the_queue_it_enters(orm: Settings) -> None:
+    events: list[DomainEvent] = []
+    intake = CallIntake(TicketService(publish=events.append))
+    await intake.offered(pbx="main", linkedid="Q1", at=T0, caller_number="+15551230001", caller_name="Alice",
+                         queue=None)
+    await intake.queued(pbx="main", linkedid="Q1", at=at(3), queue="helpdesk")
+    await intake.queued(pbx="main", linkedid="Q1", at=at(4), queue="helpdesk")  # twice: nothing more
+    await intake.ringing(pbx="main", linkedid="Q1", at=at(5), agent_name="Alice Agent", agent_extension="101")
+    assert (await Call.get(linkedid="Q1")).queue == "helpdesk"
+    calls = [(e.type, e.queue) for e in events if isinstance(e, CallEvent)]
+    assert calls == [("call.offered", None), ("call.queued", "helpdesk"), ("call.ringing", "helpdesk")]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import shutil
 import time
 import uuid
@@ -20,7 +19,7 @@ import redis
 from pbx.frames import recorded_messages
 from pbx.replay import ReplayServer, Session
 from pbx.tracker import CallTracker
-from tests.ami_support import AMI, SECRET, USER, split_recording
+from tests.ami_support import AMI, SECRET, USER, recording_at, split_recording
 from tests.conftest import Server, service_missing, start_server, stop_server
 from tests.console_support import ThreadedReplay
 from tests.live_support import SseClient, add_agents
@@ -129,11 +128,37 @@ def test_who_sees_which_queue() -> None:
     assert for_agent(answered, agent("bob", "102"), registry) is answered, "the screen pop of the answering agent"
     ended = LiveMessage("6", "call.ended", call)
     assert for_agent(ended, dave, registry) is ended, "call.ended only clears what was shown: everybody gets it"
-    # members not known (yet): everybody sees the queue; a call in no queue: everybody
+    # members not known (yet): everybody sees the queue
     other = LiveMessage("7", "call.offered", {**call, "queue": "vip"})
     assert for_agent(other, dave, registry) is other
-    assert for_agent(LiveMessage("8", "call.offered", {**call, "queue": None}), dave, registry) is not None
     assert for_agent(LiveMessage("9", "call.offered", {**call, "pbx": "branch"}), dave, registry) is not None
+
+
+def test_a_call_in_no_queue_yet_reaches_supervisors_and_the_agent_it_rings_only() -> None:
+    """Offered by ``[[pbx]] contexts`` (``queue`` null): not every agent's screen. Supervisors see it; an agent
+    only when it rings at their phone; once it enters a queue (``call.queued``), that queue's members."""
+    tracker = CallTracker("main", ["helpdesk"])
+    for message in recorded("b_abandoned.raw"):  # Alice (101), Bob (102), Carol (103) are the helpdesk's members
+        tracker.feed(message)
+    registry = QueueRegistry()
+    registry.observe(LiveMessage("1", "queue.stats", stats_data("main", tracker.board.stats("helpdesk"))))
+    alice, dave, sam = agent("alice", "101"), agent("dave", "104"), agent("sam", None, Role.SUPERVISOR)
+    call = {"pbx": "main", "linkedid": "L1", "call_id": 7, "queue": None, "caller_number": "+15551230001",
+            "agent_id": None, "agent_extension": None, "ticket_id": 3, "wait_seconds": None,
+            "at": "2026-11-27T16:00:00Z"}
+    offered = LiveMessage("2", "call.offered", call)
+    for who in (alice, dave):
+        assert for_agent(offered, who, registry) is None, who.login
+        assert for_agent(offered, who, None) is None, "nor when no queue's members are known"
+    assert for_agent(offered, sam, registry) is offered
+    rings_dave = LiveMessage("3", "call.ringing", {**call, "agent_extension": "104"})
+    assert for_agent(rings_dave, dave, registry) is rings_dave, "the screen pop where it rings"
+    assert for_agent(rings_dave, alice, registry) is None
+    answered = LiveMessage("4", "call.answered", {**call, "agent_extension": "104"})
+    assert for_agent(answered, dave, registry) is answered and for_agent(answered, alice, registry) is None
+    queued = LiveMessage("5", "call.queued", {**call, "queue": "helpdesk"})
+    assert for_agent(queued, alice, registry) is queued, "a member of the queue it entered"
+    assert for_agent(queued, dave, registry) is None
 
 
 @pytest.fixture
@@ -245,21 +270,7 @@ def test_a_worker_started_later_learns_the_queues_through_redis(sqlite_url: str,
 
 # -- the day's counters across a restart and a takeover --------------------------------------------------------
 
-_TIMESTAMP = re.compile(rb"(Timestamp: )(\d{10}\.\d{6})")
-
-
-def recording_today(name: str, start: float, folder: Path) -> Path:
-    """A copy of a recording (in ``folder``, with its timing) as if its calls were made today: every ``Timestamp``
-    shifted so its first event is at ``start`` (same width, so the recorded chunking still fits)."""
-    raw = (AMI / name).read_bytes()
-    first = _TIMESTAMP.search(raw)
-    assert first is not None
-    offset = start - float(first[2])
-    shifted = _TIMESTAMP.sub(lambda m: m[1] + f"{float(m[2]) + offset:.6f}".encode(), raw)
-    assert len(shifted) == len(raw)
-    (folder / name).write_bytes(shifted)
-    shutil.copyfile(AMI / f"{name}.timing.jsonl", folder / f"{name}.timing.jsonl")
-    return folder / name
+recording_today = recording_at  # a recording as if its calls were made today, from ``start`` on
 
 
 def outcomes(name: str) -> Counter[str]:

@@ -17,8 +17,8 @@ from panoramisk import Manager
 
 from ami_support import SECRET, USER, collect, connection, expected_events, flat, recording, take
 from pbx.backoff import Backoff
-from pbx.connection import (AmiActionError, AmiBadAction, AmiConnection, AmiDisconnected, AmiNotConnected, AmiTimeout,
-                            ConnectionState, SessionMarker)
+from pbx.connection import (READ_CLASSES, AmiActionError, AmiBadAction, AmiConnection, AmiDisconnected, AmiNotConnected,
+                            AmiTimeout, ConnectionState, SessionMarker)
 from pbx.replay import Recording, ReplayServer, Session
 
 
@@ -277,7 +277,8 @@ async def test_missing_fully_booted_is_reported(caplog: pytest.LogCaptureFixture
         assert conn.status().fully_booted is None
         await asyncio.sleep(0.5)
         assert conn.status().fully_booted is False and conn.connected
-        assert any("'system' read class" in r.getMessage() for r in caplog.records)
+        assert any("'system' read class" in r.getMessage() and f"read = {READ_CLASSES})" in r.getMessage()
+                   for r in caplog.records)
         await conn.close()
     async with server_for(recording("b_abandoned.raw")) as server:
         conn = connection(server, fully_booted_timeout=0.3)
@@ -285,6 +286,37 @@ async def test_missing_fully_booted_is_reported(caplog: pytest.LogCaptureFixture
         await asyncio.sleep(0.5)
         assert conn.status().fully_booted is True
         await conn.close()
+
+
+def test_one_list_of_read_classes_and_it_is_what_the_tracker_reads() -> None:
+    """The login warning, ``helpline check``, docs/asterisk.md and the example manager.conf name the same AMI read
+    classes (they did not: one said ``,user``), and those are exactly the classes of the events the call tracker
+    reads, as a real Asterisk 22 labels them (``Privilege`` in the recordings); ``contexts`` adds ``dialplan``."""
+    from pathlib import Path
+
+    from pbx.frames import parse_frame
+    from pbx.replay import session_events
+    from pbx.tracker import CallTracker
+    from web.check_deps import read_classes
+    from web.config import PbxSettings
+
+    privilege: dict[str, str] = {}
+    for path in sorted(Path(recording("a_answered.raw")).parent.glob("*.raw")):
+        for frame in session_events(path):
+            event = parse_frame(frame)
+            if event.get("Privilege"):
+                privilege[event["Event"]] = event["Privilege"].split(",")[0]
+    wanted = set(READ_CLASSES.split(","))
+    assert {privilege[e] for e in CallTracker("t", ["helpdesk"]).event_names if e in privilege} == wanted
+    assert {privilege[e] for e in CallTracker("t", ["helpdesk"], contexts=["it-line"]).event_names
+            if e in privilege} == wanted | {"dialplan"}
+    pbx = {"name": "main", "host": "pbx", "username": "helpline", "secret": "x", "queues": ["helpdesk"]}
+    assert read_classes(PbxSettings.model_validate(pbx)) == READ_CLASSES
+    assert read_classes(PbxSettings.model_validate({**pbx, "contexts": ["it-line"]})) == READ_CLASSES + ",dialplan"
+    root = Path(__file__).parent.parent
+    assert f"\nread = {READ_CLASSES}\n" in (root / "deploy" / "asterisk" / "manager_helpline.conf").read_text()
+    docs = (root / "docs" / "asterisk.md").read_text()
+    assert f"| `read = {READ_CLASSES}` |" in docs and f"`read = {READ_CLASSES},dialplan`" in docs
 
 
 def test_importing_our_modules_leaves_panoramisk_eol_alone() -> None:

@@ -208,7 +208,8 @@ async def test_a_frame_cut_by_a_dropped_connection_does_not_leak_into_the_next_s
     lost = next(i for i in items if isinstance(i, SessionMarker) and i.kind == "lost")
     cut = items.index(lost)
     assert [flat(m) for m in items[2:cut]] == expected_events(first)[:50]
-    assert [flat(m) for m in items[cut + 2:]] == [{"Event": "FullyBooted", "Privilege": "system,all", "Uptime": "21",
-                                                   "LastReload": "21", "Status": "Fully Booted"},
-                                                  *expected_events(second)]
+    booted = flat(items[cut + 2])  # the replayed Asterisk has been up since the server started (a second or so)
+    assert booted == {"Event": "FullyBooted", "Privilege": "system,all", "Uptime": booted["Uptime"],
+                      "LastReload": booted["Uptime"], "Status": "Fully Booted"} and booted["Uptime"].isdigit()
+    assert [flat(m) for m in items[cut + 3:]] == expected_events(second)
     assert status.malformed_frames == 0 and status.reconnects == 1

@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 from panoramisk.message import Message
 
 from pbx.ami_values import channel_interface, event_time, interface_extension, unescape
-from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, Fact, Outcome
+from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, CallQueued, Fact, Outcome
 from pbx.frames import recorded_messages
 from pbx.queue_board import MEMBER_EVENTS, MemberState, QueueStats, member_state
-from pbx.tracker import CallTracker
+from pbx.tracker import MAX_CLOCK_SKEW, CallTracker
 from tests.conftest import service_missing
 
 RECORDING_DIRS = (Path(__file__).parent / "fixtures" / "ami", Path("/work/shared/ami"))
@@ -114,11 +114,15 @@ def caller_id(caller: str) -> tuple[str, str]:
 
 
 def assert_fact_order(facts: Sequence[Fact]) -> None:
-    """One call's facts: CallOffered, AgentRinging*, CallAnswered?, CallEnded; times never go back."""
+    """One call's facts: CallOffered, CallQueued?, AgentRinging*, CallAnswered?, CallEnded; times never go back."""
     state = None
     for fact in facts:
         if isinstance(fact, CallOffered):
             assert state is None, facts
+            state = "offered"
+        elif isinstance(fact, CallQueued):
+            assert state == "offered" and isinstance(facts[0], CallOffered) and facts[0].queue is None, facts
+            assert fact.queue in QUEUES
             state = "offered"
         elif isinstance(fact, AgentRinging):
             assert state == "offered", facts
@@ -223,12 +227,43 @@ def test_names_and_caller_ids_as_sent() -> None:
     assert offered[""] == ""  # no caller ID: Asterisk's <unknown>
 
 
+def assert_cut_off(facts: list[Fact], truth: Sequence[dict], end: datetime | None = None) -> None:
+    """The calls of ``truth`` were all cut off by the PBX going away: INTERRUPTED, the answered ones with their
+    agent and their talk time, the others with their wait. ``end``: the moment they were last known to be up (a
+    crash), else their hangup (the ground truth's ``t_hangup``)."""
+    calls = by_call(facts)
+    assert set(calls) == {row["uniqueid"] for row in truth}
+    for row in truth:
+        mine = calls[row["uniqueid"]]
+        assert_fact_order(mine)
+        offered, ended = mine[0], mine[-1]
+        assert isinstance(offered, CallOffered) and isinstance(ended, CallEnded)
+        assert (offered.caller_number, offered.caller_name) == caller_id(row["caller"]), row
+        assert ended.outcome is Outcome.INTERRUPTED and ended.ended_by is None, (row, ended)
+        if end is not None:
+            assert ended.at == end, (row, ended)
+        answers = [f for f in mine if isinstance(f, CallAnswered)]
+        if row["t_connect"] is not None:  # talking when the PBX went away
+            assert [a.agent_name for a in answers] == [row["agent"]], (row, mine)
+            assert ended.wait_seconds == int(row["holdtime"]) and ended.talk_seconds is not None
+            talked = (end - answers[0].at).total_seconds() if end else row["t_hangup"] - row["t_connect"]
+            assert abs(ended.talk_seconds - talked) <= (0.5 if end else 1.5), (row, ended)
+        else:  # waiting in the queue
+            assert not answers and ended.talk_seconds is None and ended.wait_seconds is not None
+            waited = (end - offered.at).total_seconds() if end else row["t_hangup"] - row["t_join"]
+            assert abs(ended.wait_seconds - waited) <= (0.5 if end else 1.5), (row, ended)
+
+
 def test_restart_then_reconnect() -> None:
-    """e: 6 calls cut by ``core restart now`` (the queue reports the waiting ones as abandoned), then a new session
-    after the restart with 2 new calls, all through one tracker as the listener would do it."""
+    """e: 6 calls cut by ``core restart now`` (3 talking, 3 queued), then a new session after the restart with 2
+    new calls, all through one tracker as the listener would do it. The queue reports the talking calls as completed
+    by the caller and the waiting ones as abandoned; the restart cut both off: INTERRUPTED, the answered ones with
+    their agent and talk time, and the restart adds nothing to the day's abandoned calls."""
     tracker = CallTracker("lab", QUEUES)
     before = play(tracker, events("e_restart.raw"))
-    assert_matches_ground_truth(before, ground_truth("e_restart.pre.calls.jsonl"))
+    assert_cut_off(before, ground_truth("e_restart.pre.calls.jsonl"))
+    stats = tracker.board.stats("helpdesk")
+    assert (stats.answered_today, stats.abandoned_today, stats.timed_out_today) == (3, 0, 0)
     assert tracker.live == 0
     assert play(tracker, events("e_restart.conn2.raw")) == []  # accepted, then reset without a byte
     assert tracker.reconcile(set(), last_time(events("e_restart.raw"))) == []
@@ -372,13 +407,36 @@ def test_reconcile_ends_calls_the_pbx_no_longer_has() -> None:
     assert tracker.reconcile(set(), at) == []
 
 
-def test_reconcile_after_a_restart_interrupts_answered_calls() -> None:
-    messages = events("a_answered.raw")
+def test_a_crash_cuts_the_calls_off_at_the_last_sign_of_life() -> None:
+    """e up to the moment before ``core restart`` hangs the calls up, as a ``kill -9`` leaves it: no hangup, no
+    ``Shutdown``. Asterisk comes back 24 s later without the calls: each ends INTERRUPTED at the last event Asterisk
+    sent that the tracker reads, the 3 talking with their agent and their talk time up to then, the 3 waiting with
+    their wait; nothing is counted as abandoned."""
+    messages = events("e_restart.raw")
+    cut = next(i for i, m in enumerate(messages) if m.get("Event") == "SoftHangupRequest" and m.get("Cause") == "4")
     tracker = CallTracker("lab", QUEUES)
-    play(tracker, until(messages, "AgentConnect"))
-    (ended,) = tracker.reconcile(set(), last_time(messages), restarted=True)
-    assert isinstance(ended, CallEnded)
-    assert (ended.outcome, ended.wait_seconds, ended.talk_seconds) == (Outcome.INTERRUPTED, 1, None)
+    facts = play(tracker, messages[:cut])
+    last = last_time(m for m in messages[:cut] if m.get("Event") in tracker.event_names)
+    assert tracker.last_event_at == last
+    facts += tracker.reconcile(set(), last + timedelta(seconds=24), restarted=True)
+    assert_cut_off(facts, ground_truth("e_restart.pre.calls.jsonl"), end=last)
+    stats = tracker.board.stats("helpdesk")
+    assert (stats.waiting, stats.answered_today, stats.abandoned_today, stats.timed_out_today) == (0, 3, 0, 0)
+    assert tracker.live == 0 and tracker.candidates == 0
+
+
+def test_reconcile_without_a_restart_keeps_answered_calls_answered() -> None:
+    """The same moment, but Asterisk did not restart (a network blip): the calls ended while we were away, when is
+    not known; an answered one was answered, the others are interrupted."""
+    messages = events("e_restart.raw")
+    cut = next(i for i, m in enumerate(messages) if m.get("Event") == "SoftHangupRequest" and m.get("Cause") == "4")
+    tracker = CallTracker("lab", QUEUES)
+    play(tracker, messages[:cut])
+    back = last_time(messages[:cut]) + timedelta(seconds=24)
+    ended = tracker.reconcile(set(), back)
+    assert Counter(f.outcome for f in ended if isinstance(f, CallEnded)) == {Outcome.ANSWERED: 3,
+                                                                            Outcome.INTERRUPTED: 3}
+    assert all(f.at == back and f.talk_seconds is None for f in ended if isinstance(f, CallEnded))
 
 
 def test_calls_up_at_shutdown_end_interrupted() -> None:
@@ -419,11 +477,13 @@ def test_context_offers_before_the_queue() -> None:
     tracker = CallTracker("lab", QUEUES, contexts=["it-line"])
     messages = events("a_answered.raw")
     facts = play(tracker, messages)
-    assert [type(f) for f in facts] == [CallOffered, AgentRinging, CallAnswered, CallEnded]
-    offered, ended = facts[0], facts[-1]
-    assert isinstance(offered, CallOffered) and isinstance(ended, CallEnded)
+    assert [type(f) for f in facts] == [CallOffered, CallQueued, AgentRinging, CallAnswered, CallEnded]
+    offered, queued, ended = facts[0], facts[1], facts[-1]
+    assert isinstance(offered, CallOffered) and isinstance(ended, CallEnded) and isinstance(queued, CallQueued)
     assert (offered.caller_number, offered.caller_name, offered.queue) == ("+15551230001", "Alice Example", None)
     assert offered.at == event_time(next(m for m in messages if m.get("Event") == "Newchannel")["Timestamp"])
+    assert queued.queue == "helpdesk", "the queue it entered, once it entered it"
+    assert queued.at == event_time(next(m for m in messages if m.get("Event") == "QueueCallerJoin")["Timestamp"])
     assert ended.outcome is Outcome.ANSWERED and ended.wait_seconds == 1
 
 
@@ -456,7 +516,9 @@ def test_storm_with_contexts_has_the_same_outcomes() -> None:
     plain = [f for f in play(CallTracker("lab", QUEUES), events("d_storm200.raw")) if isinstance(f, CallEnded)]
     with_contexts = play(CallTracker("lab", QUEUES, contexts=["it-line"]), events("d_storm200.raw"))
     assert [f for f in with_contexts if isinstance(f, CallEnded)] == plain
-    assert Counter(type(f) for f in with_contexts)[CallOffered] == 200
+    kinds = Counter(type(f) for f in with_contexts)
+    assert kinds[CallOffered] == 200
+    assert kinds[CallQueued] == 200 - sum(1 for f in with_contexts if isinstance(f, CallOffered) and f.queue)
 
 
 # -- values --------------------------------------------------------------------------------------------------
@@ -501,9 +563,14 @@ def test_escaped_names_are_unescaped() -> None:
 
 def test_fact_time_is_the_event_timestamp_else_received_at() -> None:
     join = dict(next(m for m in events("a_answered.raw") if m.get("Event") == "QueueCallerJoin"))
+    stamp = datetime(2026, 11, 27, 16, 9, 27, 827534, tzinfo=UTC)
+    (fact,) = CallTracker("lab", QUEUES).feed(join)
+    assert fact.at == stamp, "no clock of ours to compare with: Asterisk's"
+    (fact,) = CallTracker("lab", QUEUES).feed(join, stamp + MAX_CLOCK_SKEW)
+    assert fact.at == stamp, "the clocks agree closely enough: Asterisk's exact time"
     received = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
     (fact,) = CallTracker("lab", QUEUES).feed(join, received)
-    assert fact.at == datetime(2026, 11, 27, 16, 9, 27, 827534, tzinfo=UTC)
+    assert fact.at == received, "Asterisk's clock is years off: ours"
     del join["Timestamp"]
     (fact,) = CallTracker("lab", QUEUES).feed(join, received)
     assert fact.at == received
@@ -550,8 +617,12 @@ def assert_consistent(tracker: CallTracker, facts: list[Fact]) -> None:
         if isinstance(fact, CallOffered):
             assert now is None, fact
             state[fact.linkedid] = "offered"
-        elif isinstance(fact, AgentRinging):
+        elif isinstance(fact, CallQueued):
             assert now == "offered", fact
+            state[fact.linkedid] = "queued"
+        elif isinstance(fact, AgentRinging):
+            assert now in ("offered", "queued"), fact
+            state[fact.linkedid] = "offered"
         elif isinstance(fact, CallAnswered):
             assert now == "offered", fact
             state[fact.linkedid] = "answered"

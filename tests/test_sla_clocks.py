@@ -192,6 +192,24 @@ async def test_a_missed_call_starts_a_callback_clock_met_by_the_agent(orm: Setti
     assert (again.cycle, again.state, again.started_at) == (2, SlaState.RUNNING, clock.now)
 
 
+async def test_a_missed_call_from_a_withheld_number_starts_no_callback_clock(orm: Settings, tmp_path: Path) -> None:
+    """Nobody can call an anonymous or withheld caller back: a callback target would only breach (and page on-call
+    staff) while the ticket's other clocks run as for any phone ticket."""
+    clock = FakeClock(msk(2026, 11, 24, 9, 0))
+    tickets, _ = services(tmp_path, clock)
+    intake = CallIntake(tickets)
+    for linkedid, number in (("3.1", "anonymous"), ("3.2", "")):
+        await intake.offered(pbx="main", linkedid=linkedid, at=clock.now, caller_number=number,
+                             caller_name="Anonymous", queue="helpdesk")
+        call = await intake.ended(pbx="main", linkedid=linkedid, at=clock.advance(seconds=40),
+                                  outcome=CallOutcome.ABANDONED, wait_seconds=40, talk_seconds=None)
+        assert call is not None and call.ticket_id is not None
+        assert set(await clocks(call.ticket_id)) == {"first_response", "resolution"}, number
+    clock.advance(hours=48)
+    assert [c.metric for c in await SlaClock.filter(next_event_at__lte=clock.now)
+            if c.metric == "callback"] == [], "nothing of theirs can breach a callback target"
+
+
 async def test_an_answered_call_has_no_callback_clock(orm: Settings, tmp_path: Path) -> None:
     clock = FakeClock(msk(2026, 11, 24, 9, 0))
     tickets, _ = services(tmp_path, clock)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +21,27 @@ import asyncpg
 import httpx
 import pytest
 from starlette.applications import Starlette
+from tortoise.transactions import in_transaction
 
-from pbx.replay import Recording, ReplayServer, Session
-from tests.ami_support import AMI, SECRET, USER, split_recording
+from pbx.frames import parse_frame
+from pbx.replay import Recording, ReplayServer, Session, session_events
+from pbx.tracker import CallTracker
+from tests.ami_support import AMI, SECRET, USER, recording_at, split_recording
+from tests.chaos_support import until
 from tests.conftest import free_port
 from tickets.agent_service import AgentService
+from tickets.intake import CallIntake
 from tickets.models import Call, Role, Ticket
+from tickets.ticket_service import TicketService
+from web import db
 from web.app import create_app
 from web.config import Settings
 
-OUTCOME = {"answered": "answered", "abandoned": "abandoned", "overflow-voicemail": "timeout"}
+OUTCOME = {"answered": "answered", "abandoned": "abandoned", "overflow-voicemail": "timeout",
+           "interrupted": "interrupted"}
+#: Ground truths whose calls the recorded Asterisk restart cut off (the file logs what the queue reported then:
+#: the talking calls completed by the caller, the waiting ones abandoned).
+CUT_OFF = frozenset({"e_restart.pre.calls.jsonl"})
 CASES = {
     "a": (["a_answered.raw"], ["a_answered.calls.jsonl"]),
     "b": (["b_abandoned.raw"], ["b_abandoned.calls.jsonl"]),
@@ -43,7 +56,8 @@ CASES = {
 
 
 def truth(files: Sequence[str]) -> dict[str, dict[str, Any]]:
-    return {row["uniqueid"]: row for f in files for row in map(json.loads, (AMI / f).read_text().splitlines())}
+    return {row["uniqueid"]: {**row, "outcome": "interrupted"} if f in CUT_OFF else row
+            for f in files for row in map(json.loads, (AMI / f).read_text().splitlines())}
 
 
 def settings_for(database_url: str, port: int, secret: str = SECRET) -> Settings:
@@ -85,6 +99,9 @@ async def assert_matches(expected: dict[str, dict[str, Any]]) -> None:
             assert call.agent_name == row["agent"] and call.ended_by == row["complete_reason"], (linkedid, row)
         if row["outcome"] == "overflow-voicemail":
             assert call.voicemail
+        if row["outcome"] == "interrupted":  # talking (answered, with its agent) or waiting when it was cut off
+            assert (call.answered_at is not None) is (row["t_connect"] is not None), (linkedid, row)
+            assert call.agent_name == (row["agent"] or None) and call.ended_by is None, (linkedid, row)
     tickets = await Ticket.all().prefetch_related("calls")
     assert all(t.calls for t in tickets), "no ticket without a call"
     for ticket in tickets:
@@ -317,3 +334,165 @@ async def test_two_pbx_side_by_side_keep_their_calls_apart(database_url: str) ->
                 assert sorted([calls[0].opened_ticket, calls[1].opened_ticket]) == [False, True]
             else:
                 assert calls[0].opened_ticket and calls[1].opened_ticket
+
+
+
+# -- issue 13: close-out, clocks, restarts, contexts ------------------------------------------------------------
+
+
+async def ended_calls(pbx: str = "main") -> int:
+    return await Call.filter(pbx=pbx, state="ended").count()
+
+
+async def test_calls_left_open_for_weeks_are_closed_out_at_the_next_resync(database_url: str) -> None:
+    """Calls recorded as up 40 and 400 days ago (the listener following them went away for good): the next login
+    finds none of them on the PBX and closes each out, whatever its age; the answered one as answered."""
+    now = datetime.now(timezone.utc)
+    await db.open_orm(settings_for(database_url, 1).database)
+    try:
+        intake = CallIntake(TicketService())
+        for pbx, linkedid, days in (("main", "old.1", 40), ("main", "old.2", 400), ("main", "old.3", 40),
+                                    ("branch", "old.4", 40)):
+            await intake.offered(pbx=pbx, linkedid=linkedid, at=now - timedelta(days=days),
+                                 caller_number="+15551230001", caller_name="Alice", queue="helpdesk")
+        await intake.answered(pbx="main", linkedid="old.3", at=now - timedelta(days=40), agent_name="Alice Agent",
+                              agent_extension="101", wait_seconds=3)
+    finally:
+        await db.close_orm()
+    async with ReplayServer([None], username=USER, secret=SECRET) as server:  # an Asterisk with no call up
+        async with running(settings_for(database_url, server.port)) as app:
+            await until("the three old calls are closed out", lambda: _at_least(ended_calls(), 3), timeout=30)
+            outcomes = dict(await Call.all().values_list("linkedid", "outcome"))
+            assert outcomes == {"old.1": "interrupted", "old.2": "interrupted", "old.3": "answered", "old.4": None}
+            assert app.state.pbx["main"].counters.closed_out == 3, "another PBX's calls are not this one's"
+
+
+async def _at_least(count: Awaitable[int], wanted: int) -> bool:
+    return await count >= wanted
+
+
+async def test_the_close_out_reads_only_the_open_calls_through_an_index(orm: Settings) -> None:
+    """The close-out runs at every resync over a table that grows forever: it must not scan it."""
+    from tortoise import connections
+
+    from web.telephony import OPEN_STATES
+    sql = Call.filter(pbx="main", state__in=OPEN_STATES).values_list("linkedid").sql(params_inline=True)
+    conn = connections.get("default")
+    if orm.database.is_sqlite:
+        plan = " ".join(str(row[-1]) for row in (await conn.execute_query(f"EXPLAIN QUERY PLAN {sql}"))[1])
+    else:
+        async with in_transaction() as tx:  # a tiny table: ask whether the index can serve, not whether it is cheaper
+            await tx.execute_script("SET LOCAL enable_seqscan = off")
+            plan = " ".join(str(row[0]) for row in (await tx.execute_query(f"EXPLAIN {sql}"))[1])
+    assert "call_pbx_state_idx" in plan, plan
+
+
+async def test_an_old_recording_is_recorded_on_our_clock_with_sane_waits(database_url: str, tmp_path: Path) -> None:
+    """c with its Asterisk clock 10 days behind ours, cut at event 1500 (12 calls up, some waiting): the connection
+    drops there and, back, the PBX still has the calls up. The calls are recorded at the time they happened here,
+    with Asterisk's own durations, and the queue board never shows a 10-day wait (it showed 243:37:45)."""
+    started = datetime.now(timezone.utc)
+    path = recording_at("c_concurrent20_mixed.raw", time.time() - 10 * 86400, tmp_path)
+    first, rest = split_recording(path, 1500)
+    still_up = Recording(rest.path, b"", [], None, True, False, rest.snapshots)  # nothing happens after the blip
+    async with ReplayServer([Session(first, drop_after=first.events), Session(still_up)], username=USER,
+                            secret=SECRET) as server:
+        async with running(settings_for(database_url, server.port)) as app:
+            listener = app.state.pbx["main"]
+            await until("the resync after the blip", lambda: listener.counters.resyncs >= 2, timeout=30)
+            assert rest.snapshots["queuestatus"].items, "some callers wait across the blip"
+
+            def board() -> list[dict[str, Any]]:
+                return [m.data for m in app.state.live.recent if m.type == "queue.stats"]
+
+            await until("the board after the resync", lambda: any(s["waiting"] for s in board()[-1:]), timeout=30)
+            calls = await Call.all()
+        now = datetime.now(timezone.utc)
+        shown = [s["longest_wait_seconds"] for s in board()]
+        assert shown and max(shown) <= 120, f"the board showed waits of {max(shown)} s"
+        assert len(calls) == 20
+        for call in calls:
+            assert started - timedelta(seconds=60) <= call.started_at <= now + timedelta(seconds=60), call.started_at
+            assert call.wait_seconds is None or 0 <= call.wait_seconds <= 120, (call.linkedid, call.wait_seconds)
+            if call.ended_at is not None:
+                assert call.started_at <= call.ended_at <= now + timedelta(seconds=60), call.linkedid
+        assert listener.tracker.clock_shift > timedelta(days=9)
+
+
+def restart_frames() -> list[dict[str, str]]:
+    """e_restart's events up to where ``core restart`` begins: its first hang-up for the shutdown
+    (``SoftHangupRequest``, ``Cause: 4``)."""
+    frames = [parse_frame(f) for f in session_events(AMI / "e_restart.raw")]
+    cut = next(i for i, f in enumerate(frames) if f.get("Event") == "SoftHangupRequest" and f.get("Cause") == "4")
+    return frames[:cut]
+
+
+async def test_a_crash_cuts_the_calls_off_where_asterisk_was_last_heard(database_url: str) -> None:
+    """e as a ``kill -9`` leaves it: 3 calls talking and 3 waiting, then the connection drops, no hangup, no
+    Shutdown. Asterisk comes back booting (e_restart.conn3: reset once, then its FullyBooted comes after our
+    login) without those calls. Each is INTERRUPTED, ended at Asterisk's last event before the crash, not at our
+    reconnect: the talking ones keep their agent and a talk time up to then; nothing counts as abandoned. The
+    2 calls after the restart are recorded as usual."""
+    before = truth(["e_restart.pre.calls.jsonl"])
+    after = truth(["e_restart.post.calls.jsonl"])
+    frames = restart_frames()
+    first, _ = split_recording(AMI / "e_restart.raw", len(frames))
+    names = CallTracker("main", ["helpdesk"]).event_names
+    last = max(float(f["Timestamp"]) for f in frames if f.get("Event") in names and "Timestamp" in f)
+    sessions = [Session(first, drop_after=first.events), AMI / "e_restart.conn2.raw", AMI / "e_restart.conn3.raw"]
+    async with ReplayServer(sessions, username=USER, secret=SECRET) as server:
+        async with running(settings_for(database_url, server.port)):
+            await until("every call ended", lambda: _at_least(ended_calls(), len(before) + len(after)), timeout=60)
+            calls = {c.linkedid: c for c in await Call.all()}
+    assert sorted(calls) == sorted({**before, **after})
+    for linkedid, row in before.items():
+        call = calls[linkedid]
+        assert call.outcome is not None and call.outcome.value == "interrupted", (linkedid, call.outcome)
+        assert call.ended_at is not None and call.ended_by is None
+        # on our clock, with Asterisk's durations: the end is as far from the join as the last event was
+        joined = float(next(f["Timestamp"] for f in frames if f.get("Event") == "QueueCallerJoin"
+                            and f.get("Linkedid") == linkedid))
+        assert abs((call.ended_at - call.started_at).total_seconds() - (last - joined)) < 0.01, linkedid
+        if row["t_connect"] is not None:
+            assert call.answered_at is not None and call.agent_name == row["agent"]
+            assert call.talk_seconds == round((call.ended_at - call.answered_at).total_seconds())
+        else:
+            assert call.answered_at is None and call.talk_seconds is None
+    for linkedid, row in after.items():
+        assert calls[linkedid].outcome is not None and calls[linkedid].outcome.value == "answered"
+    assert not [c for c in calls.values() if c.outcome is not None and c.outcome.value == "abandoned"]
+
+
+async def test_calls_offered_by_context_get_the_queue_they_enter(database_url: str) -> None:
+    """With ``contexts``, c's calls are offered from the it-line context, before any queue: each Call row and its
+    live events then carry the queue it entered; an agent in no queue gets none of their pops, a member of the
+    queue gets its calls, a supervisor everything."""
+    from web.live.stream import for_agent
+    expected = truth(["c_concurrent20_mixed.calls.jsonl"])
+    async with ReplayServer([AMI / "c_concurrent20_mixed.raw"], username=USER, secret=SECRET) as server:
+        settings = settings_for(database_url, server.port)
+        pbx = settings.pbx[0].model_copy(update={"contexts": ["it-line"]})
+        async with running(settings.model_copy(update={"pbx": [pbx]})) as app:
+            await until("every call ended", lambda: _at_least(ended_calls(), len(expected)), timeout=60)
+            queues = dict(await Call.all().values_list("linkedid", "queue"))
+            messages = list(app.state.live.recent)
+            registry = app.state.live.queues
+            agents = AgentService()
+            dave = await agents.create(login="dave", display_name="Dave", extension="104")  # in no queue
+            bob = await agents.create(login="bob", display_name="Bob Agent", extension="102")  # a member
+            sam = await agents.create(login="sam", display_name="Sam", role=Role.SUPERVISOR)
+    assert queues == {linkedid: "helpdesk" for linkedid in expected}
+    offered = {m.data["linkedid"]: m.data["queue"] for m in messages if m.type == "call.offered"}
+    queued = {m.data["linkedid"]: m.data["queue"] for m in messages if m.type == "call.queued"}
+    assert len(offered) == 20 and len(queued) >= 15, "most calls are offered from the context, in no queue yet"
+    # a caller without caller ID is offered only when it reaches the queue (with it)
+    assert {lid: queued.get(lid) or queue for lid, queue in offered.items()} == queues
+    assert all(offered[lid] is None for lid in queued)
+    assert {m.data["queue"] for m in messages if m.type in ("call.ringing", "call.answered")} == {"helpdesk"}
+    pops = [m for m in messages if m.type in ("call.offered", "call.queued", "call.ringing", "call.answered")]
+    assert not [m for m in pops if for_agent(m, dave, registry) is not None], "dave is in no queue"
+    assert all(for_agent(m, sam, registry) is m for m in pops)
+    seen_by_bob = [m for m in pops if for_agent(m, bob, registry) is not None]
+    assert {m.type for m in seen_by_bob} == {"call.offered", "call.queued", "call.ringing", "call.answered"}
+    assert all(m.data["queue"] == "helpdesk" for m in seen_by_bob), "not before the call is in his queue"
+    assert len(seen_by_bob) < len(pops)

@@ -77,6 +77,8 @@ class CallEvent:
     wait_seconds: int | None = None
     #: call.offered of an ambiguous caller: the people who have this number (the agent picks the requester)
     candidates: tuple[int, ...] = ()
+    #: the number to call the caller back on (E.164, an extension, or as dialled); None when withheld or unknown
+    callback_number: str | None = None
     type: str = "call"
 
 
@@ -85,6 +87,13 @@ class CallOfferedEvent(CallEvent):
     """A call reached the IT line (it waits in ``queue``)."""
 
     type: str = "call.offered"
+
+
+@dataclass(frozen=True)
+class CallQueuedEvent(CallEvent):
+    """A call offered before any queue (by dialplan context) entered ``queue``."""
+
+    type: str = "call.queued"
 
 
 @dataclass(frozen=True)
@@ -108,8 +117,8 @@ class CallEndedEvent(CallEvent):
     type: str = "call.ended"
 
 
-DomainEvent = (TicketCreated | TicketUpdated | SlaWarning | SlaBreached | CallOfferedEvent | CallRingingEvent
-               | CallAnsweredEvent | CallEndedEvent)
+DomainEvent = (TicketCreated | TicketUpdated | SlaWarning | SlaBreached | CallOfferedEvent | CallQueuedEvent
+               | CallRingingEvent | CallAnsweredEvent | CallEndedEvent)
 Publisher = Callable[[DomainEvent], Awaitable[None] | None]
 
 

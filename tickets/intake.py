@@ -2,10 +2,18 @@
 listener records a burst of facts in one transaction, see tickets.transaction).
 
 * offered: the Call row (unique on pbx + Linkedid), and a new ticket, or the caller's open ticket when they called
-  about it within the repeat window;
+  about it within the repeat window. The ticket is titled with the person the caller was identified as (else the
+  name the phone sent, which the Call row keeps) and the number as normalised (its ``caller_number`` too);
+* queued: a call offered by dialplan context entered a queue: the Call row (and the live events) carry it;
 * ringing / answered: who rang and who answered (agents mapped by extension, else by name; an unknown agent is kept
   by name); the answering agent gets an unassigned ticket and a new ticket opens;
-* ended: the outcome, wait and talk time; a call nobody answered turns its ticket into a "missed call, call back".
+* ended: the outcome, wait and talk time; a call nobody answered asks for a call back ("Missed call - call back",
+  which starts the SLA callback clock), unless there is no number to call back (withheld, anonymous, unknown):
+  "Missed call", no callback clock.
+
+The title follows the calls while no agent has changed it: "Call from ..." when a call is offered or answered,
+"Missed call - call back: ..." (or "Missed call: ..." without a number) when one ends unanswered. Once an agent
+edited the title (its history shows it), calls never rename the ticket again.
 
 Every step is idempotent: a call's state only moves forward, so a fact applied twice (replays, reconnects, a
 second instance) changes nothing the second time. The caller lookup runs before the transaction (it may ask a
@@ -15,17 +23,19 @@ directory server): :meth:`CallIntake.identify`, whose answer ``offered`` takes w
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
 
-from directory.numbers import CallerNumber
+from directory.numbers import NO_NUMBER, CallerNumber, NumberPolicy
 from tickets.actor import Actor
 from tickets.callers import CallerLookup, CallerMatch, MatchStatus, PeopleByPhone
-from tickets.events import (CallAnsweredEvent, CallEndedEvent, CallEvent, CallOfferedEvent, CallRingingEvent,
-                            no_publisher)
+from tickets.events import (CallAnsweredEvent, CallEndedEvent, CallEvent, CallOfferedEvent, CallQueuedEvent,
+                            CallRingingEvent, no_publisher)
 from tickets.models import Agent, Call, CallOutcome, CallState, Channel, Person, Ticket, TicketStatus
+from tickets.sla.clocks import MISSED_CALL
 from tickets.ticket_service import CallNote, TicketService
 from tickets.transaction import in_unit_of_work, publish_after_commit, unit_of_work
 
@@ -33,6 +43,11 @@ log = logging.getLogger(__name__)
 
 CALL_TITLE = "Call from "
 MISSED_TITLE = "Missed call - call back: "
+#: A missed call with no number to call back (withheld, anonymous, unknown).
+UNREACHABLE_TITLE = "Missed call: "
+#: The title prefixes calls give a ticket (the rest of the title is the caller).
+TITLES = (CALL_TITLE, MISSED_TITLE, UNREACHABLE_TITLE)
+_PHONE_TEXT = re.compile(r"\+?[0-9][0-9 ()./-]*")
 #: Ticket statuses a repeat call may be linked to.
 LINKABLE = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING)
 OUTCOME_TEXT = {
@@ -47,7 +62,8 @@ OUTCOME_TEXT = {
 @dataclass(frozen=True)
 class IntakeSettings:
     repeat_window: timedelta = timedelta(hours=24)
-    region: str = "US"
+    #: How caller numbers are read ([directory] default_region, dialling prefixes, extensions).
+    numbers: NumberPolicy = field(default_factory=NumberPolicy)
 
 
 def clean(text: str | None, limit: int) -> str:
@@ -66,12 +82,15 @@ class CallIntake:
         self.tickets = tickets
         self.lookup = lookup or PeopleByPhone()
         self.settings = settings or IntakeSettings()
+        #: Calls from numbers written without +<country code> while no default region is set (they cannot be
+        #: normalised: ``helpline check`` warns about them).
+        self.national_without_region = 0
 
     # -- facts -------------------------------------------------------------------------------------------------
 
     async def identify(self, caller_number: str) -> CallerMatch:
         """Who the caller is (never raises: a failed lookup is ``unavailable``). Call it outside any transaction."""
-        return await self._lookup(CallerNumber.parse(clean(caller_number, 64), self.settings.region))
+        return await self._lookup(self.settings.numbers.parse(clean(caller_number, 64)))
 
     async def offered(self, *, pbx: str, linkedid: str, at: datetime, caller_number: str, caller_name: str,
                       queue: str | None, match: CallerMatch | None = None) -> Call:
@@ -81,7 +100,8 @@ class CallIntake:
         if existing is not None:
             return existing
         caller_number = clean(caller_number, 64)
-        number = CallerNumber.parse(caller_number, self.settings.region)
+        number = self.settings.numbers.parse(caller_number)
+        self._count_national(number)
         if match is None:
             match = await self._lookup(number)
         actor = Actor.system(f"pbx:{pbx}")
@@ -91,16 +111,17 @@ class CallIntake:
             async with unit_of_work():
                 queue = clean(queue, 64) or None
                 repeat_of = await self._repeat_ticket_id(number, match, at)
-                who = _caller_text(name, number)
+                person = await _person_name(match)
+                who = _caller_text(person or name, number)
                 if repeat_of is not None:
                     ticket = await tickets.record_call(
                         actor, repeat_of, CallNote("linked", f"{who} called again ({_queue_text(queue)})"))
                 else:
                     ticket = await tickets.create(
                         actor, title=f"{CALL_TITLE}{who}"[:200], channel=Channel.PHONE,
-                        description=_description(who, queue, match, await _candidates(match)),
+                        description=_description(who, name if person else "", queue, match, await _candidates(match)),
                         requester_id=match.person_id,
-                        caller_number=caller_number or None,
+                        caller_number=callback_number(number),
                         call=CallNote("offered", f"{who} is calling ({_queue_text(queue)})"),
                     )
                 # the unique (pbx, linkedid) makes a second instance's insert fail and roll all of this back
@@ -117,6 +138,18 @@ class CallIntake:
             if recorded is None:  # not a race with another instance: the database refused the call
                 raise
             return recorded  # another instance recorded this call first
+        return call
+
+    async def queued(self, *, pbx: str, linkedid: str, at: datetime, queue: str) -> Call | None:
+        """A call offered before any queue (by dialplan context) entered ``queue``: it is in that queue from now on
+        (who sees its screen pop and its place on the queue board follow from it)."""
+        async with unit_of_work():
+            call = await self._call(pbx, linkedid)
+            if call is None or call.queue is not None or call.state == CallState.ENDED:
+                return call
+            call.queue, call.updated_at = clean(queue, 64) or None, at
+            await call.save(update_fields=["queue", "updated_at"])
+            await self._announce(CallQueuedEvent, call)
         return call
 
     async def ringing(self, *, pbx: str, linkedid: str, at: datetime, agent_name: str,
@@ -196,7 +229,16 @@ class CallIntake:
             caller_number=call.caller_number, caller_name=call.caller_name, requester_id=requester_id,
             queue=call.queue, at=call.updated_at, agent_id=call.agent_id, agent_extension=call.agent_extension,
             agent_name=call.agent_name, opened_ticket=call.opened_ticket, outcome=outcome,
-            wait_seconds=call.wait_seconds, candidates=candidates))
+            wait_seconds=call.wait_seconds, candidates=candidates,
+            callback_number=callback_number(self.settings.numbers.parse(call.caller_number))))
+
+    def _count_national(self, number: CallerNumber) -> None:
+        if self.settings.numbers.region is None and number.national:
+            self.national_without_region += 1
+            if self.national_without_region == 1:
+                log.warning("a call came from %s, a number without +<country code>, and [directory] default_region "
+                            "is not set: such numbers are not normalised (repeat calls are not linked, callers not "
+                            "identified). Set default_region to the PBX's country.", number.raw)
 
     async def _lookup(self, number: CallerNumber) -> CallerMatch:
         try:
@@ -242,32 +284,62 @@ class CallIntake:
     async def _ticket_answered(self, tickets: TicketService, call: Call, agent: Agent | None) -> None:
         pbx_actor = Actor.system(f"pbx:{call.pbx}")
         who = agent.login if agent else (call.agent_name or "an unknown agent")
-        # the answering agent takes the ticket if nobody has it and picks it up: that is its first response
+        # the answering agent takes the ticket if nobody has it and picks it up: that is its first response; the
+        # caller got through, so a "missed call" title is one no more
         await tickets.record_call(pbx_actor, call.ticket_id,
-                                  CallNote("answered", f"Answered by {who} after {call.wait_seconds} s"),
-                                  assign_to=agent, open_as=Actor.of(agent) if agent else pbx_actor)
+                                  CallNote("answered", f"Answered by {who} after {_duration(call.wait_seconds)}"),
+                                  assign_to=agent, open_as=Actor.of(agent) if agent else pbx_actor,
+                                  retitle=(TITLES, CALL_TITLE))
 
     async def _ticket_ended(self, tickets: TicketService, call: Call) -> None:
         outcome = CallOutcome(call.outcome)
         pbx_actor = Actor.system(f"pbx:{call.pbx}")
         missed = outcome.missed and call.answered_at is None  # a call cut off after the answer was not missed
+        reachable = callback_number(self.settings.numbers.parse(call.caller_number)) is not None
+        waited = f"after {_duration(call.wait_seconds)}" + ("; a voicemail was left" if call.voicemail else "")
         if not missed and outcome is CallOutcome.INTERRUPTED:
-            summary = "The answered call was cut off (the PBX restarted or the connection was lost)"
+            summary = "The answered call was cut off (the PBX restarted or the connection was lost)" + (
+                f" after {call.talk_seconds} s of talk" if call.talk_seconds is not None else "")
         elif not missed:
-            summary = f"Call ended after {call.talk_seconds or 0} s of talk" + (
-                f" (hung up by the {call.ended_by})" if call.ended_by else "")
-        else:
-            summary = f"Missed call: {OUTCOME_TEXT[outcome]} after {call.wait_seconds or 0} s" + (
-                "; a voicemail was left" if call.voicemail else "") + ". Call back."
-        # rename only the ticket this call opened, and only while its title is still the one given at the call
+            talk = (f"after {call.talk_seconds} s of talk" if call.talk_seconds is not None
+                    else "(talk time unknown)")
+            summary = f"Call ended {talk}" + (f", hung up by the {call.ended_by}" if call.ended_by else "")
+        elif reachable:  # begins with MISSED_CALL: the SLA's callback clock starts
+            summary = f"{MISSED_CALL}: {OUTCOME_TEXT[outcome]} {waited}. Call back."
+        else:  # nobody to call back: no callback clock that could only breach
+            summary = (f"Unanswered call: {OUTCOME_TEXT[outcome]} {waited}. "
+                       "No number to call back (withheld or unknown).")
+        missed_title = MISSED_TITLE if reachable else UNREACHABLE_TITLE
         await tickets.record_call(pbx_actor, call.ticket_id, CallNote(outcome.value, summary),
-                                  retitle=(CALL_TITLE, MISSED_TITLE) if missed and call.opened_ticket else None)
+                                  retitle=(TITLES, missed_title) if missed else None)
+
+
+def callback_number(number: CallerNumber) -> str | None:
+    """The number to call the caller back on, as tickets show it: E.164, an extension, or a number no region could
+    read as dialled; None when there is none (withheld, anonymous, unknown, not a phone number)."""
+    if number.e164 or number.extension:
+        return number.e164 or number.extension
+    raw = number.raw
+    return raw if raw.lower() not in NO_NUMBER and _PHONE_TEXT.fullmatch(raw) else None
+
+
+def _duration(seconds: int | None) -> str:
+    return "an unknown time" if seconds is None else f"{seconds} s"
+
+
+async def _person_name(match: CallerMatch) -> str:
+    """The name of the one person the caller was identified as ("" if not exactly one)."""
+    if match.status is not MatchStatus.UNIQUE or match.person_id is None:
+        return ""
+    name = await Person.filter(id=match.person_id).first().values_list("name", flat=True)
+    return str(name or "")
 
 
 def _caller_text(name: str, number: CallerNumber) -> str:
-    shown = number.e164 or number.raw or "an unknown number"
-    if not number.identifies_someone and number.raw.lower() in ("anonymous", "", "<unknown>"):
-        shown = "a withheld number" if number.raw else "an unknown number"
+    shown = callback_number(number)
+    if shown is None:
+        shown = "an unknown number" if number.raw.lower() in ("", "<unknown>", "unknown") else (
+            "a withheld number" if number.raw.lower() in NO_NUMBER else number.raw)
     return f"{name} ({shown})" if name and name.lower() not in ("anonymous", "unknown") else shown
 
 
@@ -283,8 +355,11 @@ async def _candidates(match: CallerMatch) -> list[str]:
     return [f"{name} ({department + ', ' if department else ''}id {pid})" for pid, name, department in rows]
 
 
-def _description(who: str, queue: str | None, match: CallerMatch, candidates: list[str]) -> str:
+def _description(who: str, phone_name: str, queue: str | None, match: CallerMatch, candidates: list[str]) -> str:
+    """``phone_name``: the name the phone sent, when the caller was identified as someone (then ``who`` names them)."""
     lines = [f"Phone call from {who}, {_queue_text(queue)}."]
+    if phone_name and phone_name.lower() not in ("anonymous", "unknown"):
+        lines.append(f"The phone showed the name \"{phone_name}\".")
     if match.status is MatchStatus.AMBIGUOUS:
         lines.append(f"Several people have this number: {'; '.join(candidates)}. Pick the requester.")
     elif match.status is MatchStatus.UNAVAILABLE:

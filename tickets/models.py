@@ -355,6 +355,7 @@ class Call(Model):
             Index(fields=("caller_key", "started_at"), name="call_caller_started_idx"),
             Index(fields=("ticket_id", "id"), name="call_ticket_id_idx"),
             Index(fields=("started_at", "id"), name="call_started_id_idx"),
+            Index(fields=("pbx", "state"), name="call_pbx_state_idx"),  # the calls still open, at every resync
         ]
 
 

@@ -20,7 +20,7 @@ PERSON_FIELDS = ("name", "email", "phone", "department", "title", "external_id",
 class PersonService:
     """Creates, changes and finds requesters."""
 
-    def __init__(self, clock: Clock = utcnow, *, region: str = "US") -> None:
+    def __init__(self, clock: Clock = utcnow, *, region: str | None = "US") -> None:
         self.clock = clock
         self.region = region
 

@@ -278,12 +278,13 @@ class TicketService:
         return ticket
 
     async def record_call(self, actor: Actor, ref: int | str, call: CallNote, *, assign_to: Agent | None = None,
-                          open_as: Actor | None = None, retitle: tuple[str, str] | None = None) -> Ticket:
+                          open_as: Actor | None = None, retitle: tuple[tuple[str, ...], str] | None = None) -> Ticket:
         """Log what a phone call did to the ticket, with what follows from it, in one change.
 
         Allowed whatever the ticket's status: the call happened. Unless the ticket is closed: ``assign_to`` gets
         it if nobody has it; ``open_as`` opens a new ticket (an agent doing so gives its first response);
-        ``retitle=(old, new)`` replaces the title's prefix ``old`` by ``new`` while the title still starts with it.
+        ``retitle=(prefixes, new)`` replaces the title's prefix, one of ``prefixes``, by ``new``, as long as no agent
+        ever changed the title (the title is then the agent's, whatever it starts with).
         """
         now = self.clock()
         async with unit_of_work():
@@ -296,8 +297,8 @@ class TicketService:
                                                new_value=assign_to.login))
                 if open_as is not None and ticket.status == TicketStatus.NEW:
                     entries.append(self._move(ticket, open_as, TicketStatus.OPEN, now))
-                if retitle is not None and ticket.title.startswith(retitle[0]):
-                    title = (retitle[1] + ticket.title[len(retitle[0]):])[:200]
+                title = await self._retitled(ticket, *retitle) if retitle is not None else None
+                if title is not None and title != ticket.title:
                     entries.append(self._entry(ticket, actor, ActivityKind.FIELD_CHANGED, now, field="title",
                                                old_value=ticket.title, new_value=title))
                     ticket.title = title
@@ -306,6 +307,16 @@ class TicketService:
         return ticket
 
     # -- helpers -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _retitled(ticket: Ticket, prefixes: tuple[str, ...], new: str) -> str | None:
+        """The ticket's title with its prefix (one of ``prefixes``) replaced by ``new``; None when it has none of
+        them or an agent has changed the title."""
+        old = next((p for p in prefixes if ticket.title.startswith(p)), None)
+        if old is None or await Activity.filter(ticket_id=ticket.id, kind=ActivityKind.FIELD_CHANGED, field="title",
+                                                actor_id__isnull=False).exists():
+            return None
+        return (new + ticket.title[len(old):])[:200]
 
     @staticmethod
     def _key(ref: int | str) -> dict[str, Any] | None:

@@ -67,13 +67,13 @@ def build_services(settings: Settings, directory: DirectoryService | None = None
         vip_urgency=Level(t.vip_urgency) if t.vip_urgency else None,
         sla=SlaEngine(settings.sla.book()),
     )
-    region = settings.directory.default_region
+    numbers = settings.directory.number_policy()
     return Services(
         tickets=tickets,
         agents=AgentService(),
-        people=PersonService(region=region),
+        people=PersonService(region=numbers.region),
         intake=CallIntake(tickets, lookup=directory.lookup if directory else None,
-                          settings=IntakeSettings(repeat_window=t.repeat_call_window, region=region)),
+                          settings=IntakeSettings(repeat_window=t.repeat_call_window, numbers=numbers)),
         sla=tickets.sla,
     )
 

@@ -25,6 +25,10 @@ class Failed(Exception):
         self.fix = fix
 
 
+class Warned(Failed):
+    """Works, but something found needs the operator's attention (not a failure: the exit status stays 0)."""
+
+
 # -- database ------------------------------------------------------------------------------------------------------
 
 
@@ -55,7 +59,53 @@ async def database(settings: DatabaseSettings) -> str:
     return f"{where}: connected, schema up to date"
 
 
+# -- phone numbers -------------------------------------------------------------------------------------------------
+
+#: How far back ``phone_numbers`` looks at the calls recorded, and how many of them it reads at most.
+NUMBERS_LOOKBACK_DAYS = 30
+NUMBERS_SAMPLE = 5000
+
+
+async def phone_numbers(database: DatabaseSettings, directory: DirectorySettings) -> str:
+    """Whether caller numbers can be normalised: with ``default_region`` set, yes; without it, a warning when calls
+    of the last 30 days came from numbers written without +<country code> (they stay as dialled: not matched to
+    people, repeat calls not linked). Reads the recorded calls: runs after the database check."""
+    if directory.default_region:
+        return f"numbers without +<country code> are read as {directory.default_region} numbers"
+    from datetime import datetime, timedelta, timezone
+
+    from tickets.models import Call
+    from web import db
+
+    policy = directory.number_policy()
+    since = datetime.now(timezone.utc) - timedelta(days=NUMBERS_LOOKBACK_DAYS)
+    try:
+        await db.open_orm(database)
+        rows = await (Call.filter(caller_key__isnull=True, started_at__gte=since).order_by("-started_at")
+                      .limit(NUMBERS_SAMPLE).values_list("caller_number", flat=True))
+    except Exception as exc:  # an empty database (no schema yet); anything worse, the database check says
+        return f"[directory] default_region is not set; no recorded calls to look at ({type(exc).__name__})"
+    finally:
+        await db.close_orm()
+    national = [n for n in rows if policy.parse(str(n)).national]
+    if national:
+        raise Warned(f"[directory] default_region is not set and {len(national)} calls of the last "
+                     f"{NUMBERS_LOOKBACK_DAYS} days came from numbers without +<country code> (e.g. {national[0]}): "
+                     "they are kept as dialled, so their callers are not identified and each call opens a ticket",
+                     "set [directory] default_region to the country the PBX's calls come from (ISO code, e.g. "
+                     "default_region = \"RU\"; HELPLINE_DIRECTORY_DEFAULT_REGION), then restart helpline")
+    return ("[directory] default_region is not set; every caller number recorded in the last "
+            f"{NUMBERS_LOOKBACK_DAYS} days had its +<country code>")
+
+
 # -- PBX -----------------------------------------------------------------------------------------------------------
+
+
+def read_classes(settings: PbxSettings) -> str:
+    """The manager.conf ``read`` classes this ``[[pbx]]`` needs: ``dialplan`` too with ``contexts`` (Newexten)."""
+    from pbx.connection import READ_CLASSES
+
+    return READ_CLASSES + (",dialplan" if settings.contexts else "")
 
 
 async def pbx(settings: PbxSettings, timeout: float) -> str:
@@ -102,7 +152,7 @@ async def pbx(settings: PbxSettings, timeout: float) -> str:
             missing.append("write class 'originate' (click to call)")
         if missing:
             raise Failed(f"{where} (Asterisk {version}): logged in, but the AMI user lacks " + "; ".join(missing),
-                         f"in manager.conf [{settings.username}]: read = system,call,agent and write = "
+                         f"in manager.conf [{settings.username}]: read = {read_classes(settings)} and write = "
                          "reporting,originate (deploy/asterisk/manager_helpline.conf), then "
                          "asterisk -rx \"manager reload\"")
         return f"{where} (Asterisk {version}): logged in; system events, CoreShowChannels and Originate allowed"

@@ -329,9 +329,13 @@ def _directory_lookup(args: argparse.Namespace, settings: Settings) -> int:
 
     match, people, state = with_database(settings, run)
     if number.e164:
-        print(f"{args.number!r} is the public number {number.e164} (region {policy.region})")
+        print(f"{args.number!r} is the public number {number.e164}"
+              + (f" (region {policy.region})" if policy.region else ""))
     elif number.extension:
         print(f"{args.number!r} is the internal extension {number.extension}")
+    elif number.national and policy.region is None:
+        print(f"{args.number!r} is written without +<country code> and [directory] default_region is not set: "
+              "it cannot be normalised")
     else:
         print(f"{args.number!r} identifies nobody (withheld, unknown or not a phone number)")
     source = "the directory index" if settings.directory.enabled else "people entered by hand (no [directory])"

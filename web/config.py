@@ -165,7 +165,8 @@ CommaList = Annotated[list[str], BeforeValidator(_comma_list)]
 class DirectorySettings(_Section):
     """``[directory]``: how callers are identified: number rules, and Active Directory when ``servers`` is set."""
 
-    default_region: str = Field("US", pattern=r"^[A-Z]{2}$")
+    #: ISO country of numbers written without +<country code>; not set: such numbers are kept as written.
+    default_region: str | None = Field(None, pattern=r"^[A-Z]{2}$")
     #: Dialling prefixes the PBX puts in front of outside numbers (a leading 9 or 0 for an outside line).
     dialling_prefixes: CommaList = Field(default_factory=list)
     max_extension_digits: int = Field(6, ge=1, le=15)

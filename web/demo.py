@@ -78,7 +78,7 @@ async def _seed(settings: object, password: str) -> None:
         await agents.set_password(demo.id, hash_password(password))
         for login, name, extension in (("bob", "Bob Agent", "102"), ("carol", "Carol Agent", "103")):
             await agents.create(login=login, display_name=name, extension=extension)
-        people = PersonService()
+        people = PersonService(region="US")
         for name, phone, department, title, vip in PEOPLE:
             await people.create(name=name, phone=phone, department=department, title=title, vip=vip)
     finally:
@@ -101,6 +101,7 @@ async def _demo(port: int, speed: float, pause: float) -> None:
     settings = Settings.model_validate({
         "database": {"url": f"sqlite://{workdir / 'demo.sqlite3'}"},
         "web": {"host": "127.0.0.1", "port": port, "access_log": False, "log_level": "warning"},
+        "directory": {"default_region": "US"},  # the recording's callers dial from the US
         "pbx": [{"name": "demo", "host": "127.0.0.1", "port": pbx.port, "username": AMI_USER, "secret": secret,
                  "queues": ["helpdesk"], "originate_channel": "Local/{extension}@agents"}],
     })

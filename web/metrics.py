@@ -214,6 +214,11 @@ class HelplineCollector(Collector):
         fired = CounterMetricFamily("helpline_sla_events_fired", "SLA warnings and breaches this process fired")
         fired.add_metric([], float(getattr(scheduler, "fired", 0) or 0))
         yield fired
+        services = getattr(self.state, "services", None)
+        national = CounterMetricFamily("helpline_calls_unnormalised_national_numbers", "Calls from numbers without "
+                                       "+<country code> while [directory] default_region is not set (this process)")
+        national.add_metric([], float(getattr(getattr(services, "intake", None), "national_without_region", 0) or 0))
+        yield national
         notify = getattr(self.state, "notify", None)
         if notify is not None:
             c = notify.dispatcher.counters

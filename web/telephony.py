@@ -4,10 +4,14 @@ This is the one place where the telephony packages meet the ticket domain: ``pbx
 nothing of tickets; ``tickets.intake`` records calls and knows nothing of AMI. One consumer task per PBX takes the
 connection's events in order, feeds the tracker and records the facts: the facts of the events queued so far in
 one transaction (a call storm costs one commit per burst, not per fact), falling back to one fact at a time,
-retried while the database is away (facts are idempotent, so a retry never doubles anything). After every login, and after events were dropped, it asks
-Asterisk what is up (``CoreShowChannels``, ``QueueStatus``) so calls that started or ended while we were away are
-picked up or closed out, then sets the queue board's day counters from the calls recorded today (by then the
-database agrees with the PBX), so a restart or a takeover does not drop the supervisors' board to 0 mid-day.
+retried while the database is away (facts are idempotent, so a retry never doubles anything). Each event is fed with
+the time the connection received it, so the tracker keeps call times on our clock when the PBX's is off
+(:mod:`pbx.tracker`, "Times"). After every login, and after events were dropped, it asks Asterisk what is up
+(``CoreShowChannels``, ``QueueStatus``) so calls that started or ended while we were away are picked up or closed
+out: if Asterisk started after the last event we received (a crash), the calls it no longer has were cut off then.
+Every call still open in the database that the PBX no longer has is closed out, whatever its age. Then it sets the
+queue board's day counters from the calls recorded today (by then the database agrees with the PBX), so a restart
+or a takeover does not drop the supervisors' board to 0 mid-day.
 
 With several instances on one PostgreSQL database, each PBX has one listening instance, its leader
 (:mod:`web.leadership`); the others stand by and take over, with a fresh tracker and a resync, when it goes away.
@@ -20,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from tortoise.exceptions import (
@@ -36,7 +40,7 @@ from tortoise.exceptions import (
 
 from pbx.backoff import Backoff
 from pbx.connection import AmiConnection, AmiError, ConnectionState
-from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, Fact, Outcome
+from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, CallQueued, Fact, Outcome
 from pbx.queue import SessionMarker
 from pbx.queue_board import QueueBoard
 from pbx.tracker import CallTracker
@@ -55,8 +59,8 @@ log = logging.getLogger(__name__)
 TRANSIENT = (DBConnectionError, OperationalError, TransactionManagementError, ConnectionError, OSError, TimeoutError)
 #: ... except these: a constraint, or a row that should be there and is not. Retrying would stall the PBX forever.
 PERMANENT = (IntegrityError, NotExistOrMultiple, ObjectDoesNotExistError, NoValuesFetched, IncompleteInstanceError)
-#: How far back a resync looks for calls left open in the database (a call lasts hours at most).
-CLOSE_OUT_WINDOW = timedelta(days=1)
+#: The states of a call still open in the database (indexed with the PBX name: a resync reads only these rows).
+OPEN_STATES = (CallState.OFFERED, CallState.RINGING, CallState.ANSWERED)
 #: At most this many call facts share a transaction (on SQLite, other writers wait for it: a few ms).
 FACTS_PER_TRANSACTION = 32
 
@@ -90,6 +94,9 @@ class PbxListener:
         self.on_board: Callable[[QueueBoard], None] | None = None
         self._seen_drops = 0
         self._task: asyncio.Task[None] | None = None
+        self._system_class = False  #: a login got FullyBooted: the AMI user has the system read class
+        self._last_event_at: float | None = None  #: our clock when the tracker last read an event
+        self._shift_told = self.tracker.clock_shift
 
     def _new_tracker(self) -> CallTracker:
         return CallTracker(self.settings.name, self.settings.queues, contexts=self.settings.contexts)
@@ -117,7 +124,8 @@ class PbxListener:
         resync at login picks up the calls that are up now."""
         if self.connection.state is ConnectionState.CLOSED:
             self.tracker = self._new_tracker()
-            self.connection, self._seen_drops = self._new_connection(), 0
+            self.connection, self._seen_drops, self._last_event_at = self._new_connection(), 0, None
+            self._shift_told = self.tracker.clock_shift
             if self.on_board is not None:
                 self.on_board(self.tracker.board)
         await self.connection.start()
@@ -147,12 +155,17 @@ class PbxListener:
                         facts = []
                         await self.resync()
                     continue
+                before = self.tracker.last_event_at
+                received_t = getattr(item, "received_at", None) or time.time()  # our clock when it arrived
                 try:
-                    facts += self.tracker.feed(item)
+                    facts += self.tracker.feed(item, datetime.fromtimestamp(received_t, timezone.utc))
                 except Exception:  # a malformed event must not stop the listener
                     self.counters.bad_events += 1
                     log.warning("PBX %s: skipped an event the tracker could not read: %.200r", self.name, item,
                                 exc_info=True)
+                if self.tracker.last_event_at is not before:  # an event it reads: a sign of life of the PBX
+                    self._last_event_at = received_t
+            self._tell_clock_shift()
             await self.record(facts)
             dropped = self.connection.status().dropped_events
             if dropped > self._seen_drops:  # events were lost: ask Asterisk what is true now
@@ -171,23 +184,39 @@ class PbxListener:
             log.warning("PBX %s: resynchronisation failed: %s", self.name, exc)
             return
         at = datetime.now(timezone.utc)
+        started = self.pbx_started()
+        restarted = started is not None and self._last_event_at is not None and started > self._last_event_at
         items = queue[1:-1] + channels[1:-1]
         live = {str(m.get("Linkedid")) for m in channels[1:-1] if m.get("Linkedid")}
-        facts = self.tracker.snapshot_calls(items, at) + self.tracker.reconcile(live, at)
+        facts = self.tracker.snapshot_calls(items, at) + self.tracker.reconcile(live, at, restarted=restarted)
         self.counters.resyncs += 1
+        if restarted:
+            log.warning("PBX %s restarted since its last event (at %s): the calls it no longer has were cut off then",
+                        self.name, self.tracker.last_event_at)
         log.info("PBX %s: resynchronised: %d channels up, %d calls followed, %d facts", self.name, len(live),
                  self.tracker.live, len(facts))
         await self.record(facts)
         await self.close_out(live, at)
         await self.seed_queue_board(at)
 
+    def pbx_started(self) -> float | None:
+        """When Asterisk last started (epoch seconds, our clock), asked after a login: the ``Uptime`` of the
+        ``FullyBooted`` Asterisk sends right after the login answer; now if none came although an earlier login got
+        one (the AMI user has the ``system`` class: Asterisk is still booting, so it has just restarted); else None
+        (not known: the AMI user lacks the ``system`` class)."""
+        if self.connection.status().fully_booted:
+            self._system_class = True
+            return self.connection.pbx_started_at
+        return time.time() if self._system_class else None
+
     async def close_out(self, live: set[str], at: datetime) -> None:
-        """End the calls still open in the database that the PBX no longer has: they ended while no tracker here
-        followed them (the instance that did died, or helpline was down). After ``reconcile`` the tracker follows
-        only live calls, so these are calls it never saw; their outcome is what is known: answered, or interrupted."""
+        """End the calls still open in the database that the PBX no longer has, whatever their age: they ended
+        while no tracker here followed them (the instance that did died, or helpline was down for days). After
+        ``reconcile`` the tracker follows only live calls, so these are calls it never saw; their outcome is what is
+        known: answered, or interrupted, at ``at`` (when they ended is not known). Reads only the open calls of this
+        PBX (an index on pbx + state), however many calls the table holds."""
         try:
-            rows = await CallRow.filter(pbx=self.name, started_at__gte=at - CLOSE_OUT_WINDOW).exclude(
-                state=CallState.ENDED).values_list("linkedid", "state")
+            rows = await CallRow.filter(pbx=self.name, state__in=OPEN_STATES).values_list("linkedid", "state")
         except Exception as exc:  # the database is away (or worse): the next resync looks again
             log.warning("PBX %s: could not look for calls left open: %s: %s", self.name, type(exc).__name__, exc)
             return
@@ -199,6 +228,18 @@ class PbxListener:
             log.warning("PBX %s: %d calls open in the database ended while nobody listened: closed out", self.name,
                         len(facts))
             await self.record(facts)
+
+    def _tell_clock_shift(self) -> None:
+        """Log when the tracker starts (or stops) shifting the PBX's times onto our clock."""
+        shift = self.tracker.clock_shift
+        if shift != self._shift_told:
+            self._shift_told = shift
+            if shift:
+                log.warning("PBX %s: its clock is %.0f s %s ours: call times are taken on our clock, durations from "
+                            "Asterisk's (check NTP on the PBX)", self.name, abs(shift.total_seconds()),
+                            "behind" if shift.total_seconds() > 0 else "ahead of")
+            else:
+                log.info("PBX %s: its clock agrees with ours again", self.name)
 
     async def seed_queue_board(self, now: datetime) -> None:
         """Set the queue board's counters of today from the calls recorded today. Called after a resync: the
@@ -293,6 +334,8 @@ async def apply_fact(intake: CallIntake, fact: Fact, matches: Mapping[str, Calle
     if isinstance(fact, CallOffered):
         await intake.offered(**where, caller_number=fact.caller_number, caller_name=fact.caller_name,
                              queue=fact.queue, match=matches.get(fact.caller_number) if matches else None)
+    elif isinstance(fact, CallQueued):
+        await intake.queued(**where, queue=fact.queue)
     elif isinstance(fact, AgentRinging):
         await intake.ringing(**where, agent_name=fact.agent_name, agent_extension=fact.agent_extension)
     elif isinstance(fact, CallAnswered):

@@ -60,7 +60,8 @@ export class Pops {
       data.requester_id ? get(`/people/${data.requester_id}`).catch(() => null) : null,
     ]);
     const name = (person && person.name) || data.caller_name || data.caller_number || "Unknown caller";
-    const number = data.caller_number || (ticket && ticket.caller_number) || "";
+    // only a number that can be dialled gets a call-back button: not "anonymous", not a withheld number
+    const number = data.callback_number || (ticket && ticket.caller_number) || "";
     clear(card);
     card.append(
       h("header", {},

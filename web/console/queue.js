@@ -66,8 +66,8 @@ export class QueueBoard {
     if (type === "call.ended") this.calls.delete(d.linkedid);
     else {
       const known = this.calls.get(d.linkedid);
-      const state = { "call.offered": "waiting", "call.ringing": "ringing", "call.answered": "talking",
-                      "call.taken": "talking" }[type];
+      const state = { "call.offered": "waiting", "call.queued": "waiting", "call.ringing": "ringing",
+                      "call.answered": "talking", "call.taken": "talking" }[type];
       this.calls.set(d.linkedid, { queue: d.queue || (known && known.queue), since: known ? known.since : Date.parse(d.at),
                                    caller: d.caller_name || d.caller_number || (known && known.caller) || "—", state });
     }

@@ -8,8 +8,10 @@ Who sees what: supervisors and admins everything. An agent sees
 
 * call.ringing / call.answered of calls that ring or were answered at their own extension (the screen pop);
 * of the queues they are a member of (:class:`web.live.queues.QueueRegistry`; everybody is, of a queue whose
-  members are not known): call.offered, call.ringing (the queue board: the console pops a card only for its own
-  extension), a short ``call.taken`` for calls another agent answered, and queue.stats;
+  members are not known): call.offered, call.queued, call.ringing (the queue board: the console pops a card only
+  for its own extension), a short ``call.taken`` for calls another agent answered, and queue.stats. A call in no
+  queue yet (offered by ``[[pbx]] contexts``) reaches only supervisors and the agent whose phone it rings;
+  ``call.queued`` tells the queue's members when it enters one;
 * every other event (calls ended, tickets, SLA).
 """
 
@@ -33,7 +35,7 @@ from web.problems import ApiError, from_api_error
 RECHECK_SECONDS = 60.0
 PERSONAL = frozenset({"call.ringing", "call.answered"})
 #: Events an agent gets only for the queues they are a member of (besides their own calls).
-BY_QUEUE = frozenset({"call.offered", "call.ringing", "call.answered", "queue.stats"})
+BY_QUEUE = frozenset({"call.offered", "call.queued", "call.ringing", "call.answered", "queue.stats"})
 
 
 def concerns(message: LiveMessage, agent: Agent) -> bool:
@@ -52,6 +54,8 @@ def for_agent(message: LiveMessage, agent: Agent, queues: QueueRegistry | None =
     if kind in PERSONAL and concerns(message, agent):
         return message
     data = message.data
+    if data.get("queue") is None:  # in no queue yet: only its own agent (above) and supervisors
+        return None
     if queues is not None and not queues.sees(agent.extension, agent.display_name, data.get("pbx"), data.get("queue")):
         return None
     if kind == "call.answered":  # the queue board of the others: the call left the queue
