@@ -36,6 +36,7 @@ from web.live import stream as live_stream, wiring as live_wiring
 from web.live import queues as live_queues
 from web.resources import queues as queues_api
 from web.sessions import LoginLimiter, SessionManager
+from web.shared_marks import MarkPurger, SharedMarks
 from web.version import VERSION
 from web import logs, metrics
 from web.request_id import RequestIdMiddleware
@@ -110,9 +111,12 @@ def create_app(settings: Settings) -> Starlette:
                 tickets_service = app.state.services.tickets
                 tickets_service.publish = fan_out(tickets_service.publish, app.state.notify.alerts.on_event)
             app.state.sla_scheduler = _sla_scheduler(app.state.services, app.state.notify)
+            purger = MarkPurger(app.state.marks)
+            purger.start()
             try:
                 yield
             finally:
+                await purger.stop()
                 await app.state.sla_scheduler.stop()
                 if app.state.notify is not None:
                     await app.state.notify.stop()
@@ -152,7 +156,8 @@ def create_app(settings: Settings) -> Starlette:
     app.state.sessions = SessionManager(
         console.secret_key.get_secret_value() if console.secret_key else secrets.token_urlsafe(32),
         int(console.session_ttl.total_seconds()), secure=console.cookie_secure)
-    app.state.login_limiter = LoginLimiter(console.login_attempts, console.ip_attempts)
+    app.state.marks = SharedMarks()  # short-lived security state every instance shares (the database)
+    app.state.login_limiter = LoginLimiter(app.state.marks, console.login_attempts, console.ip_attempts)
     app.state.version = VERSION
     app.state.api_prefix = service.api.prefix
     app.state.openapi = openapi.build(APIS, version=VERSION)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import time
-from collections import deque
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -24,10 +24,13 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from tickets.models import Agent
+from web.shared_marks import Hit, SharedMarks
 
 COOKIE = "helpline_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Kinds of :mod:`web.shared_marks` marks: login attempts per login name and per client address.
+LOGIN_MARK, IP_MARK = "login", "login-ip"
 
 
 @dataclass(frozen=True)
@@ -97,39 +100,36 @@ class SessionManager:
 
 
 class LoginLimiter:
-    """At most ``per_login`` failed logins per login name and ``per_ip`` per client address within ``window``
-    seconds (in this process). A success clears the login's failures."""
+    """At most ``per_login`` login attempts per login name and ``per_ip`` per client address within ``window``
+    seconds, on every instance together (counted in the database: :mod:`web.shared_marks`).
 
-    def __init__(self, per_login: int = 5, per_ip: int = 20, window: float = 300.0) -> None:
+    An attempt is counted *before* the password is checked, so concurrent guesses cannot all slip through while the
+    slow check runs. A success clears the login's count and gives the address its attempt back: what the limits
+    count is failures (and attempts still being checked).
+    """
+
+    def __init__(self, marks: SharedMarks, per_login: int = 5, per_ip: int = 20, window: float = 300.0) -> None:
+        self.marks = marks
         self.per_login, self.per_ip, self.window = per_login, per_ip, window
-        self._failures: dict[str, deque[float]] = {}
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        found = self._failures.get(key)
-        if found is None:
-            return deque()
-        while found and found[0] <= now - self.window:
-            found.popleft()
-        if not found:
-            del self._failures[key]
-        return found
+    async def attempt(self, login: str, ip: str) -> int:
+        """Count an attempt; 0 if it may go ahead, else the seconds until the next one may.
 
-    def retry_after(self, login: str, ip: str) -> int:
-        """Seconds until another attempt is allowed (0: now)."""
-        now = time.monotonic()
-        waits = []
-        for key, limit in ((f"login:{login.lower()}", self.per_login), (f"ip:{ip}", self.per_ip)):
-            recent = self._recent(key, now)
-            if len(recent) >= limit:
-                waits.append(recent[-limit] + self.window - now)
-        return max(1, int(max(waits)) + 1) if waits else 0
+        The login's limit comes first: an attempt it refuses does not count against the address (a locked login
+        retried from an office does not lock the office out). One the address refuses is given back to the login:
+        its password was never checked."""
+        hit = await self.marks.hit(LOGIN_MARK, login.lower(), self.window)
+        if hit.count > self.per_login:
+            return self._wait(hit)
+        by_ip = await self.marks.hit(IP_MARK, ip, self.window)
+        if by_ip.count > self.per_ip:
+            await self.marks.release(LOGIN_MARK, login.lower())
+            return self._wait(by_ip)
+        return 0
 
-    def failed(self, login: str, ip: str) -> None:
-        now = time.monotonic()
-        if len(self._failures) > 100_000:  # a flood of made-up logins must not eat the memory
-            self._failures.clear()
-        for key in (f"login:{login.lower()}", f"ip:{ip}"):
-            self._failures.setdefault(key, deque(maxlen=1000)).append(now)
+    def _wait(self, hit: Hit) -> int:
+        return max(1, math.ceil((hit.expires_at - self.marks.clock()).total_seconds()))
 
-    def succeeded(self, login: str) -> None:
-        self._failures.pop(f"login:{login.lower()}", None)
+    async def succeeded(self, login: str, ip: str) -> None:
+        await self.marks.forget(LOGIN_MARK, login.lower())
+        await self.marks.release(IP_MARK, ip)
