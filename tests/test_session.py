@@ -17,7 +17,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import Team, start_server, stop_server
-from tests.live_support import add_agents
+from tests.live_support import add_agents, login
 from tickets.agent_service import AgentService
 from tickets.models import Role
 from web.app import create_app
@@ -190,6 +190,33 @@ def test_two_instances_share_the_login_limit(database_url: str, tmp_path: Path) 
     finally:
         stop_server(one)
         stop_server(two)
+
+
+def test_logout_is_remembered_by_every_instance_and_after_a_restart(database_url: str, tmp_path: Path) -> None:
+    """Two ``helpline serve`` processes with one secret key: a cookie logged out on one is refused by the other
+    at once, and by an instance started afterwards."""
+    add_agents(Settings.model_validate({"database": {"url": database_url}}), ("alice", Role.AGENT, "101"))
+    env = {"HELPLINE_CONSOLE_SECRET_KEY": "shared-console-key-" + "k" * 32}
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+    one = start_server(database_url, tmp_path / "a", env)
+    two = start_server(database_url, tmp_path / "b", env)
+    try:
+        session = login(one.base_url, "alice")
+        cookie = {"Cookie": f"helpline_session={session.cookies['helpline_session']}"}
+        assert httpx.get(f"{two.base_url}{V1}/me", headers=cookie, timeout=10).status_code == 200
+        assert session.delete(f"{V1}/session").status_code == 204
+        assert httpx.get(f"{one.base_url}{V1}/me", headers=cookie, timeout=10).status_code == 401
+        assert httpx.get(f"{two.base_url}{V1}/me", headers=cookie, timeout=10).status_code == 401
+        session.close()
+    finally:
+        stop_server(one)
+        stop_server(two)
+    three = start_server(database_url, tmp_path / "c", env)
+    try:
+        assert httpx.get(f"{three.base_url}{V1}/me", headers=cookie, timeout=10).status_code == 401
+    finally:
+        stop_server(three)
 
 
 @pytest.fixture

@@ -153,10 +153,10 @@ def create_app(settings: Settings) -> Starlette:
     app.state.services.tickets.publish = fan_out(app.state.services.tickets.publish, app_metrics.on_event)
     app.state.services.intake.lookup = app_metrics.counting(app.state.services.intake.lookup)
     console = settings.console
+    app.state.marks = SharedMarks()  # short-lived security state every instance shares (the database)
     app.state.sessions = SessionManager(
         console.secret_key.get_secret_value() if console.secret_key else secrets.token_urlsafe(32),
-        int(console.session_ttl.total_seconds()), secure=console.cookie_secure)
-    app.state.marks = SharedMarks()  # short-lived security state every instance shares (the database)
+        int(console.session_ttl.total_seconds()), app.state.marks, secure=console.cookie_secure)
     app.state.login_limiter = LoginLimiter(app.state.marks, console.login_attempts, console.ip_attempts)
     app.state.version = VERSION
     app.state.api_prefix = service.api.prefix

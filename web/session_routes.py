@@ -74,8 +74,8 @@ async def current(request: Request) -> Response:
         agent = await _authorise(request, Role.AGENT)
     except ApiError as exc:
         return from_api_error(exc)
-    found = request.app.state.sessions.read(request) if "authorization" not in request.headers else None
-    return _reply(agent, found[0].csrf if found else None)
+    found = await request.app.state.sessions.read(request) if "authorization" not in request.headers else None
+    return _reply(agent, found.csrf if found else None)
 
 
 async def logout(request: Request) -> Response:
@@ -85,10 +85,10 @@ async def logout(request: Request) -> Response:
     except ApiError as exc:
         response = from_api_error(exc)
         if exc.status == 401:
-            request.app.state.sessions.end(request, response)
+            await request.app.state.sessions.end(request, response)
         return response
     response = Response(status_code=204)
-    request.app.state.sessions.end(request, response)
+    await request.app.state.sessions.end(request, response)
     return response
 
 
