@@ -34,6 +34,8 @@ from web.telephony import PbxListener, start_listeners, stop_listeners
 from web import console_routes, session_routes
 from web.live import stream as live_stream, wiring as live_wiring
 from web.live import queues as live_queues
+from web.live.credential_watch import CredentialWatch
+from web.live.open_streams import OpenStreams, default_max_streams
 from web.resources import queues as queues_api
 from web.sessions import LoginLimiter, SessionManager
 from web.shared_marks import MarkPurger, SharedMarks
@@ -97,7 +99,8 @@ def create_app(settings: Settings) -> Starlette:
         EXECUTOR_CACHE.clear()  # tortoise caches SQL per table name, not per dialect
         async with RegisterTortoise(app, config=db.tortoise_config(settings.database)):
             await db.prepare(settings.database)
-            log.info("helpline %s ready on database %s", VERSION, settings.database.redacted_url())
+            log.info("helpline %s ready on database %s; at most %d event streams (%d per agent)", VERSION,
+                     settings.database.redacted_url(), app.state.streams.per_process, app.state.streams.per_agent)
             await app.state.live.start()  # live events for the console (before anything publishes)
             # built here, inside the running loop (panoramisk binds to the loop it is created in)
             listeners = {p.name: PbxListener(p, app.state.services.intake) for p in settings.pbx}
@@ -113,9 +116,12 @@ def create_app(settings: Settings) -> Starlette:
             app.state.sla_scheduler = _sla_scheduler(app.state.services, app.state.notify)
             purger = MarkPurger(app.state.marks)
             purger.start()
+            watch = CredentialWatch(app.state.streams, app.state.marks)  # ends streams whose credentials ended
+            watch.start()
             try:
                 yield
             finally:
+                await watch.stop()
                 await purger.stop()
                 await app.state.sla_scheduler.stop()
                 if app.state.notify is not None:
@@ -147,6 +153,8 @@ def create_app(settings: Settings) -> Starlette:
         app.state.directory.tickets = app.state.services.tickets
     app.state.pbx = {}  # name -> PbxListener, while the app runs
     app.state.live = live_wiring.build_broker(settings.live)
+    app.state.streams = OpenStreams(settings.live.max_streams_per_agent,
+                                    settings.live.max_streams or default_max_streams())
     live_wiring.attach(app.state.services.tickets, app.state.live)
     logs.redactor.add_settings(settings)  # never log a configured secret, whoever set up logging
     metrics.install(app.state, app_metrics)  # read at scrape time; calls/SLA counted from their domain events

@@ -26,4 +26,5 @@ async def session_agent(request: HTTPConnection) -> Agent | None:
     if not manager.csrf_ok(request, session):
         raise ApiError(403, "csrf", "a change made with the console's session needs its CSRF token in the "
                                     "X-CSRF-Token header (GET /api/v1/session returns it)")
+    request.state.session = session  # what authenticated the request (event streams keep it)
     return agent

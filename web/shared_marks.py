@@ -16,7 +16,6 @@ Times come from the instances' clocks (keep them in sync with NTP, as for the SL
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import sqlite3
@@ -29,7 +28,7 @@ from tortoise.transactions import in_transaction
 
 from tickets.clock import Clock, utcnow
 from tickets.models import ExpiringMark
-from web.tasks import cancel_and_wait
+from web.tasks import Periodic
 
 log = logging.getLogger(__name__)
 MAX_KEY = 200
@@ -143,29 +142,16 @@ class SharedMarks:
         return int(await ExpiringMark.filter(expires_at__lte=self.clock()).delete())
 
 
-class MarkPurger:
+class MarkPurger(Periodic):
     """Deletes expired marks every :data:`PURGE_EVERY` seconds (every instance does; deleting twice is harmless)."""
 
+    what = "shared marks: the purge of expired marks"
+
     def __init__(self, marks: SharedMarks, every: float = PURGE_EVERY) -> None:
+        super().__init__(every)
         self.marks = marks
-        self.every = every
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="shared-marks:purge")
-
-    async def stop(self) -> None:
-        await cancel_and_wait(self._task)
-        self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                removed = await self.marks.purge()
-                if removed:
-                    log.debug("shared marks: %d expired marks deleted", removed)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database is away: try again next time
-                log.warning("shared marks: could not delete expired marks: %s", exc)
-            await asyncio.sleep(self.every)
+    async def tick(self) -> None:
+        removed = await self.marks.purge()
+        if removed:
+            log.debug("shared marks: %d expired marks deleted", removed)
