@@ -142,7 +142,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         exception_handlers={HTTPException: http_exception, Exception: server_error},
         lifespan=lifespan,
-        middleware=[Middleware(RequestIdMiddleware, on_credential=logs.redactor.learn),
+        middleware=[Middleware(RequestIdMiddleware),
                     Middleware(metrics.HttpMetricsMiddleware, metrics=app_metrics),
                     Middleware(BodyLimit, max_body_bytes=settings.web.max_body_bytes)],
     )
