@@ -34,7 +34,7 @@ from web.config import Settings, load_settings
 # random-looking, so that a fragment of one found in the logs is a leak, not an ordinary word
 CONSOLE_KEY = "cK4-vQ9zR2mT7wX1yB6nL3pD8fH5jG0s-xyz"
 METRICS_TOKEN = "mT8-qW3eR6tY1uI4oP7aS2dF"
-DB_PASSWORD = "Db7kQ2-x9Vm4pL"
+DB_PASSWORD = "Db7kQ2-x9Vm4pLr8Tn3Wy6Zs"  # 24 characters: the third the ORM used to show is 8
 WRONG_PASSWORD = "Wz4-Ln8Rq2Jv6"
 ADMIN_PASSWORD = "Ad5-Hk9Tm3Xw7Qe"
 #: A fragment this long of a secret in a log gives too much away (a prefix narrows a guess; a third of a password is
@@ -47,9 +47,11 @@ def fragments(secret: str, n: int = FRAGMENT) -> set[str]:
     return {secret[i:i + n] for i in range(len(secret) - n + 1)}
 
 
-def leaked_fragments(text: str, secrets: dict[str, str]) -> dict[str, list[str]]:
-    """Which fragments of which secrets ``text`` holds."""
-    found = {name: sorted(f for f in fragments(value) if f in text) for name, value in secrets.items()}
+def leaked_fragments(text: str, secrets: dict[str, str], innocent: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """Which fragments of which secrets ``text`` holds; a fragment that is part of an ``innocent`` word the logs
+    rightly contain (a secret chosen by others may hold an ordinary word) does not count."""
+    found = {name: sorted(f for f in fragments(value) if f in text and not any(f in word for word in innocent))
+             for name, value in secrets.items()}
     return {name: pieces for name, pieces in found.items() if pieces}
 
 
@@ -151,7 +153,10 @@ def test_a_full_run_logs_json_lines_with_request_ids_and_no_secret(
     leaked = [name for name, value in secrets.items() if value in text]
     assert not leaked, f"secrets in the logs: {leaked}"
     secrets.update({"admin password": ADMIN_PASSWORD, "admin password hash": random_part(admin_hash(database_url))})
-    assert not leaked_fragments(text, secrets), "pieces of secrets in the logs"
+    # the test directory's service password holds "Telephony": the logger web.telephony and the attribute
+    # otherTelephone (the sync logs the names it reads) are not leaks
+    innocent = ("web.telephony", "otherTelephone")
+    assert not leaked_fragments(text, secrets, innocent), "pieces of secrets in the logs"
     lines = logs.parse_lines(text.splitlines())  # every line is one JSON object
     assert len(lines) > 20 and all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
     assert any(line["level"] == "debug" for line in lines)
@@ -207,6 +212,7 @@ def test_the_orm_start_up_line_shows_no_part_of_the_database_password(
             root.addHandler(handler)
         root.setLevel(saved[1])
         logging.getLogger("tortoise").setLevel(saved[2])
+        logging.captureWarnings(False)
     text = stream.getvalue()
     assert "Tortoise-ORM startup" in text, "the line under test was not written"
     assert not leaked_fragments(text, {"database password": DB_PASSWORD})
