@@ -8,8 +8,8 @@
   alert) or ``anyone`` in the channel. Others are told so, only them, and nothing changes. The alert records the
   on-call person and the Slack user who pressed the button.
 * Refused webhook requests (forged, replayed, malformed, from strangers) are counted by source and reason in a
-  :class:`WebhookStats` and logged without secrets or bodies; :class:`RecentlySeen` makes a validly signed request
-  act once.
+  :class:`WebhookStats` and logged without secrets or bodies. (That a validly signed request acts once is the web
+  side's job: it marks what it handled in the store every instance shares.)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import hmac
 import logging
 import re
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -161,33 +161,6 @@ class WebhookStats:
 
     def total(self, source: str | None = None) -> int:
         return sum(n for (s, _), n in self.rejected.items() if source is None or s == source)
-
-
-class RecentlySeen:
-    """Keys (a Slack signature, a Twilio message SID) seen in the last ``ttl`` seconds, at most ``limit`` kept:
-    a validly signed request is acted on once. In this process only."""
-
-    def __init__(self, ttl: float, limit: int = 20_000) -> None:
-        self.ttl = ttl
-        self.limit = limit
-        self._seen: OrderedDict[str, float] = OrderedDict()
-
-    def first_time(self, key: str, now: float | None = None) -> bool:
-        """True the first time ``key`` is offered (within ``ttl``); it is remembered from then on."""
-        t = time.monotonic() if now is None else now
-        while self._seen:
-            oldest, at = next(iter(self._seen.items()))
-            if t - at <= self.ttl and len(self._seen) < self.limit:
-                break
-            del self._seen[oldest]
-        if key in self._seen:
-            return False
-        self._seen[key] = t
-        return True
-
-    def forget(self, key: str) -> None:
-        """Let ``key`` through again (the request it stood for was not acted on after all)."""
-        self._seen.pop(key, None)
 
 
 def slack_signature_problem(secret: str, headers: Mapping[str, str], body: bytes,

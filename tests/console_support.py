@@ -69,6 +69,7 @@ class ThreadedReplay:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.server = ReplayServer([Session(), Session.of(recording)], username=username, secret=secret,
                                    speed=speed)
+        self.username, self.secret = username, secret
 
     def __enter__(self) -> ThreadedReplay:
         self.thread.start()
@@ -78,6 +79,11 @@ class ThreadedReplay:
     @property
     def port(self) -> int:
         return int(self.server.port)
+
+    def pbx_toml(self) -> str:
+        """A ``[[pbx]]`` section of a helpline configuration that listens to this replay (queue helpdesk)."""
+        return (f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {self.port}\nusername = "{self.username}"\n'
+                f'secret = "{self.secret}"\nqueues = ["helpdesk"]\n')
 
     def play(self) -> None:
         self.loop.call_soon_threadsafe(self.server.drop)

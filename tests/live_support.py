@@ -56,6 +56,8 @@ class SseClient:
     status: int | None = None
     ready: threading.Event = field(default_factory=threading.Event)
     stop: threading.Event = field(default_factory=threading.Event)
+    #: Set when the server ended the stream (not when :meth:`close` did).
+    ended: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> SseClient:
         threading.Thread(target=self._run, daemon=True).start()
@@ -68,6 +70,8 @@ class SseClient:
         except httpx.HTTPError:  # the server went away (the test stops it)
             pass
         finally:
+            if not self.stop.is_set():
+                self.ended.set()
             self.ready.set()
 
     def _read(self) -> None:

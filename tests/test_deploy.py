@@ -25,6 +25,7 @@ import pytest
 from pydantic import BaseModel
 
 from web.config import LiveSettings, Settings, WebSettings, load_settings
+from web.live.open_streams import default_max_streams
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -237,6 +238,14 @@ def test_systemd_unit_and_drop_in_verify_cleanly(tmp_path: Path) -> None:
                  "NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths=/var/lib/helpline", "PrivateTmp=yes",
                  "ProtectHome=yes", "CapabilityBoundingSet=\n", "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX"):
         assert line in unit
+
+
+def test_systemd_unit_gives_room_for_event_streams() -> None:
+    """Each console holds a connection (an open file) for its event stream: the default 1024 files would cap an
+    instance at 768 streams (web/live/open_streams.py keeps a quarter free for the rest)."""
+    unit = (UNITS / "helpline.service").read_text(encoding="utf-8")
+    assert "\nLimitNOFILE=65536\n" in unit
+    assert default_max_streams(65536) == 49152 and default_max_streams(1024) == 768
 
 
 def test_systemd_unit_is_hardened(tmp_path: Path) -> None:

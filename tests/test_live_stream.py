@@ -3,6 +3,8 @@ and two workers sharing one stream through Redis."""
 
 from __future__ import annotations
 
+import asyncio
+import resource
 import shutil
 import time
 import uuid
@@ -145,3 +147,93 @@ def test_two_workers_behind_one_redis_share_one_stream(sqlite_url: str, tmp_path
         stop_server(one)
         stop_server(two)
         redis.Redis.from_url(REDIS_URL).delete(key)
+
+
+# -- caps: one token cannot take the service down ---------------------------------------------------------------------
+
+
+def test_one_agent_holds_at_most_eight_streams(sqlite_url: str, tmp_path: Path) -> None:
+    tokens = add_agents(settings_of(sqlite_url), *TEAM)
+    server = start_server(sqlite_url, tmp_path, {"HELPLINE_LIVE_KEEPALIVE": "1s"})
+    url = server.base_url + f"{V1}/events"
+    try:
+        held = [stream(server, bearer(tokens["alice"])) for _ in range(8)]
+        assert all(s.status == 200 for s in held)
+        ninth = httpx.get(url, headers=bearer(tokens["alice"]), timeout=10)
+        assert ninth.status_code == 429 and ninth.headers["content-type"] == "application/problem+json"
+        assert ninth.json()["type"] == "urn:helpline:problem:too-many-streams" and "8" in ninth.json()["detail"]
+        assert int(ninth.headers["retry-after"]) > 0
+        other = stream(server, bearer(tokens["bob"]))
+        assert other.status == 200, "another agent is not held back"
+        held.pop().close()  # a tab closed: its place is free once the server notices (at the next keep-alive)
+        deadline = time.monotonic() + 10
+        again = SseClient(url, bearer(tokens["alice"]))
+        while time.monotonic() < deadline:
+            again = SseClient(url, bearer(tokens["alice"])).start()
+            if again.status == 200:
+                break
+            time.sleep(0.2)
+        assert again.status == 200
+        for client in (*held, other, again):
+            client.close()
+    finally:
+        stop_server(server)
+
+
+def _low_open_file_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+
+async def _open_stream(port: int, token: str) -> tuple[int, asyncio.StreamWriter | None]:
+    """Open ``GET /api/v1/events`` on a raw connection; the status, and the writer to keep it open (200 only)."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
+    writer.write(f"GET {V1}/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    status = int(head.split(b" ", 2)[1])
+    if status != 200:
+        writer.close()
+        return status, None
+    await asyncio.wait_for(reader.readuntil(b": ready"), 5)
+    return status, writer
+
+
+def test_healthz_answers_while_a_client_holds_streams_up_to_the_cap(sqlite_url: str, tmp_path: Path) -> None:
+    """With 256 open files and the default caps, one token opening stream after stream is refused (503) before
+    the process runs out of files: /healthz and the API keep answering."""
+    tokens = add_agents(settings_of(sqlite_url), *TEAM)
+    server = start_server(sqlite_url, tmp_path, {"HELPLINE_LIVE_MAX_STREAMS_PER_AGENT": "1000"},
+                          preexec_fn=_low_open_file_limit)
+    port = int(server.base_url.rsplit(":", 1)[1])
+
+    async def run() -> None:
+        held: list[asyncio.StreamWriter] = []
+        refused = None
+        try:
+            for _ in range(300):
+                try:
+                    status, writer = await _open_stream(port, tokens["alice"])
+                except (OSError, EOFError, asyncio.TimeoutError) as exc:
+                    raise AssertionError(f"stream {len(held) + 1} got no answer ({exc!r}): the server is out of "
+                                         f"files") from None
+                if writer is None:
+                    refused = status
+                    break
+                held.append(writer)
+            assert refused == 503, f"{len(held)} streams open and none refused"
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=5) as http:
+                assert (await http.get("/healthz")).status_code == 200
+                assert (await http.get(f"{V1}/tickets", headers=bearer(tokens["bob"]))).status_code == 200
+                beyond = await http.get(f"{V1}/events", headers=bearer(tokens["bob"]))
+                assert beyond.status_code == 503 and beyond.json()["type"] == "urn:helpline:problem:stream-capacity"
+                assert int(beyond.headers["retry-after"]) > 0
+                shown = (await http.get("/metrics")).text
+                assert f"helpline_live_streams_limit {float(len(held))}" in shown
+                assert 'helpline_live_streams_refused_total{reason="process_cap"} 2.0' in shown
+        finally:
+            for writer in held:
+                writer.close()
+
+    try:
+        asyncio.run(run())
+    finally:
+        stop_server(server)

@@ -8,27 +8,56 @@ failed login, then reads everything the process wrote.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
+from starlette.testclient import TestClient
 
-from tests.conftest import (ReplayProcess, SambaAD, directory_environ, pbx_config, start_server, stop_server)
+from tests.conftest import (PostgresDatabase, ReplayProcess, SambaAD, Team, directory_environ, pbx_config,
+                            service_missing, start_server, stop_server)
 from tests.notify_fakes import AUTH_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack, FakeTwilio, LoopbackServer, providers_toml
 from tests.notify_support import FROM
-from web import logs
-from web.config import Settings
+from tickets.models import Agent
+from web import db, logs
+from web.config import Settings, load_settings
 
-CONSOLE_KEY = "console-secret-key-0123456789abcdef-xyz"
-METRICS_TOKEN = "metrics-token-abcdef0123456789"
-DB_PASSWORD = "db-password-9f8e7d"
-WRONG_PASSWORD = "Wrong-Login-Password-42"
+# random-looking, so that a fragment of one found in the logs is a leak, not an ordinary word
+CONSOLE_KEY = "cK4-vQ9zR2mT7wX1yB6nL3pD8fH5jG0s-xyz"
+METRICS_TOKEN = "mT8-qW3eR6tY1uI4oP7aS2dF"
+DB_PASSWORD = "Db7kQ2-x9Vm4pLr8Tn3Wy6Zs"  # 24 characters: the third the ORM used to show is 8
+WRONG_PASSWORD = "Wz4-Ln8Rq2Jv6"
+ADMIN_PASSWORD = "Ad5-Hk9Tm3Xw7Qe"
+#: A fragment this long of a secret in a log gives too much away (a prefix narrows a guess; a third of a password is
+#: a third of it).
+FRAGMENT = 6
+
+
+def fragments(secret: str, n: int = FRAGMENT) -> set[str]:
+    """Every run of ``n`` characters of ``secret`` (any longer piece contains one)."""
+    return {secret[i:i + n] for i in range(len(secret) - n + 1)}
+
+
+def leaked_fragments(text: str, secrets: dict[str, str], innocent: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """Which fragments of which secrets ``text`` holds; a fragment that is part of an ``innocent`` word the logs
+    rightly contain (a secret chosen by others may hold an ordinary word) does not count."""
+    found = {name: sorted(f for f in fragments(value) if f in text and not any(f in word for word in innocent))
+             for name, value in secrets.items()}
+    return {name: pieces for name, pieces in found.items() if pieces}
+
+
+def random_part(password_hash: str) -> str:
+    """The salt and digest of an argon2 hash (what precedes them only names the algorithm and its costs)."""
+    return password_hash.rsplit("$", 2)[-2] + "$" + password_hash.rsplit("$", 1)[-1]
 
 
 def test_a_secret_in_a_message_extra_or_traceback_is_masked_and_each_line_is_json() -> None:
@@ -88,7 +117,7 @@ def test_a_full_run_logs_json_lines_with_request_ids_and_no_secret(
            "HELPLINE_LOG_LEVEL": "debug", "HELPLINE_CONSOLE_SECRET_KEY": CONSOLE_KEY,
            "HELPLINE_WEB_METRICS_TOKEN": METRICS_TOKEN, "HELPLINE_DATABASE_URL": database_url}
     add = subprocess.run([sys.executable, "-m", "web.cli", "user", "add", "ada", "--role", "admin", "--password"],
-                         input="Right-Password-123\nRight-Password-123\n", capture_output=True, text=True,
+                         input=f"{ADMIN_PASSWORD}\n{ADMIN_PASSWORD}\n", capture_output=True, text=True,
                          timeout=60, cwd=tmp_path, env={**os.environ, **env})
     assert add.returncode == 0, add.stderr
     api_token = add.stdout.strip().splitlines()[-1]
@@ -123,6 +152,11 @@ def test_a_full_run_logs_json_lines_with_request_ids_and_no_secret(
                "a wrong password": WRONG_PASSWORD}
     leaked = [name for name, value in secrets.items() if value in text]
     assert not leaked, f"secrets in the logs: {leaked}"
+    secrets.update({"admin password": ADMIN_PASSWORD, "admin password hash": random_part(admin_hash(database_url))})
+    # the test directory's service password holds "Telephony": the logger web.telephony and the attribute
+    # otherTelephone (the sync logs the names it reads) are not leaks
+    innocent = ("web.telephony", "otherTelephone")
+    assert not leaked_fragments(text, secrets, innocent), "pieces of secrets in the logs"
     lines = logs.parse_lines(text.splitlines())  # every line is one JSON object
     assert len(lines) > 20 and all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
     assert any(line["level"] == "debug" for line in lines)
@@ -130,3 +164,83 @@ def test_a_full_run_logs_json_lines_with_request_ids_and_no_secret(
     assert any(line["logger"] == "uvicorn.access" and "/api/v1/tickets" in line["message"] for line in flow), flow
     assert any("PBX main" in line["message"] or "AMI main" in line["message"] for line in lines)
     assert json.dumps(lines)  # round-trips
+
+
+def admin_hash(database_url: str) -> str:
+    async def read() -> str:
+        await db.open_orm(load_settings(environ={"HELPLINE_DATABASE_URL": database_url}).database)
+        try:
+            return str((await Agent.get(login="ada")).password_hash)
+        finally:
+            await db.close_orm()
+
+    return str(asyncio.run(read()))
+
+
+def test_only_tokens_that_authenticated_are_masked_so_nobody_can_blank_words_out_of_the_logs(
+        client: TestClient, team: Team) -> None:
+    word = f"Everything{uuid.uuid4().hex[:8]}"
+    assert client.get("/api/v1/tickets", headers={"Authorization": f"Bearer {word}"}).status_code == 401
+    assert client.get("/api/v1/tickets", headers={"Authorization": f"Basic {word}"}).status_code == 401
+    assert logs.redactor.redact(f"ticket about {word}") == f"ticket about {word}", "an unverified value was learnt"
+    assert client.get("/api/v1/tickets", headers=team.header(team.agent)).status_code == 200
+    assert logs.redactor.redact(f"token {team.agent} seen") == "token *** seen"
+
+
+def test_the_orm_start_up_line_shows_no_part_of_the_database_password(
+        postgres_database: PostgresDatabase | None) -> None:
+    if postgres_database is None:
+        service_missing("the database password test needs PostgreSQL (HELPLINE_TEST_POSTGRES_URL)")
+    assert postgres_database is not None
+    url = postgres_database.url.replace("postgres://postgres@", f"postgres://postgres:{DB_PASSWORD}@", 1)
+    settings = load_settings(environ={"HELPLINE_DATABASE_URL": url, "HELPLINE_LOG_LEVEL": "debug",
+                                      "HELPLINE_LOG_FORMAT": "json"})
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, logging.getLogger("tortoise").level)
+    logs.configure(settings, stream)
+    try:
+        async def open_and_close() -> None:
+            await db.open_orm(settings.database)
+            await db.close_orm()
+
+        asyncio.run(open_and_close())
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+        logging.getLogger("tortoise").setLevel(saved[2])
+        logging.captureWarnings(False)
+    text = stream.getvalue()
+    assert "Tortoise-ORM startup" in text, "the line under test was not written"
+    assert not leaked_fragments(text, {"database password": DB_PASSWORD})
+
+
+def test_setting_a_password_at_debug_logs_no_part_of_its_hash(tmp_path: Path, sqlite_template: Path) -> None:
+    path = tmp_path / "helpline.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    env = {**os.environ, "HELPLINE_DATABASE_URL": f"sqlite://{path}", "HELPLINE_LOG_LEVEL": "debug",
+           "HELPLINE_LOG_FORMAT": "json"}
+    env.pop("HELPLINE_CONFIG", None)
+
+    def helpline(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "web.cli", *args], input=stdin, env=env, capture_output=True,
+                              text=True, timeout=60, cwd=tmp_path)
+
+    added = helpline("user", "add", "carol", "--password", stdin="first password\n")
+    changed = helpline("user", "password", "carol", stdin="Zq7-Kw9x-Mv3p-Ty5\n")
+    assert added.returncode == 0 and changed.returncode == 0, added.stderr + changed.stderr
+    assert any('"level": "debug"' in line for line in changed.stderr.splitlines()), "not logged at DEBUG"
+
+    async def stored() -> str:
+        await db.open_orm(load_settings(environ={"HELPLINE_DATABASE_URL": f"sqlite://{path}"}).database)
+        try:
+            return str((await Agent.get(login="carol")).password_hash)
+        finally:
+            await db.close_orm()
+
+    password_hash = asyncio.run(stored())
+    assert not leaked_fragments(changed.stderr, {"password hash": random_part(password_hash),
+                                                 "password": "Zq7-Kw9x-Mv3p-Ty5"})

@@ -14,16 +14,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from notify.inbound import RecentlySeen, WebhookStats, parse_reply, slack_signature_ok
+from notify.inbound import WebhookStats, parse_reply, slack_signature_ok
 from notify.models import Alert, Delivery, DeliveryStatus
 from notify.policy import Match, Policy, Step, Target, choose
-from tests.notify_fakes import ACCOUNT_SID, AUTH_TOKEN, SIGNING_SECRET, FakeSlack, FakeTwilio
-from tests.notify_support import IVAN, fake_slack, fake_twilio, notify_raw  # noqa: F401
+from tests.conftest import start_server, stop_server
+from tests.notify_fakes import ACCOUNT_SID, AUTH_TOKEN, SIGNING_SECRET, FakeSlack, FakeTwilio, providers_toml
+from tests.notify_support import FROM, IVAN, fake_slack, fake_twilio, notify_raw  # noqa: F401
 from tests.sla_support import book
 from tickets.actor import Actor
 from tickets.models import Level
@@ -209,6 +211,40 @@ def test_forged_stale_replayed_and_malformed_slack_requests_are_counted(hooks: T
     assert webhook_stats(c.app).as_dict()["slack_interactions"]["replay"] == 1
 
 
+def test_a_signed_request_is_acted_on_once_by_all_instances_and_after_a_restart(
+        database_url: str, fake_twilio: FakeTwilio, fake_slack: FakeSlack, tmp_path: Path) -> None:
+    """The replay memory is in the database: a ``helpline serve`` process beside the app refuses what the app
+    handled (and the other way round), and so does an app started afterwards."""
+    config = tmp_path / "helpline.toml"
+    config.write_text(f'[web]\npublic_url = "{PUBLIC}"\n'
+                      + providers_toml(fake_twilio.url, fake_slack.url, FROM)  # type: ignore[attr-defined]
+                      + f'[[notify.people]]\nname = "ivan"\nphone = "{IVAN}"\nslack_user = "U024BE7LH"\n'
+                      + '[[notify.policies]]\nname = "sla"\nmatch = { event = ["sla.breached"] }\n'
+                      + 'steps = [{ after = "0m", notify = ["person:ivan"] }]\n')
+    settings = Settings.model_validate({"database": {"url": database_url}, "web": {"public_url": PUBLIC},
+                                        "notify": notify_raw(fake_twilio.url, fake_slack.url)})  # type: ignore
+    ack = {"From": IVAN, "Body": "ACK 1042", "MessageSid": "SM" + "7" * 32}
+    click = urlencode({"payload": json.dumps({"type": "block_actions", "user": {"id": "U024BE7LH"},
+                                              "actions": [{"action_id": "ack", "value": "999999"}]})})
+    genuine = {"Content-Type": FORM, **sign(int(time.time()), click.encode(), SIGNING_SECRET)}
+    server = start_server(database_url, tmp_path, {"HELPLINE_CONFIG": str(config)})
+    try:
+        with TestClient(create_app(settings)) as app, httpx.Client(base_url=server.base_url, timeout=10) as other:
+            assert "<Message>" in twilio(app, SMS_PATH, ack).text
+            again = twilio(other, SMS_PATH, ack)
+            assert again.status_code == 200 and "<Message>" not in again.text, "the other instance acted again"
+            assert other.post(SLACK_PATH, content=click, headers=genuine).status_code == 200
+            assert app.post(SLACK_PATH, content=click, headers=genuine).status_code == 401
+            assert rejected(app) == {("slack_interactions", "replay"): 1}
+    finally:
+        stop_server(server)
+    with TestClient(create_app(settings)) as restarted:
+        replayed = twilio(restarted, SMS_PATH, ack)
+        assert replayed.status_code == 200 and "<Message>" not in replayed.text
+        assert restarted.post(SLACK_PATH, content=click, headers=genuine).status_code == 401
+        assert rejected(restarted) == {("twilio_sms", "replay"): 1, ("slack_interactions", "replay"): 1}
+
+
 def test_refusals_are_logged_once_without_secrets(caplog: pytest.LogCaptureFixture) -> None:
     stats = WebhookStats()
     with caplog.at_level(logging.WARNING, logger="notify.inbound"):
@@ -230,12 +266,3 @@ def test_webhook_logs_carry_no_secret_signature_or_body(hooks: TestClient, caplo
     assert "refused: bad_signature" in text
     for secret in (AUTH_TOKEN, SIGNING_SECRET, "Zm9yZ2VkLXNpZw==", "secret-words", IVAN):
         assert secret not in text
-
-
-def test_recently_seen_forgets_after_its_time_and_keeps_a_bounded_number() -> None:
-    seen = RecentlySeen(ttl=10, limit=3)
-    assert seen.first_time("a", now=0) and not seen.first_time("a", now=5)
-    assert seen.first_time("a", now=11)  # remembered for 10 s only
-    for key in "bcd":
-        assert seen.first_time(key, now=12)
-    assert seen.first_time("a", now=12)  # the oldest went when the fourth came

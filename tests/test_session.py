@@ -3,6 +3,7 @@ expiry, rate-limited logins; bearer tokens keep working for scripts."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -11,11 +12,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import Team
+from tests.conftest import Team, start_server, stop_server
+from tests.live_support import add_agents, login
 from tickets.agent_service import AgentService
+from tickets.models import Role
 from web.app import create_app
 from web.config import Settings, load_settings
 from web.passwords import hash_password
@@ -117,6 +121,102 @@ def test_failed_logins_are_rate_limited_per_login_and_per_address(client: TestCl
     for n in range(15):  # 5 + 15 = 20 failures from this address
         client.post(f"{V1}/session", json={"login": f"user{n}", "password": "guess guess"})
     assert client.post(f"{V1}/session", json={"login": "bob", "password": PASSWORD}).status_code == 429
+
+
+def at_once(client: TestClient, attempts: list[tuple[str, str]]) -> list[int]:
+    """POST every (login, password) to the app at the same time (one event loop, as a busy server sees them);
+    the status codes, in order."""
+
+    async def run() -> list[int]:
+        transport = httpx.ASGITransport(app=client.app, client=("198.51.100.7", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            replies = await asyncio.gather(*(http.post(f"{V1}/session", json={"login": login, "password": password})
+                                             for login, password in attempts))
+        return [r.status_code for r in replies]
+
+    return list(client.portal.call(run))
+
+
+def test_concurrent_guesses_cannot_race_the_login_limit(client: TestClient, team: Team) -> None:
+    """Counted before the slow password check: of 29 wrong passwords and the right one sent at once, only as many
+    as the limit (5) are checked at all; the others get 429."""
+    set_password(client, "alice")
+    codes = at_once(client, [("alice", f"guess number {n}") for n in range(29)] + [("alice", PASSWORD)])
+    checked = [c for c in codes if c in (201, 401)]
+    assert len(checked) == 5 and codes.count(429) == 25, codes
+    if 201 not in codes:  # the right password came after the limit: refused like the guesses
+        assert at_once(client, [("alice", PASSWORD)]) == [429]
+
+
+def test_forty_concurrent_wrong_attempts_meet_the_limits(client: TestClient, team: Team) -> None:
+    set_password(client, "alice")
+    codes = at_once(client, [("alice", "wrong password")] * 40)
+    assert codes.count(401) == 5 and codes.count(429) == 35, codes
+    # per client address: 20 attempts (5 already spent), whatever the logins
+    codes = at_once(client, [(f"user{n}", "wrong password") for n in range(40)])
+    assert codes.count(401) == 15 and codes.count(429) == 25, codes
+
+
+def test_a_success_clears_the_logins_count_but_not_the_addresss(client: TestClient, team: Team) -> None:
+    set_password(client, "alice")
+    for _ in range(4):
+        assert client.post(f"{V1}/session", json={"login": "alice", "password": "guess guess"}).status_code == 401
+    log_in(client)
+    for _ in range(5):
+        assert client.post(f"{V1}/session", json={"login": "alice", "password": "guess guess"}).status_code == 401
+    assert client.post(f"{V1}/session", json={"login": "alice", "password": PASSWORD}).status_code == 429
+    for n in range(11):  # 4 + 5 + 11 = 20 failures from this address (the success was given back, and the attempt
+        # alice's limit refused never counted against it): bob's attempt is the 21st
+        assert client.post(f"{V1}/session", json={"login": f"user{n}", "password": "guess guess"}).status_code == 401
+    assert client.post(f"{V1}/session", json={"login": "bob", "password": PASSWORD}).status_code == 429
+
+
+def test_two_instances_share_the_login_limit(database_url: str, tmp_path: Path) -> None:
+    """Guesses spread over two ``helpline serve`` processes on one database count together."""
+    add_agents(Settings.model_validate({"database": {"url": database_url}}), ("alice", Role.AGENT, "101"))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one = start_server(database_url, tmp_path / "a")
+    two = start_server(database_url, tmp_path / "b")
+    try:
+        for n in range(5):
+            server = one if n % 2 else two
+            r = httpx.post(f"{server.base_url}{V1}/session", json={"login": "alice", "password": "guess"}, timeout=10)
+            assert r.status_code == 401
+        for server in (one, two):
+            r = httpx.post(f"{server.base_url}{V1}/session", json={"login": "alice", "password": PASSWORD},
+                           timeout=10)
+            assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    finally:
+        stop_server(one)
+        stop_server(two)
+
+
+def test_logout_is_remembered_by_every_instance_and_after_a_restart(database_url: str, tmp_path: Path) -> None:
+    """Two ``helpline serve`` processes with one secret key: a cookie logged out on one is refused by the other
+    at once, and by an instance started afterwards."""
+    add_agents(Settings.model_validate({"database": {"url": database_url}}), ("alice", Role.AGENT, "101"))
+    env = {"HELPLINE_CONSOLE_SECRET_KEY": "shared-console-key-" + "k" * 32}
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+    one = start_server(database_url, tmp_path / "a", env)
+    two = start_server(database_url, tmp_path / "b", env)
+    try:
+        session = login(one.base_url, "alice")
+        cookie = {"Cookie": f"helpline_session={session.cookies['helpline_session']}"}
+        assert httpx.get(f"{two.base_url}{V1}/me", headers=cookie, timeout=10).status_code == 200
+        assert session.delete(f"{V1}/session").status_code == 204
+        assert httpx.get(f"{one.base_url}{V1}/me", headers=cookie, timeout=10).status_code == 401
+        assert httpx.get(f"{two.base_url}{V1}/me", headers=cookie, timeout=10).status_code == 401
+        session.close()
+    finally:
+        stop_server(one)
+        stop_server(two)
+    three = start_server(database_url, tmp_path / "c", env)
+    try:
+        assert httpx.get(f"{three.base_url}{V1}/me", headers=cookie, timeout=10).status_code == 401
+    finally:
+        stop_server(three)
 
 
 @pytest.fixture

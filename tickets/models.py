@@ -432,3 +432,22 @@ class SlaEvent(Model):
         table = "sla_event"
         unique_together = (("clock_id", "dedupe"),)
         indexes = [Index(fields=("ticket_id", "id"), name="sla_event_ticket_idx")]
+
+
+class ExpiringMark(Model):
+    """A short-lived fact shared by every helpline instance (login attempts, ended sessions, handled webhooks).
+
+    One row per kind and key: attempts counted within a window, or something marked done until it expires.
+    An expired row means nothing and is purged (web/shared_marks.py).
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharField(max_length=32)
+    key = fields.CharField(max_length=200)
+    count = fields.IntField(default=1)
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "expiring_mark"
+        unique_together = (("kind", "key"),)
+        indexes = [Index(fields=("expires_at",), name="expiring_mark_expires_idx")]

@@ -20,8 +20,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tickets.actor import Actor
+from tickets.agent_service import hash_token
 from tickets.errors import DomainError
 from tickets.models import Agent, Role
+from web import logs
 from web.problems import ApiError, from_api_error, from_domain_error
 
 log = logging.getLogger(__name__)
@@ -193,6 +195,9 @@ async def _authorise(request: Request, role: Role) -> Agent:
     if agent is None:
         raise ApiError(401, "invalid-token", "the token is unknown, revoked, or its agent is deactivated",
                        headers={"WWW-Authenticate": 'Bearer realm="helpline", error="invalid_token"'})
+    request.state.token_hash = hash_token(secret.strip())  # what authenticated the request (event streams keep it)
+    logs.redactor.learn(secret.strip())  # a verified token: never written to the logs (only verified ones: anybody
+    # could send any word as a token, and the logs would blank it out everywhere)
     if Role(agent.role).rank < role.rank:
         raise ApiError(403, "forbidden", f"this needs the {role.value} role; you are {Role(agent.role).value}")
     return agent

@@ -34,8 +34,11 @@ from web.telephony import PbxListener, start_listeners, stop_listeners
 from web import console_routes, session_routes
 from web.live import stream as live_stream, wiring as live_wiring
 from web.live import queues as live_queues
+from web.live.credential_watch import CredentialWatch
+from web.live.open_streams import OpenStreams, default_max_streams
 from web.resources import queues as queues_api
 from web.sessions import LoginLimiter, SessionManager
+from web.shared_marks import MarkPurger, SharedMarks
 from web.version import VERSION
 from web import logs, metrics
 from web.request_id import RequestIdMiddleware
@@ -96,7 +99,8 @@ def create_app(settings: Settings) -> Starlette:
         EXECUTOR_CACHE.clear()  # tortoise caches SQL per table name, not per dialect
         async with RegisterTortoise(app, config=db.tortoise_config(settings.database)):
             await db.prepare(settings.database)
-            log.info("helpline %s ready on database %s", VERSION, settings.database.redacted_url())
+            log.info("helpline %s ready on database %s; at most %d event streams (%d per agent)", VERSION,
+                     settings.database.redacted_url(), app.state.streams.per_process, app.state.streams.per_agent)
             await app.state.live.start()  # live events for the console (before anything publishes)
             # built here, inside the running loop (panoramisk binds to the loop it is created in)
             listeners = {p.name: PbxListener(p, app.state.services.intake) for p in settings.pbx}
@@ -110,9 +114,15 @@ def create_app(settings: Settings) -> Starlette:
                 tickets_service = app.state.services.tickets
                 tickets_service.publish = fan_out(tickets_service.publish, app.state.notify.alerts.on_event)
             app.state.sla_scheduler = _sla_scheduler(app.state.services, app.state.notify)
+            purger = MarkPurger(app.state.marks)
+            purger.start()
+            watch = CredentialWatch(app.state.streams, app.state.marks)  # ends streams whose credentials ended
+            watch.start()
             try:
                 yield
             finally:
+                await watch.stop()
+                await purger.stop()
                 await app.state.sla_scheduler.stop()
                 if app.state.notify is not None:
                     await app.state.notify.stop()
@@ -132,7 +142,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         exception_handlers={HTTPException: http_exception, Exception: server_error},
         lifespan=lifespan,
-        middleware=[Middleware(RequestIdMiddleware, on_credential=logs.redactor.learn),
+        middleware=[Middleware(RequestIdMiddleware),
                     Middleware(metrics.HttpMetricsMiddleware, metrics=app_metrics),
                     Middleware(BodyLimit, max_body_bytes=settings.web.max_body_bytes)],
     )
@@ -143,16 +153,19 @@ def create_app(settings: Settings) -> Starlette:
         app.state.directory.tickets = app.state.services.tickets
     app.state.pbx = {}  # name -> PbxListener, while the app runs
     app.state.live = live_wiring.build_broker(settings.live)
+    app.state.streams = OpenStreams(settings.live.max_streams_per_agent,
+                                    settings.live.max_streams or default_max_streams())
     live_wiring.attach(app.state.services.tickets, app.state.live)
     logs.redactor.add_settings(settings)  # never log a configured secret, whoever set up logging
     metrics.install(app.state, app_metrics)  # read at scrape time; calls/SLA counted from their domain events
     app.state.services.tickets.publish = fan_out(app.state.services.tickets.publish, app_metrics.on_event)
     app.state.services.intake.lookup = app_metrics.counting(app.state.services.intake.lookup)
     console = settings.console
+    app.state.marks = SharedMarks()  # short-lived security state every instance shares (the database)
     app.state.sessions = SessionManager(
         console.secret_key.get_secret_value() if console.secret_key else secrets.token_urlsafe(32),
-        int(console.session_ttl.total_seconds()), secure=console.cookie_secure)
-    app.state.login_limiter = LoginLimiter(console.login_attempts, console.ip_attempts)
+        int(console.session_ttl.total_seconds()), app.state.marks, secure=console.cookie_secure)
+    app.state.login_limiter = LoginLimiter(app.state.marks, console.login_attempts, console.ip_attempts)
     app.state.version = VERSION
     app.state.api_prefix = service.api.prefix
     app.state.openapi = openapi.build(APIS, version=VERSION)

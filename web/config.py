@@ -306,6 +306,11 @@ class LiveSettings(_Section):
     #: Recent events kept for clients that reconnect (``Last-Event-ID``).
     history: int = Field(1000, ge=10, le=100_000)
     keepalive: Duration = timedelta(seconds=15)
+    #: Streams one agent may hold open on one instance (browser tabs, scripts); more are refused with 429.
+    max_streams_per_agent: int = Field(8, ge=1, le=10_000)
+    #: Streams one instance serves at most; more are refused with 503. None: from the open-file limit, keeping a
+    #: quarter of it (at least 128 files) for everything else (web/live/open_streams.py).
+    max_streams: int | None = Field(None, ge=1, le=1_000_000)
 
     @field_validator("redis_url")
     @classmethod

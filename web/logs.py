@@ -4,9 +4,13 @@
 ``ts`` (UTC, ISO 8601), ``level``, ``logger``, ``message``, ``request_id`` (when written while serving an HTTP
 request, see :mod:`web.request_id`), ``exc`` (a traceback, if any) and any ``extra={...}`` fields.
 
-Redaction is defence in depth: the code does not log secrets, but should a message ever contain one, every
-configured secret value (each ``SecretStr`` of the settings, and the password inside secret URLs) and every
-credential seen in an ``Authorization`` header is replaced by ``***`` before the line is written.
+Redaction is defence in depth: the code does not log secrets, but should a message ever contain one, it is replaced
+by ``***`` before the line is written: every configured secret value (each ``SecretStr`` of the settings, and the
+password inside secret URLs), every API token that authenticated a request in this process (learnt after the
+check: a value that authenticates nothing is not a secret, and learning it would let anybody blank words out of the
+logs), and whatever has the shape of a secret wherever it comes from: the password part of a URL
+(``scheme://user:***@host``; the ORM's start-up line shows a third of it), a ``'password': '...'`` item, and
+argon2 password hashes (the ORM logs the values of its queries at DEBUG).
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ MAX_LEARNT = 1000
 #: What a learnt credential looks like (helpline's API tokens are URL-safe base64): words of this shape are looked up
 #: in a set, so a thousand learnt tokens cost one scan of the line, not a thousand-way regular expression.
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{8,}")
+#: Secrets known by their shape: the password of a URL, a password item of a printed dict, an argon2 hash.
+SECRET_SHAPES = re.compile(r"(?<=://)(?P<user>[^\s:/@'\"]*):[^\s/@'\"]+(?=@)"
+                           r"|(?P<item>['\"]password['\"]\s*:\s*)['\"][^'\"]*['\"]"
+                           r"|\$argon2(?:id|i|d)\$[A-Za-z0-9+/=,$.]+")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(rid)s: %(message)s"
 #: Attributes every LogRecord has: anything else on a record came from ``extra=``.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName", "rid"}
@@ -58,8 +66,8 @@ class Redactor:
                     self._pattern = None
 
     def learn(self, value: str) -> None:
-        """Mask a credential seen at run time (an API token); the oldest are forgotten past ``MAX_LEARNT``.
-        A value that is not token-shaped is masked only if configured (:meth:`add`)."""
+        """Mask a credential verified at run time (an API token that authenticated a request); the oldest are
+        forgotten past ``MAX_LEARNT``. A value that is not token-shaped is masked only if configured (:meth:`add`)."""
         if value in self._learnt or not TOKEN_SHAPE.fullmatch(value):
             return
         with self._lock:
@@ -76,13 +84,21 @@ class Redactor:
             with self._lock:
                 values = sorted(self._fixed, key=len, reverse=True)
                 pattern = self._pattern = re.compile("|".join(map(re.escape, values))) if values else re.compile("(?!)")
-        text = pattern.sub(MASK, text)
+        text = SECRET_SHAPES.sub(_mask_shape, pattern.sub(MASK, text))
         if self._learnt:
             text = TOKEN_SHAPE.sub(self._mask_learnt, text)
         return text
 
     def _mask_learnt(self, match: re.Match[str]) -> str:
         return MASK if match.group(0) in self._learnt else match.group(0)
+
+
+def _mask_shape(match: re.Match[str]) -> str:
+    if match.group("user") is not None:
+        return f"{match.group('user')}:{MASK}"
+    if match.group("item") is not None:
+        return f"{match.group('item')}'{MASK}'"
+    return MASK
 
 
 def secret_values(settings: BaseModel) -> Iterator[str]:

@@ -245,6 +245,23 @@ class HelplineCollector(Collector):
                                         "(GET /api/v1/events) on this process")
         subscribers.add_metric([], float(len(getattr(broker, "subscribers", ()) or ())))
         yield subscribers
+        streams = getattr(self.state, "streams", None)  # web/live/open_streams.py
+        if streams is not None:
+            limit = GaugeMetricFamily("helpline_live_streams_limit", "Event streams this process serves at most "
+                                      "([live] max_streams, or from the open-file limit)")
+            limit.add_metric([], float(streams.per_process))
+            yield limit
+            refused = CounterMetricFamily("helpline_live_streams_refused", "Event streams refused at a cap "
+                                          "(agent_cap: 429, process_cap: 503)", labels=["reason"])
+            for reason in ("agent_cap", "process_cap"):
+                refused.add_metric([reason], float(streams.refused[reason]))
+            yield refused
+            closed = CounterMetricFamily("helpline_live_streams_ended", "Event streams ended because their "
+                                         "credentials did (token revoked, logged out, deactivated, role changed...)",
+                                         labels=["reason"])
+            for reason, n in sorted(streams.closed.items()):
+                closed.add_metric([reason], float(n))
+            yield closed
         info = GaugeMetricFamily("helpline_build_info", "helpline's version (always 1)", labels=["version"])
         info.add_metric([str(getattr(self.state, "version", "unknown"))], 1.0)
         yield info

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable
 from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,12 +30,10 @@ def new_id() -> str:
 
 
 class RequestIdMiddleware:
-    """Assigns the request id, and hands each ``Authorization`` credential to ``on_credential`` (the log
-    redaction learns API tokens this way) before the application sees the request."""
+    """Assigns the request id."""
 
-    def __init__(self, app: ASGIApp, on_credential: Callable[[str], None] | None = None) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.on_credential = on_credential
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,10 +43,6 @@ class RequestIdMiddleware:
         for name, value in scope.get("headers", ()):
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
-            elif name == b"authorization" and self.on_credential is not None:
-                credential = value.decode("latin-1").partition(" ")[2].strip()
-                if credential:
-                    self.on_credential(credential)
         rid = incoming if incoming and ACCEPTABLE.match(incoming) else new_id()
         token = request_id.set(rid)
 

@@ -17,14 +17,14 @@ async def session_agent(request: HTTPConnection) -> Agent | None:
     manager: SessionManager | None = getattr(request.app.state, "sessions", None)
     if manager is None or COOKIE not in request.cookies:
         return None
-    found = manager.read(request)
-    if found is None:
+    session = await manager.read(request)
+    if session is None:
         return None
-    session, password = found
     agent = await Agent.get_or_none(id=session.agent_id)
-    if agent is None or not agent.active or fingerprint(agent.password_hash) != password:
+    if agent is None or not agent.active or fingerprint(agent.password_hash) != session.fingerprint:
         return None
     if not manager.csrf_ok(request, session):
         raise ApiError(403, "csrf", "a change made with the console's session needs its CSRF token in the "
                                     "X-CSRF-Token header (GET /api/v1/session returns it)")
+    request.state.session = session  # what authenticated the request (event streams keep it)
     return agent

@@ -1,7 +1,8 @@
 """``/api/v1/session``: console login (POST), who am I plus the CSRF token (GET), logout (DELETE).
 
-Login takes ``{"login", "password"}`` as JSON; failures are counted per login and per client address and, past the
-limit, answered ``429`` with ``Retry-After``. A wrong login and a wrong password get the same answer.
+Login takes ``{"login", "password"}`` as JSON; attempts are counted per login and per client address (before the
+password is checked, in the database every instance shares) and, past the limit, answered ``429`` with
+``Retry-After``. A wrong login and a wrong password get the same answer.
 """
 
 from __future__ import annotations
@@ -52,18 +53,17 @@ async def login(request: Request) -> Response:
     ip = request.client.host if request.client else "unknown"
     try:
         name, password = await _credentials(request)
-        wait = limiter.retry_after(name, ip)
+        wait = await limiter.attempt(name, ip)  # counted before the slow check: concurrent guesses count too
         if wait:
             return problem(429, "too-many-logins", f"too many failed logins; try again in {wait} s",
                            headers={"Retry-After": str(wait)})
         agent = await Agent.get_or_none(login=name)
         ok = await verify_password(agent.password_hash if agent else None, password)
         if agent is None or not ok or not agent.active:
-            limiter.failed(name, ip)
             raise ApiError(401, "invalid-login", "wrong login or password (or the agent is deactivated)")
     except ApiError as exc:
         return from_api_error(exc)
-    limiter.succeeded(name)
+    await limiter.succeeded(name, ip)
     session: Session = request.app.state.sessions.create(agent)
     response = _reply(agent, session.csrf, 201)
     request.app.state.sessions.set_cookie(response, request, session)
@@ -75,8 +75,8 @@ async def current(request: Request) -> Response:
         agent = await _authorise(request, Role.AGENT)
     except ApiError as exc:
         return from_api_error(exc)
-    found = request.app.state.sessions.read(request) if "authorization" not in request.headers else None
-    return _reply(agent, found[0].csrf if found else None)
+    found = await request.app.state.sessions.read(request) if "authorization" not in request.headers else None
+    return _reply(agent, found.csrf if found else None)
 
 
 async def logout(request: Request) -> Response:
@@ -86,10 +86,10 @@ async def logout(request: Request) -> Response:
     except ApiError as exc:
         response = from_api_error(exc)
         if exc.status == 401:
-            request.app.state.sessions.end(request, response)
+            await request.app.state.sessions.end(request, response)
         return response
     response = Response(status_code=204)
-    request.app.state.sessions.end(request, response)
+    await request.app.state.sessions.end(request, response)
     return response
 
 

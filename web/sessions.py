@@ -1,9 +1,10 @@
 """Console sessions: a signed, HttpOnly, SameSite=Strict cookie; CSRF tokens; login rate limits.
 
-The cookie holds ``{agent id, CSRF token, password fingerprint}`` signed with ``[console] secret_key`` (itsdangerous,
-timestamped): no session table. It expires after ``[console] session_ttl``; changing the agent's password or
-deactivating them ends every session at once (the fingerprint no longer matches / the agent is refused). Logging
-out clears the cookie and refuses that cookie in this process until it expires.
+The cookie holds ``{agent id, CSRF token, session id, password fingerprint}`` signed with ``[console] secret_key``
+(itsdangerous, timestamped): no session table. It expires after ``[console] session_ttl``; changing the agent's
+password or deactivating them ends every session at once (the fingerprint no longer matches / the agent is
+refused). Logging out clears the cookie and marks the session id as ended in the database
+(:mod:`web.shared_marks`) until the cookie would have expired: every instance refuses it, also after a restart.
 
 A request authenticated by the cookie that changes something (POST, PATCH, PUT, DELETE) must repeat the session's
 CSRF token in ``X-CSRF-Token`` (the page reads it from the session answer): another site can make the browser send
@@ -14,9 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import time
-from collections import deque
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -24,10 +25,15 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from tickets.models import Agent
+from web.shared_marks import Hit, SharedMarks
 
 COOKIE = "helpline_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Kinds of :mod:`web.shared_marks` marks: login attempts per login name and per client address.
+LOGIN_MARK, IP_MARK = "login", "login-ip"
+#: Kind of the marks of ended (logged out) sessions, by session id.
+SESSION_ENDED = "session-ended"
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,8 @@ class Session:
     csrf: str
     sid: str
     value: str = ""  #: the signed cookie value
+    expires: float = 0.0  #: when the cookie stops working (Unix time)
+    fingerprint: str = ""  #: of the password hash the session was opened with
 
 
 def fingerprint(password_hash: str | None) -> str:
@@ -44,48 +52,52 @@ def fingerprint(password_hash: str | None) -> str:
 
 
 class SessionManager:
-    """Issues and checks session cookies."""
+    """Issues and checks session cookies; ended sessions are kept in ``marks`` (shared by every instance)."""
 
-    def __init__(self, secret_key: str, ttl_seconds: int, *, secure: bool | None = None) -> None:
+    def __init__(self, secret_key: str, ttl_seconds: int, marks: SharedMarks, *, secure: bool | None = None) -> None:
         self.serializer = URLSafeTimedSerializer(secret_key, salt="helpline.session")
         self.ttl = ttl_seconds
+        self.marks = marks
         self.secure = secure  # None: when the request came over https
-        self._ended: dict[str, float] = {}  # sid -> when it would have expired
 
     def create(self, agent: Agent) -> Session:
         """A new session for ``agent`` (put it in a response with :meth:`set_cookie`)."""
         csrf, sid = secrets.token_urlsafe(24), secrets.token_urlsafe(12)
         value = self.serializer.dumps({"a": agent.id, "c": csrf, "s": sid,
                                        "p": fingerprint(getattr(agent, "password_hash", None))})
-        return Session(agent.id, csrf, sid, value)
+        return Session(agent.id, csrf, sid, value, time.time() + self.ttl)
 
     def set_cookie(self, response: Response, request: HTTPConnection, session: Session) -> None:
         secure = self.secure if self.secure is not None else request.url.scheme == "https"
         response.set_cookie(COOKIE, session.value, max_age=self.ttl, httponly=True, samesite="strict",
                             secure=secure, path="/")
 
-    def read(self, request: HTTPConnection) -> tuple[Session, str] | None:
-        """The valid session of the cookie (and its password fingerprint), or None."""
+    def decode(self, request: HTTPConnection) -> Session | None:
+        """The session of a genuine, unexpired cookie, or None; whether it was ended is not checked here."""
         raw = request.cookies.get(COOKIE)
         if not raw or len(raw) > 4096:
             return None
         try:
-            data = self.serializer.loads(raw, max_age=self.ttl)
+            data, signed_at = self.serializer.loads(raw, max_age=self.ttl, return_timestamp=True)
         except (SignatureExpired, BadSignature):
             return None
         if not isinstance(data, dict) or not isinstance(data.get("a"), int):
             return None
-        session = Session(data["a"], str(data.get("c", "")), str(data.get("s", "")))
-        if session.sid in self._ended:
-            return None
-        return session, str(data.get("p", ""))
+        return Session(data["a"], str(data.get("c", "")), str(data.get("s", "")), raw,
+                       signed_at.timestamp() + self.ttl, str(data.get("p", "")))
 
-    def end(self, request: HTTPConnection, response: Response) -> None:
-        found = self.read(request)
+    async def read(self, request: HTTPConnection) -> Session | None:
+        """The valid session of the cookie (not expired, not ended on any instance), or None."""
+        session = self.decode(request)
+        if session is None or await self.marks.is_marked(SESSION_ENDED, session.sid):
+            return None
+        return session
+
+    async def end(self, request: HTTPConnection, response: Response) -> None:
+        """Clear the cookie, and refuse it everywhere until it would have expired."""
+        found = self.decode(request)
         if found is not None:
-            now = time.time()
-            self._ended = {sid: until for sid, until in self._ended.items() if until > now}
-            self._ended[found[0].sid] = now + self.ttl
+            await self.marks.mark_once(SESSION_ENDED, found.sid, max(1.0, found.expires - time.time()))
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
 
     @staticmethod
@@ -97,39 +109,36 @@ class SessionManager:
 
 
 class LoginLimiter:
-    """At most ``per_login`` failed logins per login name and ``per_ip`` per client address within ``window``
-    seconds (in this process). A success clears the login's failures."""
+    """At most ``per_login`` login attempts per login name and ``per_ip`` per client address within ``window``
+    seconds, on every instance together (counted in the database: :mod:`web.shared_marks`).
 
-    def __init__(self, per_login: int = 5, per_ip: int = 20, window: float = 300.0) -> None:
+    An attempt is counted *before* the password is checked, so concurrent guesses cannot all slip through while the
+    slow check runs. A success clears the login's count and gives the address its attempt back: what the limits
+    count is failures (and attempts still being checked).
+    """
+
+    def __init__(self, marks: SharedMarks, per_login: int = 5, per_ip: int = 20, window: float = 300.0) -> None:
+        self.marks = marks
         self.per_login, self.per_ip, self.window = per_login, per_ip, window
-        self._failures: dict[str, deque[float]] = {}
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        found = self._failures.get(key)
-        if found is None:
-            return deque()
-        while found and found[0] <= now - self.window:
-            found.popleft()
-        if not found:
-            del self._failures[key]
-        return found
+    async def attempt(self, login: str, ip: str) -> int:
+        """Count an attempt; 0 if it may go ahead, else the seconds until the next one may.
 
-    def retry_after(self, login: str, ip: str) -> int:
-        """Seconds until another attempt is allowed (0: now)."""
-        now = time.monotonic()
-        waits = []
-        for key, limit in ((f"login:{login.lower()}", self.per_login), (f"ip:{ip}", self.per_ip)):
-            recent = self._recent(key, now)
-            if len(recent) >= limit:
-                waits.append(recent[-limit] + self.window - now)
-        return max(1, int(max(waits)) + 1) if waits else 0
+        The login's limit comes first: an attempt it refuses does not count against the address (a locked login
+        retried from an office does not lock the office out). One the address refuses is given back to the login:
+        its password was never checked."""
+        hit = await self.marks.hit(LOGIN_MARK, login.lower(), self.window)
+        if hit.count > self.per_login:
+            return self._wait(hit)
+        by_ip = await self.marks.hit(IP_MARK, ip, self.window)
+        if by_ip.count > self.per_ip:
+            await self.marks.release(LOGIN_MARK, login.lower())
+            return self._wait(by_ip)
+        return 0
 
-    def failed(self, login: str, ip: str) -> None:
-        now = time.monotonic()
-        if len(self._failures) > 100_000:  # a flood of made-up logins must not eat the memory
-            self._failures.clear()
-        for key in (f"login:{login.lower()}", f"ip:{ip}"):
-            self._failures.setdefault(key, deque(maxlen=1000)).append(now)
+    def _wait(self, hit: Hit) -> int:
+        return max(1, math.ceil((hit.expires_at - self.marks.clock()).total_seconds()))
 
-    def succeeded(self, login: str) -> None:
-        self._failures.pop(f"login:{login.lower()}", None)
+    async def succeeded(self, login: str, ip: str) -> None:
+        await self.marks.forget(LOGIN_MARK, login.lower())
+        await self.marks.release(IP_MARK, ip)

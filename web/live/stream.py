@@ -4,6 +4,10 @@ Authentication as every API call (bearer token, or the console's session cookie)
 ``?last_event_id=``) replays what was published since. A comment line is sent every ``[live] keepalive`` so proxies
 keep the connection open and a dead client is noticed.
 
+Each agent may hold ``[live] max_streams_per_agent`` streams on an instance (else ``429``), the instance
+``[live] max_streams`` (else ``503``): :mod:`web.live.open_streams`. A stream whose credentials end (token revoked,
+logged out, agent deactivated, role changed) is ended within seconds by :mod:`web.live.credential_watch`.
+
 Who sees what: supervisors and admins everything. An agent sees
 
 * call.ringing / call.answered of calls that ring or were answered at their own extension (the screen pop);
@@ -17,22 +21,21 @@ Who sees what: supervisors and admins everything. An agent sees
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from tickets.models import Agent, Role
 from web.api import _authorise
-from web.live.broker import Overflow
+from web.live.broker import Broker, Overflow
 from web.live.message import LiveMessage
+from web.live.open_streams import OpenStream, OpenStreams
 from web.live.queues import QueueRegistry
 from web.problems import ApiError, from_api_error
 
-#: How often (at a keep-alive) a stream checks that its credentials still hold.
-RECHECK_SECONDS = 60.0
 PERSONAL = frozenset({"call.ringing", "call.answered"})
 #: Events an agent gets only for the queues they are a member of (besides their own calls).
 BY_QUEUE = frozenset({"call.offered", "call.queued", "call.ringing", "call.answered", "queue.stats"})
@@ -64,42 +67,59 @@ def for_agent(message: LiveMessage, agent: Agent, queues: QueueRegistry | None =
 
 
 async def events(request: Request) -> Response:
+    streams: OpenStreams = request.app.state.streams
     try:
         agent = await _authorise(request, Role.AGENT)
         unknown = set(request.query_params) - {"last_event_id"}
         if unknown:
             raise ApiError(400, "invalid-query", f"unknown query parameter {sorted(unknown)[0]!r}")
+        opened = streams.admit(agent, getattr(request.state, "token_hash", None),
+                               getattr(request.state, "session", None))
     except ApiError as exc:
         return from_api_error(exc)
     last_id = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
     broker = request.app.state.live
-    queues = broker.queues
     keepalive = request.app.state.settings.live.keepalive.total_seconds()
+    return _StreamResponse(_frames(opened, broker, last_id, keepalive), on_close=lambda: streams.release(opened),
+                           media_type="text/event-stream",
+                           headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"})
 
-    async def stream() -> AsyncIterator[bytes]:
-        recheck_at = time.monotonic() + RECHECK_SECONDS
-        async with broker.subscribe(last_id) as feed:
-            yield b"retry: 2000\n: ready\n\n"
-            while True:
-                try:
-                    messages = await feed.batch(keepalive)
-                except Overflow:
-                    return  # the client reconnects with Last-Event-ID
-                if not messages:
-                    if time.monotonic() >= recheck_at:  # deactivated, logged out, token revoked: the stream ends
-                        recheck_at = time.monotonic() + RECHECK_SECONDS
-                        try:
-                            await _authorise(request, Role.AGENT)
-                        except ApiError:
-                            return
-                    yield b": keep-alive\n\n"
-                    continue
-                frames = [shown.frame for shown in (for_agent(m, agent, queues) for m in messages) if shown is not None]
-                if frames:
-                    yield b"".join(frames)
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"})
+async def _frames(opened: OpenStream, broker: Broker, last_id: str | None, keepalive: float) -> AsyncIterator[bytes]:
+    """What the stream sends: what its agent (as the credential watch last read them) may see, until it ends."""
+    async with broker.subscribe(last_id) as feed:
+        opened.feed = feed
+        if opened.ended is not None:
+            return
+        yield b"retry: 2000\n: ready\n\n"
+        while True:
+            try:
+                messages = await feed.batch(keepalive)
+            except Overflow:
+                return  # overflowed, or ended by the credential watch: the client reconnects with Last-Event-ID
+            if not messages:
+                yield b": keep-alive\n\n"
+                continue
+            agent, queues = opened.agent, broker.queues
+            frames = [shown.frame for shown in (for_agent(m, agent, queues) for m in messages) if shown is not None]
+            if frames:
+                yield b"".join(frames)
+
+
+class _StreamResponse(StreamingResponse):
+    """A streaming response that says when its connection is done, however it ends (also when the client went
+    away before the first byte), and closes its generator at once (its subscription goes with it)."""
+
+    def __init__(self, content: AsyncIterator[bytes], *, on_close: Callable[[], None], **kw: object) -> None:
+        super().__init__(content, **kw)  # type: ignore[arg-type]
+        self.on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.on_close()
+            await self.body_iterator.aclose()  # type: ignore[attr-defined]
 
 
 def routes(prefix: str = "/api/v1") -> list[Route]:

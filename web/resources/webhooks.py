@@ -3,7 +3,8 @@
 They carry no API token: each request is authenticated by the provider's signature instead, checked before
 anything is read from it (Twilio: ``X-Twilio-Signature`` over the configured public URL and the form; Slack:
 signing secret v0 over the raw body, with a 5-minute replay window). A validly signed request is acted on once (a
-replay of it is refused). These routes are plain Starlette routes, outside the token-authenticated operations of
+replay of it is refused): what was handled is marked in the database (:mod:`web.shared_marks`), so another
+instance, or this one after a restart, refuses the replay too. These routes are plain Starlette routes, outside the token-authenticated operations of
 the OpenAPI document; docs/alerting.md describes them.
 
 Every refused request is counted by source and reason in the app's :class:`notify.inbound.WebhookStats`
@@ -43,10 +44,10 @@ from twilio.twiml.messaging_response import MessagingResponse
 from notify.channels import SendError
 from notify.inbound import (ACK_REFUSED, BAD_SIGNATURE, FORGED, MALFORMED_BODY, MISSING_SIGNATURE, NOT_CONFIGURED,
                             REPLAY, SLACK_INTERACTIONS, SLACK_WINDOW, TWILIO_SMS, TWILIO_STATUS, UNKNOWN_MESSAGE,
-                            UNKNOWN_SENDER, RecentlySeen, WebhookStats, slack_ack, slack_signature_problem,
-                            sms_reply)
+                            UNKNOWN_SENDER, WebhookStats, slack_ack, slack_signature_problem, sms_reply)
 from notify.models import Alert, Delivery
 from web.notify_wiring import V1, NotifyRuntime
+from web.shared_marks import SharedMarks
 
 log = logging.getLogger(__name__)
 FAILED_STATUSES = ("undelivered", "failed")
@@ -56,15 +57,18 @@ TWILIO_STATUSES = frozenset({"accepted", "scheduled", "queued", "sending", "sent
 FORM = "application/x-www-form-urlencoded"
 #: Seconds a Twilio message SID is remembered (Twilio signatures carry no time: a replay is known by its SID).
 TWILIO_REPLAY_TTL = 24 * 3600.0
+#: Seconds a Slack signature is remembered: longer than the window in which its timestamp is accepted.
+SLACK_REPLAY_TTL = 2.0 * SLACK_WINDOW
+#: Kinds of the shared marks of handled requests (:mod:`web.shared_marks`).
+TWILIO_MARK, SLACK_MARK = "webhook-twilio", "webhook-slack"
 
 
 @dataclass
 class WebhookGuard:
-    """What the webhooks keep between requests: the refusal counters and the requests already acted on."""
+    """What the webhooks keep in this process: the refusal counters. (The requests already acted on are marked in
+    the shared store, ``app.state.marks``.)"""
 
     stats: WebhookStats = field(default_factory=WebhookStats)
-    slack_seen: RecentlySeen = field(default_factory=lambda: RecentlySeen(2 * SLACK_WINDOW))
-    twilio_seen: RecentlySeen = field(default_factory=lambda: RecentlySeen(TWILIO_REPLAY_TTL))
 
 
 def webhook_guard(app: Any) -> WebhookGuard:
@@ -138,15 +142,15 @@ async def twilio_sms(request: Request) -> Response:
     if "From" not in params or "Body" not in params:
         return _refuse(request, runtime, TWILIO_SMS, MALFORMED_BODY, 400, "From and Body are required",
                        "no From or Body")
-    seen = webhook_guard(request.app).twilio_seen
+    marks: SharedMarks = request.app.state.marks
     key = f"sms:{params.get('MessageSid') or params.get('SmsSid') or ''}"
-    if key != "sms:" and not seen.first_time(key):
+    if key != "sms:" and not await marks.mark_once(TWILIO_MARK, key, TWILIO_REPLAY_TTL):
         _count(request, runtime, TWILIO_SMS, REPLAY, key[4:40])
         return Response(str(MessagingResponse()), media_type="application/xml")  # answered the first time
     try:
         outcome = await sms_reply(runtime.alerts, params["From"], params["Body"])
     except Exception:
-        seen.forget(key)  # not acted on: Twilio's retry may try again
+        await marks.forget(TWILIO_MARK, key)  # not acted on: Twilio's retry may try again
         raise
     if not outcome.known_sender:
         _count(request, runtime, TWILIO_SMS, UNKNOWN_SENDER, _masked(params["From"]))
@@ -166,7 +170,7 @@ async def twilio_status(request: Request) -> Response:
     if not sid or len(sid) > 64 or status not in TWILIO_STATUSES:
         return _refuse(request, runtime, TWILIO_STATUS, MALFORMED_BODY, 400, "MessageSid and MessageStatus required",
                        "no MessageSid or an unknown MessageStatus")
-    if not webhook_guard(request.app).twilio_seen.first_time(f"status:{sid}:{status}"):
+    if not await request.app.state.marks.mark_once(TWILIO_MARK, f"status:{sid}:{status}", TWILIO_REPLAY_TTL):
         _count(request, runtime, TWILIO_STATUS, REPLAY, sid[:40])
         return Response(status_code=204)
     delivery = await Delivery.get_or_none(provider_id=sid)
@@ -195,7 +199,8 @@ async def slack_interactions(request: Request) -> Response:
     problem = slack_signature_problem(secret, request.headers, body)
     if problem is not None:
         return _refuse(request, runtime, SLACK_INTERACTIONS, problem, 401, "invalid signature")
-    if not webhook_guard(request.app).slack_seen.first_time(request.headers["x-slack-signature"]):
+    if not await request.app.state.marks.mark_once(SLACK_MARK, request.headers["x-slack-signature"],
+                                                   SLACK_REPLAY_TTL):
         return _refuse(request, runtime, SLACK_INTERACTIONS, REPLAY, 401, "replayed request")
     try:
         payload = json.loads(parse_qs(body.decode())["payload"][0])

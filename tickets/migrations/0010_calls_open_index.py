@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('tickets', '0008_sla_event_due')]
+    dependencies = [('tickets', '0009_expiring_marks')]
 
     initial = False
 
