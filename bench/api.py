@@ -57,7 +57,8 @@ from tickets.agent_service import AgentService  # noqa: E402
 from tickets.models import Person, Role  # noqa: E402
 from tickets.priority import DEFAULT_MATRIX  # noqa: E402
 from tickets.search import fold  # noqa: E402
-from web import cursor, db  # noqa: E402
+from web import db  # noqa: E402
+from web.http import cursor  # noqa: E402
 from web.config import Settings  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -631,7 +632,7 @@ async def list_requests(base: str, token: str, total: int, kinds: Sequence[str],
                         rng: random.Random, agent_logins: Sequence[str]) -> list[tuple[str, str]]:
     """(kind, path) pairs in a shuffled order.
 
-    Cursors are what the API would return after a page ending with some ticket: its sort key (web/cursor.py). For
+    Cursors are what the API would return after a page ending with some ticket: its sort key (web/http/cursor.py). For
     sort=priority that key is read from the API, for tickets 10-90% down the table.
     """
     prio_cursors: list[str] = []

@@ -1,4 +1,4 @@
-"""The shared store of short-lived security state (web/shared_marks.py), on SQLite and PostgreSQL: counts that
+"""The shared store of short-lived security state (web/http/shared_marks.py), on SQLite and PostgreSQL: counts that
 concurrent callers cannot race, marks that act once, expiry, and the purge."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tickets.models import ExpiringMark
-from web import shared_marks
+from web.http import shared_marks
 from web.config import Settings
-from web.shared_marks import SharedMarks
+from web.http.shared_marks import SharedMarks
 
 T0 = datetime(2031, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
 

@@ -438,7 +438,7 @@ class ExpiringMark(Model):
     """A short-lived fact shared by every helpline instance (login attempts, ended sessions, handled webhooks).
 
     One row per kind and key: attempts counted within a window, or something marked done until it expires.
-    An expired row means nothing and is purged (web/shared_marks.py).
+    An expired row means nothing and is purged (web/http/shared_marks.py).
     """
 
     id = fields.BigIntField(primary_key=True)

@@ -24,7 +24,7 @@ from tickets.agent_service import hash_token
 from tickets.errors import DomainError
 from tickets.models import Agent, Role
 from web import logs
-from web.problems import ApiError, from_api_error, from_domain_error
+from web.http.problems import ApiError, from_api_error, from_domain_error
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from tickets.ticket_service import NumberingPolicy, TicketService
 from web import db, openapi
 from web.config import Settings
 from web.directory import DirectoryService
-from web.limits import BodyLimit
-from web.problems import http_exception, server_error
+from web.http.limits import BodyLimit
+from web.http.problems import http_exception, server_error
 from web.resources import agents, calls, directory, pbx, people, service, sla, tickets
 from web.resources import notify as notify_api, webhooks
 from web.notify_wiring import NotifyRuntime, fan_out
@@ -38,10 +38,10 @@ from web.live.credential_watch import CredentialWatch
 from web.live.open_streams import OpenStreams, default_max_streams
 from web.resources import queues as queues_api
 from web.sessions import LoginLimiter, SessionManager
-from web.shared_marks import MarkPurger, SharedMarks
+from web.http.shared_marks import MarkPurger, SharedMarks
 from web.version import VERSION
 from web import logs, metrics
-from web.request_id import RequestIdMiddleware
+from web.http.request_id import RequestIdMiddleware
 
 log = logging.getLogger(__name__)
 APIS = [service.root, service.api, tickets.api, calls.api, pbx.api, directory.api, people.api, agents.api, sla.api]

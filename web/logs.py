@@ -2,7 +2,7 @@
 
 ``[log] format = "json"`` (or ``HELPLINE_LOG_FORMAT=json``) writes each record as one JSON object on one line:
 ``ts`` (UTC, ISO 8601), ``level``, ``logger``, ``message``, ``request_id`` (when written while serving an HTTP
-request, see :mod:`web.request_id`), ``exc`` (a traceback, if any) and any ``extra={...}`` fields.
+request, see :mod:`web.http.request_id`), ``exc`` (a traceback, if any) and any ``extra={...}`` fields.
 
 Redaction is defence in depth: the code does not log secrets, but should a message ever contain one, it is replaced
 by ``***`` before the line is written: every configured secret value (each ``SecretStr`` of the settings, and the
@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, SecretStr
 
-from web import request_id
+from web.http import request_id
 
 MASK = "***"
 #: Shorter values are not masked: masking "abc" everywhere would garble the logs and protect nothing.

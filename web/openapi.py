@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from web.api import IF_MATCH_PATTERN, Api, Operation
-from web.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
+from web.http.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 from web.schemas import Problem
 
 REF = "#/components/schemas/{model}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import HTTPConnection
 
 from tickets.models import Agent
-from web.problems import ApiError
+from web.http.problems import ApiError
 from web.sessions import COOKIE, SessionManager, fingerprint
 
 

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from tickets.models import Agent, Role
 from web.api import _authorise, refuse_duplicate_keys
 from web.passwords import verify_password
-from web.problems import ApiError, from_api_error, problem
+from web.http.problems import ApiError, from_api_error, problem
 from web.resources.render import agent_out
 from web.session_auth import session_agent
 from web.sessions import Session

@@ -4,7 +4,7 @@ The cookie holds ``{agent id, CSRF token, session id, password fingerprint}`` si
 (itsdangerous, timestamped): no session table. It expires after ``[console] session_ttl``; changing the agent's
 password or deactivating them ends every session at once (the fingerprint no longer matches / the agent is
 refused). Logging out clears the cookie and marks the session id as ended in the database
-(:mod:`web.shared_marks`) until the cookie would have expired: every instance refuses it, also after a restart.
+(:mod:`web.http.shared_marks`) until the cookie would have expired: every instance refuses it, also after a restart.
 
 A request authenticated by the cookie that changes something (POST, PATCH, PUT, DELETE) must repeat the session's
 CSRF token in ``X-CSRF-Token`` (the page reads it from the session answer): another site can make the browser send
@@ -25,12 +25,12 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from tickets.models import Agent
-from web.shared_marks import Hit, SharedMarks
+from web.http.shared_marks import Hit, SharedMarks
 
 COOKIE = "helpline_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-#: Kinds of :mod:`web.shared_marks` marks: login attempts per login name and per client address.
+#: Kinds of :mod:`web.http.shared_marks` marks: login attempts per login name and per client address.
 LOGIN_MARK, IP_MARK = "login", "login-ip"
 #: Kind of the marks of ended (logged out) sessions, by session id.
 SESSION_ENDED = "session-ended"
@@ -110,7 +110,7 @@ class SessionManager:
 
 class LoginLimiter:
     """At most ``per_login`` login attempts per login name and ``per_ip`` per client address within ``window``
-    seconds, on every instance together (counted in the database: :mod:`web.shared_marks`).
+    seconds, on every instance together (counted in the database: :mod:`web.http.shared_marks`).
 
     An attempt is counted *before* the password is checked, so concurrent guesses cannot all slip through while the
     slow check runs. A success clears the login's count and gives the address its attempt back: what the limits

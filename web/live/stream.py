@@ -34,7 +34,7 @@ from web.live.broker import Broker, Overflow
 from web.live.message import LiveMessage
 from web.live.open_streams import OpenStream, OpenStreams
 from web.live.queues import QueueRegistry
-from web.problems import ApiError, from_api_error
+from web.http.problems import ApiError, from_api_error
 
 PERSONAL = frozenset({"call.ringing", "call.answered"})
 #: Events an agent gets only for the queues they are a member of (besides their own calls).

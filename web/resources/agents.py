@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tickets.models import Role
-from web import cursor
+from web.http import cursor
 from web.api import Api, Call, Reply
 from web.resources.render import agent_out, token_out
 from web.schemas import (

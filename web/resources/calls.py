@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from directory.numbers import CallerNumber
 from tickets.models import Agent, Call as CallRow, Role
-from web import cursor
+from web.http import cursor
 from web.api import Api, Call
-from web.problems import ApiError
+from web.http.problems import ApiError
 from web.resources.render import call_out
 from web.schemas import CallListQuery, CallPage
 

@@ -11,7 +11,7 @@ from web.api import Api, Call, Reply
 from web.notify_schemas import (AlertList, AlertOut, AlertQuery, DeliveryOut, OnCallOut, OnCallQuery, OverrideIn,
                                 OverrideList, OverrideOut, ScheduleOnCall, ShiftOut)
 from web.notify_wiring import NotifyRuntime
-from web.problems import ApiError
+from web.http.problems import ApiError
 
 api = Api()
 

@@ -10,7 +10,7 @@ from typing import Any
 from pbx.connection import AmiBadAction, AmiError, AmiNotConnected, AmiTimeout
 from tickets.models import Role
 from web.api import Api, Call, Reply
-from web.problems import ApiError
+from web.http.problems import ApiError
 from web.schemas import Originate, OriginateQueued, PbxList, PbxStatus
 from web.telephony import PbxListener
 

@@ -14,7 +14,7 @@ from tickets.models import Agent, Role, SlaClock, SlaEvent, SlaState, Ticket, Ti
 from tickets.sla.clocks import SlaEngine
 from tickets.sla.policy import Metric
 from web.api import Api, Call
-from web.problems import ApiError
+from web.http.problems import ApiError
 from web.schemas import (SlaAtRisk, SlaAtRiskItem, SlaAtRiskQuery, SlaCalendarList, SlaCalendarOut, SlaClockOut,
                          SlaEventOut, SlaMatchOut, SlaPolicyList, SlaPolicyOut, SlaReport, SlaReportQuery, SlaReportRow,
                          SlaTimeline)

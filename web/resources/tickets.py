@@ -7,9 +7,9 @@ from datetime import datetime
 from tickets.listing import SORTS, TicketFilter, find_tickets
 from tickets.models import Agent, Call as CallRow, Role, Ticket
 from tickets.priority import PRIORITIES
-from web import cursor
+from web.http import cursor
 from web.api import Api, Call, Reply
-from web.problems import ApiError
+from web.http.problems import ApiError
 from web.resources.render import activity_out, call_out, ticket_out
 from web.resources.sla import ticket_clocks
 from web.schemas import (

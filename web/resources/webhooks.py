@@ -3,7 +3,7 @@
 They carry no API token: each request is authenticated by the provider's signature instead, checked before
 anything is read from it (Twilio: ``X-Twilio-Signature`` over the configured public URL and the form; Slack:
 signing secret v0 over the raw body, with a 5-minute replay window). A validly signed request is acted on once (a
-replay of it is refused): what was handled is marked in the database (:mod:`web.shared_marks`), so another
+replay of it is refused): what was handled is marked in the database (:mod:`web.http.shared_marks`), so another
 instance, or this one after a restart, refuses the replay too. These routes are plain Starlette routes, outside the token-authenticated operations of
 the OpenAPI document; docs/alerting.md describes them.
 
@@ -47,7 +47,7 @@ from notify.inbound import (ACK_REFUSED, BAD_SIGNATURE, FORGED, MALFORMED_BODY, 
                             UNKNOWN_SENDER, WebhookStats, slack_ack, slack_signature_problem, sms_reply)
 from notify.models import Alert, Delivery
 from web.notify_wiring import V1, NotifyRuntime
-from web.shared_marks import SharedMarks
+from web.http.shared_marks import SharedMarks
 
 log = logging.getLogger(__name__)
 FAILED_STATUSES = ("undelivered", "failed")
@@ -59,7 +59,7 @@ FORM = "application/x-www-form-urlencoded"
 TWILIO_REPLAY_TTL = 24 * 3600.0
 #: Seconds a Slack signature is remembered: longer than the window in which its timestamp is accepted.
 SLACK_REPLAY_TTL = 2.0 * SLACK_WINDOW
-#: Kinds of the shared marks of handled requests (:mod:`web.shared_marks`).
+#: Kinds of the shared marks of handled requests (:mod:`web.http.shared_marks`).
 TWILIO_MARK, SLACK_MARK = "webhook-twilio", "webhook-slack"
 
 

@@ -12,7 +12,7 @@ class BodyLimit:
 
     Starlette's own ``max_body_size`` replaces the response to a request whose Content-Length is too large with a
     plain-text one, so helpline limits the size itself: reading a body that is declared or turns out too large
-    raises the HTTPException that ``web.problems.http_exception`` turns into a problem.
+    raises the HTTPException that ``web.http.problems.http_exception`` turns into a problem.
     """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:

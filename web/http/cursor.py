@@ -9,7 +9,7 @@ from collections.abc import Collection
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from web.problems import ApiError
+from web.http.problems import ApiError
 
 T = TypeVar("T")
 
