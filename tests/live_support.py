@@ -15,7 +15,7 @@ from tickets.agent_service import AgentService
 from tickets.models import Role
 from web import db
 from web.config import Settings
-from web.passwords import hash_password
+from web.auth.passwords import hash_password
 
 PASSWORD = "correct horse battery"
 

@@ -22,7 +22,7 @@ from tickets.agent_service import AgentService
 from tickets.models import Role
 from web.app import create_app
 from web.config import Settings, load_settings
-from web.passwords import hash_password
+from web.auth.passwords import hash_password
 
 V1 = "/api/v1"
 PASSWORD = "correct horse battery"

@@ -176,8 +176,8 @@ def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
 async def _authorise(request: Request, role: Role) -> Agent:
     header = request.headers.get("authorization")
     challenge = {"WWW-Authenticate": 'Bearer realm="helpline"'}
-    if not header:  # the console: a session cookie (web.sessions)
-        from web.session_auth import session_agent
+    if not header:  # the console: a session cookie (web.auth.sessions)
+        from web.auth.session_auth import session_agent
 
         by_session = await session_agent(request)
         if by_session is not None:

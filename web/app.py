@@ -31,13 +31,14 @@ from web.resources import agents, calls, directory, pbx, people, service, sla, t
 from web.resources import notify as notify_api, webhooks
 from web.notify_wiring import NotifyRuntime, fan_out
 from web.telephony import PbxListener, start_listeners, stop_listeners
-from web import console_routes, session_routes
+from web.resources import console as console_routes
+from web.resources import session as session_routes
 from web.live import stream as live_stream, wiring as live_wiring
 from web.live import queues as live_queues
 from web.live.credential_watch import CredentialWatch
 from web.live.open_streams import OpenStreams, default_max_streams
 from web.resources import queues as queues_api
-from web.sessions import LoginLimiter, SessionManager
+from web.auth.sessions import LoginLimiter, SessionManager
 from web.http.shared_marks import MarkPurger, SharedMarks
 from web.version import VERSION
 from web import logs, metrics

@@ -235,7 +235,7 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
             raise CommandFailed(f"{exc.message}; for a new token run: helpline user token {data.login}") from None
         _, secret = await agents.issue_token(agent.id, "cli")
         if password is not None:
-            from web.passwords import hash_password
+            from web.auth.passwords import hash_password
 
             await agents.set_password(agent.id, hash_password(password))
         return secret

@@ -31,7 +31,7 @@ def add_commands(sub: Any, user_sub: Any, common: argparse.ArgumentParser) -> No
 def read_password() -> str:
     """A new password from the terminal (twice) or the first line of stdin; refused when too weak."""
     from web.cli_support import CommandFailed
-    from web.passwords import check_strength
+    from web.auth.passwords import check_strength
 
     if sys.stdin.isatty():
         first = getpass.getpass("console password: ")
@@ -48,7 +48,7 @@ def read_password() -> str:
 def _user_password(args: argparse.Namespace, settings: Settings) -> int:
     from tickets.agent_service import AgentService
     from web.cli_support import CommandFailed, with_database
-    from web.passwords import hash_password
+    from web.auth.passwords import hash_password
 
     hashed = None if args.clear else hash_password(read_password())
 

@@ -68,7 +68,7 @@ async def _seed(settings: object, password: str) -> None:
     from tickets.models import Role
     from tickets.person_service import PersonService
     from web import db
-    from web.passwords import hash_password
+    from web.auth.passwords import hash_password
 
     await db.open_orm(settings.database)  # type: ignore[attr-defined]
     try:

@@ -22,7 +22,7 @@ from typing import Any
 
 from tickets.models import Agent, ApiToken
 from web.live.open_streams import OpenStream, OpenStreams
-from web.sessions import SESSION_ENDED, fingerprint
+from web.auth.sessions import SESSION_ENDED, fingerprint
 from web.http.shared_marks import CHUNK, SharedMarks
 from web.tasks import Periodic
 

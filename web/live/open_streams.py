@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from tickets.models import Agent
 from web.live.broker import Subscription
 from web.http.problems import ApiError
-from web.sessions import Session
+from web.auth.sessions import Session
 
 #: Files kept free for everything but streams: a quarter of the limit, at least this many.
 RESERVED_FILES = 128

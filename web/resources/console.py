@@ -15,7 +15,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-ROOT = Path(__file__).parent / "console"
+ROOT = Path(__file__).parent.parent / "console"  # web/console/
 PAGE = "index.html"
 #: The page loads only its own scripts and styles and talks only to this server.
 HEADERS = {

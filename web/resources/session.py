@@ -16,11 +16,11 @@ from starlette.routing import Route
 
 from tickets.models import Agent, Role
 from web.api import _authorise, refuse_duplicate_keys
-from web.passwords import verify_password
+from web.auth.passwords import verify_password
 from web.http.problems import ApiError, from_api_error, problem
 from web.resources.render import agent_out
-from web.session_auth import session_agent
-from web.sessions import Session
+from web.auth.session_auth import session_agent
+from web.auth.sessions import Session
 
 MAX_BODY = 8192
 

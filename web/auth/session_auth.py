@@ -6,7 +6,7 @@ from starlette.requests import HTTPConnection
 
 from tickets.models import Agent
 from web.http.problems import ApiError
-from web.sessions import COOKIE, SessionManager, fingerprint
+from web.auth.sessions import COOKIE, SessionManager, fingerprint
 
 
 async def session_agent(request: HTTPConnection) -> Agent | None:
