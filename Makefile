@@ -45,7 +45,7 @@ bench-notify: $(STAMP)
 
 # Write a migration after changing tickets/models.py: make migrations NAME=add_something
 migrations: $(STAMP)
-	$(BIN)/python -m tortoise -c web.db.TORTOISE_ORM makemigrations -n $(NAME)
+	$(BIN)/python -m tortoise -c web.runtime.db.TORTOISE_ORM makemigrations -n $(NAME)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

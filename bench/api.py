@@ -57,7 +57,7 @@ from tickets.agent_service import AgentService  # noqa: E402
 from tickets.models import Person, Role  # noqa: E402
 from tickets.priority import DEFAULT_MATRIX  # noqa: E402
 from tickets.search import fold  # noqa: E402
-from web import db  # noqa: E402
+from web.runtime import db  # noqa: E402
 from web.http import cursor  # noqa: E402
 from web.config import Settings  # noqa: E402
 
@@ -511,7 +511,7 @@ def sqlite_text_time(value: Any) -> Any:
 
 
 async def open_sqlite(url: str) -> aiosqlite.Connection:
-    """A raw connection with the server's pragmas (web/db.py), autocommit."""
+    """A raw connection with the server's pragmas (web/runtime/db.py), autocommit."""
     conn = await aiosqlite.connect(sqlite_path(url), isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000"):
         await conn.execute(f"PRAGMA {pragma}")

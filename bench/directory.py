@@ -54,7 +54,7 @@ from tickets.caller_index import DirectoryCallerLookup  # noqa: E402
 from tickets.directory_sync import DirectorySync, SyncReport  # noqa: E402
 from tests.conftest import read_env_file  # noqa: E402
 from tickets.models import CallerIndexEntry  # noqa: E402
-from web import db  # noqa: E402
+from web.runtime import db  # noqa: E402
 from web.config import Settings, load_settings  # noqa: E402
 
 OU = "OU=HelplineBench"
@@ -200,7 +200,7 @@ async def bench(settings: Settings, admin: Admin, args: argparse.Namespace) -> d
         out["incremental_people"] = incremental.people
 
         policy = settings.directory.number_policy()
-        lookup = DirectoryCallerLookup(policy, memory_index=True)      # as helpline runs it (web/directory.py)
+        lookup = DirectoryCallerLookup(policy, memory_index=True)      # as helpline runs it (web/runtime/directory.py)
         table = DirectoryCallerLookup(policy)                           # the index table only
         started = time.perf_counter()
         await lookup.refresh()

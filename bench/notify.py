@@ -341,8 +341,8 @@ class Outbox:
 
     async def open(self) -> None:
         from tickets.ticket_service import TicketService
-        from web import db
-        from web.notify_wiring import NotifyRuntime
+        from web.runtime import db
+        from web.runtime.notify import NotifyRuntime
         await db.open_orm(self.settings.database)
         await db.upgrade(self.settings.database)
         self.tickets = TicketService()
@@ -350,7 +350,7 @@ class Outbox:
         await self.runtime.start()
 
     async def close(self) -> None:
-        from web import db
+        from web.runtime import db
         if self.runtime is not None:
             await self.runtime.stop()
         await db.close_orm()

@@ -94,7 +94,7 @@ from pbx.tracker import CallTracker  # noqa: E402
 from tickets.agent_service import AgentService  # noqa: E402
 from tickets.models import Activity, Call, Ticket  # noqa: E402
 from tickets.person_service import PersonService  # noqa: E402
-from web import db  # noqa: E402
+from web.runtime import db  # noqa: E402
 from web.app import create_app  # noqa: E402
 from web.config import Settings  # noqa: E402
 

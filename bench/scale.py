@@ -63,7 +63,7 @@ log, cpu_model, git_describe, percentile = _api.log, _api.cpu_model, _api.git_de
 
 from pbx.replay import Recording  # noqa: E402
 from web.app import create_app  # noqa: E402
-from web.leadership import Leadership  # noqa: E402
+from web.runtime.leadership import Leadership  # noqa: E402
 from tests import chaos_support as chaos  # noqa: E402
 from tests.chaos_support import Instance  # noqa: E402
 

@@ -60,7 +60,7 @@ from tickets.sla.clocks import SlaEngine  # noqa: E402
 from tickets.sla.policy import PolicyBook  # noqa: E402
 from tickets.sla.scheduler import SlaScheduler  # noqa: E402
 from tickets.ticket_service import TicketService  # noqa: E402
-from web import db  # noqa: E402
+from web.runtime import db  # noqa: E402
 from web.config import Settings, load_settings  # noqa: E402
 
 UTC = timezone.utc

@@ -31,7 +31,7 @@ from starlette.testclient import TestClient
 
 from tickets.agent_service import AgentService
 from tickets.models import Role
-from web import db
+from web.runtime import db
 from web.app import create_app
 from web.config import Settings, load_settings
 

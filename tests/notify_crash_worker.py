@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from tests.notify_support import build_world
-from web import db
+from web.runtime import db
 from web.config import Settings
 
 

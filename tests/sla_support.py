@@ -98,7 +98,7 @@ async def _crash_worker(database_url: str, policies: str, now: str) -> None:
     from tests.notify_support import notify_raw
     from tickets.events import SlaBreached, SlaWarning
     from tickets.sla.scheduler import SlaScheduler
-    from web import db
+    from web.runtime import db
     from web.config import Settings
     from web.notify_config import NotifySettings
 

@@ -180,7 +180,7 @@ async def test_numbers_without_a_country_code_and_no_region_are_a_warning(databa
 
     from tickets.intake import CallIntake, IntakeSettings
     from tickets.ticket_service import TicketService
-    from web import db
+    from web.runtime import db
     from web.check import render_text
 
     unset = Settings.model_validate({"database": {"url": database_url}})

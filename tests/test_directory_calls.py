@@ -15,7 +15,7 @@ from pbx.replay import ReplayServer
 from tests.conftest import SambaAD, directory_environ
 from tickets.directory_sync import DirectorySync
 from tickets.models import Call
-from web import db
+from web.runtime import db
 from web.app import create_app
 from web.config import PbxSettings, load_settings
 

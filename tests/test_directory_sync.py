@@ -26,7 +26,7 @@ from tickets.directory_sync import DirectorySync, SyncReport
 from tickets.models import CallerIndexEntry, DirectorySyncRun, Person, Ticket
 from web.app import build_services
 from web.config import Settings, load_settings
-from web.directory import DirectoryService
+from web.runtime.directory import DirectoryService
 
 POLICY = NumberPolicy("US", dialling_prefixes=("9",))
 NOT_SALES = "(&(objectCategory=person)(objectClass=user)(!(department=Sales)))"

@@ -19,7 +19,7 @@ from tests.chaos_support import fresh_database, postgres_base
 from tests.conftest import PG_ENV, service_missing
 from tests.test_telephony import running, settings_for
 from tickets.models import Call
-from web.leadership import Leadership, advisory_lock, asyncpg_dsn, lock_key
+from web.runtime.leadership import Leadership, advisory_lock, asyncpg_dsn, lock_key
 
 
 @pytest_asyncio.fixture

@@ -28,7 +28,8 @@ from tests.conftest import (PostgresDatabase, ReplayProcess, SambaAD, Team, dire
 from tests.notify_fakes import AUTH_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack, FakeTwilio, LoopbackServer, providers_toml
 from tests.notify_support import FROM
 from tickets.models import Agent
-from web import db, logs
+from web import logs
+from web.runtime import db
 from web.config import Settings, load_settings
 
 # random-looking, so that a fragment of one found in the logs is a leak, not an ordinary word
@@ -153,9 +154,9 @@ def test_a_full_run_logs_json_lines_with_request_ids_and_no_secret(
     leaked = [name for name, value in secrets.items() if value in text]
     assert not leaked, f"secrets in the logs: {leaked}"
     secrets.update({"admin password": ADMIN_PASSWORD, "admin password hash": random_part(admin_hash(database_url))})
-    # the test directory's service password holds "Telephony": the logger web.telephony and the attribute
+    # the test directory's service password holds "Telephony": the logger web.runtime.telephony and the attribute
     # otherTelephone (the sync logs the names it reads) are not leaks
-    innocent = ("web.telephony", "otherTelephone")
+    innocent = ("web.runtime.telephony", "otherTelephone")
     assert not leaked_fragments(text, secrets, innocent), "pieces of secrets in the logs"
     lines = logs.parse_lines(text.splitlines())  # every line is one JSON object
     assert len(lines) > 20 and all({"ts", "level", "logger", "message"} <= set(line) for line in lines)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tortoise import Tortoise
 
-from web.db import TORTOISE_ORM
+from web.runtime.db import TORTOISE_ORM
 
 
 async def test_model_docstrings_are_safe_as_sql_table_comments() -> None:

@@ -46,7 +46,7 @@ from schemathesis.engine import events
 from tests.conftest import ReplayProcess, Server, pbx_config, run_async, start_server, stop_server
 from tickets.agent_service import AgentService
 from tickets.models import Agent, ApiToken, Role
-from web import db
+from web.runtime import db
 from web.config import Settings
 
 V1 = "/api/v1"

@@ -12,8 +12,11 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 
+import tickets.migrations
+
 from tests.conftest import PG_ENV, Server, service_missing, start_server, stop_server
-from web import cli, db
+from web import cli
+from web.runtime import db
 
 
 def helpline(*args: str, database_url: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -172,7 +175,7 @@ def next_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     package = tmp_path / "next_release_migrations"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    shutil.copy(Path(db.__file__).parent.parent / "tickets" / "migrations" / "0001_initial.py", package)
+    shutil.copy(Path(tickets.migrations.__file__).parent / "0001_initial.py", package)
     (package / "0002_future_feature.py").write_text(SECOND_MIGRATION)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setitem(db.APPS, "tickets", {**db.APPS["tickets"], "migrations": "next_release_migrations"})

@@ -15,7 +15,7 @@ import httpx
 from tests.conftest import run_async, start_server, stop_server
 from tickets.agent_service import AgentService
 from tickets.models import Activity, ActivityKind, Role, SlaClock
-from web import db
+from web.runtime import db
 from web.config import load_settings
 
 FAST = '''

@@ -22,18 +22,20 @@ from tickets.priority import PriorityMatrix
 from tickets.sla.clocks import SlaEngine
 from tickets.sla.scheduler import SlaScheduler
 from tickets.ticket_service import NumberingPolicy, TicketService
-from web import db, openapi
+from web import openapi
+from web.runtime import db
 from web.config import Settings
-from web.directory import DirectoryService
+from web.runtime.directory import DirectoryService
 from web.http.limits import BodyLimit
 from web.http.problems import http_exception, server_error
 from web.resources import agents, calls, directory, pbx, people, service, sla, tickets
 from web.resources import notify as notify_api, webhooks
-from web.notify_wiring import NotifyRuntime, fan_out
-from web.telephony import PbxListener, start_listeners, stop_listeners
+from web.runtime.notify import NotifyRuntime, fan_out
+from web.runtime.telephony import PbxListener, start_listeners, stop_listeners
 from web.resources import console as console_routes
 from web.resources import session as session_routes
-from web.live import stream as live_stream, wiring as live_wiring
+from web.live import stream as live_stream
+from web.runtime import live as live_wiring
 from web.live import queues as live_queues
 from web.live.credential_watch import CredentialWatch
 from web.live.open_streams import OpenStreams, default_max_streams

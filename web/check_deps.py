@@ -35,7 +35,7 @@ class Warned(Failed):
 async def database(settings: DatabaseSettings) -> str:
     from tortoise.exceptions import ConfigurationError, DBConnectionError, OperationalError
 
-    from web import db
+    from web.runtime import db
 
     where = settings.redacted_url()
     try:
@@ -75,7 +75,7 @@ async def phone_numbers(database: DatabaseSettings, directory: DirectorySettings
     from datetime import datetime, timedelta, timezone
 
     from tickets.models import Call
-    from web import db
+    from web.runtime import db
 
     policy = directory.number_policy()
     since = datetime.now(timezone.utc) - timedelta(days=NUMBERS_LOOKBACK_DAYS)

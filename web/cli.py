@@ -158,7 +158,7 @@ def _configure_logging(settings: Settings) -> None:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from web import db
+    from web.runtime import db
     from web.app import create_app
 
     with_database(settings, lambda: db.prepare(settings.database))
@@ -178,7 +178,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from web import db
+    from web.runtime import db
 
     done = with_database(settings, lambda: db.upgrade(settings.database))
     if done:
@@ -189,7 +189,7 @@ def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _db_status(args: argparse.Namespace, settings: Settings) -> int:
-    from web import db
+    from web.runtime import db
 
     pending, fresh = with_database(settings, lambda: db.pending_migrations(settings.database))
     if not pending:
@@ -224,7 +224,7 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
         password = read_password()
 
     async def add() -> str:
-        from web import db
+        from web.runtime import db
 
         agents = AgentService()
         await db.prepare(settings.database)
@@ -266,8 +266,8 @@ def _user_token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _directory_sync(args: argparse.Namespace, settings: Settings) -> int:
-    from web import db
-    from web.directory import DirectoryService
+    from web.runtime import db
+    from web.runtime.directory import DirectoryService
 
     if not settings.directory.enabled:
         raise CommandFailed("no directory is configured: set [directory] servers, bind_dn, password_file and "
@@ -314,7 +314,7 @@ def _directory_lookup(args: argparse.Namespace, settings: Settings) -> int:
     number = policy.parse(args.number)
 
     async def run() -> tuple[Any, list[Person], Any]:
-        from web.directory import DirectoryService
+        from web.runtime.directory import DirectoryService
 
         service = DirectoryService(settings.directory) if settings.directory.enabled else None
         lookup = service.lookup if service is not None else PeopleByPhone()  # live_fallback too, as the intake

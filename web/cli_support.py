@@ -18,7 +18,7 @@ def with_database(settings: Settings, task: Callable[[], Awaitable[Any]]) -> Any
     import asyncpg
     from tortoise.exceptions import DBConnectionError, OperationalError
 
-    from web import db
+    from web.runtime import db
 
     # PostgreSQL's own refusals (an unknown role, a wrong password) arrive as asyncpg errors, untranslated
     refused = (DBConnectionError, OperationalError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)

@@ -67,7 +67,7 @@ async def _seed(settings: object, password: str) -> None:
     from tickets.agent_service import AgentService
     from tickets.models import Role
     from tickets.person_service import PersonService
-    from web import db
+    from web.runtime import db
     from web.auth.passwords import hash_password
 
     await db.open_orm(settings.database)  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ from tickets.models import Role
 from web.api import Api, Call, Reply
 from web.notify_schemas import (AlertList, AlertOut, AlertQuery, DeliveryOut, OnCallOut, OnCallQuery, OverrideIn,
                                 OverrideList, OverrideOut, ScheduleOnCall, ShiftOut)
-from web.notify_wiring import NotifyRuntime
+from web.runtime.notify import NotifyRuntime
 from web.http.problems import ApiError
 
 api = Api()

@@ -12,7 +12,7 @@ from tickets.models import Role
 from web.api import Api, Call, Reply
 from web.http.problems import ApiError
 from web.schemas import Originate, OriginateQueued, PbxList, PbxStatus
-from web.telephony import PbxListener
+from web.runtime.telephony import PbxListener
 
 api = Api()
 _NOT_DIALLABLE = re.compile(r"[ ().-]")

@@ -46,7 +46,7 @@ from notify.inbound import (ACK_REFUSED, BAD_SIGNATURE, FORGED, MALFORMED_BODY, 
                             REPLAY, SLACK_INTERACTIONS, SLACK_WINDOW, TWILIO_SMS, TWILIO_STATUS, UNKNOWN_MESSAGE,
                             UNKNOWN_SENDER, WebhookStats, slack_ack, slack_signature_problem, sms_reply)
 from notify.models import Alert, Delivery
-from web.notify_wiring import V1, NotifyRuntime
+from web.runtime.notify import V1, NotifyRuntime
 from web.http.shared_marks import SharedMarks
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ queue board's day counters from the calls recorded today (by then the database a
 or a takeover does not drop the supervisors' board to 0 mid-day.
 
 With several instances on one PostgreSQL database, each PBX has one listening instance, its leader
-(:mod:`web.leadership`); the others stand by and take over, with a fresh tracker and a resync, when it goes away.
+(:mod:`web.runtime.leadership`); the others stand by and take over, with a fresh tracker and a resync, when it goes away.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from tickets.intake import CallIntake
 from tickets.models import Call as CallRow, CallOutcome, CallState
 from tickets.transaction import unit_of_work
 from web.config import DatabaseSettings, PbxSettings
-from web.leadership import Leadership, Role, asyncpg_dsn
+from web.runtime.leadership import Leadership, Role, asyncpg_dsn
 from web.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from tortoise.connection import get_connection
 from tortoise.migrations.executor import MigrationExecutor
 
 from web.config import DatabaseSettings
-from web.leadership import advisory_lock, asyncpg_dsn
+from web.runtime.leadership import advisory_lock, asyncpg_dsn
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def _apps_config() -> dict[str, dict[str, Any]]:
 
 
 #: For tortoise's own CLI, used to write new migrations (see docs/development.md):
-#: ``python -m tortoise -c web.db.TORTOISE_ORM makemigrations -n <what_changed>``
+#: ``python -m tortoise -c web.runtime.db.TORTOISE_ORM makemigrations -n <what_changed>``
 TORTOISE_ORM: dict[str, Any] = {"connections": {"default": "sqlite://:memory:"}, "apps": _apps_config()}
 
 
