@@ -17,8 +17,8 @@ from tests.notify_fakes import ACCOUNT_SID, AUTH_TOKEN, BOT_TOKEN, SIGNING_SECRE
 from tickets.actor import Actor
 from tickets.models import Level, Ticket
 from tickets.ticket_service import TicketService
-from web.config import Settings
-from web.notify_config import NotifySettings
+from web.settings.config import Settings
+from web.settings.notify import NotifySettings
 
 FROM = "+15550001111"
 IVAN, OLGA, MARIA = "+79161234567", "+79161234568", "+66812345678"

@@ -14,7 +14,7 @@ from tests.conftest import Team
 from tickets.agent_service import AgentService
 from tickets.models import Role
 from web.app import APIS, create_app
-from web.config import load_settings
+from web.settings.config import load_settings
 
 PROBLEM = "application/problem+json"
 V1 = "/api/v1"

@@ -17,7 +17,7 @@ from tickets.directory_sync import DirectorySync
 from tickets.models import Call
 from web.runtime import db
 from web.app import create_app
-from web.config import PbxSettings, load_settings
+from web.settings.config import PbxSettings, load_settings
 
 AMI = Path(__file__).parent / "fixtures" / "ami"
 REQUESTERS = {

@@ -25,7 +25,7 @@ from tickets import directory_sync
 from tickets.directory_sync import DirectorySync, SyncReport
 from tickets.models import CallerIndexEntry, DirectorySyncRun, Person, Ticket
 from web.app import build_services
-from web.config import Settings, load_settings
+from web.settings.config import Settings, load_settings
 from web.runtime.directory import DirectoryService
 
 POLICY = NumberPolicy("US", dialling_prefixes=("9",))

@@ -24,7 +24,7 @@ from tickets.sla.scheduler import SlaScheduler
 from tickets.ticket_service import NumberingPolicy, TicketService
 from web import openapi
 from web.runtime import db
-from web.config import Settings
+from web.settings.config import Settings
 from web.runtime.directory import DirectoryService
 from web.http.limits import BodyLimit
 from web.http.problems import http_exception, server_error

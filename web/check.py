@@ -22,7 +22,7 @@ from typing import Literal
 
 from web import check_deps as deps
 from web.check_deps import Failed, Warned
-from web.config import Settings
+from web.settings.config import Settings
 
 Status = Literal["pass", "warn", "fail", "skip"]
 

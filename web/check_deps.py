@@ -8,8 +8,8 @@ import re
 from typing import Any
 
 from pbx.backoff import Backoff
-from web.config import DatabaseSettings, DirectorySettings, PbxSettings
-from web.notify_config import NotifySettings, TwilioSettings
+from web.settings.config import DatabaseSettings, DirectorySettings, PbxSettings
+from web.settings.notify import NotifySettings, TwilioSettings
 
 #: Slack channel ids (public C..., private G...); anything else in a ``slack:`` target is a #name.
 SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
@@ -323,7 +323,7 @@ async def redis(url: str) -> str:
     import redis.asyncio as aioredis
     from redis.exceptions import AuthenticationError, RedisError
 
-    from web.config import redact_url
+    from web.settings.config import redact_url
 
     client = aioredis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
     try:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from web.cli_support import CommandFailed, with_database
-from web.config import ConfigError, Settings, load_settings
+from web.settings.config import ConfigError, Settings, load_settings
 from web.version import VERSION
 
 log = logging.getLogger("helpline")

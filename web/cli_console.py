@@ -7,7 +7,7 @@ import getpass
 import sys
 from typing import Any
 
-from web.config import Settings
+from web.settings.config import Settings
 
 
 def add_commands(sub: Any, user_sub: Any, common: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from web.config import Settings
+from web.settings.config import Settings
 
 
 class CommandFailed(Exception):

@@ -89,7 +89,7 @@ async def _demo(port: int, speed: float, pause: float) -> None:
     import uvicorn
 
     from web.app import create_app
-    from web.config import Settings
+    from web.settings.config import Settings
 
     workdir = Path(tempfile.mkdtemp(prefix="helpline-demo-"))
     password, secret = secrets.token_urlsafe(9), secrets.token_urlsafe(16)

@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from directory.numbers import CallerNumber
 from tickets.callers import CallerLookup, CallerMatch
 from tickets.events import CallEndedEvent, CallOfferedEvent, DomainEvent, SlaBreached, SlaWarning
-from web.config import WebSettings
+from web.settings.config import WebSettings
 
 log = logging.getLogger(__name__)
 PATH = "/metrics"

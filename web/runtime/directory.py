@@ -20,7 +20,7 @@ from tickets.caller_index import DirectoryCallerLookup, LiveFallback, sync_state
 from tickets.directory_sync import DirectorySync, SyncReport
 from tickets.rematch import rematch_requesters
 from tickets.ticket_service import TicketService
-from web.config import DirectorySettings
+from web.settings.config import DirectorySettings
 from web.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)

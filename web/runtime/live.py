@@ -7,7 +7,7 @@ import logging
 
 from tickets.events import DomainEvent, Publisher
 from tickets.ticket_service import TicketService
-from web.config import LiveSettings
+from web.settings.config import LiveSettings
 from web.live.broker import Broker, MemoryBroker, RedisBroker
 from web.live.message import event_data
 

@@ -26,7 +26,7 @@ from tickets.events import DomainEvent, Publisher
 from tickets.sla.scheduler import DueHandler
 from tickets.sla.calendar import Calendar
 from tickets.ticket_service import TicketService
-from web.config import Settings
+from web.settings.config import Settings
 from web.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)

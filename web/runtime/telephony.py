@@ -49,7 +49,7 @@ from tickets.callers import CallerMatch
 from tickets.intake import CallIntake
 from tickets.models import Call as CallRow, CallOutcome, CallState
 from tickets.transaction import unit_of_work
-from web.config import DatabaseSettings, PbxSettings
+from web.settings.config import DatabaseSettings, PbxSettings
 from web.runtime.leadership import Leadership, Role, asyncpg_dsn
 from web.tasks import cancel_and_wait
 

@@ -20,7 +20,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, 
 from notify.policy import CHANNELS, Match, OnCallPerson, Policy, Roster, Step, Target
 from notify.schedule import Override, Rotation, Schedule, ScheduleError
 from tickets.sla.policy import parse_target
-from web.sla_config import unique_names
+from web.settings.sla import unique_names
 
 NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 ENV_SECRETS = {  # (section, key) -> the environment variable the issue promises

@@ -24,8 +24,8 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, 
 from directory.client import DEFAULT_PHONE_ATTRIBUTES, PEOPLE_FILTER, DirectoryConfig
 from directory.numbers import NumberPolicy
 from tickets.priority import DEFAULT_MATRIX, LEVELS, PRIORITIES
-from web.sla_config import SlaSettings, describe_entry
-from web.notify_config import NotifySettings, describe_entry as describe_notify_entry, resolve_notify_secrets
+from web.settings.sla import SlaSettings, describe_entry
+from web.settings.notify import NotifySettings, describe_entry as describe_notify_entry, resolve_notify_secrets
 
 ENV_PREFIX = "HELPLINE_"
 CONFIG_ENV = "HELPLINE_CONFIG"
