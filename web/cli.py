@@ -206,7 +206,7 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
     from tickets.agent_service import AgentService
     from tickets.errors import Conflict
     from tickets.models import Role
-    from web.schemas import AgentCreate
+    from web.schemas.common import AgentCreate
 
     try:
         data = AgentCreate.model_validate({"login": args.login, "display_name": args.display_name or args.login,

@@ -11,7 +11,7 @@ from pydantic.json_schema import models_json_schema
 
 from web.api import IF_MATCH_PATTERN, Api, Operation
 from web.http.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
-from web.schemas import Problem
+from web.schemas.common import Problem
 
 REF = "#/components/schemas/{model}"
 PATH_PARAM = re.compile(r"{([a-z_]+)}")

@@ -6,7 +6,7 @@ from tickets.models import Role
 from web.http import cursor
 from web.api import Api, Call, Reply
 from web.resources.render import agent_out, token_out
-from web.schemas import (
+from web.schemas.common import (
     AgentCreate,
     AgentCreated,
     AgentListQuery,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tickets.caller_index import directory_status
 from tickets.models import Role
 from web.api import Api, Call
-from web.schemas import DirectoryStatusOut
+from web.schemas.common import DirectoryStatusOut
 
 api = Api()
 

@@ -8,7 +8,7 @@ from notify.models import Alert, AlertState, Delivery, OnCallOverride
 from notify.schedule import Override
 from tickets.models import Role
 from web.api import Api, Call, Reply
-from web.notify_schemas import (AlertList, AlertOut, AlertQuery, DeliveryOut, OnCallOut, OnCallQuery, OverrideIn,
+from web.schemas.notify import (AlertList, AlertOut, AlertQuery, DeliveryOut, OnCallOut, OnCallQuery, OverrideIn,
                                 OverrideList, OverrideOut, ScheduleOnCall, ShiftOut)
 from web.runtime.notify import NotifyRuntime
 from web.http.problems import ApiError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tickets import workflow
 from tickets.models import Activity, Agent, ApiToken, Call, Person, Ticket, TicketStatus
-from web import schemas
+from web.schemas import common as schemas
 
 
 def person_ref(p: Person | None) -> schemas.PersonRef | None:

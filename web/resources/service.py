@@ -13,7 +13,7 @@ from tickets.caller_index import directory_status
 from tickets.models import Role
 from web.api import Api, Call, Reply
 from web.resources.render import agent_out
-from web.schemas import AgentOut, Health, Readiness, ServiceStatus
+from web.schemas.common import AgentOut, Health, Readiness, ServiceStatus
 
 root = Api(prefix="")
 api = Api()

@@ -15,7 +15,7 @@ from tickets.sla.clocks import SlaEngine
 from tickets.sla.policy import Metric
 from web.api import Api, Call
 from web.http.problems import ApiError
-from web.schemas import (SlaAtRisk, SlaAtRiskItem, SlaAtRiskQuery, SlaCalendarList, SlaCalendarOut, SlaClockOut,
+from web.schemas.common import (SlaAtRisk, SlaAtRiskItem, SlaAtRiskQuery, SlaCalendarList, SlaCalendarOut, SlaClockOut,
                          SlaEventOut, SlaMatchOut, SlaPolicyList, SlaPolicyOut, SlaReport, SlaReportQuery, SlaReportRow,
                          SlaTimeline)
 

@@ -12,7 +12,7 @@ from web.api import Api, Call, Reply
 from web.http.problems import ApiError
 from web.resources.render import activity_out, call_out, ticket_out
 from web.resources.sla import ticket_clocks
-from web.schemas import (
+from web.schemas.common import (
     ActivityPage,
     Assign,
     CommentCreate,
