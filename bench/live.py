@@ -5,7 +5,7 @@
     .venv/bin/python bench/live.py --clients 100 --recording tests/fixtures/ami/c_concurrent20_mixed.raw
 
 The fake Asterisk runs in this process and replays at real pace with the recording's ``Timestamp`` headers moved to
-now (``web.demo.fresh_copy``), so a call event's ``at`` is when its AMI frame was due on the wire: the delay of an
+now (``web.cli.demo.fresh_copy``), so a call event's ``at`` is when its AMI frame was due on the wire: the delay of an
 event is its arrival at a client minus ``at`` (the replay's own pacing error, well under a millisecond, is counted
 in). Clients connect as a supervisor (they get every call event). Reports p50/p99/max delay over every call event
 at every client, events per client, and the server's resident memory per connected client.
@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
 import httpx  # noqa: E402
 
 from pbx.replay import Recording, ReplayServer, Session  # noqa: E402
-from web.demo import fresh_copy  # noqa: E402
+from web.cli.demo import fresh_copy  # noqa: E402
 
 AT = re.compile(rb'"at":"([^"]+)"')
 FIRST_TIMESTAMP = re.compile(rb"Timestamp: (\d{10}\.\d{6})")

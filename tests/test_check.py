@@ -18,7 +18,7 @@ from tests.ami_support import AMI, SECRET, USER
 from tests.conftest import SambaAD, directory_environ, free_port
 from tests.notify_fakes import FakeSlack, FakeTwilio, LoopbackServer
 from tests.notify_support import notify_raw
-from web.check import CheckResult, run_checks
+from web.cli.check import CheckResult, run_checks
 from web.settings.config import Settings, load_settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -181,7 +181,7 @@ async def test_numbers_without_a_country_code_and_no_region_are_a_warning(databa
     from tickets.intake import CallIntake, IntakeSettings
     from tickets.ticket_service import TicketService
     from web.runtime import db
-    from web.check import render_text
+    from web.cli.check import render_text
 
     unset = Settings.model_validate({"database": {"url": database_url}})
     quiet = results_by_name(await run_checks(unset))["numbers"]

@@ -297,7 +297,7 @@ def test_one_list_of_read_classes_and_it_is_what_the_tracker_reads() -> None:
     from pbx.frames import parse_frame
     from pbx.replay import session_events
     from pbx.tracker import CallTracker
-    from web.check_deps import read_classes
+    from web.cli.check_deps import read_classes
     from web.settings.config import PbxSettings
 
     privilege: dict[str, str] = {}

@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from web import check_deps as deps
-from web.check_deps import Failed, Warned
+from web.cli import check_deps as deps
+from web.cli.check_deps import Failed, Warned
 from web.settings.config import Settings
 
 Status = Literal["pass", "warn", "fail", "skip"]

@@ -137,7 +137,7 @@ every {length + pause:.0f} s. Stop with Ctrl-C (the data is deleted).""", flush=
 
 
 def run_demo(port: int = 8080, speed: float = 1.0, pause: float = 8.0) -> int:
-    from web.cli_support import CommandFailed
+    from web.cli.support import CommandFailed
 
     if speed <= 0 or pause < 0:
         raise CommandFailed("--speed must be greater than 0 and --pause at least 0")

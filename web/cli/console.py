@@ -30,7 +30,7 @@ def add_commands(sub: Any, user_sub: Any, common: argparse.ArgumentParser) -> No
 
 def read_password() -> str:
     """A new password from the terminal (twice) or the first line of stdin; refused when too weak."""
-    from web.cli_support import CommandFailed
+    from web.cli.support import CommandFailed
     from web.auth.passwords import check_strength
 
     if sys.stdin.isatty():
@@ -47,7 +47,7 @@ def read_password() -> str:
 
 def _user_password(args: argparse.Namespace, settings: Settings) -> int:
     from tickets.agent_service import AgentService
-    from web.cli_support import CommandFailed, with_database
+    from web.cli.support import CommandFailed, with_database
     from web.auth.passwords import hash_password
 
     hashed = None if args.clear else hash_password(read_password())
@@ -65,6 +65,6 @@ def _user_password(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from web.demo import run_demo
+    from web.cli.demo import run_demo
 
     return run_demo(port=args.port, speed=args.speed, pause=args.pause)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from web.cli_support import CommandFailed, with_database
+from web.cli.support import CommandFailed, with_database
 from web.settings.config import ConfigError, Settings, load_settings
 from web.version import VERSION
 
@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("login")
     token.add_argument("--token-name", default="cli", help="a label to tell tokens apart")
     token.set_defaults(run=_user_token)
-    from web import cli_console
+    from web.cli import console as cli_console
 
     cli_console.add_commands(sub, user_sub, common)
 
@@ -142,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
-    from web import check
+    from web.cli import check
 
     results = asyncio.run(check.run_checks(settings, timeout=args.timeout))
     print(check.render_json(results) if args.json else check.render_text(results))
@@ -219,7 +219,7 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
 
     password = None
     if getattr(args, "password", False):
-        from web.cli_console import read_password
+        from web.cli.console import read_password
 
         password = read_password()
 
@@ -383,6 +383,3 @@ def _pbx_replay(args: argparse.Namespace, settings: Settings) -> int:
     asyncio.run(run())
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""The checks of ``helpline check`` (see :mod:`web.check`): each returns what it found, or raises
+"""The checks of ``helpline check`` (see :mod:`web.cli.check`): each returns what it found, or raises
 :class:`Failed` with what was found and the fix. None of them changes anything."""
 
 from __future__ import annotations

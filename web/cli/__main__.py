@@ -1,0 +1,5 @@
+"""``python -m web.cli``: the ``helpline`` command."""
+
+from web.cli import main
+
+raise SystemExit(main())
