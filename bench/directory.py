@@ -50,8 +50,8 @@ from ldap3.core.exceptions import LDAPEntryAlreadyExistsResult  # noqa: E402
 
 from directory.client import AsyncDirectory, DirectoryClient  # noqa: E402
 from directory.numbers import CallerNumber  # noqa: E402
-from tickets.caller_index import DirectoryCallerLookup  # noqa: E402
-from tickets.directory_sync import DirectorySync, SyncReport  # noqa: E402
+from tickets.calls.caller_index import DirectoryCallerLookup  # noqa: E402
+from tickets.calls.directory_sync import DirectorySync, SyncReport  # noqa: E402
 from tests.conftest import read_env_file  # noqa: E402
 from tickets.models import CallerIndexEntry  # noqa: E402
 from web.runtime import db  # noqa: E402

@@ -8,7 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import Team
-from tickets.intake import CallIntake, IntakeSettings
+from tickets.calls.intake import CallIntake, IntakeSettings
 from tickets.models import CallOutcome
 from web.settings.config import Settings, load_settings
 

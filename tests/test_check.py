@@ -178,7 +178,7 @@ async def test_numbers_without_a_country_code_and_no_region_are_a_warning(databa
     with no such calls, the check passes."""
     from datetime import datetime, timezone
 
-    from tickets.intake import CallIntake, IntakeSettings
+    from tickets.calls.intake import CallIntake, IntakeSettings
     from tickets.ticket_service import TicketService
     from web.runtime import db
     from web.cli.check import render_text

@@ -13,7 +13,7 @@ from pathlib import Path
 from directory.client import AsyncDirectory, DirectoryClient
 from pbx.replay import ReplayServer
 from tests.conftest import SambaAD, directory_environ
-from tickets.directory_sync import DirectorySync
+from tickets.calls.directory_sync import DirectorySync
 from tickets.models import Call
 from web.runtime import db
 from web.app import create_app

@@ -14,9 +14,9 @@ from directory.client import AsyncDirectory, DirectoryClient
 from directory.numbers import CallerNumber, NumberPolicy
 from tests.ad.admin import UAC_DISABLED, AdAdmin, admin, unique_name  # noqa: F401 (admin: a fixture)
 from tests.conftest import SambaAD, directory_environ, free_port
-from tickets.caller_index import DirectoryCallerLookup
-from tickets.callers import MatchStatus
-from tickets.directory_sync import DirectorySync, SyncReport
+from tickets.calls.caller_index import DirectoryCallerLookup
+from tickets.calls.callers import MatchStatus
+from tickets.calls.directory_sync import DirectorySync, SyncReport
 from tickets.models import CallerIndexEntry, DirectoryUsnState, Person
 from web.settings.config import Settings, load_settings
 from web.runtime.directory import DirectoryService

@@ -15,7 +15,7 @@ from directory.numbers import CallerNumber
 from tests.ad.admin import AdAdmin, admin, unique_name  # noqa: F401 (admin: a fixture)
 from tests.conftest import SambaAD, directory_environ, free_port
 from tests.test_directory_incremental import numbers
-from tickets.callers import MatchStatus
+from tickets.calls.callers import MatchStatus
 from tickets.models import CallerIndexEntry, Person
 from web.settings.config import Settings, load_settings
 from web.runtime.directory import DirectoryService

@@ -19,10 +19,10 @@ from typing import Any
 from directory.client import AsyncDirectory, DirectoryClient
 from directory.numbers import CallerNumber, NumberPolicy
 from tests.conftest import SambaAD, directory_environ, free_port
-from tickets.caller_index import DirectoryCallerLookup, directory_status
-from tickets.callers import CallerMatch, MatchStatus
-from tickets import directory_sync
-from tickets.directory_sync import DirectorySync, SyncReport
+from tickets.calls.caller_index import DirectoryCallerLookup, directory_status
+from tickets.calls.callers import CallerMatch, MatchStatus
+from tickets.calls import directory_sync
+from tickets.calls.directory_sync import DirectorySync, SyncReport
 from tickets.models import CallerIndexEntry, DirectorySyncRun, Person, Ticket
 from web.app import build_services
 from web.settings.config import Settings, load_settings

@@ -9,9 +9,9 @@ import pytest
 
 from directory.numbers import CallerNumber
 from tickets.agent_service import AgentService
-from tickets.callers import CallerMatch, MatchStatus
+from tickets.calls.callers import CallerMatch, MatchStatus
 from tickets.events import CallEvent, DomainEvent
-from tickets.intake import CallIntake
+from tickets.calls.intake import CallIntake
 from tickets.models import Activity, Call, CallOutcome, Person, Role, Ticket, TicketStatus
 from tickets.person_service import PersonService
 from tickets.ticket_service import TicketService
@@ -335,7 +335,7 @@ async def test_national_numbers_need_a_region_and_are_counted_without_one(orm: S
     dialled, every call a ticket of its own. With region RU it is +74951234567: repeat calls join one ticket, whose
     caller_number is the form its title shows."""
     from directory.numbers import NumberPolicy
-    from tickets.intake import IntakeSettings
+    from tickets.calls.intake import IntakeSettings
     unset = CallIntake(TicketService(), settings=IntakeSettings(numbers=NumberPolicy(region=None)))
     one = await offer(unset, "R1", number="84951234567", name="Иван Петров")
     two = await offer(unset, "R2", number="84951234567", name="Иван Петров", when=at(60))

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from tickets.agent_service import AgentService
 from tickets.events import CallEvent, DomainEvent
-from tickets.intake import CallIntake
+from tickets.calls.intake import CallIntake
 from tickets.models import CallOutcome, Ticket
 from tickets.person_service import PersonService
 from tickets.ticket_service import TicketService

@@ -9,7 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from tickets.actor import Actor
-from tickets.intake import CallIntake
+from tickets.calls.intake import CallIntake
 from tickets.models import CallOutcome, Channel, Level, SlaClock, SlaEvent, SlaState, TicketStatus
 from tickets.person_service import PersonService
 from tickets.ticket_service import CallNote

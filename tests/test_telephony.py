@@ -30,7 +30,7 @@ from tests.ami_support import AMI, SECRET, USER, recording_at, split_recording
 from tests.chaos_support import until
 from tests.conftest import free_port
 from tickets.agent_service import AgentService
-from tickets.intake import CallIntake
+from tickets.calls.intake import CallIntake
 from tickets.models import Call, Role, Ticket
 from tickets.ticket_service import TicketService
 from web.runtime import db

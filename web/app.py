@@ -15,7 +15,7 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.contrib.starlette import RegisterTortoise
 
 from tickets.agent_service import AgentService
-from tickets.intake import CallIntake, IntakeSettings
+from tickets.calls.intake import CallIntake, IntakeSettings
 from tickets.models import Level
 from tickets.person_service import PersonService
 from tickets.priority import PriorityMatrix

@@ -33,7 +33,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from directory.numbers import CallerNumber
-from tickets.callers import CallerLookup, CallerMatch
+from tickets.calls.callers import CallerLookup, CallerMatch
 from tickets.events import CallEndedEvent, CallOfferedEvent, DomainEvent, SlaBreached, SlaWarning
 from web.settings.config import WebSettings
 
@@ -173,7 +173,7 @@ class HelplineCollector(Collector):
         from tortoise.functions import Count
 
         from notify.models import Delivery
-        from tickets.caller_index import sync_state
+        from tickets.calls.caller_index import sync_state
 
         rows = await Delivery.annotate(n=Count("id")).group_by("channel", "status").values("channel", "status", "n")
         figures = DatabaseFigures(ok=True, at=time.monotonic(),

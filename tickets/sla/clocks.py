@@ -30,7 +30,7 @@ from tickets.transaction import publish_after_commit
 
 log = logging.getLogger(__name__)
 
-#: How the call intake's history entry of a call nobody answered begins (see tickets/intake.py).
+#: How the call intake's history entry of a call nobody answered begins (see tickets/calls/intake.py).
 MISSED_CALL = "Missed call"
 DONE = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 ZERO = timedelta(0)

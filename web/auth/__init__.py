@@ -1,1 +1,1 @@
-"""auth."""
+"""Who is asking: bearer tokens and console sessions, passwords, login limits."""

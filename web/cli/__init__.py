@@ -306,8 +306,8 @@ def _directory_sync(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _directory_lookup(args: argparse.Namespace, settings: Settings) -> int:
-    from tickets.caller_index import sync_state
-    from tickets.callers import MatchStatus, PeopleByPhone
+    from tickets.calls.caller_index import sync_state
+    from tickets.calls.callers import MatchStatus, PeopleByPhone
     from tickets.models import Person
 
     policy = settings.directory.number_policy()

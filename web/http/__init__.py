@@ -1,1 +1,1 @@
-"""http."""
+"""HTTP plumbing every endpoint shares: problem documents, cursors, the body limit, request ids, shared marks."""

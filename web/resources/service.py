@@ -9,7 +9,7 @@ from typing import Any
 from starlette.responses import Response
 from tortoise.connection import get_connection
 
-from tickets.caller_index import directory_status
+from tickets.calls.caller_index import directory_status
 from tickets.models import Role
 from web.api import Api, Call, Reply
 from web.resources.render import agent_out

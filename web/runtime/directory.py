@@ -16,9 +16,9 @@ import math
 from collections.abc import Callable
 
 from directory.client import AsyncDirectory, DirectoryClient
-from tickets.caller_index import DirectoryCallerLookup, LiveFallback, sync_state
-from tickets.directory_sync import DirectorySync, SyncReport
-from tickets.rematch import rematch_requesters
+from tickets.calls.caller_index import DirectoryCallerLookup, LiveFallback, sync_state
+from tickets.calls.directory_sync import DirectorySync, SyncReport
+from tickets.calls.rematch import rematch_requesters
 from tickets.ticket_service import TicketService
 from web.settings.config import DirectorySettings
 from web.tasks import cancel_and_wait

@@ -1,7 +1,7 @@
 """The PBX listener: for each ``[[pbx]]``, AMI events -> call tracker -> ticket intake.
 
 This is the one place where the telephony packages meet the ticket domain: ``pbx`` produces call facts and knows
-nothing of tickets; ``tickets.intake`` records calls and knows nothing of AMI. One consumer task per PBX takes the
+nothing of tickets; ``tickets.calls.intake`` records calls and knows nothing of AMI. One consumer task per PBX takes the
 connection's events in order, feeds the tracker and records the facts: the facts of the events queued so far in
 one transaction (a call storm costs one commit per burst, not per fact), falling back to one fact at a time,
 retried while the database is away (facts are idempotent, so a retry never doubles anything). Each event is fed with
@@ -44,9 +44,9 @@ from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, CallQu
 from pbx.queue import SessionMarker
 from pbx.queue_board import QueueBoard
 from pbx.tracker import CallTracker
-from tickets.call_counts import queue_counts
-from tickets.callers import CallerMatch
-from tickets.intake import CallIntake
+from tickets.calls.call_counts import queue_counts
+from tickets.calls.callers import CallerMatch
+from tickets.calls.intake import CallIntake
 from tickets.models import Call as CallRow, CallOutcome, CallState
 from tickets.transaction import unit_of_work
 from web.settings.config import DatabaseSettings, PbxSettings

@@ -31,7 +31,7 @@ from tortoise.exceptions import IntegrityError
 
 from directory.numbers import NO_NUMBER, CallerNumber, NumberPolicy
 from tickets.actor import Actor
-from tickets.callers import CallerLookup, CallerMatch, MatchStatus, PeopleByPhone
+from tickets.calls.callers import CallerLookup, CallerMatch, MatchStatus, PeopleByPhone
 from tickets.events import (CallAnsweredEvent, CallEndedEvent, CallEvent, CallOfferedEvent, CallQueuedEvent,
                             CallRingingEvent, no_publisher)
 from tickets.models import Agent, Call, CallOutcome, CallState, Channel, Person, Ticket, TicketStatus

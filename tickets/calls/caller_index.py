@@ -1,4 +1,4 @@
-"""Who is calling, answered from the caller index synced from Active Directory (see tickets/directory_sync.py).
+"""Who is calling, answered from the caller index synced from Active Directory (see tickets/calls/directory_sync.py).
 
 * the caller's raw number is normalised again with the site's :class:`NumberPolicy` (dialling prefixes, extension
   pattern), so ``95551230009`` from the trunk finds ``(555) 123-0009`` in AD;
@@ -28,7 +28,7 @@ import phonenumbers
 from directory.client import DirectoryPerson
 from directory.errors import DirectoryError
 from directory.numbers import CallerNumber, NumberPolicy
-from tickets.callers import CallerMatch, MatchStatus
+from tickets.calls.callers import CallerMatch, MatchStatus
 from tickets.clock import Clock, utcnow
 from tickets.models import CallerIndexEntry, DirectorySyncRun, DirectoryUsnState, Person
 
@@ -70,7 +70,7 @@ class LiveSource(Protocol):
 
 
 class PeopleWriter(Protocol):
-    """Writes people read live into ``person`` and the index (:meth:`tickets.directory_sync.DirectorySync.upsert`)."""
+    """Writes people read live into ``person`` and the index (:meth:`tickets.calls.directory_sync.DirectorySync.upsert`)."""
 
     async def upsert(self, people: Sequence[DirectoryPerson]) -> dict[str, int]: ...
 
@@ -152,7 +152,7 @@ def _national_digits(e164: str) -> str | None:
 
 
 class DirectoryCallerLookup:
-    """A :class:`tickets.callers.CallerLookup` over the synced index, no LDAP round trip (unless ``live`` is set and
+    """A :class:`tickets.calls.callers.CallerLookup` over the synced index, no LDAP round trip (unless ``live`` is set and
     the index has nobody for the number).
 
     With ``memory_index``, the index is also kept in memory (a dict, about 200 bytes per number) and answers in
@@ -299,7 +299,7 @@ async def directory_status(configured: bool, clock: Clock = utcnow) -> Directory
     last_ok_at = state.last_ok.finished_at if state.last_ok else None
     failed = state.last if state.stale else None
     warning = state.last if state.last is not None and state.last.ok and state.last.error else None
-    usn = await DirectoryUsnState.first()  # the one configured directory's watermark (tickets/directory_sync.py)
+    usn = await DirectoryUsnState.first()  # the one configured directory's watermark (tickets/calls/directory_sync.py)
     return DirectoryStatus(
         configured=configured, synced=state.synced, stale=state.stale, last_sync_at=last_ok_at,
         last_attempt_at=state.last.finished_at if state.last else None,

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from directory.numbers import CallerNumber
 from tickets.actor import Actor
-from tickets.callers import CallerLookup, MatchStatus
+from tickets.calls.callers import CallerLookup, MatchStatus
 from tickets.errors import DomainError
 from tickets.models import Channel, Ticket, TicketStatus
 from tickets.ticket_service import TicketService

@@ -1,7 +1,7 @@
 """Who is calling: the interface the ticket intake asks, and the answer it gets.
 
 :class:`PeopleByPhone` answers from the People helpline already knows; with ``[directory]`` configured,
-:class:`tickets.caller_index.DirectoryCallerLookup` answers from the index synced from Active Directory.
+:class:`tickets.calls.caller_index.DirectoryCallerLookup` answers from the index synced from Active Directory.
 """
 
 from __future__ import annotations
