@@ -41,7 +41,7 @@ from pbx.ami_values import seconds
 from pbx.backoff import Backoff
 from pbx.protocol import (DEFAULT_MAX_FRAME, AmiActionError, AmiBadAction, AmiDisconnected, AmiError, AmiNotConnected,
                           AmiTimeout, Counters, HardenedAMIProtocol, HardenedManager, Throttled)
-from pbx.queue import EventQueue, SessionMarker
+from pbx.event_queue import EventQueue, SessionMarker
 
 #: The AMI read classes helpline's user needs (manager.conf ``read``): ``system`` for FullyBooted and Shutdown,
 #: ``call`` for channels and hangups, ``agent`` for the queue's events. ``[[pbx]] contexts`` also needs ``dialplan``

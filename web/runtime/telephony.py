@@ -41,7 +41,7 @@ from tortoise.exceptions import (
 from pbx.backoff import Backoff
 from pbx.connection import AmiConnection, AmiError, ConnectionState
 from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, CallQueued, Fact, Outcome
-from pbx.queue import SessionMarker
+from pbx.event_queue import SessionMarker
 from pbx.queue_board import QueueBoard
 from pbx.tracker import CallTracker
 from tickets.calls.call_counts import queue_counts
