@@ -94,7 +94,7 @@ from pbx.tracker import CallTracker  # noqa: E402
 from tickets.agent_service import AgentService  # noqa: E402
 from tickets.models import Activity, Call, Ticket  # noqa: E402
 from tickets.person_service import PersonService  # noqa: E402
-from web.runtime import db  # noqa: E402
+from web.runtime import db, runtime_of  # noqa: E402
 from web.app import create_app  # noqa: E402
 from web.settings.config import Settings  # noqa: E402
 
@@ -530,12 +530,12 @@ class PipelineRun:
 
     async def __aenter__(self) -> PipelineRun:
         self.app = create_app(app_settings(self.url, self.port))
-        self.probe.attach_intake(self.app.state.services.intake)
+        self.probe.attach_intake(runtime_of(self.app).intake)
         self._lifespan = self.app.router.lifespan_context(self.app)
         await self._lifespan.__aenter__()
         # The lifespan built and started the listener but has not yielded to the loop since: nothing has been
         # connected or received yet, so the probes see every event.
-        self.listener = self.app.state.pbx["main"]
+        self.listener = runtime_of(self.app).pbx["main"]
         assert self.listener.connection.status().events_received == 0
         self.probe.attach_queue(self.listener.connection.events)
         self.probe.attach_tracker(self.listener.tracker)

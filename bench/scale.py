@@ -66,6 +66,7 @@ from web.app import create_app  # noqa: E402
 from web.runtime.leadership import Leadership  # noqa: E402
 from tests import chaos_support as chaos  # noqa: E402
 from tests.chaos_support import Instance  # noqa: E402
+from web.runtime import runtime_of  # noqa: E402
 
 RECORDING: Path = _pbx.RECORDING
 TAKEOVER_TARGET_S = 5.0
@@ -110,9 +111,9 @@ async def storm_round(databases: Any, workdir: Path, idle: Path, instances: int,
     try:
         app = create_app(_pbx.app_settings(url, server.port))
         probe = _pbx.Probe()
-        probe.attach_intake(app.state.services.intake)
+        probe.attach_intake(runtime_of(app).intake)
         async with app.router.lifespan_context(app):
-            listener = app.state.pbx["main"]
+            listener = runtime_of(app).pbx["main"]
             await until(lambda: listener.role == "leader" and listener.connection.connected, 30, "this instance leads")
             token = None
             for i in range(instances - 1):

@@ -6,8 +6,8 @@ out yet, queues the update of the Slack messages already posted and records who 
 internal comment through the ticket service). Resolving or closing the ticket resolves its alerts. With a policy's ``ack_timeout``, an acknowledgement that
 expires before the ticket is resolved opens the alert again and its escalation starts anew.
 
-SLA warnings and breaches arrive inside the SLA scheduler's transaction (:meth:`AlertService.on_due`, registered as
-a scheduler handler by the web wiring): the alert and its deliveries commit with the SLA event, or neither does and
+SLA warnings and breaches arrive inside the SLA scheduler's transaction, and only there (:meth:`AlertService.on_due`,
+a scheduler handler in the composition root's subscription table): the alert and its deliveries commit with the SLA event, or neither does and
 the scheduler tries again. :meth:`AlertService.catch_up` is the safety net (an event recorded without the handler,
 e.g. by a process configured without alerting): it re-reads recent SLA warnings and breaches and opens what has no
 alert, and resolves the alerts of tickets resolved meanwhile; in normal operation it finds nothing.
@@ -22,9 +22,9 @@ from datetime import datetime, timedelta, timezone
 
 from tortoise.exceptions import IntegrityError
 
-from notify.models import Alert, AlertState, Delivery, DeliveryStatus, OnCallOverride
+from notify.models import Alert, AlertState, Delivery, DeliveryStatus
+from notify.oncall import OnCall
 from notify.policy import SLACK, SLACK_UPDATE, Planned, Policy, Roster, choose, plan
-from notify.schedule import Override
 from notify.text import AlertFacts
 from tickets.actor import Actor
 from tickets.clock import Clock, utcnow
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 ACTOR = Actor.system("notify")
 DONE = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 SLA_KINDS = {"warning": "sla.warning", "breached": "sla.breached"}
+#: Message statuses that mean the SMS did not reach the phone.
+FAILED_STATUSES = ("undelivered", "failed")
 
 
 class AlertService:
@@ -47,6 +49,7 @@ class AlertService:
                  clock: Clock | None = None, calendars: Mapping[str, Calendar] | None = None,
                  ticket_url: str | None = None) -> None:
         self.roster = roster
+        self.oncall = OnCall(roster)
         self.policies = list(policies)
         self.tickets = tickets
         self.clock = clock or tickets.clock or utcnow
@@ -76,17 +79,6 @@ class AlertService:
                 await self.resolve_ticket(event.ticket_id)
         except Exception:
             log.exception("alerting could not handle %s of ticket %s", event.type, getattr(event, "number", "?"))
-
-    async def on_event(self, event: DomainEvent) -> None:
-        """A subscriber of all domain events (after their commit), for wiring without the scheduler handler: SLA
-        warnings and breaches open alerts, a resolved ticket ends them. Never raises: a failure is logged."""
-        if not isinstance(event, (SlaWarning, SlaBreached)):
-            await self.on_ticket_event(event)
-            return
-        try:
-            await self.open(event.ticket_id, event.type, event.metric, event.due_at, event.cycle)
-        except Exception:
-            log.exception("alerting could not handle %s of ticket %s", event.type, event.number)
 
     async def catch_up(self, since: timedelta = timedelta(hours=1)) -> int:
         """The safety net: open the alerts of recent SLA warnings and breaches that have none, and resolve the
@@ -147,7 +139,7 @@ class AlertService:
         if policy is None:
             return None
         now = self.clock()
-        planned = plan(policy, self.roster, now, await self.overrides())
+        planned = plan(policy, self.roster, now, await self.oncall.overrides(self.clock()))
         joined = in_unit_of_work()
         try:
             async with unit_of_work():
@@ -176,14 +168,6 @@ class AlertService:
         log.info("alert %s opened: %s %s, policy %s, %d deliveries", alert.id, opened.number, alert.reason,
                  opened.policy, len(opened.planned))
         self._wake()
-
-    async def overrides(self) -> dict[str, list[Override]]:
-        """Overrides set through the API, by schedule (later ones win)."""
-        rows = await OnCallOverride.filter(end__gt=self.clock() - timedelta(days=1)).order_by("id")
-        out: dict[str, list[Override]] = {}
-        for row in rows:
-            out.setdefault(row.schedule, []).append(Override(row.start, row.end, row.person, row.reason, 1 + row.id))
-        return out
 
     # -- acknowledging ---------------------------------------------------------------------------------------
 
@@ -214,8 +198,8 @@ class AlertService:
                 ticket = await Ticket.get(id=alert.ticket_id)
                 if ticket.status != TicketStatus.CLOSED:
                     how = f"{channel}: {via}" if via else channel
-                    await self.tickets.comment(actor or ACTOR, ticket.id,
-                                               f"Alert acknowledged by {by} ({how}): {alert.reason}")
+                    await self.tickets.note(actor or ACTOR, ticket.id,
+                                            f"Alert acknowledged by {by} ({how}): {alert.reason}", about="alert")
             done.append(alert)
             log.info("alert %s acknowledged by %s via %s", alert_id, by, channel)
         if done:
@@ -225,7 +209,7 @@ class AlertService:
     async def is_on_call_for(self, person: str, alert_id: int) -> bool:
         """Whether ``person`` is on call now (in any schedule, overrides included) or was sent this alert."""
         now = self.clock()
-        overrides = await self.overrides()
+        overrides = await self.oncall.overrides(self.clock())
         if any(self.roster.on_call(name, now, overrides.get(name, ())) == person for name in self.roster.schedules):
             return True
         return await Delivery.exists(alert_id=alert_id, person=person, status=DeliveryStatus.SENT)
@@ -245,7 +229,7 @@ class AlertService:
                 await Alert.filter(id=alert.id, state=AlertState.ACKNOWLEDGED).update(ack_expires_at=None)
                 continue
             cycle = alert.cycle + 1
-            planned = plan(policy, self.roster, now, await self.overrides(), cycle=cycle)
+            planned = plan(policy, self.roster, now, await self.oncall.overrides(self.clock()), cycle=cycle)
             async with unit_of_work():
                 changed = await Alert.filter(id=alert.id, state=AlertState.ACKNOWLEDGED, cycle=alert.cycle).update(
                     state=AlertState.OPEN, cycle=cycle, ack_expires_at=None, updated_at=now)
@@ -256,8 +240,8 @@ class AlertService:
                              person=p.person, due_at=p.due_at, next_attempt_at=p.due_at, updated_at=now)
                     for p in planned], ignore_conflicts=True)
                 if ticket.status != TicketStatus.CLOSED:
-                    await self.tickets.comment(ACTOR, ticket.id, f"Acknowledgement by {alert.acknowledged_by} "
-                                                                 f"expired ({alert.reason}): escalating again")
+                    await self.tickets.note(ACTOR, ticket.id, f"Acknowledgement by {alert.acknowledged_by} "
+                                                              f"expired ({alert.reason}): escalating again", about="alert")
             reopened += 1
             log.info("alert %s: acknowledgement expired, escalation %d starts", alert.id, cycle + 1)
         if reopened:
@@ -294,6 +278,24 @@ class AlertService:
         posted = await Delivery.filter(alert_id=alert.id, channel=SLACK, status=DeliveryStatus.SENT)
         for d in posted:
             await queue_slack_update(d, now)
+
+    # -- what the providers report ------------------------------------------------------------------------------
+
+    @staticmethod
+    async def record_provider_status(provider_id: str, status: str, error_code: str | None = None) -> bool:
+        """Twilio's report on a message it was given (``provider_id``: its SID): store its status and, when it
+        failed (undelivered, failed), the error on the delivery and on its alert. False: not a message we sent."""
+        delivery = await Delivery.get_or_none(provider_id=provider_id)
+        if delivery is None:
+            return False
+        values: dict[str, object] = {"provider_status": status}
+        if status in FAILED_STATUSES:
+            code = (error_code or "")[:16] or "?"
+            values.update(error_code=code, last_error=f"Twilio reports the SMS {status} (error {code})")
+            await Alert.filter(id=delivery.alert_id).update(
+                last_error=f"SMS to {delivery.person or delivery.target}: {status} (Twilio error {code})")
+        await Delivery.filter(id=delivery.id).update(**values)
+        return True
 
     # -- reading -------------------------------------------------------------------------------------------------
 

@@ -38,10 +38,11 @@ from notify.policy import SLACK, SLACK_UPDATE, SMS
 from notify.text import escalation_marker, sms_text, slack_blocks
 from tickets.clock import Clock
 from tickets.due_loop import DueLoop
-from tickets.models import Activity, ActivityKind
+from tickets.actor import Actor
+from tickets.transaction import unit_of_work
 
 log = logging.getLogger(__name__)
-ACTOR_LABEL = "notify"
+ACTOR = Actor.system("notify")
 
 
 @dataclass
@@ -222,6 +223,10 @@ class Dispatcher(DueLoop):
 
     # -- outcomes ---------------------------------------------------------------------------------------------
 
+    async def _note(self, ticket_id: int, text: str) -> None:
+        """A line in the ticket's history (internal): what was sent, or failed for good."""
+        await self.alerts.tickets.note(ACTOR, ticket_id, text, about="alert")
+
     async def _finish(self, d: Delivery, **values: object) -> bool:
         """Write the outcome if this dispatcher still holds the row (compare-and-set)."""
         now = self.clock()
@@ -233,14 +238,14 @@ class Dispatcher(DueLoop):
 
     async def _sent(self, d: Delivery, alert: Alert, sent: Sent) -> None:
         now = self.clock()
-        async with in_transaction("default"):
+        async with unit_of_work():
             if not await self._finish(d, status=DeliveryStatus.SENT, provider_id=sent.provider_id,
                                       provider_channel=sent.provider_channel, sent_at=now, last_error=None,
                                       error_code=None):
                 return
             if d.channel != SLACK_UPDATE:
-                await _note(alert.ticket_id, f"{_what(d)} sent ({sent.provider_id}) for {alert.reason}, "
-                                             f"step {d.step + 1}, round {d.round + 1}", now)
+                await self._note(alert.ticket_id, f"{_what(d)} sent ({sent.provider_id}) for {alert.reason}, "
+                                             f"step {d.step + 1}, round {d.round + 1}")
             if d.channel == SLACK and (await Alert.get(id=alert.id)).state != AlertState.OPEN:
                 d.provider_id, d.provider_channel = sent.provider_id, sent.provider_channel
                 await queue_slack_update(d, now)  # acknowledged while it was being posted
@@ -251,12 +256,12 @@ class Dispatcher(DueLoop):
         expired = now - d.due_at >= self.settings.retry_for
         if exc.permanent or expired:
             reason = str(exc) if exc.permanent else f"gave up after {d.attempts} attempts: {exc}"
-            async with in_transaction("default"):
+            async with unit_of_work():
                 if not await self._finish(d, status=DeliveryStatus.FAILED, error_code=exc.code, last_error=reason):
                     return
                 alert = await Alert.get(id=d.alert_id)
                 await Alert.filter(id=alert.id).update(last_error=f"{_what(d)}: {reason}"[:2000], updated_at=now)
-                await _note(alert.ticket_id, f"{_what(d)} FAILED for {alert.reason}: {reason}", now)
+                await self._note(alert.ticket_id, f"{_what(d)} FAILED for {alert.reason}: {reason}")
             self.counters.failed += 1
             log.warning("delivery %s (%s) failed: %s", d.id, _what(d), reason)
             return
@@ -294,9 +299,4 @@ def _what(d: Delivery) -> str:
         return f"Slack message{who} ({d.target})"
     return "Slack update"
 
-
-async def _note(ticket_id: int, text: str, now: datetime) -> None:
-    """A line in the ticket history (internal), like the SLA engine writes its warnings."""
-    await Activity.create(ticket_id=ticket_id, kind=ActivityKind.COMMENT, field="alert", body=text, public=False,
-                          actor_label=ACTOR_LABEL, created_at=now)
 

@@ -15,6 +15,7 @@ from notify.channels import SlackChat, TwilioSms
 from notify.dispatcher import DispatchSettings, Dispatcher
 from tests.notify_fakes import ACCOUNT_SID, AUTH_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack, FakeTwilio, LoopbackServer
 from tickets.actor import Actor
+from tickets.events import EventBus, TicketUpdated
 from tickets.models import Level, Ticket
 from tickets.ticket_service import TicketService
 from web.settings.config import Settings
@@ -121,9 +122,11 @@ class World:
 def build_world(orm: Settings, twilio: FakeTwilio, slack: FakeSlack, **policy: Any) -> World:
     notify = NotifySettings.model_validate(notify_raw(twilio.url, slack.url, **policy))  # type: ignore[attr-defined]
     clock = SetClock()
-    tickets = TicketService(clock=clock)
+    bus = EventBus()
+    tickets = TicketService(clock=clock, publish=bus.publish)
     alerts = AlertService(notify.roster(), notify.build_policies(), tickets, clock=clock,
                           ticket_url="https://helpline.example.com/t/")
+    bus.subscribe(alerts.on_ticket_event, TicketUpdated)  # as web/runtime/subscriptions.py does
     assert notify.twilio is not None and notify.slack is not None
     sms = TwilioSms(ACCOUNT_SID, AUTH_TOKEN, FROM, base_url=notify.twilio.api_base_url, timeout=5)
     chat = SlackChat(BOT_TOKEN, base_url=notify.slack.api_base_url, timeout=5)

@@ -1,6 +1,6 @@
 """Who may call what: every declared operation x every role and every kind of bad credential.
 
-The operations are read from ``web.app.APIS``, so a new endpoint is in the matrix the moment it is declared; it
+The operations are read from ``web.resources.apis()``, so a new endpoint is in the matrix the moment it is declared; it
 then needs an entry in ``SAMPLES`` (a request that succeeds when the role is allowed), or the matrix fails.
 """
 
@@ -19,13 +19,13 @@ from tortoise.connection import get_connection
 
 from tests.conftest import Team
 from web.api import Operation
-from web.app import APIS
+from web.resources import apis
 
 PROBLEM = "application/problem+json"
 V1 = "/api/v1"
 
 #: Every operation of the application, as ("METHOD /full/path/{param}", operation).
-OPERATIONS: dict[str, Operation] = {f"{op.method} {api.prefix}{op.path}": op for api in APIS for op in api.operations}
+OPERATIONS: dict[str, Operation] = {f"{op.method} {api.prefix}{op.path}": op for api in apis() for op in api.operations}
 
 
 def expected_role(key: str) -> str | None:

@@ -11,6 +11,7 @@ from tests.conftest import Team
 from tickets.calls.intake import CallIntake, IntakeSettings
 from tickets.models import CallOutcome
 from web.settings.config import Settings, load_settings
+from web.runtime import runtime_of
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
 
@@ -23,9 +24,9 @@ def settings(database_url: str) -> Settings:
 
 def feed_calls(client: TestClient) -> None:
     async def feed() -> None:
-        state = client.app.state  # type: ignore[attr-defined]
-        numbers = state.settings.directory.number_policy()
-        intake = CallIntake(state.services.tickets, settings=IntakeSettings(numbers=numbers))
+        runtime = runtime_of(client.app)
+        numbers = runtime.settings.directory.number_policy()
+        intake = CallIntake(runtime.tickets, settings=IntakeSettings(numbers=numbers))
         for n, (number, outcome) in enumerate([("+15551230001", CallOutcome.ANSWERED),
                                                ("5551230002", CallOutcome.ABANDONED),
                                                ("anonymous", CallOutcome.TIMEOUT),

@@ -13,7 +13,8 @@ from starlette.testclient import TestClient
 from tests.conftest import Team
 from tickets.agent_service import AgentService
 from tickets.models import Role
-from web.app import APIS, create_app
+from web.app import create_app
+from web.resources import apis
 from web.settings.config import load_settings
 
 PROBLEM = "application/problem+json"
@@ -22,8 +23,8 @@ JSON = {"Content-Type": "application/json"}
 
 #: Operations that take a JSON body / a query string, with path parameters filled in (ticket 1, person 1, agent 1).
 IDS = {"ref": "IT-1", "person_id": 1, "agent_id": 1, "token_id": 1, "override_id": 1, "alert_id": 1}
-BODY_OPS = [(op.method, api.prefix + op.path.format(**IDS)) for api in APIS for op in api.operations if op.body]
-QUERY_OPS = [(op.method, api.prefix + op.path.format(**IDS), op.query) for api in APIS for op in api.operations
+BODY_OPS = [(op.method, api.prefix + op.path.format(**IDS)) for api in apis() for op in api.operations if op.body]
+QUERY_OPS = [(op.method, api.prefix + op.path.format(**IDS), op.query) for api in apis() for op in api.operations
              if op.query]
 
 
@@ -386,7 +387,7 @@ def test_wrong_methods_are_405_problems_that_say_what_is_allowed(client: TestCli
 
 def test_unknown_query_parameters_are_400_naming_them(client: TestClient, h: dict[str, str]) -> None:
     """Also on operations that take no query string at all: a typo must not pass unnoticed."""
-    authenticated = [(op.method, api.prefix + op.path.format(**IDS)) for api in APIS for op in api.operations
+    authenticated = [(op.method, api.prefix + op.path.format(**IDS)) for api in apis() for op in api.operations
                      if op.role is not None]
     assert len(authenticated) > len(QUERY_OPS) >= 4
     for method, url in authenticated:

@@ -24,9 +24,8 @@ from tickets.calls.callers import CallerMatch, MatchStatus
 from tickets.calls import directory_sync
 from tickets.calls.directory_sync import DirectorySync, SyncReport
 from tickets.models import CallerIndexEntry, DirectorySyncRun, Person, Ticket
-from web.app import build_services
+from web.runtime import build_runtime
 from web.settings.config import Settings, load_settings
-from web.runtime.directory import DirectoryService
 
 POLICY = NumberPolicy("US", dialling_prefixes=("9",))
 NOT_SALES = "(&(objectCategory=person)(objectClass=user)(!(department=Sales)))"
@@ -178,11 +177,11 @@ async def test_a_sync_that_would_remove_most_people_removes_nobody(samba_ad: Sam
 
 
 async def test_a_phone_call_gets_its_requester_from_the_directory(samba_ad: SambaAD, orm: Settings) -> None:
-    settings = ad_settings(samba_ad, orm)
-    directory = DirectoryService(settings.directory)
+    services = build_runtime(ad_settings(samba_ad, orm))  # as helpline runs: the intake asks the directory
+    directory = services.directory
+    assert directory is not None
     try:
         assert (await directory.run_sync()).ok
-        services = build_services(settings, directory)
         at = datetime.now(timezone.utc)
         call = await services.intake.offered(pbx="main", linkedid="1700000000.1", at=at, caller_number="95551230009",
                                              caller_name="IVAN PETROV", queue="helpdesk")
@@ -197,10 +196,9 @@ async def test_a_phone_call_gets_its_requester_from_the_directory(samba_ad: Samb
 
 async def test_calls_taken_before_the_first_good_sync_get_their_requester_after_it(samba_ad: SambaAD,
                                                                                     orm: Settings) -> None:
-    settings = ad_settings(samba_ad, orm, password="wrong-password")
-    directory = DirectoryService(settings.directory)
-    services = build_services(settings, directory)
-    directory.tickets = services.tickets
+    services = build_runtime(ad_settings(samba_ad, orm, password="wrong-password"))
+    directory = services.directory
+    assert directory is not None
     try:
         assert not (await directory.run_sync()).ok              # AD refuses us: callers cannot be identified
         at = datetime.now(timezone.utc)

@@ -20,6 +20,7 @@ from tests.conftest import PG_ENV, service_missing
 from tests.test_telephony import running, settings_for
 from tickets.models import Call
 from web.runtime.leadership import Leadership, advisory_lock, asyncpg_dsn, lock_key
+from web.runtime import runtime_of
 
 
 @pytest_asyncio.fixture
@@ -184,4 +185,4 @@ async def test_calls_that_ended_while_nobody_listened_are_closed_out(database_ur
             for linkedid, state in left_open.items():
                 wanted = "answered" if state == "answered" else "interrupted"
                 assert closed[linkedid].outcome.value == wanted, (linkedid, state, closed[linkedid].outcome)
-            assert app.state.pbx["main"].counters.closed_out == len(left_open)
+            assert runtime_of(app).pbx["main"].counters.closed_out == len(left_open)

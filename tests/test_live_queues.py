@@ -31,6 +31,7 @@ from web.live.broker import MemoryBroker
 from web.live.message import LiveMessage
 from web.live.queues import QueueRegistry, QueueStatsPublisher, stats_data
 from web.live.stream import for_agent
+from web.runtime import runtime_of
 
 V1 = "/api/v1"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -344,7 +345,7 @@ async def test_the_days_counters_survive_a_restart_and_a_takeover(database_url: 
             after = await until_board(app, token, first, timeout=10)
             assert [(q["answered_today"], q["abandoned_today"], q["timed_out_today"]) for q in after] == [
                 (q["answered_today"], q["abandoned_today"], q["timed_out_today"]) for q in before]
-            listener = app.state.pbx["main"]
+            listener = runtime_of(app).pbx["main"]
             old_board = listener.tracker.board
             await listener.stop()  # deposed ...
             await listener.start()  # ... and elected again: a fresh tracker, the next PBX session (b3)

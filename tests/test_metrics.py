@@ -27,6 +27,7 @@ from tickets.actor import Actor
 from tickets.agent_service import AgentService
 from tickets.models import Call, Role, Ticket
 from web.settings.config import Settings, load_settings
+from web.runtime import runtime_of
 
 RECORDING, TRUTH = "c_concurrent20_mixed.raw", "c_concurrent20_mixed.calls.jsonl"
 
@@ -164,7 +165,7 @@ async def test_sla_warnings_breaches_and_alert_deliveries_are_counted(database_u
         "database": {"url": database_url}, "notify": notify,
         "sla": {"policies": [{"name": "fast", "first_response": "2s", "warn_at": [50]}]}})
     async with running(settings) as app:
-        await app.state.services.tickets.create(Actor.system("test"), title="The printer is on fire")
+        await runtime_of(app).tickets.create(Actor.system("test"), title="The printer is on fire")
         sent = Delivery.filter(status=DeliveryStatus.SENT)
         await until(lambda: _count_at_least(sent, 4), timeout=30)
         transport = httpx.ASGITransport(app=app)
@@ -189,9 +190,9 @@ async def _count_at_least(query: Any, n: int) -> bool:
 async def test_directory_sync_age_and_lookup_results(database_url: str, samba_ad: SambaAD) -> None:
     settings = load_settings(environ={**directory_environ(samba_ad), "HELPLINE_DATABASE_URL": database_url})
     async with running(settings) as app:
-        report = await app.state.directory.run_sync()  # (the app's start-up sync may be under way: one waits)
+        report = await runtime_of(app).directory.run_sync()  # (the app's start-up sync may be under way: one waits)
         assert report.ok, report.summary()
-        intake = app.state.services.intake
+        intake = runtime_of(app).intake
         assert (await intake.identify("+15551230001")).status.value == "unique"
         assert (await intake.identify("+15559999999")).status.value == "none"
         transport = httpx.ASGITransport(app=app)

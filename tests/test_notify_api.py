@@ -25,7 +25,7 @@ from tickets.events import SlaBreached
 from tickets.models import Role
 from web.app import create_app
 from web.settings.config import Settings
-from web.resources.webhooks import webhook_stats
+from web.runtime import runtime_of
 
 V1 = "/api/v1"
 PUBLIC = "https://helpline.example.com"
@@ -72,9 +72,9 @@ def p1_breach(client: TestClient, team: Team, title: str = "VPN down for Finance
                     json={"title": title, "impact": "high", "urgency": "high"})
     assert r.status_code == 201, r.text
     ticket = r.json()
-    services = client.app.state.services  # type: ignore[attr-defined]
     event = SlaBreached(ticket["id"], ticket["number"], "resolution", datetime.now(timezone.utc), "p1")
-    client.portal.call(services.tickets.publish, event)  # as the SLA scheduler does after its commit
+    for handler in runtime_of(client.app).scheduler.handlers:  # as the SLA scheduler does for a breach
+        client.portal.call(handler, event)
     return ticket
 
 
@@ -125,7 +125,7 @@ def test_breach_is_sent_and_acknowledged_by_sms_reply(app_client: TestClient, to
     r = c.post(path, content=urlencode({"From": IVAN, "Body": code}),
                headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": forged})
     assert r.status_code == 403
-    assert c.app.state.notify.forged["twilio"] == 2  # type: ignore[attr-defined]
+    assert runtime_of(c.app).webhook_stats.forged()["twilio"] == 2  # type: ignore[attr-defined]
     # a stranger, and a stale code, change nothing
     assert "not on the on-call list" in twilio_post(c, path, {"From": "+15005550006", "Body": code}).text
     assert "no open alert for 77" in twilio_post(c, path, {"From": IVAN, "Body": "77"}).text
@@ -156,7 +156,7 @@ def test_slack_button_acknowledges_and_forgeries_are_refused(app_client: TestCli
     assert slack_post(c, button(alert_id), secret="wrong").status_code == 401
     assert slack_post(c, button(alert_id), age=301).status_code == 401  # a replay after 5 minutes
     assert slack_post(c, button(alert_id), tamper=True).status_code == 401
-    assert c.app.state.notify.forged["slack"] == 3  # type: ignore[attr-defined]
+    assert runtime_of(c.app).webhook_stats.forged()["slack"] == 3  # type: ignore[attr-defined]
     assert alerts(c, tokens)[0]["state"] == "open"
 
     assert slack_post(c, button(alert_id)).status_code == 200
@@ -229,7 +229,7 @@ def test_ack_by_api(app_client: TestClient, tokens: Team, fake_twilio: FakeTwili
 
 
 def test_slack_members_given_by_email_are_looked_up_once(app_client: TestClient) -> None:
-    people = app_client.app.state.notify.alerts.roster.people  # type: ignore[attr-defined]
+    people = runtime_of(app_client.app).alerting.alerts.roster.people  # type: ignore[attr-defined]
     assert people["petr"].slack_user == "U0PETR"
     assert people["ghost"].slack_user is None and people["ghost"].slack_email is None  # users_not_found: not again
 
@@ -268,7 +268,7 @@ def test_slack_acks_only_from_people_on_the_on_call_list_by_default(app_client: 
     (told,) = wait_for(lambda: fake_slack.ephemerals)
     assert (told["channel"], told["user"]) == ("C0ITONCALL", "U0STRANGER") and "on-call list" in told["text"]
     assert alerts(c, tokens)[0]["state"] == "open" and acknowledged_in_history(c, tokens, ticket["number"]) == []
-    assert webhook_stats(c.app).rejected[("slack_interactions", "ack_refused")] == 1
+    assert runtime_of(c.app).webhook_stats.rejected[("slack_interactions", "ack_refused")] == 1
 
     assert slack_post(c, button(alert_id)).status_code == 200  # ivan, on the list
     alert = alerts(c, tokens)[0]

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 async def open_alert(w: World, title: str = "VPN down for Finance") -> int:
     ticket = await w.p1(title)
-    await w.alerts.on_event(SlaBreached(ticket.id, ticket.number, "resolution", T0, "p1"))
+    await w.alerts.on_due(SlaBreached(ticket.id, ticket.number, "resolution", T0, "p1"))
     return ticket.id
 
 

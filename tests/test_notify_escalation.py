@@ -19,7 +19,7 @@ from tests.sla_support import book
 
 
 async def breach(w: World, ticket_id: int, number: str) -> None:
-    await w.alerts.on_event(SlaBreached(ticket_id, number, "resolution", T0, "p1"))
+    await w.alerts.on_due(SlaBreached(ticket_id, number, "resolution", T0, "p1"))
 
 
 async def test_breach_walks_the_policy_until_acknowledged(world: World) -> None:
@@ -81,7 +81,6 @@ async def test_resolving_the_ticket_stops_the_escalation(world: World) -> None:
     ticket = await w.p1()
     await breach(w, ticket.id, ticket.number)
     await w.dispatcher.run_due()
-    w.tickets.publish = w.alerts.on_event
     await w.tickets.transition(Actor.system("test"), ticket.id, TicketStatus.RESOLVED, resolution="VPN restarted")
     w.clock.advance(hours=1)
     await w.dispatcher.run_due()
@@ -95,17 +94,17 @@ async def test_resolving_the_ticket_stops_the_escalation(world: World) -> None:
 async def test_low_priority_and_unmatched_events_alert_nobody(world: World) -> None:
     w = world
     ticket = await w.tickets.create(Actor.system("test"), title="Mouse", impact=Level.LOW, urgency=Level.LOW)
-    await w.alerts.on_event(SlaWarning(ticket.id, ticket.number, "resolution", 75, T0 + timedelta(hours=1), "p4"))
+    await w.alerts.on_due(SlaWarning(ticket.id, ticket.number, "resolution", 75, T0 + timedelta(hours=1), "p4"))
     assert await Alert.all().count() == 0
 
 
 async def test_a_warning_then_a_breach_are_two_alerts(world: World) -> None:
     w = world
     ticket = await w.p1()
-    await w.alerts.on_event(SlaWarning(ticket.id, ticket.number, "resolution", 75, T0 + timedelta(minutes=5), "p1"))
+    await w.alerts.on_due(SlaWarning(ticket.id, ticket.number, "resolution", 75, T0 + timedelta(minutes=5), "p1"))
     await w.dispatcher.run_due()
     assert "resolution due in 5m" in w.twilio.to(IVAN)[0]["body"]
-    await w.alerts.on_event(SlaWarning(ticket.id, ticket.number, "resolution", 90, T0 + timedelta(minutes=5), "p1"))
+    await w.alerts.on_due(SlaWarning(ticket.id, ticket.number, "resolution", 90, T0 + timedelta(minutes=5), "p1"))
     await breach(w, ticket.id, ticket.number)
     assert await Alert.all().count() == 2
 
@@ -116,7 +115,7 @@ async def test_the_sla_engine_drives_alerts_end_to_end(world: World, tmp_path: P
     w = world
     engine = SlaEngine(book(tmp_path), clock=w.clock)
     w.tickets.sla = engine
-    scheduler = SlaScheduler(engine, publish=w.alerts.on_event, clock=w.clock)
+    scheduler = SlaScheduler(engine, handlers=[w.alerts.on_due], clock=w.clock)
     ticket = await w.p1()
     w.clock.advance(minutes=7, seconds=30)
     assert await scheduler.run_due() == 1
@@ -197,8 +196,8 @@ async def test_each_callback_target_alerts_once(world: World) -> None:
     w = world
     ticket = await w.p1()
     first = SlaBreached(ticket.id, ticket.number, "callback", T0, "phone")
-    await w.alerts.on_event(first)
-    await w.alerts.on_event(first)
-    await w.alerts.on_event(SlaBreached(ticket.id, ticket.number, "callback", T0 + timedelta(hours=2), "phone"))
+    await w.alerts.on_due(first)
+    await w.alerts.on_due(first)
+    await w.alerts.on_due(SlaBreached(ticket.id, ticket.number, "callback", T0 + timedelta(hours=2), "phone"))
     assert sorted(await Alert.filter(ticket_id=ticket.id).values_list("reason", flat=True)) == [
         "sla.breached:callback:2026-03-02T10:00", "sla.breached:callback:2026-03-02T12:00"]

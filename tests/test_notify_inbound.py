@@ -20,7 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from notify.inbound import WebhookStats, parse_reply, slack_signature_ok
+from notify.inbound import parse_reply
+from web.http.webhook_guard import WebhookStats, slack_signature_ok
 from notify.models import Alert, Delivery, DeliveryStatus
 from notify.policy import Match, Policy, Step, Target, choose
 from tests.conftest import start_server, stop_server
@@ -31,7 +32,7 @@ from tickets.actor import Actor
 from tickets.models import Level
 from web.app import create_app
 from web.settings.config import Settings
-from web.resources.webhooks import webhook_stats
+from web.runtime import runtime_of
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
@@ -98,7 +99,7 @@ def hooks(database_url: str, fake_twilio: FakeTwilio, fake_slack: FakeSlack) -> 
 
 
 def rejected(client: TestClient) -> dict[tuple[str, str], int]:
-    return dict(webhook_stats(client.app).rejected)
+    return dict(runtime_of(client.app).webhook_stats.rejected)
 
 
 def twilio(client: TestClient, path: str, params: dict[str, str], *, token: str = AUTH_TOKEN,
@@ -129,7 +130,7 @@ def test_forged_and_malformed_sms_webhooks_are_refused_and_counted(hooks: TestCl
     assert twilio(c, SMS_PATH, {"Body": "ACK 1042"}).status_code == 400  # signed, but who sent it?
     assert rejected(c) == {("twilio_sms", "bad_signature"): 3, ("twilio_sms", "missing_signature"): 1,
                            ("twilio_sms", "malformed_body"): 2}
-    assert c.app.state.notify.forged == {"twilio": 4, "slack": 0}  # type: ignore[attr-defined]
+    assert runtime_of(c.app).webhook_stats.forged() == {"twilio": 4, "slack": 0}  # type: ignore[attr-defined]
 
     # valid requests are not counted; a stranger is answered politely (and counted); a replay acts once
     valid = twilio(c, SMS_PATH, ack)
@@ -153,7 +154,7 @@ def test_status_callbacks_refused_and_counted(hooks: TestClient) -> None:
     sid = "SM" + "a" * 32
 
     async def sent_sms() -> int:
-        ticket = await c.app.state.services.tickets.create(  # type: ignore[attr-defined]
+        ticket = await runtime_of(c.app).tickets.create(  # type: ignore[attr-defined]
             Actor.system("test"), title="Mail down", impact=Level.HIGH, urgency=Level.HIGH)
         now = datetime.now(timezone.utc)
         alert = await Alert.create(ticket_id=ticket.id, reason="sla.breached:resolution", event="sla.breached",
@@ -207,8 +208,8 @@ def test_forged_stale_replayed_and_malformed_slack_requests_are_counted(hooks: T
     assert rejected(c) == {("slack_interactions", "bad_signature"): 3, ("slack_interactions", "stale_timestamp"): 2,
                            ("slack_interactions", "missing_signature"): 1, ("slack_interactions", "replay"): 1,
                            ("slack_interactions", "malformed_body"): 2}
-    assert c.app.state.notify.forged == {"twilio": 0, "slack": 7}  # type: ignore[attr-defined]
-    assert webhook_stats(c.app).as_dict()["slack_interactions"]["replay"] == 1
+    assert runtime_of(c.app).webhook_stats.forged() == {"twilio": 0, "slack": 7}  # type: ignore[attr-defined]
+    assert runtime_of(c.app).webhook_stats.as_dict()["slack_interactions"]["replay"] == 1
 
 
 def test_a_signed_request_is_acted_on_once_by_all_instances_and_after_a_restart(
@@ -247,7 +248,7 @@ def test_a_signed_request_is_acted_on_once_by_all_instances_and_after_a_restart(
 
 def test_refusals_are_logged_once_without_secrets(caplog: pytest.LogCaptureFixture) -> None:
     stats = WebhookStats()
-    with caplog.at_level(logging.WARNING, logger="notify.inbound"):
+    with caplog.at_level(logging.WARNING, logger="web.http.webhook_guard"):
         for _ in range(5):
             stats.reject("slack_interactions", "bad_signature", client="203.0.113.9")
         stats.reject("twilio_sms", "unknown_sender", "+15...06", "203.0.113.9")

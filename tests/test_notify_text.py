@@ -66,7 +66,7 @@ def test_slack_blocks_have_acknowledge_and_open_until_acknowledged() -> None:
 async def test_unicode_arrives_intact_at_twilio_and_slack(world: World) -> None:
     w = world
     ticket = await w.p1("Не работает VPN — ใช้ไม่ได้")
-    await w.alerts.on_event(SlaWarning(ticket.id, ticket.number, "resolution", 75, T0 + timedelta(minutes=5), "p1"))
+    await w.alerts.on_due(SlaWarning(ticket.id, ticket.number, "resolution", 75, T0 + timedelta(minutes=5), "p1"))
     await w.dispatcher.run_due()
     (sms,) = w.twilio.to(IVAN)
     assert sms["body"] == f"{ticket.number} P1 resolution due in 5m: Не работает VPN — ใช้ไม่ได้ - reply " \
@@ -113,7 +113,7 @@ async def test_what_twilio_and_slack_receive_from_a_hostile_caller_is_inert(worl
     blocks no mention or link markup, and Slack is asked not to unfurl anything."""
     w = world
     ticket = await w.p1(f"Call from {EVIL}\r\nor www.evil.example")
-    await w.alerts.on_event(SlaWarning(ticket.id, ticket.number, "resolution", 75, T0 + timedelta(minutes=5), "p1"))
+    await w.alerts.on_due(SlaWarning(ticket.id, ticket.number, "resolution", 75, T0 + timedelta(minutes=5), "p1"))
     await w.dispatcher.run_due()
     (sms,) = w.twilio.to(IVAN)
     assert "://" not in sms["body"] and "evil.example" not in sms["body"] and "\n" not in sms["body"]

@@ -33,7 +33,7 @@ from tickets.agent_service import AgentService
 from tickets.calls.intake import CallIntake
 from tickets.models import Call, Role, Ticket
 from tickets.ticket_service import TicketService
-from web.runtime import db
+from web.runtime import db, runtime_of
 from web.app import create_app
 from web.settings.config import Settings
 
@@ -118,7 +118,7 @@ async def test_each_recording_gives_exactly_its_calls(database_url: str, case: s
             await until_calls_end(len(expected), timeout=120)
             await assert_matches(expected)
             # the connection parsed only the events the tracker reads (VarSet, Newexten, CEL, ... were skipped)
-            assert app.state.pbx["main"].connection.status().events_ignored > 0
+            assert runtime_of(app).pbx["main"].connection.status().events_ignored > 0
 
 
 REFUSE_SQLITE = """CREATE TRIGGER refuse_call BEFORE INSERT ON phone_call WHEN NEW.linkedid = '{id}'
@@ -178,7 +178,7 @@ async def test_a_second_replay_of_the_same_calls_changes_nothing(database_url: s
                 await assert_matches(expected)
                 seen.append((await Call.all().order_by("id").values_list("id", "ticket_id", "state", "updated_at"),
                              await Ticket.all().order_by("id").values_list("id", "version", "title")))
-                assert app.state.pbx["main"].counters.facts_failed == 0
+                assert runtime_of(app).pbx["main"].counters.facts_failed == 0
     assert seen[0] == seen[1], "the second replay changed calls or tickets"
 
 
@@ -199,7 +199,7 @@ async def test_a_break_mid_stream_loses_and_doubles_nothing(database_url: str, r
         async with running(settings) as app:
             await until_calls_end(len(expected))
             await assert_matches(expected)
-            assert app.state.pbx["main"].counters.resyncs >= 1
+            assert runtime_of(app).pbx["main"].counters.resyncs >= 1
 
 
 async def test_pbx_state_in_the_status_and_the_api_and_click_to_call(database_url: str) -> None:
@@ -212,7 +212,7 @@ async def test_pbx_state_in_the_status_and_the_api_and_click_to_call(database_ur
             tokens = {a.login: (await agents.issue_token(a.id))[1] for a in (alice, bob, sam)}
             supervisor = {"Authorization": f"Bearer {tokens['sam']}"}
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://helpline") as http:
-                listener = app.state.pbx["main"]
+                listener = runtime_of(app).pbx["main"]
                 await listener.connection.wait_connected(5)
                 assert (await http.get("/readyz")).json() == {"status": "ready"}
                 assert (await http.get("/api/v1/status", headers=supervisor)).json() == {
@@ -250,7 +250,7 @@ async def test_click_to_call_with_line_breaks_in_stored_agent_data_is_never_a_50
             mallory = await agents.create(login="mallory", display_name="Mallory", extension="105\r\nAction: Logoff")
             tokens = {a.login: (await agents.issue_token(a.id))[1] for a in (eve, mallory)}
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://helpline") as http:
-                listener = app.state.pbx["main"]
+                listener = runtime_of(app).pbx["main"]
                 await listener.connection.wait_connected(5)
                 queued = await http.post("/api/v1/calls/originate", json={"number": "5551230001"},
                                          headers={"Authorization": f"Bearer {tokens['eve']}"})
@@ -272,7 +272,7 @@ async def test_click_to_call_with_line_breaks_in_stored_agent_data_is_never_a_50
 async def test_a_wrong_secret_is_reported_not_hidden(database_url: str) -> None:
     async with ReplayServer([None], username=USER, secret=SECRET) as server:
         async with running(settings_for(database_url, server.port, secret="wrong")) as app:
-            listener = app.state.pbx["main"]
+            listener = runtime_of(app).pbx["main"]
             for _ in range(100):
                 if listener.connection.status().state.value == "auth_failed":
                     break
@@ -292,7 +292,7 @@ async def test_readyz_tells_the_internet_nothing_about_the_pbx(database_url: str
     failed. Now it says ready or not ready; the details need a supervisor's token."""
     port = free_port()  # nobody listens there: the connection fails with the address in its error
     async with running(settings_for(database_url, port)) as app:
-        listener = app.state.pbx["main"]
+        listener = runtime_of(app).pbx["main"]
         for _ in range(200):
             if listener.connection.status().last_error:
                 break
@@ -364,7 +364,7 @@ async def test_calls_left_open_for_weeks_are_closed_out_at_the_next_resync(datab
             await until("the three old calls are closed out", lambda: _at_least(ended_calls(), 3), timeout=30)
             outcomes = dict(await Call.all().values_list("linkedid", "outcome"))
             assert outcomes == {"old.1": "interrupted", "old.2": "interrupted", "old.3": "answered", "old.4": None}
-            assert app.state.pbx["main"].counters.closed_out == 3, "another PBX's calls are not this one's"
+            assert runtime_of(app).pbx["main"].counters.closed_out == 3, "another PBX's calls are not this one's"
 
 
 async def _at_least(count: Awaitable[int], wanted: int) -> bool:
@@ -398,12 +398,12 @@ async def test_an_old_recording_is_recorded_on_our_clock_with_sane_waits(databas
     async with ReplayServer([Session(first, drop_after=first.events), Session(still_up)], username=USER,
                             secret=SECRET) as server:
         async with running(settings_for(database_url, server.port)) as app:
-            listener = app.state.pbx["main"]
+            listener = runtime_of(app).pbx["main"]
             await until("the resync after the blip", lambda: listener.counters.resyncs >= 2, timeout=30)
             assert rest.snapshots["queuestatus"].items, "some callers wait across the blip"
 
             def board() -> list[dict[str, Any]]:
-                return [m.data for m in app.state.live.recent if m.type == "queue.stats"]
+                return [m.data for m in runtime_of(app).live.recent if m.type == "queue.stats"]
 
             await until("the board after the resync", lambda: any(s["waiting"] for s in board()[-1:]), timeout=30)
             calls = await Call.all()
@@ -475,8 +475,8 @@ async def test_calls_offered_by_context_get_the_queue_they_enter(database_url: s
         async with running(settings.model_copy(update={"pbx": [pbx]})) as app:
             await until("every call ended", lambda: _at_least(ended_calls(), len(expected)), timeout=60)
             queues = dict(await Call.all().values_list("linkedid", "queue"))
-            messages = list(app.state.live.recent)
-            registry = app.state.live.queues
+            messages = list(runtime_of(app).live.recent)
+            registry = runtime_of(app).live.queues
             agents = AgentService()
             dave = await agents.create(login="dave", display_name="Dave", extension="104")  # in no queue
             bob = await agents.create(login="bob", display_name="Bob Agent", extension="102")  # a member

@@ -1,8 +1,17 @@
-"""Domain events the ticket services publish after their transaction commits."""
+"""Domain events the ticket services publish after their transaction commits, and the bus that delivers them.
+
+Services are given :meth:`EventBus.publish` when they are built and publish to it; who hears what is said once, in
+the composition root's subscription table (``web/runtime/subscriptions.py``), in delivery order.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import inspect
+import logging
+import types
+import typing
+
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -124,3 +133,52 @@ Publisher = Callable[[DomainEvent], Awaitable[None] | None]
 
 async def no_publisher(event: DomainEvent) -> None:
     """The default publisher: events go nowhere."""
+
+
+log = logging.getLogger(__name__)
+#: Something that hears events: a function of the event, plain or async.
+Handler = Callable[[typing.Any], Awaitable[None] | None]
+
+
+def event_classes(*kinds: typing.Any) -> tuple[type, ...]:
+    """The classes ``kinds`` stand for: classes as they are, unions (``DomainEvent``) as their members."""
+    found: list[type] = []
+    for kind in kinds:
+        if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+            found += event_classes(*typing.get_args(kind))
+        elif isinstance(kind, type):
+            found.append(kind)
+        else:
+            raise TypeError(f"not an event class: {kind!r}")
+    return tuple(found)
+
+
+class EventBus:
+    """Hands each published event to the handlers subscribed to its class, in the order they subscribed.
+
+    A handler that raises is logged and the others still hear the event: publishing happens after the change
+    committed, so nothing can be undone by a failing listener (each one catches up in its own way).
+    """
+
+    def __init__(self) -> None:
+        self._subscriptions: list[tuple[Handler, tuple[type, ...]]] = []
+
+    def subscribe(self, handler: Handler, *kinds: typing.Any) -> None:
+        """``handler`` hears the events of ``kinds`` (event classes, or a union such as ``DomainEvent``)."""
+        if not kinds:
+            raise TypeError("say which events the handler hears")
+        self._subscriptions.append((handler, event_classes(*kinds)))
+
+    def handlers(self, event: DomainEvent) -> Sequence[Handler]:
+        """Who hears ``event``, in delivery order."""
+        return [handler for handler, kinds in self._subscriptions if isinstance(event, kinds)]
+
+    async def publish(self, event: DomainEvent) -> None:
+        """Deliver ``event`` to each of its handlers in turn; never raises."""
+        for handler in self.handlers(event):
+            try:
+                result = handler(event)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("%s could not handle %s", getattr(handler, "__qualname__", handler), event.type)

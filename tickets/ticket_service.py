@@ -208,6 +208,21 @@ class TicketService:
         await self.emit(TicketUpdated(ticket.id, ticket.number, actor.label, ("comment",)))
         return entry
 
+    async def note(self, actor: Actor, ticket_id: int, text: str, *, about: str | None = None) -> Activity:
+        """A system line in the ticket's history, internal (agents only): something that happened around the ticket
+        (an alert sent or acknowledged), not a change of it. The ticket's version stays as it is, so an agent's next
+        change does not clash with it. ``about`` labels the line (e.g. ``alert``)."""
+        now = self.clock()
+        async with unit_of_work():
+            number = await Ticket.filter(id=ticket_id).first().values_list("number", flat=True)
+            if number is None:
+                raise NotFound(f"ticket {ticket_id} does not exist")
+            entry = await Activity.create(ticket_id=ticket_id, kind=ActivityKind.COMMENT, field=about, body=text,
+                                          public=False, actor_id=actor.agent_id, actor_label=actor.label,
+                                          created_at=now)
+            await self.emit(TicketUpdated(ticket_id, str(number), actor.label, ("note",)))
+        return entry
+
     async def assign(
         self,
         actor: Actor,

@@ -12,7 +12,7 @@ import re
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -25,6 +25,9 @@ from tickets.errors import DomainError
 from tickets.models import Agent, Role
 from web import logs
 from web.http.problems import ApiError, from_api_error, from_domain_error
+
+if TYPE_CHECKING:
+    from web.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +83,10 @@ class Call:
         self.query = query
 
     @property
-    def services(self) -> Any:
-        return self.request.app.state.services
+    def runtime(self) -> Runtime:
+        """The process's parts: services, listeners, settings (:mod:`web.runtime`)."""
+        runtime: Runtime = self.request.app.state.runtime
+        return runtime
 
     @property
     def actor(self) -> Actor:
@@ -191,7 +196,7 @@ async def _authorise(request: Request, role: Role) -> Agent:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise ApiError(401, "unauthenticated", "the Authorization header must be 'Bearer <token>'", headers=challenge)
-    agent = await request.app.state.services.agents.authenticate(secret.strip())
+    agent = await request.app.state.runtime.agents.authenticate(secret.strip())
     if agent is None:
         raise ApiError(401, "invalid-token", "the token is unknown, revoked, or its agent is deactivated",
                        headers={"WWW-Authenticate": 'Bearer realm="helpline", error="invalid_token"'})

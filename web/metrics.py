@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -36,6 +36,10 @@ from directory.numbers import CallerNumber
 from tickets.calls.callers import CallerLookup, CallerMatch
 from tickets.events import CallEndedEvent, CallOfferedEvent, DomainEvent, SlaBreached, SlaWarning
 from web.settings.config import WebSettings
+from web.version import VERSION
+
+if TYPE_CHECKING:
+    from web.runtime import Runtime
 
 log = logging.getLogger(__name__)
 PATH = "/metrics"
@@ -53,6 +57,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        #: Reads the runtime's components at scrape time (:func:`install`).
+        self.collector: HelplineCollector | None = None
         r = self.registry
         self.calls_offered = Counter("helpline_calls_offered", "Calls that reached the IT line, by PBX and what "
                                      "happened to their ticket (opened: a new ticket; linked: the caller's open "
@@ -151,10 +157,10 @@ class DatabaseFigures:
 
 
 class HelplineCollector(Collector):
-    """Reads the app's components when Prometheus scrapes (``state``: the Starlette app's ``app.state``)."""
+    """Reads the runtime's components when Prometheus scrapes."""
 
-    def __init__(self, state: Any) -> None:
-        self.state = state
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
         self.figures = DatabaseFigures()
         self._lock = asyncio.Lock()
 
@@ -179,7 +185,7 @@ class HelplineCollector(Collector):
         figures = DatabaseFigures(ok=True, at=time.monotonic(),
                                   deliveries={(r["channel"], str(getattr(r["status"], "value", r["status"]))): r["n"]
                                               for r in rows})
-        if self.state.directory is not None:
+        if self.runtime.directory is not None:
             state = await sync_state()
             if state.last_ok is not None:
                 figures.directory_synced_at = state.last_ok.finished_at.timestamp()
@@ -198,7 +204,7 @@ class HelplineCollector(Collector):
         queued = GaugeMetricFamily("helpline_ami_queue_events", "AMI events waiting to be processed", labels=["pbx"])
         live = GaugeMetricFamily("helpline_pbx_live_calls", "Calls being followed now", labels=["pbx"])
         counters = {key: CounterMetricFamily(name, text, labels=["pbx"]) for key, (name, text) in PBX_COUNTERS.items()}
-        for name, listener in dict(getattr(self.state, "pbx", {}) or {}).items():
+        for name, listener in dict(self.runtime.pbx).items():
             status = listener.status()
             up.add_metric([name], 1.0 if status.get("ready") else 0.0)
             for s in STATES:
@@ -210,16 +216,16 @@ class HelplineCollector(Collector):
         yield from (up, state, queued, live, *counters.values())
 
     def _background(self) -> Iterator[Metric]:
-        scheduler = getattr(self.state, "sla_scheduler", None)
+        scheduler = self.runtime.scheduler
         fired = CounterMetricFamily("helpline_sla_events_fired", "SLA warnings and breaches this process fired")
         fired.add_metric([], float(getattr(scheduler, "fired", 0) or 0))
         yield fired
-        services = getattr(self.state, "services", None)
+        intake = self.runtime.intake
         national = CounterMetricFamily("helpline_calls_unnormalised_national_numbers", "Calls from numbers without "
                                        "+<country code> while [directory] default_region is not set (this process)")
-        national.add_metric([], float(getattr(getattr(services, "intake", None), "national_without_region", 0) or 0))
+        national.add_metric([], float(intake.national_without_region))
         yield national
-        notify = getattr(self.state, "notify", None)
+        notify = self.runtime.alerting
         if notify is not None:
             c = notify.dispatcher.counters
             for key, text in (("sent", "Alert messages sent"), ("retried", "Alert sends that failed and will be "
@@ -230,40 +236,38 @@ class HelplineCollector(Collector):
                 yield family
             forged = CounterMetricFamily("helpline_webhooks_forged", "Webhook requests refused for a bad "
                                          "signature", labels=["provider"])
-            for provider, n in notify.forged.items():
+            for provider, n in self.runtime.webhook_stats.forged().items():
                 forged.add_metric([provider], float(n))
             yield forged
-        guard = getattr(self.state, "notify_webhooks", None)  # web/resources/webhooks.py, once a webhook was called
         refused = CounterMetricFamily("helpline_webhooks_refused", "Webhook requests refused, by endpoint and reason "
                                       "(forged, replayed, stale, malformed, unknown sender or message)",
                                       labels=["source", "reason"])
-        for (source, reason), n in sorted(guard.stats.rejected.items()) if guard is not None else ():
+        for (source, reason), n in sorted(self.runtime.webhook_stats.rejected.items()):
             refused.add_metric([source, reason], float(n))
         yield refused
-        broker = getattr(self.state, "live", None)
+        broker = self.runtime.live
         subscribers = GaugeMetricFamily("helpline_live_subscribers", "Clients following the live event stream "
                                         "(GET /api/v1/events) on this process")
         subscribers.add_metric([], float(len(getattr(broker, "subscribers", ()) or ())))
         yield subscribers
-        streams = getattr(self.state, "streams", None)  # web/live/open_streams.py
-        if streams is not None:
-            limit = GaugeMetricFamily("helpline_live_streams_limit", "Event streams this process serves at most "
-                                      "([live] max_streams, or from the open-file limit)")
-            limit.add_metric([], float(streams.per_process))
-            yield limit
-            refused = CounterMetricFamily("helpline_live_streams_refused", "Event streams refused at a cap "
-                                          "(agent_cap: 429, process_cap: 503)", labels=["reason"])
-            for reason in ("agent_cap", "process_cap"):
-                refused.add_metric([reason], float(streams.refused[reason]))
-            yield refused
-            closed = CounterMetricFamily("helpline_live_streams_ended", "Event streams ended because their "
-                                         "credentials did (token revoked, logged out, deactivated, role changed...)",
-                                         labels=["reason"])
-            for reason, n in sorted(streams.closed.items()):
-                closed.add_metric([reason], float(n))
-            yield closed
+        streams = self.runtime.streams  # web/live/open_streams.py
+        limit = GaugeMetricFamily("helpline_live_streams_limit", "Event streams this process serves at most "
+                                  "([live] max_streams, or from the open-file limit)")
+        limit.add_metric([], float(streams.per_process))
+        yield limit
+        refused = CounterMetricFamily("helpline_live_streams_refused", "Event streams refused at a cap "
+                                      "(agent_cap: 429, process_cap: 503)", labels=["reason"])
+        for reason in ("agent_cap", "process_cap"):
+            refused.add_metric([reason], float(streams.refused[reason]))
+        yield refused
+        closed = CounterMetricFamily("helpline_live_streams_ended", "Event streams ended because their "
+                                     "credentials did (token revoked, logged out, deactivated, role changed...)",
+                                     labels=["reason"])
+        for reason, n in sorted(streams.closed.items()):
+            closed.add_metric([reason], float(n))
+        yield closed
         info = GaugeMetricFamily("helpline_build_info", "helpline's version (always 1)", labels=["version"])
-        info.add_metric([str(getattr(self.state, "version", "unknown"))], 1.0)
+        info.add_metric([VERSION], 1.0)
         yield info
 
     def _database(self) -> Iterator[Metric]:
@@ -278,7 +282,7 @@ class HelplineCollector(Collector):
         for (channel, status), n in sorted(f.deliveries.items()):
             deliveries.add_metric([channel, status], float(n))
         yield deliveries
-        if self.state.directory is not None:
+        if self.runtime.directory is not None:
             age = GaugeMetricFamily("helpline_directory_sync_age_seconds", "Seconds since the last good directory "
                                     "sync finished (absent: never synced)")
             if f.directory_synced_at is not None:
@@ -349,22 +353,22 @@ def allowed(request: Request, web: WebSettings) -> bool:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    state = request.app.state
-    if not allowed(request, state.settings.web):
+    runtime: Runtime = request.app.state.runtime
+    if not allowed(request, runtime.settings.web):
         return PlainTextResponse("metrics: not allowed (see [web] metrics_token / metrics_allow)\n", status_code=403)
-    collector: HelplineCollector = state.metrics_collector
-    await collector.refresh()
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    collector = runtime.metrics.collector
+    if collector is not None:
+        await collector.refresh()
+    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def routes() -> list[Route]:
     return [Route(PATH, metrics_endpoint, methods=["GET"])]
 
 
-def install(state: Any, metrics: Metrics) -> HelplineCollector:
-    """Register the scrape-time collector of the app whose ``app.state`` is ``state``."""
-    collector = HelplineCollector(state)
-    metrics.registry.register(collector)
-    state.metrics = metrics
-    state.metrics_collector = collector
+def install(runtime: Runtime) -> HelplineCollector:
+    """Register the scrape-time collector of ``runtime`` in its metrics' registry."""
+    collector = HelplineCollector(runtime)
+    runtime.metrics.registry.register(collector)
+    runtime.metrics.collector = collector
     return collector

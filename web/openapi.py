@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import typing
 from typing import Any
@@ -12,6 +13,7 @@ from pydantic.json_schema import models_json_schema
 from web.api import IF_MATCH_PATTERN, Api, Operation
 from web.http.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 from web.schemas.common import Problem
+from web.version import VERSION
 
 REF = "#/components/schemas/{model}"
 PATH_PARAM = re.compile(r"{([a-z_]+)}")
@@ -26,6 +28,14 @@ REASONS = {
     415: "Body is not JSON",
     422: "Body fails validation; see errors[] for each field",
 }
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    """The document of every resource's operations (:func:`web.resources.apis`), built once."""
+    from web.resources import apis
+
+    return build(apis(), version=VERSION)
 
 
 def build(apis: list[Api], *, version: str) -> dict[str, Any]:

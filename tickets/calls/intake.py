@@ -58,6 +58,9 @@ OUTCOME_TEXT = {
     CallOutcome.INTERRUPTED: "the call was cut off (the PBX restarted or the connection was lost)",
 }
 
+#: The states of a call that is not over.
+OPEN_STATES = (CallState.OFFERED, CallState.RINGING, CallState.ANSWERED)
+
 
 @dataclass(frozen=True)
 class IntakeSettings:
@@ -87,6 +90,13 @@ class CallIntake:
         self.national_without_region = 0
 
     # -- facts -------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    async def open_calls(pbx: str) -> list[tuple[str, bool]]:
+        """The calls of ``pbx`` not yet ended, as (Linkedid, answered): after a resync, those the PBX no longer
+        has ended while nobody listened. Reads only the open calls (index on pbx + state), however many there are."""
+        rows = await Call.filter(pbx=pbx, state__in=OPEN_STATES).values_list("linkedid", "state")
+        return [(str(linkedid), state == CallState.ANSWERED) for linkedid, state in rows]
 
     async def identify(self, caller_number: str) -> CallerMatch:
         """Who the caller is (never raises: a failed lookup is ``unavailable``). Call it outside any transaction."""

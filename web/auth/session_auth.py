@@ -14,7 +14,7 @@ async def session_agent(request: HTTPConnection) -> Agent | None:
 
     Raises ``403 csrf`` when the cookie is valid but a state-changing request lacks the session's CSRF token.
     """
-    manager: SessionManager | None = getattr(request.app.state, "sessions", None)
+    manager: SessionManager = request.app.state.runtime.sessions
     if manager is None or COOKIE not in request.cookies:
         return None
     session = await manager.read(request)

@@ -12,19 +12,36 @@ of its numbers), Slack (``auth.test``; the bot can post to each ``slack:`` chann
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import functools
 import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from web.cli import check_deps as deps
 from web.cli.check_deps import Failed, Warned
 from web.settings.config import Settings
 
 Status = Literal["pass", "warn", "fail", "skip"]
+
+
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    check = sub.add_parser("check", parents=[common], help="check every dependency and say how to fix failures",
+                           description="Check the database, each PBX (AMI login and permissions), each directory "
+                                       "server, Twilio, Slack and Redis, concurrently with bounded timeouts. Exit 1 "
+                                       "if any check fails.")
+    check.add_argument("--json", action="store_true", help="print the results as JSON")
+    check.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per check (default 10)")
+    check.set_defaults(run=_check)
+
+
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    results = asyncio.run(run_checks(settings, timeout=args.timeout))
+    print(render_json(results) if args.json else render_text(results))
+    return 1 if any(r.status == "fail" for r in results) else 0
 
 
 @dataclass

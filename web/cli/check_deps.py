@@ -7,6 +7,7 @@ import asyncio
 import re
 from typing import Any
 
+from pbx import actions
 from pbx.backoff import Backoff
 from web.settings.config import DatabaseSettings, DirectorySettings, PbxSettings
 from web.settings.notify import NotifySettings, TwilioSettings
@@ -144,11 +145,10 @@ async def pbx(settings: PbxSettings, timeout: float) -> str:
         if not conn.status().fully_booted:
             missing.append("read class 'system' (no FullyBooted event after login)")
         try:
-            await conn.send_list({"Action": "CoreShowChannels"})
+            await actions.core_show_channels(conn)
         except AmiActionError as exc:
             missing.append(f"write class 'reporting' (CoreShowChannels: {exc.message.get('Message')})")
-        answer = await conn.send_action({"Action": "Originate"})  # no Channel: refused after the permission check
-        if "permission denied" in str(answer.get("Message", "")).lower():
+        if not await actions.may_originate(conn):
             missing.append("write class 'originate' (click to call)")
         if missing:
             raise Failed(f"{where} (Asterisk {version}): logged in, but the AMI user lacks " + "; ".join(missing),

@@ -9,6 +9,7 @@ recognised as the calls already recorded.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import dataclasses
 import re
@@ -19,8 +20,13 @@ import socket
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pbx.replay import Recording, ReplayServer, Session
+from web.cli.support import CommandFailed
+
+if TYPE_CHECKING:
+    from web.runtime import Runtime
 
 RECORDING = Path(__file__).parent / "demo_data" / "calls.raw.gz"
 AMI_USER = "helpline-demo"
@@ -63,22 +69,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _seed(settings: object, password: str) -> None:
-    from tickets.agent_service import AgentService
+async def _seed(runtime: Runtime, password: str) -> None:
     from tickets.models import Role
-    from tickets.person_service import PersonService
-    from web.runtime import db
     from web.auth.passwords import hash_password
+    from web.runtime import db
 
-    await db.open_orm(settings.database)  # type: ignore[attr-defined]
+    await db.open_orm(runtime.settings.database)
     try:
-        await db.upgrade(settings.database)  # type: ignore[attr-defined]
-        agents = AgentService()
+        await db.upgrade(runtime.settings.database)
+        agents = runtime.agents
         demo = await agents.create(login="demo", display_name="Alice Agent", role=Role.SUPERVISOR, extension="101")
         await agents.set_password(demo.id, hash_password(password))
         for login, name, extension in (("bob", "Bob Agent", "102"), ("carol", "Carol Agent", "103")):
             await agents.create(login=login, display_name=name, extension=extension)
-        people = PersonService(region="US")
+        people = runtime.people
         for name, phone, department, title, vip in PEOPLE:
             await people.create(name=name, phone=phone, department=department, title=title, vip=vip)
     finally:
@@ -89,6 +93,7 @@ async def _demo(port: int, speed: float, pause: float) -> None:
     import uvicorn
 
     from web.app import create_app
+    from web.runtime import build_runtime
     from web.settings.config import Settings
 
     workdir = Path(tempfile.mkdtemp(prefix="helpline-demo-"))
@@ -105,7 +110,8 @@ async def _demo(port: int, speed: float, pause: float) -> None:
         "pbx": [{"name": "demo", "host": "127.0.0.1", "port": pbx.port, "username": AMI_USER, "secret": secret,
                  "queues": ["helpdesk"], "originate_channel": "Local/{extension}@agents"}],
     })
-    await _seed(settings, password)
+    runtime = build_runtime(settings)
+    await _seed(runtime, password)
 
     async def replay_again() -> None:
         loop = 0
@@ -115,7 +121,7 @@ async def _demo(port: int, speed: float, pause: float) -> None:
             pbx.sessions.append(Session(fresh_copy(recording, loop, time.time())))
             pbx.drop()  # helpline reconnects at once and gets the next replay
 
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, runtime), host="127.0.0.1", port=port, log_level="warning",
                                            access_log=False, lifespan="on"))
     again = asyncio.create_task(replay_again())
     print(f"""helpline demo (throwaway data in {workdir})
@@ -136,9 +142,19 @@ every {length + pause:.0f} s. Stop with Ctrl-C (the data is deleted).""", flush=
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run_demo(port: int = 8080, speed: float = 1.0, pause: float = 8.0) -> int:
-    from web.cli.support import CommandFailed
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    demo = sub.add_parser("demo", parents=[common], help="try the console: throwaway database, replayed calls",
+                          description="Run helpline on a throwaway SQLite file with a demo agent, a small directory "
+                                      "of callers and a local fake Asterisk replaying a bundled recording of calls "
+                                      "in a loop. Prints the console URL and the demo agent's credentials.")
+    demo.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080; 0 picks a free one)")
+    demo.add_argument("--speed", type=float, default=1.0, help="replay pace (default 1 = real time)")
+    demo.add_argument("--pause", type=float, default=8.0, help="seconds between two replays (default 8)")
+    demo.set_defaults(run=lambda args, settings: run_demo(port=args.port, speed=args.speed, pause=args.pause))
 
+
+def run_demo(port: int = 8080, speed: float = 1.0, pause: float = 8.0) -> int:
+    """Run the demo until interrupted; its data is deleted then."""
     if speed <= 0 or pause < 0:
         raise CommandFailed("--speed must be greater than 0 and --pause at least 0")
     asyncio.run(_demo(port or _free_port(), speed, pause))

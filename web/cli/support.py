@@ -1,12 +1,16 @@
-"""What every ``helpline`` command shares: the failure it reports, and running a task with the database open."""
+"""What every ``helpline`` command shares: the failure it reports, and running a task with the database open and
+the process's parts built (the same :class:`~web.runtime.Runtime` the server runs on)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from web.settings.config import Settings
+
+if TYPE_CHECKING:
+    from web.runtime import Runtime
 
 
 class CommandFailed(Exception):
@@ -38,3 +42,20 @@ def with_database(settings: Settings, task: Callable[[], Awaitable[Any]]) -> Any
             await db.close_orm()
 
     return asyncio.run(run())
+
+
+def with_runtime(settings: Settings, task: Callable[[Runtime], Awaitable[Any]], *, prepare: bool = False) -> Any:
+    """Run ``task`` with the process's parts built for ``settings`` and the database open (``prepare``: an empty
+    database is migrated first, as ``helpline serve`` does); what the parts hold is released afterwards."""
+    from web.runtime import build_runtime, db
+
+    async def run() -> Any:
+        runtime = build_runtime(settings)
+        try:
+            if prepare:
+                await db.prepare(settings.database)
+            return await task(runtime)
+        finally:
+            await runtime.stop()
+
+    return with_database(settings, run)

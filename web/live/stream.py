@@ -34,6 +34,7 @@ from web.live.broker import Broker, Overflow
 from web.live.message import LiveMessage
 from web.live.open_streams import OpenStream, OpenStreams
 from web.live.queues import QueueRegistry
+from web.runtime import runtime_of
 from web.http.problems import ApiError, from_api_error
 
 PERSONAL = frozenset({"call.ringing", "call.answered"})
@@ -67,7 +68,8 @@ def for_agent(message: LiveMessage, agent: Agent, queues: QueueRegistry | None =
 
 
 async def events(request: Request) -> Response:
-    streams: OpenStreams = request.app.state.streams
+    runtime = runtime_of(request)
+    streams: OpenStreams = runtime.streams
     try:
         agent = await _authorise(request, Role.AGENT)
         unknown = set(request.query_params) - {"last_event_id"}
@@ -78,8 +80,8 @@ async def events(request: Request) -> Response:
     except ApiError as exc:
         return from_api_error(exc)
     last_id = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
-    broker = request.app.state.live
-    keepalive = request.app.state.settings.live.keepalive.total_seconds()
+    broker = runtime.live
+    keepalive = runtime.settings.live.keepalive.total_seconds()
     return _StreamResponse(_frames(opened, broker, last_id, keepalive), on_close=lambda: streams.release(opened),
                            media_type="text/event-stream",
                            headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"})

@@ -1,1 +1,14 @@
-"""HTTP resources of the JSON API; each module declares its operations on its own :class:`web.api.Api`."""
+"""HTTP resources: each module declares its operations on its own :class:`web.api.Api` and translates between HTTP
+and the services (no business rules here). :func:`apis` lists them all: the app's routes and the OpenAPI document."""
+
+from __future__ import annotations
+
+from web.api import Api
+
+
+def apis() -> list[Api]:
+    """Every resource's operations (the OpenAPI document and the app's routes are made of them)."""
+    from web.resources import (agents, calls, directory, notify, pbx, people, queues, service, sla, tickets)
+
+    return [service.root, service.api, tickets.api, calls.api, pbx.api, directory.api, people.api, agents.api,
+            sla.api, notify.api, queues.api]

@@ -27,7 +27,7 @@ PAGES = cursor.IdPages("agents")
           response=AgentCreated, status=201, errors=(409, 422), tag="agents")
 async def create_agent(call: Call) -> AgentCreated:
     b: AgentCreate = call.body
-    agents = call.services.agents
+    agents = call.runtime.agents
     agent = await agents.create(login=b.login, display_name=b.display_name, role=b.role, extension=b.extension,
                                 email=b.email)
     _, secret = await agents.issue_token(agent.id, "default")
@@ -38,7 +38,7 @@ async def create_agent(call: Call) -> AgentCreated:
          tag="agents")
 async def list_agents(call: Call) -> AgentPage:
     q: AgentListQuery = call.query
-    rows = await call.services.agents.find(active=q.active, after=PAGES.after(q.cursor), limit=q.limit + 1)
+    rows = await call.runtime.agents.find(active=q.active, after=PAGES.after(q.cursor), limit=q.limit + 1)
     rows, next_cursor = PAGES.page(rows, q.limit)
     return AgentPage(items=[agent_out(a) for a in rows], next=next_cursor)
 
@@ -46,7 +46,7 @@ async def list_agents(call: Call) -> AgentPage:
 @api.get("/agents/{agent_id}", summary="Read an agent", role=Role.ADMIN, response=AgentOut, errors=(404,),
          tag="agents")
 async def get_agent(call: Call) -> AgentOut:
-    return agent_out(await call.services.agents.get(call.id_param("agent_id", "agent")))
+    return agent_out(await call.runtime.agents.get(call.id_param("agent_id", "agent")))
 
 
 @api.patch("/agents/{agent_id}", summary="Change an agent (role, extension, deactivate)", role=Role.ADMIN,
@@ -54,26 +54,26 @@ async def get_agent(call: Call) -> AgentOut:
 async def update_agent(call: Call) -> AgentOut:
     b: AgentPatch = call.body
     changes = {name: getattr(b, name) for name in b.model_fields_set}
-    return agent_out(await call.services.agents.update(call.id_param("agent_id", "agent"), changes))
+    return agent_out(await call.runtime.agents.update(call.id_param("agent_id", "agent"), changes))
 
 
 @api.get("/agents/{agent_id}/tokens", summary="List an agent's API tokens (never the secrets)", role=Role.ADMIN,
          response=TokenList, errors=(404,), tag="agents")
 async def list_tokens(call: Call) -> TokenList:
-    tokens = await call.services.agents.tokens(call.id_param("agent_id", "agent"))
+    tokens = await call.runtime.agents.tokens(call.id_param("agent_id", "agent"))
     return TokenList(items=[token_out(t) for t in tokens])
 
 
 @api.post("/agents/{agent_id}/tokens", summary="Issue another API token; the secret is shown once",
           role=Role.ADMIN, body=TokenCreate, response=TokenIssued, status=201, errors=(404, 422), tag="agents")
 async def issue_token(call: Call) -> TokenIssued:
-    token, secret = await call.services.agents.issue_token(call.id_param("agent_id", "agent"), call.body.name)
+    token, secret = await call.runtime.agents.issue_token(call.id_param("agent_id", "agent"), call.body.name)
     return TokenIssued(**token_out(token).model_dump(), token=secret)
 
 
 @api.delete("/agents/{agent_id}/tokens/{token_id}", summary="Revoke an API token", role=Role.ADMIN,
             response=TokenOut, errors=(404,), tag="agents")
 async def revoke_token(call: Call) -> Reply:
-    token = await call.services.agents.revoke_token(call.id_param("agent_id", "agent"),
+    token = await call.runtime.agents.revoke_token(call.id_param("agent_id", "agent"),
                                                     call.id_param("token_id", "token"))
     return Reply(token_out(token))

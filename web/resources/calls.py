@@ -28,7 +28,7 @@ async def list_calls(call: Call) -> CallPage:
     if q.ticket_id is not None:
         rows = rows.filter(ticket_id=q.ticket_id)
     if q.caller:
-        number = CallerNumber.parse(q.caller, call.request.app.state.settings.directory.default_region)
+        number = CallerNumber.parse(q.caller, call.runtime.settings.directory.default_region)
         rows = rows.filter(caller_key=number.key) if number.key else rows.filter(caller_number=number.raw)
     if q.agent:
         agent = call.agent if q.agent == "me" else await Agent.get_or_none(login=q.agent)

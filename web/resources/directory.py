@@ -13,7 +13,7 @@ api = Api()
 @api.get("/directory", summary="The directory sync: last sync, age, counts, last error", role=Role.ADMIN,
          response=DirectoryStatusOut, tag="directory")
 async def get_directory(call: Call) -> DirectoryStatusOut:
-    settings = call.request.app.state.settings.directory
+    settings = call.runtime.settings.directory
     status = await directory_status(settings.enabled)
     return DirectoryStatusOut(**vars(status), sync_interval_seconds=settings.sync_interval.total_seconds()
                               if settings.enabled else None)

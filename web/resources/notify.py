@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from notify.models import Alert, AlertState, Delivery, OnCallOverride
-from notify.schedule import Override
+from notify.oncall import OnCall
 from tickets.models import Role
 from web.api import Api, Call, Reply
 from web.schemas.notify import (AlertList, AlertOut, AlertQuery, DeliveryOut, OnCallOut, OnCallQuery, OverrideIn,
@@ -16,28 +16,23 @@ from web.http.problems import ApiError
 api = Api()
 
 
-def _runtime(call: Call) -> NotifyRuntime | None:
-    return getattr(call.request.app.state, "notify", None)
+def _alerting(call: Call) -> NotifyRuntime | None:
+    return call.runtime.alerting
 
 
 @api.get("/oncall", summary="Who is on call now and the shifts of the coming days, per schedule", role=Role.AGENT,
          query=OnCallQuery, response=OnCallOut, tag="alerting")
 async def oncall(call: Call) -> OnCallOut:
     q: OnCallQuery = call.query
-    now = call.services.tickets.clock()
+    now = call.runtime.tickets.clock()
     until = now + timedelta(days=q.days)
-    runtime = _runtime(call)
-    if runtime is None:
-        return OnCallOut(at=now, until=until, schedules=[])
-    extra = await runtime.alerts.overrides()
-    out = []
-    for name, schedule in runtime.alerts.roster.schedules.items():
-        more: list[Override] = extra.get(name, [])
-        shifts = [ShiftOut(start=s.start, end=s.end, person=s.person, override=s.override)
-                  for s in schedule.shifts(now, until, more)]
-        out.append(ScheduleOnCall(name=name, timezone=str(schedule.tz), now=schedule.on_call(now, more),
-                                  shifts=shifts))
-    return OnCallOut(at=now, until=until, schedules=out)
+    alerting = _alerting(call)
+    schedules = await alerting.alerts.oncall.schedules(now, until) if alerting is not None else []
+    return OnCallOut(at=now, until=until, schedules=[
+        ScheduleOnCall(name=s.name, timezone=s.timezone, now=s.now,
+                       shifts=[ShiftOut(start=f.start, end=f.end, person=f.person, override=f.override)
+                               for f in s.shifts])
+        for s in schedules])
 
 
 def _override_out(row: OnCallOverride) -> OverrideOut:
@@ -48,8 +43,7 @@ def _override_out(row: OnCallOverride) -> OverrideOut:
 @api.get("/oncall/overrides", summary="On-call overrides that have not ended", role=Role.AGENT,
          response=OverrideList, tag="alerting")
 async def list_overrides(call: Call) -> OverrideList:
-    now = call.services.tickets.clock()
-    rows = await OnCallOverride.filter(end__gt=now).order_by("start", "id").limit(500)
+    rows = await OnCall.current_overrides(call.runtime.tickets.clock())
     return OverrideList(items=[_override_out(r) for r in rows])
 
 
@@ -57,29 +51,20 @@ async def list_overrides(call: Call) -> OverrideList:
           role=Role.SUPERVISOR, body=OverrideIn, response=OverrideOut, status=201, tag="alerting")
 async def create_override(call: Call) -> Reply:
     b: OverrideIn = call.body
-    runtime = _runtime(call)
-    roster = runtime.alerts.roster if runtime else None
-    if roster is None or b.schedule not in roster.schedules:
-        raise ApiError(422, "invalid-body", f"schedule: there is no schedule {b.schedule!r} ([[notify.schedules]])",
+    alerting = _alerting(call)
+    if alerting is None:
+        raise ApiError(422, "invalid-field", "schedule: no on-call schedules are configured ([[notify.schedules]])",
                        field_errors=[{"field": "schedule", "detail": "unknown schedule"}])
-    if b.person not in roster.people:
-        raise ApiError(422, "invalid-body", f"person: {b.person!r} is not in [[notify.people]]",
-                       field_errors=[{"field": "person", "detail": "unknown person"}])
-    row = await OnCallOverride.create(schedule=b.schedule, person=b.person, start=b.start, end=b.end,
-                                      reason=b.reason, created_by=call.actor.label,
-                                      created_at=call.services.tickets.clock())
+    row = await alerting.alerts.oncall.add_override(schedule=b.schedule, person=b.person, start=b.start, end=b.end,
+                                                     reason=b.reason, by=call.actor.label,
+                                                     now=call.runtime.tickets.clock())
     return Reply(_override_out(row), status=201)
 
 
 @api.delete("/oncall/overrides/{override_id}", summary="Remove an override", role=Role.SUPERVISOR,
             response=OverrideOut, tag="alerting")
 async def delete_override(call: Call) -> OverrideOut:
-    override_id = call.id_param("override_id", "override")
-    row = await OnCallOverride.get_or_none(id=override_id)
-    if row is None:
-        raise ApiError(404, "not-found", f"override {override_id} does not exist")
-    await OnCallOverride.filter(id=override_id).delete()
-    return _override_out(row)
+    return _override_out(await OnCall.remove_override(call.id_param("override_id", "override")))
 
 
 async def _alert_out(alert: Alert) -> AlertOut:
@@ -115,8 +100,8 @@ async def ack_alert(call: Call) -> AlertOut:
     alert = await Alert.get_or_none(id=alert_id)
     if alert is None:
         raise ApiError(404, "not-found", f"alert {alert_id} does not exist")
-    runtime = _runtime(call)
-    if alert.state != AlertState.OPEN or runtime is None:
+    alerting = _alerting(call)
+    if alert.state != AlertState.OPEN or alerting is None:
         raise ApiError(409, "conflict", f"alert {alert_id} is {AlertState(alert.state).value}, not open")
-    await runtime.alerts.acknowledge([alert.id], call.actor.label, "api", actor=call.actor)
+    await alerting.alerts.acknowledge([alert.id], call.actor.label, "api", actor=call.actor)
     return await _alert_out(await Alert.get(id=alert.id))

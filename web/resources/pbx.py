@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import datetime, timezone
 from typing import Any
 
+from pbx import actions
 from pbx.connection import AmiBadAction, AmiError, AmiNotConnected, AmiTimeout
 from tickets.models import Role
 from web.api import Api, Call, Reply
@@ -16,13 +16,6 @@ from web.runtime.telephony import PbxListener
 
 api = Api()
 _NOT_DIALLABLE = re.compile(r"[ ().-]")
-
-
-def caller_id_name(name: str) -> str:
-    """An agent's name as the name part of a caller ID: no quotes, control characters or line separators (a name
-    stored before the API refused them would otherwise break the AMI header), white space collapsed."""
-    kept = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in name if c != '"')
-    return " ".join(kept.split())
 
 
 def pbx_status(listener: PbxListener) -> PbxStatus:
@@ -35,14 +28,14 @@ def pbx_status(listener: PbxListener) -> PbxStatus:
 @api.get("/pbx", summary="The PBX connections and how they are doing", role=Role.AGENT, response=PbxList,
          tag="calls")
 async def list_pbx(call: Call) -> PbxList:
-    return PbxList(items=[pbx_status(listener) for listener in call.request.app.state.pbx.values()])
+    return PbxList(items=[pbx_status(listener) for listener in call.runtime.pbx.values()])
 
 
 @api.post("/calls/originate", summary="Click to call: ring your phone, then dial the number", role=Role.AGENT,
           body=Originate, response=OriginateQueued, status=202, errors=(502, 503, 504), tag="calls")
 async def originate(call: Call) -> Reply:
     b: Originate = call.body
-    listeners: dict[str, PbxListener] = call.request.app.state.pbx
+    listeners = call.runtime.pbx
     if not listeners:
         raise ApiError(503, "no-pbx", "no PBX is configured ([[pbx]] in the configuration)")
     listener = listeners.get(b.pbx) if b.pbx else next(iter(listeners.values()))
@@ -56,14 +49,11 @@ async def originate(call: Call) -> Reply:
                        "sets it with PATCH /api/v1/agents/{id}")
     number = _NOT_DIALLABLE.sub("", b.number)
     pbx = listener.settings
-    action = {
-        "Action": "Originate", "Channel": pbx.originate_channel.format(extension=extension),
-        "Context": pbx.originate_context, "Exten": number, "Priority": "1", "Async": "true",
-        "Timeout": str(int(pbx.originate_ring.total_seconds() * 1000)),
-        "CallerID": f'"{caller_id_name(call.agent.display_name)}" <{extension}>',
-    }
     try:
-        response = await listener.connection.send_action(action)
+        response = await actions.originate(
+            listener.connection, channel=pbx.originate_channel.format(extension=extension),
+            context=pbx.originate_context, exten=number, caller=actions.caller_id(call.agent.display_name, extension),
+            ring=pbx.originate_ring)
     except AmiBadAction as exc:  # a value stored before the API refused line breaks (an extension): nothing was sent
         raise ApiError(422, "invalid-call-request", f"cannot place this call: {exc} (check agent "
                        f"{call.agent.login}'s extension and the [[pbx]] originate settings)") from None
@@ -73,7 +63,7 @@ async def originate(call: Call) -> Reply:
         raise ApiError(504, "pbx-timeout", f"PBX {listener.name} did not answer the call request in time") from None
     except AmiError as exc:
         raise ApiError(503, "pbx-unavailable", f"cannot call now: {exc}") from None
-    if str(response.get("Response", "")).lower() != "success":
+    if not actions.succeeded(response):
         reason = response.get("Message") or "no reason given"
         raise ApiError(502, "pbx-refused", f"PBX {listener.name} refused the call: {reason}")
     return Reply(OriginateQueued(status="queued", pbx=listener.name, extension=extension, number=number))

@@ -15,14 +15,14 @@ PAGES = cursor.IdPages("people")
 @api.post("/people", summary="Add a person (requester)", role=Role.AGENT, body=PersonCreate, response=PersonOut,
           status=201, errors=(409, 422), tag="people")
 async def create_person(call: Call) -> PersonOut:
-    return person_out(await call.services.people.create(**call.body.model_dump()))
+    return person_out(await call.runtime.people.create(**call.body.model_dump()))
 
 
 @api.get("/people", summary="Find people by name, email, phone or department", role=Role.AGENT, query=PeopleQuery,
          response=PersonPage, errors=(400,), tag="people")
 async def list_people(call: Call) -> PersonPage:
     q: PeopleQuery = call.query
-    rows = await call.services.people.find(text=q.q, after=PAGES.after(q.cursor), limit=q.limit + 1)
+    rows = await call.runtime.people.find(text=q.q, after=PAGES.after(q.cursor), limit=q.limit + 1)
     rows, next_cursor = PAGES.page(rows, q.limit)
     return PersonPage(items=[person_out(p) for p in rows], next=next_cursor)
 
@@ -30,7 +30,7 @@ async def list_people(call: Call) -> PersonPage:
 @api.get("/people/{person_id}", summary="Read a person", role=Role.AGENT, response=PersonOut, errors=(404,),
          tag="people")
 async def get_person(call: Call) -> PersonOut:
-    return person_out(await call.services.people.get(call.id_param("person_id", "person")))
+    return person_out(await call.runtime.people.get(call.id_param("person_id", "person")))
 
 
 @api.patch("/people/{person_id}", summary="Change a person", role=Role.AGENT, body=PersonPatch, response=PersonOut,
@@ -38,4 +38,4 @@ async def get_person(call: Call) -> PersonOut:
 async def update_person(call: Call) -> PersonOut:
     b: PersonPatch = call.body
     changes = {name: getattr(b, name) for name in b.model_fields_set}
-    return person_out(await call.services.people.update(call.id_param("person_id", "person"), changes))
+    return person_out(await call.runtime.people.update(call.id_param("person_id", "person"), changes))

@@ -48,7 +48,7 @@ async def list_queues(call: Call) -> QueueList:
     """Supervisors see every queue; an agent the queues they are a member of (and those whose members are not
     known). The day's counters cover the whole (server-local) day: after a restart or a takeover they start from
 the calls recorded today."""
-    registry = call.request.app.state.live.queues
+    registry = call.runtime.live.queues
     agent = call.agent
     assert agent is not None
     everything = Role(agent.role).rank >= Role.SUPERVISOR.rank

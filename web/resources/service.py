@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 from tortoise.connection import get_connection
@@ -12,8 +12,13 @@ from tortoise.connection import get_connection
 from tickets.calls.caller_index import directory_status
 from tickets.models import Role
 from web.api import Api, Call, Reply
+from web.openapi import document as openapi_document
 from web.resources.render import agent_out
 from web.schemas.common import AgentOut, Health, Readiness, ServiceStatus
+from web.version import VERSION
+
+if TYPE_CHECKING:
+    from web.runtime import Runtime
 
 root = Api(prefix="")
 api = Api()
@@ -22,7 +27,7 @@ READY_TIMEOUT = 2.0
 
 @root.get("/healthz", summary="Liveness: the process is up", role=None, response=Health, tag="service")
 async def healthz(call: Call) -> Health:
-    return Health(status="ok", version=call.request.app.state.version)
+    return Health(status="ok", version=VERSION)
 
 
 @root.get("/readyz", summary="Readiness: ready (200) or not ready (503), nothing more", role=None,
@@ -38,7 +43,7 @@ async def readyz(call: Call) -> Reply:
 @api.get("/status", summary="How the instance is: the database, each PBX, the directory sync, alerting, Redis",
          role=Role.SUPERVISOR, response=ServiceStatus, tag="service")
 async def status(call: Call) -> ServiceStatus:
-    checks = await service_checks(call.request.app.state)
+    checks = await service_checks(call.runtime)
     if checks["database"] != "ok":
         return ServiceStatus(status="not ready", checks=checks)
     degraded = any(v not in ("ok", "standby") for v in checks.values())
@@ -53,26 +58,26 @@ async def _database_check() -> str:
         return f"error: {type(exc).__name__}"
 
 
-async def service_checks(state: Any) -> dict[str, str]:
+async def service_checks(runtime: Runtime) -> dict[str, str]:
     """Each dependency of the running app and how it is: ``ok``, ``standby`` (a PBX another instance listens
     to), or what is wrong."""
     checks: dict[str, str] = {"database": await _database_check()}
-    for name, listener in state.pbx.items():
+    for name, listener in runtime.pbx.items():
         if listener.role == "standby":  # another instance listens: this one is ready to take over
             checks[f"pbx:{name}"] = "standby"
             continue
         pbx = listener.connection.status()
         checks[f"pbx:{name}"] = "ok" if pbx.ready else pbx.state.value + (
             f": {pbx.last_error}" if pbx.last_error else "")
-    if state.directory is not None and checks["database"] == "ok":
+    if runtime.directory is not None and checks["database"] == "ok":
         checks["directory"] = await _directory_check()
-    notify = getattr(state, "notify", None)  # alerting: permanent delivery failures of the last day
+    notify = runtime.alerting  # alerting: permanent delivery failures of the last day
     if notify is not None and checks["database"] == "ok":
         try:
             checks["alerting"] = await asyncio.wait_for(notify.problems(), READY_TIMEOUT)
         except Exception as exc:
             checks["alerting"] = f"error: {type(exc).__name__}"
-    if getattr(state.live, "connected", True) is False:  # Redis: the console degrades, not intake
+    if getattr(runtime.live, "connected", True) is False:  # Redis: the console degrades, not intake
         checks["live"] = "redis unreachable: live events are off"
     return checks
 
@@ -98,5 +103,5 @@ async def me(call: Call) -> AgentOut:
 
 @api.get("/openapi.json", summary="This document", role=Role.AGENT, tag="service")
 async def openapi(call: Call) -> Response:
-    document = call.request.app.state.openapi
+    document = openapi_document()
     return Response(json.dumps(document, ensure_ascii=False), media_type="application/json")

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from tickets.models import Agent, Role
 from web.api import _authorise, refuse_duplicate_keys
 from web.auth.passwords import verify_password
+from web.runtime import runtime_of
 from web.http.problems import ApiError, from_api_error, problem
 from web.resources.render import agent_out
 from web.auth.session_auth import session_agent
@@ -49,7 +50,7 @@ async def _credentials(request: Request) -> tuple[str, str]:
 
 
 async def login(request: Request) -> Response:
-    limiter = request.app.state.login_limiter
+    limiter = runtime_of(request).login_limiter
     ip = request.client.host if request.client else "unknown"
     try:
         name, password = await _credentials(request)
@@ -64,9 +65,9 @@ async def login(request: Request) -> Response:
     except ApiError as exc:
         return from_api_error(exc)
     await limiter.succeeded(name, ip)
-    session: Session = request.app.state.sessions.create(agent)
+    session: Session = runtime_of(request).sessions.create(agent)
     response = _reply(agent, session.csrf, 201)
-    request.app.state.sessions.set_cookie(response, request, session)
+    runtime_of(request).sessions.set_cookie(response, request, session)
     return response
 
 
@@ -75,7 +76,7 @@ async def current(request: Request) -> Response:
         agent = await _authorise(request, Role.AGENT)
     except ApiError as exc:
         return from_api_error(exc)
-    found = await request.app.state.sessions.read(request) if "authorization" not in request.headers else None
+    found = await runtime_of(request).sessions.read(request) if "authorization" not in request.headers else None
     return _reply(agent, found.csrf if found else None)
 
 
@@ -86,10 +87,10 @@ async def logout(request: Request) -> Response:
     except ApiError as exc:
         response = from_api_error(exc)
         if exc.status == 401:
-            await request.app.state.sessions.end(request, response)
+            await runtime_of(request).sessions.end(request, response)
         return response
     response = Response(status_code=204)
-    await request.app.state.sessions.end(request, response)
+    await runtime_of(request).sessions.end(request, response)
     return response
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from starlette.responses import Response
 
-from tickets.models import Agent, Role, SlaClock, SlaEvent, SlaState, Ticket, TicketStatus
+from tickets.models import Role, SlaClock, SlaEvent, SlaState, TicketStatus
 from tickets.sla.clocks import SlaEngine
+from tickets.sla import report as figures
 from tickets.sla.policy import Metric
 from web.api import Api, Call
 from web.http.problems import ApiError
@@ -20,8 +20,6 @@ from web.schemas.common import (SlaAtRisk, SlaAtRiskItem, SlaAtRiskQuery, SlaCal
                          SlaTimeline)
 
 api = Api()
-REPORT_START = datetime(1970, 1, 1, tzinfo=timezone.utc)
-REPORT_END = datetime(9000, 1, 1, tzinfo=timezone.utc)
 
 
 def clock_out(row: SlaClock, engine: SlaEngine, now: datetime) -> SlaClockOut:
@@ -38,16 +36,16 @@ def clock_out(row: SlaClock, engine: SlaEngine, now: datetime) -> SlaClockOut:
 
 
 async def ticket_clocks(call: Call, ticket_id: int) -> list[SlaClockOut]:
-    engine = call.services.sla or SlaEngine()
+    engine = call.runtime.sla
     rows = await SlaClock.filter(ticket_id=ticket_id).order_by("id")
-    now = call.services.tickets.clock()
+    now = call.runtime.tickets.clock()
     return [clock_out(row, engine, now) for row in rows]
 
 
 @api.get("/tickets/{ref}/sla", summary="The SLA clocks of a ticket and their timeline", role=Role.AGENT,
          response=SlaTimeline, errors=(404,), tag="sla")
 async def ticket_sla(call: Call) -> SlaTimeline:
-    ticket = await call.services.tickets.get(call.path("ref"))
+    ticket = await call.runtime.tickets.get(call.path("ref"))
     events = await SlaEvent.filter(ticket_id=ticket.id).order_by("id").limit(1000)
     return SlaTimeline(
         clocks=await ticket_clocks(call, ticket.id),
@@ -60,22 +58,11 @@ async def ticket_sla(call: Call) -> SlaTimeline:
          query=SlaAtRiskQuery, response=SlaAtRisk, tag="sla")
 async def sla_at_risk(call: Call) -> SlaAtRisk:
     q: SlaAtRiskQuery = call.query
-    rows = SlaClock.filter(paused=False, stopped_at__isnull=True)  # index sla_clock_open_due_idx
-    if q.metric:
-        rows = rows.filter(metric__in=q.metric)
-    clocks = await rows.order_by("due_at", "id").limit(q.limit)
-    tickets = {t.id: t for t in await Ticket.filter(id__in={c.ticket_id for c in clocks})} if clocks else {}
-    assignees = {t.assignee_id for t in tickets.values() if t.assignee_id is not None}
-    logins = dict(await Agent.filter(id__in=assignees).values_list("id", "login")) if assignees else {}
-    engine = call.services.sla or SlaEngine()
-    now = call.services.tickets.clock()
-    items = []
-    for c in clocks:
-        t = tickets[c.ticket_id]
-        items.append(SlaAtRiskItem(ticket_id=t.id, number=t.number, title=t.title, priority=t.priority,
-                                   status=TicketStatus(t.status), assignee=logins.get(t.assignee_id),
-                                   clock=clock_out(c, engine, now)))
-    return SlaAtRisk(items=items)
+    engine, now = call.runtime.sla, call.runtime.tickets.clock()
+    return SlaAtRisk(items=[
+        SlaAtRiskItem(ticket_id=r.ticket.id, number=r.ticket.number, title=r.ticket.title, priority=r.ticket.priority,
+                      status=TicketStatus(r.ticket.status), assignee=r.assignee, clock=clock_out(r.clock, engine, now))
+        for r in await figures.at_risk(q.limit, q.metric or ())])
 
 
 @api.get("/reports/sla", summary="SLA targets met and breached per policy, metric, group or agent",
@@ -83,7 +70,7 @@ async def sla_at_risk(call: Call) -> SlaAtRisk:
          alt_media={"text/csv": "with format=csv: key,met,breached,met_percent, one row per key, then the total"})
 async def sla_report(call: Call) -> SlaReport | Response:
     q: SlaReportQuery = call.query
-    until = q.until or call.services.tickets.clock()
+    until = q.until or call.runtime.tickets.clock()
     try:
         since = q.since or until - timedelta(days=30)
     except OverflowError:  # until in January of year 1
@@ -94,20 +81,9 @@ async def sla_report(call: Call) -> SlaReport | Response:
     if since >= until:
         raise ApiError(400, "invalid-query", "since must be before until",
                        field_errors=[{"field": "since", "detail": "not before until"}])
-    since, until = max(since, REPORT_START), min(until, REPORT_END)  # what both databases store
-    met_rows = SlaClock.filter(state=SlaState.MET, stopped_at__gte=since, stopped_at__lt=until)
-    breached_rows = SlaClock.filter(breached_at__gte=since, breached_at__lt=until)
-    if q.metric:
-        met_rows, breached_rows = met_rows.filter(metric__in=q.metric), breached_rows.filter(metric__in=q.metric)
-    outcomes = [(c, "met") for c in await met_rows] + [(c, "breached") for c in await breached_rows]
-    keys = await _report_keys(q.by, [c for c, _ in outcomes])
-    met: Counter[str | None] = Counter()
-    breached: Counter[str | None] = Counter()
-    for clock, outcome in outcomes:
-        (met if outcome == "met" else breached)[keys[clock.id]] += 1
-    rows = [_report_row(k, met[k], breached[k]) for k in sorted(set(met) | set(breached), key=lambda k: (k is None, k))]
-    report = SlaReport(since=since, until=until, by=q.by, rows=rows,
-                       total=_report_row(None, sum(met.values()), sum(breached.values())))
+    found = await figures.sla_report(since, until, q.by, q.metric or ())
+    report = SlaReport(since=found.since, until=found.until, by=found.by, rows=[_report_row(r) for r in found.rows],
+                       total=_report_row(found.total))
     return _csv(report) if q.format == "csv" else report
 
 
@@ -130,29 +106,14 @@ def _cell(value: str | None) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-async def _report_keys(by: str, clocks: list[SlaClock]) -> dict[int, str | None]:
-    if by in ("policy", "metric"):
-        return {c.id: getattr(c, by) for c in clocks}
-    ticket_ids = {c.ticket_id for c in clocks}
-    column = "group" if by == "group" else "assignee_id"
-    tickets = dict(await Ticket.filter(id__in=ticket_ids).values_list("id", column)) if ticket_ids else {}
-    if by == "agent":
-        agent_ids = {a for a in tickets.values() if a is not None}
-        logins = dict(await Agent.filter(id__in=agent_ids).values_list("id", "login")) if agent_ids else {}
-        tickets = {t: logins.get(a) for t, a in tickets.items()}
-    return {c.id: tickets.get(c.ticket_id) for c in clocks}
-
-
-def _report_row(key: str | None, met: int, breached: int) -> SlaReportRow:
-    total = met + breached
-    return SlaReportRow(key=key, met=met, breached=breached,
-                        met_percent=round(100 * met / total, 1) if total else None)
+def _report_row(row: figures.ReportRow) -> SlaReportRow:
+    return SlaReportRow(key=row.key, met=row.met, breached=row.breached, met_percent=row.met_percent)
 
 
 @api.get("/sla/policies", summary="The SLA policies, in the order they are tried", role=Role.AGENT,
          response=SlaPolicyList, tag="sla")
 async def sla_policies(call: Call) -> SlaPolicyList:
-    engine: SlaEngine = call.services.sla or SlaEngine()
+    engine: SlaEngine = call.runtime.sla
     items = []
     for p in engine.book.policies:
         seconds = {m: int(t.total_seconds()) for m, t in p.targets.items()}
@@ -168,5 +129,5 @@ async def sla_policies(call: Call) -> SlaPolicyList:
 @api.get("/sla/calendars", summary="The business calendars (24x7 is built in)", role=Role.AGENT,
          response=SlaCalendarList, tag="sla")
 async def sla_calendars(call: Call) -> SlaCalendarList:
-    engine: SlaEngine = call.services.sla or SlaEngine()
+    engine: SlaEngine = call.runtime.sla
     return SlaCalendarList(items=[SlaCalendarOut(**cal.describe()) for cal in engine.book.calendars.values()])

@@ -39,7 +39,7 @@ async def _reply(call: Call, ticket: Ticket, status: int | None = None) -> Reply
         await ticket.fetch_related(*missing)
     headers = {"ETag": f'"{ticket.version}"'}
     if status == 201:
-        headers["Location"] = f"{call.request.app.state.api_prefix}/tickets/{ticket.number}"
+        headers["Location"] = f"{api.prefix}/tickets/{ticket.number}"
     return Reply(ticket_out(ticket), status=status, headers=headers)
 
 
@@ -47,7 +47,7 @@ async def _reply(call: Call, ticket: Ticket, status: int | None = None) -> Reply
           errors=(422,), etag=True)
 async def create_ticket(call: Call) -> Reply:
     b: TicketCreate = call.body
-    ticket = await call.services.tickets.create(
+    ticket = await call.runtime.tickets.create(
         call.actor, title=b.title, description=b.description, type=b.type, impact=b.impact, urgency=b.urgency,
         channel=b.channel, requester_id=b.requester_id, caller_number=b.caller_number, assignee=b.assignee,
         group=b.group,
@@ -85,7 +85,7 @@ async def list_tickets(call: Call) -> TicketPage:
 @api.get("/tickets/{ref}", summary="Read a ticket by id or number (IT-1042), with its calls and SLA clocks", role=Role.AGENT,
          response=TicketDetail, errors=(404,), etag=True)
 async def get_ticket(call: Call) -> Reply:
-    ticket = await call.services.tickets.get(call.path("ref"))
+    ticket = await call.runtime.tickets.get(call.path("ref"))
     reply = await _reply(call, ticket)
     calls = await CallRow.filter(ticket_id=ticket.id).order_by("id").prefetch_related("agent")
     assert reply.body is not None
@@ -99,7 +99,7 @@ async def get_ticket(call: Call) -> Reply:
 async def update_ticket(call: Call) -> Reply:
     b: TicketPatch = call.body
     changes = {name: getattr(b, name) for name in b.model_fields_set}
-    ticket = await call.services.tickets.update(call.actor, call.path("ref"), changes, if_version=call.if_match())
+    ticket = await call.runtime.tickets.update(call.actor, call.path("ref"), changes, if_version=call.if_match())
     return await _reply(call, ticket)
 
 
@@ -107,7 +107,7 @@ async def update_ticket(call: Call) -> Reply:
           body=CommentCreate, response=CommentOut, status=201, errors=(404, 409, 422), etag=True)
 async def comment_ticket(call: Call) -> Reply:
     b: CommentCreate = call.body
-    entry = await call.services.tickets.comment(call.actor, call.path("ref"), b.body, public=b.public)
+    entry = await call.runtime.tickets.comment(call.actor, call.path("ref"), b.body, public=b.public)
     version = entry.ticket.version  # the ticket the comment was saved with: its new version
     return Reply(CommentOut(**dict(activity_out(entry)), ticket_version=version), headers={"ETag": f'"{version}"'})
 
@@ -116,7 +116,7 @@ async def comment_ticket(call: Call) -> Reply:
           body=Assign, response=TicketOut, errors=(403, 404, 409, 412, 422), etag=True, if_match=True)
 async def assign_ticket(call: Call) -> Reply:
     b: Assign = call.body
-    ticket = await call.services.tickets.assign(
+    ticket = await call.runtime.tickets.assign(
         call.actor, call.path("ref"), assignee=b.assignee, group=b.group,
         change_group="group" in b.model_fields_set, if_version=call.if_match(),
     )
@@ -127,7 +127,7 @@ async def assign_ticket(call: Call) -> Reply:
           body=Transition, response=TicketOut, errors=(404, 409, 412, 422), etag=True, if_match=True)
 async def transition_ticket(call: Call) -> Reply:
     b: Transition = call.body
-    ticket = await call.services.tickets.transition(
+    ticket = await call.runtime.tickets.transition(
         call.actor, call.path("ref"), b.to, resolution=b.resolution, comment=b.comment, public=b.public,
         if_version=call.if_match(),
     )
@@ -138,7 +138,7 @@ async def transition_ticket(call: Call) -> Reply:
          query=PageQuery, response=ActivityPage, errors=(400, 404))
 async def ticket_activity(call: Call) -> ActivityPage:
     q: PageQuery = call.query
-    ticket = await call.services.tickets.get(call.path("ref"))
-    entries = await call.services.tickets.history(ticket.id, after=HISTORY_PAGES.after(q.cursor), limit=q.limit + 1)
+    ticket = await call.runtime.tickets.get(call.path("ref"))
+    entries = await call.runtime.tickets.history(ticket.id, after=HISTORY_PAGES.after(q.cursor), limit=q.limit + 1)
     entries, next_cursor = HISTORY_PAGES.page(entries, q.limit)
     return ActivityPage(items=[activity_out(e) for e in entries], next=next_cursor)

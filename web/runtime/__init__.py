@@ -1,1 +1,162 @@
-"""The composition root: builds the process from its settings and starts and stops its parts."""
+"""The composition root: one typed :class:`Runtime` built from the settings, and its start and stop.
+
+:func:`build_runtime` makes every part of the process and connects them, once: the event bus and the services that
+publish to it, the subscription table (:mod:`web.runtime.subscriptions`: who hears which domain event), alerting,
+the directory, the live broker, the shared security state. Nothing is rewired afterwards. The app's lifespan calls
+:meth:`Runtime.start` and :meth:`Runtime.stop` (what needs the running event loop and the database is made there:
+the PBX listeners, the provider clients, the background loops); every CLI command builds the same runtime and uses
+the parts it needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import HTTPConnection
+
+from tickets.agent_service import AgentService
+from tickets.calls.callers import PeopleByPhone
+from tickets.calls.intake import CallIntake, IntakeSettings
+from tickets.events import EventBus
+from tickets.models import Level
+from tickets.person_service import PersonService
+from tickets.priority import PriorityMatrix
+from tickets.sla.clocks import SlaEngine
+from tickets.sla.scheduler import SlaScheduler
+from tickets.ticket_service import NumberingPolicy, TicketService
+from web.auth.sessions import LoginLimiter, SessionManager
+from web.http.shared_marks import MarkPurger, SharedMarks
+from web.http.webhook_guard import WebhookStats
+from web.live.broker import Broker
+from web.live.credential_watch import CredentialWatch
+from web.live.open_streams import OpenStreams, default_max_streams
+from web.live.queues import QueueStatsPublisher, follow
+from web.metrics import Metrics
+from web.runtime import db
+from web.runtime.directory import DirectoryService
+from web.runtime.live import build_broker
+from web.runtime.notify import NotifyRuntime
+from web.runtime.subscriptions import sla_handlers, subscribe_all
+from web.runtime.telephony import PbxListener, start_listeners, stop_listeners
+from web.settings.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Every part of a running helpline process, connected."""
+
+    settings: Settings
+    bus: EventBus
+    tickets: TicketService
+    agents: AgentService
+    people: PersonService
+    intake: CallIntake
+    sla: SlaEngine
+    scheduler: SlaScheduler
+    metrics: Metrics
+    live: Broker
+    streams: OpenStreams
+    marks: SharedMarks
+    sessions: SessionManager
+    login_limiter: LoginLimiter
+    directory: DirectoryService | None
+    alerting: NotifyRuntime | None
+    #: Each ``[[pbx]]``'s listener, by name, once started (they bind to the running event loop).
+    pbx: dict[str, PbxListener] = field(default_factory=dict)
+    #: Webhook requests refused (forged, replayed, malformed...), by source and reason (this process).
+    webhook_stats: WebhookStats = field(default_factory=WebhookStats)
+    _background: list[Any] = field(default_factory=list)
+
+    async def start(self) -> None:
+        """Start everything, on a database that is open (the lifespan's ``RegisterTortoise``) and ready."""
+        await db.prepare(self.settings.database)
+        await self.live.start()  # before anything publishes: the console hears of every change
+        self.pbx.update({p.name: PbxListener(p, self.intake) for p in self.settings.pbx})
+        queue_stats: list[QueueStatsPublisher] = follow(self.pbx, self.live)
+        await start_listeners(self.pbx, self.settings.database)  # on PostgreSQL: the leader of each PBX only
+        if self.directory is not None:
+            self.directory.start()
+        if self.alerting is not None:
+            await self.alerting.start()
+        self.scheduler.start()
+        purger = MarkPurger(self.marks)
+        purger.start()
+        watch = CredentialWatch(self.streams, self.marks)  # ends the streams whose credentials ended
+        watch.start()
+        self._background = [*queue_stats, purger, watch]
+
+    async def stop(self) -> None:
+        """Stop everything :meth:`start` started, the most recent first."""
+        purger, watch = self._background[-2:] if len(self._background) >= 2 else (None, None)
+        if watch is not None:
+            await watch.stop()
+        if purger is not None:
+            await purger.stop()
+        await self.scheduler.stop()
+        if self.alerting is not None:
+            await self.alerting.stop()
+        await stop_listeners(self.pbx)
+        for publisher in self._background[:-2]:
+            publisher.stop()
+        self._background = []
+        if self.directory is not None:
+            await self.directory.stop()
+        await self.live.stop()
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Build and connect every part of the process for ``settings`` (nothing is started or connected yet)."""
+    t = settings.tickets
+    bus = EventBus()
+    sla = SlaEngine(settings.sla.book())
+    tickets = TicketService(
+        matrix=PriorityMatrix(t.priority_matrix),
+        numbering=NumberingPolicy(prefix=t.number_prefix, start=t.number_start),
+        default_impact=Level(t.default_impact),
+        default_urgency=Level(t.default_urgency),
+        vip_urgency=Level(t.vip_urgency) if t.vip_urgency else None,
+        sla=sla,
+        publish=bus.publish,
+    )
+    metrics = Metrics()  # per runtime: several apps in one process (tests) do not clash
+    directory = DirectoryService(settings.directory, tickets) if settings.directory.enabled else None
+    numbers = settings.directory.number_policy()
+    intake = CallIntake(tickets, lookup=metrics.counting(directory.lookup if directory else PeopleByPhone()),
+                        settings=IntakeSettings(repeat_window=t.repeat_call_window, numbers=numbers))
+    alerting = NotifyRuntime(settings, tickets, sla.book.calendars) if settings.notify.enabled else None
+    marks = SharedMarks()  # short-lived security state every instance shares (the database)
+    console = settings.console
+    runtime = Runtime(
+        settings=settings,
+        bus=bus,
+        tickets=tickets,
+        agents=AgentService(),
+        people=PersonService(region=numbers.region),
+        intake=intake,
+        sla=sla,
+        scheduler=SlaScheduler(sla, publish=bus.publish, handlers=sla_handlers(alerting)),
+        metrics=metrics,
+        live=build_broker(settings.live),
+        streams=OpenStreams(settings.live.max_streams_per_agent, settings.live.max_streams or default_max_streams()),
+        marks=marks,
+        sessions=SessionManager(
+            console.secret_key.get_secret_value() if console.secret_key else secrets.token_urlsafe(32),
+            int(console.session_ttl.total_seconds()), marks, secure=console.cookie_secure),
+        login_limiter=LoginLimiter(marks, console.login_attempts, console.ip_attempts),
+        directory=directory,
+        alerting=alerting,
+    )
+    subscribe_all(runtime)
+    return runtime
+
+
+def runtime_of(where: HTTPConnection | Any) -> Runtime:
+    """The runtime of a request's app (or of an app)."""
+    app = where.app if isinstance(where, HTTPConnection) else where
+    runtime: Runtime = app.state.runtime
+    return runtime

@@ -30,7 +30,7 @@ RETRY_AFTER_FAILURE = 60.0
 class DirectoryService:
     """The pieces one ``[directory]`` needs, and the periodic sync task."""
 
-    def __init__(self, settings: DirectorySettings) -> None:
+    def __init__(self, settings: DirectorySettings, tickets: TicketService | None = None) -> None:
         self.settings = settings
         self.policy = settings.number_policy()
         self.directory = AsyncDirectory(DirectoryClient(settings.client_config()))
@@ -48,7 +48,7 @@ class DirectoryService:
                                 cache_ttl=settings.live_cache_ttl.total_seconds())
         self.lookup = DirectoryCallerLookup(self.policy, live=live, memory_index=True)
         self.last_report: SyncReport | None = None
-        self.tickets: TicketService | None = None  #: set by the app: re-matches tickets after a good sync
+        self.tickets = tickets  #: re-matches phone tickets after a good sync (None: only the index is updated)
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 

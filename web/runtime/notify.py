@@ -1,9 +1,9 @@
 """Alerting in the process: the alert service, the providers and the dispatcher, built from ``[notify]``.
 
-``create_app`` builds a :class:`NotifyRuntime` when policies are configured; the lifespan starts it (provider
-clients are created inside the running loop) after the database is ready, and subscribes it to the domain events
-the ticket service publishes; :meth:`NotifyRuntime.sla_handlers` go to the SLA scheduler, which opens alerts inside
-the transaction that records a warning or breach (they commit together, or not at all). Every 5 minutes (and at
+The runtime (:mod:`web.runtime`) builds a :class:`NotifyRuntime` when policies are configured and starts it (provider
+clients are created inside the running loop) after the database is ready. Its alert service hears ticket changes
+from the bus and SLA warnings and breaches inside the SLA scheduler's transaction (they commit together, or not at
+all): :mod:`web.runtime.subscriptions`. Every 5 minutes (and at
 start-up) a catch-up looks for SLA warnings and breaches without their alert (recorded by an instance without
 alerting configured) and for open alerts of resolved tickets: in normal operation it finds nothing (the alert's
 unique key makes it idempotent).
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import inspect
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
@@ -22,8 +21,6 @@ from notify.alerts import AlertService
 from notify.channels import SendError, SlackChat, TwilioSms
 from notify.dispatcher import DispatchSettings, Dispatcher
 from notify.models import Delivery, DeliveryStatus
-from tickets.events import DomainEvent, Publisher
-from tickets.sla.scheduler import DueHandler
 from tickets.sla.calendar import Calendar
 from tickets.ticket_service import TicketService
 from web.settings.config import Settings
@@ -34,17 +31,6 @@ V1 = "/api/v1"
 #: Seconds between two looks for SLA events without their alert (a safety net: normally there are none).
 CATCH_UP_EVERY = 300.0
 
-
-def fan_out(*publishers: Publisher) -> Publisher:
-    """One publisher that hands each event to all of ``publishers`` in turn."""
-
-    async def publish(event: DomainEvent) -> None:
-        for p in publishers:
-            result = p(event)
-            if inspect.isawaitable(result):
-                await result
-
-    return publish
 
 
 class NotifyRuntime:
@@ -70,13 +56,7 @@ class NotifyRuntime:
         self.dispatcher = Dispatcher(
             self.alerts, sms=self.sms, slack=self.slack, max_segments=n.twilio.max_segments if n.twilio else 2,
             settings=DispatchSettings(lease=n.lease, retry_for=n.retry_for, max_backoff=n.max_backoff))
-        #: Webhook requests refused for a bad signature, by provider (logged as warnings too).
-        self.forged: dict[str, int] = {"twilio": 0, "slack": 0}
         self._sweeper: asyncio.Task[None] | None = None
-
-    def sla_handlers(self) -> list[DueHandler]:
-        """What the SLA scheduler calls inside its transaction for each warning and breach: open the alert."""
-        return [self.alerts.on_due]
 
     @property
     def twilio_token(self) -> str | None:

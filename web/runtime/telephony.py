@@ -38,6 +38,7 @@ from tortoise.exceptions import (
     TransactionManagementError,
 )
 
+from pbx import actions
 from pbx.backoff import Backoff
 from pbx.connection import AmiConnection, AmiError, ConnectionState
 from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, CallQueued, Fact, Outcome
@@ -47,7 +48,7 @@ from pbx.tracker import CallTracker
 from tickets.calls.call_counts import queue_counts
 from tickets.calls.callers import CallerMatch
 from tickets.calls.intake import CallIntake
-from tickets.models import Call as CallRow, CallOutcome, CallState
+from tickets.models import CallOutcome
 from tickets.transaction import unit_of_work
 from web.settings.config import DatabaseSettings, PbxSettings
 from web.runtime.leadership import Leadership, Role, asyncpg_dsn
@@ -60,7 +61,6 @@ TRANSIENT = (DBConnectionError, OperationalError, TransactionManagementError, Co
 #: ... except these: a constraint, or a row that should be there and is not. Retrying would stall the PBX forever.
 PERMANENT = (IntegrityError, NotExistOrMultiple, ObjectDoesNotExistError, NoValuesFetched, IncompleteInstanceError)
 #: The states of a call still open in the database (indexed with the PBX name: a resync reads only these rows).
-OPEN_STATES = (CallState.OFFERED, CallState.RINGING, CallState.ANSWERED)
 #: At most this many call facts share a transaction (on SQLite, other writers wait for it: a few ms).
 FACTS_PER_TRANSACTION = 32
 
@@ -177,8 +177,7 @@ class PbxListener:
     async def resync(self) -> None:
         """Pick up calls that started, and close out calls that ended, while events were not seen."""
         try:
-            queue = await self.connection.send_list({"Action": "QueueStatus"})
-            channels = await self.connection.send_list({"Action": "CoreShowChannels"})
+            now = await actions.snapshot(self.connection)
         except AmiError as exc:
             self.counters.resync_failures += 1
             log.warning("PBX %s: resynchronisation failed: %s", self.name, exc)
@@ -186,8 +185,8 @@ class PbxListener:
         at = datetime.now(timezone.utc)
         started = self.pbx_started()
         restarted = started is not None and self._last_event_at is not None and started > self._last_event_at
-        items = queue[1:-1] + channels[1:-1]
-        live = {str(m.get("Linkedid")) for m in channels[1:-1] if m.get("Linkedid")}
+        items = now.queue + now.channels
+        live = now.live_calls
         facts = self.tracker.snapshot_calls(items, at) + self.tracker.reconcile(live, at, restarted=restarted)
         self.counters.resyncs += 1
         if restarted:
@@ -216,13 +215,13 @@ class PbxListener:
         known: answered, or interrupted, at ``at`` (when they ended is not known). Reads only the open calls of this
         PBX (an index on pbx + state), however many calls the table holds."""
         try:
-            rows = await CallRow.filter(pbx=self.name, state__in=OPEN_STATES).values_list("linkedid", "state")
+            rows = await self.intake.open_calls(self.name)
         except Exception as exc:  # the database is away (or worse): the next resync looks again
             log.warning("PBX %s: could not look for calls left open: %s: %s", self.name, type(exc).__name__, exc)
             return
-        facts: list[Fact] = [CallEnded(self.name, linkedid, at, Outcome.ANSWERED if state == CallState.ANSWERED
-                                       else Outcome.INTERRUPTED, None, None)
-                             for linkedid, state in rows if linkedid not in live]
+        facts: list[Fact] = [CallEnded(self.name, linkedid, at, Outcome.ANSWERED if answered else Outcome.INTERRUPTED,
+                                       None, None)
+                             for linkedid, answered in rows if linkedid not in live]
         if facts:
             self.counters.closed_out += len(facts)
             log.warning("PBX %s: %d calls open in the database ended while nobody listened: closed out", self.name,

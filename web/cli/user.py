@@ -1,0 +1,131 @@
+"""``helpline user add|token|password``: agents, their API tokens and their console passwords."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import TYPE_CHECKING, Any
+
+from web.cli.support import CommandFailed, with_runtime
+from web.settings.config import Settings
+
+if TYPE_CHECKING:
+    from web.runtime import Runtime
+
+
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    user = sub.add_parser("user", parents=[common], help="agents and their API tokens", description="Manage agents.")
+    user.set_defaults(help_of=user)
+    user_sub = user.add_subparsers(title="commands", metavar="COMMAND")
+    add = user_sub.add_parser("add", parents=[common], help="add an agent and print their API token",
+                              description="Add an agent and print a new API token (shown only once).")
+    add.add_argument("login", help="login name: lowercase letters, digits, '.', '_' or '-'")
+    add.add_argument("--role", choices=["agent", "supervisor", "admin"], default="agent")
+    add.add_argument("--extension", help="phone extension, e.g. 101")
+    add.add_argument("--name", dest="display_name", help="display name (default: the login)")
+    add.add_argument("--email")
+    add.add_argument("--password", action="store_true",
+                     help="also set a console password (asked for; read from stdin when it is not a terminal)")
+    add.set_defaults(run=_user_add)
+    token = user_sub.add_parser("token", parents=[common], help="issue another API token for an agent",
+                                description="Issue a new API token for an existing agent (e.g. a lost admin token).")
+    token.add_argument("login")
+    token.add_argument("--token-name", default="cli", help="a label to tell tokens apart")
+    token.set_defaults(run=_user_token)
+    password = user_sub.add_parser("password", parents=[common], help="set an agent's console password",
+                                   description="Set (or with --clear remove) the password an agent logs in to the "
+                                               "console with. Asked for twice on a terminal, else read from stdin. "
+                                               "Their open console sessions end.")
+    password.add_argument("login")
+    password.add_argument("--clear", action="store_true", help="remove the password (API tokens keep working)")
+    password.set_defaults(run=_user_password)
+
+
+def read_password() -> str:
+    """A new password from the terminal (twice) or the first line of stdin; refused when too weak."""
+    from web.auth.passwords import check_strength
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("console password: ")
+        if getpass.getpass("again: ") != first:
+            raise CommandFailed("the two passwords differ")
+    else:
+        first = sys.stdin.readline().rstrip("\r\n")
+    problem = check_strength(first)
+    if problem:
+        raise CommandFailed(problem)
+    return first
+
+
+def _user_add(args: argparse.Namespace, settings: Settings) -> int:
+    from pydantic import ValidationError
+
+    from tickets.errors import Conflict
+    from tickets.models import Role
+    from web.schemas.common import AgentCreate
+
+    try:
+        data = AgentCreate.model_validate({"login": args.login, "display_name": args.display_name or args.login,
+                                           "role": args.role, "extension": args.extension, "email": args.email},
+                                          strict=False)
+    except ValidationError as exc:
+        from web.api import field_errors
+
+        raise CommandFailed("; ".join(f"{e['field']}: {e['detail']}" for e in field_errors(exc))) from None
+
+    password = None
+    if getattr(args, "password", False):
+        password = read_password()
+
+    async def add(runtime: Runtime) -> str:
+        agents = runtime.agents
+        try:
+            agent = await agents.create(login=data.login, display_name=data.display_name, role=Role(data.role),
+                                        extension=data.extension, email=data.email)
+        except Conflict as exc:
+            raise CommandFailed(f"{exc.message}; for a new token run: helpline user token {data.login}") from None
+        _, secret = await agents.issue_token(agent.id, "cli")
+        if password is not None:
+            from web.auth.passwords import hash_password
+
+            await agents.set_password(agent.id, hash_password(password))
+        return secret
+
+    secret = with_runtime(settings, add, prepare=True)
+    print(f"added {data.role.value} {data.login}. API token (shown only now, store it safely):", file=sys.stderr)
+    print(secret)
+    return 0
+
+
+def _user_token(args: argparse.Namespace, settings: Settings) -> int:
+    async def issue(runtime: Runtime) -> str:
+        agents = runtime.agents
+        agent = await agents.by_login(args.login)
+        if agent is None:
+            raise CommandFailed(f"there is no agent {args.login!r}; add one with: helpline user add {args.login}")
+        if not agent.active:
+            raise CommandFailed(f"agent {args.login} is deactivated; reactivate them first (PATCH /api/v1/agents/{agent.id})")
+        _, secret = await agents.issue_token(agent.id, args.token_name)
+        return secret
+
+    secret = with_runtime(settings, issue)
+    print(f"new API token for {args.login} (shown only now, store it safely):", file=sys.stderr)
+    print(secret)
+    return 0
+
+
+def _user_password(args: argparse.Namespace, settings: Settings) -> int:
+    from web.auth.passwords import hash_password
+
+    hashed = None if args.clear else hash_password(read_password())
+
+    async def store(runtime: Runtime) -> None:
+        agent = await runtime.agents.by_login(args.login)
+        if agent is None:
+            raise CommandFailed(f"there is no agent {args.login!r}; add one with: helpline user add {args.login}")
+        await runtime.agents.set_password(agent.id, hashed)
+
+    with_runtime(settings, store)
+    print(f"{'removed the' if args.clear else 'set a new'} console password of {args.login}", file=sys.stderr)
+    return 0
