@@ -59,7 +59,7 @@ from tickets.priority import DEFAULT_MATRIX  # noqa: E402
 from tickets.search import fold  # noqa: E402
 from web.runtime import db  # noqa: E402
 from web.http import cursor  # noqa: E402
-from web.settings.config import Settings  # noqa: E402
+from web.settings import Settings  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
 API = "/api/v1"

@@ -55,7 +55,7 @@ from tickets.calls.directory_sync import DirectorySync, SyncReport  # noqa: E402
 from tests.conftest import read_env_file  # noqa: E402
 from tickets.models import CallerIndexEntry  # noqa: E402
 from web.runtime import db  # noqa: E402
-from web.settings.config import Settings, load_settings  # noqa: E402
+from web.settings import Settings, load_settings  # noqa: E402
 
 OU = "OU=HelplineBench"
 #: Free-text formats real ADs have; each renders area code a, exchange b, line c.

@@ -333,7 +333,7 @@ class Outbox:
     """The real alerting runtime on a fresh database."""
 
     def __init__(self, database_url: str, providers_url: str) -> None:
-        from web.settings.config import Settings
+        from web.settings import Settings
         self.settings = Settings.model_validate({"database": {"url": database_url},
                                                  "web": {"public_url": "https://helpline.example.com"},
                                                  "notify": notify_settings(providers_url)})

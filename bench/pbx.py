@@ -96,7 +96,7 @@ from tickets.models import Activity, Call, Ticket  # noqa: E402
 from tickets.person_service import PersonService  # noqa: E402
 from web.runtime import db, runtime_of  # noqa: E402
 from web.app import create_app  # noqa: E402
-from web.settings.config import Settings  # noqa: E402
+from web.settings import Settings  # noqa: E402
 
 AMI = ROOT / "tests" / "fixtures" / "ami"
 RECORDING = AMI / "d_storm200.raw.gz"

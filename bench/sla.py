@@ -61,7 +61,7 @@ from tickets.sla.policy import PolicyBook  # noqa: E402
 from tickets.sla.scheduler import SlaScheduler  # noqa: E402
 from tickets.ticket_service import TicketService  # noqa: E402
 from web.runtime import db  # noqa: E402
-from web.settings.config import Settings, load_settings  # noqa: E402
+from web.settings import Settings, load_settings  # noqa: E402
 
 UTC = timezone.utc
 HOURS = {"mon": ["08:00-13:00", "14:00-18:00"], "tue": ["08:00-13:00", "14:00-18:00"],

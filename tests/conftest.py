@@ -33,7 +33,7 @@ from tickets.agent_service import AgentService
 from tickets.models import Role
 from web.runtime import db
 from web.app import create_app
-from web.settings.config import Settings, load_settings
+from web.settings import Settings, load_settings
 
 PG_ENV = "HELPLINE_TEST_POSTGRES_URL"
 REQUIRE_ALL = os.environ.get("HELPLINE_REQUIRE_ALL") == "1"

@@ -14,7 +14,7 @@ import httpx
 from tickets.agent_service import AgentService
 from tickets.models import Role
 from web.runtime import db
-from web.settings.config import Settings
+from web.settings import Settings
 from web.auth.passwords import hash_password
 
 PASSWORD = "correct horse battery"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.notify_support import build_world
 from web.runtime import db
-from web.settings.config import Settings
+from web.settings import Settings
 
 
 async def main(database_url: str, twilio_url: str, slack_url: str, go_file: str | None = None) -> None:

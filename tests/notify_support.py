@@ -18,7 +18,7 @@ from tickets.actor import Actor
 from tickets.events import EventBus, TicketUpdated
 from tickets.models import Level, Ticket
 from tickets.ticket_service import TicketService
-from web.settings.config import Settings
+from web.settings import Settings
 from web.settings.notify import NotifySettings
 
 FROM = "+15550001111"

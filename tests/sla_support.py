@@ -12,7 +12,7 @@ from tickets.models import Role
 from tickets.sla.clocks import SlaEngine
 from tickets.sla.policy import PolicyBook
 from tickets.ticket_service import TicketService
-from web.settings.config import load_settings
+from web.settings import load_settings
 
 #: The issue's example: an office calendar in Moscow with a lunch break and Russian holidays, P1 round the clock,
 #: a VIP policy, a phone policy with a callback target, and a default.
@@ -99,7 +99,7 @@ async def _crash_worker(database_url: str, policies: str, now: str) -> None:
     from tickets.events import SlaBreached, SlaWarning
     from tickets.sla.scheduler import SlaScheduler
     from web.runtime import db
-    from web.settings.config import Settings
+    from web.settings import Settings
     from web.settings.notify import NotifySettings
 
     settings = Settings.model_validate({"database": {"url": database_url}})

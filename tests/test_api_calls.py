@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 from tests.conftest import Team
 from tickets.calls.intake import CallIntake, IntakeSettings
 from tickets.models import CallOutcome
-from web.settings.config import Settings, load_settings
+from web.settings import Settings, load_settings
 from web.runtime import runtime_of
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)

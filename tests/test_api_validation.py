@@ -15,7 +15,7 @@ from tickets.agent_service import AgentService
 from tickets.models import Role
 from web.app import create_app
 from web.resources import apis
-from web.settings.config import load_settings
+from web.settings import load_settings
 
 PROBLEM = "application/problem+json"
 V1 = "/api/v1"

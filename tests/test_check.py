@@ -19,7 +19,7 @@ from tests.conftest import SambaAD, directory_environ, free_port
 from tests.notify_fakes import FakeSlack, FakeTwilio, LoopbackServer
 from tests.notify_support import notify_raw
 from web.cli.check import CheckResult, run_checks
-from web.settings.config import Settings, load_settings
+from web.settings import Settings, load_settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from web.settings.config import ConfigError, Settings, load_settings
+from web.settings import ConfigError, Settings, load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -21,7 +21,7 @@ from tickets.models import Role
 from tickets.person_service import PersonService
 from tickets.ticket_service import TicketService
 from web.runtime import db
-from web.settings.config import Settings
+from web.settings import Settings
 
 CALLER = "Алиса Примерова"  # "Alice Example" <+15551230001> in a_answered.raw, as the directory knows her
 

@@ -1,7 +1,7 @@
 """deploy/: the example configuration, the systemd units, the nginx site and the PostgreSQL script, checked with
 the real config loader and the real tools (systemd-analyze, nginx -t, openssl, psql).
 
-The settings models are introspected, so a key added to web/settings/config.py (or its sections) that is missing from
+The settings models are introspected, so a key added to web/settings/ (or its sections) that is missing from
 deploy/helpline.toml or docs/configuration.md fails here by name.
 """
 
@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from pydantic import BaseModel
 
-from web.settings.config import LiveSettings, Settings, WebSettings, load_settings
+from web.settings import LiveSettings, Settings, WebSettings, load_settings
 from web.live.open_streams import default_max_streams
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ from tests.conftest import SambaAD, Team, directory_environ, free_port
 from tickets.agent_service import AgentService
 from tickets.models import Role
 from web.app import create_app
-from web.settings.config import ConfigError, load_settings
+from web.settings import ConfigError, load_settings
 
 # -- configuration ------------------------------------------------------------------------------------------------
 

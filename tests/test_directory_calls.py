@@ -17,7 +17,7 @@ from tickets.calls.directory_sync import DirectorySync
 from tickets.models import Call
 from web.runtime import db
 from web.app import create_app
-from web.settings.config import PbxSettings, load_settings
+from web.settings import PbxSettings, load_settings
 
 AMI = Path(__file__).parent / "fixtures" / "ami"
 REQUESTERS = {

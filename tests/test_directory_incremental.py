@@ -18,7 +18,7 @@ from tickets.calls.caller_index import DirectoryCallerLookup
 from tickets.calls.callers import MatchStatus
 from tickets.calls.directory_sync import DirectorySync, SyncReport
 from tickets.models import CallerIndexEntry, DirectoryUsnState, Person
-from web.settings.config import Settings, load_settings
+from web.settings import Settings, load_settings
 from web.runtime.directory import DirectoryService
 
 POLICY = NumberPolicy("US", dialling_prefixes=("9",))

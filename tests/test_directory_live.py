@@ -17,7 +17,7 @@ from tests.conftest import SambaAD, directory_environ, free_port
 from tests.test_directory_incremental import numbers
 from tickets.calls.callers import MatchStatus
 from tickets.models import CallerIndexEntry, Person
-from web.settings.config import Settings, load_settings
+from web.settings import Settings, load_settings
 from web.runtime.directory import DirectoryService
 
 HOSTILE = ["*", "(", ")", "\\", "\x00", "*)(objectClass=*", "4009)(|(ipPhone=*", "*4*", "\\2a", "(ipPhone=*)"]

@@ -25,7 +25,7 @@ from tickets.calls import directory_sync
 from tickets.calls.directory_sync import DirectorySync, SyncReport
 from tickets.models import CallerIndexEntry, DirectorySyncRun, Person, Ticket
 from web.runtime import build_runtime
-from web.settings.config import Settings, load_settings
+from web.settings import Settings, load_settings
 
 POLICY = NumberPolicy("US", dialling_prefixes=("9",))
 NOT_SALES = "(&(objectCategory=person)(objectClass=user)(!(department=Sales)))"

@@ -15,7 +15,7 @@ from tickets.calls.intake import CallIntake
 from tickets.models import Activity, Call, CallOutcome, Person, Role, Ticket, TicketStatus
 from tickets.person_service import PersonService
 from tickets.ticket_service import TicketService
-from web.settings.config import Settings
+from web.settings import Settings
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
 

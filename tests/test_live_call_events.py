@@ -12,7 +12,7 @@ from tickets.models import CallOutcome, Ticket
 from tickets.person_service import PersonService
 from tickets.ticket_service import TicketService
 from tickets.transaction import unit_of_work
-from web.settings.config import Settings
+from web.settings import Settings
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
 LINKEDID = "1795795766.0"

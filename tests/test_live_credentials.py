@@ -19,7 +19,7 @@ from tests.conftest import Server, start_server, stop_server
 from tests.console_support import ThreadedReplay
 from tests.live_support import SseClient, add_agents, login
 from tickets.models import Role
-from web.settings.config import Settings
+from web.settings import Settings
 
 V1 = "/api/v1"
 #: The promise: a stream whose credentials ended is closed within this many seconds.

@@ -26,7 +26,7 @@ from tests.live_support import SseClient, add_agents
 from tickets.agent_service import AgentService
 from tickets.models import Agent, Call, Role
 from web.app import create_app
-from web.settings.config import Settings
+from web.settings import Settings
 from web.live.broker import MemoryBroker
 from web.live.message import LiveMessage
 from web.live.queues import QueueRegistry, QueueStatsPublisher, stats_data

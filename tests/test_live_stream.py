@@ -19,7 +19,7 @@ from tests.conftest import Server, service_missing, start_server, stop_server
 from tests.console_support import ThreadedReplay
 from tests.live_support import SseClient, add_agents, login
 from tickets.models import Role
-from web.settings.config import Settings
+from web.settings import Settings
 
 V1 = "/api/v1"
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -30,7 +30,7 @@ from tests.notify_support import FROM
 from tickets.models import Agent
 from web import logs
 from web.runtime import db
-from web.settings.config import Settings, load_settings
+from web.settings import Settings, load_settings
 
 # random-looking, so that a fragment of one found in the logs is a leak, not an ordinary word
 CONSOLE_KEY = "cK4-vQ9zR2mT7wX1yB6nL3pD8fH5jG0s-xyz"

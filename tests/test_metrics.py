@@ -26,7 +26,7 @@ from tests.test_telephony import OUTCOME, running, settings_for, until_calls_end
 from tickets.actor import Actor
 from tickets.agent_service import AgentService
 from tickets.models import Call, Role, Ticket
-from web.settings.config import Settings, load_settings
+from web.settings import Settings, load_settings
 from web.runtime import runtime_of
 
 RECORDING, TRUTH = "c_concurrent20_mixed.raw", "c_concurrent20_mixed.calls.jsonl"

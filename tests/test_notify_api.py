@@ -24,7 +24,7 @@ from tickets.agent_service import AgentService
 from tickets.events import SlaBreached
 from tickets.models import Role
 from web.app import create_app
-from web.settings.config import Settings
+from web.settings import Settings
 from web.runtime import runtime_of
 
 V1 = "/api/v1"

@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from web.app import create_app
-from web.settings.config import ConfigError, load_settings
+from web.settings import ConfigError, load_settings
 
 TOKEN = "tw-secret-0123456789"
 BASE = """

@@ -15,7 +15,7 @@ from notify.models import Alert, Delivery, DeliveryStatus
 from tests.notify_support import IVAN, T0, World, fake_slack, fake_twilio, world  # noqa: F401
 from tickets.events import SlaBreached
 from tickets.models import Activity
-from web.settings.config import Settings
+from web.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ from tickets.events import SlaBreached, SlaWarning
 from tickets.models import Activity, Level, SlaEvent, TicketStatus
 from tickets.sla.clocks import SlaEngine
 from tickets.sla.scheduler import SlaScheduler
-from web.settings.config import Settings
+from web.settings import Settings
 from tests.sla_support import book
 
 

@@ -31,7 +31,7 @@ from tests.sla_support import book
 from tickets.actor import Actor
 from tickets.models import Level
 from web.app import create_app
-from web.settings.config import Settings
+from web.settings import Settings
 from web.runtime import runtime_of
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

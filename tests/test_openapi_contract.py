@@ -47,7 +47,7 @@ from tests.conftest import ReplayProcess, Server, pbx_config, run_async, start_s
 from tickets.agent_service import AgentService
 from tickets.models import Agent, ApiToken, Role
 from web.runtime import db
-from web.settings.config import Settings
+from web.settings import Settings
 
 V1 = "/api/v1"
 SEED = int(os.environ.get("HELPLINE_CONTRACT_SEED", "20240601"))

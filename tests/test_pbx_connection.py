@@ -298,7 +298,7 @@ def test_one_list_of_read_classes_and_it_is_what_the_tracker_reads() -> None:
     from pbx.replay import session_events
     from pbx.tracker import CallTracker
     from web.cli.check_deps import read_classes
-    from web.settings.config import PbxSettings
+    from web.settings import PbxSettings
 
     privilege: dict[str, str] = {}
     for path in sorted(Path(recording("a_answered.raw")).parent.glob("*.raw")):

@@ -9,7 +9,7 @@ from tickets.actor import Actor
 from tickets.listing import TicketFilter, find_tickets
 from tickets.search import fold
 from tickets.ticket_service import TicketService
-from web.settings.config import Settings
+from web.settings import Settings
 
 TEXTS = [
     ("VPN не подключается", "с утра, у всего отдела"),

@@ -21,7 +21,7 @@ from tests.live_support import add_agents, login
 from tickets.agent_service import AgentService
 from tickets.models import Role
 from web.app import create_app
-from web.settings.config import Settings, load_settings
+from web.settings import Settings, load_settings
 from web.auth.passwords import hash_password
 
 V1 = "/api/v1"

@@ -10,7 +10,7 @@ import pytest
 
 from tickets.models import ExpiringMark
 from web.http import shared_marks
-from web.settings.config import Settings
+from web.settings import Settings
 from web.http.shared_marks import SharedMarks
 
 T0 = datetime(2031, 5, 6, 7, 8, 9, tzinfo=timezone.utc)

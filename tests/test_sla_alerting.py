@@ -21,7 +21,7 @@ from tickets.events import DomainEvent, SlaBreached, SlaWarning
 from tickets.models import Activity, ActivityKind, SlaClock, SlaEvent, TicketStatus
 from tickets.sla.clocks import SlaEngine
 from tickets.sla.scheduler import SlaScheduler
-from web.settings.config import Settings
+from web.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Deliveries of one alert under the test policy: per round ivan (SMS, Slack DM), #it-oncall, olga, maria; 2 rounds.

@@ -15,7 +15,7 @@ from tests.sla_support import POLICIES
 from tickets.agent_service import AgentService
 from tickets.models import Role, SlaClock, SlaState
 from web.app import create_app
-from web.settings.config import load_settings
+from web.settings import load_settings
 
 
 @pytest.fixture

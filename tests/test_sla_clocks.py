@@ -14,7 +14,7 @@ from tickets.models import CallOutcome, Channel, Level, SlaClock, SlaEvent, SlaS
 from tickets.person_service import PersonService
 from tickets.ticket_service import CallNote
 from tests.sla_support import FakeClock, agent, services
-from web.settings.config import Settings
+from web.settings import Settings
 
 MSK = ZoneInfo("Europe/Moscow")
 

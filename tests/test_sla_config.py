@@ -10,7 +10,7 @@ import pytest
 
 from tests.sla_support import POLICIES
 from tickets.sla.policy import Metric, TicketFacts
-from web.settings.config import ConfigError, load_settings
+from web.settings import ConfigError, load_settings
 
 HOURS = '[sla.calendars.hours]\nmon = ["08:00-18:00"]\n'
 P1 = '[[sla.policies]]\nname = "p1"\n'

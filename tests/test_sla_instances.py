@@ -16,7 +16,7 @@ from tests.conftest import run_async, start_server, stop_server
 from tickets.agent_service import AgentService
 from tickets.models import Activity, ActivityKind, Role, SlaClock
 from web.runtime import db
-from web.settings.config import load_settings
+from web.settings import load_settings
 
 FAST = '''
 [[sla.policies]]

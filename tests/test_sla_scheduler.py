@@ -17,7 +17,7 @@ from tickets.sla.clocks import SlaEngine
 from tickets.sla.scheduler import SlaScheduler
 from tickets.ticket_service import TicketService
 from tests.sla_support import FakeClock, agent, book, services
-from web.settings.config import Settings
+from web.settings import Settings
 
 MSK = ZoneInfo("Europe/Moscow")
 UTC = timezone.utc

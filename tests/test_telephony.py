@@ -35,7 +35,7 @@ from tickets.models import Call, Role, Ticket
 from tickets.ticket_service import TicketService
 from web.runtime import db, runtime_of
 from web.app import create_app
-from web.settings.config import Settings
+from web.settings import Settings
 
 OUTCOME = {"answered": "answered", "abandoned": "abandoned", "overflow-voicemail": "timeout",
            "interrupted": "interrupted"}

@@ -14,7 +14,7 @@ from tickets.models import Activity, Agent, Level, Role, Ticket, TicketStatus
 from tickets.person_service import PersonService
 from tickets.ticket_service import NumberingPolicy, TicketService
 from tickets.transaction import unit_of_work
-from web.settings.config import Settings
+from web.settings import Settings
 
 
 async def make_agent(login: str, role: Role = Role.AGENT) -> Actor:

@@ -20,7 +20,7 @@ from web.http.request_id import RequestIdMiddleware
 from web.live import stream as live_stream
 from web.resources import apis, console, session, webhooks
 from web.runtime import Runtime, build_runtime, db
-from web.settings.config import Settings
+from web.settings import Settings
 from web.version import VERSION
 
 log = logging.getLogger(__name__)

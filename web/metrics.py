@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from directory.numbers import CallerNumber
 from tickets.calls.callers import CallerLookup, CallerMatch
 from tickets.events import CallEndedEvent, CallOfferedEvent, DomainEvent, SlaBreached, SlaWarning
-from web.settings.config import WebSettings
+from web.settings import WebSettings
 from web.version import VERSION
 
 if TYPE_CHECKING:

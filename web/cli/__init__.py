@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from web.cli import check, db, demo, directory, pbx, serve, user
 from web.cli.support import CommandFailed
-from web.settings.config import ConfigError, load_settings
+from web.settings import ConfigError, load_settings
 from web.version import VERSION
 
 #: The command groups, in the order ``helpline --help`` lists them.

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from web.cli import check_deps as deps
 from web.cli.check_deps import Failed, Warned
-from web.settings.config import Settings
+from web.settings import Settings
 
 Status = Literal["pass", "warn", "fail", "skip"]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pbx import actions
 from pbx.backoff import Backoff
-from web.settings.config import DatabaseSettings, DirectorySettings, PbxSettings
+from web.settings import DatabaseSettings, DirectorySettings, PbxSettings
 from web.settings.notify import NotifySettings, TwilioSettings
 
 #: Slack channel ids (public C..., private G...); anything else in a ``slack:`` target is a #name.
@@ -323,7 +323,7 @@ async def redis(url: str) -> str:
     import redis.asyncio as aioredis
     from redis.exceptions import AuthenticationError, RedisError
 
-    from web.settings.config import redact_url
+    from web.settings import redact_url
 
     client = aioredis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
     try:

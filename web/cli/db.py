@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from web.cli.support import with_database
-from web.settings.config import Settings
+from web.settings import Settings
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:

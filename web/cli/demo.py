@@ -94,7 +94,7 @@ async def _demo(port: int, speed: float, pause: float) -> None:
 
     from web.app import create_app
     from web.runtime import build_runtime
-    from web.settings.config import Settings
+    from web.settings import Settings
 
     workdir = Path(tempfile.mkdtemp(prefix="helpline-demo-"))
     password, secret = secrets.token_urlsafe(9), secrets.token_urlsafe(16)

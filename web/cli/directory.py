@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from web.cli.support import CommandFailed, with_runtime
-from web.settings.config import Settings
+from web.settings import Settings
 
 if TYPE_CHECKING:
     from web.runtime import Runtime

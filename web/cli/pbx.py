@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from web.cli.support import CommandFailed
-from web.settings.config import Settings
+from web.settings import Settings
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:

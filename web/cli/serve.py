@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from web.cli.support import with_database
-from web.settings.config import Settings
+from web.settings import Settings
 
 log = logging.getLogger("helpline")
 

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from web.settings.config import Settings
+from web.settings import Settings
 
 if TYPE_CHECKING:
     from web.runtime import Runtime

@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from web.cli.support import CommandFailed, with_runtime
-from web.settings.config import Settings
+from web.settings import Settings
 
 if TYPE_CHECKING:
     from web.runtime import Runtime
@@ -63,7 +63,7 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
 
     from tickets.errors import Conflict
     from tickets.models import Role
-    from web.schemas.common import AgentCreate
+    from web.schemas.agents import AgentCreate
 
     try:
         data = AgentCreate.model_validate({"login": args.login, "display_name": args.display_name or args.login,

@@ -6,18 +6,7 @@ from tickets.models import Role
 from web.http import cursor
 from web.api import Api, Call, Reply
 from web.resources.render import agent_out, token_out
-from web.schemas.common import (
-    AgentCreate,
-    AgentCreated,
-    AgentListQuery,
-    AgentOut,
-    AgentPage,
-    AgentPatch,
-    TokenCreate,
-    TokenIssued,
-    TokenList,
-    TokenOut,
-)
+from web.schemas.agents import AgentCreate, AgentCreated, AgentListQuery, AgentOut, AgentPage, AgentPatch, TokenCreate, TokenIssued, TokenList, TokenOut
 
 api = Api()
 PAGES = cursor.IdPages("agents")

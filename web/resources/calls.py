@@ -8,7 +8,7 @@ from web.http import cursor
 from web.api import Api, Call
 from web.http.problems import ApiError
 from web.resources.render import call_out
-from web.schemas.common import CallListQuery, CallPage
+from web.schemas.calls import CallListQuery, CallPage
 
 api = Api()
 PAGES = cursor.IdPages("calls")

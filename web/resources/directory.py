@@ -5,7 +5,7 @@ from __future__ import annotations
 from tickets.calls.caller_index import directory_status
 from tickets.models import Role
 from web.api import Api, Call
-from web.schemas.common import DirectoryStatusOut
+from web.schemas.directory import DirectoryStatusOut
 
 api = Api()
 

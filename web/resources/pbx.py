@@ -11,7 +11,7 @@ from pbx.connection import AmiBadAction, AmiError, AmiNotConnected, AmiTimeout
 from tickets.models import Role
 from web.api import Api, Call, Reply
 from web.http.problems import ApiError
-from web.schemas.common import Originate, OriginateQueued, PbxList, PbxStatus
+from web.schemas.pbx import Originate, OriginateQueued, PbxList, PbxStatus
 from web.runtime.telephony import PbxListener
 
 api = Api()

@@ -6,7 +6,7 @@ from tickets.models import Role
 from web.http import cursor
 from web.api import Api, Call
 from web.resources.render import person_out
-from web.schemas.common import PeopleQuery, PersonCreate, PersonOut, PersonPage, PersonPatch
+from web.schemas.people import PeopleQuery, PersonCreate, PersonOut, PersonPage, PersonPatch
 
 api = Api()
 PAGES = cursor.IdPages("people")

@@ -4,43 +4,47 @@ from __future__ import annotations
 
 from tickets import workflow
 from tickets.models import Activity, Agent, ApiToken, Call, Person, Ticket, TicketStatus
-from web.schemas import common as schemas
+from web.schemas.agents import AgentOut, TokenOut
+from web.schemas.calls import CallOut
+from web.schemas.common import AgentRef, PersonRef
+from web.schemas.people import PersonOut
+from web.schemas.tickets import ActivityOut, TicketOut
 
 
-def person_ref(p: Person | None) -> schemas.PersonRef | None:
+def person_ref(p: Person | None) -> PersonRef | None:
     if p is None:
         return None
-    return schemas.PersonRef(id=p.id, name=p.name, email=p.email, phone=p.phone, department=p.department,
+    return PersonRef(id=p.id, name=p.name, email=p.email, phone=p.phone, department=p.department,
                              title=p.title, vip=p.vip)
 
 
-def person_out(p: Person) -> schemas.PersonOut:
-    return schemas.PersonOut(id=p.id, name=p.name, email=p.email, phone=p.phone, department=p.department,
+def person_out(p: Person) -> PersonOut:
+    return PersonOut(id=p.id, name=p.name, email=p.email, phone=p.phone, department=p.department,
                              title=p.title, vip=p.vip, external_id=p.external_id, created_at=p.created_at,
                              updated_at=p.updated_at)
 
 
-def agent_ref(a: Agent | None) -> schemas.AgentRef | None:
+def agent_ref(a: Agent | None) -> AgentRef | None:
     if a is None:
         return None
-    return schemas.AgentRef(id=a.id, login=a.login, display_name=a.display_name, extension=a.extension)
+    return AgentRef(id=a.id, login=a.login, display_name=a.display_name, extension=a.extension)
 
 
-def agent_out(a: Agent) -> schemas.AgentOut:
-    return schemas.AgentOut(id=a.id, login=a.login, display_name=a.display_name, extension=a.extension,
+def agent_out(a: Agent) -> AgentOut:
+    return AgentOut(id=a.id, login=a.login, display_name=a.display_name, extension=a.extension,
                             role=a.role, email=a.email, active=a.active, created_at=a.created_at,
                             updated_at=a.updated_at)
 
 
-def token_out(t: ApiToken) -> schemas.TokenOut:
-    return schemas.TokenOut(id=t.id, name=t.name, hint=t.hint, created_at=t.created_at,
+def token_out(t: ApiToken) -> TokenOut:
+    return TokenOut(id=t.id, name=t.name, hint=t.hint, created_at=t.created_at,
                             last_used_at=t.last_used_at, revoked_at=t.revoked_at)
 
 
-def ticket_out(t: Ticket) -> schemas.TicketOut:
+def ticket_out(t: Ticket) -> TicketOut:
     """Needs ``requester`` and ``assignee`` fetched."""
     status = TicketStatus(t.status)
-    return schemas.TicketOut(
+    return TicketOut(
         id=t.id, number=t.number, title=t.title, description=t.description, type=t.type, status=status,
         priority=t.priority, impact=t.impact, urgency=t.urgency, channel=t.channel,
         requester=person_ref(t.requester), caller_number=t.caller_number, assignee=agent_ref(t.assignee),
@@ -50,15 +54,15 @@ def ticket_out(t: Ticket) -> schemas.TicketOut:
     )
 
 
-def activity_out(a: Activity) -> schemas.ActivityOut:
-    return schemas.ActivityOut(id=a.id, kind=a.kind.value if hasattr(a.kind, "value") else a.kind, field=a.field,
+def activity_out(a: Activity) -> ActivityOut:
+    return ActivityOut(id=a.id, kind=a.kind.value if hasattr(a.kind, "value") else a.kind, field=a.field,
                                old=a.old_value, new=a.new_value, body=a.body, public=a.public,
                                actor=a.actor_label, created_at=a.created_at)
 
 
-def call_out(c: Call) -> schemas.CallOut:
+def call_out(c: Call) -> CallOut:
     """Needs ``agent`` fetched."""
-    return schemas.CallOut(
+    return CallOut(
         id=c.id, pbx=c.pbx, linkedid=c.linkedid, ticket_id=c.ticket_id, opened_ticket=c.opened_ticket,
         state=c.state.value, outcome=c.outcome.value if c.outcome else None, caller_number=c.caller_number,
         caller_e164=c.caller_e164, caller_name=c.caller_name, queue=c.queue,

@@ -14,7 +14,8 @@ from tickets.models import Role
 from web.api import Api, Call, Reply
 from web.openapi import document as openapi_document
 from web.resources.render import agent_out
-from web.schemas.common import AgentOut, Health, Readiness, ServiceStatus
+from web.schemas.agents import AgentOut
+from web.schemas.service import Health, Readiness, ServiceStatus
 from web.version import VERSION
 
 if TYPE_CHECKING:

@@ -15,9 +15,7 @@ from tickets.sla import report as figures
 from tickets.sla.policy import Metric
 from web.api import Api, Call
 from web.http.problems import ApiError
-from web.schemas.common import (SlaAtRisk, SlaAtRiskItem, SlaAtRiskQuery, SlaCalendarList, SlaCalendarOut, SlaClockOut,
-                         SlaEventOut, SlaMatchOut, SlaPolicyList, SlaPolicyOut, SlaReport, SlaReportQuery, SlaReportRow,
-                         SlaTimeline)
+from web.schemas.sla import SlaAtRisk, SlaAtRiskItem, SlaAtRiskQuery, SlaCalendarList, SlaCalendarOut, SlaClockOut, SlaEventOut, SlaMatchOut, SlaPolicyList, SlaPolicyOut, SlaReport, SlaReportQuery, SlaReportRow, SlaTimeline
 
 api = Api()
 

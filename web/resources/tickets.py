@@ -12,20 +12,8 @@ from web.api import Api, Call, Reply
 from web.http.problems import ApiError
 from web.resources.render import activity_out, call_out, ticket_out
 from web.resources.sla import ticket_clocks
-from web.schemas.common import (
-    ActivityPage,
-    Assign,
-    CommentCreate,
-    CommentOut,
-    PageQuery,
-    TicketCreate,
-    TicketDetail,
-    TicketListQuery,
-    TicketOut,
-    TicketPage,
-    TicketPatch,
-    Transition,
-)
+from web.schemas.common import PageQuery
+from web.schemas.tickets import ActivityPage, Assign, CommentCreate, CommentOut, TicketCreate, TicketDetail, TicketListQuery, TicketOut, TicketPage, TicketPatch, Transition
 
 api = Api()
 HISTORY_PAGES = cursor.IdPages("activity")

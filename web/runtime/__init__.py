@@ -41,7 +41,7 @@ from web.runtime.live import build_broker
 from web.runtime.notify import NotifyRuntime
 from web.runtime.subscriptions import sla_handlers, subscribe_all
 from web.runtime.telephony import PbxListener, start_listeners, stop_listeners
-from web.settings.config import Settings
+from web.settings import Settings
 
 log = logging.getLogger(__name__)
 

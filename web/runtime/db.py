@@ -14,7 +14,7 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.connection import get_connection
 from tortoise.migrations.executor import MigrationExecutor
 
-from web.settings.config import DatabaseSettings
+from web.settings import DatabaseSettings
 from web.runtime.leadership import advisory_lock, asyncpg_dsn
 
 log = logging.getLogger(__name__)

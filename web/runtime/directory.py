@@ -20,7 +20,7 @@ from tickets.calls.caller_index import DirectoryCallerLookup, LiveFallback, sync
 from tickets.calls.directory_sync import DirectorySync, SyncReport
 from tickets.calls.rematch import rematch_requesters
 from tickets.ticket_service import TicketService
-from web.settings.config import DirectorySettings
+from web.settings import DirectorySettings
 from web.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tickets.events import DomainEvent, Handler
 from web.live.broker import Broker, MemoryBroker, RedisBroker
 from web.live.message import event_data
-from web.settings.config import LiveSettings
+from web.settings import LiveSettings
 
 
 def build_broker(settings: LiveSettings) -> Broker:

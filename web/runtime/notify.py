@@ -23,7 +23,7 @@ from notify.dispatcher import DispatchSettings, Dispatcher
 from notify.models import Delivery, DeliveryStatus
 from tickets.sla.calendar import Calendar
 from tickets.ticket_service import TicketService
-from web.settings.config import Settings
+from web.settings import Settings
 from web.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)

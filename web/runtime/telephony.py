@@ -50,7 +50,7 @@ from tickets.calls.callers import CallerMatch
 from tickets.calls.intake import CallIntake
 from tickets.models import CallOutcome
 from tickets.transaction import unit_of_work
-from web.settings.config import DatabaseSettings, PbxSettings
+from web.settings import DatabaseSettings, PbxSettings
 from web.runtime.leadership import Leadership, Role, asyncpg_dsn
 from web.tasks import cancel_and_wait
 

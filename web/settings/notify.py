@@ -7,27 +7,20 @@ from ``<key>_file`` or from the environment (``HELPLINE_TWILIO_AUTH_TOKEN``, ``H
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationInfo, field_validator,
+from pydantic import (BeforeValidator, Field, SecretStr, ValidationInfo, field_validator,
                       model_validator)
 
 from notify.policy import CHANNELS, Match, OnCallPerson, Policy, Roster, Step, Target
 from notify.schedule import Override, Rotation, Schedule, ScheduleError
 from tickets.sla.policy import parse_target
-from web.settings.sla import unique_names
+from web.settings.base import Section, did_you_mean, unique_names
 
 NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
-ENV_SECRETS = {  # (section, key) -> the environment variable the issue promises
-    ("twilio", "auth_token"): "HELPLINE_TWILIO_AUTH_TOKEN",
-    ("slack", "bot_token"): "HELPLINE_SLACK_BOT_TOKEN",
-    ("slack", "signing_secret"): "HELPLINE_SLACK_SIGNING_SECRET",
-}
 
 
 def _after(value: Any) -> Any:
@@ -53,11 +46,7 @@ def e164(value: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PersonSettings(_Entry):
+class PersonSettings(Section):
     """One ``[[notify.people]]``."""
 
     name: str = Field(pattern=NAME)
@@ -78,7 +67,7 @@ class PersonSettings(_Entry):
                             None if self.slack_user else self.slack_email)
 
 
-class RotationSettings(_Entry):
+class RotationSettings(Section):
     """``rotation = { members = [...], length = "1w", handoff = "mon 09:00", start = 2026-01-05 }``."""
 
     members: list[str] = Field(min_length=1)
@@ -98,7 +87,7 @@ class RotationSettings(_Entry):
         return Rotation.parse(self.members, self.length, self.handoff, self.start)
 
 
-class OverrideSettings(_Entry):
+class OverrideSettings(Section):
     """``overrides = [{ start = 2026-12-31T18:00:00, end = 2027-01-02T09:00:00, person = "olga" }]`` (local time)."""
 
     start: datetime
@@ -107,7 +96,7 @@ class OverrideSettings(_Entry):
     reason: str = ""
 
 
-class ScheduleSettings(_Entry):
+class ScheduleSettings(Section):
     """One ``[[notify.schedules]]``."""
 
     name: str = Field(pattern=NAME)
@@ -135,7 +124,7 @@ def _aware(value: datetime, tz: ZoneInfo) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=tz)
 
 
-class StepSettings(_Entry):
+class StepSettings(Section):
     """``{ after = "10m", notify = ["schedule:it-secondary"], channels = ["sms"] }``."""
 
     after: Wait = timedelta(0)
@@ -150,7 +139,7 @@ class StepSettings(_Entry):
         return value
 
 
-class MatchSettings(_Entry):
+class MatchSettings(Section):
     """``match = { event = ["sla.breached"], priority = ["P1"], metric = [...], hours = "after_hours", calendar = "office" }``."""
 
     event: list[Literal["sla.warning", "sla.breached"]] = Field(default_factory=list)
@@ -170,7 +159,7 @@ class MatchSettings(_Entry):
                      self.calendar)
 
 
-class PolicySettings(_Entry):
+class PolicySettings(Section):
     """One ``[[notify.policies]]``: tried in order, the first that matches an event escalates it."""
 
     name: str = Field(pattern=NAME)
@@ -194,7 +183,7 @@ class PolicySettings(_Entry):
         return Policy(self.name, steps, self.match.build(), self.repeat, self.repeat_after, self.ack_timeout)
 
 
-class TwilioSettings(_Entry):
+class TwilioSettings(Section):
     """``[notify.twilio]``: SMS through Twilio's Messages API."""
 
     account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
@@ -213,7 +202,7 @@ class TwilioSettings(_Entry):
         return e164(value)
 
 
-class SlackSettings(_Entry):
+class SlackSettings(Section):
     """``[notify.slack]``: messages through a Slack app's bot token."""
 
     bot_token: SecretStr
@@ -232,7 +221,7 @@ class SlackSettings(_Entry):
         return value
 
 
-class NotifySettings(_Entry):
+class NotifySettings(Section):
     """``[notify]``: on-call alerting (nothing configured: no alerts)."""
 
     people: list[PersonSettings] = Field(default_factory=list)
@@ -265,7 +254,8 @@ class NotifySettings(_Entry):
             names = [*s.rotation.members, *(o.person for o in s.overrides)]
             unknown = sorted({n for n in names if n not in known})
             if unknown:
-                raise ValueError(f"schedule {s.name!r}: {unknown[0]!r} is not in [[notify.people]]")
+                raise ValueError(f"schedule {s.name!r}: {unknown[0]!r} is not in [[notify.people]]"
+                                 f"{did_you_mean(unknown[0], known)}")
         return value
 
     @model_validator(mode="after")
@@ -277,9 +267,11 @@ class NotifySettings(_Entry):
                 for text in step.notify:
                     t = Target.parse(text)
                     if t.kind == "person" and t.name not in people:
-                        raise ValueError(f"policy {policy.name!r}: {text} is not in [[notify.people]]")
+                        raise ValueError(f"policy {policy.name!r}: {text} is not in [[notify.people]]"
+                                         f"{did_you_mean(t.name, people)}")
                     if t.kind == "schedule" and t.name not in schedules:
-                        raise ValueError(f"policy {policy.name!r}: {text} is not in [[notify.schedules]]")
+                        raise ValueError(f"policy {policy.name!r}: {text} is not in [[notify.schedules]]"
+                                         f"{did_you_mean(t.name, schedules)}")
                     if t.kind == "slack" and self.slack is None:
                         raise ValueError(f"policy {policy.name!r}: {text} needs [notify.slack]")
         if any(p.phone for p in self.people) and self.policies and self.twilio is None:
@@ -295,46 +287,3 @@ class NotifySettings(_Entry):
 
     def build_policies(self) -> list[Policy]:
         return [p.build() for p in self.policies]
-
-
-def resolve_notify_secrets(raw: dict[str, Any], env: Mapping[str, str], problems: list[str], base: Path) -> None:
-    """Fill ``[notify.twilio]`` / ``[notify.slack]`` secrets from ``<key>_file`` or the environment (env wins)."""
-    notify = raw.get("notify")
-    for (section, key), var in ENV_SECRETS.items():
-        long_var = f"HELPLINE_NOTIFY_{section.upper()}_{key.upper()}"
-        value = env.get(var, env.get(long_var))
-        file_name = env.get(f"{var}_FILE", env.get(f"{long_var}_FILE"))
-        # only for a channel the file configures (the other keys, such as account_sid, come from it)
-        table = notify.get(section) if isinstance(notify, dict) else None
-        if not isinstance(table, dict):
-            continue
-        if value is not None:
-            table[key] = value
-            table.pop(f"{key}_file", None)
-        elif file_name is not None:
-            table.pop(key, None)
-            table[f"{key}_file"] = file_name
-        if f"{key}_file" in table:
-            file_key = f"{key}_file"
-            file = Path(str(table.pop(file_key)))
-            if key in table:
-                problems.append(f"[notify.{section}] set either {key} or {file_key}, not both")
-                continue
-            file = file if file.is_absolute() else base / file
-            try:
-                table[key] = file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                problems.append(f"[notify.{section}] {file_key}: cannot read {file}: {exc.strerror or exc}")
-
-
-def describe_entry(loc: list[str], raw: Any) -> str | None:
-    """``[[notify.people]] ivan phone`` for an error in a notify list entry, else None."""
-    if len(loc) < 3 or loc[0] != "notify" or loc[1] not in ("people", "schedules", "policies") or not loc[2].isdigit():
-        return None
-    notify = raw.get("notify") if isinstance(raw, dict) else None
-    entries = notify.get(loc[1], []) if isinstance(notify, dict) else []
-    index = int(loc[2])
-    entry = entries[index] if isinstance(entries, list) and index < len(entries) else None
-    name = entry.get("name") if isinstance(entry, dict) else None
-    return " ".join([f"[[notify.{loc[1]}]]", str(name or f"#{index + 1}"), ".".join(loc[3:])]).strip()
-

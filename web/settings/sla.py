@@ -8,10 +8,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from tickets.sla.calendar import ALWAYS, Calendar, CalendarError
 from tickets.sla.policy import DEFAULT_WARN_AT, Conditions, Metric, Policy, PolicyBook, parse_target
+from web.settings.base import Section, did_you_mean, unique_names
 
 NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -24,11 +25,7 @@ def _target(value: Any) -> str | int | float:
 Target = Annotated[str | int | float, BeforeValidator(_target)]
 
 
-class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class HolidaySettings(_Entry):
+class HolidaySettings(Section):
     """``holidays = { country = "RU", subdivision = "...", extra = [...], half_days = {...} }``."""
 
     country: str | None = Field(None, pattern=r"^[A-Z]{2,3}$")
@@ -39,7 +36,7 @@ class HolidaySettings(_Entry):
     half_days: dict[date, list[str]] = Field(default_factory=dict)
 
 
-class CalendarSettings(_Entry):
+class CalendarSettings(Section):
     """One ``[[sla.calendars]]``: working hours in a time zone, minus holidays."""
 
     name: str = Field(pattern=NAME)
@@ -71,7 +68,7 @@ class CalendarSettings(_Entry):
             raise ValueError(str(exc)) from None
 
 
-class MatchSettings(_Entry):
+class MatchSettings(Section):
     """``match = { priority = ["P1"], type = ["incident"], group = [...], channel = [...], vip = true }``."""
 
     priority: list[Literal["P1", "P2", "P3", "P4"]] = Field(default_factory=list)
@@ -85,7 +82,7 @@ class MatchSettings(_Entry):
                           frozenset(self.channel), self.vip)
 
 
-class PolicySettings(_Entry):
+class PolicySettings(Section):
     """One ``[[sla.policies]]``."""
 
     name: str = Field(pattern=NAME)
@@ -121,7 +118,7 @@ class PolicySettings(_Entry):
                 if value is not None}
 
 
-class SlaSettings(_Entry):
+class SlaSettings(Section):
     """``[sla]``: business calendars and SLA policies (none: tickets have no SLA clocks)."""
 
     calendars: list[CalendarSettings] = Field(default_factory=list)
@@ -138,8 +135,9 @@ class SlaSettings(_Entry):
     def _policies(cls, value: list[PolicySettings], info: ValidationInfo) -> list[PolicySettings]:
         unique_names([p.name for p in value], "sla.policies")
         known = {c.name for c in info.data.get("calendars", [])} | {ALWAYS.name}
-        problems = [f"policy {p.name!r}: calendar {p.calendar!r} is not defined; add a [[sla.calendars]] with "
-                    f"name = {p.calendar!r} or use \"{ALWAYS.name}\"" for p in value if p.calendar not in known]
+        problems = [f"policy {p.name!r}: calendar {p.calendar!r} is not defined{did_you_mean(p.calendar, known)}; add a "
+                    f"[[sla.calendars]] with name = {p.calendar!r} or use \"{ALWAYS.name}\"" for p in value
+                    if p.calendar not in known]
         problems += PolicyBook.check_order(Policy(p.name, ALWAYS, {}, p.match.conditions()) for p in value)
         if problems:
             raise ValueError("; ".join(problems))
@@ -154,18 +152,3 @@ class SlaSettings(_Entry):
                            p.match.conditions(), tuple(p.warn_at),
                            frozenset(p.pause_statuses)) for p in self.policies]
         return PolicyBook(policies, calendars)
-
-
-def unique_names(names: list[str], what: str) -> None:
-    """Refuse two ``[[what]]`` entries with the same name (the message names it)."""
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise ValueError(f"two [[{what}]] entries are called {twice[0]!r}; names must differ")
-
-
-def describe_entry(section: str, index: int, raw: Any) -> str:
-    """``[[sla.policies]] p1`` for error messages (the entry's name, else its number)."""
-    entries = raw.get("sla", {}).get(section, []) if isinstance(raw, dict) and isinstance(raw.get("sla"), dict) else []
-    entry = entries[index] if isinstance(entries, list) and index < len(entries) else None
-    name = entry.get("name") if isinstance(entry, dict) else None
-    return f"[[sla.{section}]] {name or f'#{index + 1}'}"

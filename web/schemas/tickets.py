@@ -1,0 +1,143 @@
+"""/api/v1/tickets: tickets, their history and comments, and the workflow's bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from tickets.models import Channel, Level, TicketStatus, TicketType
+from web.schemas.common import _clean, AgentRef, Body, Group, Id, Input, Login, LongText, PersonRef, PhoneText, Priority, Query, Title
+from web.schemas.calls import CallOut
+from web.schemas.sla import SlaClockOut
+
+
+class TicketCreate(Input):
+    title: Title
+    description: LongText = ""
+    type: TicketType = TicketType.INCIDENT
+    impact: Level | None = Field(None, description="Defaults to [tickets] default_impact.")
+    urgency: Level | None = Field(None, description="Defaults to [tickets] default_urgency.")
+    channel: Channel = Channel.API
+    requester_id: Id | None = None
+    caller_number: PhoneText | None = None
+    assignee: Login | None = Field(None, description="Login of the agent to assign the ticket to.")
+    group: Group | None = None
+
+
+class TicketPatch(Input):
+    """A partial update: only the fields present change; ``null`` clears a nullable field."""
+
+    #: Why some fields that a ticket has are refused here (shown instead of "unknown field").
+    hints: ClassVar[dict[str, str]] = {
+        "status": "is changed by POST /api/v1/tickets/{ref}/transitions",
+        "assignee": "is changed by POST /api/v1/tickets/{ref}/assign",
+        "priority": "follows from impact and urgency: change those",
+    }
+
+    title: Title = None  # type: ignore[assignment]
+    description: LongText = None  # type: ignore[assignment]
+    type: TicketType = None  # type: ignore[assignment]
+    impact: Level = None  # type: ignore[assignment]
+    urgency: Level = None  # type: ignore[assignment]
+    requester_id: Id | None = None
+    caller_number: PhoneText | None = None
+    group: Group | None = None
+
+
+class CommentCreate(Input):
+    body: Body
+    public: bool = Field(False, description="Public comments are meant for the requester; internal ones for agents.")
+
+
+class Assign(Input):
+    assignee: Login | None = Field(description="Login of the new assignee, or null to unassign.")
+    group: Group | None = Field(None, description="Also move the ticket to this group (null: no group).")
+
+
+class Transition(Input):
+    to: TicketStatus
+    resolution: LongText | None = Field(None, description="Required when resolving.")
+    comment: Body | None = None
+    public: bool = Field(False, description="Whether the comment is public.")
+
+
+class TicketListQuery(Query):
+    status: list[TicketStatus] = Field(default_factory=list, description="Comma-separated statuses.")
+    priority: list[Priority] = Field(default_factory=list)
+    type: list[TicketType] = Field(default_factory=list)
+    channel: list[Channel] = Field(default_factory=list)
+    assignee: list[Annotated[str, Field(pattern=r"^(me|none|[a-z0-9][a-z0-9._-]{0,63})$")]] = Field(
+        default_factory=list, description="Agent logins; `me` for yourself, `none` for unassigned tickets."
+    )
+    requester_id: Id | None = None
+    group: Group | None = None
+    q: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean)] | None = Field(
+        None, description="Words in the number, title or description (case-insensitive, any script)."
+    )
+    sort: Literal["-created", "created", "-updated", "updated", "priority"] = "-created"
+    limit: int = Field(50, ge=1, le=200)
+    cursor: Annotated[str, Field(max_length=512)] | None = Field(None, description="`next` of the previous page.")
+
+
+class TicketOut(BaseModel):
+    id: int
+    number: str = Field(examples=["IT-1042"])
+    title: str
+    description: str
+    type: TicketType
+    status: TicketStatus
+    priority: Priority
+    impact: Level
+    urgency: Level
+    channel: Channel
+    requester: PersonRef | None
+    caller_number: str | None
+    assignee: AgentRef | None
+    group: str | None
+    resolution: str | None
+    reopen_count: int
+    version: int = Field(description="Changes on every update; send it back as If-Match to avoid lost updates.")
+    allowed_transitions: list[TicketStatus]
+    created_at: datetime
+    updated_at: datetime
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+
+
+class TicketDetail(TicketOut):
+    """A ticket with its calls and SLA clocks."""
+
+    calls: list[CallOut]
+    sla: list[SlaClockOut] = Field(default_factory=list, description="One clock per SLA target of the ticket")
+
+
+class TicketPage(BaseModel):
+    items: list[TicketOut]
+    next: str | None
+
+
+class ActivityOut(BaseModel):
+    id: int
+    kind: Literal["created", "field_changed", "comment", "assigned", "status_changed", "call", "sla"]
+    field: str | None
+    old: str | None
+    new: str | None
+    body: str | None
+    public: bool
+    actor: str = Field(description="Login of the agent, or the system part (e.g. pbx:main) that made the change.")
+    created_at: datetime
+
+
+class CommentOut(ActivityOut):
+    """The comment's history entry, and the version the comment gave the ticket (also its ETag)."""
+
+    ticket_version: int = Field(description="The ticket's version after the comment: send it as If-Match on the "
+                                            "next change of the ticket.")
+
+
+class ActivityPage(BaseModel):
+    items: list[ActivityOut]
+    next: str | None
