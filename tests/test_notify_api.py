@@ -20,6 +20,7 @@ from twilio.request_validator import RequestValidator
 from tests.conftest import Team
 from tests.notify_fakes import AUTH_TOKEN, SIGNING_SECRET, FakeSlack, FakeTwilio
 from tests.notify_support import IVAN, OLGA, fake_slack, fake_twilio, notify_raw  # noqa: F401
+from notify.models import Alert
 from tickets.agent_service import AgentService
 from tickets.events import SlaBreached
 from tickets.models import Role
@@ -316,3 +317,25 @@ def test_slack_acks_from_anyone_when_configured(database_url: str, fake_twilio: 
         assert acknowledged_in_history(c, team, ticket["number"]) == [
             f"Alert acknowledged by slack:U0STRANGER (slack: Slack user U0STRANGER (@someone)): {alert['reason']}"]
         assert fake_slack.ephemerals == []
+
+
+def test_an_sla_event_reaches_alerting_once(app_client: TestClient, tokens: Team) -> None:
+    """As the process is wired (web/runtime/subscriptions.py): a breach opens its alert inside the SLA scheduler's
+    transaction, and the same event published after the commit (to the console, metrics) does not reach alerting
+    a second time. Before the composition root, alerting also heard every SLA event after the commit."""
+    runtime = runtime_of(app_client.app)
+    assert runtime.alerting is not None
+    alerts = runtime.alerting.alerts
+    opened: list[str] = []
+    open_alert = alerts.open
+
+    async def counting_open(ticket_id: int, event: str, *args: Any, **kwargs: Any) -> Any:
+        opened.append(event)
+        return await open_alert(ticket_id, event, *args, **kwargs)
+
+    alerts.open = counting_open  # type: ignore[method-assign]
+    ticket = p1_breach(app_client, tokens)  # the scheduler's handlers, as for a breach it records
+    event = SlaBreached(ticket["id"], ticket["number"], "resolution", datetime.now(timezone.utc), "p1")
+    app_client.portal.call(runtime.bus.publish, event)  # what the scheduler publishes after its commit
+    assert opened == ["sla.breached"]
+    assert app_client.portal.call(Alert.filter(ticket_id=ticket["id"]).count) == 1

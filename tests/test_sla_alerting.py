@@ -32,7 +32,6 @@ def wired(w: World, tmp_path: Path, published: list[DomainEvent] | None = None) 
     """The SLA engine on the world's ticket service; a scheduler with alerting as its in-transaction handler."""
     engine = SlaEngine(book(tmp_path), clock=w.clock)
     w.tickets.sla = engine
-    w.tickets.publish = w.alerts.on_ticket_event  # resolving a ticket ends its alerts
     publish = published.append if published is not None else (lambda event: None)
     return SlaScheduler(engine, publish=publish, handlers=[w.alerts.on_due], clock=w.clock)
 

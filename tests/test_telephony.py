@@ -375,7 +375,7 @@ async def test_the_close_out_reads_only_the_open_calls_through_an_index(orm: Set
     """The close-out runs at every resync over a table that grows forever: it must not scan it."""
     from tortoise import connections
 
-    from web.runtime.telephony import OPEN_STATES
+    from tickets.calls.intake import OPEN_STATES
     sql = Call.filter(pbx="main", state__in=OPEN_STATES).values_list("linkedid").sql(params_inline=True)
     conn = connections.get("default")
     if orm.database.is_sqlite:

@@ -12,7 +12,7 @@ import re
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -20,14 +20,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tickets.actor import Actor
-from tickets.agent_service import hash_token
 from tickets.errors import DomainError
 from tickets.models import Agent, Role
-from web import logs
+from web.auth.authorise import authorise
 from web.http.problems import ApiError, from_api_error, from_domain_error
-
-if TYPE_CHECKING:
-    from web.runtime import Runtime
+from web.runtime import Runtime, runtime_of
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +82,7 @@ class Call:
     @property
     def runtime(self) -> Runtime:
         """The process's parts: services, listeners, settings (:mod:`web.runtime`)."""
-        runtime: Runtime = self.request.app.state.runtime
-        return runtime
+        return runtime_of(self.request)
 
     @property
     def actor(self) -> Actor:
@@ -162,7 +158,7 @@ def _route(path: str, ops: list[Operation]) -> Route:
 def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
-            agent = await _authorise(request, op.role) if op.role is not None else None
+            agent = await authorise(request, op.role) if op.role is not None else None
             query = _parse_query(request, op.query) if op.query else None
             if op.query is None and op.role is not None:  # health probes may carry cache-busting parameters
                 _no_query(request)
@@ -176,36 +172,6 @@ def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
 
     endpoint.__name__ = op.operation_id
     return endpoint
-
-
-async def _authorise(request: Request, role: Role) -> Agent:
-    header = request.headers.get("authorization")
-    challenge = {"WWW-Authenticate": 'Bearer realm="helpline"'}
-    if not header:  # the console: a session cookie (web.auth.sessions)
-        from web.auth.session_auth import session_agent
-
-        by_session = await session_agent(request)
-        if by_session is not None:
-            if Role(by_session.role).rank < role.rank:
-                raise ApiError(403, "forbidden",
-                               f"this needs the {role.value} role; you are {Role(by_session.role).value}")
-            return by_session
-        raise ApiError(401, "unauthenticated",
-                       "send an API token: 'Authorization: Bearer <token>' (helpline user add prints one)",
-                       headers=challenge)
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
-        raise ApiError(401, "unauthenticated", "the Authorization header must be 'Bearer <token>'", headers=challenge)
-    agent = await request.app.state.runtime.agents.authenticate(secret.strip())
-    if agent is None:
-        raise ApiError(401, "invalid-token", "the token is unknown, revoked, or its agent is deactivated",
-                       headers={"WWW-Authenticate": 'Bearer realm="helpline", error="invalid_token"'})
-    request.state.token_hash = hash_token(secret.strip())  # what authenticated the request (event streams keep it)
-    logs.redactor.learn(secret.strip())  # a verified token: never written to the logs (only verified ones: anybody
-    # could send any word as a token, and the logs would blank it out everywhere)
-    if Role(agent.role).rank < role.rank:
-        raise ApiError(403, "forbidden", f"this needs the {role.value} role; you are {Role(agent.role).value}")
-    return agent
 
 
 def _no_query(request: Request) -> None:

@@ -40,9 +40,9 @@ def stats_data(pbx: str, stats: QueueStats) -> dict[str, Any]:
 class QueueStatsPublisher:
     """Publishes ``queue.stats`` for the queues of ``board`` (one PBX) as they change, coalesced per queue."""
 
-    def __init__(self, pbx: str, board: QueueBoard, broker: Any, interval: float = 1.0) -> None:
+    def __init__(self, pbx: str, board: QueueBoard | None, broker: Any, interval: float = 1.0) -> None:
         self.pbx = pbx
-        self.board = board
+        self.board = board if board is not None else QueueBoard(())  # until the listener tells its board
         self.broker = broker
         self.interval = interval
         self.published = 0
@@ -50,7 +50,7 @@ class QueueStatsPublisher:
         self._last: dict[str, float] = {}  #: queue -> loop time of its last message
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
-        self.follow(board)
+        self.follow(self.board)
 
     def follow(self, board: QueueBoard) -> None:
         """Publish the stats of ``board`` (from now on instead of the one followed so far: a listener elected
@@ -161,14 +161,3 @@ class QueueRegistry:
                 item["longest_wait_seconds"] = int(item.get("longest_wait_seconds") or 0) + int(now - received)
             out.append(item)
         return out
-
-
-def follow(listeners: Any, broker: Any) -> list[QueueStatsPublisher]:
-    """Publish ``queue.stats`` for the queue boards of ``listeners`` (name -> PbxListener), including the board of
-    each fresh tracker a listener starts with later; stop each when done."""
-    publishers = []
-    for name, listener in listeners.items():
-        publisher = QueueStatsPublisher(name, listener.tracker.board, broker)
-        listener.on_board = publisher.follow
-        publishers.append(publisher)
-    return publishers

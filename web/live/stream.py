@@ -29,7 +29,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from tickets.models import Agent, Role
-from web.api import _authorise
+from web.auth.authorise import authorise
 from web.live.broker import Broker, Overflow
 from web.live.message import LiveMessage
 from web.live.open_streams import OpenStream, OpenStreams
@@ -71,7 +71,7 @@ async def events(request: Request) -> Response:
     runtime = runtime_of(request)
     streams: OpenStreams = runtime.streams
     try:
-        agent = await _authorise(request, Role.AGENT)
+        agent = await authorise(request, Role.AGENT)
         unknown = set(request.query_params) - {"last_event_id"}
         if unknown:
             raise ApiError(400, "invalid-query", f"unknown query parameter {sorted(unknown)[0]!r}")

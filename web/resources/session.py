@@ -15,12 +15,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tickets.models import Agent, Role
-from web.api import _authorise, refuse_duplicate_keys
+from web.api import refuse_duplicate_keys
+from web.auth.authorise import authorise, session_agent
 from web.auth.passwords import verify_password
 from web.runtime import runtime_of
 from web.http.problems import ApiError, from_api_error, problem
 from web.resources.render import agent_out
-from web.auth.session_auth import session_agent
 from web.auth.sessions import Session
 
 MAX_BODY = 8192
@@ -73,7 +73,7 @@ async def login(request: Request) -> Response:
 
 async def current(request: Request) -> Response:
     try:
-        agent = await _authorise(request, Role.AGENT)
+        agent = await authorise(request, Role.AGENT)
     except ApiError as exc:
         return from_api_error(exc)
     found = await runtime_of(request).sessions.read(request) if "authorization" not in request.headers else None

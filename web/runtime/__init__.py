@@ -33,7 +33,7 @@ from web.http.webhook_guard import WebhookStats
 from web.live.broker import Broker
 from web.live.credential_watch import CredentialWatch
 from web.live.open_streams import OpenStreams, default_max_streams
-from web.live.queues import QueueStatsPublisher, follow
+from web.live.queues import QueueStatsPublisher
 from web.metrics import Metrics
 from web.runtime import db
 from web.runtime.directory import DirectoryService
@@ -70,40 +70,43 @@ class Runtime:
     pbx: dict[str, PbxListener] = field(default_factory=dict)
     #: Webhook requests refused (forged, replayed, malformed...), by source and reason (this process).
     webhook_stats: WebhookStats = field(default_factory=WebhookStats)
-    _background: list[Any] = field(default_factory=list)
+    #: Each PBX's queue board, published to the console as it changes.
+    queue_stats: list[QueueStatsPublisher] = field(default_factory=list)
+    purger: MarkPurger | None = None
+    credential_watch: CredentialWatch | None = None
 
     async def start(self) -> None:
-        """Start everything, on a database that is open (the lifespan's ``RegisterTortoise``) and ready."""
+        """Start everything, on a database that is open (the lifespan's ``RegisterTortoise``)."""
         await db.prepare(self.settings.database)
         await self.live.start()  # before anything publishes: the console hears of every change
-        self.pbx.update({p.name: PbxListener(p, self.intake) for p in self.settings.pbx})
-        queue_stats: list[QueueStatsPublisher] = follow(self.pbx, self.live)
+        for pbx in self.settings.pbx:  # made here: panoramisk binds to the running loop
+            stats = QueueStatsPublisher(pbx.name, None, self.live)
+            self.queue_stats.append(stats)
+            self.pbx[pbx.name] = PbxListener(pbx, self.intake, on_board=stats.follow)
         await start_listeners(self.pbx, self.settings.database)  # on PostgreSQL: the leader of each PBX only
         if self.directory is not None:
             self.directory.start()
         if self.alerting is not None:
             await self.alerting.start()
         self.scheduler.start()
-        purger = MarkPurger(self.marks)
-        purger.start()
-        watch = CredentialWatch(self.streams, self.marks)  # ends the streams whose credentials ended
-        watch.start()
-        self._background = [*queue_stats, purger, watch]
+        self.purger = MarkPurger(self.marks)
+        self.purger.start()
+        self.credential_watch = CredentialWatch(self.streams, self.marks)  # ends streams whose credentials ended
+        self.credential_watch.start()
 
     async def stop(self) -> None:
-        """Stop everything :meth:`start` started, the most recent first."""
-        purger, watch = self._background[-2:] if len(self._background) >= 2 else (None, None)
-        if watch is not None:
-            await watch.stop()
-        if purger is not None:
-            await purger.stop()
+        """Stop what :meth:`start` started, the most recent first (safe when nothing was started)."""
+        if self.credential_watch is not None:
+            await self.credential_watch.stop()
+        if self.purger is not None:
+            await self.purger.stop()
         await self.scheduler.stop()
         if self.alerting is not None:
             await self.alerting.stop()
         await stop_listeners(self.pbx)
-        for publisher in self._background[:-2]:
-            publisher.stop()
-        self._background = []
+        for stats in self.queue_stats:
+            stats.stop()
+        self.queue_stats.clear()
         if self.directory is not None:
             await self.directory.stop()
         await self.live.stop()

@@ -80,7 +80,8 @@ class ListenerCounters:
 class PbxListener:
     """Follows the calls of one PBX and turns them into tickets."""
 
-    def __init__(self, settings: PbxSettings, intake: CallIntake, *, connection: AmiConnection | None = None) -> None:
+    def __init__(self, settings: PbxSettings, intake: CallIntake, *, connection: AmiConnection | None = None,
+                 on_board: Callable[[QueueBoard], None] | None = None) -> None:
         self.name = settings.name
         self.settings = settings
         self.intake = intake
@@ -90,8 +91,10 @@ class PbxListener:
         self.last_fact_at: float | None = None
         #: Who runs this listener when several instances share the database (None: this one alone, on SQLite).
         self.leadership: Leadership | None = None
-        #: Told of each new tracker's queue board (a standby elected again starts with a fresh tracker).
-        self.on_board: Callable[[QueueBoard], None] | None = None
+        #: Told of each tracker's queue board, now and whenever a fresh one starts (a standby elected again).
+        self.on_board = on_board
+        if on_board is not None:
+            on_board(self.tracker.board)
         self._seen_drops = 0
         self._task: asyncio.Task[None] | None = None
         self._system_class = False  #: a login got FullyBooted: the AMI user has the system read class
