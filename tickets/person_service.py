@@ -8,7 +8,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from directory.numbers import CallerNumber
+from directory import CallerNumber
 from tickets.clock import Clock, utcnow
 from tickets.errors import Conflict, InvalidField, NotFound
 from tickets.models import Person

@@ -32,7 +32,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from directory.numbers import CallerNumber
+from directory import CallerNumber
 from tickets.calls.callers import CallerLookup, CallerMatch
 from tickets.events import CallEndedEvent, CallOfferedEvent, DomainEvent, SlaBreached, SlaWarning
 from web.settings import WebSettings

@@ -25,9 +25,7 @@ from typing import Protocol
 
 import phonenumbers
 
-from directory.client import DirectoryPerson
-from directory.errors import DirectoryError
-from directory.numbers import CallerNumber, NumberPolicy
+from directory import CallerNumber, DirectoryError, DirectoryPerson, NumberPolicy
 from tickets.calls.callers import CallerMatch, MatchStatus
 from tickets.clock import Clock, utcnow
 from tickets.models import CallerIndexEntry, DirectorySyncRun, DirectoryUsnState, Person

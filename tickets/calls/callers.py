@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
-from directory.numbers import CallerNumber
+from directory import CallerNumber
 from tickets.models import Person
 
 

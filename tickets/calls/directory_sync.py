@@ -28,9 +28,7 @@ from typing import Any, Protocol
 
 from tortoise.transactions import in_transaction
 
-from directory.client import DcIdentity, DirectoryPerson, FetchResult, UsnWatermark
-from directory.errors import DirectoryError, ErrorKind
-from directory.numbers import NumberPolicy
+from directory import DcIdentity, DirectoryError, DirectoryPerson, ErrorKind, FetchResult, NumberPolicy, UsnWatermark
 from tickets.clock import Clock, utcnow
 from tickets.models import CallerIndexEntry, DirectorySyncRun, DirectoryUsnState, Person
 from tickets.search import fold

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
 
-from directory.numbers import NO_NUMBER, CallerNumber, NumberPolicy
+from directory import NO_NUMBER, CallerNumber, NumberPolicy
 from tickets.actor import Actor
 from tickets.calls.callers import CallerLookup, CallerMatch, MatchStatus, PeopleByPhone
 from tickets.events import (CallAnsweredEvent, CallEndedEvent, CallEvent, CallOfferedEvent, CallQueuedEvent,

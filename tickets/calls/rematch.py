@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from directory.numbers import CallerNumber
+from directory import CallerNumber
 from tickets.actor import Actor
 from tickets.calls.callers import CallerLookup, MatchStatus
 from tickets.errors import DomainError

@@ -175,8 +175,8 @@ def _directory_server(settings: DirectorySettings, uri: str) -> str:
 
     from ldap3 import BASE, SUBTREE
 
-    from directory.client import DirectoryClient
-    from directory.errors import DirectoryError, ErrorKind
+    from directory import DirectoryClient
+    from directory import DirectoryError, ErrorKind
 
     config = dataclasses.replace(settings.client_config(), servers=(uri,), retries=0)
     client = DirectoryClient(config)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from directory.numbers import CallerNumber
+from directory import CallerNumber
 from tickets.models import Agent, Call as CallRow, Role
 from web.http import cursor
 from web.api import Api, Call

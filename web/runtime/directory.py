@@ -15,7 +15,7 @@ import logging
 import math
 from collections.abc import Callable
 
-from directory.client import AsyncDirectory, DirectoryClient
+from directory import AsyncDirectory, DirectoryClient
 from tickets.calls.caller_index import DirectoryCallerLookup, LiveFallback, sync_state
 from tickets.calls.directory_sync import DirectorySync, SyncReport
 from tickets.calls.rematch import rematch_requesters

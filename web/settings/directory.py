@@ -9,8 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from directory.client import DEFAULT_PHONE_ATTRIBUTES, PEOPLE_FILTER, DirectoryConfig
-from directory.numbers import NumberPolicy
+from directory import DEFAULT_PHONE_ATTRIBUTES, PEOPLE_FILTER, DirectoryConfig, NumberPolicy
 from web.settings.base import CommaList, Duration, Section
 
 
