@@ -74,6 +74,22 @@ def test_errors_name_the_key_and_the_fix(tmp_path: Path, text: str, env: dict[st
     assert message.startswith(str(tmp_path)), "the message says which file"
 
 
+@pytest.mark.parametrize("text,expected", [
+    ("[web]\nprot = 80\n", "[web] prot: unknown key (did you mean 'port'?)"),
+    ("[wbe]\nport = 80\n", "wbe: unknown key (did you mean 'web'?)"),
+    ('[[pbx]]\nname = "main"\nhost = "h"\nusername = "u"\nsecret = "s"\nqueues = ["q"]\nquees = ["q"]\n',
+     "[[pbx]] main quees: unknown key (did you mean 'queues'?)"),
+    ('[sla]\n[[sla.calendars]]\nname = "office"\nhours = {mon = ["09:00-18:00"]}\n'
+     '[[sla.policies]]\nname = "p1"\ncalendar = "ofice"\nresolution = "4h"\n',
+     "calendar 'ofice' is not defined (did you mean 'office'?)"),
+    ("[web]\nzzz = 1\n", "[web] zzz: unknown key (check the spelling; docs/configuration.md lists every key)"),
+])
+def test_a_mistyped_key_or_name_gets_a_suggestion(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text), environ={})
+    assert expected in str(caught.value), str(caught.value)
+
+
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(write(tmp_path, '[web]\nport = 0\nhost = 5\nlog_level = "loud"\n'), environ={})
