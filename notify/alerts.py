@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import cast
 
 from tortoise.exceptions import IntegrityError
 
@@ -27,7 +28,7 @@ from notify.oncall import OnCall
 from notify.policy import SLACK, SLACK_UPDATE, Planned, Policy, Roster, choose, plan
 from notify.text import AlertFacts
 from tickets.actor import Actor
-from tickets.clock import Clock, utcnow
+from tickets.clock import Clock
 from tickets.events import DomainEvent, SlaBreached, SlaWarning, TicketUpdated
 from tickets.models import SlaClock, SlaEvent, Ticket, TicketStatus
 from tickets.sla.calendar import Calendar
@@ -52,7 +53,7 @@ class AlertService:
         self.oncall = OnCall(roster)
         self.policies = list(policies)
         self.tickets = tickets
-        self.clock = clock or tickets.clock or utcnow
+        self.clock = clock or tickets.clock
         self.calendars = dict(calendars or {})
         self.ticket_url = ticket_url
         #: Called after deliveries were queued (the dispatcher wakes up).
@@ -100,8 +101,8 @@ class AlertService:
             event = SLA_KINDS[row.kind]
             due = row.due_at
             if due is None:  # recorded before SLA events kept their due moment: a breach happens at it
-                due = row.at if row.kind == "breached" else await (
-                    SlaClock.filter(id=row.clock_id).first().values_list("due_at", flat=True))
+                due = row.at if row.kind == "breached" else cast(datetime | None, await (  # flat: a value, not a tuple
+                    SlaClock.filter(id=row.clock_id).first().values_list("due_at", flat=True)))
             cycle = row.cycle or 1
             if await Alert.exists(ticket_id=row.ticket_id, reason=alert_reason(event, row.metric, due, cycle)):
                 continue
@@ -109,8 +110,9 @@ class AlertService:
                 opened += 1
                 log.warning("catch-up: opened the alert of ticket %s for %s of %s (it had none)",
                             row.ticket_id, event, row.metric)
-        stale = await Alert.filter(state__in=[AlertState.OPEN, AlertState.ACKNOWLEDGED],
-                                   ticket__status__in=list(DONE)).values_list("ticket_id", flat=True)
+        stale = cast(list[int], await (  # flat: values, not tuples (tortoise's types)
+            Alert.filter(state__in=[AlertState.OPEN, AlertState.ACKNOWLEDGED], ticket__status__in=list(DONE))
+            .values_list("ticket_id", flat=True)))
         for ticket_id in sorted(set(stale)):
             await self.resolve_ticket(ticket_id)
         return opened
@@ -249,8 +251,9 @@ class AlertService:
         return reopened
 
     async def next_ack_expiry(self) -> datetime | None:
-        return await (Alert.filter(state=AlertState.ACKNOWLEDGED, ack_expires_at__isnull=False)
-                      .order_by("ack_expires_at").first().values_list("ack_expires_at", flat=True))
+        return cast(datetime | None, await (  # flat: the value or None, not a tuple (tortoise's types)
+            Alert.filter(state=AlertState.ACKNOWLEDGED, ack_expires_at__isnull=False)
+            .order_by("ack_expires_at").first().values_list("ack_expires_at", flat=True)))
 
     async def resolve_ticket(self, ticket_id: int) -> int:
         """The ticket was resolved or closed: its alerts are resolved, nothing more is sent."""

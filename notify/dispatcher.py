@@ -27,6 +27,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
@@ -198,8 +199,9 @@ class Dispatcher(DueLoop):
             if self.sms is None:
                 raise SendError("SMS is not configured ([notify.twilio])", permanent=True, code="not_configured")
             if d.text:  # an earlier attempt may have reached Twilio (a crash, a lost reply): ask before resending
-                known = await (Delivery.filter(channel=SMS, target=d.target, provider_id__isnull=False)
-                               .values_list("provider_id", flat=True))
+                known = cast(list[str], await (  # flat: values, not tuples (tortoise's types)
+                    Delivery.filter(channel=SMS, target=d.target, provider_id__isnull=False)
+                    .values_list("provider_id", flat=True)))
                 sid = await self.sms.find(d.target, d.text, exclude=set(known))
                 if sid is not None:
                     self.counters.recovered += 1
@@ -283,10 +285,11 @@ class Dispatcher(DueLoop):
     # -- the loop ---------------------------------------------------------------------------------------------
 
     async def next_due(self) -> datetime | None:
-        queued = await (Delivery.filter(status=DeliveryStatus.QUEUED).order_by("next_attempt_at").first()
-                        .values_list("next_attempt_at", flat=True))
-        leased = await (Delivery.filter(status=DeliveryStatus.SENDING).order_by("lease_until").first()
-                        .values_list("lease_until", flat=True))
+        # flat: the value or None, not a tuple (tortoise's types)
+        queued = cast(datetime | None, await (Delivery.filter(status=DeliveryStatus.QUEUED).order_by("next_attempt_at")
+                                              .first().values_list("next_attempt_at", flat=True)))
+        leased = cast(datetime | None, await (Delivery.filter(status=DeliveryStatus.SENDING).order_by("lease_until")
+                                              .first().values_list("lease_until", flat=True)))
         times = [t for t in (queued, leased, await self.alerts.next_ack_expiry()) if t is not None]
         return min(times) if times else None
 

@@ -6,10 +6,17 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import TYPE_CHECKING, TypeAlias, cast
 
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from tickets.models import Ticket
+
+#: tortoise 1.1 types every TextField as ``str``; a nullable one holds None too (the cast changes nothing at run time)
+_NullableText: TypeAlias = "fields.Field[str | None]"
 
 
 class AlertState(str, Enum):
@@ -33,9 +40,10 @@ class Alert(Model):
     """
 
     id = fields.IntField(primary_key=True)
-    ticket: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
         "tickets.Ticket", related_name=False, on_delete=fields.CASCADE
     )
+    ticket_id: int
     reason = fields.CharField(max_length=64)  # event, metric and due moment: sla.breached:resolution:2026-03-02T10:15
     event = fields.CharField(max_length=32)  # the domain event type that opened it
     metric = fields.CharField(max_length=24, null=True)
@@ -51,7 +59,8 @@ class Alert(Model):
     ack_expires_at = fields.DatetimeField(null=True)  # with an ack timeout: the escalation starts again then
     cycle = fields.IntField(default=0)  # escalations started again after an expired ack
     resolved_at = fields.DatetimeField(null=True)
-    last_error = fields.TextField(null=True)  # the latest permanent delivery failure, shown on the alert
+    # the latest permanent delivery failure, shown on the alert
+    last_error = cast(_NullableText, fields.TextField(null=True))
     updated_at = fields.DatetimeField()
 
     class Meta:
@@ -71,6 +80,7 @@ class Delivery(Model):
     alert: fields.ForeignKeyRelation[Alert] = fields.ForeignKeyField(
         "notify.Alert", related_name="deliveries", on_delete=fields.CASCADE
     )
+    alert_id: int
     step = fields.IntField()  # index of the policy step, -1 for a Slack message update after an ack
     round = fields.IntField(default=0)  # repeat round, 0 first
     channel = fields.CharField(max_length=16)  # sms, slack, slack_update
@@ -84,9 +94,10 @@ class Delivery(Model):
     provider_id = fields.CharField(max_length=64, null=True)  # Twilio message SID or Slack message ts
     provider_channel = fields.CharField(max_length=64, null=True)  # the Slack channel id the message went to
     provider_status = fields.CharField(max_length=16, null=True)  # from Twilio status callbacks
-    text = fields.TextField(null=True)  # the SMS text, fixed at the first attempt (a crash recovery looks for it)
+    # the SMS text, fixed at the first attempt (a crash recovery looks for it)
+    text = cast(_NullableText, fields.TextField(null=True))
     error_code = fields.CharField(max_length=64, null=True)
-    last_error = fields.TextField(null=True)
+    last_error = cast(_NullableText, fields.TextField(null=True))
     sent_at = fields.DatetimeField(null=True)
     updated_at = fields.DatetimeField()
 

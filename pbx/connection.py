@@ -290,7 +290,7 @@ class AmiConnection:
         future = protocol.send(act, as_list)
         limit = self.action_timeout if timeout is None else timeout
         try:
-            return await asyncio.wait_for(future, limit)  # type: ignore[no-any-return]
+            return await asyncio.wait_for(future, limit)
         except asyncio.TimeoutError:
             protocol.forget(act)
             raise AmiTimeout(f"{data.get('Action', '?')}: no answer from PBX {self.name} within {limit:g} s") from None

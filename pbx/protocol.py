@@ -184,6 +184,10 @@ def serialize_action(action: Mapping[str, Any]) -> bytes:
 class HardenedAMIProtocol(AMIProtocol):
     """panoramisk's protocol with safe framing: incremental UTF-8, bounded frames, counted bad input, no resends."""
 
+    # set by AMIProtocol.connection_made (panoramisk is untyped): the banner's version (None: not read yet) ...
+    version: str | None
+    closed: bool  # ... and whether we closed (or lost) the connection
+
     def __init__(self, manager: HardenedManager) -> None:
         self.factory = manager
         self.counters = manager.counters
@@ -208,7 +212,7 @@ class HardenedAMIProtocol(AMIProtocol):
 
     # -- receiving -------------------------------------------------------------------------------------------
 
-    def data_received(self, data: bytes) -> None:  # type: ignore[override]
+    def data_received(self, data: bytes) -> None:
         counters = self.counters
         counters.bytes_received += len(data)
         text = self._decoder.decode(data)
@@ -299,7 +303,7 @@ class HardenedAMIProtocol(AMIProtocol):
 
     # -- sending ---------------------------------------------------------------------------------------------
 
-    def send(self, data: Any, as_list: bool | None = False) -> asyncio.Future[Any]:  # type: ignore[override]
+    def send(self, data: Any, as_list: bool | None = False) -> asyncio.Future[Any]:
         action = data if isinstance(data, Action) else Action(dict(data), as_list=as_list)
         action.as_list = as_list
         payload = serialize_action(action)
@@ -307,7 +311,8 @@ class HardenedAMIProtocol(AMIProtocol):
             raise AmiDisconnected(self._close_reason or "the connection is closed")
         self.responses[action.id] = action
         self.transport.write(payload)
-        return action.future
+        future: asyncio.Future[Any] = action.future
+        return future
 
     def forget(self, action: Action) -> None:
         """Stop waiting for ``action`` (after a timeout): a late answer is then ignored, not kept forever."""
@@ -369,7 +374,7 @@ class HardenedManager(Manager):
         self.throttled = Throttled(log)
         self.closing = False
         self.callbacks.clear()  # panoramisk's FullyBooted -> resend hook: we never resend
-        self.patterns = []
+        self.patterns: list[tuple[str, re.Pattern[str]]] = []  # panoramisk's event callbacks: none
 
     async def open(self, timeout: float) -> HardenedAMIProtocol:
         """One TCP connection attempt (no retry here)."""
@@ -386,7 +391,7 @@ class HardenedManager(Manager):
         self._connected = True
         return protocol
 
-    def connect(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any] | None:  # type: ignore[override]
+    def connect(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any] | None:
         """A single attempt; never schedules retries (that is :class:`AmiConnection`'s job)."""
         if self.closing:
             return None

@@ -154,11 +154,11 @@ class QueueBoard:
             if queue not in self.queues:
                 continue
             if kind == "QueueParams":
-                listed.setdefault(queue, {})  # type: ignore[arg-type]
+                listed.setdefault(queue, {})
             elif kind == "QueueMember":
                 interface = item.get("Location") or item.get("Interface")
                 if interface:
-                    listed.setdefault(queue, {})[interface] = item  # type: ignore[arg-type]
+                    listed.setdefault(queue, {})[interface] = item
         for queue, members in listed.items():
             self._mark(queue)  # told afresh (after a connect): worth a message even if nothing changed
             for gone in set(self._members[queue]) - set(members):
@@ -224,12 +224,12 @@ class QueueBoard:
             return
         if t is not None and t > self._clock:
             self._clock = t
-        waiting = self._waiting[queue]  # type: ignore[index]
+        waiting = self._waiting[queue]
         for other in self.queues:  # a call waits in one queue at a time
             if other != queue and self._waiting[other].pop(call, None) is not None:
                 self._mark(other)
         waiting[call] = self._clock if t is None else t
-        self._mark(queue)  # type: ignore[arg-type]
+        self._mark(queue)
 
     def left(self, call: str, t: float | None = None) -> None:
         """``call`` is no longer waiting (answered, abandoned, timed out, hung up, gone)."""
@@ -264,8 +264,8 @@ class QueueBoard:
             self._day = day
         elif day < self._day:
             return  # a late event of yesterday
-        self._counts[queue][which] += 1  # type: ignore[index]
-        self._mark(queue)  # type: ignore[arg-type]
+        self._counts[queue][which] += 1
+        self._mark(queue)
 
     def _tick(self, event: Event, t: float | None) -> None:
         if t is None:

@@ -29,10 +29,10 @@ import re
 import socket
 import struct
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict, cast
 
 from pbx.frames import BANNER_PREFIX, END, MalformedFrame, format_frame, parse_frame, read_recording
 
@@ -45,6 +45,17 @@ LIST_ACTIONS = {"coreshowchannels": ("CoreShowChannels", "Channels will follow")
                 "queuestatus": ("QueueStatus", "Queue status will follow"),
                 "queuesummary": ("QueueSummary", "Queue summary will follow")}
 _CONN_FILE = re.compile(r"^(?P<base>.+)\.conn(?P<conn>\d+)\.raw$")
+
+
+class _TimingRecord(TypedDict, total=False):
+    """One line of ``X.raw.timing.jsonl`` (the keys read here): a chunk received, or a marker."""
+
+    rel: float     #: seconds since the recording started
+    conn: int      #: the connection (1, 2, ... after reconnects)
+    off: int       #: a chunk: its offset in the connection's raw file ...
+    n: int         #: ... and its length in bytes
+    marker: str    #: a marker: "connected", "eof", ...
+    file: str      #: "connected": the raw file of that connection
 
 
 # -- recordings ----------------------------------------------------------------------------------------------
@@ -147,7 +158,7 @@ def _parse(frame: bytes) -> dict[str, str]:
         return {}
 
 
-def _timing_records(path: Path, name: str) -> list[dict[str, object]]:
+def _timing_records(path: Path, name: str) -> list[_TimingRecord]:
     match = _CONN_FILE.match(name)
     base = match["base"] if match else name.removesuffix(".raw")
     for candidate in (path.with_name(f"{base}.raw.timing.jsonl"), path.with_name(f"{base}.raw.timing.jsonl.gz")):
@@ -159,10 +170,10 @@ def _timing_records(path: Path, name: str) -> list[dict[str, object]]:
     return []
 
 
-def _conn_number(name: str, timing: list[dict[str, object]]) -> int:
+def _conn_number(name: str, timing: list[_TimingRecord]) -> int:
     for record in timing:
         if record.get("marker") == "connected" and record.get("file") == name:
-            return int(record["conn"])  # type: ignore[call-overload]
+            return int(record["conn"])
     match = _CONN_FILE.match(name)
     return int(match["conn"]) if match else 1
 
@@ -321,7 +332,8 @@ class _Connection:
         self.silent = True
         if self.stream_task is not None:
             self.stream_task.cancel()
-        self.writer.transport.pause_reading()
+        # a server's StreamWriter wraps the socket's transport, which reads too (typeshed says WriteTransport)
+        cast(asyncio.Transport, self.writer.transport).pause_reading()
 
     # -- actions -----------------------------------------------------------------------------------------------
 
@@ -614,7 +626,7 @@ class ReplayServer:
     def live_connections(self) -> int:
         return sum(1 for c in self._live if not c.closed)
 
-    async def wait_for(self, predicate: callable, timeout: float = 10.0) -> None:  # type: ignore[valid-type]
+    async def wait_for(self, predicate: Callable[[ReplayServer], bool], timeout: float = 10.0) -> None:
         """Wait until ``predicate(self)`` is true (re-checked after every change, and every 50 ms)."""
         async def poll() -> None:
             while not predicate(self):

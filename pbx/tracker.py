@@ -70,7 +70,7 @@ from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, CallQu
 from pbx.queue_board import MEMBER_EVENTS, QueueBoard
 
 Event = Mapping[str, str]
-Handler = Callable[[Event, datetime | None], list[Fact]]
+Handler = Callable[[Event, datetime], list[Fact]]  # the moment is always known (:meth:`CallTracker._moment`)
 
 # Stages of a call; they only move forward.
 _CANDIDATE = 0  #: channels followed, not (yet) an IT-line call

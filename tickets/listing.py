@@ -72,9 +72,13 @@ async def find_tickets(
     if where.channels:
         query = query.filter(channel__in=[c.value for c in where.channels])
     if where.assignee_ids or where.unassigned:
-        who = Q(assignee_id__in=list(where.assignee_ids)) if where.assignee_ids else None
-        if where.unassigned:
-            who = Q(assignee_id__isnull=True) if who is None else who | Q(assignee_id__isnull=True)
+        unassigned = Q(assignee_id__isnull=True)
+        if not where.assignee_ids:
+            who = unassigned
+        else:
+            who = Q(assignee_id__in=list(where.assignee_ids))
+            if where.unassigned:
+                who = who | unassigned
         query = query.filter(who)
     if where.requester_id is not None:
         query = query.filter(requester_id=where.requester_id)
@@ -149,7 +153,8 @@ def _after(sort: Sort, key: Key) -> Q:
     value, last_id = key
     op = "lt" if sort.descending else "gt"
     if sort.field == "id":
-        return Q(**{f"id__{op}": last_id})
+        after_id: dict[str, Any] = {f"id__{op}": last_id}  # not dict[str, int]: Q's join_type is a str keyword
+        return Q(**after_id)
     if isinstance(value, datetime) or sort.field == "priority":
         return Q(**{f"{sort.field}__{op}": value}) | Q(**{sort.field: value, f"id__{op}": last_id})
     raise ValueError(f"no keyset for {sort.field}")

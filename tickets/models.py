@@ -9,11 +9,14 @@ both databases).
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
+
+#: tortoise 1.1 types every TextField as ``str``; a nullable one holds None too (the cast changes nothing at run time)
+_NullableText: TypeAlias = "fields.Field[str | None]"
 
 
 class TicketType(str, Enum):
@@ -132,6 +135,7 @@ class ApiToken(Model):
     agent: fields.ForeignKeyRelation[Agent] = fields.ForeignKeyField(
         "tickets.Agent", related_name="tokens", on_delete=fields.CASCADE
     )
+    agent_id: int
     name = fields.CharField(max_length=64)
     token_hash = fields.CharField(max_length=64, unique=True)
     hint = fields.CharField(max_length=16)
@@ -177,6 +181,7 @@ class CallerIndexEntry(Model):
     person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
         "tickets.Person", related_name=False, on_delete=fields.CASCADE
     )
+    person_id: int
     attribute = fields.CharField(max_length=64)  # the directory attribute the number came from
     written = fields.CharField(max_length=128)  # the number as written in the directory
 
@@ -202,7 +207,7 @@ class DirectorySyncRun(Model):
     disabled = fields.IntField(default=0)
     removed = fields.IntField(default=0)
     error_kind = fields.CharField(max_length=32, null=True)
-    error = fields.TextField(null=True)
+    error = cast(_NullableText, fields.TextField(null=True))
 
     class Meta:
         table = "directory_sync"
@@ -249,15 +254,18 @@ class Ticket(Model):
     requester: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
         "tickets.Person", related_name="tickets", null=True, on_delete=fields.SET_NULL
     )
+    requester_id: int | None
     caller_number = fields.CharField(max_length=64, null=True)
     assignee: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
         "tickets.Agent", related_name="assigned_tickets", null=True, on_delete=fields.SET_NULL
     )
+    assignee_id: int | None
     group = fields.CharField(max_length=64, null=True, source_field="group_name")
     created_by: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
         "tickets.Agent", related_name=False, null=True, on_delete=fields.SET_NULL
     )
-    resolution = fields.TextField(null=True)
+    created_by_id: int | None
+    resolution = cast(_NullableText, fields.TextField(null=True))
     search_text = fields.TextField(default="")
     reopen_count = fields.IntField(default=0)
     version = fields.IntField(default=1)
@@ -291,15 +299,17 @@ class Activity(Model):
     ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
         "tickets.Ticket", related_name="activities", on_delete=fields.CASCADE
     )
+    ticket_id: int
     kind = fields.CharEnumField(ActivityKind, max_length=16)
     field = fields.CharField(max_length=32, null=True)
-    old_value = fields.TextField(null=True)
-    new_value = fields.TextField(null=True)
-    body = fields.TextField(null=True)
+    old_value = cast(_NullableText, fields.TextField(null=True))
+    new_value = cast(_NullableText, fields.TextField(null=True))
+    body = cast(_NullableText, fields.TextField(null=True))
     public = fields.BooleanField(default=False)
     actor: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
         "tickets.Agent", related_name=False, null=True, on_delete=fields.SET_NULL
     )
+    actor_id: int | None
     actor_label = fields.CharField(max_length=64)
     created_at = fields.DatetimeField()
 
@@ -325,6 +335,7 @@ class Call(Model):
     ticket: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
         "tickets.Ticket", related_name="calls", null=True, on_delete=fields.SET_NULL
     )
+    ticket_id: int | None
     opened_ticket = fields.BooleanField(default=False)  # this call opened its ticket (it was not linked to one)
     state = fields.CharEnumField(CallState, max_length=16, default=CallState.OFFERED)
     outcome = fields.CharEnumField(CallOutcome, max_length=24, null=True)
@@ -336,6 +347,7 @@ class Call(Model):
     agent: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
         "tickets.Agent", related_name="calls", null=True, on_delete=fields.SET_NULL
     )
+    agent_id: int | None
     agent_name = fields.CharField(max_length=200, null=True)
     agent_extension = fields.CharField(max_length=32, null=True)
     wait_seconds = fields.IntField(null=True)
@@ -378,6 +390,7 @@ class SlaClock(Model):
     ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
         "tickets.Ticket", related_name="sla_clocks", on_delete=fields.CASCADE
     )
+    ticket_id: int
     metric = fields.CharField(max_length=24)
     policy = fields.CharField(max_length=64)  # the policy in force when the clock started or was re-targeted
     calendar = fields.CharField(max_length=64)
@@ -418,12 +431,13 @@ class SlaEvent(Model):
     clock: fields.ForeignKeyRelation[SlaClock] = fields.ForeignKeyField(
         "tickets.SlaClock", related_name="events", on_delete=fields.CASCADE
     )
+    clock_id: int
     ticket_id = fields.IntField()
     kind = fields.CharField(max_length=16)
     metric = fields.CharField(max_length=24)
     threshold = fields.IntField(null=True)  # the percentage of a warning
     dedupe = fields.CharField(max_length=32, null=True)
-    detail = fields.TextField(null=True)
+    detail = cast(_NullableText, fields.TextField(null=True))
     at = fields.DatetimeField()
     cycle = fields.IntField(null=True)  # of a warning or a breach: the clock cycle it belongs to
     due_at = fields.DatetimeField(null=True)  # of a warning or a breach: the due moment of the target then

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, cast
 
 import phonenumbers
 
@@ -261,8 +261,9 @@ def _from_index(rows: tuple[tuple[int, str], ...], stale: bool) -> CallerMatch:
 
 async def _hand_entered(key: str) -> CallerMatch:
     """People entered by hand (not from the directory) whose phone has ``key``."""
-    ids = await (Person.filter(phone_key=key, directory_guid__isnull=True, disabled=False).order_by("id")
-                 .limit(MAX_CANDIDATES).values_list("id", flat=True))
+    ids = cast(list[int], await (  # flat: values, not tuples (tortoise's types)
+        Person.filter(phone_key=key, directory_guid__isnull=True, disabled=False).order_by("id")
+        .limit(MAX_CANDIDATES).values_list("id", flat=True)))
     if not ids:
         return CallerMatch(MatchStatus.NONE)
     if len(ids) == 1:
@@ -297,6 +298,7 @@ async def directory_status(configured: bool, clock: Clock = utcnow) -> Directory
     last_ok_at = state.last_ok.finished_at if state.last_ok else None
     failed = state.last if state.stale else None
     warning = state.last if state.last is not None and state.last.ok and state.last.error else None
+    problem = failed or warning
     usn = await DirectoryUsnState.first()  # the one configured directory's watermark (tickets/calls/directory_sync.py)
     return DirectoryStatus(
         configured=configured, synced=state.synced, stale=state.stale, last_sync_at=last_ok_at,
@@ -304,6 +306,6 @@ async def directory_status(configured: bool, clock: Clock = utcnow) -> Directory
         age_seconds=(clock() - last_ok_at).total_seconds() if last_ok_at else None,
         people=people, disabled_people=disabled, numbers=numbers,
         last_error_kind=failed.error_kind if failed else ("removal_guard" if warning else None),
-        last_error=(failed or warning).error if (failed or warning) else None,
+        last_error=problem.error if problem else None,
         last_full_sync_at=usn.full_sync_at if usn else None,
         dc=usn.server if usn and usn.highest_usn is not None else None)

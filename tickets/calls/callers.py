@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
+from typing import Protocol, cast
 
 from directory import CallerNumber
 from tickets.models import Person
@@ -44,7 +44,8 @@ class PeopleByPhone:
     async def lookup(self, number: CallerNumber) -> CallerMatch:
         if number.key is None:
             return CallerMatch(MatchStatus.NONE)
-        ids = await Person.filter(phone_key=number.key).order_by("id").limit(10).values_list("id", flat=True)
+        ids = cast(list[int],  # flat: values, not tuples (tortoise's types)
+                   await Person.filter(phone_key=number.key).order_by("id").limit(10).values_list("id", flat=True))
         if not ids:
             return CallerMatch(MatchStatus.NONE)
         if len(ids) == 1:

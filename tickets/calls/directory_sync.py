@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from tortoise.transactions import in_transaction
 
@@ -205,7 +205,7 @@ class DirectorySync:
 
     async def _upsert_plan(self, people: Sequence[DirectoryPerson], vip_guids: frozenset[str] | None) -> _Upsert:
         wanted = {p.guid: self._values(p) for p in people}
-        existing = {p.directory_guid: p for p in await _people_by_guid(list(wanted))}
+        existing = {p.directory_guid: p for p in await _people_by_guid(list(wanted)) if p.directory_guid is not None}
         plan = _Upsert(wanted=wanted, existing={g: p.id for g, p in existing.items()},
                        rows=list(self._index_rows(people)))
         for guid, values in wanted.items():
@@ -287,9 +287,11 @@ class DirectorySync:
             people=report.people, numbers=report.numbers, added=len(report.added), changed=len(report.changed),
             disabled=len(report.disabled), removed=len(report.removed), error_kind=report.error_kind,
             error=report.error or report.warning)
-        newest = await DirectorySyncRun.all().order_by("-id").first().values_list("id", flat=True)
+        # flat: the value or None, not a tuple (tortoise's types)
+        newest = cast(int | None, await DirectorySyncRun.all().order_by("-id").first().values_list("id", flat=True))
         if newest is not None and int(newest) > KEEP_RUNS:  # old records go, but never the last good sync
-            last_ok = await DirectorySyncRun.filter(ok=True).order_by("-id").first().values_list("id", flat=True)
+            last_ok = cast(int | None,
+                           await DirectorySyncRun.filter(ok=True).order_by("-id").first().values_list("id", flat=True))
             await DirectorySyncRun.filter(id__lte=int(newest) - KEEP_RUNS).exclude(id=last_ok or 0).delete()
 
 

@@ -26,14 +26,15 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
 from tortoise.exceptions import IntegrityError
 
 from directory import NO_NUMBER, CallerNumber, NumberPolicy
 from tickets.actor import Actor
 from tickets.calls.callers import CallerLookup, CallerMatch, MatchStatus, PeopleByPhone
-from tickets.events import (CallAnsweredEvent, CallEndedEvent, CallEvent, CallOfferedEvent, CallQueuedEvent,
-                            CallRingingEvent, no_publisher)
+from tickets.events import (CallAnsweredEvent, CallEndedEvent, CallOfferedEvent, CallQueuedEvent, CallRingingEvent,
+                            no_publisher)
 from tickets.models import Agent, Call, CallOutcome, CallState, Channel, Person, Ticket, TicketStatus
 from tickets.sla.clocks import MISSED_CALL
 from tickets.ticket_service import CallNote, TicketService
@@ -50,6 +51,8 @@ TITLES = (CALL_TITLE, MISSED_TITLE, UNREACHABLE_TITLE)
 _PHONE_TEXT = re.compile(r"\+?[0-9][0-9 ()./-]*")
 #: Ticket statuses a repeat call may be linked to.
 LINKABLE = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING)
+#: The call events the intake publishes (each a member of ``DomainEvent``).
+_CallEventKind = type[CallOfferedEvent | CallQueuedEvent | CallRingingEvent | CallAnsweredEvent | CallEndedEvent]
 OUTCOME_TEXT = {
     CallOutcome.ANSWERED: "answered",
     CallOutcome.ABANDONED: "the caller hung up while waiting",
@@ -194,7 +197,7 @@ class CallIntake:
             await call.save(update_fields=["state", "agent_id", "agent_name", "agent_extension", "wait_seconds",
                                            "answered_at", "updated_at"])
             if call.ticket_id is not None:
-                await self._ticket_answered(tickets, call, agent)
+                await self._ticket_answered(tickets, call.ticket_id, call, agent)
             await self._announce(CallAnsweredEvent, call)
         return call
 
@@ -216,13 +219,13 @@ class CallIntake:
             await call.save(update_fields=["state", "outcome", "ended_at", "updated_at", "wait_seconds", "talk_seconds",
                                            "ended_by", "voicemail", "hangup_cause"])
             if call.ticket_id is not None:
-                await self._ticket_ended(tickets, call)
+                await self._ticket_ended(tickets, call.ticket_id, call)
             await self._announce(CallEndedEvent, call)
         return call
 
     # -- helpers -----------------------------------------------------------------------------------------------
 
-    async def _announce(self, kind: type[CallEvent], call: Call, ticket: Ticket | None = None,
+    async def _announce(self, kind: _CallEventKind, call: Call, ticket: Ticket | None = None,
                         candidates: tuple[int, ...] = ()) -> None:
         """Publish what happened to ``call`` once the unit of work commits (the live console listens)."""
         publish = self.tickets.publish
@@ -263,19 +266,21 @@ class CallIntake:
         linkable = [s.value for s in LINKABLE]
         if number.key is not None:
             # the tickets of the latest calls from this phone (usually none: no join needed to learn that)
-            recent = await (Call.filter(caller_key=number.key, started_at__gte=since, ticket_id__isnull=False)
-                            .order_by("-started_at").limit(20).values_list("ticket_id", flat=True))
+            recent = cast(list[int], await (  # flat: values, not tuples (tortoise's types)
+                Call.filter(caller_key=number.key, started_at__gte=since, ticket_id__isnull=False)
+                .order_by("-started_at").limit(20).values_list("ticket_id", flat=True)))
             if recent:
-                open_ids = set(await Ticket.filter(id__in=set(recent), status__in=linkable)
-                               .values_list("id", flat=True))
+                open_ids = set(cast(list[int], await Ticket.filter(id__in=set(recent), status__in=linkable)
+                                    .values_list("id", flat=True)))
                 for ticket_id in recent:
                     if ticket_id in open_ids:
                         return int(ticket_id)
         if match.person_id is not None:
-            ticket_id = await (Ticket.filter(requester_id=match.person_id, channel=Channel.PHONE,
-                                             status__in=linkable, updated_at__gte=since)
-                               .order_by("-updated_at").first().values_list("id", flat=True))
-            return None if ticket_id is None else int(ticket_id)
+            latest = cast(int | None, await (  # flat: the value or None, not a tuple (tortoise's types)
+                Ticket.filter(requester_id=match.person_id, channel=Channel.PHONE, status__in=linkable,
+                              updated_at__gte=since)
+                .order_by("-updated_at").first().values_list("id", flat=True)))
+            return None if latest is None else int(latest)
         return None
 
     @staticmethod
@@ -291,17 +296,17 @@ class CallIntake:
                 return agent
         return await Agent.filter(display_name=name).order_by("id").first() if name else None
 
-    async def _ticket_answered(self, tickets: TicketService, call: Call, agent: Agent | None) -> None:
+    async def _ticket_answered(self, tickets: TicketService, ticket_id: int, call: Call, agent: Agent | None) -> None:
         pbx_actor = Actor.system(f"pbx:{call.pbx}")
         who = agent.login if agent else (call.agent_name or "an unknown agent")
         # the answering agent takes the ticket if nobody has it and picks it up: that is its first response; the
         # caller got through, so a "missed call" title is one no more
-        await tickets.record_call(pbx_actor, call.ticket_id,
+        await tickets.record_call(pbx_actor, ticket_id,
                                   CallNote("answered", f"Answered by {who} after {_duration(call.wait_seconds)}"),
                                   assign_to=agent, open_as=Actor.of(agent) if agent else pbx_actor,
                                   retitle=(TITLES, CALL_TITLE))
 
-    async def _ticket_ended(self, tickets: TicketService, call: Call) -> None:
+    async def _ticket_ended(self, tickets: TicketService, ticket_id: int, call: Call) -> None:
         outcome = CallOutcome(call.outcome)
         pbx_actor = Actor.system(f"pbx:{call.pbx}")
         missed = outcome.missed and call.answered_at is None  # a call cut off after the answer was not missed
@@ -320,7 +325,7 @@ class CallIntake:
             summary = (f"Unanswered call: {OUTCOME_TEXT[outcome]} {waited}. "
                        "No number to call back (withheld or unknown).")
         missed_title = MISSED_TITLE if reachable else UNREACHABLE_TITLE
-        await tickets.record_call(pbx_actor, call.ticket_id, CallNote(outcome.value, summary),
+        await tickets.record_call(pbx_actor, ticket_id, CallNote(outcome.value, summary),
                                   retitle=(TITLES, missed_title) if missed else None)
 
 

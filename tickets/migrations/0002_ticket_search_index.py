@@ -12,6 +12,8 @@ import logging
 
 from tortoise import migrations
 from tortoise.migrations import operations as ops
+from tortoise.migrations.schema_editor.base import BaseSchemaEditor
+from tortoise.migrations.schema_generator.state_apps import StateApps
 
 log = logging.getLogger("web.db")
 
@@ -41,7 +43,7 @@ POSTGRES = [
 POSTGRES_REVERSE = ["DROP INDEX IF EXISTS ticket_search_trgm_idx"]
 
 
-async def _run(schema_editor, statements):
+async def _run(schema_editor: BaseSchemaEditor, statements: list[str]) -> None:
     client = schema_editor.client
     # all or nothing, without aborting the migration's own transaction when the feature is unavailable
     await client.execute_query("SAVEPOINT search_index")
@@ -57,12 +59,12 @@ async def _run(schema_editor, statements):
     await client.execute_query("RELEASE SAVEPOINT search_index")
 
 
-async def forward(apps, schema_editor):
+async def forward(apps: StateApps, schema_editor: BaseSchemaEditor) -> None:
     dialect = schema_editor.client.capabilities.dialect
     await _run(schema_editor, SQLITE if dialect == "sqlite" else POSTGRES if dialect == "postgres" else [])
 
 
-async def backward(apps, schema_editor):
+async def backward(apps: StateApps, schema_editor: BaseSchemaEditor) -> None:
     dialect = schema_editor.client.capabilities.dialect
     await _run(schema_editor, SQLITE_REVERSE if dialect == "sqlite" else POSTGRES_REVERSE if dialect == "postgres" else [])
 

@@ -19,8 +19,9 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from typing import cast
 
-from tickets.clock import Clock, utcnow
+from tickets.clock import Clock
 from tickets.due_loop import DueLoop
 from tickets.events import Publisher, SlaBreached, SlaWarning, no_publisher
 from tickets.models import Activity, ActivityKind, SlaClock, SlaEvent, Ticket
@@ -47,7 +48,7 @@ class SlaScheduler(DueLoop):
     def __init__(self, engine: SlaEngine, *, publish: Publisher = no_publisher,
                  handlers: Sequence[DueHandler] = (), clock: Clock | None = None, batch: int = 100,
                  max_sleep: float = 30.0) -> None:
-        super().__init__(clock or engine.clock or utcnow, max_sleep, engine.listeners)
+        super().__init__(clock or engine.clock, max_sleep, engine.listeners)
         self.engine = engine
         self.publish = publish  # after the commit
         self.handlers: list[DueHandler] = list(handlers)  # inside the transaction
@@ -86,7 +87,9 @@ class SlaScheduler(DueLoop):
         query = SlaClock.filter(next_event_at__isnull=False)
         if held:
             query = query.exclude(id__in=held)
-        nxt = await query.order_by("next_event_at").first().values_list("next_event_at", flat=True)
+        # flat: the value or None, not a tuple (tortoise's types)
+        nxt = cast(datetime | None,
+                   await query.order_by("next_event_at").first().values_list("next_event_at", flat=True))
         return min([t for t in [nxt, *(until for until, _ in self._held.values() if until > now)] if t is not None],
                    default=None)
 
