@@ -29,6 +29,7 @@ import pytest
 import pytest_asyncio
 from starlette.testclient import TestClient
 
+from tests.waiting import GENEROUS, quietly, wait_until
 from tickets.agent_service import AgentService
 from tickets.models import Role
 from web import db
@@ -208,6 +209,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def listening(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts connections on ``port``."""
+    with socket.socket() as probe:
+        return probe.connect_ex((host, port)) == 0
+
+
 @dataclass
 class Server:
     base_url: str
@@ -229,18 +236,18 @@ def start_server(database_url: str, tmp_path: Path, extra_env: dict[str, str] | 
         process = subprocess.Popen([sys.executable, "-m", "web.cli", "serve"], env=env, stdout=log,
                                    stderr=subprocess.STDOUT, cwd=tmp_path)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"helpline serve exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return Server(base, process, log_path)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise AssertionError(f"helpline serve did not answer within 30 s:\n{log_path.read_text()}")
+        return bool(quietly(lambda: httpx.get(base + "/healthz", timeout=1).status_code == 200, httpx.HTTPError)())
+
+    try:
+        wait_until(healthy, GENEROUS, what="helpline serve answering /healthz", details=log_path.read_text, every=0.05)
+    except AssertionError:
+        process.kill()
+        raise
+    return Server(base, process, log_path)
 
 
 def stop_process(process: subprocess.Popen[Any]) -> None:
@@ -275,13 +282,8 @@ def pbx_replay(tmp_path: Path) -> Iterator[ReplayProcess]:
     process = subprocess.Popen([sys.executable, "-m", "web.cli", "pbx", "replay", str(recording), "--max",
                                 "--port", str(port), "--username", "helpline", "--secret", secret],
                                stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
     try:
+        wait_until(lambda: listening(port), what="helpline pbx replay listening")
         yield ReplayProcess(port, secret, process)
     finally:
         process.terminate()

@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
 from notify.models import Alert, Delivery, DeliveryStatus
 from tests.notify_support import IVAN, T0, World, fake_slack, fake_twilio, world  # noqa: F401
+from tests.waiting import eventually
 from tickets.events import SlaBreached
 from tickets.models import Activity
 from web.config import Settings
@@ -138,10 +138,11 @@ async def test_process_killed_mid_send_sends_at_most_once(world: World, orm: Set
          w.twilio.url, w.fake_slack.url], cwd=ROOT, env=env, stdout=subprocess.PIPE,  # type: ignore[attr-defined]
         stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while not w.twilio.to(IVAN):
-            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            await asyncio.sleep(0.05)
+        def accepted() -> bool:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            return bool(w.twilio.to(IVAN))
+
+        await eventually(accepted, what="Twilio accepted the worker's SMS")
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(10)

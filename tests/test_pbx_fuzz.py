@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ami_support import SECRET, USER, collect, connection, expected_events, flat, recording, take
+from ami_support import SECRET, USER, barrier, collect, connection, expected_events, flat, recording, take
 from pbx.connection import SessionMarker
 from pbx.protocol import Counters, HardenedAMIProtocol, HardenedManager, parse_message
 from pbx.frames import END, MalformedFrame, format_frame, parse_frame, split_frames
@@ -199,7 +199,7 @@ async def test_a_frame_cut_by_a_dropped_connection_does_not_leak_into_the_next_s
         conn = connection(server, session_markers=True)
         await conn.start(wait=2)
         await server.wait_for(lambda s: s.streams_done == 2)
-        await asyncio.sleep(0.1)
+        await barrier(conn)
         items = take(conn)
         status = conn.status()
         await conn.close()

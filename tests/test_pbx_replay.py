@@ -181,7 +181,9 @@ async def test_events_off_pauses_the_stream_and_on_resumes_it() -> None:
         await client.login(Events="off")
         client.send(Action="Ping", ActionID="p")
         assert (await client.frame())["Ping"] == "Pong"  # no FullyBooted, no events before it
-        await asyncio.sleep(0.1)
+        for n in range(3):  # round trips, each giving a running stream turns of the loop to write in
+            client.send(Action="Ping", ActionID=f"p{n}")
+            assert (await client.frame())["Ping"] == "Pong"
         assert server.events_sent == 0
         client.send(Action="Events", EventMask="on", ActionID="e")
         assert await client.frame() == {"Response": "Success", "ActionID": "e", "Events": "On"}

@@ -7,7 +7,6 @@ restart, a dropped connection, a helpline restart, and a second replay of the sa
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
@@ -21,7 +20,8 @@ import pytest
 from starlette.applications import Starlette
 
 from pbx.replay import Recording, ReplayServer, Session
-from tests.ami_support import AMI, SECRET, USER, split_recording
+from tests.ami_support import AMI, SECRET, USER, split_recording, until_caught_up
+from tests.waiting import eventually
 from tickets.agent_service import AgentService
 from tickets.models import Call, Ticket
 from web.app import create_app
@@ -62,15 +62,19 @@ async def running(settings: Settings) -> AsyncIterator[Starlette]:
 
 
 async def until_calls_end(expected: int, timeout: float = 60.0) -> None:
-    """Wait until ``expected`` calls have ended in the database (and nothing more is coming)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if await Call.filter(state="ended").count() >= expected:
-            await asyncio.sleep(0.3)  # anything still in flight would now show
-            return
-        await asyncio.sleep(0.05)
-    ended = await Call.filter(state="ended").count()
-    raise AssertionError(f"{ended} of {expected} calls ended within {timeout} s")
+    """Wait until ``expected`` calls have ended in the database."""
+    async def ended() -> bool:
+        return await Call.filter(state="ended").count() >= expected
+
+    await eventually(ended, timeout, what=f"{expected} calls ended")
+
+
+async def until_replayed(server: ReplayServer, app: Starlette, expected: int, pbx: str = "main",
+                         timeout: float = 120.0) -> None:
+    """Wait until ``expected`` calls have ended and PBX ``pbx``'s listener applied everything ``server`` streamed:
+    nothing more is coming, so a call recorded twice or one too many would show."""
+    await until_calls_end(expected, timeout)
+    await until_caught_up(server, app.state.pbx[pbx], timeout=timeout)
 
 
 async def assert_matches(expected: dict[str, dict[str, Any]]) -> None:
@@ -97,7 +101,7 @@ async def test_each_recording_gives_exactly_its_calls(database_url: str, case: s
     async with ReplayServer([AMI / r for r in recordings], username=USER, secret=SECRET) as server:
         async with running(settings_for(database_url, server.port)) as app:
             expected = truth(truths)
-            await until_calls_end(len(expected), timeout=120)
+            await until_replayed(server, app, len(expected))
             await assert_matches(expected)
             # the connection parsed only the events the tracker reads (VarSet, Newexten, CEL, ... were skipped)
             assert app.state.pbx["main"].connection.status().events_ignored > 0
@@ -136,7 +140,7 @@ async def test_a_call_the_database_refuses_costs_no_other_call_of_its_burst(data
     async with database_refusing_call(database_url, refused):
         async with ReplayServer([AMI / "d_storm200.raw.gz"], username=USER, secret=SECRET) as server:
             async with running(settings_for(database_url, server.port)) as app:
-                await until_calls_end(len(expected) - 1, timeout=120)
+                await until_replayed(server, app, len(expected) - 1)
                 await assert_matches({k: v for k, v in expected.items() if k != refused})
                 agents = AgentService()
                 _, token = await agents.issue_token((await agents.create(login="sam", display_name="Sam")).id)
@@ -154,9 +158,7 @@ async def test_a_second_replay_of_the_same_calls_changes_nothing(database_url: s
     for _ in range(2):
         async with ReplayServer([recording], username=USER, secret=SECRET) as server:
             async with running(settings_for(database_url, server.port)) as app:
-                await until_calls_end(len(expected))
-                await server.wait_for(lambda s: s.streams_done >= 1)
-                await asyncio.sleep(0.3)
+                await until_replayed(server, app, len(expected))
                 await assert_matches(expected)
                 seen.append((await Call.all().order_by("id").values_list("id", "ticket_id", "state", "updated_at"),
                              await Ticket.all().order_by("id").values_list("id", "version", "title")))
@@ -174,12 +176,11 @@ async def test_a_break_mid_stream_loses_and_doubles_nothing(database_url: str, r
     async with ReplayServer(sessions, username=USER, secret=SECRET) as server:
         settings = settings_for(database_url, server.port)
         if restart_helpline:
-            async with running(settings):
-                await server.wait_for(lambda s: s.streams_done >= 1)
-                await asyncio.sleep(0.5)  # let the listener apply what it received
+            async with running(settings) as first_app:
+                await until_caught_up(server, first_app.state.pbx["main"], streams=1)
                 assert 0 < await Call.filter(state="ended").count() < len(expected), "the cut falls mid-calls"
         async with running(settings) as app:
-            await until_calls_end(len(expected))
+            await until_replayed(server, app, len(expected))
             await assert_matches(expected)
             assert app.state.pbx["main"].counters.resyncs >= 1
 
@@ -208,7 +209,7 @@ async def test_pbx_state_in_readyz_and_the_api_and_click_to_call(database_url: s
                 assert no_phone.status_code == 422 and no_phone.json()["type"].endswith("no-extension")
                 server.drop()
                 await server.close()
-                await asyncio.sleep(0.3)
+                await eventually(lambda: not listener.connection.connected, what="the listener sees the PBX gone")
                 down = await http.post("/api/v1/calls/originate", headers=h, json={"number": "5551230001"})
                 assert down.status_code == 503 and down.json()["type"].endswith("pbx-unavailable")
                 ready = await http.get("/readyz")
@@ -219,10 +220,8 @@ async def test_a_wrong_secret_is_reported_not_hidden(database_url: str) -> None:
     async with ReplayServer([None], username=USER, secret=SECRET) as server:
         async with running(settings_for(database_url, server.port, secret="wrong")) as app:
             listener = app.state.pbx["main"]
-            for _ in range(100):
-                if listener.connection.status().state.value == "auth_failed":
-                    break
-                await asyncio.sleep(0.05)
+            await eventually(lambda: listener.connection.status().state.value == "auth_failed",
+                             what="the refused login shown")
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://helpline") as http:
                 ready = (await http.get("/readyz")).json()
             assert ready["status"] == "degraded"
@@ -237,8 +236,9 @@ async def test_two_pbx_side_by_side_keep_their_calls_apart(database_url: str) ->
         settings = settings_for(database_url, one.port)
         second = settings.pbx[0].model_copy(update={"name": "branch", "port": two.port})
         settings = settings.model_copy(update={"pbx": [settings.pbx[0], second]})
-        async with running(settings):
-            await until_calls_end(2)
+        async with running(settings) as app:
+            await until_replayed(one, app, 2)
+            await until_caught_up(two, app.state.pbx["branch"])
             calls = await Call.all().order_by("pbx")
             assert [(c.pbx, c.linkedid, c.outcome.value) for c in calls] == [
                 ("branch", "1795795766.0", "answered"), ("main", "1795795766.0", "answered")]
