@@ -19,7 +19,7 @@ from tests.ami_support import AMI, SECRET, USER, split_recording, until_caught_u
 from tests.chaos_support import fresh_database, postgres_base
 from tests.conftest import PG_ENV, service_missing
 from tests.test_telephony import running, settings_for
-from tests.waiting import eventually
+from tests.waiting import GENEROUS, eventually
 from tickets.models import Call
 from web.leadership import Leadership, advisory_lock, asyncpg_dsn, lock_key
 
@@ -105,13 +105,13 @@ def test_the_lock_key_is_stable_and_the_dsn_is_asyncpgs() -> None:
 async def test_one_leader_and_the_standby_takes_over_when_it_steps_down(pair: tuple[Instance, Instance]) -> None:
     a, b = pair
     a.leadership.start()
-    await asyncio.wait_for(a.leading.wait(), 5)
+    await asyncio.wait_for(a.leading.wait(), GENEROUS)
     b.leadership.start()
     await b.tries_more(3)  # the standby tries, and tries again
     assert (a.leadership.role, b.leadership.role) == ("leader", "standby") and b.events == []
     await a.leadership.stop()
     assert a.events == ["elected", "deposed"] and a.leadership.role == "standby"
-    await asyncio.wait_for(b.leading.wait(), 5)
+    await asyncio.wait_for(b.leading.wait(), GENEROUS)
     assert b.leadership.role == "leader" and b.leadership.terms == 1
 
 
@@ -119,7 +119,7 @@ async def test_a_leader_whose_lock_connection_dies_stops_and_the_other_takes_ove
         dsn: str, pair: tuple[Instance, Instance]) -> None:
     a, b = pair
     a.leadership.start()
-    await asyncio.wait_for(a.leading.wait(), 5)
+    await asyncio.wait_for(a.leading.wait(), GENEROUS)
     b.leadership.start()
     await b.tries_more(1)  # b stands by
     admin = await asyncpg.connect(dsn)
@@ -129,7 +129,7 @@ async def test_a_leader_whose_lock_connection_dies_stops_and_the_other_takes_ove
     finally:
         await admin.close()
     await eventually(lambda: a.events == ["elected", "deposed"], what="a deposed")
-    await asyncio.wait_for(b.leading.wait(), 5)
+    await asyncio.wait_for(b.leading.wait(), GENEROUS)
     await a.tries_more(3)  # a keeps trying, and stays a standby while b leads
     assert (a.leadership.role, b.leadership.role) == ("standby", "leader")
     assert a.events == ["elected", "deposed"]
@@ -142,12 +142,12 @@ async def test_a_leader_that_cannot_do_its_work_hands_over_when_another_instance
     b = Instance(dsn, name, healthy=lambda: True, hand_over_after=0.3)
     try:
         a.leadership.start()
-        await asyncio.wait_for(a.leading.wait(), 5)
+        await asyncio.wait_for(a.leading.wait(), GENEROUS)
         # three health checks after it has been failing for hand_over_after: each would hand over to another
         await eventually(lambda: sick.checks_after(0.3) >= 3, what="a checked its health past hand_over_after")
         assert a.events == ["elected"], "alone, it keeps trying: there is nobody to hand over to"
         b.leadership.start()
-        await asyncio.wait_for(b.leading.wait(), 5)
+        await asyncio.wait_for(b.leading.wait(), GENEROUS)
         assert a.events == ["elected", "deposed"]
         await a.tries_more(2)  # a sat out, tries again, and stands by: b is doing fine
         assert (a.leadership.role, b.leadership.role) == ("standby", "leader") and b.events == ["elected"]

@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 
 from pbx.replay import Recording, ReplayServer, Session
 from tests.ami_support import AMI, SECRET, USER, split_recording, until_caught_up
-from tests.waiting import eventually
+from tests.waiting import GENEROUS, eventually
 from tickets.agent_service import AgentService
 from tickets.models import Call, Ticket
 from web.app import create_app
@@ -194,7 +194,7 @@ async def test_pbx_state_in_readyz_and_the_api_and_click_to_call(database_url: s
             tokens = {a.login: (await agents.issue_token(a.id))[1] for a in (alice, bob)}
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://helpline") as http:
                 listener = app.state.pbx["main"]
-                await listener.connection.wait_connected(5)
+                await listener.connection.wait_connected(GENEROUS)
                 assert (await http.get("/readyz")).json() == {"status": "ready",
                                                                "checks": {"database": "ok", "pbx:main": "ok"}}
                 h = {"Authorization": f"Bearer {tokens['alice']}"}
