@@ -241,7 +241,9 @@ class Dispatcher(DueLoop):
             if d.channel != SLACK_UPDATE:
                 await _note(alert.ticket_id, f"{_what(d)} sent ({sent.provider_id}) for {alert.reason}, "
                                              f"step {d.step + 1}, round {d.round + 1}", now)
-            if d.channel == SLACK and (await Alert.get(id=alert.id)).state != AlertState.OPEN:
+            # the alert row locked: an acknowledgement committing meanwhile is seen here, or (waiting for this
+            # commit) sees this message as sent; unlocked, each side missed the other and the message stayed "open"
+            if d.channel == SLACK and (await Alert.select_for_update().get(id=alert.id)).state != AlertState.OPEN:
                 d.provider_id, d.provider_channel = sent.provider_id, sent.provider_channel
                 await queue_slack_update(d, now)  # acknowledged while it was being posted
         self.counters.sent += 1
