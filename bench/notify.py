@@ -368,7 +368,7 @@ class Outbox:
 
     async def publish(self, b: Breach) -> None:
         from tickets.events import SlaBreached
-        await self.runtime.alerts.on_event(
+        await self.runtime.alerts.on_due(  # as the SLA scheduler does for a breach it records
             SlaBreached(b.ticket_id, b.number, "resolution", datetime.now(timezone.utc), "p1"))
 
     async def settle(self, numbers: set[str], timeout: float) -> int:

@@ -243,12 +243,16 @@ class Dispatcher(DueLoop):
         async with unit_of_work():
             if not await self._finish(d, status=DeliveryStatus.SENT, provider_id=sent.provider_id,
                                       provider_channel=sent.provider_channel, sent_at=now, last_error=None,
-                                      error_code=None):
+                                      error_code=None):  # a write first: SQLite then waits for other writers
                 return
+            # A Slack post locks its alert row (before the note below touches the ticket, which an acknowledgement
+            # locks after the alert): an ack committing meanwhile is seen here, or waits and then sees this message
+            # as posted. Unlocked, each missed the other and the message kept saying the alert was open.
+            state = (await Alert.select_for_update().get(id=alert.id)).state if d.channel == SLACK else None
             if d.channel != SLACK_UPDATE:
                 await self._note(alert.ticket_id, f"{_what(d)} sent ({sent.provider_id}) for {alert.reason}, "
                                              f"step {d.step + 1}, round {d.round + 1}")
-            if d.channel == SLACK and (await Alert.get(id=alert.id)).state != AlertState.OPEN:
+            if d.channel == SLACK and state != AlertState.OPEN:
                 d.provider_id, d.provider_channel = sent.provider_id, sent.provider_channel
                 await queue_slack_update(d, now)  # acknowledged while it was being posted
         self.counters.sent += 1

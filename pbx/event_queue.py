@@ -83,6 +83,11 @@ class EventQueue(Generic[T]):
             return batch
         return [items.popleft() for _ in range(max_items)]
 
+    @property
+    def consumer_waiting(self) -> bool:
+        """Nothing is queued and the consumer waits for the next item (it has handled everything it took)."""
+        return not self._items and self._waiter is not None
+
     def qsize(self) -> int:
         return len(self._items)
 

@@ -6,14 +6,24 @@ import asyncio
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from panoramisk.message import Message
 
 from pbx.backoff import Backoff
-from pbx.connection import AmiConnection, SessionMarker
-from pbx.frames import parse_frame
+from pbx.connection import AmiConnection, AmiError, SessionMarker
+from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered
+from pbx.frames import END, parse_frame
 from pbx.replay import Recording, ReplayServer, Snapshot, session_events
+from pbx.tracker import CallTracker
+
+try:
+    from tests.waiting import GENEROUS, eventually
+except ImportError:  # imported as a top-level module (tests/ on sys.path)
+    from waiting import GENEROUS, eventually  # type: ignore[no-redef]
+
+if TYPE_CHECKING:
+    from web.runtime.telephony import PbxListener
 
 AMI = Path(__file__).parent / "fixtures" / "ami"
 USER, SECRET = "helpline", "s3cret"
@@ -145,3 +155,54 @@ def split_recording(path: Path, k: int) -> tuple[Recording, Recording]:
     rest = Recording(whole.path, whole.stream[cut:], [end - cut for end in whole.frame_ends[k:]], None, True,
                      whole.ends_with_eof, snapshots)
     return first, rest
+
+
+#: The state a call row is in after each kind of call fact (states only move forward).
+_STATE_AFTER = {CallOffered: "offered", AgentRinging: "ringing", CallAnswered: "answered", CallEnded: "ended"}
+_STATES = ("offered", "ringing", "answered", "ended")
+
+
+def call_states(rec: Recording, queues: tuple[str, ...] = ("helpdesk",)) -> dict[str, str]:
+    """Linkedid -> the state (``offered`` ... ``ended``) each call of ``rec`` is in once a listener that starts
+    with it has applied all its events: what the pure call tracker makes of them, no database involved."""
+    tracker = CallTracker("main", list(queues))
+    states: dict[str, str] = {}
+    start = 0
+    for end in rec.frame_ends:
+        for fact in tracker.feed(parse_frame(rec.stream[start:end - len(END)])):
+            state = _STATE_AFTER[type(fact)]
+            if _STATES.index(state) >= _STATES.index(states.get(fact.linkedid, "offered")):
+                states[fact.linkedid] = state
+        start = end
+    return states
+
+
+# -- waiting for a listener to apply what the replay server streamed ---------------------------------------------
+
+
+async def barrier(conn: AmiConnection, action: str = "Ping") -> None:
+    """Send ``action`` and await its answer. The server answers after everything it has written before, and TCP
+    keeps the order: by then ``conn`` has read every event sent before (delivered, ignored or dropped)."""
+    await conn.send_action({"Action": action}, timeout=GENEROUS)
+
+
+async def until_caught_up(server: ReplayServer, listener: PbxListener, streams: int | None = None,
+                          timeout: float = GENEROUS) -> None:
+    """Until ``listener`` has applied every event ``server`` streamed: its ``streams`` recordings (default: every
+    session's) are written out, a :func:`barrier` after them is passed (every event is in the listener's queue),
+    and the listener's consumer waits for more (the last batch is recorded)."""
+    if streams is None:
+        streams = sum(1 for s in server.sessions if s.recording is not None and not s.recording.empty)
+    await server.wait_for(lambda s: s.streams_done >= streams, timeout=timeout)
+
+    async def passed() -> bool:
+        try:
+            await barrier(listener.connection)
+        except AmiError:  # between two sessions: the next session's answer is as good a barrier
+            return False
+        return True
+
+    await eventually(passed, timeout, what=f"PBX {listener.name}: an answer after the replay")
+    await eventually(lambda: listener.connection.events.consumer_waiting, timeout,
+                     what=f"PBX {listener.name}: the listener applied what it received",
+                     details=lambda: listener.status())

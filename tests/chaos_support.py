@@ -6,17 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import glob
-import inspect
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,8 @@ import asyncpg
 import httpx
 
 from tests.ami_support import SECRET, USER
-from tests.conftest import PG_ENV, free_port, service_missing, stop_process
+from tests.conftest import PG_ENV, free_port, listening, machine_clock, service_missing, stop_process
+from tests.waiting import eventually, wait_until
 
 #: Bounds every wait of the chaos tests.
 STEP_TIMEOUT = 30.0
@@ -146,16 +145,16 @@ def launch(name: str, database_url: str, config: Path, directory: Path, env: dic
 
 
 async def until_healthy(instance: Instance, timeout: float = STEP_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=1) as http:
-        while time.monotonic() < deadline:
+        async def healthy() -> bool:
             if instance.process.poll() is not None:
-                raise AssertionError(f"{instance.name} exited with {instance.process.returncode}:\n{instance.log()}")
+                raise AssertionError(f"{instance.name} exited with {instance.process.returncode}:\n"
+                                     f"{instance.log()}")
             with contextlib.suppress(httpx.HTTPError):
-                if (await http.get(instance.base_url + "/healthz")).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"{instance.name} did not answer within {timeout} s:\n{instance.log()}")
+                return (await http.get(instance.base_url + "/healthz")).status_code == 200
+            return False
+
+        await eventually(healthy, timeout, what=f"{instance.name} answering", details=instance.log, every=0.1)
 
 
 async def until(what: str, check: Callable[[], bool | Awaitable[bool]], timeout: float = STEP_TIMEOUT,
@@ -163,16 +162,8 @@ async def until(what: str, check: Callable[[], bool | Awaitable[bool]], timeout:
     """Poll ``check`` (a predicate, sync or async) until true; returns the seconds it took. Fails, naming ``what``,
     after ``timeout``."""
     started = time.monotonic()
-    while not await _holds(check):
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"{what}: not within {timeout} s\n{logs()}")
-        await asyncio.sleep(every)
+    await eventually(check, timeout, what=what, every=every, details=logs)
     return time.monotonic() - started
-
-
-async def _holds(check: Callable[[], bool | Awaitable[bool]]) -> bool:
-    result = check()
-    return bool(await result) if inspect.isawaitable(result) else bool(result)
 
 
 async def has_check(instance: Instance, wanted: str) -> bool:
@@ -225,24 +216,34 @@ async def call_rows(database_url: str) -> CallRows:
     return out
 
 
-async def settled_calls(database_url: str, at_least: int = 1, quiet: float = 0.8) -> CallRows:
-    """The call rows once at least ``at_least`` calls ended and nothing changed for ``quiet`` seconds."""
-    deadline = time.monotonic() + STEP_TIMEOUT
-    last: tuple[Any, ...] | None = None
-    stable_since = time.monotonic()
-    while time.monotonic() < deadline:
+async def calls_in(database_url: str, states: Mapping[str, str]) -> CallRows:
+    """The call rows once they are exactly ``states`` (linkedid -> state): what the listener makes of the events
+    streamed so far (:func:`tests.ami_support.call_states`)."""
+    shown: list[dict[str, str]] = [{}]
+
+    async def reached() -> CallRows | None:
         try:
             rows = await call_rows(database_url)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
-            await asyncio.sleep(0.2)
-            continue
-        key = tuple(sorted((k, v["state"]) for k, v in rows.calls.items()))
-        if key != last:
-            last, stable_since = key, time.monotonic()
-        elif rows.ended >= at_least and time.monotonic() - stable_since >= quiet:
-            return rows
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the calls did not settle within {STEP_TIMEOUT} s (last: {last})")
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):  # the database is coming back
+            return None
+        shown[0] = {k: v["state"] for k, v in rows.calls.items()}
+        return rows if shown[0] == dict(states) else None
+
+    return await eventually(reached, STEP_TIMEOUT, what="the calls as streamed so far", every=0.1,
+                            details=lambda: {k: (shown[0].get(k), states.get(k)) for k in {*shown[0], *states}
+                                             if shown[0].get(k) != states.get(k)})
+
+
+async def calls_ended(database_url: str, count: int) -> CallRows:
+    """The call rows once ``count`` calls have ended."""
+    async def ended() -> CallRows | None:
+        try:
+            rows = await call_rows(database_url)
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):  # the database is coming back
+            return None
+        return rows if rows.ended >= count else None
+
+    return await eventually(ended, STEP_TIMEOUT, what=f"{count} calls ended", every=0.1)
 
 
 def assert_exactly_once(rows: CallRows, expected: dict[str, dict[str, Any]], outcomes: dict[str, str]) -> None:
@@ -346,14 +347,11 @@ def private_redis(directory: Path) -> Iterator[PrivateRedis]:
     assert server is not None
     port = free_port()
     process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                "--dir", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                "--dir", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=machine_clock(os.environ))  # it cannot run under libfaketime
     redis = PrivateRedis(port, process)
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            time.sleep(0.05)
+        wait_until(lambda: listening(port), what=f"redis-server on port {port}")
         yield redis
     finally:
         redis.kill()

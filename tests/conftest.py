@@ -17,8 +17,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -29,6 +30,7 @@ import pytest
 import pytest_asyncio
 from starlette.testclient import TestClient
 
+from tests.waiting import GENEROUS, quietly, wait_until
 from tickets.agent_service import AgentService
 from tickets.models import Role
 from web.runtime import db
@@ -51,6 +53,47 @@ def service_missing(what: str) -> None:
 
 def run_async(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+#: The suite runs under libfaketime (``suite-in-the-future.sh``): see :func:`queue_timeouts`.
+UNDER_LIBFAKETIME = "faketime" in os.environ.get("LD_PRELOAD", "") and bool(os.environ.get("FAKETIME"))
+
+
+@pytest.fixture
+def queue_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``queue.Queue.get(timeout=...)`` times out, also under libfaketime: its 0.9.10 (Debian 12) does not intercept
+    ``sem_clockwait``, which Python's timed lock waits use, so there a thread's timed wait that is not woken never
+    ends. Under libfaketime such a get polls instead (``time.sleep`` works there)."""
+    if not UNDER_LIBFAKETIME:
+        return
+    import queue
+
+    blocking_get = queue.Queue.get
+
+    def polling_get(self: queue.Queue[Any], block: bool = True, timeout: float | None = None) -> Any:
+        if not block or timeout is None:
+            return blocking_get(self, block, timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return blocking_get(self, False)
+            except queue.Empty:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.001)  # the poll's pace (the wait that would have blocked is the one above)
+
+    monkeypatch.setattr(queue.Queue, "get", polling_get)
+
+
+def machine_clock(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without libfaketime, for the servers tests start that must keep the machine's clock when the
+    suite runs with a shifted one (``suite-in-the-future.sh``): the shared Samba DC (other runs use it too), and
+    redis-server (it cannot run under libfaketime). Like PostgreSQL, they are services outside the run."""
+    env = {k: v for k, v in environ.items() if not k.startswith("FAKETIME")}
+    preload = [lib for lib in env.pop("LD_PRELOAD", "").split() if "faketime" not in lib]
+    if preload:
+        env["LD_PRELOAD"] = " ".join(preload)
+    return env
 
 
 # -- PostgreSQL: one database for the whole session -----------------------------------------------------------
@@ -208,6 +251,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def listening(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts connections on ``port``."""
+    with socket.socket() as probe:
+        return probe.connect_ex((host, port)) == 0
+
+
 @dataclass
 class Server:
     base_url: str
@@ -231,18 +280,18 @@ def start_server(database_url: str, tmp_path: Path, extra_env: dict[str, str] | 
         process = subprocess.Popen([sys.executable, "-m", "web.cli", "serve"], env=env, stdout=log,
                                    stderr=subprocess.STDOUT, cwd=tmp_path, preexec_fn=preexec_fn)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"helpline serve exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return Server(base, process, log_path)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise AssertionError(f"helpline serve did not answer within 30 s:\n{log_path.read_text()}")
+        return bool(quietly(lambda: httpx.get(base + "/healthz", timeout=1).status_code == 200, httpx.HTTPError)())
+
+    try:
+        wait_until(healthy, GENEROUS, what="helpline serve answering /healthz", details=log_path.read_text, every=0.05)
+    except AssertionError:
+        process.kill()
+        raise
+    return Server(base, process, log_path)
 
 
 def stop_process(process: subprocess.Popen[Any]) -> None:
@@ -277,13 +326,8 @@ def pbx_replay(tmp_path: Path) -> Iterator[ReplayProcess]:
     process = subprocess.Popen([sys.executable, "-m", "web.cli", "pbx", "replay", str(recording), "--max",
                                 "--port", str(port), "--username", "helpline", "--secret", secret],
                                stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
     try:
+        wait_until(lambda: listening(port), what="helpline pbx replay listening")
         yield ReplayProcess(port, secret, process)
     finally:
         process.terminate()
@@ -367,7 +411,7 @@ def samba_ad_session() -> SambaAD:
         if os.geteuid() != 0:
             service_missing(f"directory tests need a Samba AD DC: as root, run tests/ad/samba_ad_up.sh DIR and set "
                             f"{AD_ENV}=DIR/env (or run the tests as root, which starts one in {AD_DIR})")
-        env = {**os.environ, "SAMBA_AD_PYTHON": sys.executable}
+        env = {**machine_clock(os.environ), "SAMBA_AD_PYTHON": sys.executable}
         started = time.monotonic()
         run = subprocess.run([str(AD_SCRIPTS / "samba_ad_up.sh"), AD_DIR], env=env, capture_output=True, text=True,
                              timeout=600)
@@ -391,7 +435,62 @@ def samba_ad_session() -> SambaAD:
         if probe.connect_ex((host, port)) != 0:
             service_missing(f"{AD_ENV}={path}: nothing listens on {host}:{port} (is samba running? "
                             f"tests/ad/samba_ad_up.sh {ad.directory})")
+    problem = dc_clock_problem(ad)
+    if problem:
+        service_missing(problem)
     return ad
+
+
+#: A DC clock this far ahead of the run's is not the machine's: the DC was started under a shifted clock.
+AD_CLOCK_TOLERANCE = timedelta(minutes=5)
+
+
+def dc_clock_problem(ad: SambaAD) -> str | None:
+    """Why the DC's clock makes it unusable for this run, or None.
+
+    The DC judges passwords and stamps changes by its own clock. Run on the machine's clock, it serves a run whose
+    clock is shifted ahead (nothing in the directory tests compares the two clocks). A DC started under a shifted
+    clock (libfaketime) finds the seeded passwords expired: clock skew, not a date bomb; say so instead of
+    letting every directory test fail with "password expired"."""
+    import ssl
+
+    from ldap3 import BASE, NONE, Connection, Server as LdapServer, Tls
+
+    parts = urlsplit(ad.url)
+    server = LdapServer(parts.hostname or "127.0.0.1", port=parts.port or 636, use_ssl=True,
+                        tls=Tls(validate=ssl.CERT_NONE), get_info=NONE, connect_timeout=5)
+    fix = (f"restart it on the machine's clock: tests/ad/samba_ad_down.sh {ad.directory} && "
+           f"tests/ad/samba_ad_up.sh {ad.directory} (see docs/development.md, Active Directory)")
+    now = datetime.now(UTC)
+    try:
+        anonymous = Connection(server, receive_timeout=10)
+        anonymous.open()
+        anonymous.search("", "(objectClass=*)", BASE, attributes=["currentTime"])
+        raw = str(anonymous.response[0]["raw_attributes"]["currentTime"][0], "ascii")  # 20261207221300.0Z
+        anonymous.unbind()
+        dc_now = datetime.strptime(raw[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except Exception as exc:  # the tests themselves say what is wrong with the DC
+        print(f"\ncould not read the Samba AD DC's clock: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+    if dc_now - now > AD_CLOCK_TOLERANCE:
+        ahead = dc_now - now
+        return (f"the Samba AD DC's clock reads {dc_now:%Y-%m-%d %H:%M} UTC, "
+                f"{f'{ahead.days} days' if ahead.days else f'{ahead.seconds // 60} minutes'} ahead of this run's "
+                f"({now:%Y-%m-%d %H:%M} UTC): it was started under a shifted clock (libfaketime) and finds the "
+                f"directory's passwords expired. Clock skew, not a date bomb: {fix}")
+    for account, password in ((ad.bind_dn, ad.password), (ad.admin_dn, ad.admin_password)):
+        try:
+            conn = Connection(server, account, password, receive_timeout=10)
+            bound = conn.bind()
+            message = str(conn.result.get("message", ""))
+            conn.unbind()
+        except Exception:  # the tests themselves say what is wrong with the DC
+            return None
+        if not bound and ("data 532" in message or "data 773" in message):
+            return (f"the Samba AD DC says the password of {account} expired ({message.strip()}): a DC started under a "
+                    f"shifted clock (libfaketime) judges passwords by it (its rootDSE may still show "
+                    f"{dc_now:%Y-%m-%d %H:%M} UTC). Clock skew, not a date bomb: {fix}")
+    return None
 
 
 @contextlib.contextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +15,11 @@ from tickets.models import Role
 from web.runtime import db
 from web.settings import Settings
 from web.auth.passwords import hash_password
+
+try:
+    from tests.waiting import GENEROUS, wait_until
+except ImportError:  # imported as a top-level module (tests/ on sys.path)
+    from waiting import GENEROUS, wait_until  # type: ignore[no-redef]
 
 PASSWORD = "correct horse battery"
 
@@ -61,7 +65,7 @@ class SseClient:
 
     def start(self) -> SseClient:
         threading.Thread(target=self._run, daemon=True).start()
-        assert self.ready.wait(10), f"the stream did not open (status {self.status})"
+        assert self.ready.wait(GENEROUS), f"the stream did not open (status {self.status})"
         return self
 
     def _run(self) -> None:
@@ -100,14 +104,10 @@ class SseClient:
     def close(self) -> None:
         self.stop.set()
 
-    def wait_for(self, predicate: Any, timeout: float = 10.0) -> Event:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for event in list(self.events):
-                if predicate(event):
-                    return event
-            time.sleep(0.05)
-        raise AssertionError(f"no matching event within {timeout} s; got {[(e.type, e.id) for e in self.events]}")
+    def wait_for(self, predicate: Any, timeout: float = GENEROUS) -> Event:
+        """The first event so far or to come that ``predicate`` accepts."""
+        return wait_until(lambda: next((e for e in list(self.events) if predicate(e)), None), timeout,
+                          what="a matching event", details=lambda: [(e.type, e.id) for e in self.events])
 
     def types(self) -> list[str]:
         return [e.type for e in self.events]

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from tests.notify_support import build_world
+from tests.waiting import eventually
 from web.runtime import db
 from web.settings import Settings
 
@@ -31,8 +32,8 @@ async def main(database_url: str, twilio_url: str, slack_url: str, go_file: str 
     await world.slack.start()
     print("ready", flush=True)
     try:
-        while go_file and not Path(go_file).exists():
-            await asyncio.sleep(0.01)
+        if go_file:  # both processes start sending together
+            await eventually(Path(go_file).exists, what="the go file", every=0.005)
         await world.dispatcher.run_due()
         print(f"sent {world.dispatcher.counters.sent}", flush=True)
     finally:

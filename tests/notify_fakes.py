@@ -33,6 +33,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.waiting import wait_until
+
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "twilio-test-auth-token"
 BOT_TOKEN = "xoxb-test-bot-token"
@@ -73,11 +75,7 @@ class LoopbackServer:
 
     def start(self) -> LoopbackServer:
         self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake server did not start")
-            time.sleep(0.01)
+        wait_until(lambda: self.server.started, what="the fake server started", every=0.005)
         return self
 
     def stop(self) -> None:
@@ -151,7 +149,7 @@ class FakeTwilio:
     async def create(self, request: Request) -> JSONResponse:
         self.requests += 1
         if self.delay:
-            await asyncio.sleep(self.delay)
+            await asyncio.sleep(self.delay)  # a slow provider: the test asks for it
         refused = self._auth(request)
         if refused is not None:
             return refused
@@ -181,7 +179,7 @@ class FakeTwilio:
         self.messages.append(message)
         waited = 0.0
         while waited < self.hang_after_accept:  # the test ends the wait early by setting it to 0
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # hanging after accepting IS the behaviour asked for (from another thread)
             waited += 0.05
         if self.lose_replies:
             self.lose_replies -= 1

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from pbx.replay import ReplayServer, Session
-from tests.ami_support import AMI, SECRET, USER, split_recording
-from tests.chaos_support import (admin_token, assert_exactly_once, fresh_database, has_check, launch, private_cluster,
-                                 settled_calls, until, until_healthy, write_config)
+from tests.ami_support import AMI, SECRET, USER, call_states, split_recording
+from tests.chaos_support import (admin_token, assert_exactly_once, calls_ended, calls_in, fresh_database, has_check,
+                                 launch, private_cluster, until, until_healthy, write_config)
 from tests.test_telephony import OUTCOME, truth
 
 pytestmark = pytest.mark.timeout(120)
@@ -35,7 +35,7 @@ async def test_a_postgresql_restart_mid_stream_loses_and_doubles_nothing(tmp_pat
                 instance.token = await admin_token(url, tmp_path)
                 await until("the instance leads", lambda: has_check(instance, "ok"), logs=instance.log)
                 await until("the first part streamed", lambda: pbx.streams_done >= 1, logs=instance.log)
-                before = await settled_calls(url)
+                before = await calls_in(url, call_states(first))
                 assert 0 < before.ended < len(expected), "the database goes away with calls up"
 
                 await asyncio.to_thread(cluster.stop)
@@ -48,7 +48,7 @@ async def test_a_postgresql_restart_mid_stream_loses_and_doubles_nothing(tmp_pat
                 await asyncio.to_thread(cluster.start)
                 await until("the instance leads again", lambda: has_check(instance, "ok"),
                             logs=instance.log)
-                after = await settled_calls(url, at_least=len(expected))
+                after = await calls_ended(url, len(expected))
                 assert_exactly_once(after, expected, OUTCOME)
                 assert pbx.logins == 2, "one new login after the database came back"
                 assert instance.process.poll() is None, "the instance kept running"

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from pbx.replay import ReplayServer, Session
-from tests.ami_support import AMI, SECRET, USER, split_recording
-from tests.chaos_support import (admin_token, assert_exactly_once, fresh_database, has_check, launch,
-                                 postgres_base, private_redis, settled_calls, until, until_healthy, write_config)
+from tests.ami_support import AMI, SECRET, USER, call_states, split_recording
+from tests.chaos_support import (admin_token, assert_exactly_once, calls_ended, calls_in, fresh_database, has_check,
+                                 launch, postgres_base, private_redis, until, until_healthy, write_config)
 from tests.test_telephony import OUTCOME, truth
 
 pytestmark = pytest.mark.timeout(90)
@@ -32,7 +32,7 @@ async def test_redis_down_mid_stream_degrades_live_events_only(tmp_path: Path) -
                 token = instance.token = await admin_token(url, tmp_path)
                 await until("the instance leads", lambda: has_check(instance, "ok"), logs=instance.log)
                 await until("the first part streamed", lambda: pbx.streams_done >= 1, logs=instance.log)
-                await settled_calls(url)
+                await calls_in(url, call_states(first))
                 assert (await instance.readyz())["status"] == "ready"
 
                 async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=30),
@@ -60,7 +60,7 @@ async def test_redis_down_mid_stream_degrades_live_events_only(tmp_path: Path) -
                         assert again.status_code == 200, "a reconnecting console is served (quietly, for now)"
 
                 pbx.drop()  # the PBX connection breaks: the listener reconnects, resyncs and follows the rest
-                after = await settled_calls(url, at_least=len(expected))
+                after = await calls_ended(url, len(expected))
                 assert_exactly_once(after, expected, OUTCOME)
                 assert pbx.logins == 2 and instance.process.poll() is None
             finally:

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from pbx.replay import ReplayServer, Session
-from tests.ami_support import AMI, SECRET, USER, split_recording
-from tests.chaos_support import (admin_token, assert_exactly_once, fresh_database, has_check, launch,
-                                 postgres_base, settled_calls, until, until_healthy, write_config)
+from tests.ami_support import AMI, SECRET, USER, call_states, split_recording
+from tests.chaos_support import (admin_token, assert_exactly_once, calls_ended, calls_in, fresh_database, has_check,
+                                 launch, postgres_base, until, until_healthy, write_config)
 from tests.test_telephony import OUTCOME, truth
 
 
@@ -60,14 +60,14 @@ async def test_kill_9_of_the_leader_mid_stream_loses_and_doubles_nothing(tmp_pat
                 assert (await standby.status())["status"] == "ready"
 
             await until("the first part streamed", lambda: pbx.streams_done >= 1, logs=logs)
-            before = await settled_calls(url)
+            before = await calls_in(url, call_states(first))
             assert 0 < before.ended < len(expected), "the leader dies with calls up"
 
             leader.kill()
             takeover = await until("the standby takes over", lambda: has_check(standby, "ok"), every=0.05, logs=logs)
             with capsys.disabled():
                 print(f"\ntakeover after kill -9 of the leader: {takeover:.2f} s")
-            after = await settled_calls(url, at_least=len(expected))
+            after = await calls_ended(url, len(expected))
             assert_exactly_once(after, expected, OUTCOME)
             assert pbx.logins == 2
         finally:

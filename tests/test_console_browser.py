@@ -231,7 +231,8 @@ def test_the_queue_board_shows_the_agents_queues_live(browser: Any, queue_desk: 
         expect(alice.locator("#queue-board tbody tr", has_text="waiting")).to_have_count(3)
         longest = helpdesk.locator(".q-longest")
         first = longest.inner_text()
-        expect(longest).not_to_have_text(first, timeout=3000)  # the longest wait ticks on between events
+        # the longest wait ticks on between events (every second; a loaded machine may take longer to show it)
+        expect(longest).not_to_have_text(first, timeout=15000)
         doc_screenshot(alice, "console-queue-board")
 
         expect(helpdesk.locator(".q-waiting")).to_have_text("0", timeout=20000)  # answered by Bob, Carol, Alice

@@ -13,7 +13,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
 import tomllib
 import types
 import typing
@@ -24,8 +23,9 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from pydantic import BaseModel
 
-from web.settings import LiveSettings, Settings, WebSettings, load_settings
+from tests.waiting import quietly, wait_until
 from web.live.open_streams import default_max_streams
+from web.settings import LiveSettings, Settings, WebSettings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -389,18 +389,16 @@ def test_nginx_proxies_a_real_pair_with_one_instance_down(tmp_path: Path) -> Non
         stop_server(server)
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float = 10) -> None:
-    import socket
+def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    from tests.conftest import listening
 
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    def up() -> bool:
         if process.poll() is not None:
-            raise AssertionError(f"exited with {process.returncode}: {process.stderr.read().decode() if process.stderr else ''}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on port {port} after {seconds} s")
+            raise AssertionError(f"exited with {process.returncode}: "
+                                 f"{process.stderr.read().decode() if process.stderr else ''}")
+        return listening(port)
+
+    wait_until(up, what=f"something listening on port {port}")
 
 
 # --- PostgreSQL and Redis -----------------------------------------------------------------------------------------
@@ -475,7 +473,7 @@ def test_redis_snippet_lets_helpline_use_its_stream_and_nothing_else(tmp_path: P
     broker makes (web/live/broker.py) on its stream, and nothing else; the default user is off."""
     import redis
 
-    from tests.conftest import free_port, service_missing
+    from tests.conftest import free_port, machine_clock, service_missing
 
     server = shutil.which("redis-server")
     if server is None:
@@ -485,17 +483,17 @@ def test_redis_snippet_lets_helpline_use_its_stream_and_nothing_else(tmp_path: P
     conf.write_text((DEPLOY / "redis" / "helpline.conf").read_text().replace(">CHANGE-ME-ADMIN", ">admin-" + password)
                     .replace(">CHANGE-ME", ">" + password))
     process = subprocess.Popen([server, str(conf), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(tmp_path),
-                                "--daemonize", "no"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                "--daemonize", "no"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               env=machine_clock(os.environ))  # redis-server cannot run under libfaketime
     try:
         client = redis.Redis.from_url(f"redis://helpline:{password}@127.0.0.1:{port}/0", socket_timeout=5,
                                       socket_connect_timeout=1, decode_responses=True)
-        for _ in range(100):
-            try:
-                assert client.ping()
-                break
-            except redis.ConnectionError:
-                assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-                time.sleep(0.05)
+
+        def answers() -> bool:
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            return bool(quietly(client.ping, redis.ConnectionError)())
+
+        wait_until(answers, what="the private redis-server")
         stream = LiveSettings().stream
         first = client.xadd(stream, {"type": "ticket.created", "data": "{}"}, maxlen=1000, approximate=True)
         assert client.xrevrange(stream, count=1)[0][0] == first

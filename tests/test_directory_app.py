@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import SambaAD, Team, directory_environ, free_port
+from tests.waiting import GENEROUS, wait_until
 from tickets.agent_service import AgentService
 from tickets.models import Role
 from web.app import create_app
@@ -117,13 +117,13 @@ def test_a_wrong_password_says_what_to_check(samba_ad: SambaAD, database_url: st
 # -- the API ------------------------------------------------------------------------------------------------------
 
 
-def wait_for(client: TestClient, token: str, condition: str, timeout: float = 20) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = client.get("/api/v1/directory", headers=Team.header(token)).json()
-        if body.get(condition) or time.monotonic() > deadline:
-            return dict(body)
-        time.sleep(0.1)
+def wait_for(client: TestClient, token: str, condition: str, timeout: float = GENEROUS) -> dict[str, object]:
+    """The directory status, once its ``condition`` field is set."""
+    def status() -> dict[str, object]:
+        return dict(client.get("/api/v1/directory", headers=Team.header(token)).json())
+
+    return wait_until(lambda: (body := status()).get(condition) and body, timeout,
+                      what=f"the directory status showing {condition}", details=status, every=0.1)
 
 
 def admin_token(client: TestClient) -> tuple[str, str]:

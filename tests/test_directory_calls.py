@@ -6,13 +6,12 @@ ex-employee, the internal front desk (4321, in no directory entry), withheld and
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
 from directory.client import AsyncDirectory, DirectoryClient
 from pbx.replay import ReplayServer
 from tests.conftest import SambaAD, directory_environ
+from tests.test_telephony import until_replayed
 from tickets.calls.directory_sync import DirectorySync
 from tickets.models import Call
 from web.runtime import db
@@ -46,9 +45,7 @@ async def test_recorded_calls_get_their_requesters_from_active_directory(samba_a
         app_settings = settings.model_copy(update={"pbx": [pbx]})
         app = create_app(app_settings)
         async with app.router.lifespan_context(app):
-            deadline = time.monotonic() + 120
-            while await Call.filter(state="ended").count() < 20 and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)
+            await until_replayed(server, app, 20)
             calls = await Call.all().prefetch_related("ticket__requester")
     assert len(calls) >= 20
     seen = set()

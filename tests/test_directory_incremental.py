@@ -6,7 +6,6 @@ data other tests count is never touched.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from datetime import timedelta
 
@@ -14,6 +13,7 @@ from directory.client import AsyncDirectory, DirectoryClient
 from directory.numbers import CallerNumber, NumberPolicy
 from tests.ad.admin import UAC_DISABLED, AdAdmin, admin, unique_name  # noqa: F401 (admin: a fixture)
 from tests.conftest import SambaAD, directory_environ, free_port
+from tests.waiting import eventually
 from tickets.calls.caller_index import DirectoryCallerLookup
 from tickets.calls.callers import MatchStatus
 from tickets.calls.directory_sync import DirectorySync, SyncReport
@@ -161,11 +161,10 @@ async def test_the_in_memory_index_answers_and_follows_syncs_made_elsewhere(samb
         assert match.status is MatchStatus.UNIQUE and match.attribute == "ipPhone"
         no_it = await sync(samba_ad, orm, user_filter="(&(objectCategory=person)(objectClass=user)(!(department=IT)))")
         assert no_it.ok and "Иван Петров" in no_it.removed               # another process's sync: Ivan is gone
-        for _ in range(100):                                           # noticed, reloaded in the background
-            if (await app.lookup.lookup(CallerNumber.parse("4009"))).status is MatchStatus.NONE:
-                break
-            await asyncio.sleep(0.05)
-        assert (await app.lookup.lookup(CallerNumber.parse("4009"))).status is MatchStatus.NONE
+        async def ivan_gone() -> bool:                                 # noticed, reloaded in the background
+            return (await app.lookup.lookup(CallerNumber.parse("4009"))).status is MatchStatus.NONE
+
+        await eventually(ivan_gone, what="the index following the other sync")
         assert (await app.lookup.lookup(CallerNumber.parse("4001"))).status is MatchStatus.UNIQUE
     finally:
         await app.stop()

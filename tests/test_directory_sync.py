@@ -18,10 +18,10 @@ from typing import Any
 
 from directory.client import AsyncDirectory, DirectoryClient
 from directory.numbers import CallerNumber, NumberPolicy
-from tests.conftest import SambaAD, directory_environ, free_port
+from tests.conftest import SambaAD, directory_environ, free_port, machine_clock
+from tickets.calls import directory_sync
 from tickets.calls.caller_index import DirectoryCallerLookup, directory_status
 from tickets.calls.callers import CallerMatch, MatchStatus
-from tickets.calls import directory_sync
 from tickets.calls.directory_sync import DirectorySync, SyncReport
 from tickets.models import CallerIndexEntry, DirectorySyncRun, Person, Ticket
 from web.runtime import build_runtime
@@ -248,7 +248,7 @@ async def test_samba_stopped_mid_sync_changes_nobody_and_the_next_sync_recovers(
         cut = await sync(samba_ad, orm, on_page=stop_after_two_pages, page_size="5", user_filter=NOT_SALES)
     finally:
         subprocess.run([str(scripts / "samba_ad_up.sh"), str(samba_ad.directory)], check=True, capture_output=True,
-                       timeout=120, env={**os.environ, "SAMBA_AD_PYTHON": sys.executable})
+                       timeout=120, env={**machine_clock(os.environ), "SAMBA_AD_PYTHON": sys.executable})
     assert not cut.ok and cut.error_kind in ("unreachable", "timeout"), cut.summary()
     assert sorted(await CallerIndexEntry.all().values_list("key", "person_id")) == before
     assert not await Person.filter(name="Judy Jones", disabled=True).exists()

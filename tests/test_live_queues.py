@@ -19,10 +19,11 @@ import redis
 from pbx.frames import recorded_messages
 from pbx.replay import ReplayServer, Session
 from pbx.tracker import CallTracker
-from tests.ami_support import AMI, SECRET, USER, recording_at, split_recording
+from tests.ami_support import AMI, SECRET, USER, recording_at, split_recording, until_caught_up
 from tests.conftest import Server, service_missing, start_server, stop_server
 from tests.console_support import ThreadedReplay
 from tests.live_support import SseClient, add_agents
+from tests.waiting import eventually, wait_until
 from tickets.agent_service import AgentService
 from tickets.models import Agent, Call, Role
 from web.app import create_app
@@ -71,7 +72,7 @@ async def test_a_storm_of_200_calls_is_a_few_queue_stats_messages() -> None:
             for start in range(0, len(messages), 500):  # ~25,000 events in about a second
                 for message in messages[start:start + 500]:
                     tracker.feed(message)
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.02)  # the storm's pace: it must span several intervals to be coalesced
             elapsed = loop.time() - started
             stats = [m for m in await drain(feed, 0.6) if m.type == "queue.stats"]
     finally:
@@ -94,7 +95,7 @@ async def test_a_member_first_seen_is_published_at_once() -> None:
         async with broker.subscribe(None) as feed:
             for message in recorded("a_answered.raw"):  # the caller joins; the queue rings Alice; they talk
                 tracker.feed(message)
-                await asyncio.sleep(0)
+                await asyncio.sleep(0)  # a turn of the loop between events, as the listener's reading gives
             stats = [m.data for m in await drain(feed, 0.3) if m.type == "queue.stats"]
     finally:
         publisher.stop()
@@ -200,9 +201,8 @@ def test_queue_members_get_the_queue_and_others_do_not(sqlite_url: str, tmp_path
             rung = [e.data["agent_extension"] for e in bob.events if e.type == "call.ringing"]
             assert {"101", "102", "103"} <= set(rung), "a member sees every call of the queue ring (the board)"
             assert any(e.type == "call.taken" for e in bob.events) and any(e.type == "call.answered" for e in bob.events)
-            deadline = time.monotonic() + 30
-            while dave.types().count("call.ended") < 6 and time.monotonic() < deadline:
-                time.sleep(0.1)
+            wait_until(lambda: dave.types().count("call.ended") >= 6, what="dave sees the 6 calls end",
+                       details=dave.types)
             assert dave.types().count("call.ended") == 6, dave.types()
             assert "ticket.created" in dave.types()
             assert not {"call.offered", "call.ringing", "call.answered", "call.taken", "queue.stats"} & set(dave.types())
@@ -255,10 +255,8 @@ def test_a_worker_started_later_learns_the_queues_through_redis(sqlite_url: str,
         two: Server | None = None
         try:
             pbx.play()
-            deadline = time.monotonic() + 30
-            while figures(queues(one, "bob")) != [("helpdesk", 0, 3, 0, 1)] and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert figures(queues(one, "bob")) == [("helpdesk", 0, 3, 0, 1)]
+            wait_until(lambda: figures(queues(one, "bob")) == [("helpdesk", 0, 3, 0, 1)],
+                       what="worker one's board", details=lambda: figures(queues(one, "bob")))
             two = start_server(sqlite_url, tmp_path / "b", env)
             assert figures(queues(two, "bob")) == [("helpdesk", 0, 3, 0, 1)]
             assert queues(two, "dave") == [], "dave is in no queue, on either worker"
@@ -287,28 +285,27 @@ def today_start(seconds_needed: float) -> float:
     return start
 
 
-async def until_board(app: object, token: str, expected: tuple[int, int, int], timeout: float = 20.0) -> list[dict[str, object]]:
+async def until_board(app: object, token: str, expected: tuple[int, int, int],
+                      timeout: float = 30.0) -> list[dict[str, object]]:
     """GET /api/v1/queues until the helpdesk shows ``expected`` (answered, abandoned, timed out) today."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    shown: list[object] = []
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://helpline") as http:
-        while True:
+        async def board() -> list[dict[str, object]] | None:
             r = await http.get(f"{V1}/queues", headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 200, r.text
             items = r.json()["items"]
-            shown = [(q["queue"], q["day"], (q["answered_today"], q["abandoned_today"], q["timed_out_today"]))
-                     for q in items]
-            if shown == [("helpdesk", datetime.now().date().isoformat(), expected)]:
-                return list(items)
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"the board shows {shown}, not {expected} today")
-            await asyncio.sleep(0.1)
+            shown[:] = [(q["queue"], q["day"], (q["answered_today"], q["abandoned_today"], q["timed_out_today"]))
+                        for q in items]
+            return list(items) if shown == [("helpdesk", datetime.now().date().isoformat(), expected)] else None
+
+        return await eventually(board, timeout, what=f"the board showing {expected} today", details=lambda: shown)
 
 
 async def until_ended(count: int, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while await Call.filter(state="ended").count() < count:
-        assert asyncio.get_running_loop().time() < deadline, f"fewer than {count} calls ended within {timeout} s"
-        await asyncio.sleep(0.05)
+    async def ended() -> bool:
+        return await Call.filter(state="ended").count() >= count
+
+    await eventually(ended, timeout, what=f"{count} calls ended")
 
 
 def pbx_settings(database_url: str, port: int) -> Settings:
@@ -342,7 +339,7 @@ async def test_the_days_counters_survive_a_restart_and_a_takeover(database_url: 
     async with ReplayServer([None, calls_b3], username=USER, secret=SECRET) as pbx:
         app = create_app(pbx_settings(database_url, pbx.port))
         async with app.router.lifespan_context(app):
-            after = await until_board(app, token, first, timeout=10)
+            after = await until_board(app, token, first)
             assert [(q["answered_today"], q["abandoned_today"], q["timed_out_today"]) for q in after] == [
                 (q["answered_today"], q["abandoned_today"], q["timed_out_today"]) for q in before]
             listener = runtime_of(app).pbx["main"]
@@ -365,8 +362,7 @@ async def test_a_restart_mid_calls_counts_each_call_once(database_url: str, tmp_
         app = create_app(pbx_settings(database_url, pbx.port))
         async with app.router.lifespan_context(app):
             token = await supervisor_token()
-            await pbx.wait_for(lambda s: s.streams_done >= 1)
-            await asyncio.sleep(0.5)  # let the listener apply what it received
+            await until_caught_up(pbx, runtime_of(app).pbx["main"], streams=1)
             answered = await Call.filter(answered_at__isnull=False).count()
             up = await Call.exclude(state="ended").count()
             assert 0 < await Call.filter(state="ended").count() < sum(c.values()) and up > 0, "the cut falls mid-calls"
@@ -376,6 +372,9 @@ async def test_a_restart_mid_calls_counts_each_call_once(database_url: str, tmp_
         async with app.router.lifespan_context(app):
             await until_ended(sum(c.values()))
             assert await Call.filter(answered_at__isnull=False).count() > answered
-            await until_board(app, token, (c["answered"], c["abandoned"], c["overflow-voicemail"]))
-            await asyncio.sleep(1.2)  # a publication still coming (coalesced) would show now
-            await until_board(app, token, (c["answered"], c["abandoned"], c["overflow-voicemail"]), timeout=0)
+            wanted = (c["answered"], c["abandoned"], c["overflow-voicemail"])
+            await until_board(app, token, wanted)
+            # a publication still to come (coalesced) shows the board as it is once nothing more arrives
+            await until_caught_up(pbx, runtime_of(app).pbx["main"])
+            board = runtime_of(app).pbx["main"].tracker.board.stats("helpdesk")
+            assert (board.answered_today, board.abandoned_today, board.timed_out_today) == wanted

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import resource
 import shutil
-import time
 import uuid
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from tests.ami_support import AMI, SECRET, USER
 from tests.conftest import Server, service_missing, start_server, stop_server
 from tests.console_support import ThreadedReplay
 from tests.live_support import SseClient, add_agents, login
+from tests.waiting import wait_until
 from tickets.models import Role
 from web.settings import Settings
 
@@ -105,10 +105,7 @@ def test_a_client_that_reconnects_gets_what_it_missed_and_keepalives_flow(sqlite
         again.wait_for(lambda e: e.type == "ticket.created" and e.data["number"] == missed[-1])
         created = [e.data["number"] for e in again.events if e.type == "ticket.created"]
         assert created == missed, "exactly the missed events, in order, none twice"
-        deadline = time.monotonic() + 5
-        while "keep-alive" not in again.comments and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert "keep-alive" in again.comments
+        wait_until(lambda: "keep-alive" in again.comments, what="a keep-alive (every second)", details=lambda: again.comments)
         again.close()
     finally:
         api.close()
@@ -166,14 +163,15 @@ def test_one_agent_holds_at_most_eight_streams(sqlite_url: str, tmp_path: Path) 
         other = stream(server, bearer(tokens["bob"]))
         assert other.status == 200, "another agent is not held back"
         held.pop().close()  # a tab closed: its place is free once the server notices (at the next keep-alive)
-        deadline = time.monotonic() + 10
-        again = SseClient(url, bearer(tokens["alice"]))
-        while time.monotonic() < deadline:
-            again = SseClient(url, bearer(tokens["alice"])).start()
-            if again.status == 200:
-                break
-            time.sleep(0.2)
-        assert again.status == 200
+        tries: list[SseClient] = []
+
+        def admitted() -> SseClient | None:
+            tries.append(SseClient(url, bearer(tokens["alice"])).start())
+            return tries[-1] if tries[-1].status == 200 else None
+
+        again = wait_until(admitted, what="alice's ninth stream admitted once a tab closed", every=0.2)
+        for refused in tries[:-1]:
+            refused.close()
         for client in (*held, other, again):
             client.close()
     finally:

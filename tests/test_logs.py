@@ -16,7 +16,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from tests.conftest import (PostgresDatabase, ReplayProcess, SambaAD, Team, dire
                             service_missing, start_server, stop_server)
 from tests.notify_fakes import AUTH_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack, FakeTwilio, LoopbackServer, providers_toml
 from tests.notify_support import FROM
+from tests.waiting import wait_until
 from tickets.models import Agent
 from web import logs
 from web.runtime import db
@@ -126,13 +126,11 @@ def test_a_full_run_logs_json_lines_with_request_ids_and_no_secret(
     server = start_server(database_url, tmp_path, {**start_env, "HELPLINE_CONFIG": str(config)})
     try:
         auth = {"Authorization": f"Bearer {api_token}"}
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            pbx = httpx.get(f"{server.base_url}/api/v1/pbx", headers=auth, timeout=5).json()["items"][0]
-            if pbx["facts_applied"] >= 60:
-                break
-            time.sleep(0.2)
-        assert pbx["facts_applied"] >= 60, pbx
+        def pbx() -> dict[str, object]:
+            return dict(httpx.get(f"{server.base_url}/api/v1/pbx", headers=auth, timeout=5).json()["items"][0])
+
+        wait_until(lambda: int(pbx()["facts_applied"]) >= 60, 60, what="60 call facts applied", details=pbx,
+                   every=0.2)
         tickets = httpx.get(f"{server.base_url}/api/v1/tickets", headers={**auth, "X-Request-ID": "flow-1"}, timeout=5)
         assert tickets.status_code == 200 and tickets.headers["x-request-id"] == "flow-1"
         assert httpx.get(f"{server.base_url}/api/v1/tickets/IT-999999", headers=auth, timeout=5).status_code == 404

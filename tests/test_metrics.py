@@ -6,10 +6,9 @@ are compared with the recording's ground truth (``*.calls.jsonl``) and with what
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -22,7 +21,8 @@ from tests.ami_support import AMI, SECRET, USER
 from tests.conftest import SambaAD, directory_environ
 from tests.notify_fakes import FakeSlack, FakeTwilio, LoopbackServer
 from tests.notify_support import notify_raw
-from tests.test_telephony import OUTCOME, running, settings_for, until_calls_end
+from tests.test_telephony import OUTCOME, running, settings_for, until_replayed
+from tests.waiting import eventually
 from tickets.actor import Actor
 from tickets.agent_service import AgentService
 from tickets.models import Call, Role, Ticket
@@ -66,7 +66,7 @@ async def test_metrics_count_the_calls_and_tickets_of_a_replayed_recording(datab
     expected_outcomes = Counter(OUTCOME[row["outcome"]] for row in truth)
     async with ReplayServer([AMI / RECORDING], username=USER, secret=SECRET) as server:
         async with running(settings_for(database_url, server.port)) as app:
-            await until_calls_end(len(truth), timeout=120)
+            await until_replayed(server, app, len(truth))
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://helpline") as client:
                 m = await scrape(client)
@@ -148,13 +148,6 @@ def provider_urls() -> Iterator[tuple[str, str]]:
             server.stop()
 
 
-async def until(condition: Callable[[], Awaitable[bool]], timeout: float) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await condition():
-        assert asyncio.get_running_loop().time() < deadline, "not within the time allowed"
-        await asyncio.sleep(0.1)
-
-
 async def test_sla_warnings_breaches_and_alert_deliveries_are_counted(database_url: str,
                                                                       provider_urls: tuple[str, str]) -> None:
     twilio_url, slack_url = provider_urls
@@ -167,7 +160,7 @@ async def test_sla_warnings_breaches_and_alert_deliveries_are_counted(database_u
     async with running(settings) as app:
         await runtime_of(app).tickets.create(Actor.system("test"), title="The printer is on fire")
         sent = Delivery.filter(status=DeliveryStatus.SENT)
-        await until(lambda: _count_at_least(sent, 4), timeout=30)
+        await eventually(lambda: _count_at_least(sent, 4), what="4 deliveries sent")
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://helpline") as client:
             m = await scrape(client)

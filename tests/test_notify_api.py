@@ -7,20 +7,23 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import pytest
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
+from notify.schedule import WEEKDAYS
 from tests.conftest import Team
 from tests.notify_fakes import AUTH_TOKEN, SIGNING_SECRET, FakeSlack, FakeTwilio
 from tests.notify_support import IVAN, OLGA, fake_slack, fake_twilio, notify_raw  # noqa: F401
 from notify.models import Alert
+from tests.waiting import wait_until
 from tickets.agent_service import AgentService
 from tickets.events import SlaBreached
 from tickets.models import Role
@@ -32,11 +35,22 @@ V1 = "/api/v1"
 PUBLIC = "https://helpline.example.com"
 
 
+def ivan_on_call(notify: dict[str, Any]) -> dict[str, Any]:
+    """``notify`` with its weekly rotations turned so that ivan is on call for it-primary (olga for it-secondary)
+    from 3 days before the run's clock to 4 days after it, whatever the date: the alerts here go to "whoever is on
+    call" in a running app, on the real clock. (The rotation itself is tested on a set clock in
+    test_notify_schedule.py.)"""
+    first = (datetime.now(ZoneInfo("Europe/Moscow")) - timedelta(days=3)).date()  # ivan's turn began that day
+    for schedule in notify["schedules"]:
+        schedule["rotation"].update(start=first.isoformat(), handoff=f"{WEEKDAYS[first.weekday()]} 09:00")
+    return notify
+
+
 @pytest.fixture
 def app_client(database_url: str, fake_twilio: FakeTwilio, fake_slack: FakeSlack) -> Iterator[TestClient]:
     settings = Settings.model_validate({
         "database": {"url": database_url}, "web": {"public_url": PUBLIC},
-        "notify": notify_raw(fake_twilio.url, fake_slack.url)})  # type: ignore[attr-defined]
+        "notify": ivan_on_call(notify_raw(fake_twilio.url, fake_slack.url))})  # type: ignore[attr-defined]
     with TestClient(create_app(settings), raise_server_exceptions=True) as client:
         yield client
 
@@ -56,16 +70,6 @@ def team_of(client: TestClient) -> Team:
 @pytest.fixture
 def tokens(app_client: TestClient) -> Team:
     return team_of(app_client)
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 def p1_breach(client: TestClient, team: Team, title: str = "VPN down for Finance") -> dict[str, Any]:
@@ -113,9 +117,9 @@ def test_breach_is_sent_and_acknowledged_by_sms_reply(app_client: TestClient, to
                                                       fake_twilio: FakeTwilio, fake_slack: FakeSlack) -> None:
     c = app_client
     ticket = p1_breach(c, tokens)
-    wait_for(lambda: fake_twilio.to(IVAN) and len(fake_slack.posts) == 2)
+    wait_until(lambda: fake_twilio.to(IVAN) and len(fake_slack.posts) == 2)
     # the dispatcher records each outcome after the provider answers: wait for the rows, not only the requests
-    wait_for(lambda: {d["status"] for d in alerts(c, tokens)[0]["deliveries"]
+    wait_until(lambda: {d["status"] for d in alerts(c, tokens)[0]["deliveries"]
                       if d["round"] == 0 and d["step"] == 0} == {"sent"})
     code = ticket["number"].split("-")[1]
     path = f"{V1}/webhooks/twilio/sms"
@@ -139,7 +143,7 @@ def test_breach_is_sent_and_acknowledged_by_sms_reply(app_client: TestClient, to
     assert alert["state"] == "acknowledged" and alert["acknowledged_by"] == "ivan" and alert["ack_channel"] == "sms"
     assert {d["status"] for d in alert["deliveries"] if d["round"] == 0 and d["step"] == 0} == {"sent"}
     assert {d["status"] for d in alert["deliveries"] if d["step"] > 0} == {"cancelled"}
-    wait_for(lambda: len(fake_slack.updates) == 2)  # both Slack messages now say who acknowledged
+    wait_until(lambda: len(fake_slack.updates) == 2)  # both Slack messages now say who acknowledged
     history = c.get(f"{V1}/tickets/{ticket['number']}/activity", headers=tokens.header(tokens.agent)).json()["items"]
     bodies = [h.get("body") or "" for h in history]
     assert any(b.startswith("Alert acknowledged by ivan (sms)") for b in bodies)
@@ -152,7 +156,7 @@ def test_slack_button_acknowledges_and_forgeries_are_refused(app_client: TestCli
                                                              fake_slack: FakeSlack) -> None:
     c = app_client
     p1_breach(c, tokens)
-    wait_for(lambda: len(fake_slack.posts) == 2)
+    wait_until(lambda: len(fake_slack.posts) == 2)
     alert_id = alerts(c, tokens)[0]["id"]
     assert slack_post(c, button(alert_id), secret="wrong").status_code == 401
     assert slack_post(c, button(alert_id), age=301).status_code == 401  # a replay after 5 minutes
@@ -163,7 +167,7 @@ def test_slack_button_acknowledges_and_forgeries_are_refused(app_client: TestCli
     assert slack_post(c, button(alert_id)).status_code == 200
     alert = alerts(c, tokens)[0]
     assert alert["state"] == "acknowledged" and alert["acknowledged_by"] == "ivan" and alert["ack_channel"] == "slack"
-    wait_for(lambda: len(fake_slack.updates) == 2)
+    wait_until(lambda: len(fake_slack.updates) == 2)
     update = fake_slack.updates[0]
     assert "acknowledged by ivan" in update["text"]
     assert all(e["action_id"] != "ack" for b in update["blocks"] if b["type"] == "actions" for e in b["elements"])
@@ -174,8 +178,8 @@ def test_status_callback_and_permanent_errors_are_shown(app_client: TestClient, 
     c = app_client
     fake_slack.channels.pop("#it-oncall")  # the channel was deleted: channel_not_found
     p1_breach(c, tokens)
-    wait_for(lambda: fake_twilio.to(IVAN))
-    alert = wait_for(lambda: [a for a in alerts(c, tokens) if a["last_error"]])[0]
+    wait_until(lambda: fake_twilio.to(IVAN))
+    alert = wait_until(lambda: [a for a in alerts(c, tokens) if a["last_error"]])[0]
     assert "channel_not_found" in alert["last_error"]
     failed = [d for d in alert["deliveries"] if d["status"] == "failed"]
     assert [(d["target"], d["error_code"], d["attempts"]) for d in failed] == [("#it-oncall", "channel_not_found", 1)]
@@ -218,7 +222,7 @@ def test_oncall_and_overrides(app_client: TestClient, tokens: Team) -> None:
 def test_ack_by_api(app_client: TestClient, tokens: Team, fake_twilio: FakeTwilio) -> None:
     c = app_client
     ticket = p1_breach(c, tokens)
-    wait_for(lambda: fake_twilio.to(IVAN))
+    wait_until(lambda: fake_twilio.to(IVAN))
     alert_id = alerts(c, tokens)[0]["id"]
     r = c.post(f"{V1}/alerts/{alert_id}/ack", headers=tokens.header(tokens.agent))
     assert r.status_code == 200 and r.json()["acknowledged_by"] == "alice"
@@ -263,10 +267,10 @@ def test_slack_acks_only_from_people_on_the_on_call_list_by_default(app_client: 
     only), and the alert records both the on-call person and the Slack user who did acknowledge."""
     c = app_client
     ticket = p1_breach(c, tokens)
-    wait_for(lambda: posted_to_the_channel(fake_slack))
+    wait_until(lambda: posted_to_the_channel(fake_slack))
     alert_id = alerts(c, tokens)[0]["id"]
     assert slack_post(c, button(alert_id, user="U0STRANGER")).status_code == 200
-    (told,) = wait_for(lambda: fake_slack.ephemerals)
+    (told,) = wait_until(lambda: fake_slack.ephemerals)
     assert (told["channel"], told["user"]) == ("C0ITONCALL", "U0STRANGER") and "on-call list" in told["text"]
     assert alerts(c, tokens)[0]["state"] == "open" and acknowledged_in_history(c, tokens, ticket["number"]) == []
     assert runtime_of(c.app).webhook_stats.rejected[("slack_interactions", "ack_refused")] == 1
@@ -290,14 +294,14 @@ def test_slack_acks_from_whoever_is_on_call(database_url: str, fake_twilio: Fake
                 "end": (now + timedelta(hours=5)).isoformat(), "reason": "test"}
         assert c.post(f"{V1}/oncall/overrides", headers=team.header(team.supervisor), json=swap).status_code == 201
         p1_breach(c, team)
-        wait_for(lambda: posted_to_the_channel(fake_slack))
+        wait_until(lambda: posted_to_the_channel(fake_slack))
         alert_id = alerts(c, team)[0]["id"]
         assert slack_post(c, button(alert_id, user="U0PETR")).status_code == 200
-        (told,) = wait_for(lambda: fake_slack.ephemerals)
+        (told,) = wait_until(lambda: fake_slack.ephemerals)
         assert told["user"] == "U0PETR" and "on call now" in told["text"]
         assert alerts(c, team)[0]["state"] == "open"
         assert slack_post(c, button(alert_id, user="U0STRANGER")).status_code == 200  # not even on the list
-        wait_for(lambda: len(fake_slack.ephemerals) == 2)
+        wait_until(lambda: len(fake_slack.ephemerals) == 2)
         assert alerts(c, team)[0]["state"] == "open"
         assert slack_post(c, button(alert_id)).status_code == 200
         alert = alerts(c, team)[0]
@@ -308,7 +312,7 @@ def test_slack_acks_from_anyone_when_configured(database_url: str, fake_twilio: 
                                                 fake_slack: FakeSlack) -> None:
     with acking_from(database_url, fake_twilio, fake_slack, "anyone") as (c, team):
         ticket = p1_breach(c, team)
-        wait_for(lambda: posted_to_the_channel(fake_slack))
+        wait_until(lambda: posted_to_the_channel(fake_slack))
         alert_id = alerts(c, team)[0]["id"]
         assert slack_post(c, button(alert_id, user="U0STRANGER")).status_code == 200
         alert = alerts(c, team)[0]

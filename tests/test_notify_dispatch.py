@@ -7,12 +7,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
+import asyncpg
+import pytest
+
 from notify.models import Alert, Delivery, DeliveryStatus
 from tests.notify_support import IVAN, T0, World, fake_slack, fake_twilio, world  # noqa: F401
+from tests.waiting import eventually
 from tickets.events import SlaBreached
 from tickets.models import Activity
 from web.settings import Settings
@@ -138,10 +141,11 @@ async def test_process_killed_mid_send_sends_at_most_once(world: World, orm: Set
          w.twilio.url, w.fake_slack.url], cwd=ROOT, env=env, stdout=subprocess.PIPE,  # type: ignore[attr-defined]
         stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while not w.twilio.to(IVAN):
-            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            await asyncio.sleep(0.05)
+        def accepted() -> bool:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            return bool(w.twilio.to(IVAN))
+
+        await eventually(accepted, what="Twilio accepted the worker's SMS")
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(10)
@@ -186,3 +190,48 @@ async def test_two_dispatcher_processes_send_each_delivery_once(world: World, or
     assert await statuses() == {"sent": 30, "queued": 70}
     assert len(w.twilio.messages) == 10 and len({m["to"] for m in w.twilio.messages}) == 1
     assert len(w.fake_slack.posts) == 20
+
+
+#: Holds the commit of every transaction that records a Slack post as sent until the test says go (a deferred
+#: trigger runs at COMMIT, after everything the transaction read): the moment an acknowledgement may come in.
+HOLD_SLACK_SENT = """CREATE TABLE test_go (go int);
+CREATE FUNCTION test_hold() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+  WHILE NOT EXISTS (SELECT 1 FROM test_go) LOOP PERFORM pg_sleep(0.02); END LOOP; RETURN NULL; END $$;
+CREATE CONSTRAINT TRIGGER test_hold AFTER UPDATE ON notify_delivery DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+  WHEN (NEW.status = 'sent' AND NEW.channel = 'slack') EXECUTE FUNCTION test_hold()"""
+UNHOLD = "DROP TRIGGER IF EXISTS test_hold ON notify_delivery; DROP FUNCTION IF EXISTS test_hold(); DROP TABLE IF EXISTS test_go"
+
+
+async def test_an_ack_while_a_slack_post_is_being_recorded_still_updates_that_message(world: World,
+                                                                                       orm: Settings) -> None:
+    """The dispatcher records a Slack post (it read the alert: open) while the alert is acknowledged: that message
+    is updated all the same. (Seen under load on PostgreSQL: both transactions ran side by side, each blind to the
+    other, and the message kept saying the alert was open.)"""
+    if orm.database.is_sqlite:
+        pytest.skip("SQLite runs one writer at a time: the two transactions cannot overlap")
+    w = world
+    await open_alert(w)
+    alert_id = (await Alert.first()).id  # type: ignore[union-attr]
+    outside = await asyncpg.connect(orm.database.url.get_secret_value().replace("postgres://", "postgresql://", 1))
+    try:
+        await outside.execute(HOLD_SLACK_SENT)
+
+        async def held() -> bool:  # a transaction that recorded a Slack post waits at its commit
+            return bool(await outside.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'"))
+
+        async def ack_waits() -> bool:  # the acknowledgement is done, or waits for a lock
+            return ack.done() or bool(await outside.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"))
+
+        sending = asyncio.create_task(w.dispatcher.run_due())
+        await eventually(held, what="a Slack post recorded, its commit held")
+        ack = asyncio.create_task(w.alerts.acknowledge([alert_id], "ivan", "slack"))
+        await eventually(ack_waits, what="the acknowledgement done or waiting")
+        await outside.execute("INSERT INTO test_go VALUES (1)")
+        await asyncio.wait_for(asyncio.gather(sending, ack), 30)
+    finally:
+        await outside.execute(UNHOLD)
+        await outside.close()
+    await w.dispatcher.run_due()
+    assert len(w.fake_slack.posts) == 2
+    assert len(w.fake_slack.updates) == 2, "both Slack messages say the alert was acknowledged"

@@ -244,7 +244,7 @@ def server(database_url: str, tmp_path: Path, pbx_replay: ReplayProcess) -> Iter
         stop_server(srv)
 
 
-def test_every_response_keeps_the_documented_contract(server: Server, settings: Settings) -> None:
+def test_every_response_keeps_the_documented_contract(server: Server, settings: Settings, queue_timeouts: None) -> None:
     admin, known = _seed(server, settings)
     schema = _schema(server, admin, known)
     started = time.monotonic()

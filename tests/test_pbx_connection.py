@@ -15,11 +15,12 @@ import panoramisk.utils
 import pytest
 from panoramisk import Manager
 
-from ami_support import SECRET, USER, collect, connection, expected_events, flat, recording, take
+from ami_support import SECRET, USER, barrier, collect, connection, expected_events, flat, recording, take
 from pbx.backoff import Backoff
 from pbx.connection import (READ_CLASSES, AmiActionError, AmiBadAction, AmiConnection, AmiDisconnected, AmiNotConnected,
                             AmiTimeout, ConnectionState, SessionMarker)
 from pbx.replay import Recording, ReplayServer, Session
+from waiting import GENEROUS, eventually
 
 
 def server_for(*sessions: object, **kw: object) -> ReplayServer:
@@ -37,7 +38,7 @@ async def test_every_event_arrives_in_order_with_its_headers() -> None:
     async with server_for(path) as server:
         conn = connection(server)
         tasks_before = len(asyncio.all_tasks())
-        await conn.start(wait=2)
+        await conn.start(wait=GENEROUS)
         got = await collect(conn, len(expected) + 1)  # + the FullyBooted after login
         tasks_during = len(asyncio.all_tasks())
         status = conn.status()
@@ -71,10 +72,10 @@ async def test_only_events_are_parsed_and_delivered_but_answers_always_arrive() 
     async with server_for(path, unanswered=["Ping"]) as server:
         conn = connection(server, only_events=wanted, on_login=resync)
         assert conn.only_events == wanted | {"FullyBooted", "Shutdown"}
-        await conn.start(wait=2)
+        await conn.start(wait=GENEROUS)
         await server.wait_for(lambda s: s.streams_done == 1)
         got = await collect(conn, len(expected) + 1)
-        await asyncio.sleep(0.05)
+        await barrier(conn, "Events")  # the ignored events after the last wanted one are counted by then
         status = conn.status()
         assert not pending[0].done()
         await conn.close()
@@ -91,9 +92,9 @@ async def test_full_queue_drops_newest_events_and_counts_them() -> None:
     total = len(expected_events(path)) + 1
     async with server_for(path) as server:
         conn = connection(server, queue_size=50)
-        await conn.start(wait=2)
+        await conn.start(wait=GENEROUS)
         await server.wait_for(lambda s: s.streams_done == 1)
-        await asyncio.sleep(0.05)
+        await barrier(conn)
         status = conn.status()
         kept = take(conn)
         await conn.close()
@@ -114,7 +115,7 @@ async def test_utf8_split_across_tcp_reads_is_decoded() -> None:
     assert any(n and not n.isascii() for n in names)
     async with server_for(path, chunking="split-utf8") as server:
         conn = connection(server)
-        await conn.start(wait=2)
+        await conn.start(wait=GENEROUS)
         got = await collect(conn, len(expected) + 1)
         await conn.close()
     assert [flat(m) for m in got[1:]] == expected
@@ -133,7 +134,7 @@ async def test_bare_panoramisk_drops_split_utf8_characters() -> None:
                                if ev.event != "FullyBooted" else None)
         await manager.connect()
         await server.wait_for(lambda s: s.streams_done == 1)
-        await asyncio.sleep(0.05)
+        await manager.send_action({"Action": "Ping"})  # answered after every event: all of them were read
         manager.close()
     assert len(got) == len(expected)
     assert expected.count("José Müller") > 10
@@ -144,12 +145,12 @@ async def test_half_open_connection_is_detected_and_replaced() -> None:
     """Bug: panoramisk's pinger never looks at the answers, so a silent peer is never noticed."""
     async with server_for(recording("a_answered.raw")) as server:
         conn = connection(server, ping_interval=0.2, ping_timeout=0.3)
-        await conn.start(wait=2)
+        await conn.start(wait=GENEROUS)
         await server.wait_for(lambda s: s.streams_done == 1)
         server.go_silent()
         started = time.monotonic()
         await server.wait_for(lambda s: s.logins == 2, timeout=5)  # a new connection, to an idle session
-        await conn.wait_connected(2)
+        await conn.wait_connected(GENEROUS)
         detected_after = time.monotonic() - started
         status = conn.status()
         await conn.close()
@@ -162,12 +163,11 @@ async def test_close_stops_a_pending_reconnect() -> None:
     """Bug: panoramisk's close() leaves the call_later(connect) of a lost connection armed."""
     async with server_for(recording("a_answered.raw")) as server:
         conn = connection(server, backoff=Backoff(0.3, 0.3, jitter=0))
-        await conn.start(wait=2)
+        await conn.start(wait=GENEROUS)
         server.drop()
-        await asyncio.sleep(0.05)
-        assert conn.state is ConnectionState.DISCONNECTED  # lost, reconnect due in 0.3 s
+        await eventually(lambda: conn.state is ConnectionState.DISCONNECTED)  # lost, reconnect due in 0.3 s
         await conn.close()
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(0.6)  # past the moment the reconnect was due: that nothing happens then is the test
         assert server.connections == 1
     assert conn.state is ConnectionState.CLOSED
 
@@ -180,9 +180,9 @@ async def test_bare_panoramisk_reconnects_after_close() -> None:
         await manager.connect()
         await server.wait_for(lambda s: s.logins == 1)
         server.drop()
-        await asyncio.sleep(0.05)
+        await eventually(lambda: manager.protocol.closed)  # panoramisk saw the loss and armed its reconnect
         manager.close()
-        await server.wait_for(lambda s: s.connections == 2, timeout=3)
+        await server.wait_for(lambda s: s.connections == 2, timeout=30)
         manager.close()
         if manager.protocol is not None:
             manager.protocol.transport.abort()
@@ -195,19 +195,19 @@ async def test_wrong_secret_is_reported_and_retried_slowly(caplog: pytest.LogCap
         conn = connection(server, secret="wrong", auth_backoff=Backoff(0.4, 0.8, jitter=0))
         await conn.start()
         await server.wait_for(lambda s: s.auth_failures == 1)
-        await asyncio.sleep(0.2)
-        status = conn.status()
-        assert status.state is ConnectionState.AUTH_FAILED and not status.ready
+        status = await eventually(lambda: conn.status().state is ConnectionState.AUTH_FAILED and conn.status())
+        assert not status.ready
         assert "login refused for user 'helpline': Authentication failed" in (status.last_error or "")
         assert status.auth_failures == 1 and status.logins == 0
         assert any("Authentication failed" in r.getMessage() for r in caplog.records)
         with pytest.raises(AmiNotConnected, match="auth_failed"):
             await conn.send_action({"Action": "Ping"})
-        await asyncio.sleep(0.5)
-        assert server.auth_failures == 2  # retried, slowly (0.4 s, then 0.8 s)
+        second = await eventually(lambda: conn.status().auth_failures == 2 and conn.status())
+        assert second.last_error_at - status.last_error_at >= 0.4  # retried, slowly (0.4 s, then 0.8 s)
+        assert server.auth_failures == 2
         assert conn.state is ConnectionState.AUTH_FAILED  # still shown while retrying
         server.secret = "wrong"  # the admin fixes manager.conf: the next attempt gets in
-        await conn.wait_connected(2)
+        await conn.wait_connected(GENEROUS)
         assert conn.status().auth_failures == 2 and conn.state is ConnectionState.CONNECTED
         await conn.close()
 
@@ -216,7 +216,7 @@ async def test_actions_never_answered_time_out_and_are_forgotten() -> None:
     """Bug: an action without an answer (QueueAdd on some versions) is a future that never resolves."""
     async with server_for(None, unanswered=["QueueAdd"]) as server:
         conn = connection(server)
-        await conn.start(wait=2)
+        await conn.start(wait=GENEROUS)
         started = time.monotonic()
         with pytest.raises(AmiTimeout, match="QueueAdd: no answer"):
             await conn.send_action({"Action": "QueueAdd", "Queue": "helpdesk", "Interface": "PJSIP/104"},
@@ -232,7 +232,7 @@ async def test_pending_actions_fail_on_disconnect_and_are_never_resent() -> None
     caller gave up (a re-sent Originate is a surprise phone call)."""
     async with server_for(None, unanswered=["Originate"]) as server:
         conn = connection(server)
-        await conn.start(wait=2)
+        await conn.start(wait=GENEROUS)
         call = asyncio.create_task(conn.send_action({"Action": "Originate", "Channel": "PJSIP/101",
                                                      "Exten": "5551230001", "Context": "it-line"}, timeout=5))
         await server.wait_for(lambda s: "Originate" in s.actions)
@@ -243,9 +243,8 @@ async def test_pending_actions_fail_on_disconnect_and_are_never_resent() -> None
         assert time.monotonic() - started < 0.5
         with pytest.raises(AmiNotConnected):
             await conn.send_action({"Action": "Ping"})
-        await conn.wait_connected(2)
-        await asyncio.sleep(0.3)  # the new session's FullyBooted has arrived
-        assert conn.status().fully_booted is True
+        await conn.wait_connected(GENEROUS)
+        await eventually(lambda: conn.status().fully_booted is True, what="the new session's FullyBooted")
         assert server.actions.count("Originate") == 1
         assert not conn._manager.awaiting_actions
         await conn.close()
@@ -261,7 +260,7 @@ async def test_bare_panoramisk_parks_actions_for_a_resend() -> None:
         future = manager.send_action({"Action": "Originate", "Channel": "PJSIP/101"})
         await server.wait_for(lambda s: "Originate" in s.actions)
         server.drop()
-        await asyncio.sleep(0.05)
+        await eventually(lambda: manager.protocol.closed)  # panoramisk saw the loss
         assert not future.done()
         assert [a["Action"] for a in manager.awaiting_actions] == ["Originate"]
         manager.close()
@@ -273,17 +272,17 @@ async def test_missing_fully_booted_is_reported(caplog: pytest.LogCaptureFixture
     caplog.set_level(logging.WARNING, logger="pbx.connection")
     async with server_for(recording("b_abandoned.raw"), fully_booted=False) as server:
         conn = connection(server, fully_booted_timeout=0.3)
-        await conn.start(wait=2)
+        await conn.start(wait=GENEROUS)
         assert conn.status().fully_booted is None
-        await asyncio.sleep(0.5)
+        await eventually(lambda: conn.status().fully_booted is not None, what="FullyBooted given up on")
         assert conn.status().fully_booted is False and conn.connected
         assert any("'system' read class" in r.getMessage() and f"read = {READ_CLASSES})" in r.getMessage()
                    for r in caplog.records)
         await conn.close()
     async with server_for(recording("b_abandoned.raw")) as server:
         conn = connection(server, fully_booted_timeout=0.3)
-        await conn.start(wait=2)
-        await asyncio.sleep(0.5)
+        await conn.start(wait=GENEROUS)
+        await eventually(lambda: conn.status().fully_booted is not None, what="FullyBooted")
         assert conn.status().fully_booted is True
         await conn.close()
 
@@ -348,7 +347,7 @@ async def test_a_polluted_eol_does_not_break_the_connection(monkeypatch: pytest.
     path = recording("b_abandoned.raw")
     async with server_for(path) as server:
         conn = connection(server)
-        await conn.start(wait=2)
+        await conn.start(wait=GENEROUS)
         got = await collect(conn, len(expected_events(path)) + 1)
         assert (await conn.send_action({"Action": "Ping"})).ping == "Pong"
         await conn.close()
@@ -377,14 +376,14 @@ async def test_reconnects_with_backoff_until_the_pbx_is_up() -> None:
     await probe.close()
     conn = AmiConnection("127.0.0.1", port, USER, SECRET, name="late", connect_timeout=1,
                          backoff=Backoff(0.05, 0.4, jitter=0))
+    started = time.monotonic()
     await conn.start()
-    await asyncio.sleep(0.5)  # attempts at ~0, 0.05, 0.15, 0.35: refused
-    status = conn.status()
+    status = await eventually(lambda: conn.status().connect_failures >= 3 and conn.status())  # refused, refused, ...
+    assert time.monotonic() - started >= 0.05 + 0.1, "with backoff: attempts at ~0, 0.05, 0.15"
     assert status.state in (ConnectionState.DISCONNECTED, ConnectionState.CONNECTING)
-    assert 3 <= status.connect_failures <= 5, status
     assert "cannot connect to 127.0.0.1" in (status.last_error or "")
     async with server_for(recording("b_abandoned.raw"), port=port):
-        await conn.wait_connected(2)
+        await conn.wait_connected(GENEROUS)
         assert conn.status().logins == 1
         await conn.close()
 
@@ -395,9 +394,9 @@ async def test_asterisk_restart_sequence_is_followed() -> None:
     lost: list[str] = []
     async with server_for(first, second, third) as server:
         conn = connection(server, session_markers=True, on_disconnect=lambda _c, why: lost.append(why))
-        await conn.start(wait=2)
+        await conn.start(wait=GENEROUS)
         await server.wait_for(lambda s: s.streams_done == 2, timeout=10)
-        await asyncio.sleep(0.1)
+        await barrier(conn)
         items = take(conn)
         status = conn.status()
         await conn.close()
@@ -429,12 +428,12 @@ async def test_on_login_runs_on_every_login_and_event_lists_come_back_whole() ->
     rec = Recording.load(path)
     async with server_for(path) as server:
         conn = connection(server, on_login=resync)
-        await conn.start(wait=2)
+        await conn.start(wait=GENEROUS)
         await server.wait_for(lambda s: s.streams_done == 1)
         events = await collect(conn, rec.events + 1)
         server.drop()
         await server.wait_for(lambda s: s.logins == 2)
-        await asyncio.sleep(0.2)
+        await eventually(lambda: len(snapshots) == 2, what="the resync after the second login")
         with pytest.raises(AmiActionError, match="Invalid/unknown command"):
             await conn.send_list({"Action": "QueueRule"})
         await conn.close()
@@ -458,7 +457,7 @@ async def test_originate_returns_when_queued_not_when_answered() -> None:
     """panoramisk waits for OriginateResponse for an async Originate (#37/#88); click-to-call wants the ack."""
     async with server_for(None) as server:
         conn = connection(server)
-        await conn.start(wait=2)
+        await conn.start(wait=GENEROUS)
         response = await conn.send_action({"Action": "Originate", "Channel": "PJSIP/101", "Exten": "5551230001",
                                            "Context": "from-internal", "Priority": "1", "Async": "true"}, timeout=1)
         assert response.success and response.message == "Originate successfully queued"
@@ -475,7 +474,7 @@ async def test_status_is_ready_for_readyz_and_metrics() -> None:
     async with server_for(None) as server:
         conn = connection(server, name="main")
         assert conn.status().state is ConnectionState.DISCONNECTED
-        await conn.start(wait=2)
+        await conn.start(wait=GENEROUS)
         data = conn.status().as_dict()
         await conn.close()
     json.dumps(data)
@@ -493,7 +492,7 @@ async def test_session_is_not_consumed_by_a_refused_login() -> None:
         await server.wait_for(lambda s: s.auth_failures == 1)
         await bad.close()
         good = connection(server)
-        await good.start(wait=2)
+        await good.start(wait=GENEROUS)
         got = await collect(good, len(expected_events(path)) + 1)
         await good.close()
     assert got[-1].event == expected_events(path)[-1]["Event"]

@@ -10,11 +10,12 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ami_support import SECRET, USER, collect, connection, expected_events, flat, recording, take
+from ami_support import SECRET, USER, barrier, collect, connection, expected_events, flat, recording, take
 from pbx.connection import SessionMarker
 from pbx.protocol import Counters, HardenedAMIProtocol, HardenedManager, parse_message
 from pbx.frames import END, MalformedFrame, format_frame, parse_frame, split_frames
 from pbx.replay import Recording, ReplayServer, Session
+from waiting import GENEROUS
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FUZZ_STREAM = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -171,7 +172,7 @@ async def test_bad_input_is_counted_and_nothing_else_is_lost() -> None:
     async with ReplayServer([Session(Recording.load(path), inject=dict(BAD))], username=USER,
                             secret=SECRET) as server:
         conn = connection(server)
-        await conn.start(wait=2)
+        await conn.start(wait=GENEROUS)
         got = await collect(conn, 1 + len(expected) + 4, timeout=10)
         pong = await conn.send_action({"Action": "Ping"})
         status = conn.status()
@@ -197,9 +198,9 @@ async def test_a_frame_cut_by_a_dropped_connection_does_not_leak_into_the_next_s
     session = Session(Recording.load(first), inject={50: partial}, drop_after=50)
     async with ReplayServer([session, second], username=USER, secret=SECRET) as server:
         conn = connection(server, session_markers=True)
-        await conn.start(wait=2)
+        await conn.start(wait=GENEROUS)
         await server.wait_for(lambda s: s.streams_done == 2)
-        await asyncio.sleep(0.1)
+        await barrier(conn)
         items = take(conn)
         status = conn.status()
         await conn.close()

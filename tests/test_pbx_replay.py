@@ -14,6 +14,7 @@ import pytest
 from ami_support import SECRET, USER, collect, connection, expected_events, flat, recording
 from pbx.frames import END, format_frame, parse_frame, read_recording
 from pbx.replay import BANNER, Recording, ReplayServer, Session
+from waiting import GENEROUS
 
 
 class RawClient:
@@ -181,7 +182,9 @@ async def test_events_off_pauses_the_stream_and_on_resumes_it() -> None:
         await client.login(Events="off")
         client.send(Action="Ping", ActionID="p")
         assert (await client.frame())["Ping"] == "Pong"  # no FullyBooted, no events before it
-        await asyncio.sleep(0.1)
+        for n in range(3):  # round trips, each giving a running stream turns of the loop to write in
+            client.send(Action="Ping", ActionID=f"p{n}")
+            assert (await client.frame())["Ping"] == "Pong"
         assert server.events_sent == 0
         client.send(Action="Events", EventMask="on", ActionID="e")
         assert await client.frame() == {"Response": "Success", "ActionID": "e", "Events": "On"}
@@ -195,7 +198,7 @@ async def test_answers_never_cut_a_streamed_frame() -> None:
     path = recording("c_concurrent20_mixed.raw")
     async with server_for(path) as server:
         conn = connection(server)
-        await conn.start(wait=2)
+        await conn.start(wait=GENEROUS)
         pings = 0
         while server.streams_done == 0:
             assert (await conn.send_action({"Action": "Ping"})).ping == "Pong"
@@ -219,7 +222,7 @@ async def test_real_pace_scaled_by_speed_and_max_speed() -> None:
     for speed in (20.0, None):
         async with server_for(path, speed=speed) as server:
             conn = connection(server)
-            await conn.start(wait=2)
+            await conn.start(wait=GENEROUS)
             started = time.monotonic()
             await collect(conn, rec.events + 1)
             timings[speed] = time.monotonic() - started
@@ -235,7 +238,7 @@ async def test_gzipped_storm_recording_replays_at_max_speed() -> None:
     assert rec.events == 24746 and rec.chunks is not None and len(rec.chunks) > 3000
     async with server_for(path) as server:
         conn = connection(server, queue_size=100_000)
-        await conn.start(wait=2)
+        await conn.start(wait=GENEROUS)
         got = await collect(conn, rec.events + 1, timeout=20)
         await conn.close()
     assert got[-1].event == parse_frame(rec.stream[rec.frame_ends[-2]:rec.frame_ends[-1] - 4])["Event"]
@@ -257,7 +260,7 @@ async def test_cli_pbx_replay_serves_the_files() -> None:
         port = int(line.split("127.0.0.1:")[1].split()[0])
         server = ReplayServer(port=port)  # only for its .port in connection()
         conn = connection(server)
-        await conn.start(wait=5)
+        await conn.start(wait=GENEROUS)
         got = await collect(conn, len(expected_events(recording("b_abandoned.raw"))) + 1)
         await conn.close()
         assert [flat(m) for m in got[1:]] == expected_events(recording("b_abandoned.raw"))

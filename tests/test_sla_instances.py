@@ -6,13 +6,13 @@ breaches found in the tickets' history afterwards (SQLite file shared by two pro
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import run_async, start_server, stop_server
+from tests.waiting import eventually
 from tickets.agent_service import AgentService
 from tickets.models import Activity, ActivityKind, Role, SlaClock
 from web.runtime import db
@@ -34,6 +34,20 @@ async def _token(database_url: str) -> str:
         agents = AgentService()
         ada = await agents.create(login="ada", display_name="Ada", role=Role.ADMIN)
         return (await agents.issue_token(ada.id))[1]
+    finally:
+        await db.close_orm()
+
+
+async def _until_all_fired(database_url: str, events: int) -> None:
+    """Until ``events`` SLA entries are in the tickets' history and no clock has anything left to fire."""
+    settings = load_settings(environ={"HELPLINE_DATABASE_URL": database_url})
+    await db.open_orm(settings.database)
+    try:
+        async def fired() -> bool:
+            return (await Activity.filter(kind=ActivityKind.SLA).count() >= events
+                    and not await SlaClock.filter(next_event_at__isnull=False).exists())
+
+        await eventually(fired, what=f"{events} SLA events fired, none left", every=0.2)
     finally:
         await db.close_orm()
 
@@ -71,7 +85,7 @@ def test_two_instances_fire_each_event_once_and_on_time(database_url: str, tmp_p
                            json={"title": f"Outage {i}"}, timeout=10)
             assert r.status_code == 201, r.text
             numbers.append(r.json()["number"])
-        time.sleep(7.5)  # every ticket: warnings at 1.5 s and 2.5 s, breaches at 3 s and 5 s
+        run_async(_until_all_fired(database_url, 6 * 4))  # each: warnings at 1.5 s and 2.5 s, breaches at 3 s and 5 s
     finally:
         for server in servers:
             stop_server(server)

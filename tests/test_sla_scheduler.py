@@ -17,6 +17,7 @@ from tickets.sla.clocks import SlaEngine
 from tickets.sla.scheduler import SlaScheduler
 from tickets.ticket_service import TicketService
 from tests.sla_support import FakeClock, agent, book, services
+from tests.waiting import eventually
 from web.settings import Settings
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -119,20 +120,28 @@ async def test_concurrent_schedulers_announce_each_event_once(orm: Settings, tmp
     assert await Activity.filter(kind=ActivityKind.SLA).count() == 40
 
 
+class WatchedScheduler(SlaScheduler):
+    """The scheduler, counting the times it looked for the next due moment: right after that it sleeps."""
+
+    looked = 0
+
+    async def next_due(self) -> datetime | None:
+        nxt = await super().next_due()
+        self.looked += 1
+        return nxt
+
+
 async def test_the_loop_fires_within_a_second_of_the_due_moment(orm: Settings, tmp_path: Path) -> None:
     fast = '[[sla.policies]]\nname = "fast"\nfirst_response = "2s"\nwarn_at = [50]\n'
     engine = SlaEngine(book(tmp_path, fast))
     tickets = TicketService(sla=engine)
     seen: list[tuple[DomainEvent, datetime]] = []
-    scheduler = SlaScheduler(engine, publish=lambda e: seen.append((e, datetime.now(UTC))), max_sleep=30)
+    scheduler = WatchedScheduler(engine, publish=lambda e: seen.append((e, datetime.now(UTC))), max_sleep=30)
     scheduler.start()
     try:
-        await asyncio.sleep(0.2)  # the loop is asleep (nothing due) and must be woken by the new clock
-        ticket = await tickets.create(await agent(), title="Now")
-        for _ in range(60):
-            if len(seen) == 2:
-                break
-            await asyncio.sleep(0.1)
+        await eventually(lambda: scheduler.looked >= 1)  # the loop is asleep (nothing due) ...
+        ticket = await tickets.create(await agent(), title="Now")  # ... and must be woken by the new clock
+        await eventually(lambda: len(seen) == 2, what="the warning and the breach")
     finally:
         await scheduler.stop()
     assert [type(e).__name__ for e, _ in seen] == ["SlaWarning", "SlaBreached"]
@@ -180,10 +189,10 @@ async def test_the_loop_stops_while_clocks_keep_changing(orm: Settings, tmp_path
     engine = SlaEngine(book(tmp_path))
     loop = asyncio.get_running_loop()
     for _ in range(30):
-        scheduler = SlaScheduler(engine, max_sleep=30)
+        scheduler = WatchedScheduler(engine, max_sleep=30)
         scheduler.start()
-        await asyncio.sleep(0.01)  # asleep: nothing is due
+        await eventually(lambda: scheduler.looked >= 1)  # asleep: nothing is due
         loop.call_soon(scheduler.wake)  # a ticket change wakes it just as the shutdown begins
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one turn of the loop, so the wake-up and the cancellation arrive together
         scheduler.wake()
         await asyncio.wait_for(scheduler.stop(), 5)

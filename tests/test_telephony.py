@@ -7,7 +7,6 @@ restart, a dropped connection, a helpline restart, and a second replay of the sa
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import time
@@ -26,9 +25,10 @@ from tortoise.transactions import in_transaction
 from pbx.frames import parse_frame
 from pbx.replay import Recording, ReplayServer, Session, session_events
 from pbx.tracker import CallTracker
-from tests.ami_support import AMI, SECRET, USER, recording_at, split_recording
+from tests.ami_support import AMI, SECRET, USER, recording_at, split_recording, until_caught_up
 from tests.chaos_support import until
 from tests.conftest import free_port
+from tests.waiting import GENEROUS, eventually
 from tickets.agent_service import AgentService
 from tickets.calls.intake import CallIntake
 from tickets.models import Call, Role, Ticket
@@ -77,15 +77,19 @@ async def running(settings: Settings) -> AsyncIterator[Starlette]:
 
 
 async def until_calls_end(expected: int, timeout: float = 60.0) -> None:
-    """Wait until ``expected`` calls have ended in the database (and nothing more is coming)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if await Call.filter(state="ended").count() >= expected:
-            await asyncio.sleep(0.3)  # anything still in flight would now show
-            return
-        await asyncio.sleep(0.05)
-    ended = await Call.filter(state="ended").count()
-    raise AssertionError(f"{ended} of {expected} calls ended within {timeout} s")
+    """Wait until ``expected`` calls have ended in the database."""
+    async def ended() -> bool:
+        return await Call.filter(state="ended").count() >= expected
+
+    await eventually(ended, timeout, what=f"{expected} calls ended")
+
+
+async def until_replayed(server: ReplayServer, app: Starlette, expected: int, pbx: str = "main",
+                         timeout: float = 120.0) -> None:
+    """Wait until ``expected`` calls have ended and PBX ``pbx``'s listener applied everything ``server`` streamed:
+    nothing more is coming, so a call recorded twice or one too many would show."""
+    await until_calls_end(expected, timeout)
+    await until_caught_up(server, runtime_of(app).pbx[pbx], timeout=timeout)
 
 
 async def assert_matches(expected: dict[str, dict[str, Any]]) -> None:
@@ -115,7 +119,7 @@ async def test_each_recording_gives_exactly_its_calls(database_url: str, case: s
     async with ReplayServer([AMI / r for r in recordings], username=USER, secret=SECRET) as server:
         async with running(settings_for(database_url, server.port)) as app:
             expected = truth(truths)
-            await until_calls_end(len(expected), timeout=120)
+            await until_replayed(server, app, len(expected))
             await assert_matches(expected)
             # the connection parsed only the events the tracker reads (VarSet, Newexten, CEL, ... were skipped)
             assert runtime_of(app).pbx["main"].connection.status().events_ignored > 0
@@ -154,7 +158,7 @@ async def test_a_call_the_database_refuses_costs_no_other_call_of_its_burst(data
     async with database_refusing_call(database_url, refused):
         async with ReplayServer([AMI / "d_storm200.raw.gz"], username=USER, secret=SECRET) as server:
             async with running(settings_for(database_url, server.port)) as app:
-                await until_calls_end(len(expected) - 1, timeout=120)
+                await until_replayed(server, app, len(expected) - 1)
                 await assert_matches({k: v for k, v in expected.items() if k != refused})
                 agents = AgentService()
                 _, token = await agents.issue_token((await agents.create(login="sam", display_name="Sam")).id)
@@ -172,9 +176,7 @@ async def test_a_second_replay_of_the_same_calls_changes_nothing(database_url: s
     for _ in range(2):
         async with ReplayServer([recording], username=USER, secret=SECRET) as server:
             async with running(settings_for(database_url, server.port)) as app:
-                await until_calls_end(len(expected))
-                await server.wait_for(lambda s: s.streams_done >= 1)
-                await asyncio.sleep(0.3)
+                await until_replayed(server, app, len(expected))
                 await assert_matches(expected)
                 seen.append((await Call.all().order_by("id").values_list("id", "ticket_id", "state", "updated_at"),
                              await Ticket.all().order_by("id").values_list("id", "version", "title")))
@@ -192,12 +194,11 @@ async def test_a_break_mid_stream_loses_and_doubles_nothing(database_url: str, r
     async with ReplayServer(sessions, username=USER, secret=SECRET) as server:
         settings = settings_for(database_url, server.port)
         if restart_helpline:
-            async with running(settings):
-                await server.wait_for(lambda s: s.streams_done >= 1)
-                await asyncio.sleep(0.5)  # let the listener apply what it received
+            async with running(settings) as first_app:
+                await until_caught_up(server, runtime_of(first_app).pbx["main"], streams=1)
                 assert 0 < await Call.filter(state="ended").count() < len(expected), "the cut falls mid-calls"
         async with running(settings) as app:
-            await until_calls_end(len(expected))
+            await until_replayed(server, app, len(expected))
             await assert_matches(expected)
             assert runtime_of(app).pbx["main"].counters.resyncs >= 1
 
@@ -213,7 +214,7 @@ async def test_pbx_state_in_the_status_and_the_api_and_click_to_call(database_ur
             supervisor = {"Authorization": f"Bearer {tokens['sam']}"}
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://helpline") as http:
                 listener = runtime_of(app).pbx["main"]
-                await listener.connection.wait_connected(5)
+                await listener.connection.wait_connected(GENEROUS)
                 assert (await http.get("/readyz")).json() == {"status": "ready"}
                 assert (await http.get("/api/v1/status", headers=supervisor)).json() == {
                     "status": "ready", "checks": {"database": "ok", "pbx:main": "ok"}}
@@ -229,7 +230,7 @@ async def test_pbx_state_in_the_status_and_the_api_and_click_to_call(database_ur
                 assert no_phone.status_code == 422 and no_phone.json()["type"].endswith("no-extension")
                 server.drop()
                 await server.close()
-                await asyncio.sleep(0.3)
+                await eventually(lambda: not listener.connection.connected, what="the listener sees the PBX gone")
                 down = await http.post("/api/v1/calls/originate", headers=h, json={"number": "5551230001"})
                 assert down.status_code == 503 and down.json()["type"].endswith("pbx-unavailable")
                 ready = await http.get("/readyz")
@@ -273,10 +274,8 @@ async def test_a_wrong_secret_is_reported_not_hidden(database_url: str) -> None:
     async with ReplayServer([None], username=USER, secret=SECRET) as server:
         async with running(settings_for(database_url, server.port, secret="wrong")) as app:
             listener = runtime_of(app).pbx["main"]
-            for _ in range(100):
-                if listener.connection.status().state.value == "auth_failed":
-                    break
-                await asyncio.sleep(0.05)
+            await eventually(lambda: listener.connection.status().state.value == "auth_failed",
+                             what="the refused login shown")
             agents = AgentService()
             sam = await agents.create(login="sam", display_name="Sam", role=Role.SUPERVISOR)
             token = (await agents.issue_token(sam.id))[1]
@@ -293,10 +292,7 @@ async def test_readyz_tells_the_internet_nothing_about_the_pbx(database_url: str
     port = free_port()  # nobody listens there: the connection fails with the address in its error
     async with running(settings_for(database_url, port)) as app:
         listener = runtime_of(app).pbx["main"]
-        for _ in range(200):
-            if listener.connection.status().last_error:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: listener.connection.status().last_error, what="the failed connection's error")
         assert f"127.0.0.1:{port}" in (listener.connection.status().last_error or "")
         agents = AgentService()
         made = {login: await agents.create(login=login, display_name=login.title(), role=role)
@@ -323,8 +319,9 @@ async def test_two_pbx_side_by_side_keep_their_calls_apart(database_url: str) ->
         settings = settings_for(database_url, one.port)
         second = settings.pbx[0].model_copy(update={"name": "branch", "port": two.port})
         settings = settings.model_copy(update={"pbx": [settings.pbx[0], second]})
-        async with running(settings):
-            await until_calls_end(2)
+        async with running(settings) as app:
+            await until_replayed(one, app, 2)
+            await until_caught_up(two, runtime_of(app).pbx["branch"])
             calls = await Call.all().order_by("pbx")
             assert [(c.pbx, c.linkedid, c.outcome.value) for c in calls] == [
                 ("branch", "1795795766.0", "answered"), ("main", "1795795766.0", "answered")]

@@ -168,7 +168,7 @@ async def test_a_token_revoked_elsewhere_stops_working_within_the_cache_time(orm
     assert (await here.authenticate(secret)).id == agent.id
     await elsewhere.revoke_token(agent.id, token.id)
     assert await elsewhere.authenticate(secret) is None, "the instance that revoked refuses at once"
-    await asyncio.sleep(0.35)
+    await asyncio.sleep(0.35)  # past the cache time: how long a revoked token lasts elsewhere is what is tested
     assert await here.authenticate(secret) is None
     assert await here.authenticate("hl_" + "x" * 43) is None, "unknown tokens are never cached as valid"
 
