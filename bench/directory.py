@@ -52,7 +52,7 @@ from directory.client import AsyncDirectory, DirectoryClient  # noqa: E402
 from directory.numbers import CallerNumber  # noqa: E402
 from tickets.calls.caller_index import DirectoryCallerLookup  # noqa: E402
 from tickets.calls.directory_sync import DirectorySync, SyncReport  # noqa: E402
-from tests.conftest import read_env_file  # noqa: E402
+from tests.support.samba import read_env_file  # noqa: E402
 from tickets.models import CallerIndexEntry  # noqa: E402
 from web.runtime import db  # noqa: E402
 from web.settings import Settings, load_settings  # noqa: E402
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--users", type=int, default=10_000, help="bench people to add (default 10000)")
     ap.add_argument("--lookups", type=int, default=100_000, help="caller lookups to time (default 100000)")
     ap.add_argument("--ad-env", default=os.environ.get("HELPLINE_TEST_AD", "/tmp/helpline-test-ad/env"),
-                    help="the env file tests/ad/samba_ad_up.sh wrote (default $HELPLINE_TEST_AD)")
+                    help="the env file tests/support/ad/samba_ad_up.sh wrote (default $HELPLINE_TEST_AD)")
     ap.add_argument("--table-lookups", type=int, default=20_000,
                     help="lookups to time against the index table alone, without the in-memory copy (default 20000)")
     ap.add_argument("--seed", type=int, default=1)
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     env_file = Path(args.ad_env)
     if not env_file.is_file():
         ap.error(f"{env_file}: no such file; start the test DC: SAMBA_AD_PYTHON=.venv/bin/python "
-                 "tests/ad/samba_ad_up.sh /tmp/helpline-test-ad")
+                 "tests/support/ad/samba_ad_up.sh /tmp/helpline-test-ad")
     env = read_env_file(env_file)
     workdir = Path(tempfile.mkdtemp(prefix="helpline_bench_directory_"))
     settings = load_settings(environ={

@@ -5,7 +5,7 @@
     .venv/bin/python bench/notify.py --postgres postgres://postgres@127.0.0.1:5432/test
     make bench-notify BENCH_ARGS="--breaches 300 --paced-seconds 5"
 
-The providers are the Twilio and Slack fakes of the test suite (tests/notify_fakes.py: the Messages API and
+The providers are the Twilio and Slack fakes of the test suite (tests/support/notify_fakes.py: the Messages API and
 chat.postMessage, with their auth checks and error bodies), served by uvicorn in a separate process so that they do
 not share this process's event loop or GIL. Here they answer every request after ``--latency`` (50 ms) and give
 ``--error-rate`` (5 %) of them a transient error, half a 500 and half a 429 with ``Retry-After: 1``. They log each
@@ -70,7 +70,7 @@ from starlette.requests import Request  # noqa: E402
 from starlette.responses import JSONResponse, Response  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
-from tests.notify_fakes import ACCOUNT_SID, AUTH_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack, FakeTwilio  # noqa: E402
+from tests.support.notify_fakes import ACCOUNT_SID, AUTH_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack, FakeTwilio  # noqa: E402
 
 ONCALL_PHONE = "+79161234567"
 FROM = "+15550001111"

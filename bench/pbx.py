@@ -490,7 +490,7 @@ def app_settings(url: str, port: int) -> Settings:
 
 
 async def check_calls(truth: dict[str, dict[str, Any]]) -> list[str]:
-    """The database against the ground truth (as tests/test_telephony.py checks it); the problems found."""
+    """The database against the ground truth (as tests/web/runtime/test_telephony.py checks it); the problems found."""
     problems: list[str] = []
     calls = {c.linkedid: c for c in await Call.filter(pbx="main")}
     if sorted(calls) != sorted(truth):

@@ -65,7 +65,7 @@ from pbx.replay import Recording  # noqa: E402
 from web.app import create_app  # noqa: E402
 from web.runtime.leadership import Leadership  # noqa: E402
 from tests import chaos_support as chaos  # noqa: E402
-from tests.chaos_support import Instance  # noqa: E402
+from tests.support.chaos import Instance  # noqa: E402
 from web.runtime import runtime_of  # noqa: E402
 
 RECORDING: Path = _pbx.RECORDING
@@ -73,7 +73,7 @@ TAKEOVER_TARGET_S = 5.0
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 
 
-# -- helpline serve processes: the chaos tests' (tests/chaos_support.py) --------------------------------------------
+# -- helpline serve processes: the chaos tests' (tests/support/chaos.py) --------------------------------------------
 
 
 async def pbx_state(instance: Instance, wanted: str, timeout: float = 60.0, every: float = 0.05) -> float:

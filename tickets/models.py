@@ -292,7 +292,7 @@ class Activity(Model):
     """One entry in the history of a ticket. Append-only: saving an existing row or deleting one raises.
 
     (Model docstrings become SQL table comments, unescaped, and the SQLite migrator splits statements on
-    semicolons: no apostrophes or semicolons in them. tests/test_models.py checks.)
+    semicolons: no apostrophes or semicolons in them. tests/tickets/test_models.py checks.)
     """
 
     id = fields.IntField(primary_key=True)

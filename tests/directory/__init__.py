@@ -1,0 +1,1 @@
+"""Phone numbers and the LDAP client against a real Samba AD."""

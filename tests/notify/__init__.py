@@ -1,0 +1,1 @@
+"""Alerting: schedules, texts, escalation, the outbox, inbound acknowledgements."""

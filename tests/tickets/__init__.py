@@ -1,0 +1,1 @@
+"""The ticket domain on SQLite and PostgreSQL."""

@@ -1,0 +1,1 @@
+"""Calls into tickets: the intake, the directory sync and the caller index."""

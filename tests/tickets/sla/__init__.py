@@ -1,0 +1,1 @@
+"""SLA: business calendars, clocks, the scheduler."""

@@ -1,0 +1,1 @@
+"""Live events: brokers, the event stream, queue stats."""
