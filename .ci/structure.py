@@ -15,8 +15,12 @@ PACKAGES = ("pbx", "directory", "tickets", "notify", "web")
 
 
 def modules(root: Path) -> list[Path]:
-    return sorted(p for pkg in PACKAGES for p in (root / pkg).rglob("*.py")
-                  if "migrations" not in p.parts and "__pycache__" not in p.parts)
+    return sorted(
+        p
+        for pkg in PACKAGES
+        for p in (root / pkg).rglob("*.py")
+        if "migrations" not in p.parts and "__pycache__" not in p.parts
+    )
 
 
 def module_name(root: Path, path: Path) -> str:
@@ -65,7 +69,9 @@ def main() -> int:
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno:
-                functions.append((node.end_lineno - node.lineno + 1, f"{path.relative_to(root)}:{node.lineno} {node.name}"))
+                functions.append(
+                    (node.end_lineno - node.lineno + 1, f"{path.relative_to(root)}:{node.lineno} {node.name}")
+                )
         arrows |= {(name, target) for target in imports_of(tree, name, set(names))}
     print(f"\nthe {args.top} longest functions (lines):")
     for length, where in sorted(functions, reverse=True)[: args.top]:

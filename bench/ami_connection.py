@@ -79,8 +79,9 @@ async def panoramisk_reader(port: int, expected: int) -> float:
         if count == expected and not done.done():
             done.set_result(time.perf_counter())
 
-    manager = Manager(host="127.0.0.1", port=port, username=USER, secret=SECRET, ping_delay=3600,
-                      reconnect_timeout=3600, loop=loop)
+    manager = Manager(
+        host="127.0.0.1", port=port, username=USER, secret=SECRET, ping_delay=3600, reconnect_timeout=3600, loop=loop
+    )
     manager.register_event("*", noop)
     started = time.perf_counter()
     await manager.connect()
@@ -133,9 +134,27 @@ def main() -> int:
 
     rec = Recording.load(args.recording)
     expected = rec.events + 1  # + our FullyBooted after the login
-    server = subprocess.Popen([sys.executable, "-m", "web.cli", "pbx", "replay", args.recording, "--max", "--loop",
-                               "--port", "0", "--username", USER, "--secret", SECRET],
-                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "web.cli",
+            "pbx",
+            "replay",
+            args.recording,
+            "--max",
+            "--loop",
+            "--port",
+            "0",
+            "--username",
+            USER,
+            "--secret",
+            SECRET,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         assert server.stdout is not None
         line = server.stdout.readline()
@@ -151,8 +170,10 @@ def main() -> int:
         server.wait()
 
     base = statistics.median(rates["panoramisk"])
-    print(f"{Path(args.recording).name}: {expected} events, {len(rec.stream) / 1e6:.1f} MB, {args.rounds} rounds, "
-          f"{args.loop}, Python {platform.python_version()}")
+    print(
+        f"{Path(args.recording).name}: {expected} events, {len(rec.stream) / 1e6:.1f} MB, {args.rounds} rounds, "
+        f"{args.loop}, Python {platform.python_version()}"
+    )
     print(f"{'reader':<12} {'median ev/s':>12} {'min':>10} {'max':>10} {'vs panoramisk':>14}")
     for name, values in rates.items():
         med = statistics.median(values)
@@ -160,8 +181,18 @@ def main() -> int:
     if args.json:
         out = ROOT / "bench" / "results" / f"ami-connection-{datetime.now():%Y%m%d-%H%M%S}-{args.loop}.json"
         out.parent.mkdir(exist_ok=True)
-        out.write_text(json.dumps({"recording": args.recording, "events": expected, "loop": args.loop,
-                                   "python": platform.python_version(), "rates": rates}, indent=2))
+        out.write_text(
+            json.dumps(
+                {
+                    "recording": args.recording,
+                    "events": expected,
+                    "loop": args.loop,
+                    "python": platform.python_version(),
+                    "rates": rates,
+                },
+                indent=2,
+            )
+        )
         print(f"written {out.relative_to(ROOT)}")
     return 0
 

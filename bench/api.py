@@ -40,7 +40,7 @@ import uuid
 from collections import Counter as Tally
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -57,8 +57,8 @@ from tickets.agent_service import AgentService  # noqa: E402
 from tickets.models import Person, Role  # noqa: E402
 from tickets.priority import DEFAULT_MATRIX  # noqa: E402
 from tickets.search import fold  # noqa: E402
-from web.runtime import db  # noqa: E402
 from web.http import cursor  # noqa: E402
+from web.runtime import db  # noqa: E402
 from web.settings import Settings  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -69,28 +69,98 @@ SQLITE_CREATE_TARGET = 500.0
 
 # -- test data --------------------------------------------------------------------------------------------------
 
-FIRST = ["Ada", "Alan", "Grace", "Linus", "Иван", "Мария", "José", "Zoë", "Søren", "Chloé", "Wei", "Aiko", "Priya",
-         "Tom", "Anna", "Lukas", "Fatima", "Omar", "Sven", "Nadia", "สมชาย", "Jürgen", "Élodie", "Kwame"]
-LAST = ["Lovelace", "Turing", "Hopper", "Петров", "Смирнова", "García", "Müller", "Dubois", "Nakamura", "Sharma",
-        "Kowalski", "O'Brien", "Jensen", "Rossi", "Nguyen", "Haddad", "Berg", "Novak", "Silva", "Park", "ใจดี",
-        "Schäfer", "Mensah", "Lindqvist"]
+FIRST = [
+    "Ada",
+    "Alan",
+    "Grace",
+    "Linus",
+    "Иван",
+    "Мария",
+    "José",
+    "Zoë",
+    "Søren",
+    "Chloé",
+    "Wei",
+    "Aiko",
+    "Priya",
+    "Tom",
+    "Anna",
+    "Lukas",
+    "Fatima",
+    "Omar",
+    "Sven",
+    "Nadia",
+    "สมชาย",
+    "Jürgen",
+    "Élodie",
+    "Kwame",
+]
+LAST = [
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Петров",
+    "Смирнова",
+    "García",
+    "Müller",
+    "Dubois",
+    "Nakamura",
+    "Sharma",
+    "Kowalski",
+    "O'Brien",
+    "Jensen",
+    "Rossi",
+    "Nguyen",
+    "Haddad",
+    "Berg",
+    "Novak",
+    "Silva",
+    "Park",
+    "ใจดี",
+    "Schäfer",
+    "Mensah",
+    "Lindqvist",
+]
 DEPARTMENTS = ["Finance", "Sales", "HR", "Logistics", "Legal", "Marketing", "Engineering", "Support", "Facilities"]
 APPS = ["Jira", "SAP", "Salesforce", "Confluence", "Workday", "GitLab", "Navision", "DATEV", "Zoom"]
 TITLES = [
-    "Printer on {floor} floor jams", "VPN drops every {n} minutes", "Outlook cannot connect to Exchange",
-    "Password reset for {person}", "New starter: laptop for {person}", "Monitor flickers at desk {desk}",
-    "Teams call audio echoes", "Wi-Fi slow in meeting room {room}", "Cannot open shared drive {drive}:",
-    "Phone extension {ext} has no dial tone", "Laptop battery swollen", "Access to {app} for {person}",
-    "Scanner sends empty PDFs", "Keyboard missing keys", "{app} login fails with error {code}",
-    "Disk full on {host}", "Second monitor for {person}", "Blue screen after update KB{kb}",
-    "Принтер не печатает", "Не работает VPN у {person}", "Headset not recognised", "Mailbox over quota",
+    "Printer on {floor} floor jams",
+    "VPN drops every {n} minutes",
+    "Outlook cannot connect to Exchange",
+    "Password reset for {person}",
+    "New starter: laptop for {person}",
+    "Monitor flickers at desk {desk}",
+    "Teams call audio echoes",
+    "Wi-Fi slow in meeting room {room}",
+    "Cannot open shared drive {drive}:",
+    "Phone extension {ext} has no dial tone",
+    "Laptop battery swollen",
+    "Access to {app} for {person}",
+    "Scanner sends empty PDFs",
+    "Keyboard missing keys",
+    "{app} login fails with error {code}",
+    "Disk full on {host}",
+    "Second monitor for {person}",
+    "Blue screen after update KB{kb}",
+    "Принтер не печатает",
+    "Не работает VPN у {person}",
+    "Headset not recognised",
+    "Mailbox over quota",
 ]
 SENTENCES = [
-    "Started this morning after the reboot.", "The user already tried turning it off and on again.",
-    "Happens on every second attempt.", "Error message: {code}.", "Affects the whole {dept} team.",
-    "Caller {person} is working from home today.", "Urgent: month-end closing depends on it.",
-    "Same issue as last week, came back.", "Screenshot attached to the email.", "Asset tag {tag}.",
-    "Пользователь {person} ждёт ответа.", "Please call back on extension {ext}.", "Only on the {floor} floor.",
+    "Started this morning after the reboot.",
+    "The user already tried turning it off and on again.",
+    "Happens on every second attempt.",
+    "Error message: {code}.",
+    "Affects the whole {dept} team.",
+    "Caller {person} is working from home today.",
+    "Urgent: month-end closing depends on it.",
+    "Same issue as last week, came back.",
+    "Screenshot attached to the email.",
+    "Asset tag {tag}.",
+    "Пользователь {person} ждёт ответа.",
+    "Please call back on extension {ext}.",
+    "Only on the {floor} floor.",
 ]
 GROUPS = ["service-desk", "network", "workplace", "apps", "security", "telephony"]
 STATUS_WEIGHTS = {"new": 4, "open": 7, "pending": 4, "resolved": 7, "closed": 78}
@@ -109,11 +179,19 @@ def person_name(rng: random.Random) -> str:
 
 def fill(rng: random.Random, template: str) -> str:
     return template.format(
-        floor=rng.choice(["1st", "2nd", "3rd", "4th", "5th"]), n=rng.randint(2, 60), person=person_name(rng),
-        desk=rng.randint(1, 400), room=rng.choice(["Atlas", "Borealis", "Cygnus", "Draco", "Eos"]),
-        drive=rng.choice("GHKPSX"), ext=rng.randint(100, 999), app=rng.choice(APPS), code=hex(rng.getrandbits(24)),
-        host=f"srv-{rng.choice(['app', 'file', 'print'])}-{rng.randint(1, 99):02d}", kb=rng.randint(5000000, 5099999),
-        dept=rng.choice(DEPARTMENTS), tag=f"AT-{rng.randint(10000, 99999)}",
+        floor=rng.choice(["1st", "2nd", "3rd", "4th", "5th"]),
+        n=rng.randint(2, 60),
+        person=person_name(rng),
+        desk=rng.randint(1, 400),
+        room=rng.choice(["Atlas", "Borealis", "Cygnus", "Draco", "Eos"]),
+        drive=rng.choice("GHKPSX"),
+        ext=rng.randint(100, 999),
+        app=rng.choice(APPS),
+        code=hex(rng.getrandbits(24)),
+        host=f"srv-{rng.choice(['app', 'file', 'print'])}-{rng.randint(1, 99):02d}",
+        kb=rng.randint(5000000, 5099999),
+        dept=rng.choice(DEPARTMENTS),
+        tag=f"AT-{rng.randint(10000, 99999)}",
     )
 
 
@@ -127,8 +205,10 @@ def api_payload(rng: random.Random, agent_logins: Sequence[str], person_ids: Seq
     """A POST /api/v1/tickets body like the agent console or a script sends."""
     title, description = text_pair(rng)
     body: dict[str, Any] = {
-        "title": title, "description": description,
-        "impact": rng.choices(LEVELS, LEVEL_WEIGHTS)[0], "urgency": rng.choices(LEVELS, LEVEL_WEIGHTS)[0],
+        "title": title,
+        "description": description,
+        "impact": rng.choices(LEVELS, LEVEL_WEIGHTS)[0],
+        "urgency": rng.choices(LEVELS, LEVEL_WEIGHTS)[0],
         "type": "incident" if rng.random() < 0.75 else "service_request",
         "channel": rng.choice(["phone", "phone", "web", "api", "email"]),
         "group": rng.choice(GROUPS),
@@ -153,20 +233,62 @@ class Ids:
     person_ids: list[int]
 
 
-TICKET_COLUMNS = ("number", "title", "description", "type", "status", "impact", "urgency", "priority", "channel",
-                  "requester_id", "caller_number", "assignee_id", "group_name", "created_by_id", "resolution",
-                  "search_text", "reopen_count", "version", "created_at", "updated_at", "first_response_at",
-                  "resolved_at", "closed_at")
+TICKET_COLUMNS = (
+    "number",
+    "title",
+    "description",
+    "type",
+    "status",
+    "impact",
+    "urgency",
+    "priority",
+    "channel",
+    "requester_id",
+    "caller_number",
+    "assignee_id",
+    "group_name",
+    "created_by_id",
+    "resolution",
+    "search_text",
+    "reopen_count",
+    "version",
+    "created_at",
+    "updated_at",
+    "first_response_at",
+    "resolved_at",
+    "closed_at",
+)
 
 
-def new_ticket_row(payload: dict[str, Any], number: str, ids: Ids, agent_by_login: dict[str, int],
-                   now: datetime) -> tuple[Any, ...]:
+def new_ticket_row(
+    payload: dict[str, Any], number: str, ids: Ids, agent_by_login: dict[str, int], now: datetime
+) -> tuple[Any, ...]:
     """The row TicketService.create writes for ``payload`` (status new, version 1)."""
-    return (number, payload["title"], payload["description"], payload["type"], "new", payload["impact"],
-            payload["urgency"], DEFAULT_MATRIX[payload["impact"]][payload["urgency"]], payload["channel"],
-            payload.get("requester_id"), payload.get("caller_number"), agent_by_login.get(payload.get("assignee", "")),
-            payload.get("group"), ids.admin_id, None, fold(number, payload["title"], payload["description"]), 0, 1,
-            now, now, None, None, None)
+    return (
+        number,
+        payload["title"],
+        payload["description"],
+        payload["type"],
+        "new",
+        payload["impact"],
+        payload["urgency"],
+        DEFAULT_MATRIX[payload["impact"]][payload["urgency"]],
+        payload["channel"],
+        payload.get("requester_id"),
+        payload.get("caller_number"),
+        agent_by_login.get(payload.get("assignee", "")),
+        payload.get("group"),
+        ids.admin_id,
+        None,
+        fold(number, payload["title"], payload["description"]),
+        0,
+        1,
+        now,
+        now,
+        None,
+        None,
+        None,
+    )
 
 
 def seed_ticket_row(rng: random.Random, n: int, ids: Ids, created: datetime, now: datetime) -> tuple[Any, ...]:
@@ -187,21 +309,50 @@ def seed_ticket_row(rng: random.Random, n: int, ids: Ids, created: datetime, now
         version += 1
     if status in ("resolved", "closed"):
         resolved = first_response + timedelta(hours=rng.randint(1, 72), microseconds=rng.randint(1, 999_999))
-        resolution = rng.choice(["Replaced the toner.", "Reset the password.", "Reinstalled the client.",
-                                 "Escalated to the vendor, fixed by patch.", "Cable was loose."])
+        resolution = rng.choice(
+            [
+                "Replaced the toner.",
+                "Reset the password.",
+                "Reinstalled the client.",
+                "Escalated to the vendor, fixed by patch.",
+                "Cable was loose.",
+            ]
+        )
         updated = resolved
         version += 1
     if status == "closed":
         closed = resolved + timedelta(days=rng.randint(1, 7), microseconds=rng.randint(1, 999_999))
         updated = closed
         version += 1
-    first_response, resolved, closed, updated = (None if t is None else min(t, now)
-                                                 for t in (first_response, resolved, closed, updated))
+    first_response, resolved, closed, updated = (
+        None if t is None else min(t, now) for t in (first_response, resolved, closed, updated)
+    )
     title, description = payload["title"], payload["description"]
-    return (number, title, description, payload["type"], status, payload["impact"], payload["urgency"],
-            DEFAULT_MATRIX[payload["impact"]][payload["urgency"]], payload["channel"], payload.get("requester_id"),
-            payload.get("caller_number"), assignee, payload["group"], ids.admin_id, resolution,
-            fold(number, title, description), 0, version, created, updated, first_response, resolved, closed)
+    return (
+        number,
+        title,
+        description,
+        payload["type"],
+        status,
+        payload["impact"],
+        payload["urgency"],
+        DEFAULT_MATRIX[payload["impact"]][payload["urgency"]],
+        payload["channel"],
+        payload.get("requester_id"),
+        payload.get("caller_number"),
+        assignee,
+        payload["group"],
+        ids.admin_id,
+        resolution,
+        fold(number, title, description),
+        0,
+        version,
+        created,
+        updated,
+        first_response,
+        resolved,
+        closed,
+    )
 
 
 # -- measuring --------------------------------------------------------------------------------------------------
@@ -219,9 +370,14 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 def latency_summary(latencies: list[float]) -> dict[str, float]:
     s = sorted(latencies)
     ms = 1000.0
-    return {"n": len(s), "p50_ms": round(percentile(s, 0.50) * ms, 2), "p90_ms": round(percentile(s, 0.90) * ms, 2),
-            "p99_ms": round(percentile(s, 0.99) * ms, 2), "max_ms": round(s[-1] * ms, 2) if s else float("nan"),
-            "mean_ms": round(sum(s) / len(s) * ms, 2) if s else float("nan")}
+    return {
+        "n": len(s),
+        "p50_ms": round(percentile(s, 0.50) * ms, 2),
+        "p90_ms": round(percentile(s, 0.90) * ms, 2),
+        "p99_ms": round(percentile(s, 0.99) * ms, 2),
+        "max_ms": round(s[-1] * ms, 2) if s else float("nan"),
+        "mean_ms": round(sum(s) / len(s) * ms, 2) if s else float("nan"),
+    }
 
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -248,7 +404,7 @@ def machine_cpu() -> tuple[float, float]:
 class CpuMeter:
     """CPU used during a phase by the server, this process, the database's server processes and the machine."""
 
-    def __init__(self, server_pid: int | None, db_pids: "DbPids") -> None:
+    def __init__(self, server_pid: int | None, db_pids: DbPids) -> None:
         self.server_pid = server_pid
         self.db_pids = db_pids
 
@@ -301,8 +457,9 @@ class DbPids:
             return {}
         conn = await asyncpg.connect(self.admin_url)
         try:
-            rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-                                    self.database)
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", self.database
+            )
         finally:
             await conn.close()
         return {r["pid"]: process_cpu(r["pid"]) for r in rows}
@@ -340,8 +497,14 @@ def start_server(database_url: str, workdir: Path) -> Server:
     """``helpline serve`` as users run it (default settings, access log off) on a free loopback port."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
-    env.update({"HELPLINE_DATABASE_URL": database_url, "HELPLINE_WEB_HOST": "127.0.0.1",
-                "HELPLINE_WEB_PORT": str(port), "HELPLINE_WEB_ACCESS_LOG": "false"})
+    env.update(
+        {
+            "HELPLINE_DATABASE_URL": database_url,
+            "HELPLINE_WEB_HOST": "127.0.0.1",
+            "HELPLINE_WEB_PORT": str(port),
+            "HELPLINE_WEB_ACCESS_LOG": "false",
+        }
+    )
     script = Path(sys.executable).with_name("helpline")
     if script.exists():
         cmd = [str(script), "serve"]
@@ -376,9 +539,23 @@ class Spy:
     def __enter__(self) -> Spy:
         exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         if self.out is not None and Path(exe).exists():
-            self.process = subprocess.Popen([exe, "record", "--pid", str(self.pid), "--rate", "250", "--nonblocking",
-                                             "--format", "raw", "--output", str(self.out)],
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.process = subprocess.Popen(
+                [
+                    exe,
+                    "record",
+                    "--pid",
+                    str(self.pid),
+                    "--rate",
+                    "250",
+                    "--nonblocking",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(self.out),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             time.sleep(0.5)
         elif self.out is not None:
             log("--profile-server needs py-spy (pip install py-spy); not profiling")
@@ -485,19 +662,30 @@ async def prepare_database(url: str, rng: random.Random) -> Ids:
         _, token = await agents.issue_token(admin.id, "bench")
         logins, agent_ids = [], []
         for i in range(1, N_AGENTS + 1):
-            agent = await agents.create(login=f"agent{i:02d}", display_name=person_name(rng), role=Role.AGENT,
-                                        extension=str(200 + i))
+            agent = await agents.create(
+                login=f"agent{i:02d}", display_name=person_name(rng), role=Role.AGENT, extension=str(200 + i)
+            )
             logins.append(agent.login)
             agent_ids.append(agent.id)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         people = []
         for i in range(N_PERSONS):
             name = person_name(rng)
             email = f"user{i}@example.com"
             phone = f"+4930{rng.randint(1000000, 9999999)}"
             dept = rng.choice(DEPARTMENTS)
-            people.append(Person(name=name, email=email, phone=phone, department=dept, vip=rng.random() < 0.02,
-                                 search_text=fold(name, email, phone, dept), created_at=now, updated_at=now))
+            people.append(
+                Person(
+                    name=name,
+                    email=email,
+                    phone=phone,
+                    department=dept,
+                    vip=rng.random() < 0.02,
+                    search_text=fold(name, email, phone, dept),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
         await Person.bulk_create(people, batch_size=500)
         person_ids = [p.id for p in await Person.all().only("id")]
         return Ids(token, admin.id, logins, agent_ids, person_ids)
@@ -518,10 +706,12 @@ async def open_sqlite(url: str) -> aiosqlite.Connection:
     return conn
 
 
-async def seed(url: str, backend: str, ids: Ids, target: int, rng: random.Random, analyze_sqlite: bool) -> dict[str, Any]:
+async def seed(
+    url: str, backend: str, ids: Ids, target: int, rng: random.Random, analyze_sqlite: bool
+) -> dict[str, Any]:
     """Bulk-insert valid tickets (and their 'created' activity) until the table holds ``target`` rows."""
     t0 = time.perf_counter()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if backend == "sqlite":
         conn = await open_sqlite(url)
         async with conn.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM ticket") as cur:
@@ -540,16 +730,18 @@ async def seed(url: str, backend: str, ids: Ids, target: int, rng: random.Random
     for i in range(missing):
         created = start + step * i + timedelta(microseconds=rng.randint(1, 999_999))
         rows.append(seed_ticket_row(rng, number + 1 + i, ids, created, now))
-    activity_sql = ("INSERT INTO activity (ticket_id, kind, new_value, public, actor_id, actor_label, created_at) "
-                    "SELECT t.id, 'created', t.number, FALSE, t.created_by_id, a.login, t.created_at FROM ticket t "
-                    "JOIN agent a ON a.id = t.created_by_id WHERE t.id > {}")
+    activity_sql = (
+        "INSERT INTO activity (ticket_id, kind, new_value, public, actor_id, actor_label, created_at) "
+        "SELECT t.id, 'created', t.number, FALSE, t.created_by_id, a.login, t.created_at FROM ticket t "
+        "JOIN agent a ON a.id = t.created_by_id WHERE t.id > {}"
+    )
     try:
         if backend == "sqlite":
             cols = ", ".join(TICKET_COLUMNS)
             sql = f"INSERT INTO ticket ({cols}) VALUES ({', '.join('?' * len(TICKET_COLUMNS))})"
             await conn.execute("BEGIN")
             for i in range(0, len(rows), 5000):
-                await conn.executemany(sql, [tuple(sqlite_text_time(v) for v in r) for r in rows[i:i + 5000]])
+                await conn.executemany(sql, [tuple(sqlite_text_time(v) for v in r) for r in rows[i : i + 5000]])
             await conn.execute(activity_sql.format("?"), (last_id,))
             await conn.execute("UPDATE counter SET value = ? WHERE name = 'ticket'", (number + missing,))
             await conn.execute("COMMIT")
@@ -566,8 +758,12 @@ async def seed(url: str, backend: str, ids: Ids, target: int, rng: random.Random
     finally:
         await conn.close()
     elapsed = time.perf_counter() - t0
-    return {"seeded": missing, "total": have + missing, "seconds": round(elapsed, 2),
-            "rows_per_s": round(missing / elapsed) if elapsed and missing else None}
+    return {
+        "seeded": missing,
+        "total": have + missing,
+        "seconds": round(elapsed, 2),
+        "rows_per_s": round(missing / elapsed) if elapsed and missing else None,
+    }
 
 
 # -- (a) creation over HTTP -------------------------------------------------------------------------------------
@@ -580,8 +776,9 @@ def make_clients(base: str, token: str, count: int) -> list[httpx.AsyncClient]:
     return [httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=120) for _ in range(count)]
 
 
-async def run_creates(base: str, token: str, bodies: list[bytes], warmup: list[bytes], concurrency: int,
-                      meter_factory: Any) -> dict[str, Any]:
+async def run_creates(
+    base: str, token: str, bodies: list[bytes], warmup: list[bytes], concurrency: int, meter_factory: Any
+) -> dict[str, Any]:
     clients = make_clients(base, token, concurrency)
     errors: Tally[str] = Tally()
     latencies: list[float] = []
@@ -610,8 +807,15 @@ async def run_creates(base: str, token: str, bodies: list[bytes], warmup: list[b
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))
     done = len(latencies)
-    return {"requests": len(bodies), "ok": done, "errors": dict(errors), "concurrency": concurrency,
-            "rate_per_s": round(done / meter.wall, 1), **latency_summary(latencies), "cpu": meter.report(len(bodies))}
+    return {
+        "requests": len(bodies),
+        "ok": done,
+        "errors": dict(errors),
+        "concurrency": concurrency,
+        "rate_per_s": round(done / meter.wall, 1),
+        **latency_summary(latencies),
+        "cpu": meter.report(len(bodies)),
+    }
 
 
 # -- (b) list/filter over HTTP ----------------------------------------------------------------------------------
@@ -628,8 +832,15 @@ LIST_KINDS = {
 }
 
 
-async def list_requests(base: str, token: str, total: int, kinds: Sequence[str], per_kind: int,
-                        rng: random.Random, agent_logins: Sequence[str]) -> list[tuple[str, str]]:
+async def list_requests(
+    base: str,
+    token: str,
+    total: int,
+    kinds: Sequence[str],
+    per_kind: int,
+    rng: random.Random,
+    agent_logins: Sequence[str],
+) -> list[tuple[str, str]]:
     """(kind, path) pairs in a shuffled order.
 
     Cursors are what the API would return after a page ending with some ticket: its sort key (web/http/cursor.py). For
@@ -669,8 +880,9 @@ async def list_requests(base: str, token: str, total: int, kinds: Sequence[str],
     return out
 
 
-async def run_lists(base: str, token: str, requests: list[tuple[str, str]], warmup: int, meter_factory: Any,
-                    expect_full: set[str]) -> dict[str, Any]:
+async def run_lists(
+    base: str, token: str, requests: list[tuple[str, str]], warmup: int, meter_factory: Any, expect_full: set[str]
+) -> dict[str, Any]:
     """One client, one request at a time: the latency an agent sees on an otherwise idle server."""
     headers = {"Authorization": f"Bearer {token}"}
     by_kind: dict[str, list[float]] = {}
@@ -694,12 +906,17 @@ async def run_lists(base: str, token: str, requests: list[tuple[str, str]], warm
                 if kind in expect_full and len(r.json()["items"]) < 50:
                     short_pages[kind] += 1
     kinds = {kind: latency_summary(lat) for kind, lat in by_kind.items()}
-    return {"kinds": kinds, "errors": dict(errors), "short_pages": dict(short_pages),
-            "cpu": meter.report(len(requests))}
+    return {
+        "kinds": kinds,
+        "errors": dict(errors),
+        "short_pages": dict(short_pages),
+        "cpu": meter.report(len(requests)),
+    }
 
 
-async def run_mixed(base: str, token: str, requests: list[tuple[str, str]], concurrency: int,
-                    meter_factory: Any) -> dict[str, Any]:
+async def run_mixed(
+    base: str, token: str, requests: list[tuple[str, str]], concurrency: int, meter_factory: Any
+) -> dict[str, Any]:
     """Several agents refreshing their lists at once: throughput and latency under load."""
     clients = make_clients(base, token, concurrency)
     latencies: list[float] = []
@@ -719,16 +936,22 @@ async def run_mixed(base: str, token: str, requests: list[tuple[str, str]], conc
             await asyncio.gather(*(worker(c, work) for c in clients))
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))
-    return {"requests": len(requests), "concurrency": concurrency, "errors": dict(errors),
-            "rate_per_s": round(len(requests) / meter.wall, 1), **latency_summary(latencies),
-            "cpu": meter.report(len(requests))}
+    return {
+        "requests": len(requests),
+        "concurrency": concurrency,
+        "errors": dict(errors),
+        "rate_per_s": round(len(requests) / meter.wall, 1),
+        **latency_summary(latencies),
+        "cpu": meter.report(len(requests)),
+    }
 
 
 # -- (c) the raw driver baseline --------------------------------------------------------------------------------
 
 
-async def raw_inserts(url: str, backend: str, rows: list[tuple[Any, ...]], concurrency: int, pool_max: int,
-                      meter_factory: Any) -> dict[str, Any]:
+async def raw_inserts(
+    url: str, backend: str, rows: list[tuple[Any, ...]], concurrency: int, pool_max: int, meter_factory: Any
+) -> dict[str, Any]:
     """One INSERT per row, each its own (auto-committed) transaction, from ``concurrency`` tasks."""
     cols = ", ".join(TICKET_COLUMNS)
     latencies: list[float] = []
@@ -751,17 +974,30 @@ async def raw_inserts(url: str, backend: str, rows: list[tuple[Any, ...]], concu
                 t0 = time.perf_counter()
                 await pool.execute(sql, *row)
                 latencies.append(time.perf_counter() - t0)
+
     try:
         async with meter_factory() as meter:
             await asyncio.gather(*(worker() for _ in range(concurrency)))
     finally:
         await (conn.close() if backend == "sqlite" else pool.close())
-    return {"rows": len(rows), "concurrency": concurrency, "rate_per_s": round(len(rows) / meter.wall, 1),
-            **latency_summary(latencies), "cpu": meter.report(len(rows))}
+    return {
+        "rows": len(rows),
+        "concurrency": concurrency,
+        "rate_per_s": round(len(rows) / meter.wall, 1),
+        **latency_summary(latencies),
+        "cpu": meter.report(len(rows)),
+    }
 
 
-async def raw_create_transactions(url: str, backend: str, payloads: list[dict[str, Any]], ids: Ids,
-                                  concurrency: int, pool_max: int, meter_factory: Any) -> dict[str, Any]:
+async def raw_create_transactions(
+    url: str,
+    backend: str,
+    payloads: list[dict[str, Any]],
+    ids: Ids,
+    concurrency: int,
+    pool_max: int,
+    meter_factory: Any,
+) -> dict[str, Any]:
     """The SQL of one API create with the raw driver: in one transaction lock and bump the counter, insert the
     ticket and its 'created' activity (and 'assigned' when assigned). No HTTP, no auth, no ORM."""
     agent_by_login = dict(zip(ids.agent_logins, ids.agent_ids))
@@ -772,13 +1008,15 @@ async def raw_create_transactions(url: str, backend: str, payloads: list[dict[st
         conn = await open_sqlite(url)
         lock = asyncio.Lock()  # one connection: transactions take turns (as tortoise's SQLite client does)
         ins = f"INSERT INTO ticket ({cols}) VALUES ({', '.join('?' * len(TICKET_COLUMNS))})"
-        act = ("INSERT INTO activity (ticket_id, kind, field, new_value, public, actor_id, actor_label, created_at) "
-               "VALUES (?, ?, ?, ?, 0, ?, 'bench', ?)")
+        act = (
+            "INSERT INTO activity (ticket_id, kind, field, new_value, public, actor_id, actor_label, created_at) "
+            "VALUES (?, ?, ?, ?, 0, ?, 'bench', ?)"
+        )
 
         async def worker() -> None:
             for p in work:
                 t0 = time.perf_counter()
-                now = datetime.now(timezone.utc)
+                now = datetime.now(UTC)
                 async with lock:
                     await conn.execute("BEGIN")
                     async with conn.execute("SELECT value FROM counter WHERE name = 'ticket'") as cur:
@@ -794,15 +1032,19 @@ async def raw_create_transactions(url: str, backend: str, payloads: list[dict[st
                 latencies.append(time.perf_counter() - t0)
     else:
         pool = await asyncpg.create_pool(driver_url(url), min_size=pool_max, max_size=pool_max)
-        ins = (f"INSERT INTO ticket ({cols}) VALUES ({', '.join(f'${i + 1}' for i in range(len(TICKET_COLUMNS)))}) "
-               "RETURNING id")
-        act = ("INSERT INTO activity (ticket_id, kind, field, new_value, public, actor_id, actor_label, created_at) "
-               "VALUES ($1, $2, $3, $4, FALSE, $5, 'bench', $6)")
+        ins = (
+            f"INSERT INTO ticket ({cols}) VALUES ({', '.join(f'${i + 1}' for i in range(len(TICKET_COLUMNS)))}) "
+            "RETURNING id"
+        )
+        act = (
+            "INSERT INTO activity (ticket_id, kind, field, new_value, public, actor_id, actor_label, created_at) "
+            "VALUES ($1, $2, $3, $4, FALSE, $5, 'bench', $6)"
+        )
 
         async def worker() -> None:
             for p in work:
                 t0 = time.perf_counter()
-                now = datetime.now(timezone.utc)
+                now = datetime.now(UTC)
                 async with pool.acquire() as c, c.transaction():
                     value = await c.fetchval("SELECT value FROM counter WHERE name = 'ticket' FOR UPDATE")
                     await c.execute("UPDATE counter SET value = $1 WHERE name = 'ticket'", value + 1)
@@ -812,13 +1054,19 @@ async def raw_create_transactions(url: str, backend: str, payloads: list[dict[st
                     if row[11] is not None:
                         await c.execute(act, tid, "assigned", "assignee", p["assignee"], ids.admin_id, now)
                 latencies.append(time.perf_counter() - t0)
+
     try:
         async with meter_factory() as meter:
             await asyncio.gather(*(worker() for _ in range(concurrency)))
     finally:
         await (conn.close() if backend == "sqlite" else pool.close())
-    return {"rows": len(payloads), "concurrency": concurrency, "rate_per_s": round(len(payloads) / meter.wall, 1),
-            **latency_summary(latencies), "cpu": meter.report(len(payloads))}
+    return {
+        "rows": len(payloads),
+        "concurrency": concurrency,
+        "rate_per_s": round(len(payloads) / meter.wall, 1),
+        **latency_summary(latencies),
+        "cpu": meter.report(len(payloads)),
+    }
 
 
 async def set_counter(url: str, backend: str, value: int) -> None:
@@ -867,7 +1115,7 @@ async def bench_backend(b: Backend, args: argparse.Namespace, workdir: Path) -> 
 
     pids = b.db_pids(url)
     try:
-        meter = lambda: CpuMeter(server.process.pid, pids)  # noqa: E731
+        meter = lambda: CpuMeter(server.process.pid, pids)
         log(f"{b.name}: (a) {args.creates} POST /tickets, {args.concurrency} clients")
         with spy("create"):
             result["create"] = await run_creates(server.base_url, ids.token, bodies, warm, args.concurrency, meter)
@@ -880,8 +1128,7 @@ async def bench_backend(b: Backend, args: argparse.Namespace, workdir: Path) -> 
         log(f"{b.name}: seeded {result['seed']}")
         total = result["seed"]["total"]
         kinds = list(LIST_KINDS)
-        reqs = await list_requests(server.base_url, ids.token, total, kinds, args.list_requests, rng,
-                                   ids.agent_logins)
+        reqs = await list_requests(server.base_url, ids.token, total, kinds, args.list_requests, rng, ids.agent_logins)
         log(f"{b.name}: {len(reqs)} list requests, one at a time")
         expect_full = {"first_page", "sort_priority", "deep_created", "deep_priority", "q_common"}
         with spy("list"):
@@ -895,24 +1142,32 @@ async def bench_backend(b: Backend, args: argparse.Namespace, workdir: Path) -> 
     finally:
         server.stop()
         lines = server.log_lines()
-        result["server"] = {"log_lines": len(lines), "access_log_lines": sum(' HTTP/1.1" ' in x for x in lines),
-                            "exit_code": server.process.returncode, "errors": [x for x in lines if " ERROR " in x][:5]}
+        result["server"] = {
+            "log_lines": len(lines),
+            "access_log_lines": sum(' HTTP/1.1" ' in x for x in lines),
+            "exit_code": server.process.returncode,
+            "errors": [x for x in lines if " ERROR " in x][:5],
+        }
 
     # (c) the raw driver baseline, in a fresh database of the same schema
     raw_url = await b.new_database("raw")
     raw_ids = await prepare_database(raw_url, random.Random(args.seed))
-    now = datetime.now(timezone.utc)
-    raw_payloads = payloads[: args.raw_rows] if args.raw_rows <= len(payloads) else \
-        [api_payload(rng, ids.agent_logins, ids.person_ids) for _ in range(args.raw_rows)]
+    now = datetime.now(UTC)
+    raw_payloads = (
+        payloads[: args.raw_rows]
+        if args.raw_rows <= len(payloads)
+        else [api_payload(rng, ids.agent_logins, ids.person_ids) for _ in range(args.raw_rows)]
+    )
     raw_agent = dict(zip(raw_ids.agent_logins, raw_ids.agent_ids))
     rows = [new_ticket_row(p, f"IT-{i + 1}", raw_ids, raw_agent, now) for i, p in enumerate(raw_payloads)]
-    raw_meter = lambda: CpuMeter(None, b.db_pids(raw_url))  # noqa: E731
+    raw_meter = lambda: CpuMeter(None, b.db_pids(raw_url))
     log(f"{b.name}: (c) raw {len(rows)} single-row INSERTs, {args.concurrency} tasks")
     result["raw_insert"] = await raw_inserts(raw_url, b.name, rows, args.concurrency, pool_max, raw_meter)
     await set_counter(raw_url, b.name, len(rows))
     log(f"{b.name}: (c) raw {len(rows)} create-equivalent transactions, {args.concurrency} tasks")
-    result["raw_create_txn"] = await raw_create_transactions(raw_url, b.name, raw_payloads, raw_ids,
-                                                             args.concurrency, pool_max, raw_meter)
+    result["raw_create_txn"] = await raw_create_transactions(
+        raw_url, b.name, raw_payloads, raw_ids, args.concurrency, pool_max, raw_meter
+    )
     create_rate = result["create"]["rate_per_s"]
     result["ratio_create_vs_raw_insert"] = round(create_rate / result["raw_insert"]["rate_per_s"], 3)
     result["ratio_create_vs_raw_txn"] = round(create_rate / result["raw_create_txn"]["rate_per_s"], 3)
@@ -926,12 +1181,18 @@ def targets(r: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     worst_kind, worst = max(((k, v["p99_ms"]) for k, v in r["list"]["kinds"].items()), key=lambda kv: kv[1])
     failing = sorted(k for k, v in r["list"]["kinds"].items() if v["p99_ms"] >= LIST_P99_TARGET_MS)
-    out["list_p99_lt_30ms"] = {"pass": not failing and not r["list"]["errors"], "worst_kind": worst_kind,
-                               "worst_p99_ms": worst, "failing_kinds": failing}
+    out["list_p99_lt_30ms"] = {
+        "pass": not failing and not r["list"]["errors"],
+        "worst_kind": worst_kind,
+        "worst_p99_ms": worst,
+        "failing_kinds": failing,
+    }
     if r["backend"] == "sqlite":
         rate = r["create"]["rate_per_s"]
-        out["sqlite_create_ge_500"] = {"pass": rate >= SQLITE_CREATE_TARGET and not r["create"]["errors"],
-                                       "rate_per_s": rate}
+        out["sqlite_create_ge_500"] = {
+            "pass": rate >= SQLITE_CREATE_TARGET and not r["create"]["errors"],
+            "rate_per_s": rate,
+        }
     return out
 
 
@@ -940,10 +1201,12 @@ def targets(r: dict[str, Any]) -> dict[str, Any]:
 
 def git_describe() -> str:
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
         return head + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -967,26 +1230,34 @@ def print_report(meta: dict[str, Any], results: list[dict[str, Any]]) -> None:
     p = print
     p()
     p(f"helpline API benchmark  {meta['started']}  commit {meta['commit']}")
-    p(f"machine: {meta['cores']} cores {meta['cpu']}, Python {meta['python']}, load avg at start "
-      f"{meta['loadavg_start']}, at end {meta['loadavg_end']}")
+    p(
+        f"machine: {meta['cores']} cores {meta['cpu']}, Python {meta['python']}, load avg at start "
+        f"{meta['loadavg_start']}, at end {meta['loadavg_end']}"
+    )
     p()
     p("(a) POST /api/v1/tickets over HTTP  vs  (c) raw driver, same concurrency")
-    hdr = (f"{'backend':9} {'create/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} | {'raw INSERT/s':>12} "
-           f"{'ratio':>6} | {'raw txn/s':>9} {'ratio':>6} | {'server cpu':>10} {'ceiling':>8} {'db cpu':>6} "
-           f"{'others':>6}")
+    hdr = (
+        f"{'backend':9} {'create/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} | {'raw INSERT/s':>12} "
+        f"{'ratio':>6} | {'raw txn/s':>9} {'ratio':>6} | {'server cpu':>10} {'ceiling':>8} {'db cpu':>6} "
+        f"{'others':>6}"
+    )
     p(hdr)
     p("-" * len(hdr))
     for r in results:
         c, ri, rt = r["create"], r["raw_insert"], r["raw_create_txn"]
         dbc = c["cpu"]["db_cpu_ms_per_req"]
-        p(f"{r['backend']:9} {c['rate_per_s']:>9.0f} {c['p50_ms']:>7.1f} {c['p99_ms']:>7.1f} "
-          f"{sum(c['errors'].values()):>4} | {ri['rate_per_s']:>12.0f} {r['ratio_create_vs_raw_insert']:>6.3f} | "
-          f"{rt['rate_per_s']:>9.0f} {r['ratio_create_vs_raw_txn']:>6.3f} | "
-          f"{c['cpu']['server_cpu_ms_per_req']:>7.2f} ms {c['cpu']['server_ceiling_per_s']:>8.0f} "
-          f"{'-' if dbc is None else f'{dbc:.2f}':>6} {c['cpu']['other_processes_cores']:>6.2f}")
-    p("  server cpu: CPU time of the helpline process per request; ceiling: 1000 / that, the rate one dedicated core "
-      "would allow;\n  db cpu: PostgreSQL backends' ms per request; others: cores used meanwhile by processes not in "
-      "this benchmark")
+        p(
+            f"{r['backend']:9} {c['rate_per_s']:>9.0f} {c['p50_ms']:>7.1f} {c['p99_ms']:>7.1f} "
+            f"{sum(c['errors'].values()):>4} | {ri['rate_per_s']:>12.0f} {r['ratio_create_vs_raw_insert']:>6.3f} | "
+            f"{rt['rate_per_s']:>9.0f} {r['ratio_create_vs_raw_txn']:>6.3f} | "
+            f"{c['cpu']['server_cpu_ms_per_req']:>7.2f} ms {c['cpu']['server_ceiling_per_s']:>8.0f} "
+            f"{'-' if dbc is None else f'{dbc:.2f}':>6} {c['cpu']['other_processes_cores']:>6.2f}"
+        )
+    p(
+        "  server cpu: CPU time of the helpline process per request; ceiling: 1000 / that, the rate one dedicated core "
+        "would allow;\n  db cpu: PostgreSQL backends' ms per request; others: cores used meanwhile by processes not in "
+        "this benchmark"
+    )
     p()
     total = results[0]["list"]["tickets"] if results else 0
     p(f"(b) GET /api/v1/tickets at {total:,} tickets, one client, p50 / p99 ms (target p99 < {LIST_P99_TARGET_MS:.0f})")
@@ -998,8 +1269,11 @@ def print_report(meta: dict[str, Any], results: list[dict[str, Any]]) -> None:
         cells = []
         for r in results:
             k = r["list"]["kinds"].get(kind)
-            cells.append("-" if k is None else
-                         f"{k['p50_ms']:.1f} / {k['p99_ms']:.1f} {'ok' if k['p99_ms'] < LIST_P99_TARGET_MS else 'SLOW'}")
+            cells.append(
+                "-"
+                if k is None
+                else f"{k['p50_ms']:.1f} / {k['p99_ms']:.1f} {'ok' if k['p99_ms'] < LIST_P99_TARGET_MS else 'SLOW'}"
+            )
         p(f"{kind:15}" + "".join(f" {c:>22}" for c in cells) + f"   {what}")
     for r in results:
         if r["list"]["errors"] or r["list"]["short_pages"]:
@@ -1007,21 +1281,27 @@ def print_report(meta: dict[str, Any], results: list[dict[str, Any]]) -> None:
     for r in results:
         cpu = r["list"]["cpu"]
         dbc = cpu["db_cpu_ms_per_req"]
-        p(f"  {r['backend']}: server cpu {cpu['server_cpu_ms_per_req']:.2f} ms/req"
-          + ("" if dbc is None else f", db cpu {dbc:.2f} ms/req")
-          + f", other processes used {cpu['other_processes_cores']:.2f} of {meta['cores']} cores meanwhile")
+        p(
+            f"  {r['backend']}: server cpu {cpu['server_cpu_ms_per_req']:.2f} ms/req"
+            + ("" if dbc is None else f", db cpu {dbc:.2f} ms/req")
+            + f", other processes used {cpu['other_processes_cores']:.2f} of {meta['cores']} cores meanwhile"
+        )
     for r in results:
         m = r.get("list_mixed")
         if m:
-            p(f"mixed list load ({r['backend']}): {m['concurrency']} clients, {m['rate_per_s']:.0f} req/s, "
-              f"p50 {m['p50_ms']:.1f} ms, p99 {m['p99_ms']:.1f} ms, errors {sum(m['errors'].values())}")
+            p(
+                f"mixed list load ({r['backend']}): {m['concurrency']} clients, {m['rate_per_s']:.0f} req/s, "
+                f"p50 {m['p50_ms']:.1f} ms, p99 {m['p99_ms']:.1f} ms, errors {sum(m['errors'].values())}"
+            )
     p()
     p("targets")
     for r in results:
         t = r["targets"]["list_p99_lt_30ms"]
         extra = f" (slow: {', '.join(t['failing_kinds'])})" if t["failing_kinds"] else ""
-        p(f"  list/filter p99 < 30 ms at {r['list']['tickets']:,} [{r['backend']}]: {pf(t['pass'])}  "
-          f"worst {t['worst_kind']} {t['worst_p99_ms']:.1f} ms{extra}")
+        p(
+            f"  list/filter p99 < 30 ms at {r['list']['tickets']:,} [{r['backend']}]: {pf(t['pass'])}  "
+            f"worst {t['worst_kind']} {t['worst_p99_ms']:.1f} ms{extra}"
+        )
     for r in results:
         t = r["targets"].get("sqlite_create_ge_500")
         if t:
@@ -1033,37 +1313,66 @@ def print_report(meta: dict[str, Any], results: list[dict[str, Any]]) -> None:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    ap.add_argument("--postgres-url", default=os.environ.get("HELPLINE_BENCH_POSTGRES_URL")
-                    or os.environ.get("HELPLINE_TEST_POSTGRES_URL") or "postgres://postgres@127.0.0.1:5432/test",
-                    help="a server and a database to connect to for CREATE/DROP DATABASE (default: %(default)s)")
+    ap.add_argument(
+        "--postgres-url",
+        default=os.environ.get("HELPLINE_BENCH_POSTGRES_URL")
+        or os.environ.get("HELPLINE_TEST_POSTGRES_URL")
+        or "postgres://postgres@127.0.0.1:5432/test",
+        help="a server and a database to connect to for CREATE/DROP DATABASE (default: %(default)s)",
+    )
     ap.add_argument("--creates", type=int, default=10_000, help="measured POST /tickets (default %(default)s)")
     ap.add_argument("--warmup", type=int, default=300, help="unmeasured POSTs first (default %(default)s)")
     ap.add_argument("--concurrency", type=int, default=32, help="HTTP clients / raw tasks (default %(default)s)")
     ap.add_argument("--tickets", type=int, default=100_000, help="tickets in the table for (b) (default %(default)s)")
-    ap.add_argument("--list-requests", type=int, default=300, help="measured requests per list kind (default %(default)s)")
-    ap.add_argument("--list-warmup", type=int, default=10, help="unmeasured requests per list kind (default %(default)s)")
-    ap.add_argument("--mixed-requests", type=int, default=1000,
-                    help="list requests from --mixed-concurrency clients at once; 0: skip (default %(default)s)")
+    ap.add_argument(
+        "--list-requests", type=int, default=300, help="measured requests per list kind (default %(default)s)"
+    )
+    ap.add_argument(
+        "--list-warmup", type=int, default=10, help="unmeasured requests per list kind (default %(default)s)"
+    )
+    ap.add_argument(
+        "--mixed-requests",
+        type=int,
+        default=1000,
+        help="list requests from --mixed-concurrency clients at once; 0: skip (default %(default)s)",
+    )
     ap.add_argument("--mixed-concurrency", type=int, default=8)
     ap.add_argument("--raw-rows", type=int, default=10_000, help="rows for the raw baselines (default %(default)s)")
-    ap.add_argument("--quick", action="store_true",
-                    help="small sizes for a smoke run: 1,000 creates, 10,000 tickets, 50 requests per kind")
-    ap.add_argument("--sqlite-analyze", action="store_true", help="run ANALYZE on SQLite after seeding (helpline "
-                    "does not, so the default measures without planner statistics)")
-    ap.add_argument("--profile-server", action="store_true",
-                    help="sample the server with py-spy during (a) and (b); collapsed stacks go to bench/results/ "
-                         "(timings are then a little worse)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes for a smoke run: 1,000 creates, 10,000 tickets, 50 requests per kind",
+    )
+    ap.add_argument(
+        "--sqlite-analyze",
+        action="store_true",
+        help="run ANALYZE on SQLite after seeding (helpline "
+        "does not, so the default measures without planner statistics)",
+    )
+    ap.add_argument(
+        "--profile-server",
+        action="store_true",
+        help="sample the server with py-spy during (a) and (b); collapsed stacks go to bench/results/ "
+        "(timings are then a little worse)",
+    )
     ap.add_argument("--seed", type=int, default=20240601, help="random seed of the test data")
     ap.add_argument("--no-uvloop", action="store_true", help="run the client on the default asyncio loop")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (SQLite files, server log)")
     ap.add_argument("--json", type=Path, help="write the results here (default: bench/results/api-<time>.json)")
     args = ap.parse_args(argv)
     if args.quick:  # smaller defaults; sizes given explicitly still win
-        quick = {"creates": 1000, "warmup": 100, "tickets": 10_000, "list_requests": 50, "mixed_requests": 200,
-                 "raw_rows": 1000}
+        quick = {
+            "creates": 1000,
+            "warmup": 100,
+            "tickets": 10_000,
+            "list_requests": 50,
+            "mixed_requests": 200,
+            "raw_rows": 1000,
+        }
         for name, value in quick.items():
             if getattr(args, name) == ap.get_default(name):
                 setattr(args, name, value)
@@ -1073,13 +1382,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    started = args.started = datetime.now(timezone.utc)
-    meta = {"started": started.strftime("%Y-%m-%d %H:%M:%S UTC"), "commit": git_describe(),
-            "cores": os.cpu_count(), "cpu": cpu_model(), "python": platform.python_version(),
-            "loadavg_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-            "client_loop": "asyncio" if args.no_uvloop else "uvloop",
-            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                     if k not in ("postgres_url", "started")}}
+    started = args.started = datetime.now(UTC)
+    meta = {
+        "started": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "commit": git_describe(),
+        "cores": os.cpu_count(),
+        "cpu": cpu_model(),
+        "python": platform.python_version(),
+        "loadavg_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "client_loop": "asyncio" if args.no_uvloop else "uvloop",
+        "args": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if k not in ("postgres_url", "started")
+        },
+    }
     workdir = Path(tempfile.mkdtemp(prefix="helpline-bench-"))
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     results = []

@@ -50,9 +50,9 @@ from ldap3.core.exceptions import LDAPEntryAlreadyExistsResult  # noqa: E402
 
 from directory.client import AsyncDirectory, DirectoryClient  # noqa: E402
 from directory.numbers import CallerNumber  # noqa: E402
+from tests.support.samba import read_env_file  # noqa: E402
 from tickets.calls.caller_index import DirectoryCallerLookup  # noqa: E402
 from tickets.calls.directory_sync import DirectorySync, SyncReport  # noqa: E402
-from tests.support.samba import read_env_file  # noqa: E402
 from tickets.models import CallerIndexEntry  # noqa: E402
 from web.runtime import db  # noqa: E402
 from web.settings import Settings, load_settings  # noqa: E402
@@ -65,10 +65,18 @@ PHONE_ATTRIBUTES = ["telephoneNumber", "mobile", "homePhone", "otherTelephone", 
 
 def numbers_of(i: int) -> dict[str, Any]:
     """Person i's ten numbers: nine public ones (area codes 500-508, unique per person) and extension i."""
-    public = [FORMATS[(i + j) % len(FORMATS)].format(a=f"5{j:02d}", b=f"{200 + i // 10000:03d}", c=f"{i % 10000:04d}")
-              for j in range(9)]
-    return {"telephoneNumber": public[0], "mobile": public[1], "homePhone": public[2], "otherTelephone": public[3:6],
-            "otherMobile": public[6:9], "ipPhone": f"{i:05d}"}
+    public = [
+        FORMATS[(i + j) % len(FORMATS)].format(a=f"5{j:02d}", b=f"{200 + i // 10000:03d}", c=f"{i % 10000:04d}")
+        for j in range(9)
+    ]
+    return {
+        "telephoneNumber": public[0],
+        "mobile": public[1],
+        "homePhone": public[2],
+        "otherTelephone": public[3:6],
+        "otherMobile": public[6:9],
+        "ipPhone": f"{i:05d}",
+    }
 
 
 @contextlib.contextmanager
@@ -89,10 +97,23 @@ def exclusive(dc_dir: Path) -> Iterator[None]:
 class Admin:
     def __init__(self, env: dict[str, str]) -> None:
         url = urlsplit(env["LDAP_URL"])
-        server = Server(url.hostname or "127.0.0.1", port=url.port or 636, use_ssl=True,
-                        tls=Tls(validate=ssl.CERT_NONE), get_info=NONE, connect_timeout=5)
-        self.conn = Connection(server, env["LDAP_ADMIN_DN"], env["LDAP_ADMIN_PASSWORD"], auto_bind=True,
-                               receive_timeout=120, raise_exceptions=True, check_names=False)
+        server = Server(
+            url.hostname or "127.0.0.1",
+            port=url.port or 636,
+            use_ssl=True,
+            tls=Tls(validate=ssl.CERT_NONE),
+            get_info=NONE,
+            connect_timeout=5,
+        )
+        self.conn = Connection(
+            server,
+            env["LDAP_ADMIN_DN"],
+            env["LDAP_ADMIN_PASSWORD"],
+            auto_bind=True,
+            receive_timeout=120,
+            raise_exceptions=True,
+            check_names=False,
+        )
         self.ou = f"{OU},{env['LDAP_BASE_DN']}"
 
     def dn(self, i: int) -> str:
@@ -105,9 +126,14 @@ class Admin:
         except LDAPEntryAlreadyExistsResult:
             pass
         for i in range(users):
-            attributes = {"sAMAccountName": f"bench{i:05d}", "displayName": f"Bench Person {i:05d}",
-                          "department": f"Dept {i % 40}", "title": "Bench", "userAccountControl": "544",
-                          **numbers_of(i)}
+            attributes = {
+                "sAMAccountName": f"bench{i:05d}",
+                "displayName": f"Bench Person {i:05d}",
+                "department": f"Dept {i % 40}",
+                "title": "Bench",
+                "userAccountControl": "544",
+                **numbers_of(i),
+            }
             self.conn.add(self.dn(i), ["top", "person", "organizationalPerson", "user"], attributes)
             if i % 1000 == 999:
                 print(f"\r  added {i + 1} people", end="", file=sys.stderr, flush=True)
@@ -173,8 +199,7 @@ async def sync(settings: Settings, out: dict[str, Any], name: str, *, full: bool
     source = TimedSource(directory)
     try:
         started = time.perf_counter()
-        report = await DirectorySync(source, d.number_policy(), full_sync_interval=d.full_sync_interval).run(
-            full=full)
+        report = await DirectorySync(source, d.number_policy(), full_sync_interval=d.full_sync_interval).run(full=full)
         out[f"{name}_s"], out[f"{name}_read_s"] = time.perf_counter() - started, source.read_s
         return report
     finally:
@@ -195,41 +220,44 @@ async def bench(settings: Settings, admin: Admin, args: argparse.Namespace) -> d
         changed = rng.sample(range(args.users), 10)
         new_numbers = admin.change(changed)
         incremental = await sync(settings, out, "incremental")
-        assert incremental.ok and incremental.mode == "incremental" and len(incremental.changed) == 10, \
+        assert incremental.ok and incremental.mode == "incremental" and len(incremental.changed) == 10, (
             incremental.summary()
+        )
         out["incremental_people"] = incremental.people
 
         policy = settings.directory.number_policy()
-        lookup = DirectoryCallerLookup(policy, memory_index=True)      # as helpline runs it (web/runtime/directory.py)
-        table = DirectoryCallerLookup(policy)                           # the index table only
+        lookup = DirectoryCallerLookup(policy, memory_index=True)  # as helpline runs it (web/runtime/directory.py)
+        table = DirectoryCallerLookup(policy)  # the index table only
         started = time.perf_counter()
         await lookup.refresh()
         out["memory_load_s"] = time.perf_counter() - started
-        index = {key: (pid, attr) for key, pid, attr in await CallerIndexEntry.all().values_list(
-            "key", "person_id", "attribute")}
+        index = {
+            key: (pid, attr)
+            for key, pid, attr in await CallerIndexEntry.all().values_list("key", "person_id", "attribute")
+        }
         raws = []
-        for _ in range(args.lookups):   # as a trunk sends them: E.164, national, with the outside-line 9
+        for _ in range(args.lookups):  # as a trunk sends them: E.164, national, with the outside-line 9
             i, j = rng.randrange(args.users), rng.randrange(9)
-            if i in changed and j == 0:   # that number is gone (the new one is looked up below)
+            if i in changed and j == 0:  # that number is gone (the new one is looked up below)
                 j = 1
             digits = f"5{j:02d}{200 + i // 10000:03d}{i % 10000:04d}"
             raws.append(rng.choice([f"+1{digits}", digits, f"1{digits}"]))
         raws += [f"+1{n[4:7]}{n[9:12]}{n[13:]}" for n in new_numbers]
         keys = [policy.parse(raw).key for raw in raws]
         parsed = [CallerNumber.parse(raw) for raw in raws]
-        for _ in range(2000):   # warm up (the state cache, the query paths)
+        for _ in range(2000):  # warm up (the state cache, the query paths)
             await lookup.lookup(parsed[_ % len(parsed)])
             await table.lookup(parsed[_ % len(parsed)])
         ns = time.perf_counter_ns
         times_index, times_table, times_dict, times_parse = [], [], [], []
         misses = 0
-        for raw, number, key in zip(raws, parsed, keys):
+        for number in parsed:
             t0 = ns()
             match = await lookup.lookup(number)
             t1 = ns()
             misses += match.status.value != "unique"
             times_index.append((t1 - t0) / 1000)
-        for number in parsed[:args.table_lookups]:
+        for number in parsed[: args.table_lookups]:
             t0 = ns()
             match = await table.lookup(number)
             t1 = ns()
@@ -239,13 +267,17 @@ async def bench(settings: Settings, admin: Admin, args: argparse.Namespace) -> d
             t0 = ns()
             index.get(key)  # type: ignore[arg-type]
             t1 = ns()
-            policy.parse(raw).key
+            _ = policy.parse(raw).key  # the time to read a number the way the index keys it
             t2 = ns()
             times_dict.append((t1 - t0) / 1000)
             times_parse.append((t2 - t1) / 1000)
         assert misses == 0, f"{misses} lookups did not find their person"
-        for name, values in (("index", times_index), ("table", times_table), ("dict", times_dict),
-                             ("parse", times_parse)):
+        for name, values in (
+            ("index", times_index),
+            ("table", times_table),
+            ("dict", times_dict),
+            ("parse", times_parse),
+        ):
             out[f"{name}_p50_us"] = statistics.median(values)
             out[f"{name}_p99_us"] = percentile(values, 99)
             out[f"{name}_max_us"] = max(values)
@@ -256,35 +288,58 @@ async def bench(settings: Settings, admin: Admin, args: argparse.Namespace) -> d
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--users", type=int, default=10_000, help="bench people to add (default 10000)")
     ap.add_argument("--lookups", type=int, default=100_000, help="caller lookups to time (default 100000)")
-    ap.add_argument("--ad-env", default=os.environ.get("HELPLINE_TEST_AD", "/tmp/helpline-test-ad/env"),
-                    help="the env file tests/support/ad/samba_ad_up.sh wrote (default $HELPLINE_TEST_AD)")
-    ap.add_argument("--table-lookups", type=int, default=20_000,
-                    help="lookups to time against the index table alone, without the in-memory copy (default 20000)")
+    ap.add_argument(
+        "--ad-env",
+        default=os.environ.get("HELPLINE_TEST_AD", "/tmp/helpline-test-ad/env"),
+        help="the env file tests/support/ad/samba_ad_up.sh wrote (default $HELPLINE_TEST_AD)",
+    )
+    ap.add_argument(
+        "--table-lookups",
+        type=int,
+        default=20_000,
+        help="lookups to time against the index table alone, without the in-memory copy (default 20000)",
+    )
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
     if not 10 <= args.users <= 99_999 or args.lookups < 1:
         ap.error("--users must be 10-99999 and --lookups at least 1")
     env_file = Path(args.ad_env)
     if not env_file.is_file():
-        ap.error(f"{env_file}: no such file; start the test DC: SAMBA_AD_PYTHON=.venv/bin/python "
-                 "tests/support/ad/samba_ad_up.sh /tmp/helpline-test-ad")
+        ap.error(
+            f"{env_file}: no such file; start the test DC: SAMBA_AD_PYTHON=.venv/bin/python "
+            "tests/support/ad/samba_ad_up.sh /tmp/helpline-test-ad"
+        )
     env = read_env_file(env_file)
     workdir = Path(tempfile.mkdtemp(prefix="helpline_bench_directory_"))
-    settings = load_settings(environ={
-        "HELPLINE_DATABASE_URL": f"sqlite://{workdir}/helpline.sqlite3",
-        "HELPLINE_DIRECTORY_SERVERS": env["LDAP_URL"], "HELPLINE_DIRECTORY_BIND_DN": env["LDAP_BIND_DN"],
-        "HELPLINE_DIRECTORY_PASSWORD": env["LDAP_BIND_PASSWORD"],
-        "HELPLINE_DIRECTORY_BASE_DN": f"{OU},{env['LDAP_BASE_DN']}", "HELPLINE_DIRECTORY_CA_FILE": env["LDAP_CA_CERT"],
-        "HELPLINE_DIRECTORY_TLS_SERVER_NAME": env["LDAP_TLS_SERVER_NAME"], "HELPLINE_DIRECTORY_PAGE_SIZE": "1000",
-        "HELPLINE_DIRECTORY_RECEIVE_TIMEOUT": "60s", "HELPLINE_DIRECTORY_DIALLING_PREFIXES": "9"})
-    print(f"bench/directory.py: {args.users} people x 10 numbers, {args.lookups} lookups; DC {env['LDAP_URL']} "
-          f"(base {OU}), SQLite in {workdir}", file=sys.stderr)
-    print("  the test DC is held exclusively until the bench people are deleted again: directory tests of other "
-          "sessions wait", file=sys.stderr)
+    settings = load_settings(
+        environ={
+            "HELPLINE_DATABASE_URL": f"sqlite://{workdir}/helpline.sqlite3",
+            "HELPLINE_DIRECTORY_SERVERS": env["LDAP_URL"],
+            "HELPLINE_DIRECTORY_BIND_DN": env["LDAP_BIND_DN"],
+            "HELPLINE_DIRECTORY_PASSWORD": env["LDAP_BIND_PASSWORD"],
+            "HELPLINE_DIRECTORY_BASE_DN": f"{OU},{env['LDAP_BASE_DN']}",
+            "HELPLINE_DIRECTORY_CA_FILE": env["LDAP_CA_CERT"],
+            "HELPLINE_DIRECTORY_TLS_SERVER_NAME": env["LDAP_TLS_SERVER_NAME"],
+            "HELPLINE_DIRECTORY_PAGE_SIZE": "1000",
+            "HELPLINE_DIRECTORY_RECEIVE_TIMEOUT": "60s",
+            "HELPLINE_DIRECTORY_DIALLING_PREFIXES": "9",
+        }
+    )
+    print(
+        f"bench/directory.py: {args.users} people x 10 numbers, {args.lookups} lookups; DC {env['LDAP_URL']} "
+        f"(base {OU}), SQLite in {workdir}",
+        file=sys.stderr,
+    )
+    print(
+        "  the test DC is held exclusively until the bench people are deleted again: directory tests of other "
+        "sessions wait",
+        file=sys.stderr,
+    )
     with exclusive(Path(env["SAMBA_AD_DIR"])):
         admin = Admin(env)
         try:
@@ -298,30 +353,45 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 print(f"  bench people deleted in {admin.clean():.1f} s", file=sys.stderr)
             except Exception as exc:  # the figures are printed; say how to finish the clean-up
-                print(f"  could not delete the bench people ({exc}); run this benchmark again with --users 10 "
-                      f"to remove them", file=sys.stderr)
+                print(
+                    f"  could not delete the bench people ({exc}); run this benchmark again with --users 10 "
+                    f"to remove them",
+                    file=sys.stderr,
+                )
             admin.conn.unbind()
             shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
 def show(r: dict[str, Any], args: argparse.Namespace) -> None:
-    print(f"\nfull sync, first ({args.users} people added, {r['numbers']} numbers): {r['full_first_s']:.2f} s"
-          f" (reading AD {r['full_first_read_s']:.2f} s)   target < 15 s  {'OK' if r['full_first_s'] < 15 else 'MISSED'}")
-    print(f"full sync, again (nothing changed):                    {r['full_again_s']:.2f} s"
-          f" (reading AD {r['full_again_read_s']:.2f} s)")
-    print(f"incremental sync, 10 people changed ({r['incremental_people']} read):          "
-          f"{r['incremental_s']:.3f} s (reading AD {r['incremental_read_s']:.3f} s)   target < 1 s  "
-          f"{'OK' if r['incremental_s'] < 1 else 'MISSED'}"
-          f"   ({r['full_again_s'] / r['incremental_s']:.0f}x faster than a full sync)")
+    print(
+        f"\nfull sync, first ({args.users} people added, {r['numbers']} numbers): {r['full_first_s']:.2f} s"
+        f" (reading AD {r['full_first_read_s']:.2f} s)   target < 15 s  {'OK' if r['full_first_s'] < 15 else 'MISSED'}"
+    )
+    print(
+        f"full sync, again (nothing changed):                    {r['full_again_s']:.2f} s"
+        f" (reading AD {r['full_again_read_s']:.2f} s)"
+    )
+    print(
+        f"incremental sync, 10 people changed ({r['incremental_people']} read):          "
+        f"{r['incremental_s']:.3f} s (reading AD {r['incremental_read_s']:.3f} s)   target < 1 s  "
+        f"{'OK' if r['incremental_s'] < 1 else 'MISSED'}"
+        f"   ({r['full_again_s'] / r['incremental_s']:.0f}x faster than a full sync)"
+    )
     print(f"in-memory index loaded after the sync in {r['memory_load_s']:.2f} s")
     print(f"\n{r['lookups']} lookups at {r['numbers']} numbers (µs):   p50      p99      max")
-    for label, name in (("caller lookup (in-memory index)", "index"),
-                        (f"caller lookup, table only ({r['table_lookups']})", "table"),
-                        ("baseline: dict.get(key)", "dict"), ("baseline: normalise the number", "parse")):
+    for label, name in (
+        ("caller lookup (in-memory index)", "index"),
+        (f"caller lookup, table only ({r['table_lookups']})", "table"),
+        ("baseline: dict.get(key)", "dict"),
+        ("baseline: normalise the number", "parse"),
+    ):
         print(f"  {label:<38}{r[name + '_p50_us']:>8.1f} {r[name + '_p99_us']:>8.1f} {r[name + '_max_us']:>8.1f}")
-    print(f"  index / (normalise + dict) at p99: {r['index_p99_us'] / (r['parse_p99_us'] + r['dict_p99_us']):.1f}x;"
-          f"   target p99 < 1000 µs  {'OK' if r['index_p99_us'] < 1000 else 'MISSED'}", flush=True)
+    print(
+        f"  index / (normalise + dict) at p99: {r['index_p99_us'] / (r['parse_p99_us'] + r['dict_p99_us']):.1f}x;"
+        f"   target p99 < 1000 µs  {'OK' if r['index_p99_us'] < 1000 else 'MISSED'}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -58,12 +58,15 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-async def client(port: int, token: str, delays: list[float], ready: asyncio.Event, opened: list[int],
-                 total: int) -> None:
+async def client(
+    port: int, token: str, delays: list[float], ready: asyncio.Event, opened: list[int], total: int
+) -> None:
     """A bare SSE client (asyncio streams: httpx costs too much CPU for 500 of them next to the server)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
-    writer.write(f"GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-                 f"Accept: text/event-stream\r\n\r\n".encode())
+    writer.write(
+        f"GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        f"Accept: text/event-stream\r\n\r\n".encode()
+    )
     await writer.drain()
     try:
         while True:
@@ -97,10 +100,12 @@ async def main(args: argparse.Namespace) -> None:
     (work / "helpline.toml").write_text(
         f'[web]\nport = {port}\naccess_log = false\nlog_level = "warning"\n[database]\nurl = "sqlite://{work}/b.sqlite3"\n'
         f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {pbx.port}\nusername = "bench"\nsecret = "bench"\n'
-        f'queues = ["helpdesk"]\n')
+        f'queues = ["helpdesk"]\n'
+    )
     env["HELPLINE_CONFIG"] = str(work / "helpline.toml")
-    run = lambda *a, **kw: subprocess.run([sys.executable, "-m", "web.cli", *a], env=env, cwd=work,  # noqa: E731
-                                          capture_output=True, text=True, **kw)
+    run = lambda *a, **kw: subprocess.run(
+        [sys.executable, "-m", "web.cli", *a], env=env, cwd=work, capture_output=True, text=True, **kw
+    )
     run("db", "upgrade", check=True)
     token = run("user", "add", "boss", "--role", "supervisor", check=True).stdout.strip()
     server = subprocess.Popen([sys.executable, "-m", "web.cli", "serve"], env=env, cwd=work)
@@ -115,8 +120,9 @@ async def main(args: argparse.Namespace) -> None:
         idle = rss_kib(server.pid)
         delays: list[float] = []
         ready, opened = asyncio.Event(), [0]
-        tasks = [asyncio.create_task(client(port, token, delays, ready, opened, args.clients))
-                 for _ in range(args.clients)]
+        tasks = [
+            asyncio.create_task(client(port, token, delays, ready, opened, args.clients)) for _ in range(args.clients)
+        ]
         await asyncio.wait_for(ready.wait(), 120)
         connected = rss_kib(server.pid)
         now = time.time()
@@ -143,12 +149,15 @@ async def main(args: argparse.Namespace) -> None:
     if not delays:
         raise SystemExit("no call event reached the clients")
     q = statistics.quantiles(delays, n=100)
-    print(f"{args.clients} clients, {len(delays)} call events delivered "
-          f"({len(delays) / args.clients:.0f} per client)")
-    print(f"delay AMI frame -> client: p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms, "
-          f"max {max(delays) * 1000:.0f} ms")
-    print(f"server RSS: idle {idle / 1024:.0f} MiB, {args.clients} clients {connected / 1024:.0f} MiB "
-          f"({(connected - idle) / args.clients:.0f} KiB per client), during the replay {peak / 1024:.0f} MiB")
+    print(f"{args.clients} clients, {len(delays)} call events delivered ({len(delays) / args.clients:.0f} per client)")
+    print(
+        f"delay AMI frame -> client: p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms, "
+        f"max {max(delays) * 1000:.0f} ms"
+    )
+    print(
+        f"server RSS: idle {idle / 1024:.0f} MiB, {args.clients} clients {connected / 1024:.0f} MiB "
+        f"({(connected - idle) / args.clients:.0f} KiB per client), during the replay {peak / 1024:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

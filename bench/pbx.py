@@ -55,7 +55,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +94,8 @@ from pbx.tracker import CallTracker  # noqa: E402
 from tickets.agent_service import AgentService  # noqa: E402
 from tickets.models import Activity, Call, Ticket  # noqa: E402
 from tickets.person_service import PersonService  # noqa: E402
-from web.runtime import db, runtime_of  # noqa: E402
 from web.app import create_app  # noqa: E402
+from web.runtime import db, runtime_of  # noqa: E402
 from web.settings import Settings  # noqa: E402
 
 AMI = ROOT / "tests" / "fixtures" / "ami"
@@ -103,9 +103,9 @@ RECORDING = AMI / "d_storm200.raw.gz"
 TRUTH = AMI / "d_storm200.calls.jsonl"
 USER, SECRET = "bench", "bench-secret"
 #: Targets (docs/benchmarks.md).
-SQLITE_RATE_TARGET = 20_000.0     # events/s through to committed tickets
-RATIO_TARGET = 0.25               # of bare panoramisk's rate
-PACED_P99_TARGET_MS = 50.0        # arrival -> committed fact, at the storm's real pace
+SQLITE_RATE_TARGET = 20_000.0  # events/s through to committed tickets
+RATIO_TARGET = 0.25  # of bare panoramisk's rate
+PACED_P99_TARGET_MS = 50.0  # arrival -> committed fact, at the storm's real pace
 #: Memory is flat when, from the 2nd replay (caches filled by the 1st) to the last, the objects the garbage collector
 #: tracks do not grow (a Python-level leak of even one object per call shows here) and RSS, sampled after
 #: ``malloc_trim(0)`` (glibc otherwise keeps freed heap memory after a burst: raw RSS moves in steps of several MB,
@@ -116,8 +116,12 @@ MEMORY_FLAT_MB = 3.0
 OUTCOME = {"answered": "answered", "abandoned": "abandoned", "overflow-voicemail": "timeout"}
 AGENTS = [("alice", "Alice Agent", "101"), ("bob", "Bob Agent", "102"), ("carol", "Carol Agent", "103")]
 #: intake method -> (fact, the frame it comes from)
-FACTS = {"offered": ("CallOffered", "QueueCallerJoin"), "ringing": ("AgentRinging", "AgentCalled"),
-         "answered": ("CallAnswered", "AgentConnect"), "ended": ("CallEnded", "last Hangup")}
+FACTS = {
+    "offered": ("CallOffered", "QueueCallerJoin"),
+    "ringing": ("AgentRinging", "AgentCalled"),
+    "answered": ("CallAnswered", "AgentConnect"),
+    "ended": ("CallEnded", "last Hangup"),
+}
 #: the facts of the latency target (the brief's QueueCallerJoin / AgentConnect / last Hangup)
 TARGET_FACTS = ("offered", "answered", "ended")
 
@@ -135,7 +139,8 @@ DAY = 86_400
 
 
 def rewritten_id(uniqueid: str, replay: int) -> str:
-    """Replay ``replay``'s version of a recorded Uniqueid/Linkedid (same length: '1795795977.158' -> '3095795977.158')."""
+    """Replay ``replay``'s version of a recorded Uniqueid/Linkedid (same length: '1795795977.158' ->
+    '3095795977.158')."""
     assert uniqueid.startswith("17")
     return f"{30 + replay}{uniqueid[2:]}"
 
@@ -181,13 +186,26 @@ class ReplayProcess:
 
     def __init__(self, files: Sequence[Path], *, speed: float | None, loop: bool) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
-        cmd = [sys.executable, "-m", "web.cli", "pbx", "replay", *map(str, files), "--port", "0",
-               "--username", USER, "--secret", SECRET]
+        cmd = [
+            sys.executable,
+            "-m",
+            "web.cli",
+            "pbx",
+            "replay",
+            *map(str, files),
+            "--port",
+            "0",
+            "--username",
+            USER,
+            "--secret",
+            SECRET,
+        ]
         cmd += ["--max"] if speed is None else ["--speed", f"{speed:g}"]
         if loop:
             cmd.append("--loop")
-        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                                        env=env)
+        self.process = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env
+        )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         if "127.0.0.1:" not in line:
@@ -303,7 +321,7 @@ class Probe:
             self._reached.clear()
             try:
                 await asyncio.wait_for(self._reached.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise RuntimeError(f"only {self.ended} of {calls} calls ended within {timeout:.0f} s") from None
 
     def reset(self) -> None:
@@ -325,9 +343,14 @@ def summary_ms(values: Sequence[float]) -> dict[str, Any]:
     s = sorted(values)
     if not s:
         return {"n": 0}
-    return {"n": len(s), "p50_ms": round(percentile(s, 0.50) * 1000, 2), "p90_ms": round(percentile(s, 0.90) * 1000, 2),
-            "p99_ms": round(percentile(s, 0.99) * 1000, 2), "max_ms": round(s[-1] * 1000, 2),
-            "mean_ms": round(sum(s) / len(s) * 1000, 2)}
+    return {
+        "n": len(s),
+        "p50_ms": round(percentile(s, 0.50) * 1000, 2),
+        "p90_ms": round(percentile(s, 0.90) * 1000, 2),
+        "p99_ms": round(percentile(s, 0.99) * 1000, 2),
+        "max_ms": round(s[-1] * 1000, 2),
+        "mean_ms": round(sum(s) / len(s) * 1000, 2),
+    }
 
 
 def latency_report(latencies: dict[str, list[float]]) -> dict[str, Any]:
@@ -433,8 +456,9 @@ async def panoramisk_reader(port: int, expected: int) -> dict[str, Any]:
         if count == expected and not done.done():
             done.set_result(perf())
 
-    manager = Manager(host="127.0.0.1", port=port, username=USER, secret=SECRET, ping_delay=3600,
-                      reconnect_timeout=3600, loop=loop)
+    manager = Manager(
+        host="127.0.0.1", port=port, username=USER, secret=SECRET, ping_delay=3600, reconnect_timeout=3600, loop=loop
+    )
     manager.register_event("*", noop)
     cpu0 = time.process_time()
     await manager.connect()
@@ -447,8 +471,9 @@ async def panoramisk_reader(port: int, expected: int) -> dict[str, Any]:
 async def ami_reader(port: int, expected: int, only_events: frozenset[str] | None) -> dict[str, Any]:
     """``AmiConnection`` with one consumer task that takes batches and drops them: every event parsed and queued
     (``only_events`` None, as bench/ami_connection.py measures it), or only the tracker's (as the listener has it)."""
-    conn = AmiConnection("127.0.0.1", port, USER, SECRET, name="bench", session_markers=True, ping_interval=3600,
-                         only_events=only_events)
+    conn = AmiConnection(
+        "127.0.0.1", port, USER, SECRET, name="bench", session_markers=True, ping_interval=3600, only_events=only_events
+    )
     probe = Probe()
     probe.attach_queue(conn.events)
     cpu0 = time.process_time()
@@ -460,7 +485,7 @@ async def ami_reader(port: int, expected: int, only_events: frozenset[str] | Non
         else:  # the stream may end with ignored events: look again every 2 ms
             try:
                 batch = await asyncio.wait_for(conn.events.get_batch(), 0.002)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
         delivered += sum(1 for item in batch if not isinstance(item, SessionMarker))
     end = time.perf_counter()
@@ -473,8 +498,12 @@ async def ami_reader(port: int, expected: int, only_events: frozenset[str] | Non
 
 
 def reader_result(events: int, seconds: float, cpu: float) -> dict[str, Any]:
-    return {"events": events, "seconds": round(seconds, 4), "events_per_s": round(events / seconds),
-            "cpu_s": round(cpu, 3)}
+    return {
+        "events": events,
+        "seconds": round(seconds, 4),
+        "events_per_s": round(events / seconds),
+        "cpu_s": round(cpu, 3),
+    }
 
 
 # -- the pipeline -------------------------------------------------------------------------------------------------
@@ -482,11 +511,21 @@ def reader_result(events: int, seconds: float, cpu: float) -> dict[str, Any]:
 
 def app_settings(url: str, port: int) -> Settings:
     """What a user's config would say: one [[pbx]] with the IT queue, default timeouts."""
-    return Settings.model_validate({
-        "database": {"url": url},
-        "pbx": [{"name": "main", "host": "127.0.0.1", "port": port, "username": USER, "secret": SECRET,
-                 "queues": ["helpdesk"]}],
-    })
+    return Settings.model_validate(
+        {
+            "database": {"url": url},
+            "pbx": [
+                {
+                    "name": "main",
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "username": USER,
+                    "secret": SECRET,
+                    "queues": ["helpdesk"],
+                }
+            ],
+        }
+    )
 
 
 async def check_calls(truth: dict[str, dict[str, Any]]) -> list[str]:
@@ -494,8 +533,10 @@ async def check_calls(truth: dict[str, dict[str, Any]]) -> list[str]:
     problems: list[str] = []
     calls = {c.linkedid: c for c in await Call.filter(pbx="main")}
     if sorted(calls) != sorted(truth):
-        problems.append(f"{len(calls)} calls in the database, {len(truth)} placed; "
-                        f"{len(set(truth) - set(calls))} missing, {len(set(calls) - set(truth))} unexpected")
+        problems.append(
+            f"{len(calls)} calls in the database, {len(truth)} placed; "
+            f"{len(set(truth) - set(calls))} missing, {len(set(calls) - set(truth))} unexpected"
+        )
     for linkedid, row in truth.items():
         call = calls.get(linkedid)
         if call is None:
@@ -505,9 +546,12 @@ async def check_calls(truth: dict[str, dict[str, Any]]) -> list[str]:
             problems.append(f"{linkedid}: outcome {outcome}, expected {OUTCOME[row['outcome']]}")
         if call.ticket_id is None:
             problems.append(f"{linkedid}: no ticket")
-        if row["outcome"] == "answered" and (call.agent_name != row["agent"] or call.ended_by != row["complete_reason"]):
-            problems.append(f"{linkedid}: agent {call.agent_name}/{call.ended_by}, expected "
-                            f"{row['agent']}/{row['complete_reason']}")
+        if row["outcome"] == "answered" and (
+            call.agent_name != row["agent"] or call.ended_by != row["complete_reason"]
+        ):
+            problems.append(
+                f"{linkedid}: agent {call.agent_name}/{call.ended_by}, expected {row['agent']}/{row['complete_reason']}"
+            )
         if row["outcome"] == "overflow-voicemail" and not call.voicemail:
             problems.append(f"{linkedid}: voicemail not recorded")
     opened = collections.Counter(c.ticket_id for c in calls.values() if c.opened_ticket)
@@ -563,25 +607,34 @@ class PipelineRun:
         await asyncio.sleep(0.3)  # anything still in flight would now show
         status = self.listener.status()
         return {
-            "events": events, "calls": calls, "seconds": round(seconds, 4),
-            "events_per_s": round(events / seconds), "calls_per_s": round(calls / seconds, 1),
-            "facts_applied": status["facts_applied"], "facts_failed": status["facts_failed"],
-            "fact_retries": status["fact_retries"], "dropped_events": status["dropped_events"],
-            "events_received": status["events_received"], "events_probed": probe.events,
-            "cpu_s": round(cpu, 3), "cpu_us_per_event": round(cpu / events * 1e6, 1),
+            "events": events,
+            "calls": calls,
+            "seconds": round(seconds, 4),
+            "events_per_s": round(events / seconds),
+            "calls_per_s": round(calls / seconds, 1),
+            "facts_applied": status["facts_applied"],
+            "facts_failed": status["facts_failed"],
+            "fact_retries": status["fact_retries"],
+            "dropped_events": status["dropped_events"],
+            "events_received": status["events_received"],
+            "events_probed": probe.events,
+            "cpu_s": round(cpu, 3),
+            "cpu_us_per_event": round(cpu / events * 1e6, 1),
             "cpu_ms_per_call": round(cpu / calls * 1e3, 2),
             "cpu_main_thread_s": round(threads[0] - self.threads0[0], 3),
             "cpu_other_threads_s": round(threads[1] - self.threads0[1], 3),
             "facts_by_kind": dict(probe.applied),
             "db_cpu_s": None if db_cpu is None else round(db_cpu, 3),
             "replay_server_cpu_s": round(server_cpu, 3),
-            "machine_busy_cores": round((busy1 - self.machine0[0]) / max(total1 - self.machine0[1], 1e-9)
-                                        * (os.cpu_count() or 1), 2),
+            "machine_busy_cores": round(
+                (busy1 - self.machine0[0]) / max(total1 - self.machine0[1], 1e-9) * (os.cpu_count() or 1), 2
+            ),
         }
 
 
-async def pipeline_round(databases: Databases, server: ReplayProcess, truth: dict[str, dict[str, Any]],
-                         events: int, timeout: float) -> dict[str, Any]:
+async def pipeline_round(
+    databases: Databases, server: ReplayProcess, truth: dict[str, dict[str, Any]], events: int, timeout: float
+) -> dict[str, Any]:
     url = await databases.new()
     run = PipelineRun(url, server.port, databases.db_pids(url), server)
     trips = RoundTrips(run.probe)
@@ -594,7 +647,9 @@ async def pipeline_round(databases: Databases, server: ReplayProcess, truth: dic
     if trips.counts:
         applied = run.probe.applied
         result["sqlite_round_trips"] = dict(trips.counts)
-        result["sqlite_round_trips_per_fact"] = {k: round(trips.counts[k] / applied[k], 1) for k in applied if applied[k]}
+        result["sqlite_round_trips_per_fact"] = {
+            k: round(trips.counts[k] / applied[k], 1) for k in applied if applied[k]
+        }
     result["latency"] = latency_report(run.probe.latencies())
     result["_latencies"] = run.probe.latencies()
     result["correct"] = not result["problems"] and result["facts_failed"] == 0 and result["dropped_events"] == 0
@@ -670,8 +725,9 @@ def slope(values: Sequence[float]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, values)) / sum((x - mx) ** 2 for x in xs)
 
 
-async def memory_run(databases: Databases, workdir: Path, replays: int, truth: dict[str, dict[str, Any]],
-                     events: int) -> dict[str, Any]:
+async def memory_run(
+    databases: Databases, workdir: Path, replays: int, truth: dict[str, dict[str, Any]], events: int
+) -> dict[str, Any]:
     """``replays`` sessions of rewritten storms into one app and one database; RSS after each."""
     files = write_replays(workdir, replays)
     quiet = logging.getLogger("pbx.connection")
@@ -683,7 +739,7 @@ async def memory_run(databases: Databases, workdir: Path, replays: int, truth: d
     rss_trimmed: list[float] = []
     seconds: list[float] = []
     live: list[tuple[int, int]] = []
-    blocks: list[int] = []   # Python objects/blocks alive: a leak shows here before it shows in RSS
+    blocks: list[int] = []  # Python objects/blocks alive: a leak shows here before it shows in RSS
     objects: list[int] = []
     try:
         run = PipelineRun(url, server.port, databases.db_pids(url), server)
@@ -704,9 +760,12 @@ async def memory_run(databases: Databases, workdir: Path, replays: int, truth: d
                 blocks.append(sys.getallocatedblocks())
                 objects.append(len(gc.get_objects()))
                 live.append((listener.tracker.live, listener.tracker.candidates))
-                log(f"  replay {k + 1}/{replays}: {seconds[-1]:.2f} s, RSS {rss[-1]:.1f} MB "
-                    f"(after gc and malloc_trim {rss_trimmed[-1]:.1f}), {blocks[-1]:,} blocks, {objects[-1]:,} gc objects, "
-                    f"calls followed {live[-1]}")
+                log(
+                    f"  replay {k + 1}/{replays}: {seconds[-1]:.2f} s, RSS {rss[-1]:.1f} MB "
+                    f"(after gc and malloc_trim {rss_trimmed[-1]:.1f}), {blocks[-1]:,} blocks, {objects[-1]:,} "
+                    f"gc objects, "
+                    f"calls followed {live[-1]}"
+                )
                 if k + 1 < replays:  # next session: log off; the listener reconnects and gets the next recording
                     run.probe.reset()
                     await listener.connection.send_action({"Action": "Logoff"})
@@ -716,20 +775,36 @@ async def memory_run(databases: Databases, workdir: Path, replays: int, truth: d
     finally:
         server.stop()
         quiet.setLevel(level)
-    half = rss[len(rss) // 2:]
+    half = rss[len(rss) // 2 :]
     growth_half = half[-1] - half[0]
     objects_growth = (objects[-1] - objects[1]) / objects[1]
     trimmed_growth = rss_trimmed[-1] - rss_trimmed[1]
     flat = trimmed_growth <= MEMORY_FLAT_MB and objects_growth <= MEMORY_FLAT_OBJECTS
-    return {"replays": replays, "events_per_replay": events, "calls_per_replay": len(truth), "rss_mb": rss,
-            "rss_trimmed_mb": rss_trimmed, "allocated_blocks": blocks,
-            "gc_objects": objects, "seconds_per_replay": seconds, "live_and_candidates": live,
-            "growth_mb": round(rss[-1] - rss[0], 1), "growth_after_first_mb": round(rss[-1] - rss[1], 1),
-            "growth_second_half_mb": round(growth_half, 1), "slope_mb_per_replay": round(slope(rss[1:]), 3),
-            "trimmed_growth_after_first_mb": round(trimmed_growth, 1),
-            "objects_growth": round(objects_growth, 4), "blocks_growth": blocks[-1] - blocks[1], "flat": flat, "problems": problems,
-            "logins": status["logins"], "resyncs": status["resyncs"], "facts_failed": status["facts_failed"],
-            "dropped_events": status["dropped_events"], "correct": not problems and status["facts_failed"] == 0}
+    return {
+        "replays": replays,
+        "events_per_replay": events,
+        "calls_per_replay": len(truth),
+        "rss_mb": rss,
+        "rss_trimmed_mb": rss_trimmed,
+        "allocated_blocks": blocks,
+        "gc_objects": objects,
+        "seconds_per_replay": seconds,
+        "live_and_candidates": live,
+        "growth_mb": round(rss[-1] - rss[0], 1),
+        "growth_after_first_mb": round(rss[-1] - rss[1], 1),
+        "growth_second_half_mb": round(growth_half, 1),
+        "slope_mb_per_replay": round(slope(rss[1:]), 3),
+        "trimmed_growth_after_first_mb": round(trimmed_growth, 1),
+        "objects_growth": round(objects_growth, 4),
+        "blocks_growth": blocks[-1] - blocks[1],
+        "flat": flat,
+        "problems": problems,
+        "logins": status["logins"],
+        "resyncs": status["resyncs"],
+        "facts_failed": status["facts_failed"],
+        "dropped_events": status["dropped_events"],
+        "correct": not problems and status["facts_failed"] == 0,
+    }
 
 
 # -- one backend --------------------------------------------------------------------------------------------------
@@ -739,8 +814,14 @@ def median_of(rounds: list[dict[str, Any]], key: str) -> float:
     return statistics.median(r[key] for r in rounds)
 
 
-async def bench_backend(backend: str, args: argparse.Namespace, workdir: Path, max_server: ReplayProcess,
-                        expected_events: int, duration: float) -> dict[str, Any]:
+async def bench_backend(
+    backend: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    max_server: ReplayProcess,
+    expected_events: int,
+    duration: float,
+) -> dict[str, Any]:
     truth = load_truth()
     databases = Databases(backend, workdir, args.postgres_url)
     result: dict[str, Any] = {"backend": backend}
@@ -767,31 +848,42 @@ async def bench_backend(backend: str, args: argparse.Namespace, workdir: Path, m
             for kind, values in r.pop("_latencies").items():
                 latencies[kind].extend(values)
             rounds["pipeline"].append(r)
-            log(f"{backend}: round {n + 1}/{args.rounds}: panoramisk {rounds['panoramisk'][-1]['events_per_s']:,} ev/s, "
+            log(
+                f"{backend}: round {n + 1}/{args.rounds}: panoramisk "
+                f"{rounds['panoramisk'][-1]['events_per_s']:,} ev/s, "
                 f"AmiConnection {rounds['ami'][-1]['events_per_s']:,} ev/s (tracker's events only "
                 f"{rounds['ami_filtered'][-1]['events_per_s']:,}), pipeline {r['events_per_s']:,} ev/s "
-                f"({r['calls_per_s']} calls/s, {r['seconds']:.2f} s), correct: {r['correct']}")
+                f"({r['calls_per_s']} calls/s, {r['seconds']:.2f} s), correct: {r['correct']}"
+            )
         result["rounds"] = rounds
         pipe = median_of(rounds["pipeline"], "events_per_s")
         pano = median_of(rounds["panoramisk"], "events_per_s")
         ami = median_of(rounds["ami"], "events_per_s")
         amif = median_of(rounds["ami_filtered"], "events_per_s")
         result["throughput"] = {
-            "pipeline_events_per_s": pipe, "pipeline_calls_per_s": median_of(rounds["pipeline"], "calls_per_s"),
-            "panoramisk_events_per_s": pano, "ami_events_per_s": ami,
+            "pipeline_events_per_s": pipe,
+            "pipeline_calls_per_s": median_of(rounds["pipeline"], "calls_per_s"),
+            "panoramisk_events_per_s": pano,
+            "ami_events_per_s": ami,
             "ami_filtered_events_per_s": amif,
-            "ratio_pipeline_vs_panoramisk": round(pipe / pano, 3), "ratio_ami_vs_panoramisk": round(ami / pano, 3),
+            "ratio_pipeline_vs_panoramisk": round(pipe / pano, 3),
+            "ratio_ami_vs_panoramisk": round(ami / pano, 3),
             "ratio_ami_filtered_vs_panoramisk": round(amif / pano, 3),
-            "ratio_per_round": [round(p["events_per_s"] / q["events_per_s"], 3)
-                                for p, q in zip(rounds["pipeline"], rounds["panoramisk"])],
+            "ratio_per_round": [
+                round(p["events_per_s"] / q["events_per_s"], 3)
+                for p, q in zip(rounds["pipeline"], rounds["panoramisk"])
+            ],
             "pipeline_cpu_us_per_event": median_of(rounds["pipeline"], "cpu_us_per_event"),
             "pipeline_cpu_ms_per_call": median_of(rounds["pipeline"], "cpu_ms_per_call"),
-            "panoramisk_cpu_us_per_event": round(statistics.median(r["cpu_s"] for r in rounds["panoramisk"])
-                                                 / expected_events * 1e6, 1),
-            "ami_cpu_us_per_event": round(statistics.median(r["cpu_s"] for r in rounds["ami"])
-                                          / expected_events * 1e6, 1),
-            "ami_filtered_cpu_us_per_event": round(statistics.median(r["cpu_s"] for r in rounds["ami_filtered"])
-                                                   / expected_events * 1e6, 1),
+            "panoramisk_cpu_us_per_event": round(
+                statistics.median(r["cpu_s"] for r in rounds["panoramisk"]) / expected_events * 1e6, 1
+            ),
+            "ami_cpu_us_per_event": round(
+                statistics.median(r["cpu_s"] for r in rounds["ami"]) / expected_events * 1e6, 1
+            ),
+            "ami_filtered_cpu_us_per_event": round(
+                statistics.median(r["cpu_s"] for r in rounds["ami_filtered"]) / expected_events * 1e6, 1
+            ),
             "pipeline_cpu_main_thread_s": median_of(rounds["pipeline"], "cpu_main_thread_s"),
             "pipeline_cpu_other_threads_s": median_of(rounds["pipeline"], "cpu_other_threads_s"),
         }
@@ -816,8 +908,13 @@ async def bench_backend(backend: str, args: argparse.Namespace, workdir: Path, m
     return result
 
 
-async def paced_run(databases: Databases, truth: dict[str, dict[str, Any]], expected_events: int, duration: float,
-                    pace_seconds: float | None) -> dict[str, Any]:
+async def paced_run(
+    databases: Databases,
+    truth: dict[str, dict[str, Any]],
+    expected_events: int,
+    duration: float,
+    pace_seconds: float | None,
+) -> dict[str, Any]:
     speed = duration / pace_seconds if pace_seconds else 1.0
     log(f"{databases.backend}: (b) one replay at {speed:g}x real pace ({duration / speed:.0f} s)")
     paced_server = ReplayProcess([RECORDING], speed=speed, loop=False)
@@ -828,8 +925,10 @@ async def paced_run(databases: Databases, truth: dict[str, dict[str, Any]], expe
     paced.pop("_latencies")
     paced["speed"] = speed
     lat = paced["latency"]["target_facts"]
-    log(f"{databases.backend}: paced: p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms; "
-        f"correct: {paced['correct']}")
+    log(
+        f"{databases.backend}: paced: p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms; "
+        f"correct: {paced['correct']}"
+    )
     return paced
 
 
@@ -840,17 +939,24 @@ def targets(r: dict[str, Any]) -> dict[str, Any]:
     runs = r["rounds"]["pipeline"] + [r[k] for k in ("paced", "memory") if k in r]
     out["correct"] = {"pass": all(x["correct"] for x in runs), "applies": True}
     ratio = t["pipeline_events_per_s"] / t["panoramisk_events_per_s"]  # unrounded
-    out["rate_ge_20000"] = {"pass": t["pipeline_events_per_s"] >= SQLITE_RATE_TARGET, "applies": r["backend"] == "sqlite",
-                            "events_per_s": t["pipeline_events_per_s"]}
+    out["rate_ge_20000"] = {
+        "pass": t["pipeline_events_per_s"] >= SQLITE_RATE_TARGET,
+        "applies": r["backend"] == "sqlite",
+        "events_per_s": t["pipeline_events_per_s"],
+    }
     out["ratio_ge_quarter"] = {"pass": ratio >= RATIO_TARGET, "applies": r["backend"] == "sqlite", "ratio": ratio}
     if "paced" in r:
         p99 = r["paced"]["latency"]["target_facts"]["p99_ms"]
         out["paced_p99_lt_50ms"] = {"pass": p99 < PACED_P99_TARGET_MS, "applies": True, "p99_ms": p99}
     if "memory" in r:
         m = r["memory"]
-        out["memory_flat"] = {"pass": m["flat"], "applies": True,
-                              "trimmed_growth_after_first_mb": m["trimmed_growth_after_first_mb"],
-                              "growth_after_first_mb": m["growth_after_first_mb"], "objects_growth": m["objects_growth"]}
+        out["memory_flat"] = {
+            "pass": m["flat"],
+            "applies": True,
+            "trimmed_growth_after_first_mb": m["trimmed_growth_after_first_mb"],
+            "growth_after_first_mb": m["growth_after_first_mb"],
+            "objects_growth": m["objects_growth"],
+        }
     return out
 
 
@@ -873,9 +979,11 @@ class Spy:
             log("--profile needs py-spy (pip install py-spy); not profiling")
             return self
         self.part = self.out.with_suffix(".part")
-        self.process = subprocess.Popen([exe, "record", "--pid", str(os.getpid()), "--rate", "250",
-                                         "--format", "raw", "--output", str(self.part)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [exe, "record", "--pid", str(os.getpid()), "--rate", "250", "--format", "raw", "--output", str(self.part)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(1.5)  # py-spy needs a moment to attach; this blocks the loop before the round, not during it
         return self
 
@@ -893,12 +1001,25 @@ class Spy:
             self.part.unlink()
 
 
-LAYERS = [("pypika", "SQL building (pypika)"), ("tortoise/", "tortoise ORM"), ("aiosqlite", "aiosqlite (thread hop)"),
-          ("asyncpg", "asyncpg"), ("panoramisk", "panoramisk"), ("pbx/protocol", "AMI parsing (pbx.protocol)"),
-          ("pbx/queue", "event queue"), ("pbx/tracker", "call tracker"), ("pbx/ami_values", "call tracker"),
-          ("pbx/", "pbx, other"), ("tickets/", "tickets (intake, services)"), ("directory/", "phone numbers"),
-          ("phonenumbers", "phone numbers"), ("web/", "web (listener)"), ("bench/", "benchmark probes"),
-          ("uvloop", "event loop"), ("asyncio", "event loop")]
+LAYERS = [
+    ("pypika", "SQL building (pypika)"),
+    ("tortoise/", "tortoise ORM"),
+    ("aiosqlite", "aiosqlite (thread hop)"),
+    ("asyncpg", "asyncpg"),
+    ("panoramisk", "panoramisk"),
+    ("pbx/protocol", "AMI parsing (pbx.protocol)"),
+    ("pbx/queue", "event queue"),
+    ("pbx/tracker", "call tracker"),
+    ("pbx/ami_values", "call tracker"),
+    ("pbx/", "pbx, other"),
+    ("tickets/", "tickets (intake, services)"),
+    ("directory/", "phone numbers"),
+    ("phonenumbers", "phone numbers"),
+    ("web/", "web (listener)"),
+    ("bench/", "benchmark probes"),
+    ("uvloop", "event loop"),
+    ("asyncio", "event loop"),
+]
 
 
 def profile_summary(path: Path) -> dict[str, Any]:
@@ -916,7 +1037,7 @@ def profile_summary(path: Path) -> dict[str, Any]:
         n = int(count)
         total += n
         for frame in reversed(frames):
-            where = frame[frame.rfind("(") + 1:]
+            where = frame[frame.rfind("(") + 1 :]
             layer = next((name for key, name in LAYERS if key in where), None)
             if layer is not None:
                 layers[layer] += n
@@ -933,46 +1054,69 @@ def print_report(meta: dict[str, Any], results: list[dict[str, Any]]) -> None:
     p = print
     p()
     p(f"helpline PBX pipeline benchmark  {meta['started']}  commit {meta['commit']}")
-    p(f"machine: {meta['cores']} cores {meta['cpu']}, Python {meta['python']}, {meta['loop']}, load avg at start "
-      f"{meta['loadavg_start']}, at end {meta['loadavg_end']}")
-    p(f"recording: {meta['recording']} ({meta['events']:,} events, {meta['calls']} calls, {meta['megabytes']:.1f} MB, "
-      f"{meta['duration_s']:.1f} s at real pace); {meta['args']['rounds']} rounds at max speed")
+    p(
+        f"machine: {meta['cores']} cores {meta['cpu']}, Python {meta['python']}, {meta['loop']}, load avg at start "
+        f"{meta['loadavg_start']}, at end {meta['loadavg_end']}"
+    )
+    p(
+        f"recording: {meta['recording']} ({meta['events']:,} events, {meta['calls']} calls, "
+        f"{meta['megabytes']:.1f} MB, "
+        f"{meta['duration_s']:.1f} s at real pace); {meta['args']['rounds']} rounds at max speed"
+    )
     p()
-    p("(a) max speed: events/s from the first event's arrival to the last event handled (readers) or the last "
-      "call committed (pipeline); median of rounds; ratio = x / bare panoramisk")
-    hdr = (f"{'backend':9} {'pipeline ev/s':>13} {'calls/s':>7} {'s':>5} {'ratio':>6} | {'panoramisk':>10} | "
-           f"{'AmiConnection':>13} {'ratio':>6} | {'tracker events':>14} {'ratio':>6} | correct")
+    p(
+        "(a) max speed: events/s from the first event's arrival to the last event handled (readers) or the last "
+        "call committed (pipeline); median of rounds; ratio = x / bare panoramisk"
+    )
+    hdr = (
+        f"{'backend':9} {'pipeline ev/s':>13} {'calls/s':>7} {'s':>5} {'ratio':>6} | {'panoramisk':>10} | "
+        f"{'AmiConnection':>13} {'ratio':>6} | {'tracker events':>14} {'ratio':>6} | correct"
+    )
     p(hdr)
     p("-" * len(hdr))
     for r in results:
         t = r["throughput"]
         pipe = r["rounds"]["pipeline"]
-        p(f"{r['backend']:9} {t['pipeline_events_per_s']:>13,.0f} {t['pipeline_calls_per_s']:>7.1f} "
-          f"{median_of(pipe, 'seconds'):>5.2f} {t['ratio_pipeline_vs_panoramisk']:>6.3f} | "
-          f"{t['panoramisk_events_per_s']:>10,.0f} | {t['ami_events_per_s']:>13,.0f} {t['ratio_ami_vs_panoramisk']:>6.3f} | "
-          f"{t['ami_filtered_events_per_s']:>14,.0f} {t['ratio_ami_filtered_vs_panoramisk']:>6.3f} | "
-          f"{sum(x['correct'] for x in pipe)}/{len(pipe)}")
-    p("  AmiConnection: every event parsed and queued (as bench/ami_connection.py); tracker events: only the events "
-      "the\n  tracker reads are parsed, the others skipped unparsed, as the listener's connection does")
+        p(
+            f"{r['backend']:9} {t['pipeline_events_per_s']:>13,.0f} {t['pipeline_calls_per_s']:>7.1f} "
+            f"{median_of(pipe, 'seconds'):>5.2f} {t['ratio_pipeline_vs_panoramisk']:>6.3f} | "
+            f"{t['panoramisk_events_per_s']:>10,.0f} | {t['ami_events_per_s']:>13,.0f} "
+            f"{t['ratio_ami_vs_panoramisk']:>6.3f} | "
+            f"{t['ami_filtered_events_per_s']:>14,.0f} {t['ratio_ami_filtered_vs_panoramisk']:>6.3f} | "
+            f"{sum(x['correct'] for x in pipe)}/{len(pipe)}"
+        )
+    p(
+        "  AmiConnection: every event parsed and queued (as bench/ami_connection.py); tracker events: only the events "
+        "the\n  tracker reads are parsed, the others skipped unparsed, as the listener's connection does"
+    )
     for r in results:
-        p(f"  {r['backend']}: pipeline per round {[x['events_per_s'] for x in r['rounds']['pipeline']]}, panoramisk "
-          f"{[x['events_per_s'] for x in r['rounds']['panoramisk']]}, ratios {r['throughput']['ratio_per_round']}")
+        p(
+            f"  {r['backend']}: pipeline per round {[x['events_per_s'] for x in r['rounds']['pipeline']]}, panoramisk "
+            f"{[x['events_per_s'] for x in r['rounds']['panoramisk']]}, ratios {r['throughput']['ratio_per_round']}"
+        )
     p()
     p("where the time goes (pipeline, median of rounds, per replay of the storm)")
     for r in results:
         t = r["throughput"]
         x = r["rounds"]["pipeline"][-1]
         dbc = t.get("db_cpu_s")
-        p(f"  {r['backend']}: {x['facts_applied']} facts ({x['facts_by_kind']}), {x['tickets']} tickets, "
-          f"{x['activities']} activity entries; dropped events {x['dropped_events']}, failed facts {x['facts_failed']}")
-        p(f"  {r['backend']}: cpu {median_of(r['rounds']['pipeline'], 'cpu_s'):.2f} s = event-loop thread "
-          f"{t['pipeline_cpu_main_thread_s']:.2f} s + driver threads {t['pipeline_cpu_other_threads_s']:.2f} s"
-          + ("" if dbc is None else f"; PostgreSQL backends {dbc:.2f} s")
-          + f"; {t['pipeline_cpu_ms_per_call']:.2f} ms per call; replay server {x['replay_server_cpu_s']:.2f} s; "
-          f"machine busy {x['machine_busy_cores']:.2f} of {meta['cores']} cores")
+        p(
+            f"  {r['backend']}: {x['facts_applied']} facts ({x['facts_by_kind']}), {x['tickets']} tickets, "
+            f"{x['activities']} activity entries; dropped events {x['dropped_events']}, failed facts "
+            f"{x['facts_failed']}"
+        )
+        p(
+            f"  {r['backend']}: cpu {median_of(r['rounds']['pipeline'], 'cpu_s'):.2f} s = event-loop thread "
+            f"{t['pipeline_cpu_main_thread_s']:.2f} s + driver threads {t['pipeline_cpu_other_threads_s']:.2f} s"
+            + ("" if dbc is None else f"; PostgreSQL backends {dbc:.2f} s")
+            + f"; {t['pipeline_cpu_ms_per_call']:.2f} ms per call; replay server {x['replay_server_cpu_s']:.2f} s; "
+            f"machine busy {x['machine_busy_cores']:.2f} of {meta['cores']} cores"
+        )
         if "sqlite_round_trips_per_fact" in x:
-            p(f"  {r['backend']}: trips to the SQLite thread per fact (statements + BEGIN/SAVEPOINT/RELEASE/COMMIT): "
-              f"{x['sqlite_round_trips_per_fact']}")
+            p(
+                f"  {r['backend']}: trips to the SQLite thread per fact (statements + BEGIN/SAVEPOINT/RELEASE/COMMIT): "
+                f"{x['sqlite_round_trips_per_fact']}"
+            )
         where = r.get("profile", {}).get("where", {})
         if where:
             share = ", ".join(f"{k} {v:.0%}" for k, v in where["share"].items() if v >= 0.01)
@@ -994,8 +1138,10 @@ def print_report(meta: dict[str, Any], results: list[dict[str, Any]]) -> None:
     for r in results:
         if "paced" not in r:
             continue
-        p(f"  {r['backend']}: real pace = speed {r['paced']['speed']:g}, {r['paced']['seconds']:.1f} s from first "
-          f"event to last commit; cpu {r['paced']['cpu_s']:.2f} s")
+        p(
+            f"  {r['backend']}: real pace = speed {r['paced']['speed']:g}, {r['paced']['seconds']:.1f} s from first "
+            f"event to last commit; cpu {r['paced']['cpu_s']:.2f} s"
+        )
     p()
     p("(c) memory: RSS (MB) after each replay of 200 new calls into one app and database")
     for r in results:
@@ -1006,34 +1152,50 @@ def print_report(meta: dict[str, Any], results: list[dict[str, Any]]) -> None:
         p(f"  {r['backend']}: {m['rss_mb']}")
         p(f"  {' ' * len(r['backend'])}  after gc.collect() and malloc_trim(0): {m['rss_trimmed_mb']}")
         pad = " " * len(r["backend"])
-        p(f"  {pad}  growth {m['growth_mb']:+.1f} MB overall, {m['growth_after_first_mb']:+.1f} MB from replay 2, "
-          f"{m['growth_second_half_mb']:+.1f} MB over the second half; slope from replay 2 "
-          f"{m['slope_mb_per_replay']:+.2f} MB/replay")
-        p(f"  {pad}  gc-tracked objects {m['gc_objects'][1]:,} -> {m['gc_objects'][-1]:,} ({m['objects_growth']:+.2%}), "
-          f"allocated blocks {m['blocks_growth']:+,} from replay 2; calls followed (live, candidates) at the end "
-          f"{m['live_and_candidates'][-1]}; logins {m['logins']}, seconds per replay {m['seconds_per_replay']}")
+        p(
+            f"  {pad}  growth {m['growth_mb']:+.1f} MB overall, {m['growth_after_first_mb']:+.1f} MB from replay 2, "
+            f"{m['growth_second_half_mb']:+.1f} MB over the second half; slope from replay 2 "
+            f"{m['slope_mb_per_replay']:+.2f} MB/replay"
+        )
+        p(
+            f"  {pad}  gc-tracked objects {m['gc_objects'][1]:,} -> {m['gc_objects'][-1]:,} "
+            f"({m['objects_growth']:+.2%}), "
+            f"allocated blocks {m['blocks_growth']:+,} from replay 2; calls followed (live, candidates) at the end "
+            f"{m['live_and_candidates'][-1]}; logins {m['logins']}, seconds per replay {m['seconds_per_replay']}"
+        )
     p()
     p("targets")
     for r in results:
         t = r["targets"]
         b = r["backend"]
         if b == "sqlite":
-            p(f"  >= {SQLITE_RATE_TARGET:,.0f} events/s to committed tickets on SQLite: {pf(t['rate_ge_20000']['pass'])}  "
-              f"{t['rate_ge_20000']['events_per_s']:,.0f}/s")
-            p(f"  >= a quarter of bare panoramisk's rate on SQLite: {pf(t['ratio_ge_quarter']['pass'])}  "
-              f"{t['ratio_ge_quarter']['ratio']:.3f}")
+            p(
+                f"  >= {SQLITE_RATE_TARGET:,.0f} events/s to committed tickets on SQLite: "
+                f"{pf(t['rate_ge_20000']['pass'])}  "
+                f"{t['rate_ge_20000']['events_per_s']:,.0f}/s"
+            )
+            p(
+                f"  >= a quarter of bare panoramisk's rate on SQLite: {pf(t['ratio_ge_quarter']['pass'])}  "
+                f"{t['ratio_ge_quarter']['ratio']:.3f}"
+            )
         else:
-            p(f"  (not a target) {b}: {t['rate_ge_20000']['events_per_s']:,.0f} events/s, ratio "
-              f"{t['ratio_ge_quarter']['ratio']:.3f}")
+            p(
+                f"  (not a target) {b}: {t['rate_ge_20000']['events_per_s']:,.0f} events/s, ratio "
+                f"{t['ratio_ge_quarter']['ratio']:.3f}"
+            )
         if "paced_p99_lt_50ms" in t:
-            p(f"  p99 arrival -> ticket < {PACED_P99_TARGET_MS:.0f} ms at real pace [{b}]: "
-              f"{pf(t['paced_p99_lt_50ms']['pass'])}  {t['paced_p99_lt_50ms']['p99_ms']:.1f} ms")
+            p(
+                f"  p99 arrival -> ticket < {PACED_P99_TARGET_MS:.0f} ms at real pace [{b}]: "
+                f"{pf(t['paced_p99_lt_50ms']['pass'])}  {t['paced_p99_lt_50ms']['p99_ms']:.1f} ms"
+            )
         if "memory_flat" in t:
             m = r["memory"]
-            p(f"  memory flat over {m['replays']} replays [{b}]: {pf(t['memory_flat']['pass'])}  from replay 2: RSS "
-              f"after malloc_trim {m['trimmed_growth_after_first_mb']:+.1f} MB (allowed {MEMORY_FLAT_MB:g}; "
-              f"raw RSS {m['growth_after_first_mb']:+.1f} MB), gc-tracked objects {m['objects_growth']:+.2%} "
-              f"(allowed {MEMORY_FLAT_OBJECTS:.1%})")
+            p(
+                f"  memory flat over {m['replays']} replays [{b}]: {pf(t['memory_flat']['pass'])}  from replay 2: RSS "
+                f"after malloc_trim {m['trimmed_growth_after_first_mb']:+.1f} MB (allowed {MEMORY_FLAT_MB:g}; "
+                f"raw RSS {m['growth_after_first_mb']:+.1f} MB), gc-tracked objects {m['objects_growth']:+.2%} "
+                f"(allowed {MEMORY_FLAT_OBJECTS:.1%})"
+            )
         p(f"  every replay gave exactly the recorded calls [{b}]: {pf(t['correct']['pass'])}")
         others = [("paced", r[k]) for k in ("paced", "memory") if k in r]
         for label, x in [("round", y) for y in r["rounds"]["pipeline"]] + others:
@@ -1042,23 +1204,39 @@ def print_report(meta: dict[str, Any], results: list[dict[str, Any]]) -> None:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    ap.add_argument("--postgres-url", default=os.environ.get("HELPLINE_BENCH_POSTGRES_URL")
-                    or os.environ.get("HELPLINE_TEST_POSTGRES_URL") or "postgres://postgres@127.0.0.1:5432/test",
-                    help="a server and a database to connect to for CREATE/DROP DATABASE (default: %(default)s)")
+    ap.add_argument(
+        "--postgres-url",
+        default=os.environ.get("HELPLINE_BENCH_POSTGRES_URL")
+        or os.environ.get("HELPLINE_TEST_POSTGRES_URL")
+        or "postgres://postgres@127.0.0.1:5432/test",
+        help="a server and a database to connect to for CREATE/DROP DATABASE (default: %(default)s)",
+    )
     ap.add_argument("--rounds", type=int, default=5, help="max-speed rounds per backend (default %(default)s)")
-    ap.add_argument("--pace-seconds", type=float, default=None,
-                    help="replay the storm at real pace squeezed into this many seconds (default: real pace, 83 s)")
+    ap.add_argument(
+        "--pace-seconds",
+        type=float,
+        default=None,
+        help="replay the storm at real pace squeezed into this many seconds (default: real pace, 83 s)",
+    )
     ap.add_argument("--memory-replays", type=int, default=10, help="replays for the memory check (default %(default)s)")
-    ap.add_argument("--quick", action="store_true",
-                    help="a smoke run: 2 rounds, the real pace squeezed into 20 s, 4 memory replays")
-    ap.add_argument("--phases", default="abc", help="which parts to run: a throughput, b latency at real pace, "
-                    "c memory (default %(default)s)")
-    ap.add_argument("--profile", action="store_true",
-                    help="sample this process with py-spy (250 Hz) during the pipeline rounds of (a); collapsed stacks "
-                         "go to bench/results/ (those rounds are then a little slower)")
+    ap.add_argument(
+        "--quick", action="store_true", help="a smoke run: 2 rounds, the real pace squeezed into 20 s, 4 memory replays"
+    )
+    ap.add_argument(
+        "--phases",
+        default="abc",
+        help="which parts to run: a throughput, b latency at real pace, c memory (default %(default)s)",
+    )
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample this process with py-spy (250 Hz) during the pipeline rounds of (a); collapsed stacks "
+        "go to bench/results/ (those rounds are then a little slower)",
+    )
     ap.add_argument("--no-uvloop", action="store_true", help="run on the default asyncio loop")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (SQLite files, recordings)")
     ap.add_argument("--json", type=Path, help="write the results here (default: bench/results/pbx-<time>.json)")
@@ -1073,19 +1251,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    started = args.started = datetime.now(timezone.utc)
+    started = args.started = datetime.now(UTC)
     rec = Recording.load(RECORDING)
     expected_events = rec.events + 1  # + the FullyBooted the server sends after the login
     assert rec.chunks is not None
     duration = rec.chunks[-1][0] - rec.chunks[0][0]
-    meta = {"started": started.strftime("%Y-%m-%d %H:%M:%S UTC"), "commit": git_describe(),
-            "cores": os.cpu_count(), "cpu": cpu_model(), "python": platform.python_version(),
-            "loop": "asyncio" if args.no_uvloop else "uvloop",
-            "loadavg_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-            "recording": RECORDING.name, "events": expected_events, "calls": len(load_truth()),
-            "megabytes": len(rec.stream) / 1e6, "duration_s": duration,
-            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                     if k not in ("postgres_url", "started")}}
+    meta = {
+        "started": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "commit": git_describe(),
+        "cores": os.cpu_count(),
+        "cpu": cpu_model(),
+        "python": platform.python_version(),
+        "loop": "asyncio" if args.no_uvloop else "uvloop",
+        "loadavg_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "recording": RECORDING.name,
+        "events": expected_events,
+        "calls": len(load_truth()),
+        "megabytes": len(rec.stream) / 1e6,
+        "duration_s": duration,
+        "args": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if k not in ("postgres_url", "started")
+        },
+    }
     del rec
     workdir = Path(tempfile.mkdtemp(prefix="helpline-bench-pbx-"))
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
@@ -1108,13 +1297,16 @@ async def main_async(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "results": results}, indent=2, ensure_ascii=False, default=str) + "\n")
     print(f"\nresults: {out}")
-    return 0 if all(r["targets"]["correct"]["pass"] for r in results) else 1  # a missed target is reported, not an error
+    return (
+        0 if all(r["targets"]["correct"]["pass"] for r in results) else 1
+    )  # a missed target is reported, not an error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.WARNING, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     return _api.run_loop(main_async(args), not args.no_uvloop)
 
 

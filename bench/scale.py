@@ -35,10 +35,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -62,11 +61,11 @@ _api = _pbx._api
 log, cpu_model, git_describe, percentile = _api.log, _api.cpu_model, _api.git_describe, _api.percentile
 
 from pbx.replay import Recording  # noqa: E402
-from web.app import create_app  # noqa: E402
-from web.runtime.leadership import Leadership  # noqa: E402
 from tests import chaos_support as chaos  # noqa: E402
 from tests.support.chaos import Instance  # noqa: E402
+from web.app import create_app  # noqa: E402
 from web.runtime import runtime_of  # noqa: E402
+from web.runtime.leadership import Leadership  # noqa: E402
 
 RECORDING: Path = _pbx.RECORDING
 TAKEOVER_TARGET_S = 5.0
@@ -78,8 +77,13 @@ BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 
 async def pbx_state(instance: Instance, wanted: str, timeout: float = 60.0, every: float = 0.05) -> float:
     """Wait until the instance's ``pbx:main`` status check reads ``wanted`` (``ok``: it leads; ``standby``)."""
-    return await chaos.until(f"{instance.name}: pbx {wanted}", lambda: chaos.has_check(instance, wanted), timeout,
-                             every, logs=lambda: instance.log()[-2000:])
+    return await chaos.until(
+        f"{instance.name}: pbx {wanted}",
+        lambda: chaos.has_check(instance, wanted),
+        timeout,
+        every,
+        logs=lambda: instance.log()[-2000:],
+    )
 
 
 async def launch(name: str, url: str, ami_port: int, workdir: Path, token: str | None = None) -> Instance:
@@ -103,8 +107,9 @@ async def until(predicate: Any, timeout: float, what: str) -> None:
         await asyncio.sleep(0.02)
 
 
-async def storm_round(databases: Any, workdir: Path, idle: Path, instances: int, truth: dict[str, Any],
-                      events: int) -> dict[str, Any]:
+async def storm_round(
+    databases: Any, workdir: Path, idle: Path, instances: int, truth: dict[str, Any], events: int
+) -> dict[str, Any]:
     url = await databases.new()
     server = _pbx.ReplayProcess([idle, RECORDING], speed=None, loop=False)
     standbys: list[Instance] = []
@@ -138,11 +143,19 @@ async def storm_round(databases: Any, workdir: Path, idle: Path, instances: int,
         for s in standbys:
             s.stop()
         server.stop()
-    return {"instances": instances, "seconds": round(seconds, 3), "calls_per_s": round(len(truth) / seconds, 1),
-            "events_per_s": round(events / seconds), "cpu_s": round(cpu, 3), "latency": latency,
-            "p50_ms": latency["target_facts"].get("p50_ms"), "p99_ms": latency["target_facts"].get("p99_ms"),
-            "problems": problems, "facts_failed": status["facts_failed"],
-            "correct": not problems and status["facts_failed"] == 0 and status["dropped_events"] == 0}
+    return {
+        "instances": instances,
+        "seconds": round(seconds, 3),
+        "calls_per_s": round(len(truth) / seconds, 1),
+        "events_per_s": round(events / seconds),
+        "cpu_s": round(cpu, 3),
+        "latency": latency,
+        "p50_ms": latency["target_facts"].get("p50_ms"),
+        "p99_ms": latency["target_facts"].get("p99_ms"),
+        "problems": problems,
+        "facts_failed": status["facts_failed"],
+        "correct": not problems and status["facts_failed"] == 0 and status["dropped_events"] == 0,
+    }
 
 
 async def baseline_round(events: int) -> dict[str, Any]:
@@ -185,16 +198,27 @@ def median(rows: Sequence[dict[str, Any]], key: str) -> float:
     return float(statistics.median(r[key] for r in rows))
 
 
-def report(meta: dict[str, Any], storms: list[dict[str, Any]], baselines: list[dict[str, Any]],
-           takeovers: list[float], retry: float) -> dict[str, Any]:
+def report(
+    meta: dict[str, Any],
+    storms: list[dict[str, Any]],
+    baselines: list[dict[str, Any]],
+    takeovers: list[float],
+    retry: float,
+) -> dict[str, Any]:
     one = [r for r in storms if r["instances"] == 1]
     two = [r for r in storms if r["instances"] == 2]
     bare = statistics.median(b["events_per_s"] for b in baselines)
-    print(f"\nhelpline scale-out benchmark, {meta['started']} (commit {meta['commit']}, {meta['cores']} cores, "
-          f"load {meta['loadavg_start']} -> {meta['loadavg_end']})")
-    print(f"\n(a) storm ({meta['calls']} calls, {meta['events']} events) at max speed on PostgreSQL, median of "
-          f"{len(one)} rounds each:")
-    print(f"  {'instances':<10} {'calls/s':>8} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs panoramisk':>14}  correct")
+    print(
+        f"\nhelpline scale-out benchmark, {meta['started']} (commit {meta['commit']}, {meta['cores']} cores, "
+        f"load {meta['loadavg_start']} -> {meta['loadavg_end']})"
+    )
+    print(
+        f"\n(a) storm ({meta['calls']} calls, {meta['events']} events) at max speed on PostgreSQL, median of "
+        f"{len(one)} rounds each:"
+    )
+    print(
+        f"  {'instances':<10} {'calls/s':>8} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs panoramisk':>14}  correct"
+    )
     summary: dict[str, Any] = {"bare_panoramisk_events_per_s": round(bare)}
     for label, rows in (("one", one), ("two", two)):
         if not rows:
@@ -203,8 +227,10 @@ def report(meta: dict[str, Any], storms: list[dict[str, Any]], baselines: list[d
         row["ratio_to_panoramisk"] = round(row["events_per_s"] / bare, 2)
         row["correct"] = all(r["correct"] for r in rows)
         summary[label] = row
-        print(f"  {label:<10} {row['calls_per_s']:>8.1f} {row['events_per_s']:>9.0f} {row['p50_ms']:>8.0f} "
-              f"{row['p99_ms']:>8.0f} {row['ratio_to_panoramisk']:>14.2f}  {row['correct']}")
+        print(
+            f"  {label:<10} {row['calls_per_s']:>8.1f} {row['events_per_s']:>9.0f} {row['p50_ms']:>8.0f} "
+            f"{row['p99_ms']:>8.0f} {row['ratio_to_panoramisk']:>14.2f}  {row['correct']}"
+        )
     print(f"  bare panoramisk (same rounds): {bare:,.0f} events/s")
     if one and two:
         summary["two_vs_one_calls_per_s"] = round(summary["two"]["calls_per_s"] / summary["one"]["calls_per_s"], 2)
@@ -212,23 +238,36 @@ def report(meta: dict[str, Any], storms: list[dict[str, Any]], baselines: list[d
         print(f"  two / one: calls/s x{summary['two_vs_one_calls_per_s']}, p99 x{summary['two_vs_one_p99']}")
     if takeovers:
         s = sorted(takeovers)
-        summary["takeover_s"] = {"n": len(s), "min": round(s[0], 3), "median": round(statistics.median(s), 3),
-                                 "max": round(s[-1], 3), "p90": round(percentile(s, 0.9), 3),
-                                 "vs_retry_interval": round(statistics.median(s) / retry, 2),
-                                 "target_s": TAKEOVER_TARGET_S, "pass": s[-1] < TAKEOVER_TARGET_S}
+        summary["takeover_s"] = {
+            "n": len(s),
+            "min": round(s[0], 3),
+            "median": round(statistics.median(s), 3),
+            "max": round(s[-1], 3),
+            "p90": round(percentile(s, 0.9), 3),
+            "vs_retry_interval": round(statistics.median(s) / retry, 2),
+            "target_s": TAKEOVER_TARGET_S,
+            "pass": s[-1] < TAKEOVER_TARGET_S,
+        }
         t = summary["takeover_s"]
-        print(f"\n(b) takeover after kill -9 of the leader ({t['n']} times): median {t['median']:.2f} s, max "
-              f"{t['max']:.2f} s (x{t['vs_retry_interval']} the standby's {retry:g} s retry); target < "
-              f"{TAKEOVER_TARGET_S:g} s: {'PASS' if t['pass'] else 'FAIL'}")
+        print(
+            f"\n(b) takeover after kill -9 of the leader ({t['n']} times): median {t['median']:.2f} s, max "
+            f"{t['max']:.2f} s (x{t['vs_retry_interval']} the standby's {retry:g} s retry); target < "
+            f"{TAKEOVER_TARGET_S:g} s: {'PASS' if t['pass'] else 'FAIL'}"
+        )
     return summary
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--postgres-url", default=os.environ.get("HELPLINE_BENCH_POSTGRES_URL")
-                    or os.environ.get("HELPLINE_TEST_POSTGRES_URL") or "postgres://postgres@127.0.0.1:5432/test",
-                    help="a server and a database to connect to for CREATE/DROP DATABASE (default: %(default)s)")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--postgres-url",
+        default=os.environ.get("HELPLINE_BENCH_POSTGRES_URL")
+        or os.environ.get("HELPLINE_TEST_POSTGRES_URL")
+        or "postgres://postgres@127.0.0.1:5432/test",
+        help="a server and a database to connect to for CREATE/DROP DATABASE (default: %(default)s)",
+    )
     ap.add_argument("--rounds", type=int, default=3, help="storm rounds per instance count (default %(default)s)")
     ap.add_argument("--takeovers", type=int, default=5, help="kill -9 takeovers to time (default %(default)s)")
     ap.add_argument("--no-uvloop", action="store_true", help="run on the default asyncio loop")
@@ -240,13 +279,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     events = Recording.load(RECORDING).events + 1  # + the FullyBooted the server sends after the login
     truth = _pbx.load_truth()
-    meta: dict[str, Any] = {"started": started.strftime("%Y-%m-%d %H:%M:%S UTC"), "commit": git_describe(),
-                            "cores": os.cpu_count(), "cpu": cpu_model(), "python": platform.python_version(),
-                            "loop": "asyncio" if args.no_uvloop else "uvloop", "events": events, "calls": len(truth),
-                            "loadavg_start": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+    meta: dict[str, Any] = {
+        "started": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "commit": git_describe(),
+        "cores": os.cpu_count(),
+        "cpu": cpu_model(),
+        "python": platform.python_version(),
+        "loop": "asyncio" if args.no_uvloop else "uvloop",
+        "events": events,
+        "calls": len(truth),
+        "loadavg_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
     workdir = Path(tempfile.mkdtemp(prefix="helpline-bench-scale-"))
     idle = workdir / "idle.raw"
     idle.write_bytes(BANNER)  # a session that logs in and stays quiet
@@ -258,10 +304,12 @@ async def main_async(args: argparse.Namespace) -> int:
         await databases.prepare()
         meta["postgres"] = databases.server_version
         for n in range(args.rounds):
-            for instances in ((1, 2) if n % 2 == 0 else (2, 1)):  # alternating: drift hits both alike
+            for instances in (1, 2) if n % 2 == 0 else (2, 1):  # alternating: drift hits both alike
                 result = await storm_round(databases, workdir, idle, instances, truth, events)
-                log(f"round {n + 1}, {instances} instance(s): {result['calls_per_s']} calls/s, p99 "
-                    f"{result['p99_ms']} ms, correct {result['correct']}")
+                log(
+                    f"round {n + 1}, {instances} instance(s): {result['calls_per_s']} calls/s, p99 "
+                    f"{result['p99_ms']} ms, correct {result['correct']}"
+                )
                 storms.append(result)
             baselines.append(await baseline_round(events))
         for n in range(args.takeovers):
@@ -275,8 +323,14 @@ async def main_async(args: argparse.Namespace) -> int:
     summary = report(meta, storms, baselines, takeovers, retry) if storms or takeovers else {}
     out = args.json or _api.RESULTS_DIR / f"scale-{started:%Y%m%d-%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"meta": meta, "summary": summary, "storms": storms, "baselines": baselines,
-                               "takeovers": takeovers}, indent=2, default=str) + "\n")
+    out.write_text(
+        json.dumps(
+            {"meta": meta, "summary": summary, "storms": storms, "baselines": baselines, "takeovers": takeovers},
+            indent=2,
+            default=str,
+        )
+        + "\n"
+    )
     print(f"\nresults: {out}")
     return 0 if all(r["correct"] for r in storms) else 1
 
@@ -285,8 +339,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.WARNING, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     return _api.run_loop(main_async(args), not args.no_uvloop)  # type: ignore[no-any-return]
 
 

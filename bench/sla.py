@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -63,11 +63,15 @@ from tickets.ticket_service import TicketService  # noqa: E402
 from web.runtime import db  # noqa: E402
 from web.settings import Settings, load_settings  # noqa: E402
 
-UTC = timezone.utc
-HOURS = {"mon": ["08:00-13:00", "14:00-18:00"], "tue": ["08:00-13:00", "14:00-18:00"],
-         "wed": ["08:00-13:00", "14:00-18:00"], "thu": ["08:00-13:00", "14:00-18:00"],
-         "fri": ["08:00-13:00", "14:00-17:00"]}
-POLICIES = '''
+UTC = UTC
+HOURS = {
+    "mon": ["08:00-13:00", "14:00-18:00"],
+    "tue": ["08:00-13:00", "14:00-18:00"],
+    "wed": ["08:00-13:00", "14:00-18:00"],
+    "thu": ["08:00-13:00", "14:00-18:00"],
+    "fri": ["08:00-13:00", "14:00-17:00"],
+}
+POLICIES = """
 [[sla.calendars]]
 name = "office"
 timezone = "Europe/Moscow"
@@ -85,7 +89,7 @@ calendar = "office"
 first_response = "4h"
 resolution = "30h"
 warn_at = [50, 75]
-'''
+"""
 #: The bench's "now" for the scheduler pass: Wednesday 4 March 2026, 13:30 in Moscow (office hours, after lunch).
 PASS_NOW = datetime(2026, 3, 4, 10, 30, tzinfo=UTC)
 #: The due clocks ran since Wednesday 08:00 Moscow: 4.5 business hours of a 8h target (the 50% warning is due).
@@ -106,11 +110,43 @@ def policy_book(tmp: Path) -> PolicyBook:
 
 # -- the databases ----------------------------------------------------------------------------------------------
 
-TICKET_COLUMNS = ("id", "number", "title", "description", "type", "status", "impact", "urgency", "priority",
-                  "channel", "search_text", "reopen_count", "version", "created_at", "updated_at")
-CLOCK_COLUMNS = ("id", "ticket_id", "metric", "policy", "calendar", "target_seconds", "warn_at", "warned", "state",
-                 "paused", "started_at", "running_since", "elapsed_seconds", "due_at", "next_event_at", "cycle",
-                 "version", "updated_at")
+TICKET_COLUMNS = (
+    "id",
+    "number",
+    "title",
+    "description",
+    "type",
+    "status",
+    "impact",
+    "urgency",
+    "priority",
+    "channel",
+    "search_text",
+    "reopen_count",
+    "version",
+    "created_at",
+    "updated_at",
+)
+CLOCK_COLUMNS = (
+    "id",
+    "ticket_id",
+    "metric",
+    "policy",
+    "calendar",
+    "target_seconds",
+    "warn_at",
+    "warned",
+    "state",
+    "paused",
+    "started_at",
+    "running_since",
+    "elapsed_seconds",
+    "due_at",
+    "next_event_at",
+    "cycle",
+    "version",
+    "updated_at",
+)
 CHUNK = 50_000
 
 
@@ -120,11 +156,49 @@ def rows_of(first: int, last: int, now: datetime, rng: random.Random) -> tuple[l
     created = now - timedelta(days=1)
     later = max(now, datetime.now(UTC))
     ids = range(first, last + 1)
-    tickets = [(i, f"IT-{i}", f"Printer {i}", "", "incident", "open", "medium", "medium", "P3", "api",
-                f"it-{i} printer {i}", 0, 1, created, created) for i in ids]
-    clocks = [(i, i, "resolution", "default", "office", PASS_TARGET, "50,75", "", "running", False, PASS_SINCE,
-               PASS_SINCE, 0.0, later + timedelta(days=31), later + timedelta(seconds=rng.uniform(3600, 30 * 86400)),
-               1, 1, created) for i in ids]
+    tickets = [
+        (
+            i,
+            f"IT-{i}",
+            f"Printer {i}",
+            "",
+            "incident",
+            "open",
+            "medium",
+            "medium",
+            "P3",
+            "api",
+            f"it-{i} printer {i}",
+            0,
+            1,
+            created,
+            created,
+        )
+        for i in ids
+    ]
+    clocks = [
+        (
+            i,
+            i,
+            "resolution",
+            "default",
+            "office",
+            PASS_TARGET,
+            "50,75",
+            "",
+            "running",
+            False,
+            PASS_SINCE,
+            PASS_SINCE,
+            0.0,
+            later + timedelta(days=31),
+            later + timedelta(seconds=rng.uniform(3600, 30 * 86400)),
+            1,
+            1,
+            created,
+        )
+        for i in ids
+    ]
     return tickets, clocks
 
 
@@ -168,10 +242,12 @@ class SqliteStore:
 
     async def breach_only(self, plan: list[tuple[int, datetime]], target: int) -> None:
         """Clocks ``id`` on the 24x7 calendar without warnings, breached at ``due`` (part c)."""
-        self._sql("UPDATE sla_clock SET policy = 'bench-delay', calendar = '24x7', target_seconds = ?, warn_at = '', "
-                  "warned = '', running_since = ?, elapsed_seconds = 0, due_at = ?, next_event_at = ?, "
-                  "version = version + 1 WHERE id = ?",
-                  [(target, due - timedelta(seconds=target), due, due, i) for i, due in plan])
+        self._sql(
+            "UPDATE sla_clock SET policy = 'bench-delay', calendar = '24x7', target_seconds = ?, warn_at = '', "
+            "warned = '', running_since = ?, elapsed_seconds = 0, due_at = ?, next_event_at = ?, "
+            "version = version + 1 WHERE id = ?",
+            [(target, due - timedelta(seconds=target), due, due, i) for i, due in plan],
+        )
 
     async def drop(self) -> None:
         pass
@@ -228,7 +304,8 @@ class PostgresStore:
                 "UPDATE sla_clock SET policy = 'bench-delay', calendar = '24x7', target_seconds = $1, warn_at = '', "
                 "warned = '', running_since = $2, elapsed_seconds = 0, due_at = $3, next_event_at = $3, "
                 "version = version + 1 WHERE id = $4",
-                [(target, due - timedelta(seconds=target), due, i) for i, due in plan])
+                [(target, due - timedelta(seconds=target), due, i) for i, due in plan],
+            )
         finally:
             await conn.close()
 
@@ -263,7 +340,7 @@ async def one_pass(store: Store, book: PolicyBook, warm: list[int], ids: list[in
     try:
         engine = SlaEngine(book, clock=lambda: PASS_NOW)
         scheduler = SlaScheduler(engine, clock=lambda: PASS_NOW, batch=len(ids))
-        for batch, timed in ((warm, False), (ids, True)):
+        for batch in (warm, ids):
             await store.make_due(batch, PASS_NOW - timedelta(seconds=1))
             gc.collect()
             started = time.perf_counter()
@@ -283,7 +360,7 @@ async def time_passes(stores: dict[int, Store], book: PolicyBook, due: int, reps
     times: dict[int, list[float]] = {size: [] for size in stores}
     for rep in range(reps):
         for size, store in stores.items():
-            chunk = picked[size][rep * (due + WARM_UP):(rep + 1) * (due + WARM_UP)]
+            chunk = picked[size][rep * (due + WARM_UP) : (rep + 1) * (due + WARM_UP)]
             times[size].append(await one_pass(store, book, chunk[:WARM_UP], chunk[WARM_UP:]))
     return times
 
@@ -292,8 +369,9 @@ async def time_passes(stores: dict[int, Store], book: PolicyBook, due: int, reps
 
 
 def calendar_rates(n: int) -> dict[str, float]:
-    cal = Calendar.build("office", timezone="Europe/Moscow", hours=HOURS, country="RU",
-                         extra=[datetime(2026, 12, 31).date()])
+    cal = Calendar.build(
+        "office", timezone="Europe/Moscow", hours=HOURS, country="RU", extra=[datetime(2026, 12, 31).date()]
+    )
     rng = random.Random(1)
     base = datetime(2026, 1, 1, tzinfo=UTC)
     choices = [timedelta(minutes=m) for m in (15, 30, 90, 240, 480, 1800, 3 * 1440)]
@@ -307,7 +385,7 @@ def calendar_rates(n: int) -> dict[str, float]:
     business = time.perf_counter() - t0
     t0 = time.perf_counter()
     for s, d in zip(starts, durations):
-        s + d  # noqa: B018 - the raw baseline
+        s + d
     raw = time.perf_counter() - t0
     return {"business_adds_per_s": n / business, "raw_adds_per_s": n / raw, "business_s": business, "raw_s": raw}
 
@@ -319,8 +397,9 @@ async def firing_delay(store: Store, book: PolicyBook, events: int, window: floa
     # clocks on the 24x7 calendar, breach only, due at random moments of the window (set before the loop starts)
     start = datetime.now(UTC) + timedelta(seconds=3)
     rng = random.Random(3)
-    await store.breach_only([(i, start + timedelta(seconds=rng.uniform(0, window)))
-                             for i in rng.sample(range(1, 10_000), events)], 60)
+    await store.breach_only(
+        [(i, start + timedelta(seconds=rng.uniform(0, window))) for i in rng.sample(range(1, 10_000), events)], 60
+    )
     await db.open_orm(Settings.model_validate({"database": {"url": store.url}}).database)
     try:
         engine = SlaEngine(book)
@@ -357,10 +436,17 @@ async def firing_delay(store: Store, book: PolicyBook, events: int, window: floa
         delays = sorted((at - e.due_at).total_seconds() for e, at in seen)
         if not delays:
             raise RuntimeError("no event fired")
-        return {"events": events, "fired": len(delays), "window_s": window, "writers": writers,
-                "load_tickets_per_s": created / busy, "p50_s": statistics.median(delays),
-                "p99_s": delays[min(len(delays) - 1, int(len(delays) * 0.99))], "max_s": delays[-1],
-                "min_s": delays[0]}
+        return {
+            "events": events,
+            "fired": len(delays),
+            "window_s": window,
+            "writers": writers,
+            "load_tickets_per_s": created / busy,
+            "p50_s": statistics.median(delays),
+            "p99_s": delays[min(len(delays) - 1, int(len(delays) * 0.99))],
+            "max_s": delays[-1],
+            "min_s": delays[0],
+        }
     finally:
         await db.close_orm()
 
@@ -387,22 +473,32 @@ async def run_backend(backend: str, args: argparse.Namespace, tmp: Path, book: P
             print(f"[{backend}] loaded {size:>9,} open tickets (+1 running clock each) in {took:6.1f} s", flush=True)
         passes = await time_passes(stores, book, args.due, args.reps)
         small, big = (statistics.median(passes[s]) for s in (args.small, args.big))
-        out.update(pass_small_ms=small * 1e3, pass_big_ms=big * 1e3, pass_ratio=big / small,
-                   pass_small_all_ms=[t * 1e3 for t in passes[args.small]],
-                   pass_big_all_ms=[t * 1e3 for t in passes[args.big]])
+        out.update(
+            pass_small_ms=small * 1e3,
+            pass_big_ms=big * 1e3,
+            pass_ratio=big / small,
+            pass_small_all_ms=[t * 1e3 for t in passes[args.small]],
+            pass_big_all_ms=[t * 1e3 for t in passes[args.big]],
+        )
         print(f"\n[{backend}] (a) one scheduler pass firing {args.due} due clocks (median of {args.reps}):")
         print(f"    {args.small:>9,} open tickets: {small * 1e3:8.1f} ms")
         print(f"    {args.big:>9,} open tickets: {big * 1e3:8.1f} ms")
-        print(f"    ratio big/small: {big / small:.2f}  (target <= 1.5)  {'OK' if big / small <= 1.5 else 'MISSED'}",
-              flush=True)
+        print(
+            f"    ratio big/small: {big / small:.2f}  (target <= 1.5)  {'OK' if big / small <= 1.5 else 'MISSED'}",
+            flush=True,
+        )
         delay = await firing_delay(stores[args.big], book, args.events, args.window, args.writers)
         out["delay"] = delay
-        print(f"\n[{backend}] (c) firing delay on {args.big:,} open tickets, {delay['fired']}/{delay['events']} "
-              f"breaches over {args.window:.0f} s, {args.writers} writers creating "
-              f"{delay['load_tickets_per_s']:.0f} tickets/s meanwhile:")
-        print(f"    next_event_at -> event: p50 {delay['p50_s'] * 1e3:.0f} ms, p99 {delay['p99_s'] * 1e3:.0f} ms, "
-              f"max {delay['max_s'] * 1e3:.0f} ms  (target p99 < 1 s)  {'OK' if delay['p99_s'] < 1 else 'MISSED'}",
-              flush=True)
+        print(
+            f"\n[{backend}] (c) firing delay on {args.big:,} open tickets, {delay['fired']}/{delay['events']} "
+            f"breaches over {args.window:.0f} s, {args.writers} writers creating "
+            f"{delay['load_tickets_per_s']:.0f} tickets/s meanwhile:"
+        )
+        print(
+            f"    next_event_at -> event: p50 {delay['p50_s'] * 1e3:.0f} ms, p99 {delay['p99_s'] * 1e3:.0f} ms, "
+            f"max {delay['max_s'] * 1e3:.0f} ms  (target p99 < 1 s)  {'OK' if delay['p99_s'] < 1 else 'MISSED'}",
+            flush=True,
+        )
     finally:
         for store in stores.values():
             await store.drop()
@@ -410,17 +506,26 @@ async def run_backend(backend: str, args: argparse.Namespace, tmp: Path, book: P
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
-                               "python": platform.python_version(), "machine": platform.machine(),
-                               "load_average": os.getloadavg(), "args": vars(args)}
+    results: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "load_average": os.getloadavg(),
+        "args": vars(args),
+    }
     started = time.perf_counter()
     rates = calendar_rates(args.adds)
     results["calendar"] = rates
     print(f"(b) {args.adds:,} additions on an office calendar (lunch break, RU holidays):")
-    print(f"    business time:            {rates['business_adds_per_s']:12,.0f} /s  (target >= 200,000)  "
-          f"{'OK' if rates['business_adds_per_s'] >= 200_000 else 'MISSED'}")
-    print(f"    raw datetime + timedelta: {rates['raw_adds_per_s']:12,.0f} /s  "
-          f"(business / raw = {rates['business_adds_per_s'] / rates['raw_adds_per_s']:.3f})\n", flush=True)
+    print(
+        f"    business time:            {rates['business_adds_per_s']:12,.0f} /s  (target >= 200,000)  "
+        f"{'OK' if rates['business_adds_per_s'] >= 200_000 else 'MISSED'}"
+    )
+    print(
+        f"    raw datetime + timedelta: {rates['raw_adds_per_s']:12,.0f} /s  "
+        f"(business / raw = {rates['business_adds_per_s'] / rates['raw_adds_per_s']:.3f})\n",
+        flush=True,
+    )
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     with tempfile.TemporaryDirectory(prefix="helpline_bench_sla_") as tmp_name:
         tmp = Path(tmp_name)
@@ -438,8 +543,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--small", type=int, default=10_000, help="open tickets of the small database")
     parser.add_argument("--big", type=int, default=1_000_000, help="open tickets of the big database")
     parser.add_argument("--due", type=int, default=100, help="clocks due in each timed pass")
@@ -449,13 +555,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=15.0, help="seconds over which they come due")
     parser.add_argument("--writers", type=int, default=4, help="tasks creating tickets meanwhile")
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--postgres-url", default=os.environ.get("HELPLINE_BENCH_POSTGRES_URL")
-                        or os.environ.get("HELPLINE_TEST_POSTGRES_URL") or "postgres://postgres@127.0.0.1:5432/test",
-                        help="a server where this user may CREATE DATABASE (throwaway databases, dropped after)")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("HELPLINE_BENCH_POSTGRES_URL")
+        or os.environ.get("HELPLINE_TEST_POSTGRES_URL")
+        or "postgres://postgres@127.0.0.1:5432/test",
+        help="a server where this user may CREATE DATABASE (throwaway databases, dropped after)",
+    )
     args = parser.parse_args(argv)
     if min(args.small, args.big) < max((args.due + WARM_UP) * args.reps, 10_000):
-        parser.error("--small and --big must be at least 10,000 and (--due + 20) x --reps: each pass fires fresh "
-                     "clocks")
+        parser.error(
+            "--small and --big must be at least 10,000 and (--due + 20) x --reps: each pass fires fresh clocks"
+        )
     asyncio.run(run(args))
     return 0
 

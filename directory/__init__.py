@@ -4,11 +4,33 @@ These are the package's public names: the rest of helpline imports them from her
 import-linter contract in ``.importlinter`` keeps it so).
 """
 
-from directory.client import (DEFAULT_PHONE_ATTRIBUTES, PEOPLE_FILTER, AsyncDirectory, DcIdentity, DirectoryClient,
-                              DirectoryConfig, DirectoryPerson, FetchResult, UsnWatermark)
+from directory.client import (
+    DEFAULT_PHONE_ATTRIBUTES,
+    PEOPLE_FILTER,
+    AsyncDirectory,
+    DcIdentity,
+    DirectoryClient,
+    DirectoryConfig,
+    DirectoryPerson,
+    FetchResult,
+    UsnWatermark,
+)
 from directory.errors import DirectoryError, ErrorKind
 from directory.numbers import NO_NUMBER, CallerNumber, NumberPolicy
 
-__all__ = ["DEFAULT_PHONE_ATTRIBUTES", "NO_NUMBER", "PEOPLE_FILTER", "AsyncDirectory", "CallerNumber", "DcIdentity",
-           "DirectoryClient", "DirectoryConfig", "DirectoryError", "DirectoryPerson", "ErrorKind", "FetchResult",
-           "NumberPolicy", "UsnWatermark"]
+__all__ = [
+    "DEFAULT_PHONE_ATTRIBUTES",
+    "NO_NUMBER",
+    "PEOPLE_FILTER",
+    "AsyncDirectory",
+    "CallerNumber",
+    "DcIdentity",
+    "DirectoryClient",
+    "DirectoryConfig",
+    "DirectoryError",
+    "DirectoryPerson",
+    "ErrorKind",
+    "FetchResult",
+    "NumberPolicy",
+    "UsnWatermark",
+]

@@ -42,12 +42,26 @@ T = TypeVar("T")
 
 DEFAULT_PHONE_ATTRIBUTES = ("telephoneNumber", "mobile", "ipPhone", "otherTelephone", "homePhone", "otherMobile")
 PEOPLE_FILTER = "(&(objectCategory=person)(objectClass=user))"
-IN_CHAIN = "1.2.840.113556.1.4.1941"   #: LDAP_MATCHING_RULE_IN_CHAIN: membership through nested groups
+IN_CHAIN = "1.2.840.113556.1.4.1941"  #: LDAP_MATCHING_RULE_IN_CHAIN: membership through nested groups
 PAGED_RESULTS = "1.2.840.113556.1.4.319"
 UAC_DISABLED = 0x2
 MIN_LIVE_DIGITS = 6  #: a live search by fewer national digits than this is not made
-BASE_ATTRIBUTES = ("objectGUID", "distinguishedName", "sAMAccountName", "userPrincipalName", "displayName", "cn",
-                   "givenName", "sn", "department", "title", "mail", "manager", "userAccountControl", "uSNChanged")
+BASE_ATTRIBUTES = (
+    "objectGUID",
+    "distinguishedName",
+    "sAMAccountName",
+    "userPrincipalName",
+    "displayName",
+    "cn",
+    "givenName",
+    "sn",
+    "department",
+    "title",
+    "mail",
+    "manager",
+    "userAccountControl",
+    "uSNChanged",
+)
 
 
 @dataclass(frozen=True)
@@ -63,8 +77,8 @@ class DirectoryConfig:
     tls_verify: bool = True
     tls_server_name: str | None = None
     connect_timeout: float = 5.0
-    receive_timeout: float = 15.0    #: whole seconds (ldap3 packs it into SO_RCVTIMEO as an integer)
-    retries: int = 1                 #: extra rounds over all servers after the first one failed
+    receive_timeout: float = 15.0  #: whole seconds (ldap3 packs it into SO_RCVTIMEO as an integer)
+    retries: int = 1  #: extra rounds over all servers after the first one failed
     retry_delay: float = 0.5
     page_size: int = 500
     phone_attributes: tuple[str, ...] = DEFAULT_PHONE_ATTRIBUTES
@@ -137,9 +151,11 @@ class DirectoryClient:
         self.config = config
         self._sleep = sleep
         if not config.tls_verify:
-            log.warning("directory: TLS certificate verification is OFF ([directory] tls_verify = false): anyone on "
-                        "the network path can pose as the domain controller and read the service account password. "
-                        "Use it only in a lab; set ca_file instead.")
+            log.warning(
+                "directory: TLS certificate verification is OFF ([directory] tls_verify = false): anyone on "
+                "the network path can pose as the domain controller and read the service account password. "
+                "Use it only in a lab; set ca_file instead."
+            )
 
     # -- connections ---------------------------------------------------------------------------------------------
 
@@ -149,19 +165,36 @@ class DirectoryClient:
         tls = None
         if use_ssl or self.config.starttls:
             c = self.config
-            tls = Tls(validate=ssl.CERT_REQUIRED if c.tls_verify else ssl.CERT_NONE,
-                      ca_certs_file=c.ca_file if c.tls_verify else None,
-                      valid_names=[c.tls_server_name] if c.tls_server_name else None,
-                      version=ssl.PROTOCOL_TLS_CLIENT)
-        return Server(parts.hostname or "", port=parts.port or (636 if use_ssl else 389), use_ssl=use_ssl, tls=tls,
-                      get_info=NONE, connect_timeout=self.config.connect_timeout)
+            tls = Tls(
+                validate=ssl.CERT_REQUIRED if c.tls_verify else ssl.CERT_NONE,
+                ca_certs_file=c.ca_file if c.tls_verify else None,
+                valid_names=[c.tls_server_name] if c.tls_server_name else None,
+                version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        return Server(
+            parts.hostname or "",
+            port=parts.port or (636 if use_ssl else 389),
+            use_ssl=use_ssl,
+            tls=tls,
+            get_info=NONE,
+            connect_timeout=self.config.connect_timeout,
+        )
 
     def _bind(self, uri: str) -> Connection:
         """A bound connection to ``uri``, or a classified :class:`DirectoryError`."""
         c = self.config
-        conn = Connection(self._server(uri), user=c.bind_dn, password=c.password, client_strategy=SYNC,
-                          auto_bind=False, receive_timeout=max(1, math.ceil(c.receive_timeout)), raise_exceptions=False, read_only=True,
-                          check_names=False, auto_referrals=False)
+        conn = Connection(
+            self._server(uri),
+            user=c.bind_dn,
+            password=c.password,
+            client_strategy=SYNC,
+            auto_bind=False,
+            receive_timeout=max(1, math.ceil(c.receive_timeout)),
+            raise_exceptions=False,
+            read_only=True,
+            check_names=False,
+            auto_referrals=False,
+        )
         try:
             conn.open()
             if c.starttls:
@@ -212,8 +245,11 @@ class DirectoryClient:
                     _close(conn)
         last = errors[-1]
         tried = ", ".join(self.config.servers)
-        raise DirectoryError(last.kind, f"no directory server answered (tried {tried}, "
-                             f"{self.config.retries + 1}x); last error: {last.message}", server=last.server)
+        raise DirectoryError(
+            last.kind,
+            f"no directory server answered (tried {tried}, {self.config.retries + 1}x); last error: {last.message}",
+            server=last.server,
+        )
 
     # -- operations ----------------------------------------------------------------------------------------------
 
@@ -221,8 +257,9 @@ class DirectoryClient:
         """Bind as the service account; returns the server that answered."""
         return self._with_failover(lambda conn, uri: uri)
 
-    def fetch_people(self, on_page: Callable[[int, int], None] | None = None,
-                     since: UsnWatermark | None = None) -> FetchResult:
+    def fetch_people(
+        self, on_page: Callable[[int, int], None] | None = None, since: UsnWatermark | None = None
+    ) -> FetchResult:
         """Every person under ``base_dn`` (enabled and disabled), paged; VIP flags from the nested group.
 
         With ``since`` (the watermark of the previous sync), only people changed after it are read
@@ -231,6 +268,7 @@ class DirectoryClient:
         ``highestCommittedUSN`` is read before the search, so a change made during it is read again next time.
         ``on_page(pages, people_so_far)`` is called after each page (progress bars).
         """
+
         def run(conn: Connection, uri: str) -> FetchResult:
             started = time.monotonic()
             c = self.config
@@ -258,22 +296,29 @@ class DirectoryClient:
                     people.append(person)
             if on_page:
                 on_page(pages, len(people))
-            return FetchResult(people, uri, pages, time.monotonic() - started, changes_only=changes_only,
-                               watermark=mark, vip_guids=frozenset(vip) if c.vip_group else None,
-                               full_reason=full_reason)
+            return FetchResult(
+                people,
+                uri,
+                pages,
+                time.monotonic() - started,
+                changes_only=changes_only,
+                watermark=mark,
+                vip_guids=frozenset(vip) if c.vip_group else None,
+                full_reason=full_reason,
+            )
 
         return self._with_failover(run)
 
-    def find_by_number(self, digits: str | None = None, extension: str | None = None,
-                       limit: int = 20) -> list[DirectoryPerson]:
+    def find_by_number(
+        self, digits: str | None = None, extension: str | None = None, limit: int = 20
+    ) -> list[DirectoryPerson]:
         """Enabled people whose phone attributes may hold the number: ``digits`` (the national digits, found
         whatever separators the directory has between them) or ``extension`` (exact). The caller checks each
         candidate's numbers: the digit search is deliberately loose. Every value is escaped (see
         :func:`number_filter`); more than ``limit`` candidates is a :class:`DirectoryError` (SIZE_LIMIT).
         """
         c = self.config
-        search_filter = number_filter(c.phone_attributes, digits=digits, extension=extension,
-                                      user_filter=c.user_filter)
+        search_filter = number_filter(c.phone_attributes, digits=digits, extension=extension, user_filter=c.user_filter)
         if search_filter is None:
             return []
 
@@ -284,17 +329,24 @@ class DirectoryClient:
             description = str(result.get("description") or "")
             entries = [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
             if description == "sizeLimitExceeded" or len(entries) > limit:
-                raise DirectoryError(ErrorKind.SIZE_LIMIT, f"more than {limit} people match this number",
-                                     server=uri)
+                raise DirectoryError(ErrorKind.SIZE_LIMIT, f"more than {limit} people match this number", server=uri)
             if description != "success":
-                raise DirectoryError(ErrorKind.PROTOCOL, f"search failed: {description} "
-                                     f"{result.get('message') or ''}".strip(), server=uri)
+                raise DirectoryError(
+                    ErrorKind.PROTOCOL,
+                    f"search failed: {description} {result.get('message') or ''}".strip(),
+                    server=uri,
+                )
             vip: set[str] = set()
             if entries and c.vip_group:
                 chain = f"(&{search_filter}(memberOf:{IN_CHAIN}:={escape_filter_chars(c.vip_group)}))"
                 conn.search(c.base_dn, chain, search_scope=SUBTREE, attributes=["objectGUID"], size_limit=limit + 1)
-                vip = {g for e in conn.response or [] if e.get("type") == "searchResEntry"
-                       for g in [_guid(_raw(e, "objectGUID"))] if g}
+                vip = {
+                    g
+                    for e in conn.response or []
+                    if e.get("type") == "searchResEntry"
+                    for g in [_guid(_raw(e, "objectGUID"))]
+                    if g
+                }
             people = [_person(e, c.phone_attributes, vip) for e in entries]
             return [p for p in people if p is not None and not p.disabled]
 
@@ -304,13 +356,24 @@ class DirectoryClient:
 def search_scope(config: DirectoryConfig) -> str:
     """A fingerprint of what a sync reads: a changed base_dn, filter, attribute list or VIP group voids the
     watermark (people it did not cover before are not "changed since")."""
-    text = "\n".join((config.base_dn.lower(), config.user_filter, ",".join(config.phone_attributes).lower(),
-                      (config.vip_group or "").lower()))
+    text = "\n".join(
+        (
+            config.base_dn.lower(),
+            config.user_filter,
+            ",".join(config.phone_attributes).lower(),
+            (config.vip_group or "").lower(),
+        )
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def number_filter(attributes: Sequence[str], *, digits: str | None = None, extension: str | None = None,
-                  user_filter: str = PEOPLE_FILTER) -> str | None:
+def number_filter(
+    attributes: Sequence[str],
+    *,
+    digits: str | None = None,
+    extension: str | None = None,
+    user_filter: str = PEOPLE_FILTER,
+) -> str | None:
     """The live search for a number: enabled people with ``digits`` in order in any phone attribute (any
     separators between them), or ``extension`` exactly. Only the ASCII digits of ``digits`` are used, and at least
     ``MIN_LIVE_DIGITS`` of them (fewer would match half the company); every character is escaped with
@@ -369,33 +432,50 @@ def _short(ntds_dn: str) -> str:
     return parts[1].partition("=")[2] if len(parts) > 1 and parts[0].upper() == "CN=NTDS SETTINGS" else ntds_dn
 
 
-def _paged(conn: Connection, base: str, search_filter: str, attributes: Sequence[str], page_size: int,
-           uri: str) -> Any:
+def _paged(conn: Connection, base: str, search_filter: str, attributes: Sequence[str], page_size: int, uri: str) -> Any:
     """Yield (entry, page number) over every page; raise on any result but success."""
     cookie: bytes | None = None
     page = 0
     while True:
         page += 1
-        conn.search(base, search_filter, search_scope=SUBTREE, attributes=list(attributes), paged_size=page_size,
-                    paged_cookie=cookie)
+        conn.search(
+            base,
+            search_filter,
+            search_scope=SUBTREE,
+            attributes=list(attributes),
+            paged_size=page_size,
+            paged_cookie=cookie,
+        )
         result = conn.result or {}
         description = str(result.get("description") or "")
         if description == "sizeLimitExceeded":
-            raise DirectoryError(ErrorKind.SIZE_LIMIT, "the server stopped the search at its size limit, so the "
-                                 "list of people is incomplete (nothing was changed); is paging blocked by a proxy, "
-                                 "or is [directory] page_size above the server's MaxPageSize (AD: 1000)?", server=uri)
+            raise DirectoryError(
+                ErrorKind.SIZE_LIMIT,
+                "the server stopped the search at its size limit, so the "
+                "list of people is incomplete (nothing was changed); is paging blocked by a proxy, "
+                "or is [directory] page_size above the server's MaxPageSize (AD: 1000)?",
+                server=uri,
+            )
         if description == "timeLimitExceeded":
-            raise DirectoryError(ErrorKind.TIMEOUT, "the server stopped the search at its time limit (nothing was "
-                                 "changed); narrow base_dn or user_filter", server=uri)
+            raise DirectoryError(
+                ErrorKind.TIMEOUT,
+                "the server stopped the search at its time limit (nothing was changed); narrow base_dn or user_filter",
+                server=uri,
+            )
         if description == "insufficientAccessRights":
-            raise DirectoryError(ErrorKind.PERMISSION, f"the service account may not search {base}: "
-                                 f"{result.get('message')}", server=uri)
+            raise DirectoryError(
+                ErrorKind.PERMISSION, f"the service account may not search {base}: {result.get('message')}", server=uri
+            )
         if description == "noSuchObject":
-            raise DirectoryError(ErrorKind.PROTOCOL, f"base_dn {base!r} does not exist on the server (check "
-                                 "[directory] base_dn)", server=uri)
+            raise DirectoryError(
+                ErrorKind.PROTOCOL,
+                f"base_dn {base!r} does not exist on the server (check [directory] base_dn)",
+                server=uri,
+            )
         if description != "success":
-            raise DirectoryError(ErrorKind.PROTOCOL, f"search failed: {description} {result.get('message') or ''}"
-                                 .strip(), server=uri)
+            raise DirectoryError(
+                ErrorKind.PROTOCOL, f"search failed: {description} {result.get('message') or ''}".strip(), server=uri
+            )
         for entry in conn.response or []:
             if entry.get("type") == "searchResEntry":
                 yield entry, page
@@ -450,13 +530,27 @@ def _person(entry: dict[str, Any], phone_attributes: Sequence[str], vip: set[str
         usn: int | None = int(_text(entry, "uSNChanged") or "")
     except ValueError:
         usn = None
-    name = (_text(entry, "displayName") or " ".join(filter(None, (_text(entry, "givenName"), _text(entry, "sn"))))
-            or _text(entry, "cn") or _text(entry, "sAMAccountName") or guid)
+    name = (
+        _text(entry, "displayName")
+        or " ".join(filter(None, (_text(entry, "givenName"), _text(entry, "sn"))))
+        or _text(entry, "cn")
+        or _text(entry, "sAMAccountName")
+        or guid
+    )
     return DirectoryPerson(
-        guid=guid, dn=str(entry.get("dn") or ""), account=_text(entry, "sAMAccountName"), name=name,
-        department=_text(entry, "department"), title=_text(entry, "title"), mail=_text(entry, "mail"),
-        manager_dn=_text(entry, "manager"), phones=tuple(phones), disabled=bool(uac & UAC_DISABLED),
-        vip=guid in vip, usn_changed=usn)
+        guid=guid,
+        dn=str(entry.get("dn") or ""),
+        account=_text(entry, "sAMAccountName"),
+        name=name,
+        department=_text(entry, "department"),
+        title=_text(entry, "title"),
+        mail=_text(entry, "mail"),
+        manager_dn=_text(entry, "manager"),
+        phones=tuple(phones),
+        disabled=bool(uac & UAC_DISABLED),
+        vip=guid in vip,
+        usn_changed=usn,
+    )
 
 
 def _close(conn: Connection) -> None:
@@ -482,14 +576,17 @@ class AsyncDirectory:
     async def check(self) -> str:
         return await asyncio.get_running_loop().run_in_executor(self._executor(), self.client.check)
 
-    async def fetch_people(self, on_page: Callable[[int, int], None] | None = None,
-                           since: UsnWatermark | None = None) -> FetchResult:
-        return await asyncio.get_running_loop().run_in_executor(self._executor(), self.client.fetch_people, on_page,
-                                                                since)
+    async def fetch_people(
+        self, on_page: Callable[[int, int], None] | None = None, since: UsnWatermark | None = None
+    ) -> FetchResult:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor(), self.client.fetch_people, on_page, since
+        )
 
     async def find_by_number(self, digits: str | None = None, extension: str | None = None) -> list[DirectoryPerson]:
-        return await asyncio.get_running_loop().run_in_executor(self._executor(), self.client.find_by_number,
-                                                                digits, extension)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor(), self.client.find_by_number, digits, extension
+        )
 
     def close(self) -> None:
         """Stop the worker threads (a running LDAP call finishes in its thread); a later call starts new ones."""

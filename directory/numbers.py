@@ -48,8 +48,12 @@ class CallerNumber:
     def national(self) -> bool:
         """Written without ``+<country code>`` and not an internal extension (``84951234567``, ``5551230001``): only
         a default region can make it E.164."""
-        return (self.extension is None and not self.raw.startswith("+") and self.raw.lower() not in NO_NUMBER
-                and _digit_count(self.raw) > 0)
+        return (
+            self.extension is None
+            and not self.raw.startswith("+")
+            and self.raw.lower() not in NO_NUMBER
+            and _digit_count(self.raw) > 0
+        )
 
     @property
     def key(self) -> str | None:
@@ -57,9 +61,15 @@ class CallerNumber:
         return self.e164 or (f"ext:{self.extension}" if self.extension else None)
 
     @classmethod
-    def parse(cls, raw: str, region: str | None = "US", *, max_extension_digits: int = 6,
-              dialling_prefixes: Sequence[str] = (), extension_pattern: str | re.Pattern[str] | None = None,
-              ) -> CallerNumber:
+    def parse(
+        cls,
+        raw: str,
+        region: str | None = "US",
+        *,
+        max_extension_digits: int = 6,
+        dialling_prefixes: Sequence[str] = (),
+        extension_pattern: str | re.Pattern[str] | None = None,
+    ) -> CallerNumber:
         """Never raises: anything unparseable is kept as ``raw`` with no E.164 form."""
         raw = (raw if isinstance(raw, str) else "").strip()[:MAX_RAW]
         try:
@@ -68,8 +78,14 @@ class CallerNumber:
             return cls(raw, None, None)
 
     @classmethod
-    def _parse(cls, raw: str, region: str | None, max_extension_digits: int, dialling_prefixes: Sequence[str],
-               extension_pattern: str | re.Pattern[str] | None) -> CallerNumber:
+    def _parse(
+        cls,
+        raw: str,
+        region: str | None,
+        max_extension_digits: int,
+        dialling_prefixes: Sequence[str],
+        extension_pattern: str | re.Pattern[str] | None,
+    ) -> CallerNumber:
         if raw.lower() in NO_NUMBER or not _DIALLABLE.search(raw) or "\x00" in raw:
             return cls(raw, None, None)
         text = _EXTENSION_SUFFIX.sub("", raw) if _digit_count(raw) > 7 else raw
@@ -95,8 +111,9 @@ def _public(text: str, compact: str, region: str | None, dialling_prefixes: Sequ
     Without a ``region`` only numbers written with ``+<country code>`` have one."""
     candidates = [text]
     if compact.isdigit():
-        candidates += [compact[len(p):] for p in dialling_prefixes if p and compact.startswith(p)
-                       and len(compact) - len(p) >= 7]
+        candidates += [
+            compact[len(p) :] for p in dialling_prefixes if p and compact.startswith(p) and len(compact) - len(p) >= 7
+        ]
     parsed = []
     for candidate in candidates:
         try:
@@ -127,5 +144,10 @@ class NumberPolicy:
 
     def parse(self, raw: str) -> CallerNumber:
         """``raw`` as a :class:`CallerNumber` under this policy. Never raises."""
-        return CallerNumber.parse(raw, self.region, max_extension_digits=self.max_extension_digits,
-                                  dialling_prefixes=self.dialling_prefixes, extension_pattern=self._compiled)
+        return CallerNumber.parse(
+            raw,
+            self.region,
+            max_extension_digits=self.max_extension_digits,
+            dialling_prefixes=self.dialling_prefixes,
+            extension_pattern=self._compiled,
+        )

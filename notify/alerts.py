@@ -1,16 +1,17 @@
 """Alerts: opened by SLA warnings and breaches, acknowledged by a person, resolved with their ticket.
 
 Opening an alert writes the alert and every delivery of its escalation (steps x rounds x addresses, each due at its
-step's time) in one transaction; the dispatcher sends them when due. An acknowledgement cancels what has not gone
-out yet, queues the update of the Slack messages already posted and records who acknowledged on the ticket (an
-internal comment through the ticket service). Resolving or closing the ticket resolves its alerts. With a policy's ``ack_timeout``, an acknowledgement that
-expires before the ticket is resolved opens the alert again and its escalation starts anew.
+step's time) in one transaction; the dispatcher sends them when due. An acknowledgement cancels what has not gone out
+yet, queues the update of the Slack messages already posted and records who acknowledged on the ticket (an internal
+comment through the ticket service). Resolving or closing the ticket resolves its alerts. With a policy's
+``ack_timeout``, an acknowledgement that expires before the ticket is resolved opens the alert again and its escalation
+starts anew.
 
-SLA warnings and breaches arrive inside the SLA scheduler's transaction, and only there (:meth:`AlertService.on_due`,
-a scheduler handler in the composition root's subscription table): the alert and its deliveries commit with the SLA event, or neither does and
-the scheduler tries again. :meth:`AlertService.catch_up` is the safety net (an event recorded without the handler,
-e.g. by a process configured without alerting): it re-reads recent SLA warnings and breaches and opens what has no
-alert, and resolves the alerts of tickets resolved meanwhile; in normal operation it finds nothing.
+SLA warnings and breaches arrive inside the SLA scheduler's transaction, and only there (:meth:`AlertService.on_due`, a
+scheduler handler in the composition root's subscription table): the alert and its deliveries commit with the SLA event,
+or neither does and the scheduler tries again. :meth:`AlertService.catch_up` is the safety net (an event recorded
+without the handler, e.g. by a process configured without alerting): it re-reads recent SLA warnings and breaches and
+opens what has no alert, and resolves the alerts of tickets resolved meanwhile; in normal operation it finds nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from tortoise.exceptions import IntegrityError
@@ -46,9 +47,16 @@ FAILED_STATUSES = ("undelivered", "failed")
 class AlertService:
     """Opens, acknowledges and resolves alerts."""
 
-    def __init__(self, roster: Roster, policies: Sequence[Policy], tickets: TicketService, *,
-                 clock: Clock | None = None, calendars: Mapping[str, Calendar] | None = None,
-                 ticket_url: str | None = None) -> None:
+    def __init__(
+        self,
+        roster: Roster,
+        policies: Sequence[Policy],
+        tickets: TicketService,
+        *,
+        clock: Clock | None = None,
+        calendars: Mapping[str, Calendar] | None = None,
+        ticket_url: str | None = None,
+    ) -> None:
         self.roster = roster
         self.oncall = OnCall(roster)
         self.policies = list(policies)
@@ -101,18 +109,35 @@ class AlertService:
             event = SLA_KINDS[row.kind]
             due = row.due_at
             if due is None:  # recorded before SLA events kept their due moment: a breach happens at it
-                due = row.at if row.kind == "breached" else cast(datetime | None, await (  # flat: a value, not a tuple
-                    SlaClock.filter(id=row.clock_id).first().values_list("due_at", flat=True)))
+                due = (
+                    row.at
+                    if row.kind == "breached"
+                    else cast(
+                        datetime | None,
+                        await (  # flat: a value, not a tuple
+                            SlaClock.filter(id=row.clock_id).first().values_list("due_at", flat=True)
+                        ),
+                    )
+                )
             cycle = row.cycle or 1
             if await Alert.exists(ticket_id=row.ticket_id, reason=alert_reason(event, row.metric, due, cycle)):
                 continue
             if await self.open(row.ticket_id, event, row.metric, due, cycle) is not None:
                 opened += 1
-                log.warning("catch-up: opened the alert of ticket %s for %s of %s (it had none)",
-                            row.ticket_id, event, row.metric)
-        stale = cast(list[int], await (  # flat: values, not tuples (tortoise's types)
-            Alert.filter(state__in=[AlertState.OPEN, AlertState.ACKNOWLEDGED], ticket__status__in=list(DONE))
-            .values_list("ticket_id", flat=True)))
+                log.warning(
+                    "catch-up: opened the alert of ticket %s for %s of %s (it had none)",
+                    row.ticket_id,
+                    event,
+                    row.metric,
+                )
+        stale = cast(
+            list[int],
+            await (  # flat: values, not tuples (tortoise's types)
+                Alert.filter(
+                    state__in=[AlertState.OPEN, AlertState.ACKNOWLEDGED], ticket__status__in=list(DONE)
+                ).values_list("ticket_id", flat=True)
+            ),
+        )
         for ticket_id in sorted(set(stale)):
             await self.resolve_ticket(ticket_id)
         return opened
@@ -123,8 +148,9 @@ class AlertService:
         cal = self.calendars.get(calendar)
         return cal.is_working(self.clock()) if cal is not None else None
 
-    async def open(self, ticket_id: int, event: str, metric: str | None, due_at: datetime | None,
-                   cycle: int = 1) -> Alert | None:
+    async def open(
+        self, ticket_id: int, event: str, metric: str | None, due_at: datetime | None, cycle: int = 1
+    ) -> Alert | None:
         """The alert of this ticket and reason, opened with its deliveries if it is new and a policy takes it.
 
         Inside a unit of work (the SLA scheduler's) the writes join it and any error aborts it; alone, the alert and
@@ -146,13 +172,32 @@ class AlertService:
         try:
             async with unit_of_work():
                 alert = await Alert.create(
-                    ticket_id=ticket.id, reason=reason, event=event, metric=metric, policy=policy.name,
-                    summary=f"{ticket.number} {ticket.priority} {ticket.title}"[:300], due_at=due_at,
-                    opened_at=now, updated_at=now)
-                await Delivery.bulk_create([
-                    Delivery(alert_id=alert.id, step=p.step, round=p.round, channel=p.channel, target=p.address,
-                             person=p.person, due_at=p.due_at, next_attempt_at=p.due_at, updated_at=now)
-                    for p in planned])
+                    ticket_id=ticket.id,
+                    reason=reason,
+                    event=event,
+                    metric=metric,
+                    policy=policy.name,
+                    summary=f"{ticket.number} {ticket.priority} {ticket.title}"[:300],
+                    due_at=due_at,
+                    opened_at=now,
+                    updated_at=now,
+                )
+                await Delivery.bulk_create(
+                    [
+                        Delivery(
+                            alert_id=alert.id,
+                            step=p.step,
+                            round=p.round,
+                            channel=p.channel,
+                            target=p.address,
+                            person=p.person,
+                            due_at=p.due_at,
+                            next_attempt_at=p.due_at,
+                            updated_at=now,
+                        )
+                        for p in planned
+                    ]
+                )
                 opened = _Opened(alert, ticket.number, policy.name, planned)
                 await publish_after_commit(self._opened, opened)  # type: ignore[arg-type]
         except IntegrityError:  # opened by another instance just now
@@ -165,16 +210,27 @@ class AlertService:
         """After the alert's commit: log it, wake the dispatcher (it sees the new deliveries now)."""
         alert = opened.alert
         if not opened.planned:
-            log.warning("alert %s of %s (policy %s) reaches nobody: check the policy's targets",
-                        alert.id, opened.number, opened.policy)
-        log.info("alert %s opened: %s %s, policy %s, %d deliveries", alert.id, opened.number, alert.reason,
-                 opened.policy, len(opened.planned))
+            log.warning(
+                "alert %s of %s (policy %s) reaches nobody: check the policy's targets",
+                alert.id,
+                opened.number,
+                opened.policy,
+            )
+        log.info(
+            "alert %s opened: %s %s, policy %s, %d deliveries",
+            alert.id,
+            opened.number,
+            alert.reason,
+            opened.policy,
+            len(opened.planned),
+        )
         self._wake()
 
     # -- acknowledging ---------------------------------------------------------------------------------------
 
-    async def acknowledge(self, alert_ids: Sequence[int], by: str, channel: str,
-                          actor: Actor | None = None, via: str | None = None) -> list[Alert]:
+    async def acknowledge(
+        self, alert_ids: Sequence[int], by: str, channel: str, actor: Actor | None = None, via: str | None = None
+    ) -> list[Alert]:
         """Acknowledge the open ones of ``alert_ids``: no further steps, Slack messages updated, ticket noted.
 
         ``by`` is who acknowledged (an on-call person's name, an agent's login); ``via`` who did it on the channel
@@ -190,9 +246,14 @@ class AlertService:
             timeout = policy.ack_timeout if policy else None
             async with unit_of_work():
                 changed = await Alert.filter(id=alert_id, state=AlertState.OPEN).update(
-                    state=AlertState.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=by[:128],
-                    acknowledged_via=via[:128] if via else None, ack_channel=channel,
-                    ack_expires_at=now + timeout if timeout else None, updated_at=now)
+                    state=AlertState.ACKNOWLEDGED,
+                    acknowledged_at=now,
+                    acknowledged_by=by[:128],
+                    acknowledged_via=via[:128] if via else None,
+                    ack_channel=channel,
+                    ack_expires_at=now + timeout if timeout else None,
+                    updated_at=now,
+                )
                 if not changed:
                     continue
                 alert = await Alert.get(id=alert_id)
@@ -200,8 +261,9 @@ class AlertService:
                 ticket = await Ticket.get(id=alert.ticket_id)
                 if ticket.status != TicketStatus.CLOSED:
                     how = f"{channel}: {via}" if via else channel
-                    await self.tickets.note(actor or ACTOR, ticket.id,
-                                            f"Alert acknowledged by {by} ({how}): {alert.reason}", about="alert")
+                    await self.tickets.note(
+                        actor or ACTOR, ticket.id, f"Alert acknowledged by {by} ({how}): {alert.reason}", about="alert"
+                    )
             done.append(alert)
             log.info("alert %s acknowledged by %s via %s", alert_id, by, channel)
         if done:
@@ -234,16 +296,34 @@ class AlertService:
             planned = plan(policy, self.roster, now, await self.oncall.overrides(self.clock()), cycle=cycle)
             async with unit_of_work():
                 changed = await Alert.filter(id=alert.id, state=AlertState.ACKNOWLEDGED, cycle=alert.cycle).update(
-                    state=AlertState.OPEN, cycle=cycle, ack_expires_at=None, updated_at=now)
+                    state=AlertState.OPEN, cycle=cycle, ack_expires_at=None, updated_at=now
+                )
                 if not changed:
                     continue  # another instance did it
-                await Delivery.bulk_create([
-                    Delivery(alert_id=alert.id, step=p.step, round=p.round, channel=p.channel, target=p.address,
-                             person=p.person, due_at=p.due_at, next_attempt_at=p.due_at, updated_at=now)
-                    for p in planned], ignore_conflicts=True)
+                await Delivery.bulk_create(
+                    [
+                        Delivery(
+                            alert_id=alert.id,
+                            step=p.step,
+                            round=p.round,
+                            channel=p.channel,
+                            target=p.address,
+                            person=p.person,
+                            due_at=p.due_at,
+                            next_attempt_at=p.due_at,
+                            updated_at=now,
+                        )
+                        for p in planned
+                    ],
+                    ignore_conflicts=True,
+                )
                 if ticket.status != TicketStatus.CLOSED:
-                    await self.tickets.note(ACTOR, ticket.id, f"Acknowledgement by {alert.acknowledged_by} "
-                                                              f"expired ({alert.reason}): escalating again", about="alert")
+                    await self.tickets.note(
+                        ACTOR,
+                        ticket.id,
+                        f"Acknowledgement by {alert.acknowledged_by} expired ({alert.reason}): escalating again",
+                        about="alert",
+                    )
             reopened += 1
             log.info("alert %s: acknowledgement expired, escalation %d starts", alert.id, cycle + 1)
         if reopened:
@@ -251,9 +331,15 @@ class AlertService:
         return reopened
 
     async def next_ack_expiry(self) -> datetime | None:
-        return cast(datetime | None, await (  # flat: the value or None, not a tuple (tortoise's types)
-            Alert.filter(state=AlertState.ACKNOWLEDGED, ack_expires_at__isnull=False)
-            .order_by("ack_expires_at").first().values_list("ack_expires_at", flat=True)))
+        return cast(
+            datetime | None,
+            await (  # flat: the value or None, not a tuple (tortoise's types)
+                Alert.filter(state=AlertState.ACKNOWLEDGED, ack_expires_at__isnull=False)
+                .order_by("ack_expires_at")
+                .first()
+                .values_list("ack_expires_at", flat=True)
+            ),
+        )
 
     async def resolve_ticket(self, ticket_id: int) -> int:
         """The ticket was resolved or closed: its alerts are resolved, nothing more is sent."""
@@ -266,7 +352,8 @@ class AlertService:
         for alert in alerts:
             async with unit_of_work():
                 changed = await Alert.filter(id=alert.id, state__in=[AlertState.OPEN, AlertState.ACKNOWLEDGED]).update(
-                    state=AlertState.RESOLVED, resolved_at=now, ack_expires_at=None, updated_at=now)
+                    state=AlertState.RESOLVED, resolved_at=now, ack_expires_at=None, updated_at=now
+                )
                 if changed:
                     await self._stop(alert, now)
                     count += changed
@@ -276,8 +363,11 @@ class AlertService:
 
     async def _stop(self, alert: Alert, now: datetime) -> None:
         """Cancel what is still queued; queue an update of each Slack message already posted."""
-        await Delivery.filter(alert_id=alert.id, status=DeliveryStatus.QUEUED).exclude(channel=SLACK_UPDATE).update(
-            status=DeliveryStatus.CANCELLED, updated_at=now)
+        await (
+            Delivery.filter(alert_id=alert.id, status=DeliveryStatus.QUEUED)
+            .exclude(channel=SLACK_UPDATE)
+            .update(status=DeliveryStatus.CANCELLED, updated_at=now)
+        )
         posted = await Delivery.filter(alert_id=alert.id, channel=SLACK, status=DeliveryStatus.SENT)
         for d in posted:
             await queue_slack_update(d, now)
@@ -296,7 +386,8 @@ class AlertService:
             code = (error_code or "")[:16] or "?"
             values.update(error_code=code, last_error=f"Twilio reports the SMS {status} (error {code})")
             await Alert.filter(id=delivery.alert_id).update(
-                last_error=f"SMS to {delivery.person or delivery.target}: {status} (Twilio error {code})")
+                last_error=f"SMS to {delivery.person or delivery.target}: {status} (Twilio error {code})"
+            )
         await Delivery.filter(id=delivery.id).update(**values)
         return True
 
@@ -307,8 +398,9 @@ class AlertService:
         ticket = await Ticket.get(id=alert.ticket_id).prefetch_related("requester")
         caller = ticket.requester.name if ticket.requester else ticket.caller_number
         url = f"{self.ticket_url}{ticket.number}" if self.ticket_url else None
-        return AlertFacts(alert.id, ticket.number, ticket.priority, ticket.title, alert.event, alert.metric,
-                          alert.due_at, caller, url)
+        return AlertFacts(
+            alert.id, ticket.number, ticket.priority, ticket.title, alert.event, alert.metric, alert.due_at, caller, url
+        )
 
     async def find_for_reply(self, code: str, phone: str) -> list[Alert]:
         """Open alerts an SMS reply may acknowledge: ``code`` is a ticket number (digits) or ``all``.
@@ -348,7 +440,7 @@ def alert_reason(event: str, metric: str | None, due_at: datetime | None, cycle:
     is the same minute as before."""
     parts = [event, metric or "sla"]
     if due_at is not None:
-        parts.append(due_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M"))
+        parts.append(due_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M"))
     return ":".join(parts) + (f"#{cycle}" if cycle > 1 else "")
 
 
@@ -357,6 +449,19 @@ async def queue_slack_update(posted: Delivery, now: datetime) -> None:
     if not posted.provider_id:
         return
     target = f"{posted.provider_channel or posted.target}:{posted.provider_id}"
-    await Delivery.bulk_create([Delivery(alert_id=posted.alert_id, step=-1, round=0, channel=SLACK_UPDATE,
-                                         target=target[:128], person=posted.person, due_at=now, next_attempt_at=now,
-                                         updated_at=now)], ignore_conflicts=True)
+    await Delivery.bulk_create(
+        [
+            Delivery(
+                alert_id=posted.alert_id,
+                step=-1,
+                round=0,
+                channel=SLACK_UPDATE,
+                target=target[:128],
+                person=posted.person,
+                due_at=now,
+                next_attempt_at=now,
+                updated_at=now,
+            )
+        ],
+        ignore_conflicts=True,
+    )

@@ -7,7 +7,6 @@ rate limits, when (Retry-After). Clients are created in the running loop (:meth:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 from dataclasses import dataclass
@@ -33,8 +32,9 @@ SLACK_TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unav
 class SendError(Exception):
     """A provider refused or could not be reached. ``permanent``: do not try again."""
 
-    def __init__(self, message: str, *, permanent: bool, code: str | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool, code: str | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.code = code
@@ -59,7 +59,7 @@ class _LocalAsyncTwilioHttpClient(AsyncTwilioHttpClient):
     async def request(self, method: str, url: str, *a: Any, **kw: Any) -> Any:
         for host in TWILIO_HOSTS:
             if url.startswith(host):
-                url = self.base_url + url[len(host):]
+                url = self.base_url + url[len(host) :]
         auth = kw.pop("auth", None)
         if auth is not None:  # as a header: aiohttp 3.14 deprecates the auth parameter the SDK would use
             token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
@@ -70,8 +70,16 @@ class _LocalAsyncTwilioHttpClient(AsyncTwilioHttpClient):
 class TwilioSms:
     """Sends SMS through Twilio's Messages API."""
 
-    def __init__(self, account_sid: str, auth_token: str, from_number: str, *, base_url: str = "https://api.twilio.com",
-                 timeout: float = 10.0, status_callback: str | None = None) -> None:
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        from_number: str,
+        *,
+        base_url: str = "https://api.twilio.com",
+        timeout: float = 10.0,
+        status_callback: str | None = None,
+    ) -> None:
         self.account_sid = account_sid
         self._auth_token = auth_token
         self.from_number = from_number
@@ -103,7 +111,7 @@ class TwilioSms:
             message = await self.client.messages.create_async(to=to, from_=self.from_number, body=body, **extra)
         except TwilioRestException as exc:
             raise _twilio_error(exc) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise SendError(f"Twilio unreachable: {type(exc).__name__}: {exc}", permanent=False) from None
         return Sent(str(message.sid))
 
@@ -114,7 +122,7 @@ class TwilioSms:
             recent = await self.client.messages.list_async(to=to, from_=self.from_number, limit=50)
         except TwilioRestException as exc:
             raise _twilio_error(exc) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise SendError(f"Twilio unreachable: {type(exc).__name__}: {exc}", permanent=False) from None
         return next((str(m.sid) for m in recent if m.body == body and str(m.sid) not in exclude), None)
 
@@ -124,8 +132,9 @@ def _twilio_error(exc: TwilioRestException) -> SendError:
     status = exc.status or 0
     transient = status >= 500 or status == 429 or code in (20429, 20500, 20503)
     permanent = not transient and (code in TWILIO_PERMANENT or 400 <= status < 500)
-    return SendError(f"Twilio {code or status}: {exc.msg}", permanent=permanent,
-                     code=str(code) if code is not None else str(status))
+    return SendError(
+        f"Twilio {code or status}: {exc.msg}", permanent=permanent, code=str(code) if code is not None else str(status)
+    )
 
 
 class SlackChat:
@@ -141,8 +150,13 @@ class SlackChat:
     async def start(self) -> None:
         """One aiohttp session for all calls; the SDK's own retries off (``retry_handlers=[]``)."""
         self._session = aiohttp.ClientSession()
-        self._client = AsyncWebClient(token=self._token, base_url=self.base_url, timeout=int(self.timeout),
-                                      session=self._session, retry_handlers=[])
+        self._client = AsyncWebClient(
+            token=self._token,
+            base_url=self.base_url,
+            timeout=int(self.timeout),
+            session=self._session,
+            retry_handlers=[],
+        )
 
     async def close(self) -> None:
         if self._session is not None:
@@ -157,8 +171,14 @@ class SlackChat:
 
     async def post(self, channel: str, text: str, blocks: list[dict[str, Any]]) -> Sent:
         # no previews of links (a caller's text may hold one); mentions need <!...> markup, which the texts escape
-        resp = await self._call(self.client.chat_postMessage, channel=channel, text=text, blocks=blocks,
-                                unfurl_links=False, unfurl_media=False)
+        resp = await self._call(
+            self.client.chat_postMessage,
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
         return Sent(str(resp["ts"]), str(resp.get("channel") or channel))
 
     async def ephemeral(self, channel: str, user: str, text: str) -> None:
@@ -180,7 +200,7 @@ class SlackChat:
             return await method(**kw)
         except SlackApiError as exc:
             raise _slack_error(exc) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise SendError(f"Slack unreachable: {type(exc).__name__}: {exc}", permanent=False) from None
 
 
@@ -192,8 +212,9 @@ def _slack_error(exc: SlackApiError) -> SendError:
     except Exception:  # a body that is not JSON (a proxy's 502 page)
         error = ""
     retry_after: float | None = None
-    header = (getattr(response, "headers", None) or {}).get("Retry-After") or \
-        (getattr(response, "headers", None) or {}).get("retry-after")
+    header = (getattr(response, "headers", None) or {}).get("Retry-After") or (
+        getattr(response, "headers", None) or {}
+    ).get("retry-after")
     if header is not None:
         try:
             retry_after = float(header)

@@ -12,11 +12,11 @@
   ``retry_for`` after the step was due, then ``failed``. Permanent failure (an invalid number, an unknown Slack
   channel, bad credentials): ``failed`` at once, shown on the alert and in the ticket history.
 * **Crash mid-send.** A row left in ``sending`` by a dead process is taken again when its lease expires. Its SMS
-  text was saved before the first attempt; before any further attempt (after a crash, or a 5xx whose request
-  Twilio may have accepted) Twilio is asked whether a message with that text went to that number and is not yet
-  recorded on another delivery (the Messages list); only if not is it sent again. Slack offers no such lookup to a bot with ``chat:write``
-  alone, so a Slack message interrupted between Slack accepting it and helpline recording it may be posted twice
-  (see docs/alerting.md).
+  text was saved before the first attempt; before any further attempt (after a crash, or a 5xx whose request Twilio may
+  have accepted) Twilio is asked whether a message with that text went to that number and is not yet recorded on another
+  delivery (the Messages list); only if not is it sent again. Slack offers no such lookup to a bot with ``chat:write``
+  alone, so a Slack message interrupted between Slack accepting it and helpline recording it may be posted twice (see
+  docs/alerting.md).
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ from notify.alerts import AlertService, queue_slack_update
 from notify.channels import SendError, Sent, SlackChat, TwilioSms
 from notify.models import Alert, AlertState, Delivery, DeliveryStatus
 from notify.policy import SLACK, SLACK_UPDATE, SMS
-from notify.text import escalation_marker, sms_text, slack_blocks
+from notify.text import escalation_marker, slack_blocks, sms_text
+from tickets.actor import Actor
 from tickets.clock import Clock
 from tickets.due_loop import DueLoop
-from tickets.actor import Actor
 from tickets.transaction import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -69,9 +69,17 @@ class Counters:
 class Dispatcher(DueLoop):
     """Sends due deliveries; :meth:`run_due` once, or :meth:`start` the loop."""
 
-    def __init__(self, alerts: AlertService, *, sms: TwilioSms | None = None, slack: SlackChat | None = None,
-                 settings: DispatchSettings | None = None, clock: Clock | None = None, max_segments: int = 2,
-                 name: str = "dispatcher") -> None:
+    def __init__(
+        self,
+        alerts: AlertService,
+        *,
+        sms: TwilioSms | None = None,
+        slack: SlackChat | None = None,
+        settings: DispatchSettings | None = None,
+        clock: Clock | None = None,
+        max_segments: int = 2,
+        name: str = "dispatcher",
+    ) -> None:
         self.settings = settings or DispatchSettings()
         super().__init__(clock or alerts.clock, self.settings.max_sleep, alerts.listeners)
         self.alerts = alerts
@@ -122,8 +130,9 @@ class Dispatcher(DueLoop):
 
     async def claim(self, now: datetime) -> list[Delivery]:
         """Take up to ``batch`` due rows for this dispatcher (committed before anything is sent)."""
-        due = Q(status=DeliveryStatus.QUEUED, next_attempt_at__lte=now) | Q(status=DeliveryStatus.SENDING,
-                                                                            lease_until__lte=now)
+        due = Q(status=DeliveryStatus.QUEUED, next_attempt_at__lte=now) | Q(
+            status=DeliveryStatus.SENDING, lease_until__lte=now
+        )
         lease = now + self.settings.lease
         claimed: list[Delivery] = []
 
@@ -133,7 +142,8 @@ class Dispatcher(DueLoop):
             # dispatchers reading the same rows split them instead of one losing every race to the other
             for row in random.sample(rows, len(rows)):
                 taken = await Delivery.filter(id=row.id, status=row.status, attempts=row.attempts).update(
-                    status=DeliveryStatus.SENDING, attempts=row.attempts + 1, lease_until=lease, updated_at=now)
+                    status=DeliveryStatus.SENDING, attempts=row.attempts + 1, lease_until=lease, updated_at=now
+                )
                 if taken:
                     row.status, row.attempts, row.lease_until = DeliveryStatus.SENDING, row.attempts + 1, lease
                     claimed.append(row)
@@ -150,7 +160,8 @@ class Dispatcher(DueLoop):
                 self._seen = len(rows)
                 if rows:  # locked by this transaction until it commits: one UPDATE takes them all
                     await Delivery.filter(id__in=[r.id for r in rows]).update(
-                        status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, lease_until=lease, updated_at=now)
+                        status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, lease_until=lease, updated_at=now
+                    )
                 for row in rows:
                     row.status, row.attempts, row.lease_until = DeliveryStatus.SENDING, row.attempts + 1, lease
                     claimed.append(row)
@@ -192,16 +203,22 @@ class Dispatcher(DueLoop):
         now = self.clock()
         hold = self._holds.get(d.target.split(":", 1)[0])
         if d.channel in (SLACK, SLACK_UPDATE) and hold is not None and hold > now:
-            raise SendError("Slack rate limit", permanent=False, code="ratelimited",
-                            retry_after=(hold - now).total_seconds())
+            raise SendError(
+                "Slack rate limit", permanent=False, code="ratelimited", retry_after=(hold - now).total_seconds()
+            )
         facts = await self.alerts.facts(alert)
         if d.channel == SMS:
             if self.sms is None:
                 raise SendError("SMS is not configured ([notify.twilio])", permanent=True, code="not_configured")
             if d.text:  # an earlier attempt may have reached Twilio (a crash, a lost reply): ask before resending
-                known = cast(list[str], await (  # flat: values, not tuples (tortoise's types)
-                    Delivery.filter(channel=SMS, target=d.target, provider_id__isnull=False)
-                    .values_list("provider_id", flat=True)))
+                known = cast(
+                    list[str],
+                    await (  # flat: values, not tuples (tortoise's types)
+                        Delivery.filter(channel=SMS, target=d.target, provider_id__isnull=False).values_list(
+                            "provider_id", flat=True
+                        )
+                    ),
+                )
                 sid = await self.sms.find(d.target, d.text, exclude=set(known))
                 if sid is not None:
                     self.counters.recovered += 1
@@ -218,8 +235,9 @@ class Dispatcher(DueLoop):
             return await self.slack.post(d.target, text, blocks)
         if d.channel == SLACK_UPDATE:
             channel, _, ts = d.target.partition(":")
-            text, blocks = slack_blocks(facts, now, acked_by=alert.acknowledged_by,
-                                        resolved=alert.state == AlertState.RESOLVED)
+            text, blocks = slack_blocks(
+                facts, now, acked_by=alert.acknowledged_by, resolved=alert.state == AlertState.RESOLVED
+            )
             return await self.slack.update(channel, ts, text, blocks)
         raise SendError(f"unknown channel {d.channel!r}", permanent=True, code="bad_channel")
 
@@ -233,7 +251,8 @@ class Dispatcher(DueLoop):
         """Write the outcome if this dispatcher still holds the row (compare-and-set)."""
         now = self.clock()
         changed = await Delivery.filter(id=d.id, status=DeliveryStatus.SENDING, attempts=d.attempts).update(
-            lease_until=None, updated_at=now, **values)
+            lease_until=None, updated_at=now, **values
+        )
         if not changed:
             log.warning("delivery %s: outcome dropped, the row was taken over (lease expired)", d.id)
         return bool(changed)
@@ -241,17 +260,25 @@ class Dispatcher(DueLoop):
     async def _sent(self, d: Delivery, alert: Alert, sent: Sent) -> None:
         now = self.clock()
         async with unit_of_work():
-            if not await self._finish(d, status=DeliveryStatus.SENT, provider_id=sent.provider_id,
-                                      provider_channel=sent.provider_channel, sent_at=now, last_error=None,
-                                      error_code=None):  # a write first: SQLite then waits for other writers
+            if not await self._finish(
+                d,
+                status=DeliveryStatus.SENT,
+                provider_id=sent.provider_id,
+                provider_channel=sent.provider_channel,
+                sent_at=now,
+                last_error=None,
+                error_code=None,
+            ):  # a write first: SQLite then waits for other writers
                 return
             # A Slack post locks its alert row (before the note below touches the ticket, which an acknowledgement
             # locks after the alert): an ack committing meanwhile is seen here, or waits and then sees this message
             # as posted. Unlocked, each missed the other and the message kept saying the alert was open.
             state = (await Alert.select_for_update().get(id=alert.id)).state if d.channel == SLACK else None
             if d.channel != SLACK_UPDATE:
-                await self._note(alert.ticket_id, f"{_what(d)} sent ({sent.provider_id}) for {alert.reason}, "
-                                             f"step {d.step + 1}, round {d.round + 1}")
+                await self._note(
+                    alert.ticket_id,
+                    f"{_what(d)} sent ({sent.provider_id}) for {alert.reason}, step {d.step + 1}, round {d.round + 1}",
+                )
             if d.channel == SLACK and state != AlertState.OPEN:
                 d.provider_id, d.provider_channel = sent.provider_id, sent.provider_channel
                 await queue_slack_update(d, now)  # acknowledged while it was being posted
@@ -274,8 +301,9 @@ class Dispatcher(DueLoop):
         delay = self._backoff(d.attempts, exc.retry_after)
         if exc.retry_after is not None and d.channel in (SLACK, SLACK_UPDATE):
             self._holds[d.target.split(":", 1)[0]] = now + timedelta(seconds=exc.retry_after)
-        if await self._finish(d, status=DeliveryStatus.QUEUED, next_attempt_at=now + delay, error_code=exc.code,
-                              last_error=str(exc)):
+        if await self._finish(
+            d, status=DeliveryStatus.QUEUED, next_attempt_at=now + delay, error_code=exc.code, last_error=str(exc)
+        ):
             self.counters.retried += 1
             log.info("delivery %s (%s): %s; again in %.1f s", d.id, _what(d), exc, delay.total_seconds())
 
@@ -290,10 +318,20 @@ class Dispatcher(DueLoop):
 
     async def next_due(self) -> datetime | None:
         # flat: the value or None, not a tuple (tortoise's types)
-        queued = cast(datetime | None, await (Delivery.filter(status=DeliveryStatus.QUEUED).order_by("next_attempt_at")
-                                              .first().values_list("next_attempt_at", flat=True)))
-        leased = cast(datetime | None, await (Delivery.filter(status=DeliveryStatus.SENDING).order_by("lease_until")
-                                              .first().values_list("lease_until", flat=True)))
+        queued = cast(
+            datetime | None,
+            await Delivery.filter(status=DeliveryStatus.QUEUED)
+            .order_by("next_attempt_at")
+            .first()
+            .values_list("next_attempt_at", flat=True),
+        )
+        leased = cast(
+            datetime | None,
+            await Delivery.filter(status=DeliveryStatus.SENDING)
+            .order_by("lease_until")
+            .first()
+            .values_list("lease_until", flat=True),
+        )
         times = [t for t in (queued, leased, await self.alerts.next_ack_expiry()) if t is not None]
         return min(times) if times else None
 
@@ -305,5 +343,3 @@ def _what(d: Delivery) -> str:
     if d.channel == SLACK:
         return f"Slack message{who} ({d.target})"
     return "Slack update"
-
-

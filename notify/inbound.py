@@ -45,8 +45,9 @@ async def sms_reply(alerts: AlertService, sender: str, body: str) -> ReplyOutcom
     """Handle an inbound SMS from ``sender``: acknowledge what it names, say what happened."""
     person = alerts.roster.person_by_phone(sender)
     if person is None:
-        return ReplyOutcome("helpline: this number is not on the on-call list; nothing was changed.",
-                            known_sender=False)
+        return ReplyOutcome(
+            "helpline: this number is not on the on-call list; nothing was changed.", known_sender=False
+        )
     code = parse_reply(body)
     if code is None:
         return ReplyOutcome("helpline: reply with the ticket number (e.g. 1042) or ACK ALL to acknowledge.")
@@ -57,8 +58,9 @@ async def sms_reply(alerts: AlertService, sender: str, body: str) -> ReplyOutcom
     if not done:
         return ReplyOutcome("helpline: already acknowledged; nothing was changed.")
     tickets = ", ".join(sorted({a.summary.split(" ", 1)[0] for a in done}))
-    return ReplyOutcome(f"helpline: acknowledged {tickets}. Thank you, {person.display_name or person.name}.",
-                        tuple(a.id for a in done))
+    return ReplyOutcome(
+        f"helpline: acknowledged {tickets}. Thank you, {person.display_name or person.name}.", tuple(a.id for a in done)
+    )
 
 
 #: Who may acknowledge with the Slack button (``[notify.slack] ack_from``).
@@ -79,18 +81,23 @@ def slack_user_label(user: Mapping[str, Any]) -> str:
     return f"{user_id} (@{name})" if name else user_id
 
 
-async def slack_ack(alerts: AlertService, user: Mapping[str, Any], alert_id: int,
-                    ack_from: str = ACK_FROM_MAPPED) -> SlackAckOutcome:
+async def slack_ack(
+    alerts: AlertService, user: Mapping[str, Any], alert_id: int, ack_from: str = ACK_FROM_MAPPED
+) -> SlackAckOutcome:
     """The Slack user ``user`` pressed Acknowledge on alert ``alert_id``: acknowledge it if ``ack_from`` allows."""
     user_id = str(user.get("id") or "")
     person = alerts.roster.person_by_slack(user_id) if user_id else None
     label = slack_user_label(user)
     if person is None and ack_from != ACK_FROM_ANYONE:
-        return SlackAckOutcome(refusal="helpline: only people on the on-call list can acknowledge alerts, and your "
-                                       "Slack account is not on it; nothing was changed.")
+        return SlackAckOutcome(
+            refusal="helpline: only people on the on-call list can acknowledge alerts, and your "
+            "Slack account is not on it; nothing was changed."
+        )
     if person is not None and ack_from == ACK_FROM_ON_CALL and not await alerts.is_on_call_for(person.name, alert_id):
-        return SlackAckOutcome(refusal="helpline: only whoever is on call now, or was paged for this alert, can "
-                                       "acknowledge it; nothing was changed.")
+        return SlackAckOutcome(
+            refusal="helpline: only whoever is on call now, or was paged for this alert, can "
+            "acknowledge it; nothing was changed."
+        )
     by = person.name if person is not None else f"slack:{user_id[:32] or '?'}"
     done = await alerts.acknowledge([alert_id], by, "slack", via=f"Slack user {label}")
     return SlackAckOutcome(tuple(a.id for a in done))

@@ -66,8 +66,10 @@ class Alert(Model):
     class Meta:
         table = "notify_alert"
         unique_together = (("ticket_id", "reason"),)
-        indexes = [Index(fields=("state", "id"), name="notify_alert_state_idx"),
-                   Index(fields=("ack_expires_at",), name="notify_alert_ack_expires_idx")]
+        indexes = [
+            Index(fields=("state", "id"), name="notify_alert_state_idx"),
+            Index(fields=("ack_expires_at",), name="notify_alert_ack_expires_idx"),
+        ]
 
 
 class Delivery(Model):

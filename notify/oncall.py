@@ -44,8 +44,9 @@ class OnCall:
         out = []
         for name, schedule in self.roster.schedules.items():
             more = extra.get(name, [])
-            out.append(ScheduleNow(name, str(schedule.tz), schedule.on_call(now, more),
-                                   schedule.shifts(now, until, more)))
+            out.append(
+                ScheduleNow(name, str(schedule.tz), schedule.on_call(now, more), schedule.shifts(now, until, more))
+            )
         return out
 
     @staticmethod
@@ -53,15 +54,17 @@ class OnCall:
         """The overrides that have not ended, the earliest first."""
         return await OnCallOverride.filter(end__gt=now).order_by("start", "id").limit(limit)
 
-    async def add_override(self, *, schedule: str, person: str, start: datetime, end: datetime, reason: str,
-                           by: str, now: datetime) -> OnCallOverride:
+    async def add_override(
+        self, *, schedule: str, person: str, start: datetime, end: datetime, reason: str, by: str, now: datetime
+    ) -> OnCallOverride:
         """Put ``person`` on call for ``schedule`` from ``start`` to ``end``; both must be in the roster."""
         if schedule not in self.roster.schedules:
             raise InvalidField("schedule", f"there is no schedule {schedule!r} ([[notify.schedules]])")
         if person not in self.roster.people:
             raise InvalidField("person", f"{person!r} is not in [[notify.people]]")
-        return await OnCallOverride.create(schedule=schedule, person=person, start=start, end=end, reason=reason,
-                                           created_by=by, created_at=now)
+        return await OnCallOverride.create(
+            schedule=schedule, person=person, start=start, end=end, reason=reason, created_by=by, created_at=now
+        )
 
     @staticmethod
     async def remove_override(override_id: int) -> OnCallOverride:

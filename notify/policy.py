@@ -137,8 +137,9 @@ class Roster:
         return next((p for p in self.people.values() if p.slack_user == user), None)
 
 
-def choose(policies: Sequence[Policy], event: str, priority: str, metric: str | None,
-           working: Callable[[str], bool | None]) -> Policy | None:
+def choose(
+    policies: Sequence[Policy], event: str, priority: str, metric: str | None, working: Callable[[str], bool | None]
+) -> Policy | None:
     """The first policy that takes the event (``working(calendar)``: is it business hours there now?)."""
     for policy in policies:
         m = policy.match
@@ -147,8 +148,13 @@ def choose(policies: Sequence[Policy], event: str, priority: str, metric: str | 
     return None
 
 
-def plan(policy: Policy, roster: Roster, opened_at: datetime,
-         overrides: Mapping[str, Sequence[Override]] | None = None, cycle: int = 0) -> list[Planned]:
+def plan(
+    policy: Policy,
+    roster: Roster,
+    opened_at: datetime,
+    overrides: Mapping[str, Sequence[Override]] | None = None,
+    cycle: int = 0,
+) -> list[Planned]:
     """Every delivery of an alert opened at ``opened_at``: steps x rounds x addresses, without duplicates in a step.
 
     ``cycle``: the escalation started again after an expired acknowledgement; its rounds are numbered after those
@@ -170,13 +176,17 @@ def plan(policy: Policy, roster: Roster, opened_at: datetime,
     return out
 
 
-def _addresses(target: Target, step: Step, roster: Roster, at: datetime,
-               overrides: Mapping[str, Sequence[Override]]) -> list[tuple[str, str, str | None]]:
+def _addresses(
+    target: Target, step: Step, roster: Roster, at: datetime, overrides: Mapping[str, Sequence[Override]]
+) -> list[tuple[str, str, str | None]]:
     if target.kind == "slack":
         return [(SLACK, target.name, None)]
     name = target.name if target.kind == "person" else roster.on_call(target.name, at, overrides.get(target.name, ()))
     person = roster.people.get(name) if name else None
     if person is None:
         return []
-    return [(channel, address, person.name) for channel, address in person.addresses()
-            if not step.channels or channel in step.channels]
+    return [
+        (channel, address, person.name)
+        for channel, address in person.addresses()
+        if not step.channels or channel in step.channels
+    ]

@@ -12,10 +12,11 @@ covers a moment wins. Overrides come from the configuration and from the API (st
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -33,7 +34,7 @@ def parse_handoff(text: str) -> tuple[int | None, time]:
     """``"mon 09:00"`` -> (0, 09:00); ``"09:00"`` -> (None, 09:00)."""
     match = _HANDOFF.match(text)
     if not match:
-        raise ScheduleError(f"handoff: write it like \"mon 09:00\" (weekly) or \"09:00\" (daily), got {text!r}")
+        raise ScheduleError(f'handoff: write it like "mon 09:00" (weekly) or "09:00" (daily), got {text!r}')
     day = WEEKDAYS.index(match.group(1).lower()[:3]) if match.group(1) else None
     return day, time(int(match.group(2)), int(match.group(3)))
 
@@ -42,7 +43,7 @@ def parse_length(text: str) -> int:
     """``"1w"`` -> 7, ``"1d"`` -> 1, ``"2w"`` -> 14: a rotation length in whole days."""
     match = _LENGTH.match(text)
     if not match or int(match.group(1)) == 0:
-        raise ScheduleError(f"length: write it like \"1w\", \"2w\" or \"1d\", got {text!r}")
+        raise ScheduleError(f'length: write it like "1w", "2w" or "1d", got {text!r}')
     return int(match.group(1)) * (7 if match.group(2) == "w" else 1)
 
 
@@ -83,8 +84,10 @@ class Rotation:
         days = parse_length(length)
         weekday, at = parse_handoff(handoff)
         if weekday is not None and days % 7:
-            raise ScheduleError("a hand-off on a weekday needs a length in weeks (\"1w\"); "
-                                "for a daily rotation write only the time (\"09:00\")")
+            raise ScheduleError(
+                'a hand-off on a weekday needs a length in weeks ("1w"); '
+                'for a daily rotation write only the time ("09:00")'
+            )
         if not members:
             raise ScheduleError("members: list at least one person")
         return cls(tuple(members), days, at, weekday, start or DEFAULT_START)
@@ -115,11 +118,11 @@ class Schedule:
         """
         day = self.rotation.anchor() + timedelta(days=k * self.rotation.days)
         wall = datetime.combine(day, self.rotation.handoff)
-        utc = wall.replace(tzinfo=self.tz).astimezone(timezone.utc)
+        utc = wall.replace(tzinfo=self.tz).astimezone(UTC)
         if utc.astimezone(self.tz).replace(tzinfo=None) == wall:
             return utc  # (an hour that happens twice: its first occurrence)
         # skipped (spring forward): the moment the clocks jump, the first that shows a later time
-        utc = wall.replace(tzinfo=self.tz, fold=1).astimezone(timezone.utc)
+        utc = wall.replace(tzinfo=self.tz, fold=1).astimezone(UTC)
         while utc.astimezone(self.tz).replace(tzinfo=None) < wall:
             utc += timedelta(minutes=1)
         return utc
@@ -161,8 +164,8 @@ class Schedule:
             cuts.update(t for t in (o.start, o.end) if start < t < end)
         points = sorted(cuts)
         out: list[Shift] = []
-        for a, b in zip(points, points[1:]):
-            person = self.on_call(a, overrides[len(self.overrides):])
+        for a, b in itertools.pairwise(points):
+            person = self.on_call(a, overrides[len(self.overrides) :])
             is_override = any(o.start <= a < o.end for o in overrides)
             if out and out[-1].person == person and out[-1].override == is_override:
                 out[-1] = Shift(out[-1].start, b, person, is_override)

@@ -75,8 +75,9 @@ _DOMAIN_DOT = re.compile(rf"(?<=\w){_DOTS}(?=\w)")
 def one_line(text: str) -> str:
     """``text`` on one line: control characters (Unicode Cc), line and paragraph separators and bidi controls
     become spaces, runs of white space one space."""
-    return " ".join("".join(" " if c in _BIDI or unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
-                            for c in text).split())
+    return " ".join(
+        "".join(" " if c in _BIDI or unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text).split()
+    )
 
 
 def inert(text: str) -> str:
@@ -149,8 +150,9 @@ def sms_text(facts: AlertFacts, now: datetime, max_segments: int = 2, marker: st
     return fit(head, inert(facts.title), tail, max_segments)
 
 
-def slack_blocks(facts: AlertFacts, now: datetime, *, acked_by: str | None = None,
-                 resolved: bool = False) -> tuple[str, list[dict[str, Any]]]:
+def slack_blocks(
+    facts: AlertFacts, now: datetime, *, acked_by: str | None = None, resolved: bool = False
+) -> tuple[str, list[dict[str, Any]]]:
     """The fallback text and Block Kit blocks: ticket, priority, caller, SLA, Acknowledge and Open buttons.
 
     Once acknowledged (``acked_by``) or resolved, the message says so and loses its Acknowledge button.
@@ -162,8 +164,10 @@ def slack_blocks(facts: AlertFacts, now: datetime, *, acked_by: str | None = Non
     if facts.caller:
         lines.append(f"Caller: {esc(facts.caller)}")
     if facts.due_at is not None:
-        lines.append(f"Due: <!date^{int(facts.due_at.timestamp())}^{{date_short_pretty}} {{time}}|"
-                     f"{facts.due_at.isoformat(timespec='minutes')}>")
+        lines.append(
+            f"Due: <!date^{int(facts.due_at.timestamp())}^{{date_short_pretty}} {{time}}|"
+            f"{facts.due_at.isoformat(timespec='minutes')}>"
+        )
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}]
     buttons: list[dict[str, Any]] = []
     if acked_by or resolved:
@@ -171,11 +175,19 @@ def slack_blocks(facts: AlertFacts, now: datetime, *, acked_by: str | None = Non
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
         text += f" ({note[0].lower()}{note[1:]})"
     else:
-        buttons.append({"type": "button", "action_id": "ack", "style": "primary", "value": str(facts.alert_id),
-                        "text": {"type": "plain_text", "text": "Acknowledge"}})
+        buttons.append(
+            {
+                "type": "button",
+                "action_id": "ack",
+                "style": "primary",
+                "value": str(facts.alert_id),
+                "text": {"type": "plain_text", "text": "Acknowledge"},
+            }
+        )
     if facts.url:
-        buttons.append({"type": "button", "action_id": "open", "url": facts.url,
-                        "text": {"type": "plain_text", "text": "Open"}})
+        buttons.append(
+            {"type": "button", "action_id": "open", "url": facts.url, "text": {"type": "plain_text", "text": "Open"}}
+        )
     if buttons:
         blocks.append({"type": "actions", "block_id": f"alert:{facts.alert_id}", "elements": buttons})
     return text, blocks

@@ -48,15 +48,24 @@ def caller_id(name: str, number: str) -> str:
     return f'"{" ".join(kept.split())}" <{number}>'
 
 
-async def originate(connection: AmiConnection, *, channel: str, context: str, exten: str, caller: str,
-                    ring: timedelta) -> Message:
+async def originate(
+    connection: AmiConnection, *, channel: str, context: str, exten: str, caller: str, ring: timedelta
+) -> Message:
     """Ring ``channel`` (the agent's phone) for up to ``ring``; once it answers, dial ``exten`` in ``context``.
     Asynchronous (``Async: true``): the answer says whether Asterisk queued the call, not how it went. Needs write
     class ``originate``."""
-    return await connection.send_action({
-        "Action": "Originate", "Channel": channel, "Context": context, "Exten": exten, "Priority": "1",
-        "Async": "true", "Timeout": str(int(ring.total_seconds() * 1000)), "CallerID": caller,
-    })
+    return await connection.send_action(
+        {
+            "Action": "Originate",
+            "Channel": channel,
+            "Context": context,
+            "Exten": exten,
+            "Priority": "1",
+            "Async": "true",
+            "Timeout": str(int(ring.total_seconds() * 1000)),
+            "CallerID": caller,
+        }
+    )
 
 
 async def may_originate(connection: AmiConnection) -> bool:
@@ -66,8 +75,9 @@ async def may_originate(connection: AmiConnection) -> bool:
     return "permission denied" not in str(answer.get("Message", "")).lower()
 
 
-async def queue_pause(connection: AmiConnection, interface: str, paused: bool, *, queue: str | None = None,
-                      reason: str | None = None) -> Message:
+async def queue_pause(
+    connection: AmiConnection, interface: str, paused: bool, *, queue: str | None = None, reason: str | None = None
+) -> Message:
     """Pause (or unpause) the queue member ``interface`` in ``queue``, or in every queue it is in. Needs write
     class ``agent``."""
     action = {"Action": "QueuePause", "Interface": interface, "Paused": "true" if paused else "false"}

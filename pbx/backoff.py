@@ -12,8 +12,15 @@ class Backoff:
     a restarted Asterisk do not arrive in lockstep, and the delay never collapses to zero.
     """
 
-    def __init__(self, initial: float = 0.5, maximum: float = 30.0, *, factor: float = 2.0, jitter: float = 0.5,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        initial: float = 0.5,
+        maximum: float = 30.0,
+        *,
+        factor: float = 2.0,
+        jitter: float = 0.5,
+        rng: random.Random | None = None,
+    ) -> None:
         if initial <= 0 or maximum < initial or factor < 1 or not 0 <= jitter <= 1:
             raise ValueError("need 0 < initial <= maximum, factor >= 1 and 0 <= jitter <= 1")
         self.initial = initial

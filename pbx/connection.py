@@ -39,27 +39,51 @@ from panoramisk.message import Message
 
 from pbx.ami_values import seconds
 from pbx.backoff import Backoff
-from pbx.protocol import (DEFAULT_MAX_FRAME, AmiActionError, AmiBadAction, AmiDisconnected, AmiError, AmiNotConnected,
-                          AmiTimeout, Counters, HardenedAMIProtocol, HardenedManager, Throttled)
 from pbx.event_queue import EventQueue, SessionMarker
+from pbx.protocol import (
+    DEFAULT_MAX_FRAME,
+    AmiActionError,
+    AmiBadAction,
+    AmiDisconnected,
+    AmiError,
+    AmiNotConnected,
+    AmiTimeout,
+    Counters,
+    HardenedAMIProtocol,
+    HardenedManager,
+    Throttled,
+)
 
 #: The AMI read classes helpline's user needs (manager.conf ``read``): ``system`` for FullyBooted and Shutdown,
 #: ``call`` for channels and hangups, ``agent`` for the queue's events. ``[[pbx]] contexts`` also needs ``dialplan``
 #: (``Newexten``).
 READ_CLASSES = "system,call,agent"
 
-__all__ = ["READ_CLASSES", "AmiActionError", "AmiBadAction", "AmiConnection", "AmiDisconnected", "AmiError",
-           "AmiNotConnected", "AmiTimeout", "ConnectionState", "ConnectionStatus", "EventQueue", "Message", "SessionMarker"]
+__all__ = [
+    "READ_CLASSES",
+    "AmiActionError",
+    "AmiBadAction",
+    "AmiConnection",
+    "AmiDisconnected",
+    "AmiError",
+    "AmiNotConnected",
+    "AmiTimeout",
+    "ConnectionState",
+    "ConnectionStatus",
+    "EventQueue",
+    "Message",
+    "SessionMarker",
+]
 
 log = logging.getLogger(__name__)
 
 
 class ConnectionState(str, enum.Enum):
-    CONNECTING = "connecting"    #: opening TCP or logging in
-    CONNECTED = "connected"      #: logged in; events flow
+    CONNECTING = "connecting"  #: opening TCP or logging in
+    CONNECTED = "connected"  #: logged in; events flow
     AUTH_FAILED = "auth_failed"  #: the PBX refused the username/secret; stays so while retrying (slowly)
     DISCONNECTED = "disconnected"  #: not started yet, or dropped / last attempt failed: waiting to retry
-    CLOSED = "closed"            #: :meth:`AmiConnection.close` was called
+    CLOSED = "closed"  #: :meth:`AmiConnection.close` was called
 
 
 @dataclass(frozen=True)
@@ -70,21 +94,21 @@ class ConnectionStatus:
     host: str
     port: int
     state: ConnectionState
-    last_error: str | None          #: why the last attempt failed / the connection dropped; None if never
-    last_error_at: float | None     #: epoch seconds
-    connected_since: float | None   #: epoch seconds of the current login
-    logins: int                     #: successful logins
-    reconnects: int                 #: successful logins after the first
-    connect_failures: int           #: attempts that did not reach a login (refused, timeout, reset, ...)
-    auth_failures: int              #: logins refused by the PBX
-    fully_booted: bool | None       #: FullyBooted seen after the current login (None: not yet known)
-    asterisk_version: str | None    #: from the banner, e.g. "11.0.0"
+    last_error: str | None  #: why the last attempt failed / the connection dropped; None if never
+    last_error_at: float | None  #: epoch seconds
+    connected_since: float | None  #: epoch seconds of the current login
+    logins: int  #: successful logins
+    reconnects: int  #: successful logins after the first
+    connect_failures: int  #: attempts that did not reach a login (refused, timeout, reset, ...)
+    auth_failures: int  #: logins refused by the PBX
+    fully_booted: bool | None  #: FullyBooted seen after the current login (None: not yet known)
+    asterisk_version: str | None  #: from the banner, e.g. "11.0.0"
     queue_size: int
     queue_capacity: int
     bytes_received: int
     events_received: int
     dropped_events: int
-    events_ignored: int             #: events not in ``only_events``, skipped without parsing
+    events_ignored: int  #: events not in ``only_events``, skipped without parsing
     malformed_frames: int
     malformed_lines: int
     oversized_frames: int
@@ -117,14 +141,32 @@ class AmiConnection:
     ``events_ignored``), like a client-side ``eventfilter``. Answers to actions always arrive.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 5038, username: str = "", secret: str = "", *,
-                 name: str = "main", events: str = "on", on_login: LoginHook | None = None,
-                 on_disconnect: DisconnectHook | None = None, queue_size: int = 50_000, session_markers: bool = False,
-                 connect_timeout: float = 5.0, login_timeout: float = 5.0, action_timeout: float = 10.0,
-                 ping_interval: float = 10.0, ping_timeout: float = 5.0, backoff: Backoff | None = None,
-                 auth_backoff: Backoff | None = None, stable_after: float = 30.0, fully_booted_timeout: float = 5.0,
-                 max_frame_bytes: int = DEFAULT_MAX_FRAME, only_events: Collection[str] | None = None,
-                 ssl: Any = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 5038,
+        username: str = "",
+        secret: str = "",
+        *,
+        name: str = "main",
+        events: str = "on",
+        on_login: LoginHook | None = None,
+        on_disconnect: DisconnectHook | None = None,
+        queue_size: int = 50_000,
+        session_markers: bool = False,
+        connect_timeout: float = 5.0,
+        login_timeout: float = 5.0,
+        action_timeout: float = 10.0,
+        ping_interval: float = 10.0,
+        ping_timeout: float = 5.0,
+        backoff: Backoff | None = None,
+        auth_backoff: Backoff | None = None,
+        stable_after: float = 30.0,
+        fully_booted_timeout: float = 5.0,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME,
+        only_events: Collection[str] | None = None,
+        ssl: Any = None,
+    ) -> None:
         self.name = name
         self.host = host
         self.port = port
@@ -147,9 +189,17 @@ class AmiConnection:
         self.counters = Counters()
         #: The events wanted (None: all). FullyBooted and Shutdown are always read: the connection needs them.
         self.only_events = None if only_events is None else frozenset(only_events) | {"FullyBooted", "Shutdown"}
-        self._manager = HardenedManager(name=name, sink=self._on_event, counters=self.counters,
-                                        on_login_answer=self._login_answered, max_frame_bytes=max_frame_bytes,
-                                        only_events=self.only_events, host=host, port=port, ssl=ssl)
+        self._manager = HardenedManager(
+            name=name,
+            sink=self._on_event,
+            counters=self.counters,
+            on_login_answer=self._login_answered,
+            max_frame_bytes=max_frame_bytes,
+            only_events=self.only_events,
+            host=host,
+            port=port,
+            ssl=ssl,
+        )
         self._state = ConnectionState.DISCONNECTED
         self._last_error: str | None = None
         self._last_error_at: float | None = None
@@ -232,15 +282,30 @@ class AmiConnection:
         c = self.counters
         protocol = self._protocol
         return ConnectionStatus(
-            name=self.name, host=self.host, port=self.port, state=self._state, last_error=self._last_error,
-            last_error_at=self._last_error_at, connected_since=self._connected_since, logins=self._logins,
-            reconnects=max(0, self._logins - 1), connect_failures=self._connect_failures,
-            auth_failures=self._auth_failures, fully_booted=self._fully_booted,
+            name=self.name,
+            host=self.host,
+            port=self.port,
+            state=self._state,
+            last_error=self._last_error,
+            last_error_at=self._last_error_at,
+            connected_since=self._connected_since,
+            logins=self._logins,
+            reconnects=max(0, self._logins - 1),
+            connect_failures=self._connect_failures,
+            auth_failures=self._auth_failures,
+            fully_booted=self._fully_booted,
             asterisk_version=(protocol.version or None) if protocol is not None else None,
-            queue_size=len(self.events), queue_capacity=self.events.maxsize, bytes_received=c.bytes_received,
-            events_received=c.events_received, dropped_events=c.dropped_events, events_ignored=c.events_ignored,
-            malformed_frames=c.malformed_frames, malformed_lines=c.malformed_lines,
-            oversized_frames=c.oversized_frames, invalid_utf8=c.invalid_utf8)
+            queue_size=len(self.events),
+            queue_capacity=self.events.maxsize,
+            bytes_received=c.bytes_received,
+            events_received=c.events_received,
+            dropped_events=c.dropped_events,
+            events_ignored=c.events_ignored,
+            malformed_frames=c.malformed_frames,
+            malformed_lines=c.malformed_lines,
+            oversized_frames=c.oversized_frames,
+            invalid_utf8=c.invalid_utf8,
+        )
 
     def _error(self, text: str) -> None:
         self._last_error = text
@@ -277,12 +342,15 @@ class AmiConnection:
     def _require_protocol(self) -> HardenedAMIProtocol:
         protocol = self._protocol
         if self._state is not ConnectionState.CONNECTED or protocol is None or protocol.closed:
-            raise AmiNotConnected(f"PBX {self.name} is not connected ({self._state.value}"
-                                  + (f": {self._last_error})" if self._last_error else ")"))
+            raise AmiNotConnected(
+                f"PBX {self.name} is not connected ({self._state.value}"
+                + (f": {self._last_error})" if self._last_error else ")")
+            )
         return protocol
 
-    async def _send(self, protocol: HardenedAMIProtocol, action: Mapping[str, Any], timeout: float | None,
-                    as_list: bool | None) -> Message | list[Message]:
+    async def _send(
+        self, protocol: HardenedAMIProtocol, action: Mapping[str, Any], timeout: float | None, as_list: bool | None
+    ) -> Message | list[Message]:
         data = dict(action)
         if not any(k.lower() == "actionid" for k in data):
             data["ActionID"] = f"helpline-{self.name}-{self._session}-{next(self._ids)}"
@@ -291,7 +359,7 @@ class AmiConnection:
         limit = self.action_timeout if timeout is None else timeout
         try:
             return await asyncio.wait_for(future, limit)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             protocol.forget(act)
             raise AmiTimeout(f"{data.get('Action', '?')}: no answer from PBX {self.name} within {limit:g} s") from None
 
@@ -308,8 +376,13 @@ class AmiConnection:
                 self._started_at = time.time() - uptime
         if not self.events.put_nowait(event):
             counters.dropped_events += 1
-            self._throttled.warning("dropped", "AMI %s: event queue full (%d), events dropped: %d so far",
-                                    self.name, self.events.maxsize, counters.dropped_events)
+            self._throttled.warning(
+                "dropped",
+                "AMI %s: event queue full (%d), events dropped: %d so far",
+                self.name,
+                self.events.maxsize,
+                counters.dropped_events,
+            )
 
     # -- the supervisor --------------------------------------------------------------------------------------
 
@@ -320,7 +393,7 @@ class AmiConnection:
                 self._state = ConnectionState.CONNECTING
             try:
                 protocol = await self._manager.open(self.connect_timeout)
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 self._failed(f"cannot connect to {self.host}:{self.port}: {exc or type(exc).__name__}")
                 await self._pause(self.backoff.next())
                 continue
@@ -330,8 +403,10 @@ class AmiConnection:
             except AmiActionError as exc:
                 self._auth_failures += 1
                 self._state = ConnectionState.AUTH_FAILED
-                self._error(f"login refused for user {self.username!r}: {exc.message.get('Message') or 'no reason'}"
-                            " (check username/secret and the permit/deny lines of manager.conf)")
+                self._error(
+                    f"login refused for user {self.username!r}: {exc.message.get('Message') or 'no reason'}"
+                    " (check username/secret and the permit/deny lines of manager.conf)"
+                )
                 delay = self.auth_backoff.next()
                 log.error("AMI %s: %s; next attempt in %.0f s", self.name, self._last_error, delay)
                 protocol.close_with("login refused")
@@ -362,14 +437,19 @@ class AmiConnection:
         await asyncio.sleep(delay)
 
     async def _login(self, protocol: HardenedAMIProtocol) -> None:
-        data = {"Action": "Login", "Username": self.username, "Secret": self._secret, "Events": self._events_mask,
-                "ActionID": f"helpline-{self.name}-login-{next(self._ids)}"}
+        data = {
+            "Action": "Login",
+            "Username": self.username,
+            "Secret": self._secret,
+            "Events": self._events_mask,
+            "ActionID": f"helpline-{self.name}-login-{next(self._ids)}",
+        }
         act = Action(data, as_list=False)
         protocol.login_action = act
         future = protocol.send(act, False)
         try:
             response = await asyncio.wait_for(future, self.login_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AmiTimeout(f"no answer to Login within {self.login_timeout:g} s") from None
         if not response.success:
             raise AmiActionError("Login", response)
@@ -394,8 +474,15 @@ class AmiConnection:
     async def _serve(self, protocol: HardenedAMIProtocol) -> None:
         """A logged-in session, until it drops."""
         session = self._session
-        log.info("AMI %s: logged in to %s:%d as %s (session %d, Asterisk Call Manager %s)", self.name, self.host,
-                 self.port, self.username, session, protocol.version or "?")
+        log.info(
+            "AMI %s: logged in to %s:%d as %s (session %d, Asterisk Call Manager %s)",
+            self.name,
+            self.host,
+            self.port,
+            self.username,
+            session,
+            protocol.version or "?",
+        )
         helpers = [self._spawn(self._watchdog(protocol))]
         if self._events_mask.lower() not in ("off", "0", "false", "no"):
             helpers.append(self._spawn(self._expect_fully_booted(session)))
@@ -459,7 +546,10 @@ class AmiConnection:
         await asyncio.sleep(self.fully_booted_timeout)
         if session == self._session and not self._fully_booted:
             self._fully_booted = False
-            log.warning("AMI %s: no FullyBooted event within %g s of logging in: the AMI user probably lacks the "
-                        "'system' read class (manager.conf: read = " + READ_CLASSES + "). helpline works without "
-                        "it, but Asterisk restarts are then seen only as dropped connections.",
-                        self.name, self.fully_booted_timeout)
+            log.warning(
+                "AMI %s: no FullyBooted event within %g s of logging in: the AMI user probably lacks the "
+                "'system' read class (manager.conf: read = " + READ_CLASSES + "). helpline works without "
+                "it, but Asterisk restarts are then seen only as dropped connections.",
+                self.name,
+                self.fully_booted_timeout,
+            )

@@ -12,9 +12,9 @@ from typing import Generic, TypeVar
 class SessionMarker:
     """Put in the event queue (``session_markers=True``) so the consumer sees logins and losses in stream order."""
 
-    kind: str    #: "login" or "lost"
+    kind: str  #: "login" or "lost"
     session: int  #: 1 for the first login, +1 per login
-    at: float    #: epoch seconds
+    at: float  #: epoch seconds
     reason: str = ""  #: for "lost": why
 
 
@@ -96,5 +96,3 @@ class EventQueue(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
-
-

@@ -17,11 +17,11 @@ from enum import Enum
 class Outcome(str, Enum):
     """How a call to the IT line ended."""
 
-    ANSWERED = "answered"                #: an agent talked to the caller
-    ABANDONED = "abandoned"              #: the caller hung up while waiting (in the queue or while an agent rang)
-    TIMEOUT = "timeout"                  #: the queue gave up (queue timeout); the caller may have left a voicemail
+    ANSWERED = "answered"  #: an agent talked to the caller
+    ABANDONED = "abandoned"  #: the caller hung up while waiting (in the queue or while an agent rang)
+    TIMEOUT = "timeout"  #: the queue gave up (queue timeout); the caller may have left a voicemail
     HUNG_UP_BEFORE_QUEUE = "hung_up_before_queue"  #: ended in the greeting/IVR before reaching a queue
-    INTERRUPTED = "interrupted"          #: the PBX went away (restart, crash) and the call was not seen to end
+    INTERRUPTED = "interrupted"  #: the PBX went away (restart, crash) and the call was not seen to end
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,9 @@ class CallOffered(CallFact):
     """A call reached the IT line (entered one of the configured queues, or a configured context)."""
 
     caller_number: str  #: as the PBX sent it: "+15551230001", "5551230001", "4321", "anonymous", "" (none)
-    caller_name: str    #: as the PBX sent it (UTF-8, unescaped), "" if none
-    queue: str | None   #: the queue it entered; None when offered by context before any queue
-    channel: str = ""   #: the caller's channel in the queue (for actions on the call)
+    caller_name: str  #: as the PBX sent it (UTF-8, unescaped), "" if none
+    queue: str | None  #: the queue it entered; None when offered by context before any queue
+    channel: str = ""  #: the caller's channel in the queue (for actions on the call)
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class CallQueued(CallFact):
 class AgentRinging(CallFact):
     """The queue is ringing a member for this call."""
 
-    agent_name: str       #: the queue member's name ("Alice Agent")
+    agent_name: str  #: the queue member's name ("Alice Agent")
     agent_interface: str  #: e.g. "PJSIP/101", "Local/101@agents"
     agent_extension: str | None  #: the extension read from the interface ("101"), if it has one
 
@@ -72,10 +72,10 @@ class CallEnded(CallFact):
     """The call is over; nothing more will be said about it."""
 
     outcome: Outcome
-    wait_seconds: int | None   #: time in the queue (None if it never reached one)
-    talk_seconds: int | None   #: time talking to an agent (None if not answered)
+    wait_seconds: int | None  #: time in the queue (None if it never reached one)
+    talk_seconds: int | None  #: time talking to an agent (None if not answered)
     ended_by: str | None = None  #: "agent" or "caller" when an answered call ended, else None
-    voicemail: bool = False      #: the caller left a voicemail after the queue gave up
+    voicemail: bool = False  #: the caller left a voicemail after the queue gave up
     hangup_cause: str | None = None  #: Asterisk's cause text of the caller's channel, e.g. "Normal Clearing"
 
 

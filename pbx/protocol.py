@@ -73,13 +73,13 @@ class Counters:
     """What came off the wire, shared by every connection of one :class:`AmiConnection`."""
 
     bytes_received: int = 0
-    events_received: int = 0   #: AMI events parsed (delivered or dropped)
-    events_ignored: int = 0    #: events not asked for (``only_events``): skipped unparsed
-    dropped_events: int = 0    #: events lost because the queue was full
+    events_received: int = 0  #: AMI events parsed (delivered or dropped)
+    events_ignored: int = 0  #: events not asked for (``only_events``): skipped unparsed
+    dropped_events: int = 0  #: events lost because the queue was full
     malformed_frames: int = 0  #: frames without ``Event``/``Response``: dropped
-    malformed_lines: int = 0   #: lines without ``:`` inside otherwise good frames: ignored
+    malformed_lines: int = 0  #: lines without ``:`` inside otherwise good frames: ignored
     oversized_frames: int = 0  #: frames longer than ``max_frame_bytes``: dropped
-    invalid_utf8: int = 0      #: undecodable bytes, replaced by U+FFFD
+    invalid_utf8: int = 0  #: undecodable bytes, replaced by U+FFFD
 
 
 class Throttled:
@@ -218,8 +218,9 @@ class HardenedAMIProtocol(AMIProtocol):
         text = self._decoder.decode(data)
         if _REPLACEMENT in text:
             counters.invalid_utf8 += text.count(_REPLACEMENT)
-            self._throttled.warning("utf8", "AMI %s: invalid UTF-8 replaced (%d bytes so far)", self.factory.name,
-                                    counters.invalid_utf8)
+            self._throttled.warning(
+                "utf8", "AMI %s: invalid UTF-8 replaced (%d bytes so far)", self.factory.name, counters.invalid_utf8
+            )
         buf = self._buffer + text if self._buffer else text
         if self.version is None:
             if not buf.startswith(BANNER) and not BANNER.startswith(buf):
@@ -229,14 +230,14 @@ class HardenedAMIProtocol(AMIProtocol):
                 return
             else:
                 banner, _, buf = buf.partition(CRLF)
-                self.version = banner[len(BANNER):].strip()
+                self.version = banner[len(BANNER) :].strip()
                 log.info("AMI %s: %s", self.factory.name, banner)
         if self._discarding:
             end = buf.find(FRAME_END)
             if end < 0:
                 self._buffer = buf[-3:]
                 return
-            buf = buf[end + 4:]
+            buf = buf[end + 4 :]
             self._discarding = False
         frames = buf.split(FRAME_END)
         rest = frames.pop()
@@ -258,14 +259,20 @@ class HardenedAMIProtocol(AMIProtocol):
             if only is not None and frame.startswith("Event: "):
                 eol = frame.find(CRLF)
                 if (frame[7:eol] if eol >= 0 else frame[7:]) not in only and (
-                        not self.responses or _ACTION_ID.search(frame) is None):
+                    not self.responses or _ACTION_ID.search(frame) is None
+                ):
                     counters.events_ignored += 1
                     continue
             message = parse_message(frame, counters)
             if message is None:
                 counters.malformed_frames += 1
-                self._throttled.warning("malformed", "AMI %s: dropped a frame that is not an AMI message "
-                                        "(%d so far): %.80r", self.factory.name, counters.malformed_frames, frame)
+                self._throttled.warning(
+                    "malformed",
+                    "AMI %s: dropped a frame that is not an AMI message (%d so far): %.80r",
+                    self.factory.name,
+                    counters.malformed_frames,
+                    frame,
+                )
                 continue
             try:
                 self.handle_message(message)
@@ -277,8 +284,13 @@ class HardenedAMIProtocol(AMIProtocol):
 
     def _oversized(self, size: int) -> None:
         self.counters.oversized_frames += 1
-        self._throttled.warning("oversized", "AMI %s: dropped a frame of more than %d characters (%d so far)",
-                                self.factory.name, size, self.counters.oversized_frames)
+        self._throttled.warning(
+            "oversized",
+            "AMI %s: dropped a frame of more than %d characters (%d so far)",
+            self.factory.name,
+            size,
+            self.counters.oversized_frames,
+        )
 
     def handle_message(self, message: Message) -> None:
         store = message._store
@@ -295,8 +307,10 @@ class HardenedAMIProtocol(AMIProtocol):
                 return
         if "event" in store:
             if store["event"][1] == "Shutdown":
-                self._shutdown = (f"Asterisk shut down (Shutdown: {message.get('Shutdown', '?')}, "
-                                  f"Restart: {message.get('Restart', '?')})")
+                self._shutdown = (
+                    f"Asterisk shut down (Shutdown: {message.get('Shutdown', '?')}, "
+                    f"Restart: {message.get('Restart', '?')})"
+                )
             self.factory.dispatch(message)
         else:
             log.debug("AMI %s: unsolicited response ignored: %r", self.factory.name, message)
@@ -359,12 +373,20 @@ class HardenedManager(Manager):
     """panoramisk's Manager without its own reconnect loop, pinger and resend queue: :class:`AmiConnection`
     drives it. Events go to ``sink`` synchronously, in order."""
 
-    def __init__(self, *, name: str, sink: Callable[[Message], None], counters: Counters,
-                 on_login_answer: Callable[[HardenedAMIProtocol, Message], None] | None = None,
-                 max_frame_bytes: int = DEFAULT_MAX_FRAME, only_events: frozenset[str] | None = None,
-                 **config: Any) -> None:
-        super().__init__(protocol_factory=HardenedAMIProtocol, ping_delay=0, ping_interval=0,
-                         reconnect_timeout=0, **config)
+    def __init__(
+        self,
+        *,
+        name: str,
+        sink: Callable[[Message], None],
+        counters: Counters,
+        on_login_answer: Callable[[HardenedAMIProtocol, Message], None] | None = None,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME,
+        only_events: frozenset[str] | None = None,
+        **config: Any,
+    ) -> None:
+        super().__init__(
+            protocol_factory=HardenedAMIProtocol, ping_delay=0, ping_interval=0, reconnect_timeout=0, **config
+        )
         self.name = name
         self.sink = sink
         self.on_login_answer = on_login_answer
@@ -382,9 +404,14 @@ class HardenedManager(Manager):
             raise AmiNotConnected("the manager is closed")
         self.loop = asyncio.get_running_loop()
         _, protocol = await asyncio.wait_for(
-            self.loop.create_connection(lambda: HardenedAMIProtocol(self), self.config["host"], self.config["port"],
-                                        ssl=self.config["ssl"] or None),
-            timeout)
+            self.loop.create_connection(
+                lambda: HardenedAMIProtocol(self),
+                self.config["host"],
+                self.config["port"],
+                ssl=self.config["ssl"] or None,
+            ),
+            timeout,
+        )
         assert isinstance(protocol, HardenedAMIProtocol)
         self.protocol = protocol
         self.responses = protocol.responses
@@ -421,5 +448,3 @@ class HardenedManager(Manager):
         protocol = self.protocol
         if protocol is not None and not protocol.closed:
             protocol.close()
-
-

@@ -8,10 +8,11 @@ by its ``Interface`` (``Local/101@agents``, ``PJSIP/4001``); its extension is re
 its ``StateInterface``.
 
 Counters of the day (answered, abandoned by the caller, timed out) count what the board sees, on top of what
-:meth:`QueueBoard.seed_day` told it (the web layer seeds them from the calls recorded today, so a restart does not
-lose the day), and restart at midnight in :attr:`QueueBoard.zone` (None: the machine's local time, daylight saving
-included). An answer counts on the day of the answer, an abandon or a timeout on the day the call ended. Every change marks its queue in :attr:`QueueBoard.changed`
-and calls :attr:`QueueBoard.on_change` (the web layer coalesces these into ``queue.stats`` messages).
+:meth:`QueueBoard.seed_day` told it (the web layer seeds them from the calls recorded today, so a restart does not lose
+the day), and restart at midnight in :attr:`QueueBoard.zone` (None: the machine's local time, daylight saving included).
+An answer counts on the day of the answer, an abandon or a timeout on the day the call ended. Every change marks its
+queue in :attr:`QueueBoard.changed` and calls :attr:`QueueBoard.on_change` (the web layer coalesces these into
+``queue.stats`` messages).
 """
 
 from __future__ import annotations
@@ -34,16 +35,16 @@ _BUSY = frozenset({"2", "3", "6", "7", "8"})
 
 
 class MemberState(str, Enum):
-    AVAILABLE = "available"      #: logged in, not on a call, not paused
-    BUSY = "busy"                #: on a call or being rung
-    PAUSED = "paused"            #: paused in the queue (break, after-call work)
+    AVAILABLE = "available"  #: logged in, not on a call, not paused
+    BUSY = "busy"  #: on a call or being rung
+    PAUSED = "paused"  #: paused in the queue (break, after-call work)
     UNAVAILABLE = "unavailable"  #: the device is not reachable
 
 
 @dataclass(frozen=True)
 class Member:
-    interface: str         #: "Local/101@agents", "PJSIP/4001"
-    name: str              #: "Alice Agent"
+    interface: str  #: "Local/101@agents", "PJSIP/4001"
+    name: str  #: "Alice Agent"
     extension: str | None  #: "101", read from the interface (else the state interface); None for named endpoints
     state: MemberState
     paused_reason: str = ""
@@ -55,16 +56,16 @@ class QueueStats:
 
     queue: str
     at: datetime
-    waiting: int                     #: calls in the queue, not answered yet
-    longest_wait: int                #: seconds the longest-waiting of them has waited (0: none waits)
+    waiting: int  #: calls in the queue, not answered yet
+    longest_wait: int  #: seconds the longest-waiting of them has waited (0: none waits)
     available: int
     busy: int
     paused: int
     unavailable: int
-    day: date                        #: the day the counters below are of
+    day: date  #: the day the counters below are of
     answered_today: int
-    abandoned_today: int             #: the caller hung up while waiting
-    timed_out_today: int             #: the queue gave up (queue timeout; often a voicemail follows)
+    abandoned_today: int  #: the caller hung up while waiting
+    timed_out_today: int  #: the queue gave up (queue timeout; often a voicemail follows)
     members: tuple[Member, ...]
 
 
@@ -82,8 +83,9 @@ def member_state(status: str | None, paused: str | None, in_call: str | None = N
 class QueueBoard:
     """Members, waiting calls and the day's counters of the ``queues`` of one PBX."""
 
-    def __init__(self, queues: Collection[str], *, zone: tzinfo | None = UTC,
-                 on_change: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, queues: Collection[str], *, zone: tzinfo | None = UTC, on_change: Callable[[str], None] | None = None
+    ) -> None:
         self.queues = frozenset(queues)
         self.zone = zone
         self.on_change = on_change
@@ -105,10 +107,21 @@ class QueueBoard:
         longest = max(0, int(self._clock - min(waiting.values()) + 0.5)) if waiting else 0
         answered, abandoned, timed_out = self._counts[queue]
         at = datetime.fromtimestamp(self._clock, UTC)
-        return QueueStats(queue, at, len(waiting), longest, states.count(MemberState.AVAILABLE),
-                          states.count(MemberState.BUSY), states.count(MemberState.PAUSED),
-                          states.count(MemberState.UNAVAILABLE), self._day or at.astimezone(self.zone).date(),
-                          answered, abandoned, timed_out, members)
+        return QueueStats(
+            queue,
+            at,
+            len(waiting),
+            longest,
+            states.count(MemberState.AVAILABLE),
+            states.count(MemberState.BUSY),
+            states.count(MemberState.PAUSED),
+            states.count(MemberState.UNAVAILABLE),
+            self._day or at.astimezone(self.zone).date(),
+            answered,
+            abandoned,
+            timed_out,
+            members,
+        )
 
     def snapshot(self) -> list[QueueStats]:
         return [self.stats(q) for q in sorted(self.queues)]
@@ -133,9 +146,14 @@ class QueueBoard:
                 self.roster_changed.add(name)
                 self._mark(name)
             return
-        self._set_member(name, interface, event.get("MemberName"), event.get("StateInterface"),
-                         member_state(event.get("Status"), event.get("Paused"), event.get("InCall")),
-                         event.get("PausedReason") or "")
+        self._set_member(
+            name,
+            interface,
+            event.get("MemberName"),
+            event.get("StateInterface"),
+            member_state(event.get("Status"), event.get("Paused"), event.get("InCall")),
+            event.get("PausedReason") or "",
+        )
 
     def member_rung(self, queue: str, interface: str, name: str | None) -> None:
         """The queue rang ``interface`` (``AgentCalled``): a member, busy now."""
@@ -166,18 +184,26 @@ class QueueBoard:
                 self.roster_changed.add(queue)
                 self._mark(queue)
             for interface, item in members.items():
-                self._set_member(queue, interface, item.get("Name") or item.get("MemberName"),
-                                 item.get("StateInterface"),
-                                 member_state(item.get("Status"), item.get("Paused"), item.get("InCall")),
-                                 item.get("PausedReason") or "")
+                self._set_member(
+                    queue,
+                    interface,
+                    item.get("Name") or item.get("MemberName"),
+                    item.get("StateInterface"),
+                    member_state(item.get("Status"), item.get("Paused"), item.get("InCall")),
+                    item.get("PausedReason") or "",
+                )
 
-    def _set_member(self, queue: str, interface: str, name: str | None, state_interface: str | None,
-                    state: MemberState, reason: str) -> None:
+    def _set_member(
+        self, queue: str, interface: str, name: str | None, state_interface: str | None, state: MemberState, reason: str
+    ) -> None:
         members = self._members[queue]
         known = members.get(interface)
         shown = caller_name(name) or (known.name if known is not None else "") or interface
-        extension = interface_extension(interface) or interface_extension(state_interface) or (
-            known.extension if known is not None else None)
+        extension = (
+            interface_extension(interface)
+            or interface_extension(state_interface)
+            or (known.extension if known is not None else None)
+        )
         member = Member(interface, shown, extension, state, reason if state is MemberState.PAUSED else "")
         if member != known:
             members[interface] = member
@@ -193,10 +219,12 @@ class QueueBoard:
 
     def day_bounds(self, day: date) -> tuple[datetime, datetime]:
         """``day`` from its midnight to the next (aware; 23 or 25 hours on a daylight-saving change)."""
+
         def midnight(d: date) -> datetime:
             if self.zone is None:
                 return datetime.combine(d, time()).astimezone()  # the machine's local midnight
             return datetime.combine(d, time(), self.zone)
+
         return midnight(day), midnight(day + timedelta(days=1))
 
     def seed_day(self, day: date, counts: Mapping[str, tuple[int, int, int]]) -> bool:

@@ -41,21 +41,23 @@ log = logging.getLogger(__name__)
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 Chunking = Literal["recorded", "frames", "split-utf8"]
 AfterLast = Literal["idle", "loop"]
-LIST_ACTIONS = {"coreshowchannels": ("CoreShowChannels", "Channels will follow"),
-                "queuestatus": ("QueueStatus", "Queue status will follow"),
-                "queuesummary": ("QueueSummary", "Queue summary will follow")}
+LIST_ACTIONS = {
+    "coreshowchannels": ("CoreShowChannels", "Channels will follow"),
+    "queuestatus": ("QueueStatus", "Queue status will follow"),
+    "queuesummary": ("QueueSummary", "Queue summary will follow"),
+}
 _CONN_FILE = re.compile(r"^(?P<base>.+)\.conn(?P<conn>\d+)\.raw$")
 
 
 class _TimingRecord(TypedDict, total=False):
     """One line of ``X.raw.timing.jsonl`` (the keys read here): a chunk received, or a marker."""
 
-    rel: float     #: seconds since the recording started
-    conn: int      #: the connection (1, 2, ... after reconnects)
-    off: int       #: a chunk: its offset in the connection's raw file ...
-    n: int         #: ... and its length in bytes
-    marker: str    #: a marker: "connected", "eof", ...
-    file: str      #: "connected": the raw file of that connection
+    rel: float  #: seconds since the recording started
+    conn: int  #: the connection (1, 2, ... after reconnects)
+    off: int  #: a chunk: its offset in the connection's raw file ...
+    n: int  #: ... and its length in bytes
+    marker: str  #: a marker: "connected", "eof", ...
+    file: str  #: "connected": the raw file of that connection
 
 
 # -- recordings ----------------------------------------------------------------------------------------------
@@ -74,13 +76,13 @@ class Recording:
     """One recorded TCP session, split into what the server says itself and the events it replays."""
 
     path: Path
-    stream: bytes                         #: the event frames to replay, terminators included, in recorded order
-    frame_ends: list[int]                 #: offset in ``stream`` after each complete frame
+    stream: bytes  #: the event frames to replay, terminators included, in recorded order
+    frame_ends: list[int]  #: offset in ``stream`` after each complete frame
     chunks: list[tuple[float, int, int]] | None  #: (rel s, start, end) in ``stream`` as recorded; None: no timing
-    fully_booted_after_login: bool        #: Asterisk sent FullyBooted right after the login (False while booting)
-    ends_with_eof: bool                   #: the PBX closed the session (Shutdown); else it ended by our Logoff
+    fully_booted_after_login: bool  #: Asterisk sent FullyBooted right after the login (False while booting)
+    ends_with_eof: bool  #: the PBX closed the session (Shutdown); else it ended by our Logoff
     snapshots: dict[str, Snapshot] = field(default_factory=dict)  #: lower-case action name -> recorded answer
-    empty: bool = False                   #: accepted and reset without a byte (e_restart.conn2)
+    empty: bool = False  #: accepted and reset without a byte (e_restart.conn2)
 
     @property
     def events(self) -> int:
@@ -138,7 +140,7 @@ class Recording:
             a, b = kept[i]
             return before[i] + min(offset, b) - a
 
-        frame_ends = [before[i + 1] for i, (a, b) in enumerate(kept) if raw[b - len(END):b] == END]
+        frame_ends = [before[i + 1] for i, (a, b) in enumerate(kept) if raw[b - len(END) : b] == END]
         chunks: list[tuple[float, int, int]] | None = None
         chunk_records = [r for r in timing if "off" in r and r.get("conn", conn) == conn]
         if chunk_records:
@@ -187,9 +189,9 @@ class Session:
 
     recording: Recording | None = None
     inject: dict[int, bytes] = field(default_factory=dict)  #: after N events, write these raw bytes
-    drop_after: int | None = None     #: abort the connection after N events
-    silent_after: int | None = None   #: after N events go silent (half-open)
-    speed: float | None = None        #: overrides the server's pace (None: the server's)
+    drop_after: int | None = None  #: abort the connection after N events
+    silent_after: int | None = None  #: after N events go silent (half-open)
+    speed: float | None = None  #: overrides the server's pace (None: the server's)
     chunking: Chunking | None = None  #: overrides the server's chunking
 
     @classmethod
@@ -245,7 +247,7 @@ class _Connection:
         self.session: Session | None = None
         self.authenticated = False
         self.events_on = asyncio.Event()
-        self.mid_frame = False     # the stream has written part of a frame: other writes must wait
+        self.mid_frame = False  # the stream has written part of a frame: other writes must wait
         self.pending: list[bytes] = []
         self.silent = False
         self.closed = False
@@ -385,8 +387,17 @@ class _Connection:
             self.events_on.set()
         if server.fully_booted and self.events_on.is_set() and (rec is None or rec.fully_booted_after_login):
             uptime = str(int(time.time() - server.started_at))
-            self.send(format_frame({"Event": "FullyBooted", "Privilege": "system,all", "Uptime": uptime,
-                                    "LastReload": uptime, "Status": "Fully Booted"}))
+            self.send(
+                format_frame(
+                    {
+                        "Event": "FullyBooted",
+                        "Privilege": "system,all",
+                        "Uptime": uptime,
+                        "LastReload": uptime,
+                        "Status": "Fully Booted",
+                    }
+                )
+            )
         if rec is not None:
             self.stream_task = asyncio.create_task(self.stream(self.session))
 
@@ -441,7 +452,7 @@ class _Connection:
                 return
             try:
                 await asyncio.wait_for(self.requested_changed.wait(), min(left, 0.2) if self.requested else left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if self.requested:
                     return
 
@@ -459,8 +470,14 @@ class _Connection:
             cuts.setdefault(at(session.drop_after), []).append(("drop", b""))
         return cuts
 
-    async def _stream(self, rec: Recording, session: Session, pieces: list[tuple[float, int, int]],
-                      speed: float | None, pause_inside: bool) -> None:
+    async def _stream(
+        self,
+        rec: Recording,
+        session: Session,
+        pieces: list[tuple[float, int, int]],
+        speed: float | None,
+        pause_inside: bool,
+    ) -> None:
         loop = asyncio.get_running_loop()
         writer = self.writer
         transport = writer.transport
@@ -537,10 +554,21 @@ class _Connection:
 class ReplayServer:
     """The AMI replay server. Use ``async with ReplayServer([...]) as server:`` then connect to ``server.port``."""
 
-    def __init__(self, sessions: Iterable[Session | Recording | str | Path | None] = (), *,
-                 host: str = "127.0.0.1", port: int = 0, username: str = "helpline", secret: str = "helpline",
-                 speed: float | None = None, chunking: Chunking = "recorded", after_last: AfterLast = "idle",
-                 fully_booted: bool = True, snapshot_wait: float = 2.0, unanswered: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        sessions: Iterable[Session | Recording | str | Path | None] = (),
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        username: str = "helpline",
+        secret: str = "helpline",
+        speed: float | None = None,
+        chunking: Chunking = "recorded",
+        after_last: AfterLast = "idle",
+        fully_booted: bool = True,
+        snapshot_wait: float = 2.0,
+        unanswered: Iterable[str] = (),
+    ) -> None:
         """``sessions`` are served one per connection, in order; then ``after_last``: "idle" sessions forever, or
         "loop" (start the sequence again). ``speed`` None = as fast as possible, else real pace x speed.
         ``fully_booted=False`` behaves like an AMI user without the ``system`` read class (no FullyBooted).
@@ -561,13 +589,13 @@ class ReplayServer:
         #: When the replayed Asterisk started (the ``Uptime`` of its ``FullyBooted``): the server's start, and again
         #: after each recording that ended with the PBX closing the session (a restart).
         self.started_at = time.time()
-        self.connections = 0      #: TCP connections accepted
-        self.logins = 0           #: successful logins
-        self.auth_failures = 0    #: refused logins
+        self.connections = 0  #: TCP connections accepted
+        self.logins = 0  #: successful logins
+        self.auth_failures = 0  #: refused logins
         self.actions: list[str] = []  #: names of the actions received, in order
         self.received: list[dict[str, str]] = []  #: the actions received (their headers), in order
-        self.events_sent = 0      #: complete event frames written (all connections)
-        self.streams_done = 0     #: recordings streamed to the end (or cut short)
+        self.events_sent = 0  #: complete event frames written (all connections)
+        self.streams_done = 0  #: recordings streamed to the end (or cut short)
         self._next = 0
         self._live: set[_Connection] = set()
         self._server: asyncio.Server | None = None
@@ -628,13 +656,15 @@ class ReplayServer:
 
     async def wait_for(self, predicate: Callable[[ReplayServer], bool], timeout: float = 10.0) -> None:
         """Wait until ``predicate(self)`` is true (re-checked after every change, and every 50 ms)."""
+
         async def poll() -> None:
             while not predicate(self):
                 self._change.clear()
                 try:
                     await asyncio.wait_for(self._change.wait(), 0.05)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
+
         await asyncio.wait_for(poll(), timeout)
 
     # -- internals -----------------------------------------------------------------------------------------------
@@ -677,7 +707,7 @@ def session_events(path: str | Path) -> Iterator[bytes]:
     rec = Recording.load(path)
     start = 0
     for end in rec.frame_ends:
-        yield rec.stream[start:end - len(END)]
+        yield rec.stream[start : end - len(END)]
         start = end
 
 

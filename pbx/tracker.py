@@ -74,9 +74,9 @@ Handler = Callable[[Event, datetime], list[Fact]]  # the moment is always known 
 
 # Stages of a call; they only move forward.
 _CANDIDATE = 0  #: channels followed, not (yet) an IT-line call
-_OFFERED = 1    #: offered by context, not in a queue yet
-_QUEUED = 2     #: in one of the queues (or left it unanswered: abandoned / timed out)
-_ANSWERED = 3   #: an agent answered (AgentConnect)
+_OFFERED = 1  #: offered by context, not in a queue yet
+_QUEUED = 2  #: in one of the queues (or left it unanswered: abandoned / timed out)
+_ANSWERED = 3  #: an agent answered (AgentConnect)
 _COMPLETED = 4  #: the queue reported the end of the conversation (AgentComplete)
 
 #: ``SoftHangupRequest`` ``Cause`` of the channels Asterisk hangs up because it is shutting down (``core stop`` /
@@ -89,25 +89,44 @@ MAX_CLOCK_SKEW = timedelta(seconds=30)
 _NO_SHIFT = timedelta(0)
 
 # How the end of a call became known.
-_SEEN = "seen"      #: its last channel hung up
+_SEEN = "seen"  #: its last channel hung up
 _MISSED = "missed"  #: it was gone when we looked again after a reconnect: it ended while we were not listening
-_CUT = "cut"        #: the PBX stopped (Shutdown, restart) while the call was up
+_CUT = "cut"  #: the PBX stopped (Shutdown, restart) while the call was up
 
 
 class _Call:
     """What the tracker knows about one call (one Linkedid)."""
 
     __slots__ = (
-        "linkedid", "stage", "channels", "dead", "requested", "caller_uid", "channel", "context_at", "queue",
-        "rung", "join_t", "left_t", "abandoned", "left_by_caller", "queue_wait", "prior_wait", "connect_t",
-        "talk", "ended_by", "voicemail", "cause", "shutdown",
+        "abandoned",
+        "caller_uid",
+        "cause",
+        "channel",
+        "channels",
+        "connect_t",
+        "context_at",
+        "dead",
+        "ended_by",
+        "join_t",
+        "left_by_caller",
+        "left_t",
+        "linkedid",
+        "prior_wait",
+        "queue",
+        "queue_wait",
+        "requested",
+        "rung",
+        "shutdown",
+        "stage",
+        "talk",
+        "voicemail",
     )
 
     def __init__(self, linkedid: str) -> None:
         self.linkedid = linkedid
         self.stage = _CANDIDATE
-        self.channels: set[str] = set()   #: Uniqueids of its live channels
-        self.dead: set[str] = set()       #: Uniqueids already hung up (late events must not revive them)
+        self.channels: set[str] = set()  #: Uniqueids of its live channels
+        self.dead: set[str] = set()  #: Uniqueids already hung up (late events must not revive them)
         self.requested: set[str] = set()  #: Uniqueids with a (Soft)HangupRequest
         self.caller_uid: str | None = None  #: the caller's channel: in the queue, or where it entered a context
         self.channel = ""
@@ -119,7 +138,7 @@ class _Call:
         self.abandoned = False
         self.left_by_caller = False
         self.queue_wait: int | None = None  #: this episode's HoldTime as app_queue counted it
-        self.prior_wait = 0                 #: seconds waited in earlier, unanswered queue episodes
+        self.prior_wait = 0  #: seconds waited in earlier, unanswered queue episodes
         self.connect_t: float | None = None
         self.talk: int | None = None
         self.ended_by: str | None = None
@@ -261,8 +280,11 @@ class CallTracker:
         for linkedid in [lid for lid in self._calls if lid not in live]:
             call = self._calls.pop(linkedid)
             if call.stage != _CANDIDATE or call.context_at is not None:
-                facts.extend(self._finish(call, end, _CUT if restarted else _MISSED,
-                                          end_t=end.timestamp() if restarted else None))
+                facts.extend(
+                    self._finish(
+                        call, end, _CUT if restarted else _MISSED, end_t=end.timestamp() if restarted else None
+                    )
+                )
         return facts
 
     def snapshot_calls(self, messages: Iterable[Event], at: datetime) -> list[Fact]:
@@ -421,8 +443,9 @@ class CallTracker:
         number = caller_number(event.get("CallerIDNum"))
         if not number:
             return []
-        return [self._offer(call, call.context_at or at, number, caller_name(event.get("CallerIDName")), None,
-                            call.channel)]
+        return [
+            self._offer(call, call.context_at or at, number, caller_name(event.get("CallerIDName")), None, call.channel)
+        ]
 
     def _adopt(self, call: _Call, event: Event, at: datetime, waited: int | None) -> list[Fact]:
         """A queue event for a call not seen joining: it has been in the queue for ``waited`` seconds or more."""

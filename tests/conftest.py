@@ -25,16 +25,24 @@ import pytest
 import pytest_asyncio
 from starlette.testclient import TestClient
 
-from tests.support.waiting import wait_until
-from tickets.agent_service import AgentService
-from tickets.models import Role
-from web.runtime import db
-from web.app import create_app
-from web.settings import Settings, load_settings
 from tests.support.paths import AD_SCRIPTS
 from tests.support.samba import AD_DIR, AD_ENV, SambaAD, ad_lock, dc_clock_problem, read_env_file
 from tests.support.servers import ReplayProcess, Server, Team, free_port, listening, start_server, stop_server
-from tests.support.services import PG_ENV, PostgresDatabase, UNDER_LIBFAKETIME, machine_clock, pg_url, run_async, service_missing
+from tests.support.services import (
+    PG_ENV,
+    UNDER_LIBFAKETIME,
+    PostgresDatabase,
+    machine_clock,
+    pg_url,
+    run_async,
+    service_missing,
+)
+from tests.support.waiting import wait_until
+from tickets.agent_service import AgentService
+from tickets.models import Role
+from web.app import create_app
+from web.runtime import db
+from web.settings import Settings, load_settings
 
 #: Fixtures that live with their support code: the fakes of Twilio and Slack, the alerting world, the AD admin.
 pytest_plugins = ["tests.support.notify", "tests.support.ad.admin"]
@@ -130,8 +138,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path,
-                 postgres_database: PostgresDatabase | None) -> str:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, postgres_database: PostgresDatabase | None
+) -> str:
     """A migrated, empty database of each backend."""
     if request.param == "sqlite":
         path = tmp_path / "helpline.sqlite3"
@@ -170,8 +179,12 @@ def team(client: TestClient) -> Team:
     async def make() -> Team:
         agents = AgentService()
         tokens = {}
-        for login, role, ext in (("ada", Role.ADMIN, "100"), ("sam", Role.SUPERVISOR, "101"),
-                                 ("alice", Role.AGENT, "102"), ("bob", Role.AGENT, "103")):
+        for login, role, ext in (
+            ("ada", Role.ADMIN, "100"),
+            ("sam", Role.SUPERVISOR, "101"),
+            ("alice", Role.AGENT, "102"),
+            ("bob", Role.AGENT, "103"),
+        ):
             agent = await agents.create(login=login, display_name=login.title(), role=role, extension=ext)
             tokens[login] = (await agents.issue_token(agent.id))[1]
         return Team(tokens["ada"], tokens["sam"], tokens["alice"], tokens["bob"])
@@ -188,9 +201,26 @@ def pbx_replay(tmp_path: Path) -> Iterator[ReplayProcess]:
     port, secret = free_port(), "replay-secret"
     recording = Path(__file__).parent / "fixtures" / "ami" / "c_concurrent20_mixed.raw"
     log = (tmp_path / "replay.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "web.cli", "pbx", "replay", str(recording), "--max",
-                                "--port", str(port), "--username", "helpline", "--secret", secret],
-                               stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "web.cli",
+            "pbx",
+            "replay",
+            str(recording),
+            "--max",
+            "--port",
+            str(port),
+            "--username",
+            "helpline",
+            "--secret",
+            secret,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
     try:
         wait_until(lambda: listening(port), what="helpline pbx replay listening")
         yield ReplayProcess(port, secret, process)
@@ -209,7 +239,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
         stop_server(srv)
 
 
-# -- Active Directory: a real Samba AD DC on loopback (tests/support/ad/) ---------------------------------------------------
+# -- Active Directory: a real Samba AD DC on loopback (tests/support/ad/) ----------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -218,14 +248,19 @@ def samba_ad_session() -> SambaAD:
     path = os.environ.get(AD_ENV)
     if not path:
         if os.geteuid() != 0:
-            service_missing(f"directory tests need a Samba AD DC: as root, run tests/support/ad/samba_ad_up.sh DIR and set "
-                            f"{AD_ENV}=DIR/env (or run the tests as root, which starts one in {AD_DIR})")
+            service_missing(
+                f"directory tests need a Samba AD DC: as root, run tests/support/ad/samba_ad_up.sh DIR and set "
+                f"{AD_ENV}=DIR/env (or run the tests as root, which starts one in {AD_DIR})"
+            )
         env = {**machine_clock(os.environ), "SAMBA_AD_PYTHON": sys.executable}
         started = time.monotonic()
-        run = subprocess.run([str(AD_SCRIPTS / "samba_ad_up.sh"), AD_DIR], env=env, capture_output=True, text=True,
-                             timeout=600)
+        run = subprocess.run(
+            [str(AD_SCRIPTS / "samba_ad_up.sh"), AD_DIR], env=env, capture_output=True, text=True, timeout=600
+        )
         if run.returncode != 0:
-            service_missing(f"tests/support/ad/samba_ad_up.sh {AD_DIR} failed (exit {run.returncode}):\n{run.stderr[-3000:]}")
+            service_missing(
+                f"tests/support/ad/samba_ad_up.sh {AD_DIR} failed (exit {run.returncode}):\n{run.stderr[-3000:]}"
+            )
         if time.monotonic() - started > 2:
             print(f"\nSamba AD DC up in {AD_DIR} after {time.monotonic() - started:.1f} s", file=sys.stderr)
         path = f"{AD_DIR}/env"
@@ -233,17 +268,26 @@ def samba_ad_session() -> SambaAD:
     if not file.is_file():
         service_missing(f"{AD_ENV}={path}: no such file (samba_ad_up.sh writes DIR/env)")
     values = read_env_file(file)
-    ad = SambaAD(url=values["LDAP_URL"], starttls_url=values["LDAP_STARTTLS_URL"], base_dn=values["LDAP_BASE_DN"],
-                 bind_dn=values["LDAP_BIND_DN"], password=values["LDAP_BIND_PASSWORD"],
-                 admin_dn=values["LDAP_ADMIN_DN"], admin_password=values["LDAP_ADMIN_PASSWORD"],
-                 ca_file=values["LDAP_CA_CERT"], server_name=values["LDAP_TLS_SERVER_NAME"],
-                 directory=Path(values["SAMBA_AD_DIR"]))
+    ad = SambaAD(
+        url=values["LDAP_URL"],
+        starttls_url=values["LDAP_STARTTLS_URL"],
+        base_dn=values["LDAP_BASE_DN"],
+        bind_dn=values["LDAP_BIND_DN"],
+        password=values["LDAP_BIND_PASSWORD"],
+        admin_dn=values["LDAP_ADMIN_DN"],
+        admin_password=values["LDAP_ADMIN_PASSWORD"],
+        ca_file=values["LDAP_CA_CERT"],
+        server_name=values["LDAP_TLS_SERVER_NAME"],
+        directory=Path(values["SAMBA_AD_DIR"]),
+    )
     host, port = urlsplit(ad.url).hostname or "127.0.0.1", urlsplit(ad.url).port or 636
     with socket.socket() as probe:
         probe.settimeout(2)
         if probe.connect_ex((host, port)) != 0:
-            service_missing(f"{AD_ENV}={path}: nothing listens on {host}:{port} (is samba running? "
-                            f"tests/support/ad/samba_ad_up.sh {ad.directory})")
+            service_missing(
+                f"{AD_ENV}={path}: nothing listens on {host}:{port} (is samba running? "
+                f"tests/support/ad/samba_ad_up.sh {ad.directory})"
+            )
     problem = dc_clock_problem(ad)
     if problem:
         service_missing(problem)
@@ -262,5 +306,3 @@ def samba_ad_exclusive(samba_ad_session: SambaAD) -> Iterator[SambaAD]:
     """The test DC, for a test that freezes or stops it (do not ask for ``samba_ad`` as well)."""
     with ad_lock(samba_ad_session, exclusive=True) as ad:
         yield ad
-
-

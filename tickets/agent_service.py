@@ -51,8 +51,15 @@ class AgentService:
             raise Conflict(f"an agent with login {login!r} already exists")
         await self._check_extension(extension, None)
         try:
-            return await Agent.create(login=login, display_name=display_name, role=role, extension=extension,
-                                      email=email, created_at=now, updated_at=now)
+            return await Agent.create(
+                login=login,
+                display_name=display_name,
+                role=role,
+                extension=extension,
+                email=email,
+                created_at=now,
+                updated_at=now,
+            )
         except IntegrityError:
             raise Conflict(f"an agent with login {login!r} or extension {extension!r} already exists") from None
 
@@ -104,8 +111,13 @@ class AgentService:
         """A new token for the agent; the secret is returned here and never again."""
         agent = await self.get(agent_id)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        token = await ApiToken.create(agent=agent, name=name, token_hash=hash_token(secret),
-                                      hint=secret[: len(TOKEN_PREFIX) + 4], created_at=self.clock())
+        token = await ApiToken.create(
+            agent=agent,
+            name=name,
+            token_hash=hash_token(secret),
+            hint=secret[: len(TOKEN_PREFIX) + 4],
+            created_at=self.clock(),
+        )
         return token, secret
 
     async def tokens(self, agent_id: int) -> list[ApiToken]:

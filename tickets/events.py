@@ -10,7 +10,6 @@ import inspect
 import logging
 import types
 import typing
-
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -126,8 +125,17 @@ class CallEndedEvent(CallEvent):
     type: str = "call.ended"
 
 
-DomainEvent = (TicketCreated | TicketUpdated | SlaWarning | SlaBreached | CallOfferedEvent | CallQueuedEvent
-               | CallRingingEvent | CallAnsweredEvent | CallEndedEvent)
+DomainEvent = (
+    TicketCreated
+    | TicketUpdated
+    | SlaWarning
+    | SlaBreached
+    | CallOfferedEvent
+    | CallQueuedEvent
+    | CallRingingEvent
+    | CallAnsweredEvent
+    | CallEndedEvent
+)
 Publisher = Callable[[DomainEvent], Awaitable[None] | None]
 
 

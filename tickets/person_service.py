@@ -34,8 +34,13 @@ class PersonService:
             raise InvalidField(sorted(unknown)[0], "is not a field of a person")
         now = self.clock()
         try:
-            return await Person.create(**values, search_text=_search_text(values), phone_key=self.phone_key(values.get("phone")),
-                                       created_at=now, updated_at=now)
+            return await Person.create(
+                **values,
+                search_text=_search_text(values),
+                phone_key=self.phone_key(values.get("phone")),
+                created_at=now,
+                updated_at=now,
+            )
         except IntegrityError:
             raise Conflict(f"a person with external_id {values.get('external_id')!r} already exists") from None
 

@@ -15,8 +15,13 @@ _LINE_BREAKS = frozenset("\u2028\u2029")
 def invisible(char: str) -> bool:
     """Whether ``char`` shows nothing: white space, a control or format character, a filler, a variation selector."""
     code = ord(char)
-    return (char.isspace() or unicodedata.category(char) in ("Cf", "Cc") or char in _FILLERS
-            or 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF)
+    return (
+        char.isspace()
+        or unicodedata.category(char) in ("Cf", "Cc")
+        or char in _FILLERS
+        or 0xFE00 <= code <= 0xFE0F
+        or 0xE0100 <= code <= 0xE01EF
+    )
 
 
 def is_blank(text: str | None) -> bool:

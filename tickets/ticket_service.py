@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-
 from tickets import workflow
 from tickets.actor import Actor
 from tickets.clock import Clock, utcnow
@@ -148,7 +147,9 @@ class TicketService:
             )
             entries = [self._entry(ticket, actor, ActivityKind.CREATED, now, new_value=number)]
             if agent is not None:
-                entries.append(self._entry(ticket, actor, ActivityKind.ASSIGNED, now, field="assignee", new_value=agent.login))
+                entries.append(
+                    self._entry(ticket, actor, ActivityKind.ASSIGNED, now, field="assignee", new_value=agent.login)
+                )
             if call is not None:
                 entries.append(self._call_entry(ticket, actor, call, now))
             for entry in entries:
@@ -180,14 +181,30 @@ class TicketService:
                     continue
                 setattr(ticket, name, new)
                 entries.append(
-                    self._entry(ticket, actor, ActivityKind.FIELD_CHANGED, now, field=name.removesuffix("_id"),
-                                old_value=_text(old), new_value=_text(new))
+                    self._entry(
+                        ticket,
+                        actor,
+                        ActivityKind.FIELD_CHANGED,
+                        now,
+                        field=name.removesuffix("_id"),
+                        old_value=_text(old),
+                        new_value=_text(new),
+                    )
                 )
             if "impact" in changes or "urgency" in changes:
                 priority = self.matrix.priority(Level(ticket.impact).value, Level(ticket.urgency).value)
                 if priority != ticket.priority:
-                    entries.append(self._entry(ticket, actor, ActivityKind.FIELD_CHANGED, now, field="priority",
-                                               old_value=ticket.priority, new_value=priority))
+                    entries.append(
+                        self._entry(
+                            ticket,
+                            actor,
+                            ActivityKind.FIELD_CHANGED,
+                            now,
+                            field="priority",
+                            old_value=ticket.priority,
+                            new_value=priority,
+                        )
+                    )
                     ticket.priority = priority
             if not entries:
                 return ticket
@@ -217,9 +234,16 @@ class TicketService:
             number = await Ticket.filter(id=ticket_id).first().values_list("number", flat=True)
             if number is None:
                 raise NotFound(f"ticket {ticket_id} does not exist")
-            entry = await Activity.create(ticket_id=ticket_id, kind=ActivityKind.COMMENT, field=about, body=text,
-                                          public=False, actor_id=actor.agent_id, actor_label=actor.label,
-                                          created_at=now)
+            entry = await Activity.create(
+                ticket_id=ticket_id,
+                kind=ActivityKind.COMMENT,
+                field=about,
+                body=text,
+                public=False,
+                actor_id=actor.agent_id,
+                actor_label=actor.label,
+                created_at=now,
+            )
             await self.emit(TicketUpdated(ticket_id, str(number), actor.label, ("note",)))
         return entry
 
@@ -250,11 +274,29 @@ class TicketService:
             if (new.id if new else None) != current:
                 old_login = (await Agent.get(id=current)).login if current is not None else None
                 ticket.assignee_id = new.id if new else None
-                entries.append(self._entry(ticket, actor, ActivityKind.ASSIGNED, now, field="assignee",
-                                           old_value=old_login, new_value=new.login if new else None))
+                entries.append(
+                    self._entry(
+                        ticket,
+                        actor,
+                        ActivityKind.ASSIGNED,
+                        now,
+                        field="assignee",
+                        old_value=old_login,
+                        new_value=new.login if new else None,
+                    )
+                )
             if change_group and group != ticket.group:
-                entries.append(self._entry(ticket, actor, ActivityKind.FIELD_CHANGED, now, field="group",
-                                           old_value=ticket.group, new_value=group))
+                entries.append(
+                    self._entry(
+                        ticket,
+                        actor,
+                        ActivityKind.FIELD_CHANGED,
+                        now,
+                        field="group",
+                        old_value=ticket.group,
+                        new_value=group,
+                    )
+                )
                 ticket.group = group
             if not entries:
                 return ticket
@@ -292,8 +334,16 @@ class TicketService:
         await self.emit(TicketUpdated(ticket.id, ticket.number, actor.label, ("status",)))
         return ticket
 
-    async def record_call(self, actor: Actor, ref: int | str, call: CallNote, *, assign_to: Agent | None = None,
-                          open_as: Actor | None = None, retitle: tuple[tuple[str, ...], str] | None = None) -> Ticket:
+    async def record_call(
+        self,
+        actor: Actor,
+        ref: int | str,
+        call: CallNote,
+        *,
+        assign_to: Agent | None = None,
+        open_as: Actor | None = None,
+        retitle: tuple[tuple[str, ...], str] | None = None,
+    ) -> Ticket:
         """Log what a phone call did to the ticket, with what follows from it, in one change.
 
         Allowed whatever the ticket's status: the call happened. Unless the ticket is closed: ``assign_to`` gets
@@ -308,14 +358,26 @@ class TicketService:
             if ticket.status != TicketStatus.CLOSED:
                 if assign_to is not None and ticket.assignee_id is None:
                     ticket.assignee_id = assign_to.id
-                    entries.append(self._entry(ticket, actor, ActivityKind.ASSIGNED, now, field="assignee",
-                                               new_value=assign_to.login))
+                    entries.append(
+                        self._entry(
+                            ticket, actor, ActivityKind.ASSIGNED, now, field="assignee", new_value=assign_to.login
+                        )
+                    )
                 if open_as is not None and ticket.status == TicketStatus.NEW:
                     entries.append(self._move(ticket, open_as, TicketStatus.OPEN, now))
                 title = await self._retitled(ticket, *retitle) if retitle is not None else None
                 if title is not None and title != ticket.title:
-                    entries.append(self._entry(ticket, actor, ActivityKind.FIELD_CHANGED, now, field="title",
-                                               old_value=ticket.title, new_value=title))
+                    entries.append(
+                        self._entry(
+                            ticket,
+                            actor,
+                            ActivityKind.FIELD_CHANGED,
+                            now,
+                            field="title",
+                            old_value=ticket.title,
+                            new_value=title,
+                        )
+                    )
                     ticket.title = title
             await self._save(ticket, entries, now)
         await self.emit(TicketUpdated(ticket.id, ticket.number, actor.label, tuple(e.field or "" for e in entries)))
@@ -328,10 +390,14 @@ class TicketService:
         """The ticket's title with its prefix (one of ``prefixes``) replaced by ``new``; None when it has none of
         them or an agent has changed the title."""
         old = next((p for p in prefixes if ticket.title.startswith(p)), None)
-        if old is None or await Activity.filter(ticket_id=ticket.id, kind=ActivityKind.FIELD_CHANGED, field="title",
-                                                actor_id__isnull=False).exists():
+        if (
+            old is None
+            or await Activity.filter(
+                ticket_id=ticket.id, kind=ActivityKind.FIELD_CHANGED, field="title", actor_id__isnull=False
+            ).exists()
+        ):
             return None
-        return (new + ticket.title[len(old):])[:200]
+        return (new + ticket.title[len(old) :])[:200]
 
     @staticmethod
     def _key(ref: int | str) -> dict[str, Any] | None:
@@ -359,8 +425,9 @@ class TicketService:
             )
         return ticket
 
-    def _move(self, ticket: Ticket, actor: Actor, to: TicketStatus, now: Any, *,
-              resolution: str | None = None) -> Activity:
+    def _move(
+        self, ticket: Ticket, actor: Actor, to: TicketStatus, now: Any, *, resolution: str | None = None
+    ) -> Activity:
         """Put the (locked, checked) ticket into status ``to``; the entry that logs it."""
         current = TicketStatus(ticket.status)
         if workflow.is_reopen(current, to):
@@ -373,8 +440,16 @@ class TicketService:
         if current == TicketStatus.NEW and actor.is_agent and ticket.first_response_at is None:
             ticket.first_response_at = now
         ticket.status = to
-        return self._entry(ticket, actor, ActivityKind.STATUS_CHANGED, now, field="status",
-                           old_value=current.value, new_value=to.value, body=resolution)
+        return self._entry(
+            ticket,
+            actor,
+            ActivityKind.STATUS_CHANGED,
+            now,
+            field="status",
+            old_value=current.value,
+            new_value=to.value,
+            body=resolution,
+        )
 
     @staticmethod
     def _refuse_if_closed(ticket: Ticket) -> None:
@@ -431,8 +506,9 @@ class TicketService:
 
     @staticmethod
     def _entry(ticket: Ticket, actor: Actor, kind: ActivityKind, now: Any, **values: Any) -> Activity:
-        return Activity(ticket=ticket, kind=kind, actor_id=actor.agent_id, actor_label=actor.label,
-                        created_at=now, **values)
+        return Activity(
+            ticket=ticket, kind=kind, actor_id=actor.agent_id, actor_label=actor.label, created_at=now, **values
+        )
 
     async def emit(self, event: DomainEvent) -> None:
         """Hand ``event`` to the publisher once the change it reports is committed (see tickets.transaction)."""

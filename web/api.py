@@ -117,7 +117,9 @@ class Api:
         self.prefix = prefix
         self.operations: list[Operation] = []
 
-    def operation(self, method: str, path: str, *, summary: str, role: Role | None, **options: Any) -> Callable[[Handler], Handler]:
+    def operation(
+        self, method: str, path: str, *, summary: str, role: Role | None, **options: Any
+    ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.operations.append(Operation(method, path, handler, summary, role, **options))
             return handler
@@ -178,17 +180,26 @@ def _no_query(request: Request) -> None:
     """Operations without parameters refuse a query string too: a typo must not pass unnoticed."""
     if request.query_params:
         name = next(iter(request.query_params.keys()))
-        raise ApiError(400, "invalid-query", f"unknown query parameter {name!r}: this operation takes none",
-                       field_errors=[{"field": n, "detail": "unknown"} for n in request.query_params.keys()])
+        raise ApiError(
+            400,
+            "invalid-query",
+            f"unknown query parameter {name!r}: this operation takes none",
+            field_errors=[{"field": n, "detail": "unknown"} for n in request.query_params.keys()],
+        )
 
 
 def _parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
     params = request.query_params
     unknown = sorted(set(params.keys()) - set(model.model_fields))
     if unknown:
-        raise ApiError(400, "invalid-query", f"unknown query parameter {unknown[0]!r}",
-                       field_errors=[{"field": name, "detail": f"unknown; use one of: {', '.join(model.model_fields)}"}
-                                     for name in unknown])
+        raise ApiError(
+            400,
+            "invalid-query",
+            f"unknown query parameter {unknown[0]!r}",
+            field_errors=[
+                {"field": name, "detail": f"unknown; use one of: {', '.join(model.model_fields)}"} for name in unknown
+            ],
+        )
     data: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         values = params.getlist(name)
@@ -197,16 +208,18 @@ def _parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
         if typing.get_origin(info.annotation) is list:
             data[name] = [part for value in values for part in value.split(",") if part != ""]
         elif len(values) > 1:
-            raise ApiError(400, "invalid-query", f"give {name} once",
-                           field_errors=[{"field": name, "detail": "repeated"}])
+            raise ApiError(
+                400, "invalid-query", f"give {name} once", field_errors=[{"field": name, "detail": "repeated"}]
+            )
         else:
             data[name] = values[0]
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         errors = field_errors(exc)
-        raise ApiError(400, "invalid-query", "; ".join(f"{e['field']}: {e['detail']}" for e in errors),
-                       field_errors=errors) from None
+        raise ApiError(
+            400, "invalid-query", "; ".join(f"{e['field']}: {e['detail']}" for e in errors), field_errors=errors
+        ) from None
 
 
 async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
@@ -227,8 +240,9 @@ async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
         if "model_type" in kinds or "model_attributes_type" in kinds:
             raise ApiError(422, "invalid-body", "the body must be a JSON object") from None
         errors = field_errors(exc, model)
-        raise ApiError(422, "invalid-body", "; ".join(f"{e['field']}: {e['detail']}" for e in errors),
-                       field_errors=errors) from None
+        raise ApiError(
+            422, "invalid-body", "; ".join(f"{e['field']}: {e['detail']}" for e in errors), field_errors=errors
+        ) from None
 
 
 class _DuplicateKey(ValueError):
@@ -255,8 +269,12 @@ def refuse_duplicate_keys(raw: bytes) -> None:
     try:
         json.loads(raw, object_pairs_hook=_pairs_without_duplicates)
     except _DuplicateKey as exc:
-        raise ApiError(400, "invalid-json", f"the body gives the key {exc.key!r} more than once",
-                       field_errors=[{"field": exc.key, "detail": "given more than once"}]) from None
+        raise ApiError(
+            400,
+            "invalid-json",
+            f"the body gives the key {exc.key!r} more than once",
+            field_errors=[{"field": exc.key, "detail": "given more than once"}],
+        ) from None
     except (ValueError, RecursionError):
         pass
 
@@ -285,5 +303,6 @@ def _render(op: Operation, result: BaseModel | Reply | Response | None) -> Respo
     status = reply.status or op.status
     if reply.body is None:
         return Response(status_code=204 if status == 200 else status, headers=reply.headers)
-    return Response(reply.body.model_dump_json(), status_code=status, media_type="application/json",
-                    headers=reply.headers)
+    return Response(
+        reply.body.model_dump_json(), status_code=status, media_type="application/json", headers=reply.headers
+    )

@@ -30,8 +30,7 @@ def routes() -> list[BaseRoute]:
     """The declared API operations (in the OpenAPI document), then the plain routes (webhooks, the event stream,
     the console's login and page, /metrics)."""
     declared: list[BaseRoute] = [route for api in apis() for route in api.routes()]
-    return (declared + webhooks.routes + live_stream.routes() + session.routes() + console.routes()
-            + metrics.routes())
+    return declared + webhooks.routes + live_stream.routes() + session.routes() + console.routes() + metrics.routes()
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
@@ -42,8 +41,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         EXECUTOR_CACHE.clear()  # tortoise caches SQL per table name, not per dialect
         async with RegisterTortoise(app, config=db.tortoise_config(settings.database)):
-            log.info("helpline %s starting on database %s; at most %d event streams (%d per agent)", VERSION,
-                     settings.database.redacted_url(), runtime.streams.per_process, runtime.streams.per_agent)
+            log.info(
+                "helpline %s starting on database %s; at most %d event streams (%d per agent)",
+                VERSION,
+                settings.database.redacted_url(),
+                runtime.streams.per_process,
+                runtime.streams.per_agent,
+            )
             await runtime.start()
             try:
                 yield
@@ -55,9 +59,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         routes=routes(),
         exception_handlers={HTTPException: http_exception, Exception: server_error},
         lifespan=lifespan,
-        middleware=[Middleware(RequestIdMiddleware),
-                    Middleware(metrics.HttpMetricsMiddleware, metrics=runtime.metrics),
-                    Middleware(BodyLimit, max_body_bytes=settings.web.max_body_bytes)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(metrics.HttpMetricsMiddleware, metrics=runtime.metrics),
+            Middleware(BodyLimit, max_body_bytes=settings.web.max_body_bytes),
+        ],
     )
     app.state.runtime = runtime  # the one thing the app carries: read it with web.runtime.runtime_of
     logs.redactor.add_settings(settings)  # never log a configured secret, whoever set up logging

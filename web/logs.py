@@ -22,7 +22,7 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
@@ -39,9 +39,11 @@ MAX_LEARNT = 1000
 #: in a set, so a thousand learnt tokens cost one scan of the line, not a thousand-way regular expression.
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{8,}")
 #: Secrets known by their shape: the password of a URL, a password item of a printed dict, an argon2 hash.
-SECRET_SHAPES = re.compile(r"(?<=://)(?P<user>[^\s:/@'\"]*):[^\s/@'\"]+(?=@)"
-                           r"|(?P<item>['\"]password['\"]\s*:\s*)['\"][^'\"]*['\"]"
-                           r"|\$argon2(?:id|i|d)\$[A-Za-z0-9+/=,$.]+")
+SECRET_SHAPES = re.compile(
+    r"(?<=://)(?P<user>[^\s:/@'\"]*):[^\s/@'\"]+(?=@)"
+    r"|(?P<item>['\"]password['\"]\s*:\s*)['\"][^'\"]*['\"]"
+    r"|\$argon2(?:id|i|d)\$[A-Za-z0-9+/=,$.]+"
+)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(rid)s: %(message)s"
 #: Attributes every LogRecord has: anything else on a record came from ``extra=``.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName", "rid"}
@@ -147,7 +149,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         r = self.redactor.redact
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": r(record.getMessage()),

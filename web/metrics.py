@@ -60,23 +60,46 @@ class Metrics:
         #: Reads the runtime's components at scrape time (:func:`install`).
         self.collector: HelplineCollector | None = None
         r = self.registry
-        self.calls_offered = Counter("helpline_calls_offered", "Calls that reached the IT line, by PBX and what "
-                                     "happened to their ticket (opened: a new ticket; linked: the caller's open "
-                                     "ticket)", ["pbx", "ticket"], registry=r)
-        self.calls_ended = Counter("helpline_calls_ended", "Calls that ended, by PBX and outcome",
-                                   ["pbx", "outcome"], registry=r)
-        self.queue_wait = Histogram("helpline_call_wait_seconds", "How long ended calls waited in the queue, "
-                                    "by PBX and outcome", ["pbx", "outcome"], buckets=WAIT_BUCKETS, registry=r)
+        self.calls_offered = Counter(
+            "helpline_calls_offered",
+            "Calls that reached the IT line, by PBX and what "
+            "happened to their ticket (opened: a new ticket; linked: the caller's open "
+            "ticket)",
+            ["pbx", "ticket"],
+            registry=r,
+        )
+        self.calls_ended = Counter(
+            "helpline_calls_ended", "Calls that ended, by PBX and outcome", ["pbx", "outcome"], registry=r
+        )
+        self.queue_wait = Histogram(
+            "helpline_call_wait_seconds",
+            "How long ended calls waited in the queue, by PBX and outcome",
+            ["pbx", "outcome"],
+            buckets=WAIT_BUCKETS,
+            registry=r,
+        )
         self.sla_warnings = Counter("helpline_sla_warnings", "SLA warnings fired, by metric", ["metric"], registry=r)
         self.sla_breaches = Counter("helpline_sla_breaches", "SLA breaches fired, by metric", ["metric"], registry=r)
-        self.lookups = Counter("helpline_caller_lookups", "Caller lookups of incoming calls, by result (unique, "
-                               "ambiguous, none, unavailable) and whether the index was stale",
-                               ["status", "stale"], registry=r)
-        self.http_requests = Counter("helpline_http_requests", "HTTP requests, by method, route template and "
-                                     "status", ["method", "route", "status"], registry=r)
-        self.http_duration = Histogram("helpline_http_request_duration_seconds", "Time from the request to the "
-                                       "response headers, by method and route template", ["method", "route"],
-                                       buckets=HTTP_BUCKETS, registry=r)
+        self.lookups = Counter(
+            "helpline_caller_lookups",
+            "Caller lookups of incoming calls, by result (unique, "
+            "ambiguous, none, unavailable) and whether the index was stale",
+            ["status", "stale"],
+            registry=r,
+        )
+        self.http_requests = Counter(
+            "helpline_http_requests",
+            "HTTP requests, by method, route template and status",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "helpline_http_request_duration_seconds",
+            "Time from the request to the response headers, by method and route template",
+            ["method", "route"],
+            buckets=HTTP_BUCKETS,
+            registry=r,
+        )
 
     def on_event(self, event: DomainEvent) -> None:
         """A domain event was published (after its commit): count it. Never raises."""
@@ -182,9 +205,11 @@ class HelplineCollector(Collector):
         from tickets.calls.caller_index import sync_state
 
         rows = await Delivery.annotate(n=Count("id")).group_by("channel", "status").values("channel", "status", "n")
-        figures = DatabaseFigures(ok=True, at=time.monotonic(),
-                                  deliveries={(r["channel"], str(getattr(r["status"], "value", r["status"]))): r["n"]
-                                              for r in rows})
+        figures = DatabaseFigures(
+            ok=True,
+            at=time.monotonic(),
+            deliveries={(r["channel"], str(getattr(r["status"], "value", r["status"]))): r["n"] for r in rows},
+        )
         if self.runtime.directory is not None:
             state = await sync_state()
             if state.last_ok is not None:
@@ -199,8 +224,9 @@ class HelplineCollector(Collector):
 
     def _pbx(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("helpline_ami_up", "1 while logged in to the PBX's AMI", labels=["pbx"])
-        state = GaugeMetricFamily("helpline_ami_state", "The AMI connection's state (1 for the current one)",
-                                  labels=["pbx", "state"])
+        state = GaugeMetricFamily(
+            "helpline_ami_state", "The AMI connection's state (1 for the current one)", labels=["pbx", "state"]
+        )
         queued = GaugeMetricFamily("helpline_ami_queue_events", "AMI events waiting to be processed", labels=["pbx"])
         live = GaugeMetricFamily("helpline_pbx_live_calls", "Calls being followed now", labels=["pbx"])
         counters = {key: CounterMetricFamily(name, text, labels=["pbx"]) for key, (name, text) in PBX_COUNTERS.items()}
@@ -221,48 +247,66 @@ class HelplineCollector(Collector):
         fired.add_metric([], float(getattr(scheduler, "fired", 0) or 0))
         yield fired
         intake = self.runtime.intake
-        national = CounterMetricFamily("helpline_calls_unnormalised_national_numbers", "Calls from numbers without "
-                                       "+<country code> while [directory] default_region is not set (this process)")
+        national = CounterMetricFamily(
+            "helpline_calls_unnormalised_national_numbers",
+            "Calls from numbers without +<country code> while [directory] default_region is not set (this process)",
+        )
         national.add_metric([], float(intake.national_without_region))
         yield national
         notify = self.runtime.alerting
         if notify is not None:
             c = notify.dispatcher.counters
-            for key, text in (("sent", "Alert messages sent"), ("retried", "Alert sends that failed and will be "
-                              "retried"), ("failed", "Alert sends that failed for good"),
-                              ("recovered", "Interrupted sends found at the provider (not sent again)")):
+            for key, text in (
+                ("sent", "Alert messages sent"),
+                ("retried", "Alert sends that failed and will be retried"),
+                ("failed", "Alert sends that failed for good"),
+                ("recovered", "Interrupted sends found at the provider (not sent again)"),
+            ):
                 family = CounterMetricFamily(f"helpline_notify_{key}", f"{text} (this process)")
                 family.add_metric([], float(getattr(c, key)))
                 yield family
-            forged = CounterMetricFamily("helpline_webhooks_forged", "Webhook requests refused for a bad "
-                                         "signature", labels=["provider"])
+            forged = CounterMetricFamily(
+                "helpline_webhooks_forged", "Webhook requests refused for a bad signature", labels=["provider"]
+            )
             for provider, n in self.runtime.webhook_stats.forged().items():
                 forged.add_metric([provider], float(n))
             yield forged
-        refused = CounterMetricFamily("helpline_webhooks_refused", "Webhook requests refused, by endpoint and reason "
-                                      "(forged, replayed, stale, malformed, unknown sender or message)",
-                                      labels=["source", "reason"])
+        refused = CounterMetricFamily(
+            "helpline_webhooks_refused",
+            "Webhook requests refused, by endpoint and reason "
+            "(forged, replayed, stale, malformed, unknown sender or message)",
+            labels=["source", "reason"],
+        )
         for (source, reason), n in sorted(self.runtime.webhook_stats.rejected.items()):
             refused.add_metric([source, reason], float(n))
         yield refused
         broker = self.runtime.live
-        subscribers = GaugeMetricFamily("helpline_live_subscribers", "Clients following the live event stream "
-                                        "(GET /api/v1/events) on this process")
+        subscribers = GaugeMetricFamily(
+            "helpline_live_subscribers", "Clients following the live event stream (GET /api/v1/events) on this process"
+        )
         subscribers.add_metric([], float(len(getattr(broker, "subscribers", ()) or ())))
         yield subscribers
         streams = self.runtime.streams  # web/live/open_streams.py
-        limit = GaugeMetricFamily("helpline_live_streams_limit", "Event streams this process serves at most "
-                                  "([live] max_streams, or from the open-file limit)")
+        limit = GaugeMetricFamily(
+            "helpline_live_streams_limit",
+            "Event streams this process serves at most ([live] max_streams, or from the open-file limit)",
+        )
         limit.add_metric([], float(streams.per_process))
         yield limit
-        refused = CounterMetricFamily("helpline_live_streams_refused", "Event streams refused at a cap "
-                                      "(agent_cap: 429, process_cap: 503)", labels=["reason"])
+        refused = CounterMetricFamily(
+            "helpline_live_streams_refused",
+            "Event streams refused at a cap (agent_cap: 429, process_cap: 503)",
+            labels=["reason"],
+        )
         for reason in ("agent_cap", "process_cap"):
             refused.add_metric([reason], float(streams.refused[reason]))
         yield refused
-        closed = CounterMetricFamily("helpline_live_streams_ended", "Event streams ended because their "
-                                     "credentials did (token revoked, logged out, deactivated, role changed...)",
-                                     labels=["reason"])
+        closed = CounterMetricFamily(
+            "helpline_live_streams_ended",
+            "Event streams ended because their "
+            "credentials did (token revoked, logged out, deactivated, role changed...)",
+            labels=["reason"],
+        )
         for reason, n in sorted(streams.closed.items()):
             closed.add_metric([reason], float(n))
         yield closed
@@ -277,14 +321,19 @@ class HelplineCollector(Collector):
         yield ok
         if not f.ok:
             return
-        deliveries = GaugeMetricFamily("helpline_deliveries", "Alert deliveries in the outbox (all instances), by "
-                                       "channel and status", labels=["channel", "status"])
+        deliveries = GaugeMetricFamily(
+            "helpline_deliveries",
+            "Alert deliveries in the outbox (all instances), by channel and status",
+            labels=["channel", "status"],
+        )
         for (channel, status), n in sorted(f.deliveries.items()):
             deliveries.add_metric([channel, status], float(n))
         yield deliveries
         if self.runtime.directory is not None:
-            age = GaugeMetricFamily("helpline_directory_sync_age_seconds", "Seconds since the last good directory "
-                                    "sync finished (absent: never synced)")
+            age = GaugeMetricFamily(
+                "helpline_directory_sync_age_seconds",
+                "Seconds since the last good directory sync finished (absent: never synced)",
+            )
             if f.directory_synced_at is not None:
                 age.add_metric([], max(0.0, time.time() - f.directory_synced_at))
             yield age
@@ -316,7 +365,8 @@ class HttpMetricsMiddleware:
             if message["type"] == "http.response.start":
                 status["code"] = int(message["status"])
                 self.metrics.http_duration.labels(scope["method"], route_template(scope)).observe(
-                    time.perf_counter() - started)
+                    time.perf_counter() - started
+                )
             await send(message)
 
         try:

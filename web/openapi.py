@@ -45,7 +45,10 @@ def build(apis: list[Api], *, version: str) -> dict[str, Any]:
         for model in (op.body, op.query, op.response, *op.alt_responses.values()):
             if model is not None:
                 models.add(model)
-    keyed = [(m, "validation" if _is_input(m, operations) else "serialization") for m in sorted(models, key=lambda m: m.__name__)]
+    keyed = [
+        (m, "validation" if _is_input(m, operations) else "serialization")
+        for m in sorted(models, key=lambda m: m.__name__)
+    ]
     refs, top = models_json_schema(keyed, ref_template=REF)
     schemas: dict[str, Any] = top.get("$defs", {})
     paths: dict[str, dict[str, Any]] = {}
@@ -62,8 +65,13 @@ def build(apis: list[Api], *, version: str) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": "An API token from `helpline user add` or POST /api/v1/agents."}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token from `helpline user add` or POST /api/v1/agents.",
+                }
+            },
         },
         "tags": [{"name": t} for t in ("tickets", "calls", "people", "agents", "directory", "sla", "service")],
     }
@@ -83,7 +91,8 @@ def _operation(op: Operation, refs: dict[Any, Any], schemas: dict[str, Any]) -> 
     for name in PATH_PARAM.findall(op.path):
         schema: dict[str, Any] = (
             {"type": "string", "minLength": 1, "description": "Ticket id (42) or number (IT-42)"}
-            if name == "ref" else {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+            if name == "ref"
+            else {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
         )
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
     if op.query is not None:
@@ -96,9 +105,15 @@ def _operation(op: Operation, refs: dict[Any, Any], schemas: dict[str, Any]) -> 
                 param.update(style="form", explode=False)
             params.append(param)
     if op.if_match:
-        params.append({"name": "If-Match", "in": "header", "required": False,
-                       "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
-                       "description": "The ETag you read; the change is refused with 412 if the object moved on."})
+        params.append(
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
+                "description": "The ETag you read; the change is refused with 412 if the object moved on.",
+            }
+        )
     if params:
         out["parameters"] = params
     if op.body is not None:
@@ -118,11 +133,15 @@ def _operation(op: Operation, refs: dict[Any, Any], schemas: dict[str, Any]) -> 
         success["headers"] = {"ETag": {"schema": {"type": "string"}, "description": "The version, for If-Match."}}
     responses[str(op.status)] = success
     for status, model in op.alt_responses.items():
-        responses[str(status)] = {"description": "See the body",
-                                  "content": {"application/json": {"schema": _ref(model, "serialization", refs)}}}
+        responses[str(status)] = {
+            "description": "See the body",
+            "content": {"application/json": {"schema": _ref(model, "serialization", refs)}},
+        }
     for status in sorted(_error_statuses(op)):
-        responses[str(status)] = {"description": REASONS.get(status, "Error"),
-                                  "content": {PROBLEM_MEDIA_TYPE: {"schema": _ref(Problem, "serialization", refs)}}}
+        responses[str(status)] = {
+            "description": REASONS.get(status, "Error"),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": _ref(Problem, "serialization", refs)}},
+        }
     out["responses"] = responses
     out["security"] = [{"bearer": []}] if op.role is not None else []
     return out

@@ -1,4 +1,5 @@
-"""The LDAP client against a real Samba AD DC (tests/support/ad/): what it reads, how it fails over, how failures are named."""
+"""The LDAP client against a real Samba AD DC (tests/support/ad/): what it reads, how it fails over, how failures are
+named."""
 
 from __future__ import annotations
 
@@ -20,14 +21,23 @@ from tests.support.samba import SambaAD
 from tests.support.servers import free_port
 
 STAFF = 50
-DISABLED = {"Trent Quinn", "Jamal Gonzalez", "Vikram Silva", "Amir Yilmaz"}          # seed #17, #33, #45, #50
+DISABLED = {"Trent Quinn", "Jamal Gonzalez", "Vikram Silva", "Amir Yilmaz"}  # seed #17, #33, #45, #50
 HEADS = {"Alice Anderson", "Bob Brown", "Carol Clark", "David Davis", "Erin Evans", "Frank Fischer", "Grace Garcia"}
 
 
 def config(ad: SambaAD, **changes: object) -> DirectoryConfig:
-    base = DirectoryConfig(servers=(ad.url,), bind_dn=ad.bind_dn, password=ad.password, base_dn=ad.base_dn,
-                           ca_file=ad.ca_file, tls_server_name=ad.server_name, connect_timeout=2, receive_timeout=3,
-                           retries=0, vip_group=ad.dn("CN=VIP,OU=Groups,OU=Corp"))
+    base = DirectoryConfig(
+        servers=(ad.url,),
+        bind_dn=ad.bind_dn,
+        password=ad.password,
+        base_dn=ad.base_dn,
+        ca_file=ad.ca_file,
+        tls_server_name=ad.server_name,
+        connect_timeout=2,
+        receive_timeout=3,
+        retries=0,
+        vip_group=ad.dn("CN=VIP,OU=Groups,OU=Corp"),
+    )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
@@ -46,7 +56,11 @@ def test_reads_every_person_with_numbers_names_and_flags(samba_ad: SambaAD) -> N
     people = staff(result.people)
     assert len(people) == STAFF and result.server == samba_ad.url
     ivan = people["Иван Петров"]
-    assert (ivan.department, ivan.title, ivan.account) == ("IT", "Systems Engineer", "iivanova")  # sAMAccountName from the Latin seed name
+    assert (ivan.department, ivan.title, ivan.account) == (
+        "IT",
+        "Systems Engineer",
+        "iivanova",
+    )  # sAMAccountName from the Latin seed name
     assert ("telephoneNumber", "(555) 123-0009") in ivan.phones and ("ipPhone", "4009") in ivan.phones
     assert "สมชาย ใจดี" in people and "Ольга Смирнова" in people
     assert {n for n, p in people.items() if p.disabled} == DISABLED
@@ -68,11 +82,12 @@ def test_paging_reads_the_same_people_as_one_page(samba_ad: SambaAD) -> None:
 
 def test_vip_membership_follows_nested_groups(samba_ad: SambaAD) -> None:
     """Helpdesk is a member of IT Staff: its members are IT Staff through the chain (LDAP_MATCHING_RULE_IN_CHAIN)."""
-    people = staff(DirectoryClient(config(samba_ad, vip_group=samba_ad.dn("CN=IT Staff,OU=Groups,OU=Corp")))
-                   .fetch_people().people)
+    people = staff(
+        DirectoryClient(config(samba_ad, vip_group=samba_ad.dn("CN=IT Staff,OU=Groups,OU=Corp"))).fetch_people().people
+    )
     vip = {n for n, p in people.items() if p.vip}
-    assert "Иван Петров" in vip                      # in Helpdesk only (nested)
-    assert "Bob Brown" in vip                        # in IT Staff directly
+    assert "Иван Петров" in vip  # in Helpdesk only (nested)
+    assert "Bob Brown" in vip  # in IT Staff directly
     assert "Alice Anderson" not in vip
 
 
@@ -84,8 +99,11 @@ def test_a_vip_group_with_filter_metacharacters_is_escaped_not_injected(samba_ad
 
 @pytest.mark.parametrize("form", ["upn", "dn", "domain"])
 def test_the_service_account_binds_by_upn_dn_or_domain_user(samba_ad: SambaAD, form: str) -> None:
-    user = {"upn": samba_ad.bind_dn, "domain": "CORP\\svc-telephony",
-            "dn": samba_ad.dn("CN=svc-telephony,OU=Service Accounts,OU=Corp")}[form]
+    user = {
+        "upn": samba_ad.bind_dn,
+        "domain": "CORP\\svc-telephony",
+        "dn": samba_ad.dn("CN=svc-telephony,OU=Service Accounts,OU=Corp"),
+    }[form]
     assert DirectoryClient(config(samba_ad, bind_dn=user)).check() == samba_ad.url
 
 
@@ -134,10 +152,30 @@ def test_a_password_bind_without_tls_is_refused_by_ad(samba_ad: SambaAD) -> None
 
 def test_an_untrusted_certificate_is_a_tls_error(samba_ad: SambaAD, tmp_path: Path) -> None:
     other_ca = tmp_path / "other-ca.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=Other CA",
-                    "-keyout", str(tmp_path / "key.pem"), "-out", str(other_ca)], check=True, capture_output=True)
-    for cfg in (config(samba_ad, ca_file=str(other_ca)),
-                config(samba_ad, ca_file=str(other_ca), servers=(samba_ad.starttls_url,), starttls=True)):
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=Other CA",
+            "-keyout",
+            str(tmp_path / "key.pem"),
+            "-out",
+            str(other_ca),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    for cfg in (
+        config(samba_ad, ca_file=str(other_ca)),
+        config(samba_ad, ca_file=str(other_ca), servers=(samba_ad.starttls_url,), starttls=True),
+    ):
         err = failure(cfg)
         assert err.kind is ErrorKind.TLS and "ca_file" in err.message
 
@@ -164,13 +202,13 @@ def silent_server() -> Iterator[int]:
 
 
 @pytest.mark.parametrize("tls", ["ldaps", "starttls"])
-def test_a_server_that_never_answers_times_out_then_the_next_one_is_used(samba_ad: SambaAD, silent_server: int,
-                                                                          tls: str) -> None:
+def test_a_server_that_never_answers_times_out_then_the_next_one_is_used(
+    samba_ad: SambaAD, silent_server: int, tls: str
+) -> None:
     scheme = "ldaps" if tls == "ldaps" else "ldap"
     silent = f"{scheme}://127.0.0.1:{silent_server}"
     started = time.monotonic()
-    err = failure(config(samba_ad, servers=(silent,), starttls=tls == "starttls", receive_timeout=1,
-                         connect_timeout=1))
+    err = failure(config(samba_ad, servers=(silent,), starttls=tls == "starttls", receive_timeout=1, connect_timeout=1))
     assert err.kind is ErrorKind.TIMEOUT and time.monotonic() - started < 5
     good = samba_ad.url if tls == "ldaps" else samba_ad.starttls_url
     cfg = config(samba_ad, servers=(silent, good), starttls=tls == "starttls", receive_timeout=1, connect_timeout=1)

@@ -16,6 +16,7 @@ import pytest
 from notify.alerts import alert_reason
 from notify.models import Alert, AlertState, Delivery
 from tests.support.notify import IVAN, T0, World
+from tests.support.paths import ROOT
 from tests.support.sla import POLICIES, agent, book
 from tests.support.waiting import eventually
 from tickets.events import DomainEvent, SlaBreached, SlaWarning
@@ -23,7 +24,6 @@ from tickets.models import Activity, ActivityKind, SlaClock, SlaEvent, TicketSta
 from tickets.sla.clocks import SlaEngine
 from tickets.sla.scheduler import SlaScheduler
 from web.settings import Settings
-from tests.support.paths import ROOT
 
 #: Deliveries of one alert under the test policy: per round ivan (SMS, Slack DM), #it-oncall, olga, maria; 2 rounds.
 DELIVERIES = 10
@@ -56,13 +56,15 @@ class FailOnce:
 async def sla_rows(ticket_id: int) -> tuple[int, int, int, int]:
     """(SLA warnings and breaches, their activity entries, alerts, deliveries) of a ticket."""
     alerts = await Alert.filter(ticket_id=ticket_id).values_list("id", flat=True)
-    return (await SlaEvent.filter(ticket_id=ticket_id, kind__in=["warning", "breached"]).count(),
-            await Activity.filter(ticket_id=ticket_id, kind=ActivityKind.SLA).count(),
-            len(alerts), await Delivery.filter(alert_id__in=list(alerts)).count() if alerts else 0)
+    return (
+        await SlaEvent.filter(ticket_id=ticket_id, kind__in=["warning", "breached"]).count(),
+        await Activity.filter(ticket_id=ticket_id, kind=ActivityKind.SLA).count(),
+        len(alerts),
+        await Delivery.filter(alert_id__in=list(alerts)).count() if alerts else 0,
+    )
 
 
-async def test_the_alert_commits_with_the_warning_and_the_catch_up_finds_nothing(world: World,
-                                                                                tmp_path: Path) -> None:
+async def test_the_alert_commits_with_the_warning_and_the_catch_up_finds_nothing(world: World, tmp_path: Path) -> None:
     w = world
     published: list[DomainEvent] = []
     scheduler = wired(w, tmp_path, published)
@@ -100,8 +102,9 @@ async def test_after_a_normal_breach_the_catch_up_opens_nothing(world: World, tm
     assert await sla_rows(ticket.id) == (1, 1, 1, DELIVERIES)
 
 
-async def test_a_failing_handler_rolls_the_breach_back_and_the_retry_writes_it_once(world: World,
-                                                                                   tmp_path: Path) -> None:
+async def test_a_failing_handler_rolls_the_breach_back_and_the_retry_writes_it_once(
+    world: World, tmp_path: Path
+) -> None:
     w = world
     published: list[DomainEvent] = []
     scheduler = wired(w, tmp_path, published)
@@ -137,6 +140,7 @@ async def test_the_loop_retries_a_failed_pass_by_itself(world: World, tmp_path: 
     ticket = await w.p1()
     w.clock.advance(minutes=16)
     scheduler.start()
+
     def retried() -> bool:  # the failed pass is retried a second later (the clock of the test moves with it)
         if not published and flaky.calls:
             w.clock.now = max(w.clock.now, T0 + timedelta(minutes=16, seconds=1))
@@ -161,9 +165,21 @@ async def test_a_process_killed_before_the_commit_loses_nothing(world: World, or
     policies.parent.mkdir()
     policies.write_text(POLICIES, encoding="utf-8")
     proc = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "tests.support.sla", orm.database.url.get_secret_value(),
-                         str(policies), now.isoformat()],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60)
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "tests.support.sla",
+            orm.database.url.get_secret_value(),
+            str(policies),
+            now.isoformat(),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == -9 and proc.stdout.split() == ["written"], proc.stderr
     assert await sla_rows(ticket.id) == (0, 0, 0, 0)
     assert await scheduler.run_due() == 1
@@ -198,7 +214,8 @@ async def test_a_reopened_ticket_alerts_anew(world: World, tmp_path: Path) -> No
     assert [(a.reason, a.state) for a in alerts] == [
         ("sla.warning:resolution:2026-03-02T14:00", AlertState.RESOLVED),
         ("sla.warning:resolution:2026-03-02T14:00#2", AlertState.OPEN),
-        ("sla.breached:resolution:2026-03-02T14:00#2", AlertState.OPEN)]
+        ("sla.breached:resolution:2026-03-02T14:00#2", AlertState.OPEN),
+    ]
     assert await Delivery.filter(alert_id__in=[a.id for a in alerts[1:]]).count() == 2 * DELIVERIES
     assert await w.alerts.catch_up() == 0
 
@@ -211,15 +228,19 @@ async def test_a_second_breach_in_the_same_minute_is_a_new_alert(world: World, t
     first = await w.alerts.open(ticket.id, "sla.breached", "callback", T0, 1)
     assert first is not None
     await w.alerts.on_due(SlaBreached(ticket.id, ticket.number, "callback", T0, "phone", cycle=1))  # replayed
-    await w.alerts.on_due(SlaBreached(ticket.id, ticket.number, "callback", T0 + timedelta(seconds=20), "phone",
-                                      cycle=2))
+    await w.alerts.on_due(
+        SlaBreached(ticket.id, ticket.number, "callback", T0 + timedelta(seconds=20), "phone", cycle=2)
+    )
     assert sorted(await Alert.filter(ticket_id=ticket.id).values_list("reason", flat=True)) == [
-        "sla.breached:callback:2026-03-02T10:00", "sla.breached:callback:2026-03-02T10:00#2"]
+        "sla.breached:callback:2026-03-02T10:00",
+        "sla.breached:callback:2026-03-02T10:00#2",
+    ]
     assert alert_reason("sla.breached", "callback", T0, 2) == "sla.breached:callback:2026-03-02T10:00#2"
 
 
-async def test_catch_up_resolves_the_alerts_of_a_ticket_resolved_while_alerting_was_away(world: World,
-                                                                                      tmp_path: Path) -> None:
+async def test_catch_up_resolves_the_alerts_of_a_ticket_resolved_while_alerting_was_away(
+    world: World, tmp_path: Path
+) -> None:
     w = world
     scheduler = wired(w, tmp_path)
     ticket = await w.p1()
@@ -235,8 +256,7 @@ async def test_catch_up_resolves_the_alerts_of_a_ticket_resolved_while_alerting_
     assert w.twilio.messages == []  # nothing went out for a resolved ticket
 
 
-async def test_a_clock_whose_handler_keeps_failing_holds_back_only_its_own_events(world: World,
-                                                                                 tmp_path: Path) -> None:
+async def test_a_clock_whose_handler_keeps_failing_holds_back_only_its_own_events(world: World, tmp_path: Path) -> None:
     """A bug that breaks alerting for one ticket: the other tickets' breaches still commit with their alerts; the
     broken one is tried again with a growing pause and commits, once, when the handler works again."""
     w = world

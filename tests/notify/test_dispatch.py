@@ -15,12 +15,11 @@ import pytest
 
 from notify.models import Alert, Delivery, DeliveryStatus
 from tests.support.notify import IVAN, T0, World
+from tests.support.paths import ROOT
 from tests.support.waiting import eventually
 from tickets.events import SlaBreached
 from tickets.models import Activity
 from web.settings import Settings
-from tests.support.paths import ROOT
-
 
 
 async def open_alert(w: World, title: str = "VPN down for Finance") -> int:
@@ -137,10 +136,21 @@ async def test_process_killed_mid_send_sends_at_most_once(world: World, orm: Set
     w.twilio.hang_after_accept = 30.0
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.notify_crash_worker", orm.database.url.get_secret_value(),
-         w.twilio.url, w.fake_slack.url], cwd=ROOT, env=env, stdout=subprocess.PIPE,  # type: ignore[attr-defined]
-        stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "tests.support.notify_crash_worker",
+            orm.database.url.get_secret_value(),
+            w.twilio.url,
+            w.fake_slack.url,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,  # type: ignore[attr-defined]
+        stderr=subprocess.PIPE,
+    )
     try:
+
         def accepted() -> bool:
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             return bool(w.twilio.to(IVAN))
@@ -170,10 +180,25 @@ async def test_two_dispatcher_processes_send_each_delivery_once(world: World, or
         await open_alert(w, f"Storm {i}")
     go = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen(
-        [sys.executable, "-m", "tests.support.notify_crash_worker", orm.database.url.get_secret_value(), w.twilio.url,
-         w.fake_slack.url, str(go)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True) for _ in range(2)]  # type: ignore[attr-defined]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.support.notify_crash_worker",
+                orm.database.url.get_secret_value(),
+                w.twilio.url,
+                w.fake_slack.url,
+                str(go),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]  # type: ignore[attr-defined]
     try:
         for p in procs:
             assert p.stdout is not None and p.stdout.readline().strip() == "ready", p.stderr.read() if p.stderr else ""
@@ -199,11 +224,15 @@ CREATE FUNCTION test_hold() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
   WHILE NOT EXISTS (SELECT 1 FROM test_go) LOOP PERFORM pg_sleep(0.02); END LOOP; RETURN NULL; END $$;
 CREATE CONSTRAINT TRIGGER test_hold AFTER UPDATE ON notify_delivery DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
   WHEN (NEW.status = 'sent' AND NEW.channel = 'slack') EXECUTE FUNCTION test_hold()"""
-UNHOLD = "DROP TRIGGER IF EXISTS test_hold ON notify_delivery; DROP FUNCTION IF EXISTS test_hold(); DROP TABLE IF EXISTS test_go"
+UNHOLD = (
+    "DROP TRIGGER IF EXISTS test_hold ON notify_delivery; DROP FUNCTION IF EXISTS test_hold(); "
+    "DROP TABLE IF EXISTS test_go"
+)
 
 
-async def test_an_ack_while_a_slack_post_is_being_recorded_still_updates_that_message(world: World,
-                                                                                       orm: Settings) -> None:
+async def test_an_ack_while_a_slack_post_is_being_recorded_still_updates_that_message(
+    world: World, orm: Settings
+) -> None:
     """The dispatcher records a Slack post (it read the alert: open) while the alert is acknowledged: that message
     is updated all the same. (Seen under load on PostgreSQL: both transactions ran side by side, each blind to the
     other, and the message kept saying the alert was open.)"""
@@ -220,8 +249,9 @@ async def test_an_ack_while_a_slack_post_is_being_recorded_still_updates_that_me
             return bool(await outside.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'"))
 
         async def ack_waits() -> bool:  # the acknowledgement is done, or waits for a lock
-            return ack.done() or bool(await outside.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"))
+            return ack.done() or bool(
+                await outside.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            )
 
         sending = asyncio.create_task(w.dispatcher.run_due())
         await eventually(held, what="a Slack post recorded, its commit held")

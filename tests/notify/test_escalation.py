@@ -7,15 +7,15 @@ from pathlib import Path
 
 from notify.inbound import sms_reply
 from notify.models import Alert, AlertState, Delivery, DeliveryStatus
-from tests.support.notify_fakes import FakeSlack, FakeTwilio
 from tests.support.notify import IVAN, MARIA, OLGA, T0, World, build_world
+from tests.support.notify_fakes import FakeSlack, FakeTwilio
+from tests.support.sla import book
 from tickets.actor import Actor
 from tickets.events import SlaBreached, SlaWarning
 from tickets.models import Activity, Level, SlaEvent, TicketStatus
 from tickets.sla.clocks import SlaEngine
 from tickets.sla.scheduler import SlaScheduler
 from web.settings import Settings
-from tests.support.sla import book
 
 
 async def breach(w: World, ticket_id: int, number: str) -> None:
@@ -30,7 +30,8 @@ async def test_breach_walks_the_policy_until_acknowledged(world: World) -> None:
     # 0m: the primary (ivan) by SMS and Slack DM, and #it-oncall
     assert await w.dispatcher.run_due() == 3
     assert [m["body"] for m in w.twilio.to(IVAN)] == [
-        f"{ticket.number} P1 resolution breached: VPN down for Finance - reply {ticket.number[3:]} to ack"]
+        f"{ticket.number} P1 resolution breached: VPN down for Finance - reply {ticket.number[3:]} to ack"
+    ]
     assert sorted(p["channel"] for p in w.fake_slack.posts) == ["C0ITONCALL", "D024BE7LH"]
     buttons = w.fake_slack.posts[0]["blocks"][-1]["elements"]
     assert [b["text"]["text"] for b in buttons] == ["Acknowledge", "Open"]
@@ -87,8 +88,10 @@ async def test_resolving_the_ticket_stops_the_escalation(world: World) -> None:
     assert len(w.twilio.messages) == 1
     assert (await Alert.get(ticket_id=ticket.id)).state == AlertState.RESOLVED
     assert len(w.fake_slack.updates) == 2  # the Slack messages no longer offer to acknowledge
-    assert all(u["text"].endswith("(resolved)") and u["blocks"][1]["elements"][0]["text"] == "Resolved"
-               for u in w.fake_slack.updates)
+    assert all(
+        u["text"].endswith("(resolved)") and u["blocks"][1]["elements"][0]["text"] == "Resolved"
+        for u in w.fake_slack.updates
+    )
 
 
 async def test_low_priority_and_unmatched_events_alert_nobody(world: World) -> None:
@@ -122,7 +125,8 @@ async def test_the_sla_engine_drives_alerts_end_to_end(world: World, tmp_path: P
     await w.dispatcher.run_due()
     code = ticket.number.split("-")[1]
     assert [m["body"] for m in w.twilio.to(IVAN)] == [
-        f"{ticket.number} P1 first response due in 7m: VPN down for Finance - reply {code} to ack"]
+        f"{ticket.number} P1 first response due in 7m: VPN down for Finance - reply {code} to ack"
+    ]
 
     reply = await sms_reply(w.alerts, IVAN, f"ack {code}")
     assert reply.acknowledged and "acknowledged" in reply.text
@@ -143,8 +147,9 @@ async def test_the_sla_engine_drives_alerts_end_to_end(world: World, tmp_path: P
     assert kinds.count("sla") >= 3 and any(b.startswith("Alert acknowledged by ivan (sms)") for _, b in history)
 
 
-async def test_an_expired_acknowledgement_starts_the_escalation_again(orm: Settings, fake_twilio: FakeTwilio,
-                                                                     fake_slack: FakeSlack) -> None:
+async def test_an_expired_acknowledgement_starts_the_escalation_again(
+    orm: Settings, fake_twilio: FakeTwilio, fake_slack: FakeSlack
+) -> None:
     w = build_world(orm, fake_twilio, fake_slack, ack_timeout="30m")
     await w.sms.start()
     await w.slack.start()
@@ -186,7 +191,8 @@ async def test_catch_up_opens_the_alert_of_an_sla_event_that_was_never_heard(wor
     assert await w.alerts.catch_up() == 1
     assert await w.alerts.catch_up() == 0  # idempotent
     assert [a.reason for a in await Alert.filter(ticket_id=ticket.id)] == [
-        "sla.breached:first_response:2026-03-02T10:15"]
+        "sla.breached:first_response:2026-03-02T10:15"
+    ]
     await w.dispatcher.run_due()
     assert "first response breached" in w.twilio.to(IVAN)[0]["body"]
 
@@ -200,4 +206,6 @@ async def test_each_callback_target_alerts_once(world: World) -> None:
     await w.alerts.on_due(first)
     await w.alerts.on_due(SlaBreached(ticket.id, ticket.number, "callback", T0 + timedelta(hours=2), "phone"))
     assert sorted(await Alert.filter(ticket_id=ticket.id).values_list("reason", flat=True)) == [
-        "sla.breached:callback:2026-03-02T10:00", "sla.breached:callback:2026-03-02T12:00"]
+        "sla.breached:callback:2026-03-02T10:00",
+        "sla.breached:callback:2026-03-02T12:00",
+    ]

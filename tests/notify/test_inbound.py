@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -21,25 +21,37 @@ from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
 from notify.inbound import parse_reply
-from web.http.webhook_guard import WebhookStats, slack_signature_ok
 from notify.models import Alert, Delivery, DeliveryStatus
 from notify.policy import Match, Policy, Step, Target, choose
-from tests.support.servers import start_server, stop_server
-from tests.support.notify_fakes import ACCOUNT_SID, AUTH_TOKEN, SIGNING_SECRET, FakeSlack, FakeTwilio, providers_toml
 from tests.support.notify import FROM, IVAN, notify_raw
+from tests.support.notify_fakes import ACCOUNT_SID, AUTH_TOKEN, SIGNING_SECRET, FakeSlack, FakeTwilio, providers_toml
+from tests.support.servers import start_server, stop_server
 from tests.support.sla import book
 from tickets.actor import Actor
 from tickets.models import Level
 from web.app import create_app
-from web.settings import Settings
+from web.http.webhook_guard import WebhookStats, slack_signature_ok
 from web.runtime import runtime_of
+from web.settings import Settings
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 
-@pytest.mark.parametrize("text, code", [
-    ("1042", "1042"), (" ack 1042 ", "1042"), ("ACK IT-1042", "1042"), ("Acknowledge 1042.", "1042"),
-    ("ack all", "all"), ("ALL", "all"), ("ok", None), ("1042 and 1043", None), ("", None), ("STOP", None)])
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("1042", "1042"),
+        (" ack 1042 ", "1042"),
+        ("ACK IT-1042", "1042"),
+        ("Acknowledge 1042.", "1042"),
+        ("ack all", "all"),
+        ("ALL", "all"),
+        ("ok", None),
+        ("1042 and 1043", None),
+        ("", None),
+        ("STOP", None),
+    ],
+)
 def test_sms_replies(text: str, code: str | None) -> None:
     assert parse_reply(text) == code
 
@@ -65,18 +77,24 @@ def test_slack_signatures() -> None:
 def test_business_hours_routing_wakes_nobody_for_what_can_wait(tmp_path: Path) -> None:
     """In office hours a P2 goes to the queue's Slack channel only; out of hours the on-call is texted."""
     office = book(tmp_path).calendars["office"]  # Mon-Fri 08:00-18:00 Moscow, lunch 13-14 on Mondays
-    slack_only = Policy("in-hours", (Step(timedelta(0), (Target("slack", "#it"),)),),
-                        Match(frozenset({"sla.warning"}), frozenset({"P2"}), hours="business", calendar="office"))
-    wake = Policy("out-of-hours", (Step(timedelta(0), (Target("schedule", "primary"),)),),
-                  Match(frozenset({"sla.warning"}), frozenset({"P2"}), hours="after_hours", calendar="office"))
+    slack_only = Policy(
+        "in-hours",
+        (Step(timedelta(0), (Target("slack", "#it"),)),),
+        Match(frozenset({"sla.warning"}), frozenset({"P2"}), hours="business", calendar="office"),
+    )
+    wake = Policy(
+        "out-of-hours",
+        (Step(timedelta(0), (Target("schedule", "primary"),)),),
+        Match(frozenset({"sla.warning"}), frozenset({"P2"}), hours="after_hours", calendar="office"),
+    )
     policies = [slack_only, wake]
 
     def at(t: datetime) -> Policy | None:
         return choose(policies, "sla.warning", "P2", "resolution", lambda name: office.is_working(t))
 
-    assert at(datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc)) is slack_only  # Tue 12:00 MSK
-    assert at(datetime(2026, 3, 3, 20, 0, tzinfo=timezone.utc)) is wake  # Tue 23:00 MSK
-    assert at(datetime(2026, 3, 7, 9, 0, tzinfo=timezone.utc)) is wake  # Saturday
+    assert at(datetime(2026, 3, 3, 9, 0, tzinfo=UTC)) is slack_only  # Tue 12:00 MSK
+    assert at(datetime(2026, 3, 3, 20, 0, tzinfo=UTC)) is wake  # Tue 23:00 MSK
+    assert at(datetime(2026, 3, 7, 9, 0, tzinfo=UTC)) is wake  # Saturday
     assert choose(policies, "sla.warning", "P1", None, lambda name: True) is None  # no policy for P1 here
 
 
@@ -84,16 +102,23 @@ def test_business_hours_routing_wakes_nobody_for_what_can_wait(tmp_path: Path) -
 
 PUBLIC = "https://helpline.example.com"
 V1 = "/api/v1"
-SMS_PATH, STATUS_PATH, SLACK_PATH = (f"{V1}/webhooks/twilio/sms", f"{V1}/webhooks/twilio/status",
-                                     f"{V1}/webhooks/slack/interactions")
+SMS_PATH, STATUS_PATH, SLACK_PATH = (
+    f"{V1}/webhooks/twilio/sms",
+    f"{V1}/webhooks/twilio/status",
+    f"{V1}/webhooks/slack/interactions",
+)
 FORM = "application/x-www-form-urlencoded"
 
 
 @pytest.fixture
 def hooks(database_url: str, fake_twilio: FakeTwilio, fake_slack: FakeSlack) -> Iterator[TestClient]:
-    settings = Settings.model_validate({
-        "database": {"url": database_url}, "web": {"public_url": PUBLIC},
-        "notify": notify_raw(fake_twilio.url, fake_slack.url)})  # type: ignore[attr-defined]
+    settings = Settings.model_validate(
+        {
+            "database": {"url": database_url},
+            "web": {"public_url": PUBLIC},
+            "notify": notify_raw(fake_twilio.url, fake_slack.url),
+        }
+    )  # type: ignore[attr-defined]
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -102,19 +127,32 @@ def rejected(client: TestClient) -> dict[tuple[str, str], int]:
     return dict(runtime_of(client.app).webhook_stats.rejected)
 
 
-def twilio(client: TestClient, path: str, params: dict[str, str], *, token: str = AUTH_TOKEN,
-           signed: dict[str, str] | None = None, url: str = PUBLIC, headers: dict[str, str] | None = None) -> Any:
+def twilio(
+    client: TestClient,
+    path: str,
+    params: dict[str, str],
+    *,
+    token: str = AUTH_TOKEN,
+    signed: dict[str, str] | None = None,
+    url: str = PUBLIC,
+    headers: dict[str, str] | None = None,
+) -> Any:
     """POST ``params`` to a Twilio webhook, signed over ``signed`` (default: the same params) for ``url``."""
     signature = RequestValidator(token).compute_signature(url + path, params if signed is None else signed)
-    return client.post(path, content=urlencode(params), headers={
-        "Content-Type": FORM, "X-Twilio-Signature": signature, **(headers or {})})
+    return client.post(
+        path,
+        content=urlencode(params),
+        headers={"Content-Type": FORM, "X-Twilio-Signature": signature, **(headers or {})},
+    )
 
 
-def slack(client: TestClient, body: str, *, secret: str = SIGNING_SECRET, age: int = 0,
-          headers: dict[str, str] | None = None) -> Any:
+def slack(
+    client: TestClient, body: str, *, secret: str = SIGNING_SECRET, age: int = 0, headers: dict[str, str] | None = None
+) -> Any:
     ts = int(time.time()) - age
-    return client.post(SLACK_PATH, content=body, headers={"Content-Type": FORM, **sign(ts, body.encode(), secret),
-                                                            **(headers or {})})
+    return client.post(
+        SLACK_PATH, content=body, headers={"Content-Type": FORM, **sign(ts, body.encode(), secret), **(headers or {})}
+    )
 
 
 def test_forged_and_malformed_sms_webhooks_are_refused_and_counted(hooks: TestClient) -> None:
@@ -128,8 +166,11 @@ def test_forged_and_malformed_sms_webhooks_are_refused_and_counted(hooks: TestCl
     as_json = c.post(SMS_PATH, json=ack, headers={"X-Twilio-Signature": "abc="})
     assert as_json.status_code == 400
     assert twilio(c, SMS_PATH, {"Body": "ACK 1042"}).status_code == 400  # signed, but who sent it?
-    assert rejected(c) == {("twilio_sms", "bad_signature"): 3, ("twilio_sms", "missing_signature"): 1,
-                           ("twilio_sms", "malformed_body"): 2}
+    assert rejected(c) == {
+        ("twilio_sms", "bad_signature"): 3,
+        ("twilio_sms", "missing_signature"): 1,
+        ("twilio_sms", "malformed_body"): 2,
+    }
     assert runtime_of(c.app).webhook_stats.forged() == {"twilio": 4, "slack": 0}  # type: ignore[attr-defined]
 
     # valid requests are not counted; a stranger is answered politely (and counted); a replay acts once
@@ -139,13 +180,22 @@ def test_forged_and_malformed_sms_webhooks_are_refused_and_counted(hooks: TestCl
     assert stranger.status_code == 200 and "not on the on-call list" in stranger.text
     replay = twilio(c, SMS_PATH, ack)
     assert replay.status_code == 200 and "<Message>" not in replay.text  # nothing is answered (or done) twice
-    assert rejected(c) == {("twilio_sms", "bad_signature"): 3, ("twilio_sms", "missing_signature"): 1,
-                           ("twilio_sms", "malformed_body"): 2, ("twilio_sms", "unknown_sender"): 1,
-                           ("twilio_sms", "replay"): 1}
+    assert rejected(c) == {
+        ("twilio_sms", "bad_signature"): 3,
+        ("twilio_sms", "missing_signature"): 1,
+        ("twilio_sms", "malformed_body"): 2,
+        ("twilio_sms", "unknown_sender"): 1,
+        ("twilio_sms", "replay"): 1,
+    }
     # the same counts are what Prometheus scrapes
     exposition = text_string_to_metric_families(c.get("/metrics").text)
-    scraped = {(s.labels["source"], s.labels["reason"]): int(s.value) for family in exposition
-               if family.name == "helpline_webhooks_refused" for s in family.samples if s.name.endswith("_total")}
+    scraped = {
+        (s.labels["source"], s.labels["reason"]): int(s.value)
+        for family in exposition
+        if family.name == "helpline_webhooks_refused"
+        for s in family.samples
+        if s.name.endswith("_total")
+    }
     assert scraped == rejected(c)
 
 
@@ -155,12 +205,30 @@ def test_status_callbacks_refused_and_counted(hooks: TestClient) -> None:
 
     async def sent_sms() -> int:
         ticket = await runtime_of(c.app).tickets.create(  # type: ignore[attr-defined]
-            Actor.system("test"), title="Mail down", impact=Level.HIGH, urgency=Level.HIGH)
-        now = datetime.now(timezone.utc)
-        alert = await Alert.create(ticket_id=ticket.id, reason="sla.breached:resolution", event="sla.breached",
-                                   policy="sla", summary=f"{ticket.number} P1 Mail down", opened_at=now, updated_at=now)
-        d = await Delivery.create(alert_id=alert.id, step=0, channel="sms", target=IVAN, person="ivan", due_at=now,
-                                  next_attempt_at=now, status=DeliveryStatus.SENT, provider_id=sid, updated_at=now)
+            Actor.system("test"), title="Mail down", impact=Level.HIGH, urgency=Level.HIGH
+        )
+        now = datetime.now(UTC)
+        alert = await Alert.create(
+            ticket_id=ticket.id,
+            reason="sla.breached:resolution",
+            event="sla.breached",
+            policy="sla",
+            summary=f"{ticket.number} P1 Mail down",
+            opened_at=now,
+            updated_at=now,
+        )
+        d = await Delivery.create(
+            alert_id=alert.id,
+            step=0,
+            channel="sms",
+            target=IVAN,
+            person="ivan",
+            due_at=now,
+            next_attempt_at=now,
+            status=DeliveryStatus.SENT,
+            provider_id=sid,
+            updated_at=now,
+        )
         return int(d.id)
 
     delivery_id = c.portal.call(sent_sms)
@@ -177,25 +245,44 @@ def test_status_callbacks_refused_and_counted(hooks: TestClient) -> None:
     assert len(rejected(c)) == 2  # the genuine callback is not counted
     assert twilio(c, STATUS_PATH, delivered).status_code == 204  # again: a replay, acted on once
     assert twilio(c, STATUS_PATH, {**delivered, "MessageSid": "SM" + "f" * 32}).status_code == 204
-    assert rejected(c) == {("twilio_status", "bad_signature"): 2, ("twilio_status", "malformed_body"): 2,
-                           ("twilio_status", "replay"): 1, ("twilio_status", "unknown_message"): 1}
+    assert rejected(c) == {
+        ("twilio_status", "bad_signature"): 2,
+        ("twilio_status", "malformed_body"): 2,
+        ("twilio_status", "replay"): 1,
+        ("twilio_status", "unknown_message"): 1,
+    }
 
 
 def test_forged_stale_replayed_and_malformed_slack_requests_are_counted(hooks: TestClient) -> None:
     c = hooks
-    click = urlencode({"payload": json.dumps({"type": "block_actions", "user": {"id": "U024BE7LH"},
-                                              "actions": [{"action_id": "ack", "value": "999999"}]})})
+    click = urlencode(
+        {
+            "payload": json.dumps(
+                {
+                    "type": "block_actions",
+                    "user": {"id": "U024BE7LH"},
+                    "actions": [{"action_id": "ack", "value": "999999"}],
+                }
+            )
+        }
+    )
     assert slack(c, click, secret="wrong").status_code == 401
-    tampered = c.post(SLACK_PATH, content=click.replace("999999", "1"), headers={
-        "Content-Type": FORM, **sign(int(time.time()), click.encode(), SIGNING_SECRET)})
+    tampered = c.post(
+        SLACK_PATH,
+        content=click.replace("999999", "1"),
+        headers={"Content-Type": FORM, **sign(int(time.time()), click.encode(), SIGNING_SECRET)},
+    )
     assert tampered.status_code == 401
     assert slack(c, click, age=301).status_code == 401  # genuine, but signed more than 5 minutes ago
     # signed 5 minutes ahead (302 s: the whole seconds of the timestamp can hide up to one second of the gap)
     assert slack(c, click, age=-302).status_code == 401
     assert c.post(SLACK_PATH, content=click, headers={"Content-Type": FORM}).status_code == 401
     assert slack(c, click, headers={"x-slack-request-timestamp": "soon"}).status_code == 401
-    assert rejected(c) == {("slack_interactions", "bad_signature"): 3, ("slack_interactions", "stale_timestamp"): 2,
-                           ("slack_interactions", "missing_signature"): 1}
+    assert rejected(c) == {
+        ("slack_interactions", "bad_signature"): 3,
+        ("slack_interactions", "stale_timestamp"): 2,
+        ("slack_interactions", "missing_signature"): 1,
+    }
 
     ts = int(time.time())
     genuine = {"Content-Type": FORM, **sign(ts, click.encode(), SIGNING_SECRET)}
@@ -205,28 +292,49 @@ def test_forged_stale_replayed_and_malformed_slack_requests_are_counted(hooks: T
     assert c.post(SLACK_PATH, content=click, headers=genuine).status_code == 401  # the same request again
     assert slack(c, "payload=%7Bnot-json").status_code == 400
     assert slack(c, "nothing=here").status_code == 400
-    assert rejected(c) == {("slack_interactions", "bad_signature"): 3, ("slack_interactions", "stale_timestamp"): 2,
-                           ("slack_interactions", "missing_signature"): 1, ("slack_interactions", "replay"): 1,
-                           ("slack_interactions", "malformed_body"): 2}
+    assert rejected(c) == {
+        ("slack_interactions", "bad_signature"): 3,
+        ("slack_interactions", "stale_timestamp"): 2,
+        ("slack_interactions", "missing_signature"): 1,
+        ("slack_interactions", "replay"): 1,
+        ("slack_interactions", "malformed_body"): 2,
+    }
     assert runtime_of(c.app).webhook_stats.forged() == {"twilio": 0, "slack": 7}  # type: ignore[attr-defined]
     assert runtime_of(c.app).webhook_stats.as_dict()["slack_interactions"]["replay"] == 1
 
 
 def test_a_signed_request_is_acted_on_once_by_all_instances_and_after_a_restart(
-        database_url: str, fake_twilio: FakeTwilio, fake_slack: FakeSlack, tmp_path: Path) -> None:
+    database_url: str, fake_twilio: FakeTwilio, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
     """The replay memory is in the database: a ``helpline serve`` process beside the app refuses what the app
     handled (and the other way round), and so does an app started afterwards."""
     config = tmp_path / "helpline.toml"
-    config.write_text(f'[web]\npublic_url = "{PUBLIC}"\n'
-                      + providers_toml(fake_twilio.url, fake_slack.url, FROM)  # type: ignore[attr-defined]
-                      + f'[[notify.people]]\nname = "ivan"\nphone = "{IVAN}"\nslack_user = "U024BE7LH"\n'
-                      + '[[notify.policies]]\nname = "sla"\nmatch = { event = ["sla.breached"] }\n'
-                      + 'steps = [{ after = "0m", notify = ["person:ivan"] }]\n')
-    settings = Settings.model_validate({"database": {"url": database_url}, "web": {"public_url": PUBLIC},
-                                        "notify": notify_raw(fake_twilio.url, fake_slack.url)})  # type: ignore
+    config.write_text(
+        f'[web]\npublic_url = "{PUBLIC}"\n'
+        + providers_toml(fake_twilio.url, fake_slack.url, FROM)  # type: ignore[attr-defined]
+        + f'[[notify.people]]\nname = "ivan"\nphone = "{IVAN}"\nslack_user = "U024BE7LH"\n'
+        + '[[notify.policies]]\nname = "sla"\nmatch = { event = ["sla.breached"] }\n'
+        + 'steps = [{ after = "0m", notify = ["person:ivan"] }]\n'
+    )
+    settings = Settings.model_validate(
+        {
+            "database": {"url": database_url},
+            "web": {"public_url": PUBLIC},
+            "notify": notify_raw(fake_twilio.url, fake_slack.url),
+        }
+    )  # type: ignore
     ack = {"From": IVAN, "Body": "ACK 1042", "MessageSid": "SM" + "7" * 32}
-    click = urlencode({"payload": json.dumps({"type": "block_actions", "user": {"id": "U024BE7LH"},
-                                              "actions": [{"action_id": "ack", "value": "999999"}]})})
+    click = urlencode(
+        {
+            "payload": json.dumps(
+                {
+                    "type": "block_actions",
+                    "user": {"id": "U024BE7LH"},
+                    "actions": [{"action_id": "ack", "value": "999999"}],
+                }
+            )
+        }
+    )
     genuine = {"Content-Type": FORM, **sign(int(time.time()), click.encode(), SIGNING_SECRET)}
     server = start_server(database_url, tmp_path, {"HELPLINE_CONFIG": str(config)})
     try:
@@ -253,8 +361,10 @@ def test_refusals_are_logged_once_without_secrets(caplog: pytest.LogCaptureFixtu
             stats.reject("slack_interactions", "bad_signature", client="203.0.113.9")
         stats.reject("twilio_sms", "unknown_sender", "+15...06", "203.0.113.9")
     lines = [r.getMessage() for r in caplog.records]
-    assert lines == ["webhook slack_interactions refused: bad_signature from 203.0.113.9",
-                     "webhook twilio_sms refused: unknown_sender (+15...06) from 203.0.113.9"]
+    assert lines == [
+        "webhook slack_interactions refused: bad_signature from 203.0.113.9",
+        "webhook twilio_sms refused: unknown_sender (+15...06) from 203.0.113.9",
+    ]
     assert stats.rejected[("slack_interactions", "bad_signature")] == 5 and stats.total() == 6
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from notify.models import Delivery
 from notify.text import AlertFacts, is_gsm7, segments, slack_blocks, sms_text, units
 from tests.support.notify import IVAN, T0, World
 from tickets.events import SlaWarning
 
-NOW = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
 def facts(title: str, number: str = "IT-1042", event: str = "sla.warning") -> AlertFacts:
@@ -17,8 +17,10 @@ def facts(title: str, number: str = "IT-1042", event: str = "sla.warning") -> Al
 
 
 def test_the_issue_example() -> None:
-    assert sms_text(facts("VPN down for Finance"), NOW) == \
-        "IT-1042 P1 resolution due in 5m: VPN down for Finance - reply 1042 to ack"
+    assert (
+        sms_text(facts("VPN down for Finance"), NOW)
+        == "IT-1042 P1 resolution due in 5m: VPN down for Finance - reply 1042 to ack"
+    )
 
 
 def test_gsm7_and_ucs2_are_counted_as_phones_do() -> None:
@@ -52,8 +54,17 @@ def test_ascii_that_fits_stays_gsm7() -> None:
 
 
 def test_slack_blocks_have_acknowledge_and_open_until_acknowledged() -> None:
-    f = AlertFacts(7, "IT-1042", "P1", "VPN <down> & out", "sla.breached", "resolution", NOW, "Иван Петров",
-                   "https://helpline.example.com/t/IT-1042")
+    f = AlertFacts(
+        7,
+        "IT-1042",
+        "P1",
+        "VPN <down> & out",
+        "sla.breached",
+        "resolution",
+        NOW,
+        "Иван Петров",
+        "https://helpline.example.com/t/IT-1042",
+    )
     text, blocks = slack_blocks(f, NOW)
     assert text == "IT-1042 P1 resolution breached: VPN &lt;down&gt; &amp; out"  # the fallback is mrkdwn too
     assert "VPN &lt;down&gt; &amp; out" in blocks[0]["text"]["text"] and "Иван Петров" in blocks[0]["text"]["text"]
@@ -69,8 +80,10 @@ async def test_unicode_arrives_intact_at_twilio_and_slack(world: World) -> None:
     await w.alerts.on_due(SlaWarning(ticket.id, ticket.number, "resolution", 75, T0 + timedelta(minutes=5), "p1"))
     await w.dispatcher.run_due()
     (sms,) = w.twilio.to(IVAN)
-    assert sms["body"] == f"{ticket.number} P1 resolution due in 5m: Не работает VPN — ใช้ไม่ได้ - reply " \
-                          f"{ticket.number.split('-')[1]} to ack"
+    assert (
+        sms["body"] == f"{ticket.number} P1 resolution due in 5m: Не работает VPN — ใช้ไม่ได้ - reply "
+        f"{ticket.number.split('-')[1]} to ack"
+    )
     assert (await Delivery.get(channel="sms", target=IVAN, step=0, round=0)).text == sms["body"]
     assert all("Не работает VPN — ใช้ไม่ได้" in p["text"] for p in w.fake_slack.posts)
 
@@ -80,14 +93,24 @@ EVIL = "<!channel> <https://evil.example/reset|Reset your password> & <@U024BE7L
 
 
 def test_slack_text_is_escaped_everywhere() -> None:
-    f = AlertFacts(7, "IT-1042", "P1", f"Call from {EVIL}\r\nAcknowledged by olga", "sla.breached", "callback", NOW,
-                   EVIL, "https://helpline.example.com/t/IT-1042")
+    f = AlertFacts(
+        7,
+        "IT-1042",
+        "P1",
+        f"Call from {EVIL}\r\nAcknowledged by olga",
+        "sla.breached",
+        "callback",
+        NOW,
+        EVIL,
+        "https://helpline.example.com/t/IT-1042",
+    )
     text, blocks = slack_blocks(f, NOW)
     section = blocks[0]["text"]["text"]
     for shown in (text, section):
         assert "<!channel>" not in shown and "<https://" not in shown and "<@U024BE7LH>" not in shown
-        assert "&lt;!channel&gt; &lt;https://evil.example/reset|Reset your password&gt; &amp; &lt;@U024BE7LH&gt;" \
-            in shown
+        assert (
+            "&lt;!channel&gt; &lt;https://evil.example/reset|Reset your password&gt; &amp; &lt;@U024BE7LH&gt;" in shown
+        )
         assert "\r" not in shown and "\nAcknowledged" not in shown, "a line break in a title cannot forge a line"
     _, acked = slack_blocks(f, NOW, acked_by="<!here> mallory")
     assert acked[1]["elements"][0]["text"] == "Acknowledged by &lt;!here&gt; mallory"
@@ -102,8 +125,10 @@ def test_sms_text_from_callers_is_inert() -> None:
     assert text.startswith("IT-1042 P1 resolution due in 5m: Call from <!channel>") and text.endswith("to ack")
     assert segments(text) <= 2
     # ordinary titles are unchanged, decimals aside
-    assert sms_text(facts("Outlook crashes - Иван (+79161234567)"), NOW) == \
-        "IT-1042 P1 resolution due in 5m: Outlook crashes - Иван (+79161234567) - reply 1042 to ack"
+    assert (
+        sms_text(facts("Outlook crashes - Иван (+79161234567)"), NOW)
+        == "IT-1042 P1 resolution due in 5m: Outlook crashes - Иван (+79161234567) - reply 1042 to ack"
+    )
     assert "version 16[.]0" in sms_text(facts("Office version 16.0 fails"), NOW)
     assert "\u202e" not in sms_text(facts("Invoice \u202efdp.exe"), NOW), "no right-to-left override tricks"
 

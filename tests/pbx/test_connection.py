@@ -15,13 +15,22 @@ import panoramisk.utils
 import pytest
 from panoramisk import Manager
 
-from tests.support.ami import SECRET, USER, barrier, collect, connection, expected_events, flat, recording, take
 from pbx.backoff import Backoff
-from pbx.connection import (READ_CLASSES, AmiActionError, AmiBadAction, AmiConnection, AmiDisconnected, AmiNotConnected,
-                            AmiTimeout, ConnectionState, SessionMarker)
+from pbx.connection import (
+    READ_CLASSES,
+    AmiActionError,
+    AmiBadAction,
+    AmiConnection,
+    AmiDisconnected,
+    AmiNotConnected,
+    AmiTimeout,
+    ConnectionState,
+    SessionMarker,
+)
 from pbx.replay import Recording, ReplayServer, Session
-from tests.support.waiting import GENEROUS, eventually
+from tests.support.ami import SECRET, USER, barrier, collect, connection, expected_events, flat, recording, take
 from tests.support.paths import ROOT
+from tests.support.waiting import GENEROUS, eventually
 
 
 def server_for(*sessions: object, **kw: object) -> ReplayServer:
@@ -129,10 +138,15 @@ async def test_bare_panoramisk_drops_split_utf8_characters() -> None:
     expected = [{k.lower(): v for k, v in e.items()}.get("calleridname", "") for e in expected_events(path)]
     got: list[str] = []
     async with server_for(path, chunking="split-utf8") as server:
-        manager = Manager(host="127.0.0.1", port=server.port, username=USER, secret=SECRET, ping_delay=3600,
-                          reconnect_timeout=3600)
-        manager.register_event("*", lambda _m, ev: got.append(ev["CallerIDName"] if "CallerIDName" in ev else "")
-                               if ev.event != "FullyBooted" else None)
+        manager = Manager(
+            host="127.0.0.1", port=server.port, username=USER, secret=SECRET, ping_delay=3600, reconnect_timeout=3600
+        )
+        manager.register_event(
+            "*",
+            lambda _m, ev: (
+                got.append(ev["CallerIDName"] if "CallerIDName" in ev else "") if ev.event != "FullyBooted" else None
+            ),
+        )
         await manager.connect()
         await server.wait_for(lambda s: s.streams_done == 1)
         await manager.send_action({"Action": "Ping"})  # answered after every event: all of them were read
@@ -176,8 +190,9 @@ async def test_close_stops_a_pending_reconnect() -> None:
 async def test_bare_panoramisk_reconnects_after_close() -> None:
     """Reproduces the bug the previous test guards against (1 s: panoramisk's smallest interval)."""
     async with server_for(recording("a_answered.raw")) as server:
-        manager = Manager(host="127.0.0.1", port=server.port, username=USER, secret=SECRET, ping_delay=3600,
-                          reconnect_timeout=1)
+        manager = Manager(
+            host="127.0.0.1", port=server.port, username=USER, secret=SECRET, ping_delay=3600, reconnect_timeout=1
+        )
         await manager.connect()
         await server.wait_for(lambda s: s.logins == 1)
         server.drop()
@@ -220,8 +235,7 @@ async def test_actions_never_answered_time_out_and_are_forgotten() -> None:
         await conn.start(wait=GENEROUS)
         started = time.monotonic()
         with pytest.raises(AmiTimeout, match="QueueAdd: no answer"):
-            await conn.send_action({"Action": "QueueAdd", "Queue": "helpdesk", "Interface": "PJSIP/104"},
-                                   timeout=0.2)
+            await conn.send_action({"Action": "QueueAdd", "Queue": "helpdesk", "Interface": "PJSIP/104"}, timeout=0.2)
         assert 0.2 <= time.monotonic() - started < 1
         assert conn._protocol is not None and not conn._protocol.responses  # nothing left waiting forever
         assert (await conn.send_action({"Action": "Ping"})).ping == "Pong"
@@ -234,8 +248,11 @@ async def test_pending_actions_fail_on_disconnect_and_are_never_resent() -> None
     async with server_for(None, unanswered=["Originate"]) as server:
         conn = connection(server)
         await conn.start(wait=GENEROUS)
-        call = asyncio.create_task(conn.send_action({"Action": "Originate", "Channel": "PJSIP/101",
-                                                     "Exten": "5551230001", "Context": "it-line"}, timeout=5))
+        call = asyncio.create_task(
+            conn.send_action(
+                {"Action": "Originate", "Channel": "PJSIP/101", "Exten": "5551230001", "Context": "it-line"}, timeout=5
+            )
+        )
         await server.wait_for(lambda s: "Originate" in s.actions)
         started = time.monotonic()
         server.drop()
@@ -254,8 +271,9 @@ async def test_pending_actions_fail_on_disconnect_and_are_never_resent() -> None
 async def test_bare_panoramisk_parks_actions_for_a_resend() -> None:
     """Reproduces what the previous test guards against."""
     async with server_for(None, unanswered=["Originate"]) as server:
-        manager = Manager(host="127.0.0.1", port=server.port, username=USER, secret=SECRET, ping_delay=3600,
-                          reconnect_timeout=3600)
+        manager = Manager(
+            host="127.0.0.1", port=server.port, username=USER, secret=SECRET, ping_delay=3600, reconnect_timeout=3600
+        )
         await manager.connect()
         await server.wait_for(lambda s: s.logins == 1)
         future = manager.send_action({"Action": "Originate", "Channel": "PJSIP/101"})
@@ -277,8 +295,10 @@ async def test_missing_fully_booted_is_reported(caplog: pytest.LogCaptureFixture
         assert conn.status().fully_booted is None
         await eventually(lambda: conn.status().fully_booted is not None, what="FullyBooted given up on")
         assert conn.status().fully_booted is False and conn.connected
-        assert any("'system' read class" in r.getMessage() and f"read = {READ_CLASSES})" in r.getMessage()
-                   for r in caplog.records)
+        assert any(
+            "'system' read class" in r.getMessage() and f"read = {READ_CLASSES})" in r.getMessage()
+            for r in caplog.records
+        )
         await conn.close()
     async with server_for(recording("b_abandoned.raw")) as server:
         conn = connection(server, fully_booted_timeout=0.3)
@@ -308,8 +328,9 @@ def test_one_list_of_read_classes_and_it_is_what_the_tracker_reads() -> None:
                 privilege[event["Event"]] = event["Privilege"].split(",")[0]
     wanted = set(READ_CLASSES.split(","))
     assert {privilege[e] for e in CallTracker("t", ["helpdesk"]).event_names if e in privilege} == wanted
-    assert {privilege[e] for e in CallTracker("t", ["helpdesk"], contexts=["it-line"]).event_names
-            if e in privilege} == wanted | {"dialplan"}
+    assert {
+        privilege[e] for e in CallTracker("t", ["helpdesk"], contexts=["it-line"]).event_names if e in privilege
+    } == wanted | {"dialplan"}
     pbx = {"name": "main", "host": "pbx", "username": "helpline", "secret": "x", "queues": ["helpdesk"]}
     assert read_classes(PbxSettings.model_validate(pbx)) == READ_CLASSES
     assert read_classes(PbxSettings.model_validate({**pbx, "contexts": ["it-line"]})) == READ_CLASSES + ",dialplan"
@@ -321,10 +342,10 @@ def test_one_list_of_read_classes_and_it_is_what_the_tracker_reads() -> None:
 
 def test_importing_our_modules_leaves_panoramisk_eol_alone() -> None:
     """Bug: importing/using panoramisk.testing sets panoramisk.utils.EOL = '\\n' for the whole process."""
-    import pbx  # noqa: F401
-    import pbx.backoff  # noqa: F401
-    import pbx.connection  # noqa: F401
-    import pbx.frames  # noqa: F401
+    import pbx
+    import pbx.backoff
+    import pbx.connection
+    import pbx.frames
     import pbx.replay  # noqa: F401
 
     assert panoramisk.utils.EOL == "\r\n"
@@ -337,7 +358,8 @@ def test_importing_our_modules_leaves_panoramisk_eol_alone() -> None:
         "async def polluted():\n"
         "    panoramisk.testing.Manager(loop=asyncio.get_running_loop())\n"
         "    return panoramisk.utils.EOL\n"
-        "print(repr((ours, asyncio.run(polluted()))))\n")
+        "print(repr((ours, asyncio.run(polluted()))))\n"
+    )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True)
     assert out.stdout.strip() == repr((("\r\n", False), "\n"))  # clean with ours; testing.Manager pollutes
 
@@ -375,8 +397,9 @@ async def test_reconnects_with_backoff_until_the_pbx_is_up() -> None:
     await probe.start()
     port = probe.port
     await probe.close()
-    conn = AmiConnection("127.0.0.1", port, USER, SECRET, name="late", connect_timeout=1,
-                         backoff=Backoff(0.05, 0.4, jitter=0))
+    conn = AmiConnection(
+        "127.0.0.1", port, USER, SECRET, name="late", connect_timeout=1, backoff=Backoff(0.05, 0.4, jitter=0)
+    )
     started = time.monotonic()
     await conn.start()
     status = await eventually(lambda: conn.status().connect_failures >= 3 and conn.status())  # refused, refused, ...
@@ -405,7 +428,7 @@ async def test_asterisk_restart_sequence_is_followed() -> None:
     assert markers == [("login", 1), ("lost", 1), ("login", 2)]
     cut = next(n for n, i in enumerate(items) if isinstance(i, SessionMarker) and i.kind == "lost")
     session1 = [flat(i) for i in items[1:cut] if not isinstance(i, SessionMarker)]
-    session2 = [flat(i) for i in items[cut + 2:]]
+    session2 = [flat(i) for i in items[cut + 2 :]]
     assert session1[1:] == expected_events(first) and session1[-1]["Event"] == "Shutdown"
     assert session2 == expected_events(third)  # no FullyBooted of ours: Asterisk was booting (its own one streams)
     assert lost == ["Asterisk shut down (Shutdown: Cleanly, Restart: True)"]
@@ -444,11 +467,13 @@ async def test_on_login_runs_on_every_login_and_event_lists_come_back_whole() ->
     assert channels[-1].event == "CoreShowChannelsComplete" and channels[-1].listitems == "18"
     items = channels[1:-1]
     assert [m.event for m in items] == ["CoreShowChannel"] * 18
-    assert [flat(m) for m in items] == [{**i, "ActionID": channels[0].actionid}
-                                        for i in rec.snapshots["coreshowchannels"].items]
+    assert [flat(m) for m in items] == [
+        {**i, "ActionID": channels[0].actionid} for i in rec.snapshots["coreshowchannels"].items
+    ]
     queues = snapshots[0]["queues"]
     assert [m.event for m in queues[1:]] == ["QueueParams"] + ["QueueMember"] * 3 + ["QueueEntry"] * 3 + [
-        "QueueStatusComplete"]
+        "QueueStatusComplete"
+    ]
     assert [len(s["channels"]) for s in snapshots] == [20, 2]  # the idle session after the drop: an empty list
     assert all(m.event != "CoreShowChannel" for m in events)  # list items are answers, not queued events
     assert {m.get("Event") for m in events} >= {"FullyBooted", "Hangup", "AgentComplete"}
@@ -459,12 +484,25 @@ async def test_originate_returns_when_queued_not_when_answered() -> None:
     async with server_for(None) as server:
         conn = connection(server)
         await conn.start(wait=GENEROUS)
-        response = await conn.send_action({"Action": "Originate", "Channel": "PJSIP/101", "Exten": "5551230001",
-                                           "Context": "from-internal", "Priority": "1", "Async": "true"}, timeout=1)
+        response = await conn.send_action(
+            {
+                "Action": "Originate",
+                "Channel": "PJSIP/101",
+                "Exten": "5551230001",
+                "Context": "from-internal",
+                "Priority": "1",
+                "Async": "true",
+            },
+            timeout=1,
+        )
         assert response.success and response.message == "Originate successfully queued"
-        for bad in ({"Action": "Originate", "Exten": "555\r\nAction: Logoff"}, {"Action": "Originate", "Exten": "5\n5"},
-                    {"Action": "Originate", "CallerID": "x\x00y"}, {"Action": "Originate", "Bad\r\nKey": "1"},
-                    {"Action": "Originate", "Variable": ["A=1", "B=2\rAction: Logoff"]}):
+        for bad in (
+            {"Action": "Originate", "Exten": "555\r\nAction: Logoff"},
+            {"Action": "Originate", "Exten": "5\n5"},
+            {"Action": "Originate", "CallerID": "x\x00y"},
+            {"Action": "Originate", "Bad\r\nKey": "1"},
+            {"Action": "Originate", "Variable": ["A=1", "B=2\rAction: Logoff"]},
+        ):
             with pytest.raises(AmiBadAction, match="line break"):  # an AmiError: callers handle it like the others
                 await conn.send_action(bad)
         assert server.actions.count("Originate") == 1 and "Logoff" not in server.actions and conn.connected
@@ -480,8 +518,18 @@ async def test_status_is_ready_for_readyz_and_metrics() -> None:
         await conn.close()
     json.dumps(data)
     assert data["state"] == "connected" and data["ready"] is True and data["name"] == "main"
-    assert set(data) >= {"last_error", "reconnects", "events_received", "malformed_frames", "dropped_events",
-                         "invalid_utf8", "oversized_frames", "queue_size", "fully_booted", "connect_failures"}
+    assert set(data) >= {
+        "last_error",
+        "reconnects",
+        "events_received",
+        "malformed_frames",
+        "dropped_events",
+        "invalid_utf8",
+        "oversized_frames",
+        "queue_size",
+        "fully_booted",
+        "connect_failures",
+    }
     assert conn.status().as_dict()["state"] == "closed"
 
 
@@ -509,6 +557,11 @@ def test_pbx_imports_nothing_of_helpline() -> None:
     ours = {"tickets", "web", "notify", "directory"}
     for path in Path(pbx.__file__).parent.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             assert not {n.split(".")[0] for n in names} & ours, f"{path.name} imports {names}"

@@ -10,19 +10,20 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tests.support.ami import SECRET, USER, barrier, collect, connection, expected_events, flat, recording, take
 from pbx.connection import SessionMarker
-from pbx.protocol import Counters, HardenedAMIProtocol, HardenedManager, parse_message
 from pbx.frames import END, MalformedFrame, format_frame, parse_frame, split_frames
+from pbx.protocol import Counters, HardenedAMIProtocol, HardenedManager, parse_message
 from pbx.replay import Recording, ReplayServer, Session
+from tests.support.ami import SECRET, USER, barrier, collect, connection, expected_events, flat, recording, take
 from tests.support.waiting import GENEROUS
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FUZZ_STREAM = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 B3 = Recording.load(recording("b3_all_agents_busy.raw"))  # 844 events, UTF-8 names
 B3_EVENTS = expected_events(recording("b3_all_agents_busy.raw"))
-HEADER_KEY = st.text(st.characters(codec="utf-8", exclude_characters=":\r\n", exclude_categories=["Cs"]),
-                     min_size=1, max_size=12).filter(lambda k: k == k.strip())
+HEADER_KEY = st.text(
+    st.characters(codec="utf-8", exclude_characters=":\r\n", exclude_categories=["Cs"]), min_size=1, max_size=12
+).filter(lambda k: k == k.strip())
 HEADER_VALUE = st.text(st.characters(codec="utf-8", exclude_characters="\r\n", exclude_categories=["Cs"]), max_size=30)
 
 
@@ -98,18 +99,22 @@ def cut(data: bytes, points: list[int]) -> list[bytes]:
 
 
 GARBAGE = st.one_of(
-    st.binary(min_size=1, max_size=60),                                          # noise, often invalid UTF-8
-    st.builds(lambda n: b"X-Big: " + b"a" * n, st.integers(4097, 20_000)),        # an oversized "header"
+    st.binary(min_size=1, max_size=60),  # noise, often invalid UTF-8
+    st.builds(lambda n: b"X-Big: " + b"a" * n, st.integers(4097, 20_000)),  # an oversized "header"
     st.sampled_from([b"Eve", b"Even", b"\xc3", b"\xff\xfe\xfd", b"Channel: Local/7000@it-li", b"no colon here"]),
-).filter(lambda g: b"event" not in g.lower() and b"response" not in g.lower()
-          and not g.startswith(b"Asterisk Call Manager/"))  # a banner line is read as one, rightly
+).filter(
+    lambda g: b"event" not in g.lower() and b"response" not in g.lower() and not g.startswith(b"Asterisk Call Manager/")
+)  # a banner line is read as one, rightly
 
 
 @FUZZ_STREAM
-@given(st.lists(st.integers(0, 10**7), max_size=40),
-       st.lists(st.tuples(st.integers(0, len(B3.frame_ends)), GARBAGE), max_size=6))
+@given(
+    st.lists(st.integers(0, 10**7), max_size=40),
+    st.lists(st.tuples(st.integers(0, len(B3.frame_ends)), GARBAGE), max_size=6),
+)
 def test_protocol_delivers_every_recorded_event_through_split_reads_and_garbage(
-        splits: list[int], garbage: list[tuple[int, bytes]]) -> None:
+    splits: list[int], garbage: list[tuple[int, bytes]]
+) -> None:
     """Any chunking (inside UTF-8 characters too) and garbage frames between events: the recorded events all arrive,
     unchanged and in order; the garbage is counted, not delivered."""
     inserted = dict(garbage)
@@ -134,15 +139,20 @@ def test_protocol_delivers_every_recorded_event_through_split_reads_and_garbage(
 @given(st.binary(max_size=2000), st.lists(st.integers(0, 2000), max_size=10))
 def test_protocol_survives_any_bytes(data: bytes, splits: list[int]) -> None:
     """Arbitrary bytes never raise out of data_received (which would make asyncio drop the connection)."""
-    delivered, counters = feed(cut(b"Asterisk Call Manager/11.0.0\r\n" + data + END, splits), max_frame=256)
+    delivered, _ = feed(cut(b"Asterisk Call Manager/11.0.0\r\n" + data + END, splits), max_frame=256)
     for message in delivered:
         assert "event" in message
 
 
 @FUZZ
-@given(st.dictionaries(HEADER_KEY.filter(lambda k: k.lower() not in {"event", "response", "actionid", "content",
-                                                                     "result"}), HEADER_VALUE, max_size=6),
-       st.sampled_from(["Newchannel", "Hangup", "Novel"]))
+@given(
+    st.dictionaries(
+        HEADER_KEY.filter(lambda k: k.lower() not in {"event", "response", "actionid", "content", "result"}),
+        HEADER_VALUE,
+        max_size=6,
+    ),
+    st.sampled_from(["Newchannel", "Hangup", "Novel"]),
+)
 def test_parse_message_matches_the_recording_parser(headers: dict[str, str], event: str) -> None:
     frame = format_frame({"Event": event, **headers})
     reference = parse_frame(frame[: -len(END)])
@@ -156,12 +166,12 @@ def test_parse_message_matches_the_recording_parser(headers: dict[str, str], eve
 
 
 BAD = {
-    5: b"\x00\x01garbage\xff bytes \x9c\r\nmore: \xc0\xaf\r\n\r\n",         # garbage + invalid UTF-8
-    10: b"Eve" + END,                                                          # a frame truncated in its first line
-    20: b"Event: VarSet\r\nValue: " + b"A" * (1 << 20) + END,                   # a 1 MB header
-    30: b"Event: Newexten\r\nCallerIDName: Jos\xe9 (latin-1)\r\n" + END,        # invalid UTF-8 in a header
-    40: b"Event: SomethingNew\r\nFoo: bar\r\n" + END,                          # an event nobody knows
-    50: b"Event: Hangup\r\n" + END,                                            # missing headers
+    5: b"\x00\x01garbage\xff bytes \x9c\r\nmore: \xc0\xaf\r\n\r\n",  # garbage + invalid UTF-8
+    10: b"Eve" + END,  # a frame truncated in its first line
+    20: b"Event: VarSet\r\nValue: " + b"A" * (1 << 20) + END,  # a 1 MB header
+    30: b"Event: Newexten\r\nCallerIDName: Jos\xe9 (latin-1)\r\n" + END,  # invalid UTF-8 in a header
+    40: b"Event: SomethingNew\r\nFoo: bar\r\n" + END,  # an event nobody knows
+    50: b"Event: Hangup\r\n" + END,  # missing headers
     60: b"Event: Newstate\r\nthis line has no colon\r\nUniqueid: 1.1\r\n" + END,  # a broken line in a good frame
 }
 
@@ -169,8 +179,7 @@ BAD = {
 async def test_bad_input_is_counted_and_nothing_else_is_lost() -> None:
     path = recording("b_abandoned.raw")
     expected = expected_events(path)
-    async with ReplayServer([Session(Recording.load(path), inject=dict(BAD))], username=USER,
-                            secret=SECRET) as server:
+    async with ReplayServer([Session(Recording.load(path), inject=dict(BAD))], username=USER, secret=SECRET) as server:
         conn = connection(server)
         await conn.start(wait=GENEROUS)
         got = await collect(conn, 1 + len(expected) + 4, timeout=10)
@@ -185,7 +194,7 @@ async def test_bad_input_is_counted_and_nothing_else_is_lost() -> None:
     assert names[42] == "SomethingNew" and names[53] == "Hangup" and got[53].uniqueid == ""
     assert got[64].event == "Newstate" and got[64].uniqueid == "1.1"
     assert status.logins == 1 and status.reconnects == 0  # the connection survived
-    assert status.malformed_frames == 2          # the garbage and the truncated frame
+    assert status.malformed_frames == 2  # the garbage and the truncated frame
     assert status.oversized_frames == 1
     assert status.invalid_utf8 >= 4
     assert status.malformed_lines == 1
@@ -210,7 +219,16 @@ async def test_a_frame_cut_by_a_dropped_connection_does_not_leak_into_the_next_s
     cut = items.index(lost)
     assert [flat(m) for m in items[2:cut]] == expected_events(first)[:50]
     booted = flat(items[cut + 2])  # the replayed Asterisk has been up since the server started (a second or so)
-    assert booted == {"Event": "FullyBooted", "Privilege": "system,all", "Uptime": booted["Uptime"],
-                      "LastReload": booted["Uptime"], "Status": "Fully Booted"} and booted["Uptime"].isdigit()
-    assert [flat(m) for m in items[cut + 3:]] == expected_events(second)
+    assert (
+        booted
+        == {
+            "Event": "FullyBooted",
+            "Privilege": "system,all",
+            "Uptime": booted["Uptime"],
+            "LastReload": booted["Uptime"],
+            "Status": "Fully Booted",
+        }
+        and booted["Uptime"].isdigit()
+    )
+    assert [flat(m) for m in items[cut + 3 :]] == expected_events(second)
     assert status.malformed_frames == 0 and status.reconnects == 1

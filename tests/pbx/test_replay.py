@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ami import SECRET, USER, collect, connection, expected_events, flat, recording
 from pbx.frames import END, format_frame, parse_frame, read_recording
 from pbx.replay import BANNER, Recording, ReplayServer, Session
+from tests.support.ami import SECRET, USER, collect, connection, expected_events, flat, recording
 from tests.support.waiting import GENEROUS
 
 
@@ -71,8 +71,11 @@ async def test_login_ping_unknown_logoff_like_asterisk() -> None:
         client.send(Action="SIPpeers", ActionID="x")
         assert await client.frame() == {"Response": "Error", "ActionID": "x", "Message": "Invalid/unknown command"}
         client.send(Action="Originate", ActionID="o", Channel="PJSIP/101", Exten="100", Context="c", Priority="1")
-        assert await client.frame() == {"Response": "Success", "ActionID": "o",
-                                        "Message": "Originate successfully queued"}
+        assert await client.frame() == {
+            "Response": "Success",
+            "ActionID": "o",
+            "Message": "Originate successfully queued",
+        }
         client.send(Action="Logoff", ActionID="bye")
         assert await client.frame() == {"Response": "Goodbye", "ActionID": "bye", "Message": "Thanks for all the fish."}
         assert await client.rest() == b""
@@ -99,9 +102,11 @@ async def test_replayed_bytes_are_the_recorded_ones() -> None:
         assert (await client.frame())["Event"] == "FullyBooted"
         streamed = await client.rest()
     assert streamed == Recording.load(path).stream
-    assert raw.endswith(streamed) and streamed.endswith(b"Event: Shutdown\r\nPrivilege: system,all\r\n"
-                                                        b"Timestamp: 1795796237.284488\r\nShutdown: Cleanly\r\n"
-                                                        b"Restart: True\r\n\r\n")
+    assert raw.endswith(streamed) and streamed.endswith(
+        b"Event: Shutdown\r\nPrivilege: system,all\r\n"
+        b"Timestamp: 1795796237.284488\r\nShutdown: Cleanly\r\n"
+        b"Restart: True\r\n\r\n"
+    )
     assert raw.index(streamed) == raw.index(b"Event: SuccessfulAuth")
 
 
@@ -115,8 +120,9 @@ async def test_every_chunking_delivers_the_same_bytes(chunking: str) -> None:
         await server.wait_for(lambda s: s.streams_done == 1)
         client.send(Action="Logoff")
         data = await client.rest()
-    assert data.startswith(Recording.load(path).stream) and data.endswith(b"Response: Goodbye\r\n"
-                                                                          b"Message: Thanks for all the fish.\r\n\r\n")
+    assert data.startswith(Recording.load(path).stream) and data.endswith(
+        b"Response: Goodbye\r\nMessage: Thanks for all the fish.\r\n\r\n"
+    )
     assert server.events_sent == len(expected_events(path))
 
 
@@ -157,12 +163,20 @@ async def test_event_lists_answer_with_the_recorded_items() -> None:
         await client.frame()
         client.send(Action="QueueSummary", ActionID="q1")
         frames = [await client.frame() for _ in range(3)]
-        assert frames[0] == {"Response": "Success", "ActionID": "q1", "EventList": "start",
-                             "Message": "Queue summary will follow"}
-        recorded = raw[raw.index("Event: QueueSummary\r\n"):raw.index("Event: QueueSummaryComplete")]
+        assert frames[0] == {
+            "Response": "Success",
+            "ActionID": "q1",
+            "EventList": "start",
+            "Message": "Queue summary will follow",
+        }
+        recorded = raw[raw.index("Event: QueueSummary\r\n") : raw.index("Event: QueueSummaryComplete")]
         assert frames[1] == {**parse_frame(recorded.strip().encode()), "ActionID": "q1"}
-        assert frames[2] == {"Event": "QueueSummaryComplete", "ActionID": "q1", "EventList": "Complete",
-                             "ListItems": "1"}
+        assert frames[2] == {
+            "Event": "QueueSummaryComplete",
+            "ActionID": "q1",
+            "EventList": "Complete",
+            "ListItems": "1",
+        }
         client.close()
     async with server_for(None) as server:  # an idle PBX: empty lists
         client = await RawClient.open(server)
@@ -171,7 +185,8 @@ async def test_event_lists_answer_with_the_recorded_items() -> None:
         client.send(Action="CoreShowChannels", ActionID="c")
         assert [await client.frame() for _ in range(2)] == [
             {"Response": "Success", "ActionID": "c", "EventList": "start", "Message": "Channels will follow"},
-            {"Event": "CoreShowChannelsComplete", "ActionID": "c", "EventList": "Complete", "ListItems": "0"}]
+            {"Event": "CoreShowChannelsComplete", "ActionID": "c", "EventList": "Complete", "ListItems": "0"},
+        ]
         client.close()
 
 
@@ -241,7 +256,7 @@ async def test_gzipped_storm_recording_replays_at_max_speed() -> None:
         await conn.start(wait=GENEROUS)
         got = await collect(conn, rec.events + 1, timeout=20)
         await conn.close()
-    assert got[-1].event == parse_frame(rec.stream[rec.frame_ends[-2]:rec.frame_ends[-1] - 4])["Event"]
+    assert got[-1].event == parse_frame(rec.stream[rec.frame_ends[-2] : rec.frame_ends[-1] - 4])["Event"]
     assert conn.status().dropped_events == 0
 
 
@@ -251,8 +266,23 @@ async def test_gzipped_storm_recording_replays_at_max_speed() -> None:
 async def test_cli_pbx_replay_serves_the_files() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "web.cli", "pbx", "replay", str(recording("b_abandoned.raw")), "--max", "--port", "0",
-        "--username", USER, "--secret", SECRET, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        sys.executable,
+        "-m",
+        "web.cli",
+        "pbx",
+        "replay",
+        str(recording("b_abandoned.raw")),
+        "--max",
+        "--port",
+        "0",
+        "--username",
+        USER,
+        "--secret",
+        SECRET,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     try:
         assert process.stdout is not None
         line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
@@ -274,6 +304,5 @@ def test_cli_pbx_replay_usage_errors() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
     both = subprocess.run([*run, "x.raw", "--max", "--speed", "2"], capture_output=True, text=True, env=env, timeout=30)
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
-    missing = subprocess.run([*run, "no-such.raw", "--port", "0"], capture_output=True, text=True, env=env,
-                             timeout=30)
+    missing = subprocess.run([*run, "no-such.raw", "--port", "0"], capture_output=True, text=True, env=env, timeout=30)
     assert missing.returncode == 1 and "cannot read the recording" in missing.stderr

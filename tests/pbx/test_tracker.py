@@ -28,8 +28,8 @@ from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, CallQu
 from pbx.frames import recorded_messages
 from pbx.queue_board import MEMBER_EVENTS, MemberState, QueueStats, member_state
 from pbx.tracker import MAX_CLOCK_SKEW, CallTracker
-from tests.support.services import service_missing
 from tests.support.paths import AMI
+from tests.support.services import service_missing
 
 RECORDING_DIRS = (AMI, Path("/work/shared/ami"))
 QUEUES = ("helpdesk",)
@@ -77,9 +77,7 @@ def last_time(messages: Iterable[Mapping[str, str]]) -> datetime:
     return max(s for s in stamps if s is not None)
 
 
-def play(
-    tracker: CallTracker, messages: Iterable[Mapping[str, str]], *, snapshot: bool = False
-) -> list[Fact]:
+def play(tracker: CallTracker, messages: Iterable[Mapping[str, str]], *, snapshot: bool = False) -> list[Fact]:
     """Feed ``messages`` in order; with ``snapshot``, hand the resync list items to ``snapshot_calls`` when the
     ``CoreShowChannels`` list completes (as the listener does after connecting)."""
     facts: list[Fact] = []
@@ -338,8 +336,10 @@ def test_events_outside_event_names_add_nothing(recording: str, contexts: tuple[
     assert not names & {"VarSet", "Cdr", "CEL", "DeviceStateChange"}
     everything = play(CallTracker("lab", QUEUES, contexts=contexts), events(recording))
     assert everything
-    assert play(CallTracker("lab", QUEUES, contexts=contexts),
-                (m for m in events(recording) if m.get("Event") in names)) == everything
+    assert (
+        play(CallTracker("lab", QUEUES, contexts=contexts), (m for m in events(recording) if m.get("Event") in names))
+        == everything
+    )
 
 
 def test_overlapping_replay_after_reconnect_adds_nothing() -> None:
@@ -347,7 +347,7 @@ def test_overlapping_replay_after_reconnect_adds_nothing() -> None:
     messages = events("c_concurrent20_mixed.raw")
     cut = len(messages) * 2 // 3
     tracker = CallTracker("lab", QUEUES)
-    facts = play(tracker, messages[:cut]) + play(tracker, messages[cut // 2:])
+    facts = play(tracker, messages[:cut]) + play(tracker, messages[cut // 2 :])
     assert facts == play(CallTracker("lab", QUEUES), messages)
 
 
@@ -435,8 +435,10 @@ def test_reconcile_without_a_restart_keeps_answered_calls_answered() -> None:
     play(tracker, messages[:cut])
     back = last_time(messages[:cut]) + timedelta(seconds=24)
     ended = tracker.reconcile(set(), back)
-    assert Counter(f.outcome for f in ended if isinstance(f, CallEnded)) == {Outcome.ANSWERED: 3,
-                                                                            Outcome.INTERRUPTED: 3}
+    assert Counter(f.outcome for f in ended if isinstance(f, CallEnded)) == {
+        Outcome.ANSWERED: 3,
+        Outcome.INTERRUPTED: 3,
+    }
     assert all(f.at == back and f.talk_seconds is None for f in ended if isinstance(f, CallEnded))
 
 
@@ -444,8 +446,13 @@ def test_calls_up_at_shutdown_end_interrupted() -> None:
     """An answered call and a queued one still up when ``Event: Shutdown`` arrives (their hangups never came)."""
     messages = events("b3_all_agents_busy.raw")
     part = [m for m in until(messages, "QueueCallerJoin", "1795795822.23") if m.get("Event") != "Hangup"]
-    shutdown = {"Event": "Shutdown", "Privilege": "system,all", "Timestamp": "1795795830.000000",
-                "Shutdown": "Cleanly", "Restart": "True"}
+    shutdown = {
+        "Event": "Shutdown",
+        "Privilege": "system,all",
+        "Timestamp": "1795795830.000000",
+        "Shutdown": "Cleanly",
+        "Restart": "True",
+    }
     tracker = CallTracker("lab", QUEUES)
     play(tracker, part)
     assert tracker.live == 5
@@ -633,13 +640,56 @@ def assert_consistent(tracker: CallTracker, facts: list[Fact]) -> None:
     assert tracker.live == sum(1 for s in state.values() if s != "ended")
 
 
-KEYS = ["Event", "Linkedid", "Uniqueid", "DestUniqueid", "Queue", "Timestamp", "HoldTime", "TalkTime", "Reason",
-        "Context", "CallerIDNum", "CallerIDName", "MemberName", "Interface", "Channel", "Cause-txt"]
-EVENT_NAMES = ["Newchannel", "Hangup", "HangupRequest", "SoftHangupRequest", "QueueCallerJoin", "QueueCallerLeave",
-               "QueueCallerAbandon", "AgentCalled", "AgentConnect", "AgentComplete", "MessageWaiting", "Shutdown",
-               "Newexten", "NewCallerid", "VarSet", "CoreShowChannel", "QueueEntry"]
-SMALL = ["1.0", "1.1", "2.2", "helpdesk", "it-line", "", "<unknown>", "1795795766.807010", "-1", "1e9",
-         "99999999999999999"]
+KEYS = [
+    "Event",
+    "Linkedid",
+    "Uniqueid",
+    "DestUniqueid",
+    "Queue",
+    "Timestamp",
+    "HoldTime",
+    "TalkTime",
+    "Reason",
+    "Context",
+    "CallerIDNum",
+    "CallerIDName",
+    "MemberName",
+    "Interface",
+    "Channel",
+    "Cause-txt",
+]
+EVENT_NAMES = [
+    "Newchannel",
+    "Hangup",
+    "HangupRequest",
+    "SoftHangupRequest",
+    "QueueCallerJoin",
+    "QueueCallerLeave",
+    "QueueCallerAbandon",
+    "AgentCalled",
+    "AgentConnect",
+    "AgentComplete",
+    "MessageWaiting",
+    "Shutdown",
+    "Newexten",
+    "NewCallerid",
+    "VarSet",
+    "CoreShowChannel",
+    "QueueEntry",
+]
+SMALL = [
+    "1.0",
+    "1.1",
+    "2.2",
+    "helpdesk",
+    "it-line",
+    "",
+    "<unknown>",
+    "1795795766.807010",
+    "-1",
+    "1e9",
+    "99999999999999999",
+]
 values = st.one_of(st.sampled_from(SMALL), st.text(max_size=8))
 random_events = st.dictionaries(
     st.one_of(st.sampled_from(KEYS), st.text(max_size=6)),
@@ -713,8 +763,10 @@ def test_board_all_members_paused_a_caller_waits_and_abandons() -> None:
     joined = next(s for e, s in steps if e == "QueueCallerJoin")
     assert (joined.waiting, joined.paused, joined.available, joined.busy) == (1, 3, 0, 0)
     assert {(m.extension, m.name, m.paused_reason) for m in joined.members} == {
-        ("101", "Alice Agent", "sim-all-agents-away"), ("102", "Bob Agent", "sim-all-agents-away"),
-        ("103", "Carol Agent", "sim-all-agents-away")}
+        ("101", "Alice Agent", "sim-all-agents-away"),
+        ("102", "Bob Agent", "sim-all-agents-away"),
+        ("103", "Carol Agent", "sim-all-agents-away"),
+    }
     abandoned = next(s for e, s in steps if e == "QueueCallerAbandon")
     assert abandoned.waiting == 0  # counted as abandoned when the call is over (its outcome is sure then)
     end = steps[-1][1]
@@ -728,20 +780,27 @@ def test_board_agent_busy_while_talking_then_available() -> None:
     connected = next(s for e, s in steps if e == "AgentConnect")
     assert (connected.waiting, connected.busy, connected.answered_today) == (0, 1, 1)
     assert [(m.interface, m.extension, m.state) for m in connected.members] == [
-        ("Local/101@agents", "101", MemberState.BUSY)]
+        ("Local/101@agents", "101", MemberState.BUSY)
+    ]
     end = steps[-1][1]
     assert (end.available, end.busy, end.answered_today, end.abandoned_today) == (1, 0, 1, 0)
 
 
-@pytest.mark.parametrize("recording, truth", [("c_concurrent20_mixed.raw", "c_concurrent20_mixed.calls.jsonl"),
-                                              ("d_storm200.raw", "d_storm200.calls.jsonl")], ids=["c", "d"])
+@pytest.mark.parametrize(
+    "recording, truth",
+    [("c_concurrent20_mixed.raw", "c_concurrent20_mixed.calls.jsonl"), ("d_storm200.raw", "d_storm200.calls.jsonl")],
+    ids=["c", "d"],
+)
 def test_board_counts_agree_with_the_ground_truth(recording: str, truth: str) -> None:
     tracker = CallTracker("lab", QUEUES)
     steps = board_steps(tracker, events(recording))
     outcomes = Counter(row["outcome"] for row in ground_truth(truth))
     end = steps[-1][1]
     assert (end.answered_today, end.abandoned_today, end.timed_out_today) == (
-        outcomes["answered"], outcomes["abandoned"], outcomes["overflow-voicemail"])
+        outcomes["answered"],
+        outcomes["abandoned"],
+        outcomes["overflow-voicemail"],
+    )
     assert end.waiting == 0 and end.longest_wait == 0 and end.available == 3
     peak = max(steps, key=lambda step: step[1].waiting)[1]
     assert peak.waiting > 3 and peak.longest_wait > 0  # more callers than agents: they queued
@@ -778,12 +837,22 @@ def test_board_members_added_and_removed_map_to_extensions() -> None:
     board = tracker.board
     tracker.feed(status)  # Alice Agent, Local/101@agents, rung (Status 2)
     assert [(m.extension, m.state) for m in board.stats("helpdesk").members] == [("101", MemberState.BUSY)]
-    for interface, state_interface, extension in (("PJSIP/4001", "PJSIP/4001", "4001"),
-                                                  ("Local/4002@from-queue/n", "PJSIP/4002", "4002"),
-                                                  ("PJSIP/dave", "PJSIP/4003", "4003"),
-                                                  ("PJSIP/erin", "Custom:erin", None)):
-        tracker.feed({**status, "Event": "QueueMemberAdded", "Interface": interface, "StateInterface": state_interface,
-                      "MemberName": interface, "Status": "1"})
+    for interface, state_interface, extension in (
+        ("PJSIP/4001", "PJSIP/4001", "4001"),
+        ("Local/4002@from-queue/n", "PJSIP/4002", "4002"),
+        ("PJSIP/dave", "PJSIP/4003", "4003"),
+        ("PJSIP/erin", "Custom:erin", None),
+    ):
+        tracker.feed(
+            {
+                **status,
+                "Event": "QueueMemberAdded",
+                "Interface": interface,
+                "StateInterface": state_interface,
+                "MemberName": interface,
+                "Status": "1",
+            }
+        )
         assert [m.extension for m in board.stats("helpdesk").members if m.interface == interface] == [extension]
     assert board.roster_changed == {"helpdesk"} and board.stats("helpdesk").available == 4
     board.roster_changed.clear()
@@ -801,8 +870,10 @@ def test_board_counters_start_again_on_a_new_day() -> None:
     tracker = CallTracker("lab", QUEUES)
     play(tracker, events("a_answered.raw"))
     assert tracker.board.stats("helpdesk").answered_today == 1
-    next_day = [{**m, "Timestamp": f"{float(m['Timestamp']) + 86400:.6f}"} if "Timestamp" in m else m
-                for m in events("b_abandoned.raw")]
+    next_day = [
+        {**m, "Timestamp": f"{float(m['Timestamp']) + 86400:.6f}"} if "Timestamp" in m else m
+        for m in events("b_abandoned.raw")
+    ]
     play(tracker, next_day)
     stats = tracker.board.stats("helpdesk")
     assert (stats.day, stats.answered_today, stats.abandoned_today) == (date(2026, 11, 28), 0, 1)
@@ -824,22 +895,31 @@ def test_board_seeded_with_the_day_counts_on_from_them() -> None:
     play(tracker, events("b_abandoned.raw"))
     on = board.stats("helpdesk")
     assert (on.day, on.answered_today, on.abandoned_today, on.timed_out_today) == (day, 12, 9, 1)
-    assert board.seed_day(day, {"helpdesk": (12, 9, 1)}) and board.stats("helpdesk").answered_today == 12, \
+    assert board.seed_day(day, {"helpdesk": (12, 9, 1)}) and board.stats("helpdesk").answered_today == 12, (
         "a seed sets the counters (a resync's recount), it does not add to them"
+    )
     assert not board.seed_day(day - timedelta(days=1), {"helpdesk": (1, 1, 1)})
     assert board.stats("helpdesk").answered_today == 12
-    next_day = [{**m, "Timestamp": f"{float(m['Timestamp']) + 86400:.6f}"} if "Timestamp" in m else m
-                for m in events("b2_abandoned_while_ringing.raw")]
+    next_day = [
+        {**m, "Timestamp": f"{float(m['Timestamp']) + 86400:.6f}"} if "Timestamp" in m else m
+        for m in events("b2_abandoned_while_ringing.raw")
+    ]
     play(tracker, next_day)
     stats = board.stats("helpdesk")
     assert (stats.day, stats.answered_today, stats.abandoned_today, stats.timed_out_today) == (
-        day + timedelta(days=1), 0, 1, 0)
+        day + timedelta(days=1),
+        0,
+        1,
+        0,
+    )
     assert board.day_of(datetime(2026, 11, 27, 23, 30, tzinfo=UTC)) == day
     assert board.day_bounds(day) == (datetime(2026, 11, 27, tzinfo=UTC), datetime(2026, 11, 28, tzinfo=UTC))
     board.zone = ZoneInfo("Europe/Berlin")  # the day the clocks went back: 25 hours, from local midnight
     start, end = board.day_bounds(date(2026, 10, 25))
-    assert (start.astimezone(UTC), end.astimezone(UTC)) == (datetime(2026, 10, 24, 22, tzinfo=UTC),
-                                                            datetime(2026, 10, 25, 23, tzinfo=UTC))
+    assert (start.astimezone(UTC), end.astimezone(UTC)) == (
+        datetime(2026, 10, 24, 22, tzinfo=UTC),
+        datetime(2026, 10, 25, 23, tzinfo=UTC),
+    )
     assert board.day_of(datetime(2026, 11, 27, 23, 30, tzinfo=UTC)) == day + timedelta(days=1)
 
 

@@ -1,1 +1,2 @@
-"""What the tests share: servers, fakes, recordings, waiting. Test modules import from here, never from each other or from conftest."""
+"""What the tests share: servers, fakes, recordings, waiting. Test modules import from here, never from each other or
+from conftest."""

@@ -36,11 +36,21 @@ def recording(name: str) -> Path:
 def connection(server: ReplayServer, **kw: Any) -> AmiConnection:
     """An AmiConnection to ``server`` with timeouts small enough for tests."""
     options: dict[str, Any] = dict(
-        name="test", connect_timeout=1.0, login_timeout=1.0, action_timeout=2.0, ping_interval=5.0, ping_timeout=1.0,
-        backoff=Backoff(0.05, 0.2), auth_backoff=Backoff(0.3, 0.6), fully_booted_timeout=0.5, stable_after=60.0)
+        name="test",
+        connect_timeout=1.0,
+        login_timeout=1.0,
+        action_timeout=2.0,
+        ping_interval=5.0,
+        ping_timeout=1.0,
+        backoff=Backoff(0.05, 0.2),
+        auth_backoff=Backoff(0.3, 0.6),
+        fully_booted_timeout=0.5,
+        stable_after=60.0,
+    )
     options.update(kw)
-    return AmiConnection("127.0.0.1", server.port, options.pop("username", USER), options.pop("secret", SECRET),
-                         **options)
+    return AmiConnection(
+        "127.0.0.1", server.port, options.pop("username", USER), options.pop("secret", SECRET), **options
+    )
 
 
 def take(conn: AmiConnection) -> list[Message | SessionMarker]:
@@ -63,7 +73,7 @@ async def collect(conn: AmiConnection, count: int, timeout: float = 10.0) -> lis
 
     try:
         await asyncio.wait_for(run(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise AssertionError(f"only {len(out)} of {count} events arrived within {timeout} s; {conn.status()}") from None
     return out
 
@@ -116,10 +126,18 @@ def split_recording(path: Path, k: int) -> tuple[Recording, Recording]:
         name, uid = event.get("Event", ""), event.get("Uniqueid", "")
         last_time = float(event.get("Timestamp", last_time) or last_time)
         if name == "Newchannel":
-            channels[uid] = {"Channel": event["Channel"], "Uniqueid": uid, "Linkedid": event.get("Linkedid", uid),
-                             "Context": event.get("Context", ""), "Application": "", "ApplicationData": "",
-                             "BridgeId": "", "CallerIDNum": event.get("CallerIDNum", ""),
-                             "CallerIDName": event.get("CallerIDName", ""), "Start": event.get("Timestamp", "0")}
+            channels[uid] = {
+                "Channel": event["Channel"],
+                "Uniqueid": uid,
+                "Linkedid": event.get("Linkedid", uid),
+                "Context": event.get("Context", ""),
+                "Application": "",
+                "ApplicationData": "",
+                "BridgeId": "",
+                "CallerIDNum": event.get("CallerIDNum", ""),
+                "CallerIDName": event.get("CallerIDName", ""),
+                "Start": event.get("Timestamp", "0"),
+            }
         elif name == "Hangup":
             channels.pop(uid, None)
         elif uid in channels and name == "Newexten":
@@ -131,29 +149,50 @@ def split_recording(path: Path, k: int) -> tuple[Recording, Recording]:
         elif uid in channels and name == "BridgeLeave":
             channels[uid]["BridgeId"] = ""
         if name == "QueueCallerJoin":
-            queued[uid] = {"Queue": event.get("Queue", ""), "Channel": event.get("Channel", ""), "Uniqueid": uid,
-                           "CallerIDNum": event.get("CallerIDNum", ""), "CallerIDName": event.get("CallerIDName", ""),
-                           "Joined": event.get("Timestamp", "0")}
+            queued[uid] = {
+                "Queue": event.get("Queue", ""),
+                "Channel": event.get("Channel", ""),
+                "Uniqueid": uid,
+                "CallerIDNum": event.get("CallerIDNum", ""),
+                "CallerIDName": event.get("CallerIDName", ""),
+                "Joined": event.get("Timestamp", "0"),
+            }
         elif name in ("QueueCallerLeave", "Hangup"):
             queued.pop(uid, None)
     items = []
     for c in channels.values():
         duration = max(0, int(last_time - float(c.pop("Start") or last_time)))
-        items.append({"Event": "CoreShowChannel", **c, "ChannelState": "6", "ChannelStateDesc": "Up",
-                      "Duration": f"{duration // 3600:02d}:{duration // 60 % 60:02d}:{duration % 60:02d}"})
+        items.append(
+            {
+                "Event": "CoreShowChannel",
+                **c,
+                "ChannelState": "6",
+                "ChannelStateDesc": "Up",
+                "Duration": f"{duration // 3600:02d}:{duration // 60 % 60:02d}:{duration % 60:02d}",
+            }
+        )
     entries = []
     for position, q in enumerate(queued.values(), 1):
         wait = max(0, int(last_time - float(q.pop("Joined") or last_time)))
         entries.append({"Event": "QueueEntry", **q, "Position": str(position), "Wait": str(wait)})
     snapshots = {
-        "coreshowchannels": Snapshot(items, {"Event": "CoreShowChannelsComplete", "EventList": "Complete",
-                                             "ListItems": str(len(items))}),
-        "queuestatus": Snapshot(entries, {"Event": "QueueStatusComplete", "EventList": "Complete",
-                                          "ListItems": str(len(entries))}),
+        "coreshowchannels": Snapshot(
+            items, {"Event": "CoreShowChannelsComplete", "EventList": "Complete", "ListItems": str(len(items))}
+        ),
+        "queuestatus": Snapshot(
+            entries, {"Event": "QueueStatusComplete", "EventList": "Complete", "ListItems": str(len(entries))}
+        ),
     }
     first = Recording(whole.path, whole.stream[:cut], whole.frame_ends[:k], None, True, False)
-    rest = Recording(whole.path, whole.stream[cut:], [end - cut for end in whole.frame_ends[k:]], None, True,
-                     whole.ends_with_eof, snapshots)
+    rest = Recording(
+        whole.path,
+        whole.stream[cut:],
+        [end - cut for end in whole.frame_ends[k:]],
+        None,
+        True,
+        whole.ends_with_eof,
+        snapshots,
+    )
     return first, rest
 
 
@@ -169,7 +208,7 @@ def call_states(rec: Recording, queues: tuple[str, ...] = ("helpdesk",)) -> dict
     states: dict[str, str] = {}
     start = 0
     for end in rec.frame_ends:
-        for fact in tracker.feed(parse_frame(rec.stream[start:end - len(END)])):
+        for fact in tracker.feed(parse_frame(rec.stream[start : end - len(END)])):
             state = _STATE_AFTER[type(fact)]
             if _STATES.index(state) >= _STATES.index(states.get(fact.linkedid, "offered")):
                 states[fact.linkedid] = state
@@ -186,8 +225,9 @@ async def barrier(conn: AmiConnection, action: str = "Ping") -> None:
     await conn.send_action({"Action": action}, timeout=GENEROUS)
 
 
-async def until_caught_up(server: ReplayServer, listener: PbxListener, streams: int | None = None,
-                          timeout: float = GENEROUS) -> None:
+async def until_caught_up(
+    server: ReplayServer, listener: PbxListener, streams: int | None = None, timeout: float = GENEROUS
+) -> None:
     """Until ``listener`` has applied every event ``server`` streamed: its ``streams`` recordings (default: every
     session's) are written out, a :func:`barrier` after them is passed (every event is in the listener's queue),
     and the listener's consumer waits for more (the last batch is recorded)."""
@@ -203,6 +243,9 @@ async def until_caught_up(server: ReplayServer, listener: PbxListener, streams: 
         return True
 
     await eventually(passed, timeout, what=f"PBX {listener.name}: an answer after the replay")
-    await eventually(lambda: listener.connection.events.consumer_waiting, timeout,
-                     what=f"PBX {listener.name}: the listener applied what it received",
-                     details=lambda: listener.status())
+    await eventually(
+        lambda: listener.connection.events.consumer_waiting,
+        timeout,
+        what=f"PBX {listener.name}: the listener applied what it received",
+        details=lambda: listener.status(),
+    )

@@ -70,8 +70,9 @@ async def fresh_database(base: str) -> AsyncIterator[str]:
 # -- helpline instances -------------------------------------------------------------------------------------------
 
 
-def write_config(path: Path, ami_port: int, *, redis_url: str | None = None, username: str = USER,
-                 secret: str = SECRET) -> Path:
+def write_config(
+    path: Path, ami_port: int, *, redis_url: str | None = None, username: str = USER, secret: str = SECRET
+) -> Path:
     """A configuration with one [[pbx]] pointing at the local replay server (short ping: a dead peer shows fast)."""
     live = f'\n[live]\nredis_url = "{redis_url}"\n' if redis_url else ""
     path.write_text(f"""
@@ -137,20 +138,28 @@ def launch(name: str, database_url: str, config: Path, directory: Path, env: dic
     port = free_port()
     log_path = directory / f"{name}.log"
     environ = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
-    environ.update({"HELPLINE_CONFIG": str(config), "HELPLINE_DATABASE_URL": database_url,
-                    "HELPLINE_WEB_PORT": str(port), "HELPLINE_WEB_HOST": "127.0.0.1", **(env or {})})
+    environ.update(
+        {
+            "HELPLINE_CONFIG": str(config),
+            "HELPLINE_DATABASE_URL": database_url,
+            "HELPLINE_WEB_PORT": str(port),
+            "HELPLINE_WEB_HOST": "127.0.0.1",
+            **(env or {}),
+        }
+    )
     with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "web.cli", "serve"], env=environ, stdout=log,
-                                   stderr=subprocess.STDOUT, cwd=directory)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "web.cli", "serve"], env=environ, stdout=log, stderr=subprocess.STDOUT, cwd=directory
+        )
     return Instance(name, f"http://127.0.0.1:{port}", process, log_path)
 
 
 async def until_healthy(instance: Instance, timeout: float = STEP_TIMEOUT) -> None:
     async with httpx.AsyncClient(timeout=1) as http:
+
         async def healthy() -> bool:
             if instance.process.poll() is not None:
-                raise AssertionError(f"{instance.name} exited with {instance.process.returncode}:\n"
-                                     f"{instance.log()}")
+                raise AssertionError(f"{instance.name} exited with {instance.process.returncode}:\n{instance.log()}")
             with contextlib.suppress(httpx.HTTPError):
                 return (await http.get(instance.base_url + "/healthz")).status_code == 200
             return False
@@ -158,8 +167,13 @@ async def until_healthy(instance: Instance, timeout: float = STEP_TIMEOUT) -> No
         await eventually(healthy, timeout, what=f"{instance.name} answering", details=instance.log, every=0.1)
 
 
-async def until(what: str, check: Callable[[], bool | Awaitable[bool]], timeout: float = STEP_TIMEOUT,
-                every: float = 0.1, logs: Callable[[], str] = lambda: "") -> float:
+async def until(
+    what: str,
+    check: Callable[[], bool | Awaitable[bool]],
+    timeout: float = STEP_TIMEOUT,
+    every: float = 0.1,
+    logs: Callable[[], str] = lambda: "",
+) -> float:
     """Poll ``check`` (a predicate, sync or async) until true; returns the seconds it took. Fails, naming ``what``,
     after ``timeout``."""
     started = time.monotonic()
@@ -176,8 +190,15 @@ async def admin_token(database_url: str, directory: Path) -> str:
     """An admin's API token, made with ``helpline user add`` (as an operator would; off the event loop)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
     environ["HELPLINE_DATABASE_URL"] = database_url
-    run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "web.cli", "user", "add", "chaos-admin", "--role", "admin"],
-                         env=environ, cwd=directory, capture_output=True, text=True, timeout=60)
+    run = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "web.cli", "user", "add", "chaos-admin", "--role", "admin"],
+        env=environ,
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     return run.stdout.strip().splitlines()[-1]
 
@@ -202,11 +223,14 @@ class CallRows:
 async def call_rows(database_url: str) -> CallRows:
     conn = await asyncpg.connect(asyncpg_url(database_url), timeout=5)
     try:
-        rows = await conn.fetch("SELECT linkedid, state, outcome, ticket_id, opened_ticket, agent_name "
-                                "FROM phone_call WHERE pbx = 'main'")
+        rows = await conn.fetch(
+            "SELECT linkedid, state, outcome, ticket_id, opened_ticket, agent_name FROM phone_call WHERE pbx = 'main'"
+        )
         tickets = await conn.fetchval("SELECT count(*) FROM ticket")
-        openers = await conn.fetch("SELECT t.id, count(c.id) FILTER (WHERE c.opened_ticket) AS n FROM ticket t "
-                                   "LEFT JOIN phone_call c ON c.ticket_id = t.id GROUP BY t.id")
+        openers = await conn.fetch(
+            "SELECT t.id, count(c.id) FILTER (WHERE c.opened_ticket) AS n FROM ticket t "
+            "LEFT JOIN phone_call c ON c.ticket_id = t.id GROUP BY t.id"
+        )
     finally:
         await conn.close()
     out = CallRows(tickets=tickets, openers_per_ticket={r["id"]: r["n"] for r in openers})
@@ -225,22 +249,29 @@ async def calls_in(database_url: str, states: Mapping[str, str]) -> CallRows:
     async def reached() -> CallRows | None:
         try:
             rows = await call_rows(database_url)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):  # the database is coming back
+        except (TimeoutError, OSError, asyncpg.PostgresError):  # the database is coming back
             return None
         shown[0] = {k: v["state"] for k, v in rows.calls.items()}
         return rows if shown[0] == dict(states) else None
 
-    return await eventually(reached, STEP_TIMEOUT, what="the calls as streamed so far", every=0.1,
-                            details=lambda: {k: (shown[0].get(k), states.get(k)) for k in {*shown[0], *states}
-                                             if shown[0].get(k) != states.get(k)})
+    return await eventually(
+        reached,
+        STEP_TIMEOUT,
+        what="the calls as streamed so far",
+        every=0.1,
+        details=lambda: {
+            k: (shown[0].get(k), states.get(k)) for k in {*shown[0], *states} if shown[0].get(k) != states.get(k)
+        },
+    )
 
 
 async def calls_ended(database_url: str, count: int) -> CallRows:
     """The call rows once ``count`` calls have ended."""
+
     async def ended() -> CallRows | None:
         try:
             rows = await call_rows(database_url)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):  # the database is coming back
+        except (TimeoutError, OSError, asyncpg.PostgresError):  # the database is coming back
             return None
         return rows if rows.ended >= count else None
 
@@ -252,7 +283,8 @@ def assert_exactly_once(rows: CallRows, expected: dict[str, dict[str, Any]], out
     by exactly one call."""
     assert not rows.duplicates, f"calls recorded twice: {rows.duplicates}"
     assert sorted(rows.calls) == sorted(expected), (
-        f"missing {sorted(set(expected) - set(rows.calls))}, unexpected {sorted(set(rows.calls) - set(expected))}")
+        f"missing {sorted(set(expected) - set(rows.calls))}, unexpected {sorted(set(rows.calls) - set(expected))}"
+    )
     for linkedid, truth in expected.items():
         call = rows.calls[linkedid]
         assert call["state"] == "ended" and call["outcome"] == outcomes[truth["outcome"]], (linkedid, truth, call)
@@ -281,20 +313,35 @@ class PrivateCluster:
         return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
 
     def _as_postgres(self, *args: str, timeout: float = 60) -> None:
-        run = subprocess.run(["runuser", "-u", "postgres", "--", *args], capture_output=True, text=True,
-                             timeout=timeout)
+        run = subprocess.run(
+            ["runuser", "-u", "postgres", "--", *args], capture_output=True, text=True, timeout=timeout
+        )
         if run.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed ({run.returncode}): {run.stderr[-2000:]}")
 
     def start(self) -> None:
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.directory} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-        self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.directory / "data"), "-l",
-                          str(self.directory / "postgres.log"), "-o", options, "-w", "-t", "30", "start")
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.directory} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._as_postgres(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.directory / "data"),
+            "-l",
+            str(self.directory / "postgres.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
 
     def stop(self) -> None:
-        self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.directory / "data"), "-m", "fast", "-w", "-t", "30",
-                          "stop")
+        self._as_postgres(
+            str(self.bin / "pg_ctl"), "-D", str(self.directory / "data"), "-m", "fast", "-w", "-t", "30", "stop"
+        )
 
 
 @contextlib.contextmanager
@@ -310,8 +357,19 @@ def private_cluster() -> Iterator[PrivateCluster]:
     shutil.chown(directory, "postgres", "postgres")
     cluster = PrivateCluster(pg_bin, directory, free_port())
     try:
-        cluster._as_postgres(str(pg_bin / "initdb"), "-D", str(directory / "data"), "-U", "postgres", "-A", "trust",
-                             "--no-sync", "-E", "UTF8", timeout=120)
+        cluster._as_postgres(
+            str(pg_bin / "initdb"),
+            "-D",
+            str(directory / "data"),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            timeout=120,
+        )
         cluster.start()
         try:
             yield cluster
@@ -347,9 +405,24 @@ def private_redis(directory: Path) -> Iterator[PrivateRedis]:
         service_missing("the Redis chaos test needs redis-server")
     assert server is not None
     port = free_port()
-    process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                "--dir", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=machine_clock(os.environ))  # it cannot run under libfaketime
+    process = subprocess.Popen(
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=machine_clock(os.environ),
+    )  # it cannot run under libfaketime
     redis = PrivateRedis(port, process)
     try:
         wait_until(lambda: listening(port), what=f"redis-server on port {port}")

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from pbx.replay import ReplayServer, Session
-from tests.support.services import service_missing
 from tests.support.paths import ROOT
+from tests.support.services import service_missing
 
 CHROMIUM = os.environ.get("HELPLINE_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu"]
@@ -68,8 +68,7 @@ class ThreadedReplay:
     def __init__(self, recording: Path, username: str, secret: str, speed: float = 2.0) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.server = ReplayServer([Session(), Session.of(recording)], username=username, secret=secret,
-                                   speed=speed)
+        self.server = ReplayServer([Session(), Session.of(recording)], username=username, secret=secret, speed=speed)
         self.username, self.secret = username, secret
 
     def __enter__(self) -> ThreadedReplay:
@@ -83,8 +82,10 @@ class ThreadedReplay:
 
     def pbx_toml(self) -> str:
         """A ``[[pbx]]`` section of a helpline configuration that listens to this replay (queue helpdesk)."""
-        return (f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {self.port}\nusername = "{self.username}"\n'
-                f'secret = "{self.secret}"\nqueues = ["helpdesk"]\n')
+        return (
+            f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {self.port}\nusername = "{self.username}"\n'
+            f'secret = "{self.secret}"\nqueues = ["helpdesk"]\n'
+        )
 
     def play(self) -> None:
         self.loop.call_soon_threadsafe(self.server.drop)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 
-
 def numbers() -> tuple[str, str, str]:
     """Two desk numbers and an extension no seeded person has."""
     a, b = random.sample(range(1000, 10000), 2)

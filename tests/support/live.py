@@ -12,9 +12,9 @@ import httpx
 
 from tickets.agent_service import AgentService
 from tickets.models import Role
+from web.auth.passwords import hash_password
 from web.runtime import db
 from web.settings import Settings
-from web.auth.passwords import hash_password
 
 try:
     from tests.support.waiting import GENEROUS, wait_until
@@ -106,8 +106,12 @@ class SseClient:
 
     def wait_for(self, predicate: Any, timeout: float = GENEROUS) -> Event:
         """The first event so far or to come that ``predicate`` accepts."""
-        return wait_until(lambda: next((e for e in list(self.events) if predicate(e)), None), timeout,
-                          what="a matching event", details=lambda: [(e.type, e.id) for e in self.events])
+        return wait_until(
+            lambda: next((e for e in list(self.events) if predicate(e)), None),
+            timeout,
+            what="a matching event",
+            details=lambda: [(e.type, e.id) for e in self.events],
+        )
 
     def types(self) -> list[str]:
         return [e.type for e in self.events]
@@ -121,8 +125,9 @@ def add_agents(settings: Settings, *specs: tuple[str, Role, str | None]) -> dict
         try:
             agents, tokens = AgentService(), {}
             for login, role, extension in specs:
-                agent = await agents.create(login=login, display_name=login.title() + " Agent", role=role,
-                                            extension=extension)
+                agent = await agents.create(
+                    login=login, display_name=login.title() + " Agent", role=role, extension=extension
+                )
                 await agents.set_password(agent.id, hash_password(PASSWORD))
                 tokens[login] = (await agents.issue_token(agent.id))[1]
             return tokens

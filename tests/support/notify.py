@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
@@ -12,8 +12,16 @@ import pytest_asyncio
 
 from notify.alerts import AlertService
 from notify.channels import SlackChat, TwilioSms
-from notify.dispatcher import DispatchSettings, Dispatcher
-from tests.support.notify_fakes import ACCOUNT_SID, AUTH_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack, FakeTwilio, LoopbackServer
+from notify.dispatcher import Dispatcher, DispatchSettings
+from tests.support.notify_fakes import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    FakeSlack,
+    FakeTwilio,
+    LoopbackServer,
+)
 from tickets.actor import Actor
 from tickets.events import EventBus, TicketUpdated
 from tickets.models import Level, Ticket
@@ -24,7 +32,7 @@ from web.settings.notify import NotifySettings
 FROM = "+15550001111"
 IVAN, OLGA, MARIA = "+79161234567", "+79161234568", "+66812345678"
 #: Monday 2 March 2026, 10:00 UTC (13:00 in Moscow): ivan's week on the it-primary rotation.
-T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
 class SetClock:
@@ -44,8 +52,12 @@ class SetClock:
 def notify_raw(twilio_url: str, slack_url: str, **policy: Any) -> dict[str, Any]:
     """The [notify] section of the issue's example, pointed at the fakes."""
     return {
-        "twilio": {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "from_number": FROM,
-                   "api_base_url": twilio_url},
+        "twilio": {
+            "account_sid": ACCOUNT_SID,
+            "auth_token": AUTH_TOKEN,
+            "from_number": FROM,
+            "api_base_url": twilio_url,
+        },
         "slack": {"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET, "api_base_url": slack_url + "/api/"},
         "people": [
             {"name": "ivan", "display_name": "Иван Петров", "phone": IVAN, "slack_user": "U024BE7LH"},
@@ -55,22 +67,40 @@ def notify_raw(twilio_url: str, slack_url: str, **policy: Any) -> dict[str, Any]
             {"name": "ghost", "slack_email": "ghost@example.com"},  # not in the Slack workspace
         ],
         "schedules": [
-            {"name": "it-primary", "timezone": "Europe/Moscow",
-             "rotation": {"members": ["ivan", "olga"], "length": "1w", "handoff": "mon 09:00",
-                          "start": "2026-03-02"}},
-            {"name": "it-secondary", "timezone": "Europe/Moscow",
-             "rotation": {"members": ["olga", "ivan"], "length": "1w", "handoff": "mon 09:00",
-                          "start": "2026-03-02"}},
+            {
+                "name": "it-primary",
+                "timezone": "Europe/Moscow",
+                "rotation": {
+                    "members": ["ivan", "olga"],
+                    "length": "1w",
+                    "handoff": "mon 09:00",
+                    "start": "2026-03-02",
+                },
+            },
+            {
+                "name": "it-secondary",
+                "timezone": "Europe/Moscow",
+                "rotation": {
+                    "members": ["olga", "ivan"],
+                    "length": "1w",
+                    "handoff": "mon 09:00",
+                    "start": "2026-03-02",
+                },
+            },
         ],
-        "policies": [{
-            "name": "sla",
-            "match": {"event": ["sla.breached", "sla.warning"], "priority": ["P1", "P2"]},
-            "steps": [{"after": "0m", "notify": ["schedule:it-primary", "slack:#it-oncall"]},
-                      {"after": "10m", "notify": ["schedule:it-secondary"]},
-                      {"after": "20m", "notify": ["person:maria"]}],
-            "repeat": 1,
-            **policy,
-        }],
+        "policies": [
+            {
+                "name": "sla",
+                "match": {"event": ["sla.breached", "sla.warning"], "priority": ["P1", "P2"]},
+                "steps": [
+                    {"after": "0m", "notify": ["schedule:it-primary", "slack:#it-oncall"]},
+                    {"after": "10m", "notify": ["schedule:it-secondary"]},
+                    {"after": "20m", "notify": ["person:maria"]},
+                ],
+                "repeat": 1,
+                **policy,
+            }
+        ],
         "lease": "2m",
         "retry_for": "2h",
     }
@@ -115,8 +145,14 @@ class World:
         return await self.tickets.create(Actor.system("test"), title=title, impact=Level.HIGH, urgency=Level.HIGH)
 
     def second_dispatcher(self) -> Dispatcher:
-        return Dispatcher(self.alerts, sms=self.sms, slack=self.slack, settings=self.dispatcher.settings,
-                          clock=self.clock, name="second")
+        return Dispatcher(
+            self.alerts,
+            sms=self.sms,
+            slack=self.slack,
+            settings=self.dispatcher.settings,
+            clock=self.clock,
+            name="second",
+        )
 
 
 def build_world(orm: Settings, twilio: FakeTwilio, slack: FakeSlack, **policy: Any) -> World:
@@ -124,14 +160,19 @@ def build_world(orm: Settings, twilio: FakeTwilio, slack: FakeSlack, **policy: A
     clock = SetClock()
     bus = EventBus()
     tickets = TicketService(clock=clock, publish=bus.publish)
-    alerts = AlertService(notify.roster(), notify.build_policies(), tickets, clock=clock,
-                          ticket_url="https://helpline.example.com/t/")
+    alerts = AlertService(
+        notify.roster(), notify.build_policies(), tickets, clock=clock, ticket_url="https://helpline.example.com/t/"
+    )
     bus.subscribe(alerts.on_ticket_event, TicketUpdated)  # as web/runtime/subscriptions.py does
     assert notify.twilio is not None and notify.slack is not None
     sms = TwilioSms(ACCOUNT_SID, AUTH_TOKEN, FROM, base_url=notify.twilio.api_base_url, timeout=5)
     chat = SlackChat(BOT_TOKEN, base_url=notify.slack.api_base_url, timeout=5)
-    settings = DispatchSettings(lease=notify.lease, retry_for=notify.retry_for, first_backoff=timedelta(seconds=5),
-                                max_backoff=notify.max_backoff)
+    settings = DispatchSettings(
+        lease=notify.lease,
+        retry_for=notify.retry_for,
+        first_backoff=timedelta(seconds=5),
+        max_backoff=notify.max_backoff,
+    )
     dispatcher = Dispatcher(alerts, sms=sms, slack=chat, settings=settings, clock=clock)
     return World(clock, tickets, alerts, dispatcher, sms, chat, twilio, slack, notify)
 

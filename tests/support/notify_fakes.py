@@ -4,9 +4,9 @@ They speak the shapes the real services do, as far as helpline uses them:
 
 * Twilio: ``POST /2010-04-01/Accounts/{sid}/Messages.json`` (form body, HTTP Basic auth with the account SID and
   auth token; 201 with the Message resource; errors as ``{"code", "message", "more_info", "status"}``: 20003
-  authentication, 21211 invalid To, 21610 unsubscribed, 20429 too many requests, 20500 internal error) and
-  ``GET .../Messages.json`` (the list, filtered by To and From, newest first).
-* Slack: ``chat.postMessage``, ``chat.update`` and ``users.lookupByEmail`` (Bearer token, JSON or form body; HTTP 200 with ``ok: false``
+  authentication, 21211 invalid To, 21610 unsubscribed, 20429 too many requests, 20500 internal error) and ``GET
+  .../Messages.json`` (the list, filtered by To and From, newest first). * Slack: ``chat.postMessage``, ``chat.update``
+  and ``users.lookupByEmail`` (Bearer token, JSON or form body; HTTP 200 with ``ok: false``
   and an ``error`` for API errors; 429 with ``Retry-After`` when rate limited).
 
 Failures are scripted: ``fail`` holds the answers to give next (status, code), ``down`` answers every request with
@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
@@ -55,6 +55,8 @@ bot_token = "{BOT_TOKEN}"
 signing_secret = "{SIGNING_SECRET}"
 api_base_url = "{slack_url}/api/"
 """
+
+
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
@@ -66,8 +68,7 @@ class LoopbackServer:
         self.sock.bind(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])),
-                                       daemon=True)
+        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True)
 
     @property
     def url(self) -> str:
@@ -105,20 +106,34 @@ class FakeTwilio:
 
     def app(self) -> Starlette:
         path = "/2010-04-01/Accounts/{sid}/Messages.json"
-        return Starlette(routes=[Route(path, self.create, methods=["POST"]), Route(path, self.list, methods=["GET"]),
-                                 Route("/2010-04-01/Accounts/{sid}.json", self.account, methods=["GET"]),
-                                 Route("/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers.json", self.phone_numbers,
-                                       methods=["GET"])])
+        return Starlette(
+            routes=[
+                Route(path, self.create, methods=["POST"]),
+                Route(path, self.list, methods=["GET"]),
+                Route("/2010-04-01/Accounts/{sid}.json", self.account, methods=["GET"]),
+                Route("/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers.json", self.phone_numbers, methods=["GET"]),
+            ]
+        )
 
     async def account(self, request: Request) -> JSONResponse:
         """``GET /2010-04-01/Accounts/{sid}.json``: the Account resource."""
         refused = self._auth(request)
         if refused is not None:
             return refused
-        return JSONResponse({"sid": self.account_sid, "friendly_name": "helpline test account", "status": "active",
-                             "type": "Full", "owner_account_sid": self.account_sid, "auth_token": None,
-                             "date_created": None, "date_updated": None, "subresource_uris": {},
-                             "uri": f"/2010-04-01/Accounts/{self.account_sid}.json"})
+        return JSONResponse(
+            {
+                "sid": self.account_sid,
+                "friendly_name": "helpline test account",
+                "status": "active",
+                "type": "Full",
+                "owner_account_sid": self.account_sid,
+                "auth_token": None,
+                "date_created": None,
+                "date_updated": None,
+                "subresource_uris": {},
+                "uri": f"/2010-04-01/Accounts/{self.account_sid}.json",
+            }
+        )
 
     async def phone_numbers(self, request: Request) -> JSONResponse:
         """``GET .../IncomingPhoneNumbers.json`` (filtered by PhoneNumber): the account's numbers."""
@@ -126,13 +141,31 @@ class FakeTwilio:
         if refused is not None:
             return refused
         wanted = request.query_params.get("PhoneNumber")
-        rows = [{"sid": "PN" + f"{i:032x}", "account_sid": self.account_sid, "phone_number": n, "friendly_name": n,
-                 "capabilities": {"sms": True, "voice": True, "mms": False}}
-                for i, n in enumerate(self.numbers) if wanted is None or n == wanted]
+        rows = [
+            {
+                "sid": "PN" + f"{i:032x}",
+                "account_sid": self.account_sid,
+                "phone_number": n,
+                "friendly_name": n,
+                "capabilities": {"sms": True, "voice": True, "mms": False},
+            }
+            for i, n in enumerate(self.numbers)
+            if wanted is None or n == wanted
+        ]
         base = f"/2010-04-01/Accounts/{self.account_sid}/IncomingPhoneNumbers.json"
-        return JSONResponse({"incoming_phone_numbers": rows, "end": len(rows) - 1, "first_page_uri": base,
-                             "next_page_uri": None, "page": 0, "page_size": 50, "previous_page_uri": None,
-                             "start": 0, "uri": base})
+        return JSONResponse(
+            {
+                "incoming_phone_numbers": rows,
+                "end": len(rows) - 1,
+                "first_page_uri": base,
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": 50,
+                "previous_page_uri": None,
+                "start": 0,
+                "uri": base,
+            }
+        )
 
     def _auth(self, request: Request) -> JSONResponse | None:
         header = request.headers.get("authorization", "")
@@ -143,8 +176,16 @@ class FakeTwilio:
 
     @staticmethod
     def _error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-        return JSONResponse({"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-                             "status": status}, status_code=status, headers=headers)
+        return JSONResponse(
+            {
+                "code": code,
+                "message": message,
+                "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                "status": status,
+            },
+            status_code=status,
+            headers=headers,
+        )
 
     async def create(self, request: Request) -> JSONResponse:
         self.requests += 1
@@ -166,15 +207,30 @@ class FakeTwilio:
             return self._error(400, 21610, "Attempt to send to unsubscribed recipient")
         if not body:
             return self._error(400, 21602, "Message body is required.")
-        now = datetime.now(timezone.utc).strftime("%a, %d %b %Y %H:%M:%S +0000")
+        now = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
         sid = "SM" + secrets.token_hex(16)
         message = {
-            "sid": sid, "account_sid": self.account_sid, "to": to, "from": from_, "body": body, "status": "queued",
-            "num_segments": "1", "num_media": "0", "direction": "outbound-api", "api_version": "2010-04-01",
-            "date_created": now, "date_updated": now, "date_sent": None, "price": None, "error_code": None,
-            "error_message": None, "messaging_service_sid": None, "price_unit": "USD",
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "to": to,
+            "from": from_,
+            "body": body,
+            "status": "queued",
+            "num_segments": "1",
+            "num_media": "0",
+            "direction": "outbound-api",
+            "api_version": "2010-04-01",
+            "date_created": now,
+            "date_updated": now,
+            "date_sent": None,
+            "price": None,
+            "error_code": None,
+            "error_message": None,
+            "messaging_service_sid": None,
+            "price_unit": "USD",
             "status_callback": form.get("StatusCallback"),
-            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json", "subresource_uris": {},
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
+            "subresource_uris": {},
         }
         self.messages.append(message)
         waited = 0.0
@@ -191,12 +247,26 @@ class FakeTwilio:
         if refused is not None:
             return refused
         to, from_ = request.query_params.get("To"), request.query_params.get("From")
-        rows = [m for m in reversed(self.messages) if (to is None or m["to"] == to) and (from_ is None or m["from"] == from_)]
+        rows = [
+            m
+            for m in reversed(self.messages)
+            if (to is None or m["to"] == to) and (from_ is None or m["from"] == from_)
+        ]
         size = int(request.query_params.get("PageSize", "50"))
         base = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
-        return JSONResponse({"messages": rows[:size], "end": min(size, len(rows)) - 1, "first_page_uri": base,
-                             "next_page_uri": None, "page": 0, "page_size": size, "previous_page_uri": None,
-                             "start": 0, "uri": base})
+        return JSONResponse(
+            {
+                "messages": rows[:size],
+                "end": min(size, len(rows)) - 1,
+                "first_page_uri": base,
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": size,
+                "previous_page_uri": None,
+                "start": 0,
+                "uri": base,
+            }
+        )
 
     def to(self, number: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m["to"] == number]
@@ -220,26 +290,46 @@ class FakeSlack:
     not_member: set[str] = field(default_factory=set)
 
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/api/chat.postMessage", self.post, methods=["POST"]),
-                                 Route("/api/chat.update", self.update, methods=["POST"]),
-                                 Route("/api/chat.postEphemeral", self.ephemeral, methods=["POST"]),
-                                 Route("/api/users.lookupByEmail", self.lookup, methods=["GET", "POST"]),
-                                 Route("/api/auth.test", self.auth_test, methods=["GET", "POST"]),
-                                 Route("/api/conversations.info", self.conversation, methods=["GET", "POST"]),
-                                 Route("/api/conversations.list", self.conversations, methods=["GET", "POST"])])
+        return Starlette(
+            routes=[
+                Route("/api/chat.postMessage", self.post, methods=["POST"]),
+                Route("/api/chat.update", self.update, methods=["POST"]),
+                Route("/api/chat.postEphemeral", self.ephemeral, methods=["POST"]),
+                Route("/api/users.lookupByEmail", self.lookup, methods=["GET", "POST"]),
+                Route("/api/auth.test", self.auth_test, methods=["GET", "POST"]),
+                Route("/api/conversations.info", self.conversation, methods=["GET", "POST"]),
+                Route("/api/conversations.list", self.conversations, methods=["GET", "POST"]),
+            ]
+        )
 
     async def auth_test(self, request: Request) -> JSONResponse:
         refused = self._refuse(request)
         if refused is not None:
             return refused
-        return JSONResponse({"ok": True, "url": "https://example.slack.com/", "team": "Example", "user": "helpline",
-                             "team_id": "T0EXAMPLE", "user_id": "U0HELPLINE", "bot_id": "B0HELPLINE"})
+        return JSONResponse(
+            {
+                "ok": True,
+                "url": "https://example.slack.com/",
+                "team": "Example",
+                "user": "helpline",
+                "team_id": "T0EXAMPLE",
+                "user_id": "U0HELPLINE",
+                "bot_id": "B0HELPLINE",
+            }
+        )
 
     def _conversation(self, channel_id: str) -> dict[str, Any]:
-        name = next((k.lstrip("#") for k, v in self.channels.items() if v == channel_id and k.startswith("#")),
-                    channel_id.lower())
-        return {"id": channel_id, "name": name, "is_channel": True, "is_archived": False,
-                "is_member": channel_id not in self.not_member}
+        name = next(
+            (k.lstrip("#") for k, v in self.channels.items() if v == channel_id and k.startswith("#")),
+            channel_id.lower(),
+        )
+        return {
+            "id": channel_id,
+            "name": name,
+            "is_channel": True,
+            "is_archived": False,
+            "is_member": channel_id not in self.not_member,
+        }
 
     async def conversation(self, request: Request) -> JSONResponse:
         """``conversations.info``: a channel by id."""
@@ -258,8 +348,9 @@ class FakeSlack:
         if refused is not None:
             return refused
         ids = sorted(set(self.channels.values()))
-        return JSONResponse({"ok": True, "channels": [self._conversation(i) for i in ids],
-                             "response_metadata": {"next_cursor": ""}})
+        return JSONResponse(
+            {"ok": True, "channels": [self._conversation(i) for i in ids], "response_metadata": {"next_cursor": ""}}
+        )
 
     async def lookup(self, request: Request) -> JSONResponse:
         refused = self._refuse(request)
@@ -308,10 +399,24 @@ class FakeSlack:
         if isinstance(blocks, str):
             blocks = json.loads(blocks)
         ts = f"{time.time():.6f}"
-        self.posts.append({"channel": channel, "ts": ts, "text": args.get("text"), "blocks": blocks,
-                           "unfurl_links": args.get("unfurl_links"), "unfurl_media": args.get("unfurl_media")})
-        return JSONResponse({"ok": True, "channel": channel, "ts": ts,
-                             "message": {"type": "message", "text": args.get("text"), "ts": ts}})
+        self.posts.append(
+            {
+                "channel": channel,
+                "ts": ts,
+                "text": args.get("text"),
+                "blocks": blocks,
+                "unfurl_links": args.get("unfurl_links"),
+                "unfurl_media": args.get("unfurl_media"),
+            }
+        )
+        return JSONResponse(
+            {
+                "ok": True,
+                "channel": channel,
+                "ts": ts,
+                "message": {"type": "message", "text": args.get("text"), "ts": ts},
+            }
+        )
 
     async def ephemeral(self, request: Request) -> JSONResponse:
         """``chat.postEphemeral``: a message only ``user`` sees in ``channel``."""
@@ -320,7 +425,8 @@ class FakeSlack:
             return refused
         args = await self._args(request)
         channel = self._channel(str(args.get("channel", ""))) or (
-            str(args.get("channel")) if str(args.get("channel", "")).startswith("D") else None)
+            str(args.get("channel")) if str(args.get("channel", "")).startswith("D") else None
+        )
         if channel is None:
             return JSONResponse({"ok": False, "error": "channel_not_found"})
         if not args.get("user"):

@@ -1,4 +1,5 @@
-"""The Samba AD domain controller the directory tests run against (tests/support/ad/samba_ad_up.sh), its settings and its lock."""
+"""The Samba AD domain controller the directory tests run against (tests/support/ad/samba_ad_up.sh), its settings and
+its lock."""
 
 from __future__ import annotations
 
@@ -11,9 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-
-
-
 AD_ENV = "HELPLINE_TEST_AD"
 
 
@@ -21,21 +19,19 @@ AD_ENV = "HELPLINE_TEST_AD"
 AD_DIR = os.environ.get("HELPLINE_TEST_AD_DIR", "/tmp/helpline-test-ad")
 
 
-
-
 @dataclass(frozen=True)
 class SambaAD:
     """The test directory, as ``tests/support/ad/samba_ad_up.sh`` describes it in its env file."""
 
-    url: str              #: ldaps://127.0.0.1:636
-    starttls_url: str     #: ldap://127.0.0.1:389
+    url: str  #: ldaps://127.0.0.1:636
+    starttls_url: str  #: ldap://127.0.0.1:389
     base_dn: str
-    bind_dn: str          #: the read-only service account (UPN)
+    bind_dn: str  #: the read-only service account (UPN)
     password: str
     admin_dn: str
     admin_password: str
     ca_file: str
-    server_name: str      #: the name in the DC's certificate
+    server_name: str  #: the name in the DC's certificate
     directory: Path
 
     def pid(self) -> int:
@@ -71,13 +67,22 @@ def dc_clock_problem(ad: SambaAD) -> str | None:
     letting every directory test fail with "password expired"."""
     import ssl
 
-    from ldap3 import BASE, NONE, Connection, Server as LdapServer, Tls
+    from ldap3 import BASE, NONE, Connection, Tls
+    from ldap3 import Server as LdapServer
 
     parts = urlsplit(ad.url)
-    server = LdapServer(parts.hostname or "127.0.0.1", port=parts.port or 636, use_ssl=True,
-                        tls=Tls(validate=ssl.CERT_NONE), get_info=NONE, connect_timeout=5)
-    fix = (f"restart it on the machine's clock: tests/support/ad/samba_ad_down.sh {ad.directory} && "
-           f"tests/support/ad/samba_ad_up.sh {ad.directory} (see docs/development.md, Active Directory)")
+    server = LdapServer(
+        parts.hostname or "127.0.0.1",
+        port=parts.port or 636,
+        use_ssl=True,
+        tls=Tls(validate=ssl.CERT_NONE),
+        get_info=NONE,
+        connect_timeout=5,
+    )
+    fix = (
+        f"restart it on the machine's clock: tests/support/ad/samba_ad_down.sh {ad.directory} && "
+        f"tests/support/ad/samba_ad_up.sh {ad.directory} (see docs/development.md, Active Directory)"
+    )
     now = datetime.now(UTC)
     try:
         anonymous = Connection(server, receive_timeout=10)
@@ -91,10 +96,12 @@ def dc_clock_problem(ad: SambaAD) -> str | None:
         return None
     if dc_now - now > AD_CLOCK_TOLERANCE:
         ahead = dc_now - now
-        return (f"the Samba AD DC's clock reads {dc_now:%Y-%m-%d %H:%M} UTC, "
-                f"{f'{ahead.days} days' if ahead.days else f'{ahead.seconds // 60} minutes'} ahead of this run's "
-                f"({now:%Y-%m-%d %H:%M} UTC): it was started under a shifted clock (libfaketime) and finds the "
-                f"directory's passwords expired. Clock skew, not a date bomb: {fix}")
+        return (
+            f"the Samba AD DC's clock reads {dc_now:%Y-%m-%d %H:%M} UTC, "
+            f"{f'{ahead.days} days' if ahead.days else f'{ahead.seconds // 60} minutes'} ahead of this run's "
+            f"({now:%Y-%m-%d %H:%M} UTC): it was started under a shifted clock (libfaketime) and finds the "
+            f"directory's passwords expired. Clock skew, not a date bomb: {fix}"
+        )
     for account, password in ((ad.bind_dn, ad.password), (ad.admin_dn, ad.admin_password)):
         try:
             conn = Connection(server, account, password, receive_timeout=10)
@@ -104,9 +111,11 @@ def dc_clock_problem(ad: SambaAD) -> str | None:
         except Exception:  # the tests themselves say what is wrong with the DC
             return None
         if not bound and ("data 532" in message or "data 773" in message):
-            return (f"the Samba AD DC says the password of {account} expired ({message.strip()}): a DC started under a "
-                    f"shifted clock (libfaketime) judges passwords by it (its rootDSE may still show "
-                    f"{dc_now:%Y-%m-%d %H:%M} UTC). Clock skew, not a date bomb: {fix}")
+            return (
+                f"the Samba AD DC says the password of {account} expired ({message.strip()}): a DC started under a "
+                f"shifted clock (libfaketime) judges passwords by it (its rootDSE may still show "
+                f"{dc_now:%Y-%m-%d %H:%M} UTC). Clock skew, not a date bomb: {fix}"
+            )
     return None
 
 
@@ -130,11 +139,19 @@ def ad_lock(ad: SambaAD, exclusive: bool) -> Iterator[SambaAD]:
 
 def directory_environ(ad: SambaAD, **overrides: str) -> dict[str, str]:
     """``HELPLINE_DIRECTORY_*`` settings for the test directory (US numbers; the PBX's outside-line prefix is 9)."""
-    env = {"HELPLINE_DIRECTORY_SERVERS": ad.url, "HELPLINE_DIRECTORY_DEFAULT_REGION": "US", "HELPLINE_DIRECTORY_BIND_DN": ad.bind_dn,
-           "HELPLINE_DIRECTORY_PASSWORD": ad.password, "HELPLINE_DIRECTORY_BASE_DN": ad.base_dn,
-           "HELPLINE_DIRECTORY_CA_FILE": ad.ca_file, "HELPLINE_DIRECTORY_TLS_SERVER_NAME": ad.server_name,
-           "HELPLINE_DIRECTORY_VIP_GROUP": ad.dn("CN=VIP,OU=Groups,OU=Corp"),
-           "HELPLINE_DIRECTORY_DIALLING_PREFIXES": "9", "HELPLINE_DIRECTORY_CONNECT_TIMEOUT": "2s",
-           "HELPLINE_DIRECTORY_RECEIVE_TIMEOUT": "3s", "HELPLINE_DIRECTORY_RETRIES": "0"}
+    env = {
+        "HELPLINE_DIRECTORY_SERVERS": ad.url,
+        "HELPLINE_DIRECTORY_DEFAULT_REGION": "US",
+        "HELPLINE_DIRECTORY_BIND_DN": ad.bind_dn,
+        "HELPLINE_DIRECTORY_PASSWORD": ad.password,
+        "HELPLINE_DIRECTORY_BASE_DN": ad.base_dn,
+        "HELPLINE_DIRECTORY_CA_FILE": ad.ca_file,
+        "HELPLINE_DIRECTORY_TLS_SERVER_NAME": ad.server_name,
+        "HELPLINE_DIRECTORY_VIP_GROUP": ad.dn("CN=VIP,OU=Groups,OU=Corp"),
+        "HELPLINE_DIRECTORY_DIALLING_PREFIXES": "9",
+        "HELPLINE_DIRECTORY_CONNECT_TIMEOUT": "2s",
+        "HELPLINE_DIRECTORY_RECEIVE_TIMEOUT": "3s",
+        "HELPLINE_DIRECTORY_RETRIES": "0",
+    }
     env.update({f"HELPLINE_DIRECTORY_{k.upper()}": v for k, v in overrides.items()})
     return env

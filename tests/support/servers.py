@@ -1,4 +1,5 @@
-"""Real helpline processes and fakes on loopback: free ports, helpline serve, helpline pbx replay, the API's team of agents."""
+"""Real helpline processes and fakes on loopback: free ports, helpline serve, helpline pbx replay, the API's team of
+agents."""
 
 from __future__ import annotations
 
@@ -51,18 +52,31 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(database_url: str, tmp_path: Path, extra_env: dict[str, str] | None = None,
-                 preexec_fn: Any = None) -> Server:
+def start_server(
+    database_url: str, tmp_path: Path, extra_env: dict[str, str] | None = None, preexec_fn: Any = None
+) -> Server:
     """``helpline serve`` in a subprocess on a free loopback port; waits until /healthz answers. ``preexec_fn`` runs
     in the child before it starts (e.g. to lower its open-file limit)."""
     port = free_port()
     log_path = tmp_path / "server.log"
     env = {k: v for k, v in os.environ.items() if k != "HELPLINE_CONFIG"}
-    env.update({"HELPLINE_DATABASE_URL": database_url, "HELPLINE_WEB_PORT": str(port), "HELPLINE_WEB_HOST": "127.0.0.1",
-                **(extra_env or {})})
+    env.update(
+        {
+            "HELPLINE_DATABASE_URL": database_url,
+            "HELPLINE_WEB_PORT": str(port),
+            "HELPLINE_WEB_HOST": "127.0.0.1",
+            **(extra_env or {}),
+        }
+    )
     with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "web.cli", "serve"], env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, cwd=tmp_path, preexec_fn=preexec_fn)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "web.cli", "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            preexec_fn=preexec_fn,
+        )
     base = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:

@@ -1,4 +1,5 @@
-"""The services the suite runs against (PostgreSQL, the machine's clock): skipped, or failed under HELPLINE_REQUIRE_ALL=1, when one is missing."""
+"""The services the suite runs against (PostgreSQL, the machine's clock): skipped, or failed under
+HELPLINE_REQUIRE_ALL=1, when one is missing."""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-
-
 
 PG_ENV = "HELPLINE_TEST_POSTGRES_URL"
 
@@ -61,7 +60,9 @@ class PostgresDatabase:
             rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
             tables = [r["tablename"] for r in rows if r["tablename"] not in KEEP_TABLES]
             if tables:
-                await conn.execute(f"TRUNCATE {', '.join(chr(34) + t + chr(34) for t in tables)} RESTART IDENTITY CASCADE")
+                await conn.execute(
+                    f"TRUNCATE {', '.join(chr(34) + t + chr(34) for t in tables)} RESTART IDENTITY CASCADE"
+                )
             await conn.execute("INSERT INTO counter (name, value) VALUES ('ticket', 0)")
         finally:
             await conn.close()

@@ -16,7 +16,7 @@ from web.settings import load_settings
 
 #: The issue's example: an office calendar in Moscow with a lunch break and Russian holidays, P1 round the clock,
 #: a VIP policy, a phone policy with a callback target, and a default.
-POLICIES = '''
+POLICIES = """
 [[sla.calendars]]
 name = "office"
 timezone = "Europe/Moscow"
@@ -56,7 +56,7 @@ name = "default"
 calendar = "office"
 first_response = "4h"
 resolution = "30h"
-'''
+"""
 
 
 @dataclass
@@ -107,8 +107,7 @@ async def _crash_worker(database_url: str, policies: str, now: str) -> None:
     clock = FakeClock(datetime.fromisoformat(now))
     engine = SlaEngine(book(Path(policies).parent, Path(policies).read_text(encoding="utf-8")), clock=clock)
     notify = NotifySettings.model_validate(notify_raw("http://127.0.0.1:9", "http://127.0.0.1:9"))
-    alerts = AlertService(notify.roster(), notify.build_policies(), TicketService(clock=clock, sla=engine),
-                          clock=clock)
+    alerts = AlertService(notify.roster(), notify.build_policies(), TicketService(clock=clock, sla=engine), clock=clock)
 
     async def die_after_the_alert(event: SlaWarning | SlaBreached) -> None:
         await alerts.on_due(event)  # the alert and its deliveries are written, not committed

@@ -26,8 +26,14 @@ def _message(what: str | None, timeout: float, details: Callable[[], object] | N
     return f"{text}\n{details()}" if details is not None else text
 
 
-async def eventually(check: Callable[[], T | Awaitable[T]], timeout: float = GENEROUS, *, what: str | None = None,
-                     every: float = EVERY, details: Callable[[], object] | None = None) -> T:
+async def eventually(
+    check: Callable[[], T | Awaitable[T]],
+    timeout: float = GENEROUS,
+    *,
+    what: str | None = None,
+    every: float = EVERY,
+    details: Callable[[], object] | None = None,
+) -> T:
     """Await until ``check()`` (sync or async) returns something truthy, and return it. An exception ``check``
     raises (say, an assertion that something already went wrong) goes through at once."""
     deadline = time.monotonic() + timeout
@@ -41,8 +47,14 @@ async def eventually(check: Callable[[], T | Awaitable[T]], timeout: float = GEN
         await asyncio.sleep(every)
 
 
-def wait_until(check: Callable[[], T], timeout: float = GENEROUS, *, what: str | None = None, every: float = EVERY,
-               details: Callable[[], object] | None = None) -> T:
+def wait_until(
+    check: Callable[[], T],
+    timeout: float = GENEROUS,
+    *,
+    what: str | None = None,
+    every: float = EVERY,
+    details: Callable[[], object] | None = None,
+) -> T:
     """Block until ``check()`` returns something truthy, and return it (for tests outside an event loop)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -56,9 +68,11 @@ def wait_until(check: Callable[[], T], timeout: float = GENEROUS, *, what: str |
 
 def quietly(check: Callable[[], Any], *errors: type[BaseException]) -> Callable[[], Any]:
     """``check``, with ``errors`` (say, "connection refused" while a server starts) meaning "not yet"."""
+
     def attempt() -> Any:
         try:
             return check()
         except errors:
             return None
+
     return attempt

@@ -11,10 +11,9 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.support.chaos import (admin_token, asyncpg_url, fresh_database, launch, postgres_base, until,
-                                 until_healthy)
-from tests.support.notify_fakes import FakeSlack, FakeTwilio, providers_toml
+from tests.support.chaos import admin_token, asyncpg_url, fresh_database, launch, postgres_base, until, until_healthy
 from tests.support.notify import FROM, OLGA
+from tests.support.notify_fakes import FakeSlack, FakeTwilio, providers_toml
 
 pytestmark = pytest.mark.timeout(90)
 TICKETS = 8
@@ -58,7 +57,8 @@ async def deliveries(url: str) -> list[asyncpg.Record]:
 
 
 async def test_two_instances_deliver_each_due_alert_step_exactly_once(
-        tmp_path: Path, fake_twilio: FakeTwilio, fake_slack: FakeSlack) -> None:  # noqa: F811
+    tmp_path: Path, fake_twilio: FakeTwilio, fake_slack: FakeSlack
+) -> None:
     fake_twilio.delay = 0.05  # sends overlap: both dispatchers are busy at once
     async with fresh_database(postgres_base()) as url:
         path = config(tmp_path / "helpline.toml", fake_twilio.url, fake_slack.url)  # type: ignore[attr-defined]
@@ -69,8 +69,10 @@ async def test_two_instances_deliver_each_due_alert_step_exactly_once(
             token = await admin_token(url, tmp_path)
             async with httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {token}"}) as http:
                 for i in range(TICKETS):  # on either instance
-                    created = await http.post(instances[i % 2].base_url + "/api/v1/tickets", json={
-                        "title": f"Outage {i}", "impact": "high", "urgency": "high"})
+                    created = await http.post(
+                        instances[i % 2].base_url + "/api/v1/tickets",
+                        json={"title": f"Outage {i}", "impact": "high", "urgency": "high"},
+                    )
                     assert created.status_code == 201, created.text
             want = TICKETS * 2 * 2  # (warning, breach) x (SMS, Slack)
 
@@ -78,8 +80,9 @@ async def test_two_instances_deliver_each_due_alert_step_exactly_once(
                 rows = await deliveries(url)
                 return len(rows) == want and all(r["status"] == "sent" for r in rows)
 
-            await until("every delivery sent", all_sent, timeout=45,
-                        logs=lambda: "\n".join(i.log()[-2000:] for i in instances))
+            await until(
+                "every delivery sent", all_sent, timeout=45, logs=lambda: "\n".join(i.log()[-2000:] for i in instances)
+            )
             rows = await deliveries(url)
         finally:
             for instance in instances:

@@ -16,18 +16,32 @@ import pytest
 
 from pbx.replay import ReplayServer, Session
 from tests.support.ami import AMI, SECRET, USER, call_states, split_recording
-from tests.support.chaos import (admin_token, assert_exactly_once, calls_ended, calls_in, fresh_database, has_check,
-                                 launch, postgres_base, until, until_healthy, write_config)
+from tests.support.chaos import (
+    admin_token,
+    assert_exactly_once,
+    calls_ended,
+    calls_in,
+    fresh_database,
+    has_check,
+    launch,
+    postgres_base,
+    until,
+    until_healthy,
+    write_config,
+)
 from tests.support.telephony import OUTCOME, truth
 
 
-async def test_kill_9_of_the_leader_mid_stream_loses_and_doubles_nothing(tmp_path: Path,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+async def test_kill_9_of_the_leader_mid_stream_loses_and_doubles_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     base = postgres_base()
     first, rest = split_recording(AMI / "c_concurrent20_mixed.raw", 1500)
     expected = truth(["c_concurrent20_mixed.calls.jsonl"])
-    async with fresh_database(base) as url, \
-            ReplayServer([Session(first), Session(rest)], username=USER, secret=SECRET) as pbx:
+    async with (
+        fresh_database(base) as url,
+        ReplayServer([Session(first), Session(rest)], username=USER, secret=SECRET) as pbx,
+    ):
         config = write_config(tmp_path / "helpline.toml", pbx.port)
         # started together on an empty database: they take turns to migrate it
         a, b = (launch(name, url, config, tmp_path) for name in ("a", "b"))

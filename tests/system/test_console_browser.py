@@ -13,9 +13,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.ami import AMI, SECRET, USER
-from tests.support.servers import Server, start_server, stop_server
 from tests.support.console import ThreadedReplay, chromium, doc_screenshot, screenshots_on_failure
 from tests.support.live import PASSWORD, add_agents, run_elsewhere
+from tests.support.servers import Server, start_server, stop_server
 from tickets.actor import Actor
 from tickets.models import Role
 from tickets.person_service import PersonService
@@ -37,8 +37,9 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(params=["known"])
-def desk(request: pytest.FixtureRequest, tmp_path: Path,
-         sqlite_template: Path) -> Iterator[tuple[Server, ThreadedReplay]]:
+def desk(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[tuple[Server, ThreadedReplay]]:
     """helpline with agents alice (ext 101: the recording's answering agent) and bob (102), the caller known to the
     directory with an older ticket (``ambiguous``: and someone else with the same number), and a PBX that replays
     one answered call when told to."""
@@ -51,10 +52,10 @@ def desk(request: pytest.FixtureRequest, tmp_path: Path,
     async def directory() -> None:
         await db.open_orm(settings.database)
         try:
-            person = await PersonService().create(name=CALLER, phone="+15551230001", department="Бухгалтерия",
-                                                  title="Главный бухгалтер", vip=True)
-            await TicketService().create(Actor.system("test"), title="Не работает VPN ที่บ้าน",
-                                         requester_id=person.id)
+            person = await PersonService().create(
+                name=CALLER, phone="+15551230001", department="Бухгалтерия", title="Главный бухгалтер", vip=True
+            )
+            await TicketService().create(Actor.system("test"), title="Не работает VPN ที่บ้าน", requester_id=person.id)
             if request.param == "ambiguous":
                 await PersonService().create(name="สมชาย ใจดี", phone="+1 555 123 0001", department="ต้อนรับ")
         finally:
@@ -63,8 +64,10 @@ def desk(request: pytest.FixtureRequest, tmp_path: Path,
     run_elsewhere(directory())
     with ThreadedReplay(AMI / "a_answered.raw", USER, SECRET, speed=1.0) as pbx:
         config = tmp_path / "helpline.toml"
-        config.write_text(f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {pbx.port}\nusername = "{USER}"\n'
-                          f'secret = "{SECRET}"\nqueues = ["helpdesk"]\noriginate_channel = "Local/{{extension}}@agents"\n')
+        config.write_text(
+            f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {pbx.port}\nusername = "{USER}"\n'
+            f'secret = "{SECRET}"\nqueues = ["helpdesk"]\noriginate_channel = "Local/{{extension}}@agents"\n'
+        )
         server = start_server(url, tmp_path, {"HELPLINE_CONFIG": str(config)})
         try:
             yield server, pbx
@@ -84,19 +87,26 @@ def log_in(browser: Any, server: Server, login: str, password: str = PASSWORD) -
 def renders(page: Any, selector: str, containing: str = "") -> bool:
     """Whether the text of ``selector`` (the first match containing ``containing``) is drawn with real glyphs: its
     width differs from the same number of unassigned code points (which every font draws as the same 'tofu' box)."""
-    return bool(page.evaluate("""([selector, containing]) => {
+    return bool(
+        page.evaluate(
+            """([selector, containing]) => {
         const el = [...document.querySelectorAll(selector)].find((e) => e.textContent.includes(containing));
         const font = getComputedStyle(el).font;
         const ctx = document.createElement("canvas").getContext("2d");
         ctx.font = font;
         const text = el.textContent.trim();
         const tofu = "\\u0378".repeat([...text].length);
-        return ctx.measureText(text).width > 0 && Math.abs(ctx.measureText(text).width - ctx.measureText(tofu).width) > 1;
-    }""", [selector, containing]))
+        const width = ctx.measureText(text).width;
+        return width > 0 && Math.abs(width - ctx.measureText(tofu).width) > 1;
+    }""",
+            [selector, containing],
+        )
+    )
 
 
-def test_wrong_password_is_refused_and_logout_returns_to_the_login(browser: Any, tmp_path: Path,
-                                                                  sqlite_template: Path) -> None:
+def test_wrong_password_is_refused_and_logout_returns_to_the_login(
+    browser: Any, tmp_path: Path, sqlite_template: Path
+) -> None:
     path = tmp_path / "helpline.sqlite3"
     shutil.copyfile(sqlite_template, path)
     add_agents(Settings.model_validate({"database": {"url": f"sqlite://{path}"}}), ("alice", Role.AGENT, "101"))
@@ -120,7 +130,8 @@ def test_wrong_password_is_refused_and_logout_returns_to_the_login(browser: Any,
 
 
 def test_the_screen_pop_reaches_the_ringing_agent_only_and_the_ticket_can_be_worked(
-        browser: Any, desk: tuple[Server, ThreadedReplay]) -> None:
+    browser: Any, desk: tuple[Server, ThreadedReplay]
+) -> None:
     server, pbx = desk
     alice, bob = log_in(browser, server, "alice"), log_in(browser, server, "bob")
     with screenshots_on_failure("screen-pop", {"alice": alice, "bob": bob}):
@@ -193,7 +204,6 @@ def test_an_ambiguous_caller_is_picked_with_one_click(browser: Any, desk: tuple[
         alice.locator("#ticket").get_by_text(f"{CALLER} (VIP)").wait_for(timeout=5000)
 
 
-
 @pytest.fixture
 def queue_desk(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[Server, ThreadedReplay]]:
     """helpline with alice (ext 101, a member of the helpdesk queue in the recording) and dave (104, in no queue),
@@ -202,12 +212,15 @@ def queue_desk(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[Server, 
     path = tmp_path / "helpline.sqlite3"
     shutil.copyfile(sqlite_template, path)
     url = f"sqlite://{path}"
-    add_agents(Settings.model_validate({"database": {"url": url}}), ("alice", Role.AGENT, "101"),
-               ("dave", Role.AGENT, "104"))
+    add_agents(
+        Settings.model_validate({"database": {"url": url}}), ("alice", Role.AGENT, "101"), ("dave", Role.AGENT, "104")
+    )
     with ThreadedReplay(AMI / "f_resync_snapshot.raw", USER, SECRET, speed=2.0) as pbx:
         config = tmp_path / "helpline.toml"
-        config.write_text(f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {pbx.port}\nusername = "{USER}"\n'
-                          f'secret = "{SECRET}"\nqueues = ["helpdesk"]\n')
+        config.write_text(
+            f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {pbx.port}\nusername = "{USER}"\n'
+            f'secret = "{SECRET}"\nqueues = ["helpdesk"]\n'
+        )
         server = start_server(url, tmp_path, {"HELPLINE_CONFIG": str(config)})
         try:
             yield server, pbx
@@ -255,8 +268,9 @@ def test_the_queue_board_shows_the_agents_queues_live(browser: Any, queue_desk: 
         assert dave.locator("#queue-stats tbody tr").count() == 0
 
 
-def test_a_withheld_caller_pops_up_with_no_call_back_button(browser: Any, tmp_path: Path,
-                                                             sqlite_template: Path) -> None:
+def test_a_withheld_caller_pops_up_with_no_call_back_button(
+    browser: Any, tmp_path: Path, sqlite_template: Path
+) -> None:
     """b2: "Anonymous" <anonymous> rings Bob (102) and hangs up while it rings. His card shows the number as
     withheld and offers no "Call back anonymous"; the missed call's ticket asks for no call back either."""
     path = tmp_path / "helpline.sqlite3"
@@ -265,8 +279,10 @@ def test_a_withheld_caller_pops_up_with_no_call_back_button(browser: Any, tmp_pa
     add_agents(Settings.model_validate({"database": {"url": url}}), ("bob", Role.AGENT, "102"))
     with ThreadedReplay(AMI / "b2_abandoned_while_ringing.raw", USER, SECRET, speed=1.0) as pbx:
         config = tmp_path / "helpline.toml"
-        config.write_text(f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {pbx.port}\nusername = "{USER}"\n'
-                          f'secret = "{SECRET}"\nqueues = ["helpdesk"]\n')
+        config.write_text(
+            f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {pbx.port}\nusername = "{USER}"\n'
+            f'secret = "{SECRET}"\nqueues = ["helpdesk"]\n'
+        )
         server = start_server(url, tmp_path, {"HELPLINE_CONFIG": str(config)})
         try:
             bob = log_in(browser, server, "bob")

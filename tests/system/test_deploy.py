@@ -23,10 +23,10 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from pydantic import BaseModel
 
+from tests.support.paths import ROOT
 from tests.support.waiting import quietly, wait_until
 from web.live.open_streams import default_max_streams
 from web.settings import LiveSettings, Settings, WebSettings, load_settings
-from tests.support.paths import ROOT
 
 DEPLOY = ROOT / "deploy"
 EXAMPLE = DEPLOY / "helpline.toml"
@@ -124,20 +124,26 @@ def _show(path: tuple[str, ...]) -> str:
 
 def test_every_setting_is_in_the_example() -> None:
     missing = model_keys(Settings) - example_keys(EXAMPLE.read_text(encoding="utf-8"))
-    assert not missing, ("deploy/helpline.toml does not show these settings (add each with its default, commented "
-                         "if optional): " + ", ".join(sorted(map(_show, missing))))
+    assert not missing, (
+        "deploy/helpline.toml does not show these settings (add each with its default, commented "
+        "if optional): " + ", ".join(sorted(map(_show, missing)))
+    )
 
 
 def test_the_example_as_shipped_is_the_defaults() -> None:
     shipped = load_settings(EXAMPLE, environ={})
     assert shipped.source == str(EXAMPLE)
-    assert shipped.model_dump() == load_settings(None, environ={}).model_dump(), \
+    assert shipped.model_dump() == load_settings(None, environ={}).model_dump(), (
         "an active line of deploy/helpline.toml is not the default: comment it out or show the default"
+    )
 
 
 def _secret_for(key: str) -> str:
-    samples = {"url": "postgres://helpline:example-password@127.0.0.1:5432/helpline",
-               "redis_url": "redis://:example-password@127.0.0.1:6379/0", "bot_token": "xoxb-1-example"}
+    samples = {
+        "url": "postgres://helpline:example-password@127.0.0.1:5432/helpline",
+        "redis_url": "redis://:example-password@127.0.0.1:6379/0",
+        "bot_token": "xoxb-1-example",
+    }
     return samples.get(key, f"example-{key}-{secrets.token_hex(12)}")
 
 
@@ -191,12 +197,12 @@ def test_every_setting_is_in_the_configuration_reference() -> None:
             return f"`[{path[0]}]`" in headings or f"`[[{path[0]}]]`" in headings
         if any(cell in (path[-1], ".".join(path[-2:])) or cell.startswith(path[-1] + ".") for cell in cells):
             return True
-        return any(len(path) > 1 and path[-2] in keys and re.search(rf"\b{re.escape(path[-1])} =", row)
-                   for keys, row in rows)
+        return any(
+            len(path) > 1 and path[-2] in keys and re.search(rf"\b{re.escape(path[-1])} =", row) for keys, row in rows
+        )
 
     missing = [p for p in model_keys(Settings) if not documented(p)]
-    assert not missing, ("docs/configuration.md has no table row for: "
-                         + ", ".join(sorted(map(_show, missing))))
+    assert not missing, "docs/configuration.md has no table row for: " + ", ".join(sorted(map(_show, missing)))
 
 
 # --- systemd ------------------------------------------------------------------------------------------------------
@@ -205,8 +211,10 @@ def test_every_setting_is_in_the_configuration_reference() -> None:
 def _systemd_tool(name: str) -> str:
     tool = shutil.which(name)
     if tool is None:  # a tool, not a service: HELPLINE_REQUIRE_ALL does not require it
-        pytest.skip(f"{name} is not installed (the systemd package); a tool, not a service, so "
-                    "HELPLINE_REQUIRE_ALL=1 does not require it")
+        pytest.skip(
+            f"{name} is not installed (the systemd package); a tool, not a service, so "
+            "HELPLINE_REQUIRE_ALL=1 does not require it"
+        )
     return tool
 
 
@@ -234,9 +242,18 @@ def test_systemd_unit_and_drop_in_verify_cleanly(tmp_path: Path) -> None:
     # verify exits 0 on unknown keys and unsafe settings too: any message is a finding
     assert done.returncode == 0 and not (done.stdout + done.stderr).strip(), done.stdout + done.stderr
     unit = (UNITS / "helpline.service").read_text(encoding="utf-8")
-    for line in ("ExecStartPre=/opt/helpline/venv/bin/helpline db upgrade", "User=helpline", "Restart=on-failure",
-                 "NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths=/var/lib/helpline", "PrivateTmp=yes",
-                 "ProtectHome=yes", "CapabilityBoundingSet=\n", "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX"):
+    for line in (
+        "ExecStartPre=/opt/helpline/venv/bin/helpline db upgrade",
+        "User=helpline",
+        "Restart=on-failure",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/helpline",
+        "PrivateTmp=yes",
+        "ProtectHome=yes",
+        "CapabilityBoundingSet=\n",
+        "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+    ):
         assert line in unit
 
 
@@ -287,8 +304,24 @@ def _nginx() -> str:
 
 def _certificate(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "fullchain.pem", directory / "privkey.pem"
-    done = _run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                 "/CN=helpline.example.com", "-keyout", str(key), "-out", str(cert)])
+    done = _run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=helpline.example.com",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ]
+    )
     assert done.returncode == 0, done.stderr
     return cert, key
 
@@ -302,9 +335,11 @@ def _nginx_config(tmp_path: Path, site: str) -> Path:
     temp.mkdir()
     temp.chmod(0o777)  # the workers (nobody, when started as root) write request bodies here
     conf = tmp_path / "nginx.conf"
-    conf.write_text(f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/nginx-error.log;\nevents {{}}\nhttp {{\n"
-                    f"  access_log off;\n  client_body_temp_path {temp}/body;\n  proxy_temp_path {temp}/proxy;\n"
-                    f"  include {tmp_path}/site.conf;\n}}\n")
+    conf.write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/nginx-error.log;\nevents {{}}\nhttp {{\n"
+        f"  access_log off;\n  client_body_temp_path {temp}/body;\n  proxy_temp_path {temp}/proxy;\n"
+        f"  include {tmp_path}/site.conf;\n}}\n"
+    )
     return conf
 
 
@@ -317,7 +352,7 @@ def test_nginx_accepts_the_site(tmp_path: Path) -> None:
 
 def _block(site: str, location: str) -> str:
     start = site.index(f"location {location} {{")
-    return site[start:site.index("}", start)]
+    return site[start : site.index("}", start)]
 
 
 def test_nginx_site_matches_what_helpline_needs() -> None:
@@ -349,20 +384,30 @@ def test_nginx_proxies_a_real_pair_with_one_instance_down(tmp_path: Path) -> Non
     database = f"sqlite://{tmp_path}/helpline.sqlite3"
     server = start_server(database, tmp_path, {"HELPLINE_LIVE_KEEPALIVE": "1s"})
     try:
-        add = _run([sys.executable, "-m", "web.cli", "user", "add", "ada", "--role", "admin", "--password"],
-                   input="correct horse battery staple\n", cwd=tmp_path,
-                   env={**os.environ, "HELPLINE_DATABASE_URL": database})
+        add = _run(
+            [sys.executable, "-m", "web.cli", "user", "add", "ada", "--role", "admin", "--password"],
+            input="correct horse battery staple\n",
+            cwd=tmp_path,
+            env={**os.environ, "HELPLINE_DATABASE_URL": database},
+        )
         assert add.returncode == 0, add.stderr
         token = add.stdout.strip()
         https, http, dead = free_port(), free_port(), free_port()
         port = urlsplit(server.base_url).port
         site = NGINX_SITE.read_text(encoding="utf-8")
         site = re.sub(r"^\s*listen \[::\].*\n", "", site, flags=re.M)
-        site = site.replace("listen 443 ssl", f"listen 127.0.0.1:{https} ssl").replace("listen 80;", f"listen 127.0.0.1:{http};")
-        site = site.replace("server 10.0.0.21:8080", f"server 127.0.0.1:{dead}").replace("server 10.0.0.22:8080", f"server 127.0.0.1:{port}")
+        site = site.replace("listen 443 ssl", f"listen 127.0.0.1:{https} ssl").replace(
+            "listen 80;", f"listen 127.0.0.1:{http};"
+        )
+        site = site.replace("server 10.0.0.21:8080", f"server 127.0.0.1:{dead}").replace(
+            "server 10.0.0.22:8080", f"server 127.0.0.1:{port}"
+        )
         conf = _nginx_config(tmp_path, site)
-        proxy = subprocess.Popen([nginx, "-c", str(conf), "-p", str(tmp_path), "-g", "daemon off;"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proxy = subprocess.Popen(
+            [nginx, "-c", str(conf), "-p", str(tmp_path), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
             _wait_for_port(https, proxy)
             base = f"https://127.0.0.1:{https}"
@@ -371,8 +416,11 @@ def test_nginx_proxies_a_real_pair_with_one_instance_down(tmp_path: Path) -> Non
                 login = web.post("/api/v1/session", json={"login": "ada", "password": "correct horse battery staple"})
                 assert login.status_code == 201, login.text
                 assert "secure" in login.headers["set-cookie"].lower()
-                big = web.post("/api/v1/tickets", content=b"x" * (WebSettings().max_body_bytes + 1),
-                               headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+                big = web.post(
+                    "/api/v1/tickets",
+                    content=b"x" * (WebSettings().max_body_bytes + 1),
+                    headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                )
                 assert big.status_code == 413 and "nginx" in big.text
                 assert web.get("/", follow_redirects=False).status_code == 200
                 with web.stream("GET", "/api/v1/events", headers={"Authorization": f"Bearer {token}"}) as events:
@@ -394,8 +442,9 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
 
     def up() -> bool:
         if process.poll() is not None:
-            raise AssertionError(f"exited with {process.returncode}: "
-                                 f"{process.stderr.read().decode() if process.stderr else ''}")
+            raise AssertionError(
+                f"exited with {process.returncode}: {process.stderr.read().decode() if process.stderr else ''}"
+            )
         return listening(port)
 
     wait_until(up, what=f"something listening on port {port}")
@@ -434,8 +483,22 @@ def test_postgres_script_creates_a_role_that_can_migrate_and_the_backup_restores
     name = f"helpline_deploy_{secrets.token_hex(4)}"
     password = secrets.token_hex(12)
     admin = _with(base, database="postgres")
-    created = _run(["psql", admin, "-v", "ON_ERROR_STOP=1", "-v", f"role={name}", "-v", f"db={name}", "-v",
-                    f"password={password}", "-f", str(DEPLOY / "postgres" / "create.sql")])
+    created = _run(
+        [
+            "psql",
+            admin,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-v",
+            f"role={name}",
+            "-v",
+            f"db={name}",
+            "-v",
+            f"password={password}",
+            "-f",
+            str(DEPLOY / "postgres" / "create.sql"),
+        ]
+    )
     try:
         assert created.returncode == 0, created.stderr
         url = _with(base, user=name, password=password, database=name)
@@ -451,20 +514,34 @@ def test_postgres_script_creates_a_role_that_can_migrate_and_the_backup_restores
         conn = ["-h", target.hostname or "127.0.0.1", "-p", str(target.port or 5432), "-U", name]
         done = _run(["pg_dump", "-Fc", *conn, "-d", name, "-f", str(dump)], env=pg_env)
         assert done.returncode == 0, done.stderr
-        done = _run(["psql", admin, "-v", "ON_ERROR_STOP=1", "-c",
-                     f"CREATE DATABASE {name}_restored OWNER {name} ENCODING 'UTF8' LOCALE 'C.UTF-8' TEMPLATE template0"])
+        done = _run(
+            [
+                "psql",
+                admin,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                f"CREATE DATABASE {name}_restored OWNER {name} ENCODING 'UTF8' LOCALE 'C.UTF-8' TEMPLATE template0",
+            ]
+        )
         assert done.returncode == 0, done.stderr
-        done = _run(["pg_restore", *conn, "-d", f"{name}_restored", "--no-owner", "--exit-on-error", str(dump)],
-                    env=pg_env)
+        done = _run(
+            ["pg_restore", *conn, "-d", f"{name}_restored", "--no-owner", "--exit-on-error", str(dump)], env=pg_env
+        )
         assert done.returncode == 0, done.stderr
-        restored = {**os.environ, "HELPLINE_DATABASE_URL": _with(url, user=name, password=password,
-                                                                   database=f"{name}_restored")}
+        restored = {
+            **os.environ,
+            "HELPLINE_DATABASE_URL": _with(url, user=name, password=password, database=f"{name}_restored"),
+        }
         assert _run(cli + ["db", "status"], env=restored, cwd=tmp_path).returncode == 0
         again = _run(cli + ["user", "add", "ada"], env=restored, cwd=tmp_path)
         assert again.returncode == 1 and "ada" in again.stderr  # the agent came back with the restore
     finally:
-        for statement in (f"DROP DATABASE IF EXISTS {name}_restored WITH (FORCE)",
-                          f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"DROP ROLE IF EXISTS {name}"):
+        for statement in (
+            f"DROP DATABASE IF EXISTS {name}_restored WITH (FORCE)",
+            f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",
+            f"DROP ROLE IF EXISTS {name}",
+        ):
             _run(["psql", admin, "-c", statement])
 
 
@@ -481,14 +558,25 @@ def test_redis_snippet_lets_helpline_use_its_stream_and_nothing_else(tmp_path: P
         service_missing("redis-server is not installed (apt-get install -y redis-server)")
     port, password = free_port(), secrets.token_hex(12)
     conf = tmp_path / "redis.conf"
-    conf.write_text((DEPLOY / "redis" / "helpline.conf").read_text().replace(">CHANGE-ME-ADMIN", ">admin-" + password)
-                    .replace(">CHANGE-ME", ">" + password))
-    process = subprocess.Popen([server, str(conf), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(tmp_path),
-                                "--daemonize", "no"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               env=machine_clock(os.environ))  # redis-server cannot run under libfaketime
+    conf.write_text(
+        (DEPLOY / "redis" / "helpline.conf")
+        .read_text()
+        .replace(">CHANGE-ME-ADMIN", ">admin-" + password)
+        .replace(">CHANGE-ME", ">" + password)
+    )
+    process = subprocess.Popen(
+        [server, str(conf), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(tmp_path), "--daemonize", "no"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=machine_clock(os.environ),
+    )  # redis-server cannot run under libfaketime
     try:
-        client = redis.Redis.from_url(f"redis://helpline:{password}@127.0.0.1:{port}/0", socket_timeout=5,
-                                      socket_connect_timeout=1, decode_responses=True)
+        client = redis.Redis.from_url(
+            f"redis://helpline:{password}@127.0.0.1:{port}/0",
+            socket_timeout=5,
+            socket_connect_timeout=1,
+            decode_responses=True,
+        )
 
         def answers() -> bool:
             assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
@@ -499,7 +587,9 @@ def test_redis_snippet_lets_helpline_use_its_stream_and_nothing_else(tmp_path: P
         first = client.xadd(stream, {"type": "ticket.created", "data": "{}"}, maxlen=1000, approximate=True)
         assert client.xrevrange(stream, count=1)[0][0] == first
         second = client.xadd(stream, {"type": "ticket.updated", "data": "{}"}, maxlen=1000, approximate=True)
-        assert client.xread({stream: first}, block=1000, count=500) == [[stream, [(second, {"type": "ticket.updated", "data": "{}"})]]]
+        assert client.xread({stream: first}, block=1000, count=500) == [
+            [stream, [(second, {"type": "ticket.updated", "data": "{}"})]]
+        ]
         assert [entry for entry, _ in client.xrange(stream, min=f"({first}", count=1000)] == [second]
         with pytest.raises(redis.exceptions.NoPermissionError):
             client.set("other:key", "1")
@@ -521,7 +611,7 @@ def _exported(metric: str, source: str) -> bool:
     if f'"{base}"' in source:
         return True
     dynamic = re.findall(r'f"(helpline_[a-z_]+)\{key\}"', source)  # helpline_notify_{key}: the keys are literals
-    return any(base.startswith(prefix) and f'"{base[len(prefix):]}"' in source for prefix in dynamic)
+    return any(base.startswith(prefix) and f'"{base[len(prefix) :]}"' in source for prefix in dynamic)
 
 
 def test_prometheus_rules_use_metrics_helpline_exports() -> None:
@@ -534,8 +624,9 @@ def test_prometheus_rules_use_metrics_helpline_exports() -> None:
     assert len(targets) >= 2 and all(t.endswith(f":{WebSettings().port}") for t in targets)
     source = (ROOT / "web" / "metrics.py").read_text(encoding="utf-8")
     alerts = [rule for group in rules["groups"] for rule in group["rules"]]
-    assert {"HelplinePbxDisconnected", "HelplineDirectorySyncStale", "HelplineAlertDeliveriesFailed"} <= \
-        {rule["alert"] for rule in alerts}
+    assert {"HelplinePbxDisconnected", "HelplineDirectorySyncStale", "HelplineAlertDeliveriesFailed"} <= {
+        rule["alert"] for rule in alerts
+    }
     for rule in alerts:
         assert rule["labels"]["severity"] in ("warning", "critical") and rule["annotations"]["summary"]
         for metric in re.findall(r"\bhelpline_[a-z_]+", rule["expr"]):
@@ -583,18 +674,26 @@ def test_every_systemd_credential_reaches_its_setting(tmp_path: Path) -> None:
     tokens = {}
     for name in credentials:
         tokens[name] = secrets.token_hex(16)
-        value = {"database-url": f"postgres://helpline:{tokens[name]}@db/helpline",
-                 "redis-url": f"redis://:{tokens[name]}@redis:6379/0",
-                 "slack-bot-token": f"xoxb-{tokens[name]}"}.get(name, tokens[name])
+        value = {
+            "database-url": f"postgres://helpline:{tokens[name]}@db/helpline",
+            "redis-url": f"redis://:{tokens[name]}@redis:6379/0",
+            "slack-bot-token": f"xoxb-{tokens[name]}",
+        }.get(name, tokens[name])
         (store / name).write_text(value + "\n")
     # the example with every option on, its own secret files present too (the environment must win over them)
     text = uncommented(EXAMPLE.read_text(encoding="utf-8")).replace("/etc/helpline/", f"{tmp_path}/")
     text = re.sub(r'^url = "sqlite:[^"]*"\n', "", text, flags=re.M)  # docs/operations.md: delete it for url_file
     for path in re.findall(r'_file\s*=\s*"([^"]+)"', text):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text("xoxb-from-the-file\n" if "slack-bot" in path else "postgres://from-the-file@db/x\n"
-                              if "database" in path else "redis://from-the-file\n" if "redis" in path else
-                              "from-the-file-0123456789abcdef\n")
+        Path(path).write_text(
+            "xoxb-from-the-file\n"
+            if "slack-bot" in path
+            else "postgres://from-the-file@db/x\n"
+            if "database" in path
+            else "redis://from-the-file\n"
+            if "redis" in path
+            else "from-the-file-0123456789abcdef\n"
+        )
     config = tmp_path / "helpline.toml"
     config.write_text(text)
 

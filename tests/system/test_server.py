@@ -13,23 +13,36 @@ import httpx
 import pytest
 
 import tickets.migrations
-
 from tests.support.servers import Server, start_server, stop_server
 from tests.support.services import PG_ENV, service_missing
 from web import cli
 from web.runtime import db
 
 
-def helpline(*args: str, database_url: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def helpline(
+    *args: str, database_url: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "HELPLINE_DATABASE_URL": database_url, **(env or {})}
     full_env.pop("HELPLINE_CONFIG", None)
-    return subprocess.run([sys.executable, "-m", "web.cli", *args], env=full_env, cwd=cwd, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "web.cli", *args], env=full_env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_curl_style_lifecycle_against_a_real_server(server: Server, database_url: str, tmp_path: Path) -> None:
-    added = helpline("user", "add", "ada", "--role", "admin", "--extension", "100", "--name", "Ада",
-                     database_url=database_url, cwd=tmp_path)
+    added = helpline(
+        "user",
+        "add",
+        "ada",
+        "--role",
+        "admin",
+        "--extension",
+        "100",
+        "--name",
+        "Ада",
+        database_url=database_url,
+        cwd=tmp_path,
+    )
     assert added.returncode == 0, added.stderr
     token = added.stdout.strip()
     assert token.startswith("hl_") and token not in added.stderr
@@ -54,8 +67,14 @@ def test_curl_style_lifecycle_against_a_real_server(server: Server, database_url
         listed = http.get("/api/v1/tickets", params={"status": "closed"}).json()
         assert [t["number"] for t in listed["items"]] == [number] and listed["next"] is None
         history = http.get(f"/api/v1/tickets/{number}/activity").json()["items"]
-        assert [e["kind"] for e in history] == ["created", "field_changed", "assigned", "comment",
-                                                "status_changed", "status_changed"]
+        assert [e["kind"] for e in history] == [
+            "created",
+            "field_changed",
+            "assigned",
+            "comment",
+            "status_changed",
+            "status_changed",
+        ]
         assert http.get("/api/v1/openapi.json").json()["openapi"] == "3.1.0"
     assert httpx.get(f"{server.base_url}/readyz").json() == {"status": "ready"}
     status = httpx.get(f"{server.base_url}/api/v1/status", headers={"Authorization": f"Bearer {token}"})
@@ -102,14 +121,19 @@ def test_config_is_accepted_before_or_after_the_command(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "web.cli", *args], env=env, cwd=tmp_path, capture_output=True,
-                              text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "web.cli", *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
 
     upgraded = run("--config", str(config), "db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
     assert database.exists() and not (tmp_path / "var").exists(), "the file's database, not the default one"
-    for args in (("-c", str(config), "db", "status"), ("db", "--config", str(config), "status"),
-                 ("db", "status", "--config", str(config)), ("db", "status", "-c", str(config))):
+    for args in (
+        ("-c", str(config), "db", "status"),
+        ("db", "--config", str(config), "status"),
+        ("db", "status", "--config", str(config)),
+        ("db", "status", "-c", str(config)),
+    ):
         status = run(*args)
         assert status.returncode == 0 and "up to date" in status.stdout, (args, status)
     added = run(f"--config={config}", "user", "add", "ada", "--role", "admin")
@@ -159,7 +183,7 @@ def test_a_login_postgresql_refuses_is_a_clear_failure(tmp_path: Path) -> None:
 
 # -- a schema that is behind: the next release ships a migration this database has not had ------------------
 
-SECOND_MIGRATION = '''
+SECOND_MIGRATION = """
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 
@@ -168,7 +192,7 @@ class Migration(migrations.Migration):
     dependencies = [("tickets", "0001_initial")]
     operations = [ops.RunSQL("CREATE TABLE future_feature (id INTEGER PRIMARY KEY)",
                              reverse_sql="DROP TABLE future_feature")]
-'''
+"""
 
 
 @pytest.fixture
@@ -182,9 +206,9 @@ def next_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(db.APPS, "tickets", {**db.APPS["tickets"], "migrations": "next_release_migrations"})
 
 
-def test_serve_refuses_a_schema_that_is_behind_until_db_upgrade(database_url: str, next_release: None,
-                                                               monkeypatch: pytest.MonkeyPatch,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_refuses_a_schema_that_is_behind_until_db_upgrade(
+    database_url: str, next_release: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("HELPLINE_DATABASE_URL", database_url)
     monkeypatch.delenv("HELPLINE_CONFIG", raising=False)
     assert cli.main(["db", "status"]) == 1

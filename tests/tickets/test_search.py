@@ -23,9 +23,35 @@ TEXTS = [
     ("Emoji 🎉 in subject", "naïve café résumé"),
     ("vpn again", "split tunnel"),
 ]
-QUERIES = ["vpn", "VPN", "принтер", "ПРИНТЕР", "пётр", "петров", "พิมพ์", "ห้อง", '"unbal', "50%", "snake_case",
-           "_", "%", "kb50", "ka", "4.12", "5 ghz", "🎉", "café", "naïve", "nothing-like-this", "it-3", "it-1", "e",
-           "после", "x", "ап"]
+QUERIES = [
+    "vpn",
+    "VPN",
+    "принтер",
+    "ПРИНТЕР",
+    "пётр",
+    "петров",
+    "พิมพ์",
+    "ห้อง",
+    '"unbal',
+    "50%",
+    "snake_case",
+    "_",
+    "%",
+    "kb50",
+    "ka",
+    "4.12",
+    "5 ghz",
+    "🎉",
+    "café",
+    "naïve",
+    "nothing-like-this",
+    "it-3",
+    "it-1",
+    "e",
+    "после",
+    "x",
+    "ап",
+]
 
 
 async def seeded() -> tuple[TicketService, list[int]]:
@@ -38,7 +64,8 @@ async def seeded() -> tuple[TicketService, list[int]]:
 
 
 async def all_hits(text: str) -> list[int]:
-    rows, nxt, out, key = None, None, [], None
+    out: list[int] = []
+    key = None
     while True:
         rows, key = await find_tickets(TicketFilter(text=text), after=key, limit=7)
         out += [t.id for t in rows]
@@ -52,8 +79,9 @@ def expected(tickets: list[tuple[int, str, str, str]], text: str) -> list[int]:
 
 
 @pytest.mark.parametrize("hit_limit", [1000, 2])
-async def test_search_finds_exactly_the_substring_matches(orm: Settings, monkeypatch: pytest.MonkeyPatch,
-                                                          hit_limit: int) -> None:
+async def test_search_finds_exactly_the_substring_matches(
+    orm: Settings, monkeypatch: pytest.MonkeyPatch, hit_limit: int
+) -> None:
     monkeypatch.setattr(listing, "SEARCH_HIT_LIMIT", hit_limit)  # 2: common words take the scanning path
     service, ids = await seeded()
     tickets = [(t.id, t.number, t.title, t.description) for t in [await service.get(i) for i in ids]]

@@ -64,12 +64,17 @@ async def test_update_logs_each_change_and_recomputes_priority(orm: Settings) ->
     assert ticket.priority == "P4"
     same = await service.update(actor, ticket.id, {"title": "Mail", "impact": Level.LOW})
     assert same.version == 1, "a no-op update changes nothing"
-    ticket = await service.update(actor, ticket.id, {"impact": Level.HIGH, "urgency": Level.HIGH,
-                                                     "requester_id": person.id})
+    ticket = await service.update(
+        actor, ticket.id, {"impact": Level.HIGH, "urgency": Level.HIGH, "requester_id": person.id}
+    )
     assert (ticket.priority, ticket.version) == ("P1", 2)
     changes = [(e.field, e.old_value, e.new_value) for e in await service.history(ticket.id)][1:]
-    assert changes == [("impact", "low", "high"), ("urgency", "low", "high"), ("requester", None, str(person.id)),
-                       ("priority", "P4", "P1")]
+    assert changes == [
+        ("impact", "low", "high"),
+        ("urgency", "low", "high"),
+        ("requester", None, str(person.id)),
+        ("priority", "P4", "P1"),
+    ]
 
 
 async def test_stale_version_is_refused(orm: Settings) -> None:
@@ -86,8 +91,10 @@ async def test_concurrent_updates_lose_nothing(orm: Settings) -> None:
     service = TicketService()
     actor = await make_agent("alice")
     ticket = await service.create(actor, title="x")
-    await asyncio.gather(*(service.comment(actor, ticket.id, f"note {i}") for i in range(10)),
-                         service.update(actor, ticket.id, {"description": "d"}))
+    await asyncio.gather(
+        *(service.comment(actor, ticket.id, f"note {i}") for i in range(10)),
+        service.update(actor, ticket.id, {"description": "d"}),
+    )
     final = await service.get(ticket.id)
     assert final.version == 12
     assert len([e for e in await service.history(ticket.id) if e.kind == "comment"]) == 10
@@ -137,8 +144,11 @@ async def test_closed_tickets_are_read_only_until_reopened(orm: Settings) -> Non
     ticket = await service.create(alice, title="x")
     await service.transition(alice, ticket.id, TicketStatus.RESOLVED, resolution="done")
     await service.transition(alice, ticket.id, TicketStatus.CLOSED)
-    for attempt in (service.update(alice, ticket.id, {"title": "y"}), service.comment(alice, ticket.id, "hi"),
-                    service.assign(alice, ticket.id, assignee=alice.agent_id)):
+    for attempt in (
+        service.update(alice, ticket.id, {"title": "y"}),
+        service.comment(alice, ticket.id, "hi"),
+        service.assign(alice, ticket.id, assignee=alice.agent_id),
+    ):
         with pytest.raises(Conflict, match="reopen it first"):
             await attempt
     reopened = await service.transition(alice, ticket.id, TicketStatus.OPEN)
@@ -156,8 +166,9 @@ async def test_events_are_published_after_commit_only(orm: Settings) -> None:
     assert [(e.type, e.number) for e in seen] == [("ticket.created", "IT-1"), ("ticket.updated", "IT-1")]
 
 
-async def test_a_token_revoked_elsewhere_stops_working_within_the_cache_time(orm: Settings,
-                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_token_revoked_elsewhere_stops_working_within_the_cache_time(
+    orm: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two helpline instances: one revokes, the other trusts its recent lookup for AUTH_CACHE_SECONDS at most."""
     from tickets import agent_service
 

@@ -18,9 +18,19 @@ def test_the_happy_path_is_allowed() -> None:
         workflow.check(current, target)
 
 
-@pytest.mark.parametrize("current,target", [(S.NEW, S.CLOSED), (S.OPEN, S.CLOSED), (S.PENDING, S.CLOSED),
-                                            (S.CLOSED, S.RESOLVED), (S.CLOSED, S.PENDING), (S.OPEN, S.NEW),
-                                            (S.RESOLVED, S.PENDING), (S.OPEN, S.OPEN)])
+@pytest.mark.parametrize(
+    "current,target",
+    [
+        (S.NEW, S.CLOSED),
+        (S.OPEN, S.CLOSED),
+        (S.PENDING, S.CLOSED),
+        (S.CLOSED, S.RESOLVED),
+        (S.CLOSED, S.PENDING),
+        (S.OPEN, S.NEW),
+        (S.RESOLVED, S.PENDING),
+        (S.OPEN, S.OPEN),
+    ],
+)
 def test_refused_transitions_name_what_is_allowed(current: S, target: S) -> None:
     with pytest.raises(InvalidTransition) as caught:
         workflow.check(current, target)

@@ -9,7 +9,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -18,18 +18,18 @@ import pytest
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from notify.schedule import WEEKDAYS
-from tests.support.servers import Team
-from tests.support.notify_fakes import AUTH_TOKEN, SIGNING_SECRET, FakeSlack, FakeTwilio
-from tests.support.notify import IVAN, OLGA, notify_raw
 from notify.models import Alert
+from notify.schedule import WEEKDAYS
+from tests.support.notify import IVAN, OLGA, notify_raw
+from tests.support.notify_fakes import AUTH_TOKEN, SIGNING_SECRET, FakeSlack, FakeTwilio
+from tests.support.servers import Team
 from tests.support.waiting import wait_until
 from tickets.agent_service import AgentService
 from tickets.events import SlaBreached
 from tickets.models import Role
 from web.app import create_app
-from web.settings import Settings
 from web.runtime import runtime_of
+from web.settings import Settings
 
 V1 = "/api/v1"
 PUBLIC = "https://helpline.example.com"
@@ -48,9 +48,13 @@ def ivan_on_call(notify: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def app_client(database_url: str, fake_twilio: FakeTwilio, fake_slack: FakeSlack) -> Iterator[TestClient]:
-    settings = Settings.model_validate({
-        "database": {"url": database_url}, "web": {"public_url": PUBLIC},
-        "notify": ivan_on_call(notify_raw(fake_twilio.url, fake_slack.url))})  # type: ignore[attr-defined]
+    settings = Settings.model_validate(
+        {
+            "database": {"url": database_url},
+            "web": {"public_url": PUBLIC},
+            "notify": ivan_on_call(notify_raw(fake_twilio.url, fake_slack.url)),
+        }
+    )  # type: ignore[attr-defined]
     with TestClient(create_app(settings), raise_server_exceptions=True) as client:
         yield client
 
@@ -73,11 +77,12 @@ def tokens(app_client: TestClient) -> Team:
 
 
 def p1_breach(client: TestClient, team: Team, title: str = "VPN down for Finance") -> dict[str, Any]:
-    r = client.post(f"{V1}/tickets", headers=team.header(team.agent),
-                    json={"title": title, "impact": "high", "urgency": "high"})
+    r = client.post(
+        f"{V1}/tickets", headers=team.header(team.agent), json={"title": title, "impact": "high", "urgency": "high"}
+    )
     assert r.status_code == 201, r.text
     ticket = r.json()
-    event = SlaBreached(ticket["id"], ticket["number"], "resolution", datetime.now(timezone.utc), "p1")
+    event = SlaBreached(ticket["id"], ticket["number"], "resolution", datetime.now(UTC), "p1")
     for handler in runtime_of(client.app).scheduler.handlers:  # as the SLA scheduler does for a breach
         client.portal.call(handler, event)
     return ticket
@@ -85,26 +90,39 @@ def p1_breach(client: TestClient, team: Team, title: str = "VPN down for Finance
 
 def twilio_post(client: TestClient, path: str, params: dict[str, str], token: str = AUTH_TOKEN) -> Any:
     signature = RequestValidator(token).compute_signature(PUBLIC + path, params)
-    return client.post(path, content=urlencode(params), headers={
-        "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+    return client.post(
+        path,
+        content=urlencode(params),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+    )
 
 
-def slack_post(client: TestClient, payload: dict[str, Any], *, secret: str = SIGNING_SECRET,
-               age: int = 0, tamper: bool = False) -> Any:
+def slack_post(
+    client: TestClient, payload: dict[str, Any], *, secret: str = SIGNING_SECRET, age: int = 0, tamper: bool = False
+) -> Any:
     body = urlencode({"payload": json.dumps(payload)})
     ts = str(int(time.time()) - age)
     sig = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
     if tamper:
         body = body.replace("U024BE7LH", "U000EVIL0")
-    return client.post(f"{V1}/webhooks/slack/interactions", content=body, headers={
-        "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": sig})
+    return client.post(
+        f"{V1}/webhooks/slack/interactions",
+        content=body,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": sig,
+        },
+    )
 
 
 def button(alert_id: int, user: str = "U024BE7LH") -> dict[str, Any]:
-    return {"type": "block_actions", "user": {"id": user, "username": "someone"},
-            "channel": {"id": "C0ITONCALL", "name": "it-oncall"},
-            "actions": [{"action_id": "ack", "value": str(alert_id), "type": "button"}]}
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "username": "someone"},
+        "channel": {"id": "C0ITONCALL", "name": "it-oncall"},
+        "actions": [{"action_id": "ack", "value": str(alert_id), "type": "button"}],
+    }
 
 
 def alerts(client: TestClient, team: Team) -> list[dict[str, Any]]:
@@ -113,22 +131,29 @@ def alerts(client: TestClient, team: Team) -> list[dict[str, Any]]:
     return list(r.json()["items"])
 
 
-def test_breach_is_sent_and_acknowledged_by_sms_reply(app_client: TestClient, tokens: Team,
-                                                      fake_twilio: FakeTwilio, fake_slack: FakeSlack) -> None:
+def test_breach_is_sent_and_acknowledged_by_sms_reply(
+    app_client: TestClient, tokens: Team, fake_twilio: FakeTwilio, fake_slack: FakeSlack
+) -> None:
     c = app_client
     ticket = p1_breach(c, tokens)
     wait_until(lambda: fake_twilio.to(IVAN) and len(fake_slack.posts) == 2)
     # the dispatcher records each outcome after the provider answers: wait for the rows, not only the requests
-    wait_until(lambda: {d["status"] for d in alerts(c, tokens)[0]["deliveries"]
-                      if d["round"] == 0 and d["step"] == 0} == {"sent"})
+    wait_until(
+        lambda: (
+            {d["status"] for d in alerts(c, tokens)[0]["deliveries"] if d["round"] == 0 and d["step"] == 0} == {"sent"}
+        )
+    )
     code = ticket["number"].split("-")[1]
     path = f"{V1}/webhooks/twilio/sms"
 
     # forged: wrong token, tampered body -> 403, nothing changes
     assert twilio_post(c, path, {"From": IVAN, "Body": code}, token="not-the-token").status_code == 403
     forged = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + path, {"From": IVAN, "Body": "999"})
-    r = c.post(path, content=urlencode({"From": IVAN, "Body": code}),
-               headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": forged})
+    r = c.post(
+        path,
+        content=urlencode({"From": IVAN, "Body": code}),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": forged},
+    )
     assert r.status_code == 403
     assert runtime_of(c.app).webhook_stats.forged()["twilio"] == 2  # type: ignore[attr-defined]
     # a stranger, and a stale code, change nothing
@@ -152,8 +177,9 @@ def test_breach_is_sent_and_acknowledged_by_sms_reply(app_client: TestClient, to
     assert "no open alert" in twilio_post(c, path, {"From": IVAN, "Body": code}).text
 
 
-def test_slack_button_acknowledges_and_forgeries_are_refused(app_client: TestClient, tokens: Team,
-                                                             fake_slack: FakeSlack) -> None:
+def test_slack_button_acknowledges_and_forgeries_are_refused(
+    app_client: TestClient, tokens: Team, fake_slack: FakeSlack
+) -> None:
     c = app_client
     p1_breach(c, tokens)
     wait_until(lambda: len(fake_slack.posts) == 2)
@@ -173,8 +199,9 @@ def test_slack_button_acknowledges_and_forgeries_are_refused(app_client: TestCli
     assert all(e["action_id"] != "ack" for b in update["blocks"] if b["type"] == "actions" for e in b["elements"])
 
 
-def test_status_callback_and_permanent_errors_are_shown(app_client: TestClient, tokens: Team,
-                                                        fake_twilio: FakeTwilio, fake_slack: FakeSlack) -> None:
+def test_status_callback_and_permanent_errors_are_shown(
+    app_client: TestClient, tokens: Team, fake_twilio: FakeTwilio, fake_slack: FakeSlack
+) -> None:
     c = app_client
     fake_slack.channels.pop("#it-oncall")  # the channel was deleted: channel_not_found
     p1_breach(c, tokens)
@@ -187,8 +214,9 @@ def test_status_callback_and_permanent_errors_are_shown(app_client: TestClient, 
     assert ready["status"] == "degraded" and "slack channel_not_found" in ready["checks"]["alerting"]
 
     sid = fake_twilio.to(IVAN)[0]["sid"]
-    status = twilio_post(c, f"{V1}/webhooks/twilio/status",
-                         {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "30003"})
+    status = twilio_post(
+        c, f"{V1}/webhooks/twilio/status", {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "30003"}
+    )
     assert status.status_code == 204
     sms = next(d for d in alerts(c, tokens)[0]["deliveries"] if d["provider_id"] == sid)
     assert sms["provider_status"] == "undelivered" and sms["error_code"] == "30003"
@@ -204,18 +232,28 @@ def test_oncall_and_overrides(app_client: TestClient, tokens: Team) -> None:
     assert primary["shifts"][0]["start"] == body["at"] and primary["shifts"][-1]["end"] == body["until"]
     assert {s["person"] for s in primary["shifts"]} == {"ivan", "olga"}  # two weeks: both take a turn
 
-    now = datetime.now(timezone.utc)
-    swap = {"schedule": "it-primary", "person": "maria", "start": (now - timedelta(hours=1)).isoformat(),
-            "end": (now + timedelta(hours=5)).isoformat(), "reason": "swap"}
+    now = datetime.now(UTC)
+    swap = {
+        "schedule": "it-primary",
+        "person": "maria",
+        "start": (now - timedelta(hours=1)).isoformat(),
+        "end": (now + timedelta(hours=5)).isoformat(),
+        "reason": "swap",
+    }
     assert c.post(f"{V1}/oncall/overrides", headers=tokens.header(tokens.agent), json=swap).status_code == 403
     r = c.post(f"{V1}/oncall/overrides", headers=tokens.header(tokens.supervisor), json=swap)
     assert r.status_code == 201, r.text
-    primary = next(s for s in c.get(f"{V1}/oncall", headers=tokens.header(tokens.agent)).json()["schedules"]
-                   if s["name"] == "it-primary")
+    primary = next(
+        s
+        for s in c.get(f"{V1}/oncall", headers=tokens.header(tokens.agent)).json()["schedules"]
+        if s["name"] == "it-primary"
+    )
     assert primary["now"] == "maria" and primary["shifts"][0]["override"] is True
     bad = c.post(f"{V1}/oncall/overrides", headers=tokens.header(tokens.supervisor), json={**swap, "person": "nobody"})
     assert bad.status_code == 422
-    assert c.delete(f"{V1}/oncall/overrides/{r.json()['id']}", headers=tokens.header(tokens.supervisor)).status_code == 200
+    assert (
+        c.delete(f"{V1}/oncall/overrides/{r.json()['id']}", headers=tokens.header(tokens.supervisor)).status_code == 200
+    )
     assert c.get(f"{V1}/oncall/overrides", headers=tokens.header(tokens.agent)).json()["items"] == []
 
 
@@ -228,8 +266,9 @@ def test_ack_by_api(app_client: TestClient, tokens: Team, fake_twilio: FakeTwili
     assert r.status_code == 200 and r.json()["acknowledged_by"] == "alice"
     assert c.post(f"{V1}/alerts/{alert_id}/ack", headers=tokens.header(tokens.agent)).status_code == 409
     history = c.get(f"{V1}/tickets/{ticket['number']}/activity", headers=tokens.header(tokens.agent)).json()["items"]
-    assert [(h["actor"], h["kind"]) for h in history if (h["body"] or "").startswith("Alert acknowledged by alice (api)")
-            ] == [("alice", "comment")]
+    assert [
+        (h["actor"], h["kind"]) for h in history if (h["body"] or "").startswith("Alert acknowledged by alice (api)")
+    ] == [("alice", "comment")]
     assert OLGA not in {m["to"] for m in fake_twilio.messages}
 
 
@@ -240,13 +279,15 @@ def test_slack_members_given_by_email_are_looked_up_once(app_client: TestClient)
 
 
 @contextmanager
-def acking_from(database_url: str, fake_twilio: FakeTwilio, fake_slack: FakeSlack,
-                ack_from: str) -> Iterator[tuple[TestClient, Team]]:
+def acking_from(
+    database_url: str, fake_twilio: FakeTwilio, fake_slack: FakeSlack, ack_from: str
+) -> Iterator[tuple[TestClient, Team]]:
     """The app with [notify.slack] ack_from = ``ack_from``, and a team of agents."""
     raw = notify_raw(fake_twilio.url, fake_slack.url)  # type: ignore[attr-defined]
     raw["slack"]["ack_from"] = ack_from
-    settings = Settings.model_validate({"database": {"url": database_url}, "web": {"public_url": PUBLIC},
-                                        "notify": raw})
+    settings = Settings.model_validate(
+        {"database": {"url": database_url}, "web": {"public_url": PUBLIC}, "notify": raw}
+    )
     with TestClient(create_app(settings), raise_server_exceptions=True) as client:
         yield client, team_of(client)
 
@@ -261,8 +302,9 @@ def acknowledged_in_history(c: TestClient, team: Team, number: str) -> list[str]
     return [h["body"] for h in items if (h["body"] or "").startswith("Alert acknowledged")]
 
 
-def test_slack_acks_only_from_people_on_the_on_call_list_by_default(app_client: TestClient, tokens: Team,
-                                                                   fake_slack: FakeSlack) -> None:
+def test_slack_acks_only_from_people_on_the_on_call_list_by_default(
+    app_client: TestClient, tokens: Team, fake_slack: FakeSlack
+) -> None:
     """Anybody in #it-oncall could acknowledge; now a stranger's click changes nothing and tells them why (them
     only), and the alert records both the on-call person and the Slack user who did acknowledge."""
     c = app_client
@@ -278,20 +320,29 @@ def test_slack_acks_only_from_people_on_the_on_call_list_by_default(app_client: 
     assert slack_post(c, button(alert_id)).status_code == 200  # ivan, on the list
     alert = alerts(c, tokens)[0]
     assert (alert["state"], alert["acknowledged_by"], alert["acknowledged_via"], alert["ack_channel"]) == (
-        "acknowledged", "ivan", "Slack user U024BE7LH (@someone)", "slack")
+        "acknowledged",
+        "ivan",
+        "Slack user U024BE7LH (@someone)",
+        "slack",
+    )
     assert acknowledged_in_history(c, tokens, ticket["number"]) == [
-        f"Alert acknowledged by ivan (slack: Slack user U024BE7LH (@someone)): {alert['reason']}"]
+        f"Alert acknowledged by ivan (slack: Slack user U024BE7LH (@someone)): {alert['reason']}"
+    ]
     assert len(fake_slack.ephemerals) == 1
 
 
-def test_slack_acks_from_whoever_is_on_call(database_url: str, fake_twilio: FakeTwilio,
-                                            fake_slack: FakeSlack) -> None:
+def test_slack_acks_from_whoever_is_on_call(database_url: str, fake_twilio: FakeTwilio, fake_slack: FakeSlack) -> None:
     """ack_from = "on_call": petr is on the list (his Slack id looked up by e-mail) but on call nowhere and not
     paged for the alert; ivan is put on call by an override, so whatever the week he may."""
     with acking_from(database_url, fake_twilio, fake_slack, "on_call") as (c, team):
-        now = datetime.now(timezone.utc)
-        swap = {"schedule": "it-primary", "person": "ivan", "start": (now - timedelta(hours=1)).isoformat(),
-                "end": (now + timedelta(hours=5)).isoformat(), "reason": "test"}
+        now = datetime.now(UTC)
+        swap = {
+            "schedule": "it-primary",
+            "person": "ivan",
+            "start": (now - timedelta(hours=1)).isoformat(),
+            "end": (now + timedelta(hours=5)).isoformat(),
+            "reason": "test",
+        }
         assert c.post(f"{V1}/oncall/overrides", headers=team.header(team.supervisor), json=swap).status_code == 201
         p1_breach(c, team)
         wait_until(lambda: posted_to_the_channel(fake_slack))
@@ -308,8 +359,9 @@ def test_slack_acks_from_whoever_is_on_call(database_url: str, fake_twilio: Fake
         assert (alert["state"], alert["acknowledged_by"]) == ("acknowledged", "ivan")
 
 
-def test_slack_acks_from_anyone_when_configured(database_url: str, fake_twilio: FakeTwilio,
-                                                fake_slack: FakeSlack) -> None:
+def test_slack_acks_from_anyone_when_configured(
+    database_url: str, fake_twilio: FakeTwilio, fake_slack: FakeSlack
+) -> None:
     with acking_from(database_url, fake_twilio, fake_slack, "anyone") as (c, team):
         ticket = p1_breach(c, team)
         wait_until(lambda: posted_to_the_channel(fake_slack))
@@ -317,9 +369,13 @@ def test_slack_acks_from_anyone_when_configured(database_url: str, fake_twilio: 
         assert slack_post(c, button(alert_id, user="U0STRANGER")).status_code == 200
         alert = alerts(c, team)[0]
         assert (alert["state"], alert["acknowledged_by"], alert["acknowledged_via"]) == (
-            "acknowledged", "slack:U0STRANGER", "Slack user U0STRANGER (@someone)")
+            "acknowledged",
+            "slack:U0STRANGER",
+            "Slack user U0STRANGER (@someone)",
+        )
         assert acknowledged_in_history(c, team, ticket["number"]) == [
-            f"Alert acknowledged by slack:U0STRANGER (slack: Slack user U0STRANGER (@someone)): {alert['reason']}"]
+            f"Alert acknowledged by slack:U0STRANGER (slack: Slack user U0STRANGER (@someone)): {alert['reason']}"
+        ]
         assert fake_slack.ephemerals == []
 
 
@@ -339,7 +395,7 @@ def test_an_sla_event_reaches_alerting_once(app_client: TestClient, tokens: Team
 
     alerts.open = counting_open  # type: ignore[method-assign]
     ticket = p1_breach(app_client, tokens)  # the scheduler's handlers, as for a breach it records
-    event = SlaBreached(ticket["id"], ticket["number"], "resolution", datetime.now(timezone.utc), "p1")
+    event = SlaBreached(ticket["id"], ticket["number"], "resolution", datetime.now(UTC), "p1")
     app_client.portal.call(runtime.bus.publish, event)  # what the scheduler publishes after its commit
     assert opened == ["sla.breached"]
     assert app_client.portal.call(Alert.filter(ticket_id=ticket["id"]).count) == 1

@@ -112,7 +112,15 @@ SAMPLES: dict[str, Callable[[World], Sample]] = {
     f"GET {V1}/oncall/overrides": lambda w: Sample(),
     # this app has no [notify] schedules: past the role check the answer is 422 unknown schedule, and there is
     # neither an override nor an alert to act on (real calls: tests/web/test_api_alerting.py)
-    f"POST {V1}/oncall/overrides": lambda w: Sample(body={"schedule": "it-primary", "person": "ivan", "start": "2026-03-02T09:00:00Z", "end": "2026-03-03T09:00:00Z"}, allowed_status=422),
+    f"POST {V1}/oncall/overrides": lambda w: Sample(
+        body={
+            "schedule": "it-primary",
+            "person": "ivan",
+            "start": "2026-03-02T09:00:00Z",
+            "end": "2026-03-03T09:00:00Z",
+        },
+        allowed_status=422,
+    ),
     f"DELETE {V1}/oncall/overrides/{{override_id}}": lambda w: Sample({"override_id": 1}, allowed_status=404),
     f"GET {V1}/alerts": lambda w: Sample(query={"state": "open"}),
     f"POST {V1}/alerts/{{alert_id}}/ack": lambda w: Sample({"alert_id": 1}, allowed_status=404),
@@ -120,7 +128,8 @@ SAMPLES: dict[str, Callable[[World], Sample]] = {
     f"GET {V1}/pbx": lambda w: Sample(),
     f"GET {V1}/queues": lambda w: Sample(),
     f"GET {V1}/directory": lambda w: Sample(),
-    # this app has no PBX: past the role check the answer is 503 no-pbx (a real call: tests/web/runtime/test_telephony.py)
+    # this app has no PBX: past the role check the answer is 503 no-pbx (a real call:
+    # tests/web/runtime/test_telephony.py)
     f"POST {V1}/calls/originate": lambda w: Sample(body={"number": "+1 555 123 0001"}, allowed_status=503),
     f"POST {V1}/people": lambda w: Sample(body={"name": "Ivan Petrov"}),
     f"GET {V1}/people": lambda w: Sample(query={"q": "person"}),
@@ -132,8 +141,9 @@ SAMPLES: dict[str, Callable[[World], Sample]] = {
     f"PATCH {V1}/agents/{{agent_id}}": lambda w: Sample({"agent_id": w.ids["bob"]}, {"display_name": "Robert"}),
     f"GET {V1}/agents/{{agent_id}}/tokens": lambda w: Sample({"agent_id": w.ids["bob"]}),
     f"POST {V1}/agents/{{agent_id}}/tokens": lambda w: Sample({"agent_id": w.ids["bob"]}, {"name": "script"}),
-    f"DELETE {V1}/agents/{{agent_id}}/tokens/{{token_id}}":
-        lambda w: Sample({"agent_id": w.ids["bob"], "token_id": w.token("bob")}),
+    f"DELETE {V1}/agents/{{agent_id}}/tokens/{{token_id}}": lambda w: Sample(
+        {"agent_id": w.ids["bob"], "token_id": w.token("bob")}
+    ),
 }
 
 
@@ -184,7 +194,8 @@ def assert_401(r: Any, kind: str, what: str) -> str | None:
 
 
 def test_anonymous_and_bad_credentials_get_401_everywhere_but_health(
-        client: TestClient, team: Team, bad_credentials: dict[str, dict[str, str]]) -> None:
+    client: TestClient, team: Team, bad_credentials: dict[str, dict[str, str]]
+) -> None:
     world = World(client, team)
     failures: list[str | None] = []
     for key in sorted(OPERATIONS):
@@ -202,8 +213,11 @@ def test_anonymous_and_bad_credentials_get_401_everywhere_but_health(
                 if r.status_code != 200:
                     failures.append(f"{key} {what}: a public endpoint refused a bad header with {r.status_code}")
                 continue
-            kind = "invalid-token" if what in ("unknown token", "not a helpline token", "revoked token",
-                                               "deactivated agent") else "unauthenticated"
+            kind = (
+                "invalid-token"
+                if what in ("unknown token", "not a helpline token", "revoked token", "deactivated agent")
+                else "unauthenticated"
+            )
             failures.append(assert_401(r, kind, f"{key} {what}"))
     assert [f for f in failures if f] == []
 
@@ -292,10 +306,13 @@ def test_an_agent_may_assign_unassigned_or_own_tickets(client: TestClient, team:
 
 
 @pytest.mark.parametrize("change", [{"assignee": "alice"}, {"assignee": None}, {"assignee": "bob", "group": "desk"}])
-def test_an_agent_cannot_take_a_ticket_assigned_to_another(client: TestClient, team: Team,
-                                                           change: dict[str, Any]) -> None:
+def test_an_agent_cannot_take_a_ticket_assigned_to_another(
+    client: TestClient, team: Team, change: dict[str, Any]
+) -> None:
     alice, bob = team.header(team.agent), team.header(team.other_agent)
-    number = client.post(f"{V1}/tickets", headers=bob, json={"title": "Laptop battery", "assignee": "bob"}).json()["number"]
+    number = client.post(f"{V1}/tickets", headers=bob, json={"title": "Laptop battery", "assignee": "bob"}).json()[
+        "number"
+    ]
     before = client.get(f"{V1}/tickets/{number}", headers=bob).json()
     r = client.post(f"{V1}/tickets/{number}/assign", headers=alice, json=change)
     assert r.status_code == 403, r.text
@@ -308,7 +325,9 @@ def test_an_agent_cannot_take_a_ticket_assigned_to_another(client: TestClient, t
 def test_supervisors_and_admins_may_reassign_any_ticket(client: TestClient, team: Team, role: str) -> None:
     bob = team.header(team.other_agent)
     boss = team.header(team.supervisor if role == "supervisor" else team.admin)
-    number = client.post(f"{V1}/tickets", headers=bob, json={"title": "Laptop battery", "assignee": "bob"}).json()["number"]
+    number = client.post(f"{V1}/tickets", headers=bob, json={"title": "Laptop battery", "assignee": "bob"}).json()[
+        "number"
+    ]
     r = client.post(f"{V1}/tickets/{number}/assign", headers=boss, json={"assignee": "alice"})
     assert r.status_code == 200 and r.json()["assignee"]["login"] == "alice"
     history = client.get(f"{V1}/tickets/{number}/activity", headers=bob).json()["items"]
@@ -325,8 +344,7 @@ def test_token_secrets_are_stored_only_as_hashes_and_shown_once(client: TestClie
     erin = created.json()
     issued = client.post(f"{V1}/agents/{erin['id']}/tokens", headers=admin, json={"name": "script"})
     assert issued.status_code == 201
-    secrets_shown = [erin["token"], issued.json()["token"], team.admin, team.supervisor, team.agent,
-                     team.other_agent]
+    secrets_shown = [erin["token"], issued.json()["token"], team.admin, team.supervisor, team.agent, team.other_agent]
     assert all(s.startswith("hl_") and len(s) >= 40 for s in secrets_shown)
     assert client.get(f"{V1}/me", headers=bearer(issued.json()["token"])).json()["login"] == "erin"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from starlette.testclient import TestClient
@@ -10,10 +10,10 @@ from starlette.testclient import TestClient
 from tests.support.servers import Team
 from tickets.calls.intake import CallIntake, IntakeSettings
 from tickets.models import CallOutcome
-from web.settings import Settings, load_settings
 from web.runtime import runtime_of
+from web.settings import Settings, load_settings
 
-T0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -27,18 +27,30 @@ def feed_calls(client: TestClient) -> None:
         runtime = runtime_of(client.app)
         numbers = runtime.settings.directory.number_policy()
         intake = CallIntake(runtime.tickets, settings=IntakeSettings(numbers=numbers))
-        for n, (number, outcome) in enumerate([("+15551230001", CallOutcome.ANSWERED),
-                                               ("5551230002", CallOutcome.ABANDONED),
-                                               ("anonymous", CallOutcome.TIMEOUT),
-                                               ("(555) 123-0001", CallOutcome.ANSWERED)]):
+        for n, (number, outcome) in enumerate(
+            [
+                ("+15551230001", CallOutcome.ANSWERED),
+                ("5551230002", CallOutcome.ABANDONED),
+                ("anonymous", CallOutcome.TIMEOUT),
+                ("(555) 123-0001", CallOutcome.ANSWERED),
+            ]
+        ):
             lid, at = f"17957957{n}.0", T0 + timedelta(minutes=n)
-            await intake.offered(pbx="main", linkedid=lid, at=at, caller_number=number, caller_name="Иван",
-                                 queue="helpdesk")
+            await intake.offered(
+                pbx="main", linkedid=lid, at=at, caller_number=number, caller_name="Иван", queue="helpdesk"
+            )
             if outcome is CallOutcome.ANSWERED:
-                await intake.answered(pbx="main", linkedid=lid, at=at, agent_name="Alice", agent_extension="102",
-                                      wait_seconds=4)
-            await intake.ended(pbx="main", linkedid=lid, at=at + timedelta(seconds=30), outcome=outcome,
-                               wait_seconds=4, talk_seconds=26 if outcome is CallOutcome.ANSWERED else None)
+                await intake.answered(
+                    pbx="main", linkedid=lid, at=at, agent_name="Alice", agent_extension="102", wait_seconds=4
+                )
+            await intake.ended(
+                pbx="main",
+                linkedid=lid,
+                at=at + timedelta(seconds=30),
+                outcome=outcome,
+                wait_seconds=4,
+                talk_seconds=26 if outcome is CallOutcome.ANSWERED else None,
+            )
 
     client.portal.call(feed)
 
@@ -66,8 +78,12 @@ def test_a_ticket_shows_its_calls(client: TestClient, team: Team) -> None:
     ticket_id = client.get("/api/v1/calls", headers=h, params={"caller": "5551230001"}).json()["items"][0]["ticket_id"]
     ticket = client.get(f"/api/v1/tickets/{ticket_id}", headers=h).json()
     assert [(c["opened_ticket"], c["outcome"], c["caller_e164"]) for c in ticket["calls"]] == [
-        (True, "answered", "+15551230001"), (False, "answered", "+15551230001")]
+        (True, "answered", "+15551230001"),
+        (False, "answered", "+15551230001"),
+    ]
     assert ticket["assignee"]["login"] == "alice" and ticket["channel"] == "phone"
     missed = client.get("/api/v1/calls", headers=h, params={"outcome": "timeout"}).json()["items"][0]
-    assert client.get(f"/api/v1/tickets/{missed['ticket_id']}", headers=h).json()["title"] == \
-        "Missed call: Иван (a withheld number)", "no number to call back: no call back asked"
+    assert (
+        client.get(f"/api/v1/tickets/{missed['ticket_id']}", headers=h).json()["title"]
+        == "Missed call: Иван (a withheld number)"
+    ), "no number to call back: no call back asked"

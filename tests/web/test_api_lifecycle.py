@@ -9,10 +9,18 @@ from tests.support.servers import Team
 
 def test_lifecycle_from_new_to_closed_and_reopened(client: TestClient, team: Team) -> None:
     h = team.header(team.agent)
-    created = client.post("/api/v1/tickets", headers=h, json={
-        "title": "VPN не подключается", "description": "С утра, у всего отдела", "impact": "high",
-        "urgency": "high", "channel": "phone", "caller_number": "+7 916 123-45-67",
-    })
+    created = client.post(
+        "/api/v1/tickets",
+        headers=h,
+        json={
+            "title": "VPN не подключается",
+            "description": "С утра, у всего отдела",
+            "impact": "high",
+            "urgency": "high",
+            "channel": "phone",
+            "caller_number": "+7 916 123-45-67",
+        },
+    )
     assert created.status_code == 201, created.text
     ticket = created.json()
     assert ticket["number"] == "IT-1" and ticket["priority"] == "P1" and ticket["status"] == "new"
@@ -29,8 +37,9 @@ def test_lifecycle_from_new_to_closed_and_reopened(client: TestClient, team: Tea
     comment = client.post("/api/v1/tickets/1/comments", headers=h, json={"body": "Перезапускаю шлюз", "public": True})
     assert comment.status_code == 201 and comment.json()["kind"] == "comment"
 
-    resolved = client.post("/api/v1/tickets/IT-1/transitions", headers=h,
-                           json={"to": "resolved", "resolution": "Шлюз перезапущен"})
+    resolved = client.post(
+        "/api/v1/tickets/IT-1/transitions", headers=h, json={"to": "resolved", "resolution": "Шлюз перезапущен"}
+    )
     assert resolved.json()["status"] == "resolved" and resolved.json()["resolved_at"] is not None
 
     closed = client.post("/api/v1/tickets/IT-1/transitions", headers=h, json={"to": "closed"})

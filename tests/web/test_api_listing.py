@@ -19,20 +19,67 @@ SORTS = ("-created", "created", "-updated", "updated", "priority")
 
 #: The seeded tickets; ticket i is IT-(i+1). Statuses are reached through the workflow after creation.
 SEED: list[dict[str, Any]] = [
-    dict(title="VPN не подключается", description="С утра у всего отдела", type="incident", impact="high",
-         urgency="high", channel="phone", assignee="alice", group="network", requester="ivan", status="open"),
-    dict(title="Принтер на третьем этаже", type="service_request", impact="low", urgency="low", channel="email",
-         group="desk"),
-    dict(title="เครื่องพิมพ์ไม่ทำงาน", description="ชั้นสาม ห้องประชุม", type="incident", impact="medium",
-         urgency="high", channel="web", assignee="bob", group="desk", requester="somchai", status="pending"),
-    dict(title="Outlook crashes on start", description="since the update", impact="medium", urgency="medium",
-         channel="api", assignee="alice", requester="ivan", status="resolved"),
-    dict(title="Заявка от ИВАНА", description="Нужен новый ноутбук", type="service_request", impact="high",
-         urgency="medium", channel="phone"),
-    dict(title="Straße sign-in broken", impact="low", urgency="medium", channel="web", assignee="bob",
-         group="network"),
-    dict(title="Monitor flickers", description="описание: иван звонил дважды", impact="high", urgency="low",
-         channel="phone", assignee="alice", group="desk", requester="somchai"),
+    dict(
+        title="VPN не подключается",
+        description="С утра у всего отдела",
+        type="incident",
+        impact="high",
+        urgency="high",
+        channel="phone",
+        assignee="alice",
+        group="network",
+        requester="ivan",
+        status="open",
+    ),
+    dict(
+        title="Принтер на третьем этаже",
+        type="service_request",
+        impact="low",
+        urgency="low",
+        channel="email",
+        group="desk",
+    ),
+    dict(
+        title="เครื่องพิมพ์ไม่ทำงาน",
+        description="ชั้นสาม ห้องประชุม",
+        type="incident",
+        impact="medium",
+        urgency="high",
+        channel="web",
+        assignee="bob",
+        group="desk",
+        requester="somchai",
+        status="pending",
+    ),
+    dict(
+        title="Outlook crashes on start",
+        description="since the update",
+        impact="medium",
+        urgency="medium",
+        channel="api",
+        assignee="alice",
+        requester="ivan",
+        status="resolved",
+    ),
+    dict(
+        title="Заявка от ИВАНА",
+        description="Нужен новый ноутбук",
+        type="service_request",
+        impact="high",
+        urgency="medium",
+        channel="phone",
+    ),
+    dict(title="Straße sign-in broken", impact="low", urgency="medium", channel="web", assignee="bob", group="network"),
+    dict(
+        title="Monitor flickers",
+        description="описание: иван звонил дважды",
+        impact="high",
+        urgency="low",
+        channel="phone",
+        assignee="alice",
+        group="desk",
+        requester="somchai",
+    ),
     dict(title="CPU at 100% on db_1", impact="low", urgency="low", channel="api"),
 ]
 
@@ -68,8 +115,11 @@ def desk(client: TestClient, team: Team) -> Desk:
         status = spec.get("status")
         path = {"open": ["open"], "pending": ["pending"], "resolved": ["open", "resolved"]}.get(status or "", [])
         for to in path:
-            r = client.post(f"{V1}/tickets/IT-{i + 1}/transitions", headers=h, json={"to": to, "resolution": "done"}
-                            if to == "resolved" else {"to": to})
+            r = client.post(
+                f"{V1}/tickets/IT-{i + 1}/transitions",
+                headers=h,
+                json={"to": to, "resolution": "done"} if to == "resolved" else {"to": to},
+            )
             assert r.status_code == 200, r.text
     return Desk(client, team, people)
 
@@ -119,13 +169,29 @@ def test_filters(desk: Desk) -> None:
 def test_text_search_is_case_insensitive_in_every_script(desk: Desk) -> None:
     t = desk.team.agent
     cases: list[tuple[str, list[int]]] = [
-        ("ИВАН", [4, 6]), ("иван", [4, 6]), ("Иван", [4, 6]), ("иВаН", [4, 6]),  # title "ИВАНА", description "иван"
-        ("ПРИНТЕР", [1]), ("принтер НА третьем", [1]), ("отдела", [0]),  # words of the description too
-        ("พิมพ์", [2]), ("ไม่ทำงาน", [2]), ("ห้องประชุม", [2]),  # Thai, with its combining vowel and tone marks
-        ("STRASSE", [5]), ("straße", [5]), ("SIGN-IN", [5]),  # full case folding, not just lower()
-        ("outlook", [3]), ("OUTLOOK CRASHES", [3]), ("it-4", [3]), ("IT-8", [7]),  # the number
-        ("100%", [7]), ("db_1", [7]),  # LIKE wildcards are literal text...
-        ("0_", []), ("v%n", []), ("%%", []), ("\\", []),  # ...never wildcards
+        ("ИВАН", [4, 6]),
+        ("иван", [4, 6]),
+        ("Иван", [4, 6]),
+        ("иВаН", [4, 6]),  # title "ИВАНА", description "иван"
+        ("ПРИНТЕР", [1]),
+        ("принтер НА третьем", [1]),
+        ("отдела", [0]),  # words of the description too
+        ("พิมพ์", [2]),
+        ("ไม่ทำงาน", [2]),
+        ("ห้องประชุม", [2]),  # Thai, with its combining vowel and tone marks
+        ("STRASSE", [5]),
+        ("straße", [5]),
+        ("SIGN-IN", [5]),  # full case folding, not just lower()
+        ("outlook", [3]),
+        ("OUTLOOK CRASHES", [3]),
+        ("it-4", [3]),
+        ("IT-8", [7]),  # the number
+        ("100%", [7]),
+        ("db_1", [7]),  # LIKE wildcards are literal text...
+        ("0_", []),
+        ("v%n", []),
+        ("%%", []),
+        ("\\", []),  # ...never wildcards
         ("nothing like this", []),
     ]
     for q, expected in cases:
@@ -156,8 +222,14 @@ def _key(sort: str) -> Callable[[dict[str, Any]], Any]:
     }[sort]
 
 
-def walk(client: TestClient, headers: dict[str, str], sort: str, limit: int,
-         between: Callable[[int], None] | None = None, **params: Any) -> list[dict[str, Any]]:
+def walk(
+    client: TestClient,
+    headers: dict[str, str],
+    sort: str,
+    limit: int,
+    between: Callable[[int], None] | None = None,
+    **params: Any,
+) -> list[dict[str, Any]]:
     """Every page of a listing, following ``next``; ``between(page)`` runs after each page is fetched."""
     seen: list[dict[str, Any]] = []
     cursor: str | None = None
@@ -208,11 +280,14 @@ def test_pagination_never_skips_or_repeats_while_tickets_are_created(desk: Desk)
             if page >= 3:  # oldest-first sorts meet the new tickets again: stop feeding them at some point
                 return
             for j in range(2):
-                body = {"title": f"Created while paging {page}.{j}", "impact": levels[(page + j) % 3],
-                        "urgency": levels[(page * 2 + j) % 3]}
+                body = {
+                    "title": f"Created while paging {page}.{j}",
+                    "impact": levels[(page + j) % 3],
+                    "urgency": levels[(page * 2 + j) % 3],
+                }
                 r = client.post(f"{V1}/tickets", headers=h, json=body)
                 assert r.status_code == 201
-                created.append(r.json()["id"])
+                created.append(r.json()["id"])  # noqa: B023 (called within this iteration)
 
         seen = walk(client, h, sort, 2, between=create_two)
         ids = [t["id"] for t in seen]
@@ -227,12 +302,18 @@ def test_pagination_never_skips_or_repeats_while_tickets_are_created(desk: Desk)
 def test_newest_first_pagination_is_stable_while_tickets_change(desk: Desk) -> None:
     client, h = desk.client, desk.team.header(desk.team.admin)
     before = [t["id"] for t in walk(client, h, "-created", 200)]
-    changes = iter([
-        ("PATCH", "IT-8", {"title": "CPU at 100%, still"}), ("PATCH", "IT-1", {"impact": "low"}),
-        ("POST", "IT-2/transitions", {"to": "open"}), ("POST", "IT-3/assign", {"assignee": "ada"}),
-        ("POST", "IT-8/comments", {"body": "again"}), ("PATCH", "IT-5", {"urgency": "high", "group": "x"}),
-        ("POST", "IT-4/transitions", {"to": "closed"}), ("PATCH", "IT-7", {"type": "service_request"}),
-    ])
+    changes = iter(
+        [
+            ("PATCH", "IT-8", {"title": "CPU at 100%, still"}),
+            ("PATCH", "IT-1", {"impact": "low"}),
+            ("POST", "IT-2/transitions", {"to": "open"}),
+            ("POST", "IT-3/assign", {"assignee": "ada"}),
+            ("POST", "IT-8/comments", {"body": "again"}),
+            ("PATCH", "IT-5", {"urgency": "high", "group": "x"}),
+            ("POST", "IT-4/transitions", {"to": "closed"}),
+            ("PATCH", "IT-7", {"type": "service_request"}),
+        ]
+    )
 
     def change_and_create(page: int) -> None:
         for method, path, body in (next(changes), next(changes)):
@@ -275,8 +356,10 @@ def test_pagination_with_tickets_created_concurrently(desk: Desk) -> None:
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        walked = {sort: [t["id"] for t in walk(client, h, sort, 3, between=await_a_new_ticket)]
-                  for sort in ("-created", "created")}
+        walked = {
+            sort: [t["id"] for t in walk(client, h, sort, 3, between=await_a_new_ticket)]
+            for sort in ("-created", "created")
+        }
     finally:
         stop.set()
         thread.join()
@@ -297,19 +380,25 @@ TEXTS = {
     "emoji": "Printer 🖨️ on fire 🔥 👩🏽‍💻 🇺🇦 🏳️‍🌈",
     "rtl": "המדפסת לא עובדת \u200fالطابعة لا تعمل\u200e (floor 3)",
     "decomposed": "Cafe\u0301 re\u0301sume\u0301 Å",  # NFD: must come back NFD, not normalised
-    "astral": "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝟙𝟚𝟛 𐍈 \U0001F9D1\u200D\U0001F527 ﷽",
+    "astral": "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝟙𝟚𝟛 𐍈 \U0001f9d1\u200d\U0001f527 ﷽",
 }
 
 
 def test_text_in_every_script_round_trips_byte_exact(client: TestClient, team: Team) -> None:
     h = team.header(team.agent)
     for kind, text in TEXTS.items():
-        person = client.post(f"{V1}/people", headers=h, json={"name": text, "department": text[:100],
-                                                               "title": text[:100], "external_id": kind + text})
+        person = client.post(
+            f"{V1}/people",
+            headers=h,
+            json={"name": text, "department": text[:100], "title": text[:100], "external_id": kind + text},
+        )
         assert person.status_code == 201, person.text
         pid = person.json()["id"]
-        ticket = client.post(f"{V1}/tickets", headers=h, json={
-            "title": text, "description": text + "\n" + text, "group": text[:64], "requester_id": pid})
+        ticket = client.post(
+            f"{V1}/tickets",
+            headers=h,
+            json={"title": text, "description": text + "\n" + text, "group": text[:64], "requester_id": pid},
+        )
         assert ticket.status_code == 201, ticket.text
         number = ticket.json()["number"]
         comment = client.post(f"{V1}/tickets/{number}/comments", headers=h, json={"body": text, "public": True})
@@ -323,8 +412,7 @@ def test_text_in_every_script_round_trips_byte_exact(client: TestClient, team: T
             assert r.status_code == 200
             assert text.encode("utf-8") in r.content, f"{kind}: not byte-exact in {r.request.url}"
         p = stored_person.json()
-        assert (p["name"], p["department"], p["title"], p["external_id"]) == (text, text[:100], text[:100],
-                                                                             kind + text)
+        assert (p["name"], p["department"], p["title"], p["external_id"]) == (text, text[:100], text[:100], kind + text)
         t = stored.json()
         assert (t["title"], t["description"], t["group"]) == (text, text + "\n" + text, text[:64])
         assert t["requester"]["name"] == text

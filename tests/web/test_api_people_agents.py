@@ -31,7 +31,9 @@ def walk(client: TestClient, url: str, headers: dict[str, str], limit: int, **pa
     items: list[dict[str, Any]] = []
     cursor = None
     for _ in range(100):
-        r = client.get(url, headers=headers, params={"limit": limit, **params, **({"cursor": cursor} if cursor else {})})
+        r = client.get(
+            url, headers=headers, params={"limit": limit, **params, **({"cursor": cursor} if cursor else {})}
+        )
         assert r.status_code == 200, r.text
         assert len(r.json()["items"]) <= limit
         items.extend(r.json()["items"])
@@ -46,9 +48,19 @@ def walk(client: TestClient, url: str, headers: dict[str, str], limit: int, **pa
 
 def test_people_create_read_update(client: TestClient, team: Team) -> None:
     h = team.header(team.agent)
-    r = client.post(f"{V1}/people", headers=h, json={
-        "name": "Иван Петров", "email": "ivan@example.com", "phone": "+7 916 123-45-67", "department": "Бухгалтерия",
-        "title": "Главный бухгалтер", "external_id": "S-1-5-21-1001", "vip": True})
+    r = client.post(
+        f"{V1}/people",
+        headers=h,
+        json={
+            "name": "Иван Петров",
+            "email": "ivan@example.com",
+            "phone": "+7 916 123-45-67",
+            "department": "Бухгалтерия",
+            "title": "Главный бухгалтер",
+            "external_id": "S-1-5-21-1001",
+            "vip": True,
+        },
+    )
     assert r.status_code == 201, r.text
     ivan = r.json()
     assert ivan["name"] == "Иван Петров" and ivan["vip"] is True and ivan["external_id"] == "S-1-5-21-1001"
@@ -61,13 +73,22 @@ def test_people_create_read_update(client: TestClient, team: Team) -> None:
     changed = client.get(f"{V1}/people/{ivan['id']}", headers=h).json()
     assert changed == r.json()
     assert (changed["email"], changed["department"], changed["vip"]) == (None, "IT", False)
-    assert (changed["name"], changed["phone"], changed["external_id"]) == (ivan["name"], ivan["phone"],
-                                                                           ivan["external_id"])
+    assert (changed["name"], changed["phone"], changed["external_id"]) == (
+        ivan["name"],
+        ivan["phone"],
+        ivan["external_id"],
+    )
     assert changed["created_at"] == ivan["created_at"] and when(changed["updated_at"]) > when(ivan["updated_at"])
 
     minimal = client.post(f"{V1}/people", headers=h, json={"name": "Walk-in"}).json()
     assert {k: minimal[k] for k in ("email", "phone", "department", "title", "external_id", "vip")} == {
-        "email": None, "phone": None, "department": None, "title": None, "external_id": None, "vip": False}
+        "email": None,
+        "phone": None,
+        "department": None,
+        "title": None,
+        "external_id": None,
+        "vip": False,
+    }
     assert client.patch(f"{V1}/people/{minimal['id']}", headers=h, json={"name": None}).status_code == 422
     assert client.get(f"{V1}/people/999", headers=h).status_code == 404
     assert client.patch(f"{V1}/people/999", headers=h, json={"vip": True}).status_code == 404
@@ -89,11 +110,11 @@ def test_people_search_and_pagination(client: TestClient, team: Team) -> None:
         assert r.status_code == 200, r.text
         return [ids.index(p["id"]) for p in r.json()["items"]]
 
-    assert search("иван") == [0, 1]      # name, any case
+    assert search("иван") == [0, 1]  # name, any case
     assert search("ИВАННА") == [1]
     assert search("бухгалтерия") == [0]  # department
     assert search("EXAMPLE.CO") == [0, 2]  # email
-    assert search("555 0101") == [1]      # phone
+    assert search("555 0101") == [1]  # phone
     assert search("สมชาย") == [3]
     assert search("STRASSE") == [4] and search("zoë") == [4]
     assert search("nobody") == []
@@ -108,7 +129,9 @@ def test_people_search_and_pagination(client: TestClient, team: Team) -> None:
 def test_people_external_id_is_unique(client: TestClient, team: Team) -> None:
     h = team.header(team.agent)
     first = client.post(f"{V1}/people", headers=h, json={"name": "A", "external_id": "S-1-5-21-7"}).json()
-    assert "S-1-5-21-7" in conflict(client.post(f"{V1}/people", headers=h, json={"name": "B", "external_id": "S-1-5-21-7"}))
+    assert "S-1-5-21-7" in conflict(
+        client.post(f"{V1}/people", headers=h, json={"name": "B", "external_id": "S-1-5-21-7"})
+    )
     other = client.post(f"{V1}/people", headers=h, json={"name": "B", "external_id": "S-1-5-21-8"}).json()
     conflict(client.patch(f"{V1}/people/{other['id']}", headers=h, json={"external_id": "S-1-5-21-7"}))
     assert client.get(f"{V1}/people/{other['id']}", headers=h).json()["external_id"] == "S-1-5-21-8"
@@ -124,9 +147,17 @@ def test_people_external_id_is_unique(client: TestClient, team: Team) -> None:
 
 def test_agent_creation_returns_a_working_token_once(client: TestClient, team: Team) -> None:
     admin = team.header(team.admin)
-    r = client.post(f"{V1}/agents", headers=admin, json={
-        "login": "carol", "display_name": "Carol Díaz", "role": "supervisor", "extension": "205",
-        "email": "carol@example.com"})
+    r = client.post(
+        f"{V1}/agents",
+        headers=admin,
+        json={
+            "login": "carol",
+            "display_name": "Carol Díaz",
+            "role": "supervisor",
+            "extension": "205",
+            "email": "carol@example.com",
+        },
+    )
     assert r.status_code == 201, r.text
     carol = r.json()
     token = carol.pop("token")
@@ -167,8 +198,9 @@ def test_agent_update_role_extension_active(client: TestClient, team: Team) -> N
     assert after == r.json() and after["display_name"] == before["display_name"]
     assert when(after["updated_at"]) > when(before["updated_at"]) and after["created_at"] == before["created_at"]
     # The new role is in force for the agent's next request: bob may now take alice's ticket.
-    number = client.post(f"{V1}/tickets", headers=team.header(team.agent),
-                         json={"title": "x", "assignee": "alice"}).json()["number"]
+    number = client.post(
+        f"{V1}/tickets", headers=team.header(team.agent), json={"title": "x", "assignee": "alice"}
+    ).json()["number"]
     assert client.post(f"{V1}/tickets/{number}/assign", headers=bob, json={"assignee": "bob"}).status_code == 200
 
     assert client.patch(f"{V1}/agents/{bob_id}", headers=admin, json={"extension": None}).json()["extension"] is None
@@ -183,17 +215,27 @@ def test_agent_update_role_extension_active(client: TestClient, team: Team) -> N
 
 def test_duplicate_login_or_extension_is_409(client: TestClient, team: Team) -> None:
     admin = team.header(team.admin)
-    assert "alice" in conflict(client.post(f"{V1}/agents", headers=admin, json={"login": "alice", "display_name": "A2"}))
-    assert "102" in conflict(client.post(f"{V1}/agents", headers=admin,
-                                         json={"login": "alice2", "display_name": "A2", "extension": "102"}))
-    assert [a["login"] for a in client.get(f"{V1}/agents", headers=admin).json()["items"]] == ["ada", "sam", "alice", "bob"]
+    assert "alice" in conflict(
+        client.post(f"{V1}/agents", headers=admin, json={"login": "alice", "display_name": "A2"})
+    )
+    assert "102" in conflict(
+        client.post(f"{V1}/agents", headers=admin, json={"login": "alice2", "display_name": "A2", "extension": "102"})
+    )
+    assert [a["login"] for a in client.get(f"{V1}/agents", headers=admin).json()["items"]] == [
+        "ada",
+        "sam",
+        "alice",
+        "bob",
+    ]
     bob_id = client.get(f"{V1}/me", headers=team.header(team.other_agent)).json()["id"]
     conflict(client.patch(f"{V1}/agents/{bob_id}", headers=admin, json={"extension": "102"}))
     assert client.get(f"{V1}/agents/{bob_id}", headers=admin).json()["extension"] == "103"
     # An agent keeping their own extension is no conflict; a freed extension can be given to somebody else.
     assert client.patch(f"{V1}/agents/{bob_id}", headers=admin, json={"extension": "103"}).status_code == 200
     assert client.patch(f"{V1}/agents/{bob_id}", headers=admin, json={"extension": None}).status_code == 200
-    created = client.post(f"{V1}/agents", headers=admin, json={"login": "eve", "display_name": "Eve", "extension": "103"})
+    created = client.post(
+        f"{V1}/agents", headers=admin, json={"login": "eve", "display_name": "Eve", "extension": "103"}
+    )
     assert created.status_code == 201
 
 
@@ -233,8 +275,12 @@ def test_tokens_issue_list_revoke(client: TestClient, team: Team) -> None:
 
 
 def test_me_is_whoever_the_token_belongs_to(client: TestClient, team: Team) -> None:
-    for token, login, role in ((team.admin, "ada", "admin"), (team.supervisor, "sam", "supervisor"),
-                               (team.agent, "alice", "agent"), (team.other_agent, "bob", "agent")):
+    for token, login, role in (
+        (team.admin, "ada", "admin"),
+        (team.supervisor, "sam", "supervisor"),
+        (team.agent, "alice", "agent"),
+        (team.other_agent, "bob", "agent"),
+    ):
         r = client.get(f"{V1}/me", headers=bearer(token))
         assert r.status_code == 200
         me = r.json()

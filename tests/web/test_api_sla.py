@@ -4,7 +4,7 @@ configured policies and calendars can be read. On SQLite and PostgreSQL, with th
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -38,8 +38,9 @@ def token(sla_client: TestClient) -> dict[str, str]:
 
 
 def test_a_ticket_shows_its_clocks(sla_client: TestClient, token: dict[str, str]) -> None:
-    created = sla_client.post("/api/v1/tickets", headers=token,
-                              json={"title": "Mail down", "impact": "high", "urgency": "high"})
+    created = sla_client.post(
+        "/api/v1/tickets", headers=token, json={"title": "Mail down", "impact": "high", "urgency": "high"}
+    )
     assert created.status_code == 201, created.text
     detail = sla_client.get(f"/api/v1/tickets/{created.json()['number']}", headers=token)
     assert detail.status_code == 200
@@ -47,20 +48,28 @@ def test_a_ticket_shows_its_clocks(sla_client: TestClient, token: dict[str, str]
     assert set(clocks) == {"first_response", "resolution"}
     first = clocks["first_response"]
     assert (first["policy"], first["calendar"], first["state"], first["target_seconds"]) == (
-        "p1-incidents", "24x7", "running", 900)
+        "p1-incidents",
+        "24x7",
+        "running",
+        900,
+    )
     assert 0 <= first["percent_used"] < 5 and 890 <= first["remaining_seconds"] <= 900
     assert first["due_at"] is not None and first["warned"] == []
 
     number = created.json()["number"]
-    comment = sla_client.post(f"/api/v1/tickets/{number}/comments", headers=token,
-                              json={"body": "Looking into it", "public": True})
+    comment = sla_client.post(
+        f"/api/v1/tickets/{number}/comments", headers=token, json={"body": "Looking into it", "public": True}
+    )
     assert comment.status_code == 201
     timeline = sla_client.get(f"/api/v1/tickets/{number}/sla", headers=token)
     assert timeline.status_code == 200
     body = timeline.json()
     assert {c["metric"]: c["state"] for c in body["clocks"]} == {"first_response": "met", "resolution": "running"}
     assert [(e["metric"], e["kind"]) for e in body["events"]] == [
-        ("first_response", "started"), ("resolution", "started"), ("first_response", "met")]
+        ("first_response", "started"),
+        ("resolution", "started"),
+        ("first_response", "met"),
+    ]
     activity = sla_client.get(f"/api/v1/tickets/{number}/activity", headers=token)
     assert activity.status_code == 200
 
@@ -99,11 +108,14 @@ def test_the_sla_endpoints_need_a_token(sla_client: TestClient) -> None:
 
 def test_at_risk_lists_running_clocks_soonest_breach_first(sla_client: TestClient, token: dict[str, str]) -> None:
     slow = sla_client.post("/api/v1/tickets", headers=token, json={"title": "Printer"}).json()["number"]  # 30 h
-    urgent = sla_client.post("/api/v1/tickets", headers=token,
-                             json={"title": "Mail down", "impact": "high", "urgency": "high"}).json()["number"]  # 4 h
+    urgent = sla_client.post(
+        "/api/v1/tickets", headers=token, json={"title": "Mail down", "impact": "high", "urgency": "high"}
+    ).json()["number"]  # 4 h
     waiting = sla_client.post("/api/v1/tickets", headers=token, json={"title": "Laptop"}).json()["number"]
-    assert sla_client.post(f"/api/v1/tickets/{waiting}/transitions", headers=token,
-                           json={"to": "pending"}).status_code == 200
+    assert (
+        sla_client.post(f"/api/v1/tickets/{waiting}/transitions", headers=token, json={"to": "pending"}).status_code
+        == 200
+    )
     r = sla_client.get("/api/v1/sla/at-risk", headers=token, params={"metric": "resolution"})
     assert r.status_code == 200, r.text
     items = r.json()["items"]
@@ -115,30 +127,42 @@ def test_at_risk_lists_running_clocks_soonest_breach_first(sla_client: TestClien
 
 
 def test_the_report_counts_met_and_breached_targets(sla_client: TestClient, token: dict[str, str]) -> None:
-    tickets = [sla_client.post("/api/v1/tickets", headers=token,
-                               json={"title": f"Outage {i}", "impact": "high", "urgency": "high", "group": "network"})
-               .json()["number"] for i in range(3)]
+    tickets = [
+        sla_client.post(
+            "/api/v1/tickets",
+            headers=token,
+            json={"title": f"Outage {i}", "impact": "high", "urgency": "high", "group": "network"},
+        ).json()["number"]
+        for i in range(3)
+    ]
     for number in tickets[:2]:  # answered at once: first response met
-        assert sla_client.post(f"/api/v1/tickets/{number}/comments", headers=token,
-                               json={"body": "on it", "public": True}).status_code == 201
+        assert (
+            sla_client.post(
+                f"/api/v1/tickets/{number}/comments", headers=token, json={"body": "on it", "public": True}
+            ).status_code
+            == 201
+        )
 
     async def breach_one() -> None:  # as the scheduler would have done 15 minutes on
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         await SlaClock.filter(ticket__number=tickets[2], metric="first_response").update(
-            state=SlaState.BREACHED, breached_at=now - timedelta(seconds=1))
+            state=SlaState.BREACHED, breached_at=now - timedelta(seconds=1)
+        )
 
     sla_client.portal.call(breach_one)
     by_metric = sla_client.get("/api/v1/reports/sla", headers=token, params={"by": "metric"})
     assert by_metric.status_code == 200, by_metric.text
     rows = {r["key"]: r for r in by_metric.json()["rows"]}
     assert rows["first_response"] == {"key": "first_response", "met": 2, "breached": 1, "met_percent": 66.7}
-    by_group = sla_client.get("/api/v1/reports/sla", headers=token,
-                              params={"by": "group", "metric": "first_response"}).json()
+    by_group = sla_client.get(
+        "/api/v1/reports/sla", headers=token, params={"by": "group", "metric": "first_response"}
+    ).json()
     assert [(r["key"], r["met"], r["breached"]) for r in by_group["rows"]] == [("network", 2, 1)]
     assert by_group["total"]["met_percent"] == 66.7
     csv_report = sla_client.get("/api/v1/reports/sla", headers=token, params={"by": "group", "format": "csv"})
     assert csv_report.status_code == 200 and csv_report.headers["content-type"].startswith("text/csv")
     assert csv_report.text.splitlines() == ["group,met,breached,met_percent", "network,2,1,66.7", "total,2,1,66.7"]
-    bad = sla_client.get("/api/v1/reports/sla", headers=token,
-                         params={"since": "2026-12-01T00:00:00Z", "until": "2026-11-01T00:00:00Z"})
+    bad = sla_client.get(
+        "/api/v1/reports/sla", headers=token, params={"since": "2026-12-01T00:00:00Z", "until": "2026-11-01T00:00:00Z"}
+    )
     assert bad.status_code == 400

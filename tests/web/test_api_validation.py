@@ -24,8 +24,9 @@ JSON = {"Content-Type": "application/json"}
 #: Operations that take a JSON body / a query string, with path parameters filled in (ticket 1, person 1, agent 1).
 IDS = {"ref": "IT-1", "person_id": 1, "agent_id": 1, "token_id": 1, "override_id": 1, "alert_id": 1}
 BODY_OPS = [(op.method, api.prefix + op.path.format(**IDS)) for api in apis() for op in api.operations if op.body]
-QUERY_OPS = [(op.method, api.prefix + op.path.format(**IDS), op.query) for api in apis() for op in api.operations
-             if op.query]
+QUERY_OPS = [
+    (op.method, api.prefix + op.path.format(**IDS), op.query) for api in apis() for op in api.operations if op.query
+]
 
 
 def problem(r: Any, status: int, kind: str | None = None) -> dict[str, Any]:
@@ -64,7 +65,8 @@ def ticket_count(client: TestClient, h: dict[str, str]) -> int:
 
 
 def test_every_body_operation_refuses_broken_json_non_objects_and_unknown_fields(
-        client: TestClient, h: dict[str, str]) -> None:
+    client: TestClient, h: dict[str, str]
+) -> None:
     assert len(BODY_OPS) >= 9
     for method, url in BODY_OPS:
         for raw in (b'{"title": "x"', b"{'title': 'x'}", b'{"a": 1,}', b"\xff\xfe{}", b"nul"):
@@ -119,10 +121,16 @@ def test_wrong_types_and_values_are_422_naming_the_field(client: TestClient, h: 
 
 
 def test_bad_patches_are_422_and_change_nothing(client: TestClient, h: dict[str, str]) -> None:
-    for payload, field in (({"title": None}, "title"), ({"type": None}, "type"), ({"impact": None}, "impact"),
-                           ({"title": "  "}, "title"), ({"urgency": "HIGH"}, "urgency"),
-                           ({"requester_id": True}, "requester_id"), ({"group": ""}, "group"),
-                           ({"title": "ok", "impact": "huge"}, "impact")):
+    for payload, field in (
+        ({"title": None}, "title"),
+        ({"type": None}, "type"),
+        ({"impact": None}, "impact"),
+        ({"title": "  "}, "title"),
+        ({"urgency": "HIGH"}, "urgency"),
+        ({"requester_id": True}, "requester_id"),
+        ({"group": ""}, "group"),
+        ({"title": "ok", "impact": "huge"}, "impact"),
+    ):
         body = problem(client.patch(f"{V1}/tickets/IT-1", headers=h, json=payload), 422, "invalid-body")
         assert field in fields(body), (payload, body)
     ticket = client.get(f"{V1}/tickets/IT-1", headers=h).json()
@@ -134,9 +142,11 @@ def test_blank_and_missing_required_text(client: TestClient, h: dict[str, str]) 
         body = problem(client.post(f"{V1}/tickets", headers=h, json={"title": title}), 422, "invalid-body")
         assert "title" in fields(body)
     assert fields(problem(client.post(f"{V1}/tickets", headers=h, json={}), 422))["title"] == "is required"
-    for url, payload, field in ((f"{V1}/tickets/IT-1/comments", {"body": "   "}, "body"),
-                                (f"{V1}/people", {"name": " "}, "name"),
-                                (f"{V1}/agents", {"login": "zed", "display_name": ""}, "display_name")):
+    for url, payload, field in (
+        (f"{V1}/tickets/IT-1/comments", {"body": "   "}, "body"),
+        (f"{V1}/people", {"name": " "}, "name"),
+        (f"{V1}/agents", {"login": "zed", "display_name": ""}, "display_name"),
+    ):
         assert field in fields(problem(client.post(url, headers=h, json=payload), 422, "invalid-body"))
     assert ticket_count(client, h) == 1
 
@@ -159,7 +169,8 @@ LIMITS = [
 
 
 def test_too_long_strings_are_422_and_the_longest_allowed_ones_are_stored_whole(
-        client: TestClient, h: dict[str, str]) -> None:
+    client: TestClient, h: dict[str, str]
+) -> None:
     for n, (url, base, field, limit) in enumerate(LIMITS):
         extra = {"login": f"lim{n}"} if url == "/agents" else {}
         # Multi-byte characters: the limit counts characters on every database.
@@ -183,11 +194,13 @@ def test_too_long_strings_are_422_and_the_longest_allowed_ones_are_stored_whole(
 
 def test_nul_characters_are_refused_in_every_text(client: TestClient, h: dict[str, str]) -> None:
     for escape in (r"\u0000", r"x\u0000y"):
-        for url, template, field in ((f"{V1}/tickets", '{"title": "%s"}', "title"),
-                                     (f"{V1}/tickets", '{"title": "t", "description": "%s"}', "description"),
-                                     (f"{V1}/tickets/IT-1/comments", '{"body": "%s"}', "body"),
-                                     (f"{V1}/people", '{"name": "%s"}', "name"),
-                                     (f"{V1}/agents", '{"login": "n", "display_name": "%s"}', "display_name")):
+        for url, template, field in (
+            (f"{V1}/tickets", '{"title": "%s"}', "title"),
+            (f"{V1}/tickets", '{"title": "t", "description": "%s"}', "description"),
+            (f"{V1}/tickets/IT-1/comments", '{"body": "%s"}', "body"),
+            (f"{V1}/people", '{"name": "%s"}', "name"),
+            (f"{V1}/agents", '{"login": "n", "display_name": "%s"}', "display_name"),
+        ):
             r = client.post(url, headers={**h, **JSON}, content=(template % escape).encode())
             assert "NUL" in fields(problem(r, 422, "invalid-body"))[field]
     r = client.patch(f"{V1}/tickets/IT-1", headers={**h, **JSON}, content=b'{"title": "a\\u0000"}')
@@ -198,9 +211,12 @@ def test_nul_characters_are_refused_in_every_text(client: TestClient, h: dict[st
 
 def test_lone_surrogates_are_refused(client: TestClient, h: dict[str, str]) -> None:
     for escape in (r"\ud800", r"\udfff", r"a\ud800b", r"\ud800\u0041", r"\udc00\ud800"):
-        for url, template in ((f"{V1}/tickets", '{"title": "%s"}'), (f"{V1}/people", '{"name": "%s"}'),
-                              (f"{V1}/tickets/IT-1/comments", '{"body": "%s"}'),
-                              (f"{V1}/tickets", '{"%s": 1, "title": "t"}')):
+        for url, template in (
+            (f"{V1}/tickets", '{"title": "%s"}'),
+            (f"{V1}/people", '{"name": "%s"}'),
+            (f"{V1}/tickets/IT-1/comments", '{"body": "%s"}'),
+            (f"{V1}/tickets", '{"%s": 1, "title": "t"}'),
+        ):
             r = client.post(url, headers={**h, **JSON}, content=(template % escape).encode())
             assert r.status_code in (400, 422), r.text
             problem(r, r.status_code)
@@ -233,15 +249,22 @@ SINGLE_LINE = [
 ]
 
 
-@pytest.mark.parametrize("value", ["Ann\r\nX-Injected: 1", "Ann\nLee", "Ann\rLee", "a\tb", "\x1b[31mred",
-                                   "a\x7fb", "a\x85b", "a\u2028b", "a\u2029b"],
-                         ids=["crlf", "lf", "cr", "tab", "escape", "del", "nel", "line-sep", "para-sep"])
-def test_control_characters_are_refused_in_names_and_single_line_text(client: TestClient, h: dict[str, str],
-                                                                       value: str) -> None:
+@pytest.mark.parametrize(
+    "value",
+    ["Ann\r\nX-Injected: 1", "Ann\nLee", "Ann\rLee", "a\tb", "\x1b[31mred", "a\x7fb", "a\x85b", "a\u2028b", "a\u2029b"],
+    ids=["crlf", "lf", "cr", "tab", "escape", "del", "nel", "line-sep", "para-sep"],
+)
+def test_control_characters_are_refused_in_names_and_single_line_text(
+    client: TestClient, h: dict[str, str], value: str
+) -> None:
     """A name or a title is one line of text: a CR/LF in an agent's name broke click to call (AMI headers)."""
     for method, url, base, field in SINGLE_LINE:
-        r = client.request(method, V1 + url, headers=h, json={**base, field: value if field != "email" else
-                                                               value.replace("a", "a@b", 1) + "@x.org"})
+        r = client.request(
+            method,
+            V1 + url,
+            headers=h,
+            json={**base, field: value if field != "email" else value.replace("a", "a@b", 1) + "@x.org"},
+        )
         body = problem(r, 422, "invalid-body")
         assert field in fields(body), (method, url, field, body)
         assert "control character" in fields(body)[field] or "one line" in fields(body)[field], body
@@ -255,19 +278,44 @@ def test_control_characters_are_refused_in_names_and_single_line_text(client: Te
     assert r.status_code == 201 and r.json()["body"] == "one\ntwo"
 
 
-@pytest.mark.parametrize("value", ["\u200b", "\u2060\ufeff", " \u200b\u200c\u200d ", "\u00ad", "\u202e",
-                                   "\u3164", "\ufe0f", "\u2800\u200b"[1:], "\U000e0020"],
-                         ids=["zwsp", "word-joiner-bom", "zw-mix", "soft-hyphen", "rtl-override", "hangul-filler",
-                              "variation-selector", "grapheme-joiner", "tag-space"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\u200b",
+        "\u2060\ufeff",
+        " \u200b\u200c\u200d ",
+        "\u00ad",
+        "\u202e",
+        "\u3164",
+        "\ufe0f",
+        "\u2800\u200b"[1:],
+        "\U000e0020",
+    ],
+    ids=[
+        "zwsp",
+        "word-joiner-bom",
+        "zw-mix",
+        "soft-hyphen",
+        "rtl-override",
+        "hangul-filler",
+        "variation-selector",
+        "grapheme-joiner",
+        "tag-space",
+    ],
+)
 def test_text_of_invisible_characters_is_blank(client: TestClient, h: dict[str, str], value: str) -> None:
     """Zero-width and format characters (Unicode Cf) are not text: a title made of them is refused like ''."""
-    for method, url, base, field in (("POST", "/tickets", {}, "title"), ("PATCH", "/tickets/IT-1", {}, "title"),
-                                     ("POST", "/tickets", {"title": "t"}, "group"),
-                                     ("POST", "/tickets/IT-1/comments", {}, "body"),
-                                     ("POST", "/tickets/IT-1/transitions", {"to": "open"}, "comment"),
-                                     ("POST", "/people", {}, "name"), ("PATCH", "/people/1", {}, "name"),
-                                     ("POST", "/agents", {"login": "blank"}, "display_name"),
-                                     ("PATCH", "/agents/1", {}, "display_name")):
+    for method, url, base, field in (
+        ("POST", "/tickets", {}, "title"),
+        ("PATCH", "/tickets/IT-1", {}, "title"),
+        ("POST", "/tickets", {"title": "t"}, "group"),
+        ("POST", "/tickets/IT-1/comments", {}, "body"),
+        ("POST", "/tickets/IT-1/transitions", {"to": "open"}, "comment"),
+        ("POST", "/people", {}, "name"),
+        ("PATCH", "/people/1", {}, "name"),
+        ("POST", "/agents", {"login": "blank"}, "display_name"),
+        ("PATCH", "/agents/1", {}, "display_name"),
+    ):
         body = problem(client.request(method, V1 + url, headers=h, json={**base, field: value}), 422, "invalid-body")
         assert "blank" in fields(body)[field], (method, url, body)
     assert ticket_count(client, h) == 1
@@ -281,11 +329,17 @@ def test_invisible_characters_inside_real_text_are_kept(client: TestClient, h: d
         assert r.status_code == 201 and r.json()["title"] == title, r.text
 
 
-@pytest.mark.parametrize("raw, key", [(b'{"title": "a", "title": "b"}', "title"),
-                                      (b'{"title": "a", "description": "x", "description": "y"}', "description"),
-                                      (b'{"title": "a", "impact": "low", "impact": "high"}', "impact")])
-def test_duplicate_json_keys_are_400_naming_the_key(client: TestClient, h: dict[str, str], raw: bytes,
-                                                    key: str) -> None:
+@pytest.mark.parametrize(
+    "raw, key",
+    [
+        (b'{"title": "a", "title": "b"}', "title"),
+        (b'{"title": "a", "description": "x", "description": "y"}', "description"),
+        (b'{"title": "a", "impact": "low", "impact": "high"}', "impact"),
+    ],
+)
+def test_duplicate_json_keys_are_400_naming_the_key(
+    client: TestClient, h: dict[str, str], raw: bytes, key: str
+) -> None:
     """JSON parsers disagree on {"a": 1, "a": 2} (first or last wins): the API refuses it instead of guessing."""
     body = problem(client.post(f"{V1}/tickets", headers={**h, **JSON}, content=raw), 400, "invalid-json")
     assert key in body["detail"] and fields(body) == {key: "given more than once"}
@@ -294,9 +348,12 @@ def test_duplicate_json_keys_are_400_naming_the_key(client: TestClient, h: dict[
     assert ticket_count(client, h) == 1
     assert client.get(f"{V1}/tickets/IT-1", headers=h).json()["version"] == 1
     # the same key in two different objects is fine
-    r = client.post(f"{V1}/oncall/overrides", headers={**h, **JSON},
-                    content=b'{"schedule": "s", "person": "p", "start": "2026-01-01T00:00:00Z", '
-                            b'"end": "2026-01-02T00:00:00Z", "reason": "x"}')
+    r = client.post(
+        f"{V1}/oncall/overrides",
+        headers={**h, **JSON},
+        content=b'{"schedule": "s", "person": "p", "start": "2026-01-01T00:00:00Z", '
+        b'"end": "2026-01-02T00:00:00Z", "reason": "x"}',
+    )
     assert r.status_code == 422 and "schedule" in fields(r.json())
 
 
@@ -314,6 +371,7 @@ def small_app(database_url: str) -> Iterator[tuple[TestClient, str]]:
     """An app with [web] max_body_bytes = 4096, and an admin token for it."""
     settings = load_settings(environ={"HELPLINE_DATABASE_URL": database_url, "HELPLINE_WEB_MAX_BODY_BYTES": "4096"})
     with TestClient(create_app(settings)) as c:
+
         async def admin_token() -> str:
             agents = AgentService()
             ada = await agents.create(login="ada", display_name="Ada", role=Role.ADMIN)
@@ -343,10 +401,18 @@ def test_bodies_over_max_body_bytes_are_413(small_app: tuple[TestClient, str]) -
 
 def test_bodies_that_are_not_json_are_415(client: TestClient, h: dict[str, str]) -> None:
     raw = b'{"title": "x"}'
-    for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-                  "application/xml", "json"):
-        problem(client.post(f"{V1}/tickets", headers={**h, "Content-Type": ctype}, content=raw), 415,
-                "unsupported-media-type")
+    for ctype in (
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+        "json",
+    ):
+        problem(
+            client.post(f"{V1}/tickets", headers={**h, "Content-Type": ctype}, content=raw),
+            415,
+            "unsupported-media-type",
+        )
     problem(client.post(f"{V1}/tickets", headers=h, content=raw), 415, "unsupported-media-type")
     assert ticket_count(client, h) == 1
     for ctype in ("application/json; charset=utf-8", "Application/JSON", "application/merge-patch+json"):
@@ -359,11 +425,24 @@ def test_unknown_routes_are_404_problems(client: TestClient, h: dict[str, str]) 
 
 
 def test_missing_objects_are_404_problems(client: TestClient, h: dict[str, str]) -> None:
-    for url in (f"{V1}/tickets/IT-999", f"{V1}/tickets/999", f"{V1}/tickets/0", f"{V1}/tickets/-1",
-                f"{V1}/tickets/99999999999999", f"{V1}/tickets/%00", f"{V1}/tickets/%ED%A0%80",
-                f"{V1}/tickets/{'X' * 300}", f"{V1}/tickets/IT-999/activity", f"{V1}/people/999",
-                f"{V1}/people/abc", f"{V1}/people/99999999999", f"{V1}/agents/0", f"{V1}/agents/1e3",
-                f"{V1}/agents/99/tokens", f"{V1}/agents/%D9%A1"):
+    for url in (
+        f"{V1}/tickets/IT-999",
+        f"{V1}/tickets/999",
+        f"{V1}/tickets/0",
+        f"{V1}/tickets/-1",
+        f"{V1}/tickets/99999999999999",
+        f"{V1}/tickets/%00",
+        f"{V1}/tickets/%ED%A0%80",
+        f"{V1}/tickets/{'X' * 300}",
+        f"{V1}/tickets/IT-999/activity",
+        f"{V1}/people/999",
+        f"{V1}/people/abc",
+        f"{V1}/people/99999999999",
+        f"{V1}/agents/0",
+        f"{V1}/agents/1e3",
+        f"{V1}/agents/99/tokens",
+        f"{V1}/agents/%D9%A1",
+    ):
         problem(client.get(url, headers=h), 404, "not-found")
     problem(client.delete(f"{V1}/agents/1/tokens/999", headers=h), 404, "not-found")
     problem(client.patch(f"{V1}/tickets/IT-999", headers=h, json={"title": "x"}), 404, "not-found")
@@ -371,12 +450,14 @@ def test_missing_objects_are_404_problems(client: TestClient, h: dict[str, str])
 
 
 def test_wrong_methods_are_405_problems_that_say_what_is_allowed(client: TestClient, h: dict[str, str]) -> None:
-    for method, url, allowed in (("DELETE", f"{V1}/tickets/IT-1", {"GET", "PATCH"}),
-                                 ("PUT", f"{V1}/tickets/IT-1", {"GET", "PATCH"}),
-                                 ("DELETE", f"{V1}/tickets", {"GET", "POST"}),
-                                 ("GET", f"{V1}/tickets/IT-1/transitions", {"POST"}),
-                                 ("POST", "/healthz", {"GET"}),
-                                 ("PATCH", f"{V1}/agents/1/tokens", {"GET", "POST"})):
+    for method, url, allowed in (
+        ("DELETE", f"{V1}/tickets/IT-1", {"GET", "PATCH"}),
+        ("PUT", f"{V1}/tickets/IT-1", {"GET", "PATCH"}),
+        ("DELETE", f"{V1}/tickets", {"GET", "POST"}),
+        ("GET", f"{V1}/tickets/IT-1/transitions", {"POST"}),
+        ("POST", "/healthz", {"GET"}),
+        ("PATCH", f"{V1}/agents/1/tokens", {"GET", "POST"}),
+    ):
         r = client.request(method, url, headers=h)
         problem(r, 405, "method-not-allowed")
         assert allowed <= {m.strip() for m in r.headers["allow"].split(",")}, (url, r.headers["allow"])
@@ -387,8 +468,12 @@ def test_wrong_methods_are_405_problems_that_say_what_is_allowed(client: TestCli
 
 def test_unknown_query_parameters_are_400_naming_them(client: TestClient, h: dict[str, str]) -> None:
     """Also on operations that take no query string at all: a typo must not pass unnoticed."""
-    authenticated = [(op.method, api.prefix + op.path.format(**IDS)) for api in apis() for op in api.operations
-                     if op.role is not None]
+    authenticated = [
+        (op.method, api.prefix + op.path.format(**IDS))
+        for api in apis()
+        for op in api.operations
+        if op.role is not None
+    ]
     assert len(authenticated) > len(QUERY_OPS) >= 4
     for method, url in authenticated:
         body = problem(client.request(method, url, headers=h, params={"stauts": "open"}), 400, "invalid-query")
@@ -397,11 +482,22 @@ def test_unknown_query_parameters_are_400_naming_them(client: TestClient, h: dic
 
 
 BAD_QUERIES = [
-    ({"limit": "0"}, "limit"), ({"limit": "201"}, "limit"), ({"limit": "ten"}, "limit"),
-    ({"limit": ["1", "2"]}, "limit"), ({"status": "new,bogus"}, "status"), ({"priority": "P5"}, "priority"),
-    ({"type": "problem"}, "type"), ({"channel": "fax"}, "channel"), ({"sort": "title"}, "sort"),
-    ({"assignee": "Nobody Here"}, "assignee"), ({"assignee": "ghost"}, "assignee"), ({"requester_id": "x"}, "requester_id"),
-    ({"requester_id": "0"}, "requester_id"), ({"q": ""}, "q"), ({"q": "x" * 201}, "q"), ({"group": ""}, "group"),
+    ({"limit": "0"}, "limit"),
+    ({"limit": "201"}, "limit"),
+    ({"limit": "ten"}, "limit"),
+    ({"limit": ["1", "2"]}, "limit"),
+    ({"status": "new,bogus"}, "status"),
+    ({"priority": "P5"}, "priority"),
+    ({"type": "problem"}, "type"),
+    ({"channel": "fax"}, "channel"),
+    ({"sort": "title"}, "sort"),
+    ({"assignee": "Nobody Here"}, "assignee"),
+    ({"assignee": "ghost"}, "assignee"),
+    ({"requester_id": "x"}, "requester_id"),
+    ({"requester_id": "0"}, "requester_id"),
+    ({"q": ""}, "q"),
+    ({"q": "x" * 201}, "q"),
+    ({"group": ""}, "group"),
 ]
 
 
@@ -413,15 +509,30 @@ def test_bad_query_values_are_400_naming_the_parameter(client: TestClient, h: di
 
 
 def test_damaged_cursors_are_400(client: TestClient, h: dict[str, str]) -> None:
-    damaged = ["garbage", "!!!", "x" * 600, base64.urlsafe_b64encode(b"not json").decode(),
-               cursor("-created", 1), cursor("-created", 1, 2, 3), cursor("-created", "1", 1), cursor("-created", 1, -1),
-               cursor("-created", 1, 2**40), cursor("-created", True, 1), cursor("-created", 1.5, 1),
-               cursor("-updated", {"t": "yesterday"}, 1), cursor("-updated", {"t": "2026-01-01T00:00:00"}, 1),
-               cursor("-updated", {"x": 1}, 1), cursor("-updated", 5, 1),
-               cursor("-updated", {"t": "0001-01-01T00:00:00+05:00"}, 1),
-               cursor("-updated", {"t": "9999-12-31T23:59:59-05:00"}, 1),
-               cursor("priority", "P1\u0000", 1), cursor("priority", "P1\ud800", 1), cursor("priority", "P" * 300, 1),
-               cursor("priority", "P11", 1), cursor("priority", 1, 1)]
+    damaged = [
+        "garbage",
+        "!!!",
+        "x" * 600,
+        base64.urlsafe_b64encode(b"not json").decode(),
+        cursor("-created", 1),
+        cursor("-created", 1, 2, 3),
+        cursor("-created", "1", 1),
+        cursor("-created", 1, -1),
+        cursor("-created", 1, 2**40),
+        cursor("-created", True, 1),
+        cursor("-created", 1.5, 1),
+        cursor("-updated", {"t": "yesterday"}, 1),
+        cursor("-updated", {"t": "2026-01-01T00:00:00"}, 1),
+        cursor("-updated", {"x": 1}, 1),
+        cursor("-updated", 5, 1),
+        cursor("-updated", {"t": "0001-01-01T00:00:00+05:00"}, 1),
+        cursor("-updated", {"t": "9999-12-31T23:59:59-05:00"}, 1),
+        cursor("priority", "P1\u0000", 1),
+        cursor("priority", "P1\ud800", 1),
+        cursor("priority", "P" * 300, 1),
+        cursor("priority", "P11", 1),
+        cursor("priority", 1, 1),
+    ]
     for sort in ("-created", "created", "-updated", "updated", "priority"):
         for value in damaged:
             r = client.get(f"{V1}/tickets", headers=h, params={"sort": sort, "cursor": value})
@@ -448,7 +559,9 @@ def test_a_cursor_only_works_with_the_sort_and_list_it_was_made_for(client: Test
                 problem(r, 400, "bad-cursor")
     client.post(f"{V1}/people", headers=h, json={"name": "Second"})
     people_cursor = client.get(f"{V1}/people", headers=h, params={"limit": 1}).json()["next"]
-    problem(client.get(f"{V1}/tickets", headers=h, params={"sort": "created", "cursor": people_cursor}), 400, "bad-cursor")
+    problem(
+        client.get(f"{V1}/tickets", headers=h, params={"sort": "created", "cursor": people_cursor}), 400, "bad-cursor"
+    )
     problem(client.get(f"{V1}/agents", headers=h, params={"cursor": people_cursor}), 400, "bad-cursor")
 
 
@@ -465,14 +578,20 @@ def test_if_match(client: TestClient, h: dict[str, str]) -> None:
     ok = client.patch(url, headers={**h, "If-Match": etag}, json={"title": "first"})
     assert ok.status_code == 200 and ok.headers["etag"] == '"2"' and ok.json()["title"] == "first"
     # Somebody else's change has happened since version 1: every guarded operation refuses.
-    for method, path, payload in (("PATCH", "", {"title": "lost"}), ("POST", "/assign", {"assignee": "ada"}),
-                                  ("POST", "/transitions", {"to": "open"})):
+    for method, path, payload in (
+        ("PATCH", "", {"title": "lost"}),
+        ("POST", "/assign", {"assignee": "ada"}),
+        ("POST", "/transitions", {"to": "open"}),
+    ):
         r = client.request(method, url + path, headers={**h, "If-Match": etag}, json=payload)
         assert "version 1" in problem(r, 412, "stale-version")["detail"]
     after = client.get(url, headers=h).json()
     assert (after["title"], after["version"], after["assignee"], after["status"]) == ("first", 2, None, "new")
-    for method, path, payload in (("POST", "/assign", {"assignee": "ada"}), ("POST", "/transitions", {"to": "open"}),
-                                  ("PATCH", "", {"title": "third"})):
+    for method, path, payload in (
+        ("POST", "/assign", {"assignee": "ada"}),
+        ("POST", "/transitions", {"to": "open"}),
+        ("PATCH", "", {"title": "third"}),
+    ):
         current = client.get(url, headers=h).headers["etag"]
         r = client.request(method, url + path, headers={**h, "If-Match": current}, json=payload)
         assert r.status_code == 200, r.text
@@ -491,13 +610,19 @@ def test_comment_then_resolve_with_if_match(client: TestClient, h: dict[str, str
     assert commented.status_code == 201, commented.text
     assert commented.headers["etag"] == '"2"' and commented.json()["ticket_version"] == 2
     assert commented.json()["body"] == "looking" and commented.json()["kind"] == "comment"
-    resolved = client.post(url + "/transitions", headers={**h, "If-Match": commented.headers["etag"]},
-                           json={"to": "resolved", "resolution": "toner"})
+    resolved = client.post(
+        url + "/transitions",
+        headers={**h, "If-Match": commented.headers["etag"]},
+        json={"to": "resolved", "resolution": "toner"},
+    )
     assert resolved.status_code == 200, resolved.text
     assert resolved.headers["etag"] == '"3"' and resolved.json()["version"] == 3
     # the stale ETag still loses
-    problem(client.post(url + "/transitions", headers={**h, "If-Match": commented.headers["etag"]},
-                        json={"to": "open"}), 412, "stale-version")
+    problem(
+        client.post(url + "/transitions", headers={**h, "If-Match": commented.headers["etag"]}, json={"to": "open"}),
+        412,
+        "stale-version",
+    )
 
 
 # -- domain rules ---------------------------------------------------------------------------------------------------
@@ -516,8 +641,13 @@ def test_invalid_transitions_are_409_naming_the_allowed_ones(client: TestClient,
 
 def test_resolving_needs_a_resolution(client: TestClient, h: dict[str, str]) -> None:
     url = f"{V1}/tickets/IT-1/transitions"
-    for payload in ({"to": "resolved"}, {"to": "resolved", "resolution": ""}, {"to": "resolved", "resolution": "  "},
-                    {"to": "resolved", "resolution": None}, {"to": "resolved", "resolution": "\u200b\u2060\ufeff"}):
+    for payload in (
+        {"to": "resolved"},
+        {"to": "resolved", "resolution": ""},
+        {"to": "resolved", "resolution": "  "},
+        {"to": "resolved", "resolution": None},
+        {"to": "resolved", "resolution": "\u200b\u2060\ufeff"},
+    ):
         body = problem(client.post(url, headers=h, json=payload), 422)
         assert "resolution" in fields(body)
     assert client.get(f"{V1}/tickets/IT-1", headers=h).json()["status"] == "new"

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,10 @@ import pytest
 
 from pbx.replay import ReplayServer
 from tests.support.ami import AMI, SECRET, USER
+from tests.support.notify import notify_raw
+from tests.support.notify_fakes import FakeSlack, FakeTwilio, LoopbackServer
 from tests.support.samba import SambaAD, directory_environ
 from tests.support.servers import free_port
-from tests.support.notify_fakes import FakeSlack, FakeTwilio, LoopbackServer
-from tests.support.notify import notify_raw
 from web.cli.check import CheckResult, run_checks
 from web.settings import Settings, load_settings
 
@@ -30,9 +31,21 @@ def results_by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
 
 
 def pbx_settings(database_url: str, port: int, secret: str = SECRET) -> Settings:
-    return Settings.model_validate({"database": {"url": database_url}, "pbx": [
-        {"name": "main", "host": "127.0.0.1", "port": port, "username": USER, "secret": secret,
-         "queues": ["helpdesk"]}]})
+    return Settings.model_validate(
+        {
+            "database": {"url": database_url},
+            "pbx": [
+                {
+                    "name": "main",
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "username": USER,
+                    "secret": secret,
+                    "queues": ["helpdesk"],
+                }
+            ],
+        }
+    )
 
 
 async def test_a_migrated_database_passes_and_an_unreachable_one_fails_with_the_fix(database_url: str) -> None:
@@ -41,24 +54,32 @@ async def test_a_migrated_database_passes_and_an_unreachable_one_fails_with_the_
     assert {good[n].status for n in ("directory", "twilio", "slack", "redis")} == {"skip"}
 
     port = free_port()  # nothing listens there
-    bad = results_by_name(await run_checks(Settings.model_validate(
-        {"database": {"url": f"postgres://helpline:db-password-123@127.0.0.1:{port}/helpline"}}), timeout=5))
+    bad = results_by_name(
+        await run_checks(
+            Settings.model_validate(
+                {"database": {"url": f"postgres://helpline:db-password-123@127.0.0.1:{port}/helpline"}}
+            ),
+            timeout=5,
+        )
+    )
     assert bad["database"].status == "fail"
     assert "HELPLINE_DATABASE_URL" in (bad["database"].fix or "")
     assert "db-password-123" not in json.dumps([vars(r) for r in bad.values()])
 
 
 async def test_an_empty_sqlite_database_passes_with_a_note(tmp_path: Path) -> None:
-    result = results_by_name(await run_checks(Settings.model_validate(
-        {"database": {"url": f"sqlite://{tmp_path}/fresh.sqlite3"}})))["database"]
+    result = results_by_name(
+        await run_checks(Settings.model_validate({"database": {"url": f"sqlite://{tmp_path}/fresh.sqlite3"}}))
+    )["database"]
     assert result.status == "pass" and "empty database" in result.detail
 
 
 async def test_the_pbx_login_is_checked_and_a_wrong_secret_fails(database_url: str) -> None:
     async with ReplayServer([AMI / "a_answered.raw"], username=USER, secret=SECRET) as server:
         ok = results_by_name(await run_checks(pbx_settings(database_url, server.port), timeout=8))["pbx main"]
-        bad = results_by_name(await run_checks(pbx_settings(database_url, server.port, "wrong-secret"),
-                                               timeout=8))["pbx main"]
+        bad = results_by_name(await run_checks(pbx_settings(database_url, server.port, "wrong-secret"), timeout=8))[
+            "pbx main"
+        ]
     assert ok.status == "pass", ok
     assert "logged in" in ok.detail and "Originate allowed" in ok.detail
     assert bad.status == "fail" and "login refused" in bad.detail
@@ -110,15 +131,24 @@ def notify_settings(database_url: str, twilio_url: str, slack_url: str, **change
 
 
 async def test_twilio_and_slack_credentials_number_and_channel_are_checked(
-        database_url: str, fakes: tuple[FakeTwilio, FakeSlack, str, str]) -> None:
+    database_url: str, fakes: tuple[FakeTwilio, FakeSlack, str, str]
+) -> None:
     twilio, slack, twilio_url, slack_url = fakes
     good = results_by_name(await run_checks(notify_settings(database_url, twilio_url, slack_url)))
     assert good["twilio"].status == "pass" and "+15550001111" in good["twilio"].detail
     assert good["slack"].status == "pass" and "#it-oncall" in good["slack"].detail
 
-    bad = results_by_name(await run_checks(notify_settings(
-        database_url, twilio_url, slack_url, twilio__auth_token="wrong-twilio-token",
-        slack__bot_token="xoxb-wrong-token")))
+    bad = results_by_name(
+        await run_checks(
+            notify_settings(
+                database_url,
+                twilio_url,
+                slack_url,
+                twilio__auth_token="wrong-twilio-token",
+                slack__bot_token="xoxb-wrong-token",
+            )
+        )
+    )
     assert bad["twilio"].status == "fail" and "auth_token" in (bad["twilio"].fix or "")
     assert bad["slack"].status == "fail" and "invalid_auth" in bad["slack"].detail
     assert "bot_token" in (bad["slack"].fix or "")
@@ -143,22 +173,35 @@ async def test_redis_is_pinged(database_url: str) -> None:
         service_missing(f"no Redis at {REDIS_URL}: {exc}")
     finally:
         await probe.aclose()
-    ok = results_by_name(await run_checks(Settings.model_validate(
-        {"database": {"url": database_url}, "live": {"redis_url": REDIS_URL}})))["redis"]
+    ok = results_by_name(
+        await run_checks(Settings.model_validate({"database": {"url": database_url}, "live": {"redis_url": REDIS_URL}}))
+    )["redis"]
     assert ok.status == "pass"
-    bad = results_by_name(await run_checks(Settings.model_validate(
-        {"database": {"url": database_url}, "live": {"redis_url": f"redis://127.0.0.1:{free_port()}/0"}})))["redis"]
+    bad = results_by_name(
+        await run_checks(
+            Settings.model_validate(
+                {"database": {"url": database_url}, "live": {"redis_url": f"redis://127.0.0.1:{free_port()}/0"}}
+            )
+        )
+    )["redis"]
     assert bad.status == "fail" and "redis_url" in (bad.fix or "")
 
 
 def test_the_command_exits_non_zero_on_a_failure_and_prints_json(database_url: str, tmp_path: Path) -> None:
     config = tmp_path / "helpline.toml"
-    config.write_text(f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {free_port()}\nusername = "helpline"\n'
-                      'secret = "cli-secret-value"\nqueues = ["helpdesk"]\n')
+    config.write_text(
+        f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {free_port()}\nusername = "helpline"\n'
+        'secret = "cli-secret-value"\nqueues = ["helpdesk"]\n'
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
     env["HELPLINE_DATABASE_URL"] = database_url
-    run = subprocess.run([sys.executable, "-m", "web.cli", "check", "-c", str(config), "--json", "--timeout", "5"],
-                         env=env, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "web.cli", "check", "-c", str(config), "--json", "--timeout", "5"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 1, run.stderr
     report = json.loads(run.stdout)
     assert report["ok"] is False
@@ -167,8 +210,13 @@ def test_the_command_exits_non_zero_on_a_failure_and_prints_json(database_url: s
     assert checks["pbx main"]["fix"] and "cli-secret-value" not in run.stdout + run.stderr
 
     config.write_text("")
-    text = subprocess.run([sys.executable, "-m", "web.cli", "check", "-c", str(config)], env=env,
-                          capture_output=True, text=True, timeout=60)
+    text = subprocess.run(
+        [sys.executable, "-m", "web.cli", "check", "-c", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert text.returncode == 0, text.stdout + text.stderr
     assert "[ok  ] database" in text.stdout and "[skip] twilio" in text.stdout
 
@@ -177,12 +225,12 @@ async def test_numbers_without_a_country_code_and_no_region_are_a_warning(databa
     """No [directory] default_region: calls from 84951234567 (Moscow, written nationally) cannot be normalised.
     `helpline check` says so, with the setting to add; it is a warning, not a failure. With the region set, or
     with no such calls, the check passes."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from tickets.calls.intake import CallIntake, IntakeSettings
     from tickets.ticket_service import TicketService
-    from web.runtime import db
     from web.cli.check import render_text
+    from web.runtime import db
 
     unset = Settings.model_validate({"database": {"url": database_url}})
     quiet = results_by_name(await run_checks(unset))["numbers"]
@@ -191,8 +239,14 @@ async def test_numbers_without_a_country_code_and_no_region_are_a_warning(databa
     try:
         intake = CallIntake(TicketService(), settings=IntakeSettings(numbers=unset.directory.number_policy()))
         for n, number in enumerate(["84951234567", "+74951234567", "4321", "anonymous", "84957654321"]):
-            await intake.offered(pbx="main", linkedid=f"N{n}", at=datetime.now(timezone.utc), caller_number=number,
-                                 caller_name="", queue="helpdesk")
+            await intake.offered(
+                pbx="main",
+                linkedid=f"N{n}",
+                at=datetime.now(UTC),
+                caller_number=number,
+                caller_name="",
+                queue="helpdesk",
+            )
         assert intake.national_without_region == 2
     finally:
         await db.close_orm()

@@ -26,8 +26,15 @@ STRICT = ("content-security-policy", "x-frame-options", "x-content-type-options"
 def test_only_one_url_serves_the_page_and_every_asset_has_the_headers(client: TestClient) -> None:
     """The page was also served at /console/index.html, without CSP, X-Frame-Options and nosniff."""
     page = client.get("/")
-    for path in ("/console/index.html", "/console/./index.html", "/console//index.html", "/console/index%2Ehtml",
-                 "/console/", "/console", "/console/../console/index.html"):
+    for path in (
+        "/console/index.html",
+        "/console/./index.html",
+        "/console//index.html",
+        "/console/index%2Ehtml",
+        "/console/",
+        "/console",
+        "/console/../console/index.html",
+    ):
         for method in ("GET", "HEAD"):
             r = client.request(method, path)  # /console redirects to /console/, which serves nothing
             assert r.status_code == 404 and "<html" not in r.text.lower(), (method, path, r.status_code)

@@ -22,7 +22,7 @@ from web.settings import ConfigError, load_settings
 
 def test_the_password_comes_from_a_file_or_the_environment_and_is_never_shown(tmp_path: Path) -> None:
     (tmp_path / "ad.secret").write_text("s3cret-from-file\n")
-    (tmp_path / "helpline.toml").write_text('''
+    (tmp_path / "helpline.toml").write_text("""
 [directory]
 servers = ["ldaps://dc1.corp.example:636", "ldaps://dc2.corp.example:636"]
 bind_dn = "svc-helpline@corp.example"
@@ -31,7 +31,7 @@ base_dn = "DC=corp,DC=example"
 sync_interval = "30m"
 default_region = "US"
 dialling_prefixes = ["9", "0"]
-''')
+""")
     settings = load_settings(tmp_path / "helpline.toml", environ={})
     d = settings.directory
     assert d.enabled and d.client_config().password == "s3cret-from-file"
@@ -46,19 +46,30 @@ dialling_prefixes = ["9", "0"]
     assert from_env_file.directory.client_config().password == "s3cret-from-file"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ('servers = ["ldap://dc1:389"]\nbind_dn = "a"\npassword = "p"\nbase_dn = "DC=x"', "clear text"),
-    ('servers = ["ldaps://dc1"]\npassword = "p"', "set bind_dn, base_dn too"),
-    ('servers = ["ldaps://dc1"]\nbind_dn = "a"\nbase_dn = "DC=x"', "password_file"),
-    ('servers = ["http://dc1"]\nbind_dn = "a"\npassword = "p"\nbase_dn = "DC=x"', "ldaps://"),
-    ('dialling_prefixes = ["9x"]', "1-4 digits"),
-    ('servers = ["ldaps://dc1"]\nbind_dn = "a"\npassword = "p"\nbase_dn = "DC=x"\nlive_timeout = "90s"', "live_timeout"),
-    ('servers = ["ldaps://dc1"]\nbind_dn = "a"\npassword = "p"\nbase_dn = "DC=x"\nfull_sync_interval = "soon"',
-     "full_sync_interval"),
-    ('extension_pattern = "4[0-9"', "not a regular expression"),
-    ('servers = ["ldaps://dc1"]\nbind_dn = "a"\npassword = "p"\nbase_dn = "DC=x"\nca_file = "/nonexistent/ca.pem"',
-     "not a readable file"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('servers = ["ldap://dc1:389"]\nbind_dn = "a"\npassword = "p"\nbase_dn = "DC=x"', "clear text"),
+        ('servers = ["ldaps://dc1"]\npassword = "p"', "set bind_dn, base_dn too"),
+        ('servers = ["ldaps://dc1"]\nbind_dn = "a"\nbase_dn = "DC=x"', "password_file"),
+        ('servers = ["http://dc1"]\nbind_dn = "a"\npassword = "p"\nbase_dn = "DC=x"', "ldaps://"),
+        ('dialling_prefixes = ["9x"]', "1-4 digits"),
+        (
+            'servers = ["ldaps://dc1"]\nbind_dn = "a"\npassword = "p"\nbase_dn = "DC=x"\nlive_timeout = "90s"',
+            "live_timeout",
+        ),
+        (
+            'servers = ["ldaps://dc1"]\nbind_dn = "a"\npassword = "p"\nbase_dn = "DC=x"\nfull_sync_interval = "soon"',
+            "full_sync_interval",
+        ),
+        ('extension_pattern = "4[0-9"', "not a regular expression"),
+        (
+            'servers = ["ldaps://dc1"]\nbind_dn = "a"\npassword = "p"\nbase_dn = "DC=x"\n'
+            'ca_file = "/nonexistent/ca.pem"',
+            "not a readable file",
+        ),
+    ],
+)
 def test_directory_errors_name_the_key_and_the_fix(tmp_path: Path, text: str, expected: str) -> None:
     path = tmp_path / "helpline.toml"
     path.write_text("[directory]\n" + text + "\n")
@@ -72,12 +83,12 @@ def test_directory_errors_name_the_key_and_the_fix(tmp_path: Path, text: str, ex
 
 
 def helpline(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "web.cli", *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "web.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
-def test_directory_sync_and_lookup_from_the_command_line(samba_ad: SambaAD, database_url: str,
-                                                         tmp_path: Path) -> None:
+def test_directory_sync_and_lookup_from_the_command_line(samba_ad: SambaAD, database_url: str, tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HELPLINE_DATABASE_URL": database_url, **directory_environ(samba_ad)}
     dry = helpline("directory", "sync", "--dry-run", env=env, cwd=tmp_path)
     assert dry.returncode == 0, dry.stderr
@@ -105,8 +116,11 @@ def test_directory_sync_and_lookup_from_the_command_line(samba_ad: SambaAD, data
 
 
 def test_a_wrong_password_says_what_to_check(samba_ad: SambaAD, database_url: str, tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "HELPLINE_DATABASE_URL": database_url,
-           **directory_environ(samba_ad, password="wrong-password")}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HELPLINE_DATABASE_URL": database_url,
+        **directory_environ(samba_ad, password="wrong-password"),
+    }
     result = helpline("directory", "sync", env=env, cwd=tmp_path)
     assert result.returncode == 1
     assert "bad_credentials" in result.stderr and "AD code 52e" in result.stderr and "bind_dn" in result.stderr
@@ -120,11 +134,17 @@ def test_a_wrong_password_says_what_to_check(samba_ad: SambaAD, database_url: st
 
 def wait_for(client: TestClient, token: str, condition: str, timeout: float = GENEROUS) -> dict[str, object]:
     """The directory status, once its ``condition`` field is set."""
+
     def status() -> dict[str, object]:
         return dict(client.get("/api/v1/directory", headers=Team.header(token)).json())
 
-    return wait_until(lambda: (body := status()).get(condition) and body, timeout,
-                      what=f"the directory status showing {condition}", details=status, every=0.1)
+    return wait_until(
+        lambda: (body := status()).get(condition) and body,
+        timeout,
+        what=f"the directory status showing {condition}",
+        details=status,
+        every=0.1,
+    )
 
 
 def admin_token(client: TestClient) -> tuple[str, str]:
@@ -156,8 +176,10 @@ def test_the_app_syncs_at_start_and_shows_the_directory_status(samba_ad: SambaAD
 
 
 def test_status_is_degraded_when_the_directory_cannot_be_synced(samba_ad: SambaAD, database_url: str) -> None:
-    env = {"HELPLINE_DATABASE_URL": database_url,
-           **directory_environ(samba_ad, servers=f"ldaps://127.0.0.1:{free_port()}")}
+    env = {
+        "HELPLINE_DATABASE_URL": database_url,
+        **directory_environ(samba_ad, servers=f"ldaps://127.0.0.1:{free_port()}"),
+    }
     with TestClient(create_app(load_settings(environ=env))) as client:
         admin, _ = admin_token(client)
         status = wait_for(client, admin, "last_error_kind")

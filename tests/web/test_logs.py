@@ -22,11 +22,19 @@ from pathlib import Path
 import httpx
 from starlette.testclient import TestClient
 
+from tests.support.notify import FROM
+from tests.support.notify_fakes import (
+    AUTH_TOKEN,
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    FakeSlack,
+    FakeTwilio,
+    LoopbackServer,
+    providers_toml,
+)
 from tests.support.samba import SambaAD, directory_environ
 from tests.support.servers import ReplayProcess, Team, pbx_config, start_server, stop_server
 from tests.support.services import PostgresDatabase, service_missing
-from tests.support.notify_fakes import AUTH_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack, FakeTwilio, LoopbackServer, providers_toml
-from tests.support.notify import FROM
 from tests.support.waiting import wait_until
 from tickets.models import Agent
 from web import logs
@@ -46,14 +54,16 @@ FRAGMENT = 6
 
 def fragments(secret: str, n: int = FRAGMENT) -> set[str]:
     """Every run of ``n`` characters of ``secret`` (any longer piece contains one)."""
-    return {secret[i:i + n] for i in range(len(secret) - n + 1)}
+    return {secret[i : i + n] for i in range(len(secret) - n + 1)}
 
 
 def leaked_fragments(text: str, secrets: dict[str, str], innocent: tuple[str, ...] = ()) -> dict[str, list[str]]:
     """Which fragments of which secrets ``text`` holds; a fragment that is part of an ``innocent`` word the logs
     rightly contain (a secret chosen by others may hold an ordinary word) does not count."""
-    found = {name: sorted(f for f in fragments(value) if f in text and not any(f in word for word in innocent))
-             for name, value in secrets.items()}
+    found = {
+        name: sorted(f for f in fragments(value) if f in text and not any(f in word for word in innocent))
+        for name, value in secrets.items()
+    }
     return {name: pieces for name, pieces in found.items() if pieces}
 
 
@@ -63,8 +73,9 @@ def random_part(password_hash: str) -> str:
 
 
 def test_a_secret_in_a_message_extra_or_traceback_is_masked_and_each_line_is_json() -> None:
-    settings = Settings.model_validate({"web": {"metrics_token": METRICS_TOKEN},
-                                        "database": {"url": f"postgres://u:{DB_PASSWORD}@db/helpline"}})
+    settings = Settings.model_validate(
+        {"web": {"metrics_token": METRICS_TOKEN}, "database": {"url": f"postgres://u:{DB_PASSWORD}@db/helpline"}}
+    )
     redactor = logs.Redactor()
     redactor.add_settings(settings)
     redactor.learn("api-token-learnt-from-a-header")
@@ -75,8 +86,12 @@ def test_a_secret_in_a_message_extra_or_traceback_is_masked_and_each_line_is_jso
     logger.addHandler(handler)
     logger.propagate = False
     try:
-        logger.warning("token %s and url %s", METRICS_TOKEN, settings.database.url.get_secret_value(),
-                       extra={"pbx": "main", "header": "Bearer api-token-learnt-from-a-header", "count": 3})
+        logger.warning(
+            "token %s and url %s",
+            METRICS_TOKEN,
+            settings.database.url.get_secret_value(),
+            extra={"pbx": "main", "header": "Bearer api-token-learnt-from-a-header", "count": 3},
+        )
         try:
             raise ValueError(f"bad password {DB_PASSWORD}")
         except ValueError:
@@ -108,37 +123,55 @@ steps = [{{ after = "0m", notify = ["person:ivan", "slack:#it-oncall"] }}]
 
 
 def test_a_full_run_logs_json_lines_with_request_ids_and_no_secret(
-        database_url: str, tmp_path: Path, pbx_replay: ReplayProcess, samba_ad: SambaAD) -> None:
+    database_url: str, tmp_path: Path, pbx_replay: ReplayProcess, samba_ad: SambaAD
+) -> None:
     if database_url.startswith("postgres"):  # the test cluster trusts local users: the password is only carried
         database_url = database_url.replace("postgres://postgres@", f"postgres://postgres:{DB_PASSWORD}@", 1)
     twilio_server = LoopbackServer(FakeTwilio().app()).start()
     slack_server = LoopbackServer(FakeSlack().app()).start()
     config = pbx_config(tmp_path, pbx_replay)
     write_notify(config, twilio_server.url, slack_server.url)
-    env = {**directory_environ(samba_ad), "HELPLINE_CONFIG": str(config), "HELPLINE_LOG_FORMAT": "json",
-           "HELPLINE_LOG_LEVEL": "debug", "HELPLINE_CONSOLE_SECRET_KEY": CONSOLE_KEY,
-           "HELPLINE_WEB_METRICS_TOKEN": METRICS_TOKEN, "HELPLINE_DATABASE_URL": database_url}
-    add = subprocess.run([sys.executable, "-m", "web.cli", "user", "add", "ada", "--role", "admin", "--password"],
-                         input=f"{ADMIN_PASSWORD}\n{ADMIN_PASSWORD}\n", capture_output=True, text=True,
-                         timeout=60, cwd=tmp_path, env={**os.environ, **env})
+    env = {
+        **directory_environ(samba_ad),
+        "HELPLINE_CONFIG": str(config),
+        "HELPLINE_LOG_FORMAT": "json",
+        "HELPLINE_LOG_LEVEL": "debug",
+        "HELPLINE_CONSOLE_SECRET_KEY": CONSOLE_KEY,
+        "HELPLINE_WEB_METRICS_TOKEN": METRICS_TOKEN,
+        "HELPLINE_DATABASE_URL": database_url,
+    }
+    add = subprocess.run(
+        [sys.executable, "-m", "web.cli", "user", "add", "ada", "--role", "admin", "--password"],
+        input=f"{ADMIN_PASSWORD}\n{ADMIN_PASSWORD}\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, **env},
+    )
     assert add.returncode == 0, add.stderr
     api_token = add.stdout.strip().splitlines()[-1]
     start_env = {k: v for k, v in env.items() if k != "HELPLINE_CONFIG"}
     server = start_server(database_url, tmp_path, {**start_env, "HELPLINE_CONFIG": str(config)})
     try:
         auth = {"Authorization": f"Bearer {api_token}"}
+
         def pbx() -> dict[str, object]:
             return dict(httpx.get(f"{server.base_url}/api/v1/pbx", headers=auth, timeout=5).json()["items"][0])
 
-        wait_until(lambda: int(pbx()["facts_applied"]) >= 60, 60, what="60 call facts applied", details=pbx,
-                   every=0.2)
+        wait_until(lambda: int(pbx()["facts_applied"]) >= 60, 60, what="60 call facts applied", details=pbx, every=0.2)
         tickets = httpx.get(f"{server.base_url}/api/v1/tickets", headers={**auth, "X-Request-ID": "flow-1"}, timeout=5)
         assert tickets.status_code == 200 and tickets.headers["x-request-id"] == "flow-1"
         assert httpx.get(f"{server.base_url}/api/v1/tickets/IT-999999", headers=auth, timeout=5).status_code == 404
-        assert httpx.get(f"{server.base_url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
-                         timeout=5).status_code == 200
-        failed = httpx.post(f"{server.base_url}/api/v1/session", json={"login": "ada", "password": WRONG_PASSWORD},
-                            timeout=5)
+        assert (
+            httpx.get(
+                f"{server.base_url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=5
+            ).status_code
+            == 200
+        )
+        failed = httpx.post(
+            f"{server.base_url}/api/v1/session", json={"login": "ada", "password": WRONG_PASSWORD}, timeout=5
+        )
         assert failed.status_code in (401, 403)
     finally:
         stop_server(server)
@@ -146,10 +179,18 @@ def test_a_full_run_logs_json_lines_with_request_ids_and_no_secret(
         slack_server.stop()
 
     text = server.log()
-    secrets = {"pbx secret": pbx_replay.secret, "directory password": samba_ad.password, "twilio": AUTH_TOKEN,
-               "slack bot": BOT_TOKEN, "slack signing": SIGNING_SECRET, "console key": CONSOLE_KEY,
-               "metrics token": METRICS_TOKEN, "api token": api_token, "database password": DB_PASSWORD,
-               "a wrong password": WRONG_PASSWORD}
+    secrets = {
+        "pbx secret": pbx_replay.secret,
+        "directory password": samba_ad.password,
+        "twilio": AUTH_TOKEN,
+        "slack bot": BOT_TOKEN,
+        "slack signing": SIGNING_SECRET,
+        "console key": CONSOLE_KEY,
+        "metrics token": METRICS_TOKEN,
+        "api token": api_token,
+        "database password": DB_PASSWORD,
+        "a wrong password": WRONG_PASSWORD,
+    }
     leaked = [name for name, value in secrets.items() if value in text]
     assert not leaked, f"secrets in the logs: {leaked}"
     secrets.update({"admin password": ADMIN_PASSWORD, "admin password hash": random_part(admin_hash(database_url))})
@@ -178,7 +219,8 @@ def admin_hash(database_url: str) -> str:
 
 
 def test_only_tokens_that_authenticated_are_masked_so_nobody_can_blank_words_out_of_the_logs(
-        client: TestClient, team: Team) -> None:
+    client: TestClient, team: Team
+) -> None:
     word = f"Everything{uuid.uuid4().hex[:8]}"
     assert client.get("/api/v1/tickets", headers={"Authorization": f"Bearer {word}"}).status_code == 401
     assert client.get("/api/v1/tickets", headers={"Authorization": f"Basic {word}"}).status_code == 401
@@ -188,18 +230,21 @@ def test_only_tokens_that_authenticated_are_masked_so_nobody_can_blank_words_out
 
 
 def test_the_orm_start_up_line_shows_no_part_of_the_database_password(
-        postgres_database: PostgresDatabase | None) -> None:
+    postgres_database: PostgresDatabase | None,
+) -> None:
     if postgres_database is None:
         service_missing("the database password test needs PostgreSQL (HELPLINE_TEST_POSTGRES_URL)")
     assert postgres_database is not None
     url = postgres_database.url.replace("postgres://postgres@", f"postgres://postgres:{DB_PASSWORD}@", 1)
-    settings = load_settings(environ={"HELPLINE_DATABASE_URL": url, "HELPLINE_LOG_LEVEL": "debug",
-                                      "HELPLINE_LOG_FORMAT": "json"})
+    settings = load_settings(
+        environ={"HELPLINE_DATABASE_URL": url, "HELPLINE_LOG_LEVEL": "debug", "HELPLINE_LOG_FORMAT": "json"}
+    )
     stream = io.StringIO()
     root = logging.getLogger()
     saved = (list(root.handlers), root.level, logging.getLogger("tortoise").level)
     logs.configure(settings, stream)
     try:
+
         async def open_and_close() -> None:
             await db.open_orm(settings.database)
             await db.close_orm()
@@ -221,13 +266,24 @@ def test_the_orm_start_up_line_shows_no_part_of_the_database_password(
 def test_setting_a_password_at_debug_logs_no_part_of_its_hash(tmp_path: Path, sqlite_template: Path) -> None:
     path = tmp_path / "helpline.sqlite3"
     shutil.copyfile(sqlite_template, path)
-    env = {**os.environ, "HELPLINE_DATABASE_URL": f"sqlite://{path}", "HELPLINE_LOG_LEVEL": "debug",
-           "HELPLINE_LOG_FORMAT": "json"}
+    env = {
+        **os.environ,
+        "HELPLINE_DATABASE_URL": f"sqlite://{path}",
+        "HELPLINE_LOG_LEVEL": "debug",
+        "HELPLINE_LOG_FORMAT": "json",
+    }
     env.pop("HELPLINE_CONFIG", None)
 
     def helpline(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "web.cli", *args], input=stdin, env=env, capture_output=True,
-                              text=True, timeout=60, cwd=tmp_path)
+        return subprocess.run(
+            [sys.executable, "-m", "web.cli", *args],
+            input=stdin,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
 
     added = helpline("user", "add", "carol", "--password", stdin="first password\n")
     changed = helpline("user", "password", "carol", stdin="Zq7-Kw9x-Mv3p-Ty5\n")
@@ -242,5 +298,6 @@ def test_setting_a_password_at_debug_logs_no_part_of_its_hash(tmp_path: Path, sq
             await db.close_orm()
 
     password_hash = asyncio.run(stored())
-    assert not leaked_fragments(changed.stderr, {"password hash": random_part(password_hash),
-                                                 "password": "Zq7-Kw9x-Mv3p-Ty5"})
+    assert not leaked_fragments(
+        changed.stderr, {"password hash": random_part(password_hash), "password": "Zq7-Kw9x-Mv3p-Ty5"}
+    )

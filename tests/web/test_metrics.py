@@ -15,19 +15,19 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pbx.replay import ReplayServer
 from notify.models import Delivery, DeliveryStatus
+from pbx.replay import ReplayServer
 from tests.support.ami import AMI, SECRET, USER
-from tests.support.samba import SambaAD, directory_environ
-from tests.support.notify_fakes import FakeSlack, FakeTwilio, LoopbackServer
 from tests.support.notify import notify_raw
+from tests.support.notify_fakes import FakeSlack, FakeTwilio, LoopbackServer
+from tests.support.samba import SambaAD, directory_environ
 from tests.support.telephony import OUTCOME, running, settings_for, until_replayed
 from tests.support.waiting import eventually
 from tickets.actor import Actor
 from tickets.agent_service import AgentService
 from tickets.models import Call, Role, Ticket
-from web.settings import Settings, load_settings
 from web.runtime import runtime_of
+from web.settings import Settings, load_settings
 
 RECORDING, TRUTH = "c_concurrent20_mixed.raw", "c_concurrent20_mixed.calls.jsonl"
 
@@ -122,14 +122,17 @@ async def test_http_requests_are_labelled_by_route_template_and_carry_a_request_
 
 async def test_metrics_can_require_a_token_and_a_client_network(database_url: str) -> None:
     token = "metrics-token-0123456789"
-    settings = Settings.model_validate({"database": {"url": database_url},
-                                        "web": {"metrics_token": token, "metrics_allow": ["127.0.0.0/8"]}})
+    settings = Settings.model_validate(
+        {"database": {"url": database_url}, "web": {"metrics_token": token, "metrics_allow": ["127.0.0.0/8"]}}
+    )
     async with running(settings) as app:
         local = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
         remote = httpx.ASGITransport(app=app, client=("192.0.2.7", 40000))
         async with httpx.AsyncClient(transport=local, base_url="http://helpline") as client:
             assert (await client.get("/metrics")).status_code == 403
-            assert (await client.get("/metrics", headers={"Authorization": "Bearer wrong-token-000000"})).status_code == 403
+            assert (
+                await client.get("/metrics", headers={"Authorization": "Bearer wrong-token-000000"})
+            ).status_code == 403
             assert "helpline_build_info" in await scrape(client, Authorization=f"Bearer {token}")
         async with httpx.AsyncClient(transport=remote, base_url="http://helpline") as client:
             assert (await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})).status_code == 403
@@ -148,15 +151,25 @@ def provider_urls() -> Iterator[tuple[str, str]]:
             server.stop()
 
 
-async def test_sla_warnings_breaches_and_alert_deliveries_are_counted(database_url: str,
-                                                                      provider_urls: tuple[str, str]) -> None:
+async def test_sla_warnings_breaches_and_alert_deliveries_are_counted(
+    database_url: str, provider_urls: tuple[str, str]
+) -> None:
     twilio_url, slack_url = provider_urls
     notify = notify_raw(twilio_url, slack_url)
-    notify["policies"] = [{"name": "sla", "match": {"event": ["sla.warning", "sla.breached"]},
-                           "steps": [{"after": "0m", "notify": ["person:olga", "slack:#it-oncall"]}]}]
-    settings = Settings.model_validate({
-        "database": {"url": database_url}, "notify": notify,
-        "sla": {"policies": [{"name": "fast", "first_response": "2s", "warn_at": [50]}]}})
+    notify["policies"] = [
+        {
+            "name": "sla",
+            "match": {"event": ["sla.warning", "sla.breached"]},
+            "steps": [{"after": "0m", "notify": ["person:olga", "slack:#it-oncall"]}],
+        }
+    ]
+    settings = Settings.model_validate(
+        {
+            "database": {"url": database_url},
+            "notify": notify,
+            "sla": {"policies": [{"name": "fast", "first_response": "2s", "warn_at": [50]}]},
+        }
+    )
     async with running(settings) as app:
         await runtime_of(app).tickets.create(Actor.system("test"), title="The printer is on fire")
         sent = Delivery.filter(status=DeliveryStatus.SENT)
@@ -195,4 +208,3 @@ async def test_directory_sync_age_and_lookup_results(database_url: str, samba_ad
     assert one(m, "helpline_directory_last_sync_ok") == 1
     lookups = {lab["status"]: v for lab, v in m["helpline_caller_lookups_total"]}
     assert lookups == {"unique": 1, "none": 1}
-

@@ -100,8 +100,12 @@ async def _add_agents(settings: Settings) -> dict[str, tuple[int, int, str]]:
     try:
         agents = AgentService()
         out = {}
-        for login, role, extension in (("ada", Role.ADMIN, "100"), ("sam", Role.SUPERVISOR, "101"),
-                                       ("alice", Role.AGENT, "102"), ("bob", Role.AGENT, None)):
+        for login, role, extension in (
+            ("ada", Role.ADMIN, "100"),
+            ("sam", Role.SUPERVISOR, "101"),
+            ("alice", Role.AGENT, "102"),
+            ("bob", Role.AGENT, None),
+        ):
             agent = await agents.create(login=login, display_name=login.title(), role=role, extension=extension)
             token, secret = await agents.issue_token(agent.id)
             out[login] = (agent.id, token.id, secret)
@@ -116,24 +120,53 @@ def _seed(server: Server, settings: Settings) -> tuple[Admin, dict[str, list[str
     admin_id, admin_token_id, admin_token = agents["ada"]
     admin = Admin(admin_id, admin_token_id, admin_token, settings, server)
     known: dict[str, list[str | int]] = {
-        "agents": [a[0] for a in agents.values()], "tokens": [a[1] for a in agents.values()], "people": [],
+        "agents": [a[0] for a in agents.values()],
+        "tokens": [a[1] for a in agents.values()],
+        "people": [],
         "tickets": [],
     }
-    with httpx.Client(base_url=server.base_url + V1, headers={"Authorization": f"Bearer {admin_token}"},
-                      timeout=10) as http:
+    with httpx.Client(
+        base_url=server.base_url + V1, headers={"Authorization": f"Bearer {admin_token}"}, timeout=10
+    ) as http:
+
         def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
             response = http.post(path, json=body)
             assert response.status_code in (200, 201), response.text
             return dict(response.json())
 
-        for person in ({"name": "Pat Person", "email": "pat@example.com", "phone": "+44 20 7946 0000",
-                        "department": "Finance", "title": "Controller", "external_id": "S-1-5-21-1"},
-                       {"name": "Zoë Ångström", "vip": True}):
+        for person in (
+            {
+                "name": "Pat Person",
+                "email": "pat@example.com",
+                "phone": "+44 20 7946 0000",
+                "department": "Finance",
+                "title": "Controller",
+                "external_id": "S-1-5-21-1",
+            },
+            {"name": "Zoë Ångström", "vip": True},
+        ):
             known["people"].append(post("/people", person)["id"])
-        new = post("/tickets", {"title": "Printer on 3rd floor jams", "impact": "low", "urgency": "medium",
-                                "requester_id": known["people"][0], "assignee": "alice", "group": "desk"})
-        pending = post("/tickets", {"title": "VPN drops", "description": "every hour", "type": "service_request",
-                                    "requester_id": known["people"][1], "caller_number": "+442079460000"})
+        new = post(
+            "/tickets",
+            {
+                "title": "Printer on 3rd floor jams",
+                "impact": "low",
+                "urgency": "medium",
+                "requester_id": known["people"][0],
+                "assignee": "alice",
+                "group": "desk",
+            },
+        )
+        pending = post(
+            "/tickets",
+            {
+                "title": "VPN drops",
+                "description": "every hour",
+                "type": "service_request",
+                "requester_id": known["people"][1],
+                "caller_number": "+442079460000",
+            },
+        )
         post(f"/tickets/{pending['number']}/comments", {"body": "looking", "public": True})
         post(f"/tickets/{pending['number']}/transitions", {"to": "pending", "comment": "waiting for the user"})
         resolved = post("/tickets", {"title": "Mail quota", "assignee": "ada"})
@@ -153,20 +186,25 @@ def _schema(server: Server, admin: Admin, known: dict[str, list[str | int]]) -> 
     response = httpx.get(f"{server.base_url}{V1}/openapi.json", headers={"Authorization": f"Bearer {admin.token}"})
     assert response.status_code == 200, response.text
     # Half of the path values are existing objects, so that operations get past their 404 more often.
-    existing = {"path.ref": "tickets", "path.person_id": "people", "path.agent_id": "agents",
-                "path.token_id": "tokens"}
-    config = schemathesis.Config.from_dict({
-        "seed": SEED,
-        "workers": 1,
-        "suppress-health-check": ["all"],
-        "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
-        "phases": {"examples": {"enabled": True}, "coverage": {"enabled": True}, "fuzzing": {"enabled": True},
-                   "stateful": {"enabled": True}},
-        "checks": {"positive_data_acceptance": {"enabled": False}},
-        "dictionaries": {name: {"values": values} for name, values in known.items()},
-        "parameters": {key: {"dictionary": name, "probability": 0.5} for key, name in existing.items()},
-        "request-timeout": 10,
-    })
+    existing = {"path.ref": "tickets", "path.person_id": "people", "path.agent_id": "agents", "path.token_id": "tokens"}
+    config = schemathesis.Config.from_dict(
+        {
+            "seed": SEED,
+            "workers": 1,
+            "suppress-health-check": ["all"],
+            "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
+            "phases": {
+                "examples": {"enabled": True},
+                "coverage": {"enabled": True},
+                "fuzzing": {"enabled": True},
+                "stateful": {"enabled": True},
+            },
+            "checks": {"positive_data_acceptance": {"enabled": False}},
+            "dictionaries": {name: {"values": values} for name, values in known.items()},
+            "parameters": {key: {"dictionary": name, "probability": 0.5} for key, name in existing.items()},
+            "request-timeout": 10,
+        }
+    )
     schema = schemathesis.openapi.from_dict(response.json(), config=config)
     schema.config.update(base_url=server.base_url)
 
@@ -224,8 +262,9 @@ def _run(schema: Any) -> Outcome:
                 key = (failure.operation, failure.title, (failure.message or "").partition("\n")[0])
                 if key not in seen:
                     seen.add(key)
-                    outcome.findings.append(Finding(failure.operation, failure.title, failure.message,
-                                                    node.failure_info.code_sample))
+                    outcome.findings.append(
+                        Finding(failure.operation, failure.title, failure.message, node.failure_info.code_sample)
+                    )
         elif isinstance(event, events.NonFatalError):
             outcome.findings.append(Finding(event.label, event.info.title, event.info.message, event.info.traceback))
         elif isinstance(event, events.FatalError):
@@ -250,12 +289,15 @@ def test_every_response_keeps_the_documented_contract(server: Server, settings: 
     schema = _schema(server, admin, known)
     started = time.monotonic()
     outcome = _run(schema)
-    print(f"\n{settings.database.redacted_url().split(':')[0]}: {outcome.scenarios} scenarios, "
-          f"{outcome.requests} requests in {time.monotonic() - started:.1f} s; admin restored {admin.restored}x")
+    print(
+        f"\n{settings.database.redacted_url().split(':')[0]}: {outcome.scenarios} scenarios, "
+        f"{outcome.requests} requests in {time.monotonic() - started:.1f} s; admin restored {admin.restored}x"
+    )
     # A run that only met 401/403 (say the admin got locked out) or skipped operations would prove nothing.
     operations = {op.ok().label for op in schema.get_all_operations()}
     untested = sorted(op for op in operations if not outcome.statuses.get(op, set()) - {401, 403, 405})
     assert outcome.requests > 500 and not untested, f"schemathesis did not get through to: {untested}"
     assert not outcome.findings, f"{len(outcome.findings)} contract violations:\n\n" + "\n\n".join(
-        map(str, outcome.findings))
+        map(str, outcome.findings)
+    )
     assert "Traceback" not in server.log(), server.log()

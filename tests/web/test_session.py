@@ -16,14 +16,14 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support.servers import Team, start_server, stop_server
 from tests.support.live import add_agents, login
+from tests.support.servers import Team, start_server, stop_server
 from tests.support.waiting import wait_until
 from tickets.agent_service import AgentService
 from tickets.models import Role
 from web.app import create_app
-from web.settings import Settings, load_settings
 from web.auth.passwords import hash_password
+from web.settings import Settings, load_settings
 
 V1 = "/api/v1"
 PASSWORD = "correct horse battery"
@@ -57,8 +57,9 @@ def test_login_sets_a_safe_cookie_that_authenticates_reads(client: TestClient, t
 
 
 @pytest.mark.parametrize("login,password", [("alice", "wrong password"), ("nobody", PASSWORD), ("bob", PASSWORD)])
-def test_wrong_login_wrong_password_or_no_password_set_are_refused_alike(client: TestClient, team: Team,
-                                                                         login: str, password: str) -> None:
+def test_wrong_login_wrong_password_or_no_password_set_are_refused_alike(
+    client: TestClient, team: Team, login: str, password: str
+) -> None:
     set_password(client, "alice")  # bob has no console password: tokens only
     r = client.post(f"{V1}/session", json={"login": login, "password": password})
     assert r.status_code == 401 and r.json()["type"] == "urn:helpline:problem:invalid-login"
@@ -92,8 +93,7 @@ def test_logout_ends_the_session(client: TestClient, team: Team) -> None:
     assert client.get(f"{V1}/me").status_code == 401, "a copy of the ended cookie is refused too"
 
 
-def test_a_new_password_or_deactivation_ends_sessions_and_forged_cookies_fail(client: TestClient,
-                                                                              team: Team) -> None:
+def test_a_new_password_or_deactivation_ends_sessions_and_forged_cookies_fail(client: TestClient, team: Team) -> None:
     set_password(client, "alice")
     log_in(client)
     set_password(client, "alice", "another long password")
@@ -105,8 +105,10 @@ def test_a_new_password_or_deactivation_ends_sessions_and_forged_cookies_fail(cl
     assert client.get(f"{V1}/me").status_code == 401
     log_in(client, password="another long password")
     alice_id = client.get(f"{V1}/me").json()["id"]
-    assert client.patch(f"{V1}/agents/{alice_id}", headers=team.header(team.admin),
-                        json={"active": False}).status_code == 200
+    assert (
+        client.patch(f"{V1}/agents/{alice_id}", headers=team.header(team.admin), json={"active": False}).status_code
+        == 200
+    )
     assert client.get(f"{V1}/me").status_code == 401
 
 
@@ -131,8 +133,12 @@ def at_once(client: TestClient, attempts: list[tuple[str, str]]) -> list[int]:
     async def run() -> list[int]:
         transport = httpx.ASGITransport(app=client.app, client=("198.51.100.7", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            replies = await asyncio.gather(*(http.post(f"{V1}/session", json={"login": login, "password": password})
-                                             for login, password in attempts))
+            replies = await asyncio.gather(
+                *(
+                    http.post(f"{V1}/session", json={"login": login, "password": password})
+                    for login, password in attempts
+                )
+            )
         return [r.status_code for r in replies]
 
     return list(client.portal.call(run))
@@ -185,8 +191,7 @@ def test_two_instances_share_the_login_limit(database_url: str, tmp_path: Path) 
             r = httpx.post(f"{server.base_url}{V1}/session", json={"login": "alice", "password": "guess"}, timeout=10)
             assert r.status_code == 401
         for server in (one, two):
-            r = httpx.post(f"{server.base_url}{V1}/session", json={"login": "alice", "password": PASSWORD},
-                           timeout=10)
+            r = httpx.post(f"{server.base_url}{V1}/session", json={"login": "alice", "password": PASSWORD}, timeout=10)
             assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
     finally:
         stop_server(one)
@@ -222,8 +227,9 @@ def test_logout_is_remembered_by_every_instance_and_after_a_restart(database_url
 
 @pytest.fixture
 def short_sessions(database_url: str) -> Iterator[TestClient]:
-    settings: Settings = load_settings(environ={"HELPLINE_DATABASE_URL": database_url,
-                                                "HELPLINE_CONSOLE_SESSION_TTL": "1s"})
+    settings: Settings = load_settings(
+        environ={"HELPLINE_DATABASE_URL": database_url, "HELPLINE_CONSOLE_SESSION_TTL": "1s"}
+    )
     with TestClient(create_app(settings)) as c:
         yield c
 
@@ -255,8 +261,15 @@ def test_the_command_line_sets_and_clears_console_passwords(tmp_path: Path, sqli
     env.pop("HELPLINE_CONFIG", None)
 
     def helpline(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "web.cli", *args], input=stdin, env=env, capture_output=True,
-                              text=True, timeout=60, cwd=tmp_path)
+        return subprocess.run(
+            [sys.executable, "-m", "web.cli", *args],
+            input=stdin,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
 
     added = helpline("user", "add", "carol", "--extension", "104", "--password", stdin="first password\n")
     assert added.returncode == 0, added.stderr

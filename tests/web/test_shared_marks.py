@@ -4,16 +4,16 @@ concurrent callers cannot race, marks that act once, expiry, and the purge."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tickets.models import ExpiringMark
 from web.http import shared_marks
-from web.settings import Settings
 from web.http.shared_marks import SharedMarks
+from web.settings import Settings
 
-T0 = datetime(2031, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+T0 = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
 class Clock:
@@ -85,8 +85,10 @@ async def test_the_purge_deletes_expired_marks_only(orm: Settings) -> None:
     marks = SharedMarks(clock)
     for _ in range(6):
         await marks.hit("login", "alice", 300)
-    flood = [ExpiringMark(kind="login", key=f"made-up-{n}", count=1, expires_at=T0 + timedelta(seconds=n % 120))
-             for n in range(20_000)]
+    flood = [
+        ExpiringMark(kind="login", key=f"made-up-{n}", count=1, expires_at=T0 + timedelta(seconds=n % 120))
+        for n in range(20_000)
+    ]
     await ExpiringMark.bulk_create(flood, batch_size=2000)
     clock.now += timedelta(seconds=120)
     assert await marks.purge() == 20_000

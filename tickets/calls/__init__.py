@@ -1,1 +1,2 @@
-"""Phone calls into tickets: the intake of call facts, identifying callers (the index synced from the directory), counts."""
+"""Phone calls into tickets: the intake of call facts, identifying callers (the index synced from the directory),
+counts."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from tortoise.functions import Count
@@ -16,7 +16,7 @@ LONGEST_CALL = timedelta(days=1)
 class QueueCounts(NamedTuple):
     """The calls of one queue in a period (a tuple in the order the queue board reads)."""
 
-    answered: int = 0   #: answered in the period (however they ended: an answer cut off later was still one)
+    answered: int = 0  #: answered in the period (however they ended: an answer cut off later was still one)
     abandoned: int = 0  #: ended in the period: the caller hung up while waiting
     timed_out: int = 0  #: ended in the period: the queue gave up
 
@@ -24,13 +24,20 @@ class QueueCounts(NamedTuple):
 async def queue_counts(pbx: str, since: datetime, until: datetime) -> dict[str, QueueCounts]:
     """Queue -> how the calls of ``pbx`` went in [``since``, ``until``) (aware datetimes). Calls in no queue, and
     calls that ended otherwise (hung up before the queue, interrupted), count nowhere."""
-    since, until = since.astimezone(timezone.utc), until.astimezone(timezone.utc)
+    since, until = since.astimezone(UTC), until.astimezone(UTC)
     calls = Call.filter(pbx=pbx, queue__isnull=False, started_at__gte=since - LONGEST_CALL, started_at__lt=until)
-    answered = await (calls.filter(answered_at__gte=since, answered_at__lt=until)
-                      .annotate(n=Count("id")).group_by("queue").values_list("queue", "n"))
-    ended = await (calls.filter(outcome__in=[CallOutcome.ABANDONED, CallOutcome.TIMEOUT], ended_at__gte=since,
-                                ended_at__lt=until)
-                   .annotate(n=Count("id")).group_by("queue", "outcome").values_list("queue", "outcome", "n"))
+    answered = await (
+        calls.filter(answered_at__gte=since, answered_at__lt=until)
+        .annotate(n=Count("id"))
+        .group_by("queue")
+        .values_list("queue", "n")
+    )
+    ended = await (
+        calls.filter(outcome__in=[CallOutcome.ABANDONED, CallOutcome.TIMEOUT], ended_at__gte=since, ended_at__lt=until)
+        .annotate(n=Count("id"))
+        .group_by("queue", "outcome")
+        .values_list("queue", "outcome", "n")
+    )
     out: dict[str, QueueCounts] = {}
     for queue, n in answered:
         out[queue] = out.get(queue, QueueCounts())._replace(answered=int(n))

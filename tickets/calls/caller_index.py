@@ -55,20 +55,25 @@ class SyncState:
 
 async def sync_state() -> SyncState:
     last = await DirectorySyncRun.filter(dry_run=False).order_by("-id").first()
-    last_ok = last if last is not None and last.ok else await DirectorySyncRun.filter(ok=True, dry_run=False) \
-        .order_by("-id").first()
+    last_ok = (
+        last
+        if last is not None and last.ok
+        else await DirectorySyncRun.filter(ok=True, dry_run=False).order_by("-id").first()
+    )
     return SyncState(last_ok=last_ok, last=last)
 
 
 class LiveSource(Protocol):
     """The directory, asked directly (:meth:`directory.client.AsyncDirectory.find_by_number`)."""
 
-    async def find_by_number(self, digits: str | None = None,
-                             extension: str | None = None) -> list[DirectoryPerson]: ...
+    async def find_by_number(
+        self, digits: str | None = None, extension: str | None = None
+    ) -> list[DirectoryPerson]: ...
 
 
 class PeopleWriter(Protocol):
-    """Writes people read live into ``person`` and the index (:meth:`tickets.calls.directory_sync.DirectorySync.upsert`)."""
+    """Writes people read live into ``person`` and the index
+    (:meth:`tickets.calls.directory_sync.DirectorySync.upsert`)."""
 
     async def upsert(self, people: Sequence[DirectoryPerson]) -> dict[str, int]: ...
 
@@ -82,8 +87,15 @@ class LiveFallback:
     is slow, the answer is None (the index's answer stands) and live lookups pause for ``cache_ttl``.
     """
 
-    def __init__(self, source: LiveSource, writer: PeopleWriter, policy: NumberPolicy, *, timeout: float = 2.0,
-                 cache_ttl: float = 60.0) -> None:
+    def __init__(
+        self,
+        source: LiveSource,
+        writer: PeopleWriter,
+        policy: NumberPolicy,
+        *,
+        timeout: float = 2.0,
+        cache_ttl: float = 60.0,
+    ) -> None:
         self.source = source
         self.writer = writer
         self.policy = policy
@@ -120,8 +132,10 @@ class LiveFallback:
         try:
             people = await asyncio.wait_for(self.source.find_by_number(digits, number.extension), self.timeout)
         except (DirectoryError, TimeoutError) as exc:
-            log.warning("directory: live lookup failed, answering from the index: %s",
-                        exc if isinstance(exc, DirectoryError) else f"no answer within {self.timeout:g} s")
+            log.warning(
+                "directory: live lookup failed, answering from the index: %s",
+                exc if isinstance(exc, DirectoryError) else f"no answer within {self.timeout:g} s",
+            )
             return None
         except Exception:  # a bug: the index's answer stands
             log.exception("directory: live lookup failed")
@@ -150,16 +164,22 @@ def _national_digits(e164: str) -> str | None:
 
 
 class DirectoryCallerLookup:
-    """A :class:`tickets.calls.callers.CallerLookup` over the synced index, no LDAP round trip (unless ``live`` is set and
-    the index has nobody for the number).
+    """A :class:`tickets.calls.callers.CallerLookup` over the synced index, no LDAP round trip (unless ``live`` is set
+    and the index has nobody for the number).
 
     With ``memory_index``, the index is also kept in memory (a dict, about 200 bytes per number) and answers in
     microseconds: it is loaded after each sync (:meth:`refresh`), or in the background when this process notices a
     sync made elsewhere; until it is loaded, and for numbers it does not have, the table answers.
     """
 
-    def __init__(self, policy: NumberPolicy, *, state_ttl: float = 5.0, live: LiveFallback | None = None,
-                 memory_index: bool = False) -> None:
+    def __init__(
+        self,
+        policy: NumberPolicy,
+        *,
+        state_ttl: float = 5.0,
+        live: LiveFallback | None = None,
+        memory_index: bool = False,
+    ) -> None:
         self.policy = policy
         self.state_ttl = state_ttl
         self.live = live
@@ -212,8 +232,11 @@ class DirectoryCallerLookup:
                 log.warning("directory: more than %d numbers: the caller index stays in the database", MAX_IN_MEMORY)
                 self.memory_index = False
                 return
-            rows = await (CallerIndexEntry.filter(person__disabled=False).order_by("key", "person_id")
-                          .values_list("key", "person_id", "attribute"))
+            rows = await (
+                CallerIndexEntry.filter(person__disabled=False)
+                .order_by("key", "person_id")
+                .values_list("key", "person_id", "attribute")
+            )
         except asyncio.CancelledError:
             raise
         except Exception:  # the database is away: the table answers (or fails) as before
@@ -241,8 +264,12 @@ class DirectoryCallerLookup:
         memory = self._in_memory(state)
         if memory is not None and key in memory:
             return _from_index(memory[key], state.stale)
-        rows = await (CallerIndexEntry.filter(key=key, person__disabled=False).order_by("person_id")
-                      .limit(MAX_CANDIDATES).values_list("person_id", "attribute"))
+        rows = await (
+            CallerIndexEntry.filter(key=key, person__disabled=False)
+            .order_by("person_id")
+            .limit(MAX_CANDIDATES)
+            .values_list("person_id", "attribute")
+        )
         if not rows:
             manual = await _hand_entered(key)
             if manual.status is MatchStatus.NONE and self.live is not None:
@@ -261,9 +288,15 @@ def _from_index(rows: tuple[tuple[int, str], ...], stale: bool) -> CallerMatch:
 
 async def _hand_entered(key: str) -> CallerMatch:
     """People entered by hand (not from the directory) whose phone has ``key``."""
-    ids = cast(list[int], await (  # flat: values, not tuples (tortoise's types)
-        Person.filter(phone_key=key, directory_guid__isnull=True, disabled=False).order_by("id")
-        .limit(MAX_CANDIDATES).values_list("id", flat=True)))
+    ids = cast(
+        list[int],
+        await (  # flat: values, not tuples (tortoise's types)
+            Person.filter(phone_key=key, directory_guid__isnull=True, disabled=False)
+            .order_by("id")
+            .limit(MAX_CANDIDATES)
+            .values_list("id", flat=True)
+        ),
+    )
     if not ids:
         return CallerMatch(MatchStatus.NONE)
     if len(ids) == 1:
@@ -301,11 +334,17 @@ async def directory_status(configured: bool, clock: Clock = utcnow) -> Directory
     problem = failed or warning
     usn = await DirectoryUsnState.first()  # the one configured directory's watermark (tickets/calls/directory_sync.py)
     return DirectoryStatus(
-        configured=configured, synced=state.synced, stale=state.stale, last_sync_at=last_ok_at,
+        configured=configured,
+        synced=state.synced,
+        stale=state.stale,
+        last_sync_at=last_ok_at,
         last_attempt_at=state.last.finished_at if state.last else None,
         age_seconds=(clock() - last_ok_at).total_seconds() if last_ok_at else None,
-        people=people, disabled_people=disabled, numbers=numbers,
+        people=people,
+        disabled_people=disabled,
+        numbers=numbers,
         last_error_kind=failed.error_kind if failed else ("removal_guard" if warning else None),
         last_error=problem.error if problem else None,
         last_full_sync_at=usn.full_sync_at if usn else None,
-        dc=usn.server if usn and usn.highest_usn is not None else None)
+        dc=usn.server if usn and usn.highest_usn is not None else None,
+    )

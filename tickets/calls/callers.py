@@ -15,9 +15,9 @@ from tickets.models import Person
 
 
 class MatchStatus(str, Enum):
-    UNIQUE = "unique"            #: exactly one person has this number
-    AMBIGUOUS = "ambiguous"      #: several people share it (a reception desk): the agent chooses
-    NONE = "none"                #: nobody has it, or the number identifies nobody (anonymous, withheld)
+    UNIQUE = "unique"  #: exactly one person has this number
+    AMBIGUOUS = "ambiguous"  #: several people share it (a reception desk): the agent chooses
+    NONE = "none"  #: nobody has it, or the number identifies nobody (anonymous, withheld)
     UNAVAILABLE = "unavailable"  #: the source could not be asked (directory down)
 
 
@@ -44,8 +44,10 @@ class PeopleByPhone:
     async def lookup(self, number: CallerNumber) -> CallerMatch:
         if number.key is None:
             return CallerMatch(MatchStatus.NONE)
-        ids = cast(list[int],  # flat: values, not tuples (tortoise's types)
-                   await Person.filter(phone_key=number.key).order_by("id").limit(10).values_list("id", flat=True))
+        ids = cast(
+            list[int],  # flat: values, not tuples (tortoise's types)
+            await Person.filter(phone_key=number.key).order_by("id").limit(10).values_list("id", flat=True),
+        )
         if not ids:
             return CallerMatch(MatchStatus.NONE)
         if len(ids) == 1:

@@ -42,8 +42,9 @@ STATE = "default"  #: the directory_usn row of the (one) configured directory
 
 
 class PeopleSource(Protocol):
-    async def fetch_people(self, on_page: Callable[[int, int], None] | None = None,
-                           since: UsnWatermark | None = None) -> FetchResult: ...
+    async def fetch_people(
+        self, on_page: Callable[[int, int], None] | None = None, since: UsnWatermark | None = None
+    ) -> FetchResult: ...
 
 
 @dataclass
@@ -71,13 +72,21 @@ class SyncReport:
         if not self.ok:
             return f"sync failed ({self.error_kind}): {self.error}"
         verb = "would change" if self.dry_run else "changed"
-        read = (f"full sync ({self.full_reason}): " if self.full_reason else "full sync: ") \
-            if self.mode == "full" else "incremental sync: "
-        what = (f"{self.people} people, {self.numbers} numbers" if self.mode == "full"
-                else f"{self.people} people changed since the last sync, {self.numbers} of their numbers")
-        text = (f"{read}{what} from {self.server}; {verb}: {len(self.added)} added, "
-                f"{len(self.changed)} changed, {len(self.disabled)} disabled, {len(self.removed)} removed "
-                f"({self.seconds:.2f} s)")
+        read = (
+            (f"full sync ({self.full_reason}): " if self.full_reason else "full sync: ")
+            if self.mode == "full"
+            else "incremental sync: "
+        )
+        what = (
+            f"{self.people} people, {self.numbers} numbers"
+            if self.mode == "full"
+            else f"{self.people} people changed since the last sync, {self.numbers} of their numbers"
+        )
+        text = (
+            f"{read}{what} from {self.server}; {verb}: {len(self.added)} added, "
+            f"{len(self.changed)} changed, {len(self.disabled)} disabled, {len(self.removed)} removed "
+            f"({self.seconds:.2f} s)"
+        )
         if self.rematched:
             text += f"; {self.rematched} phone tickets got their requester"
         return text + (f"; {self.warning}" if self.warning else "")
@@ -86,8 +95,15 @@ class SyncReport:
 class DirectorySync:
     """Runs syncs from ``source`` with the site's number ``policy``."""
 
-    def __init__(self, source: PeopleSource, policy: NumberPolicy, *, clock: Clock = utcnow,
-                 removal_guard: float = 0.5, full_sync_interval: timedelta | None = timedelta(hours=24)) -> None:
+    def __init__(
+        self,
+        source: PeopleSource,
+        policy: NumberPolicy,
+        *,
+        clock: Clock = utcnow,
+        removal_guard: float = 0.5,
+        full_sync_interval: timedelta | None = timedelta(hours=24),
+    ) -> None:
         self.source = source
         self.policy = policy
         self.clock = clock
@@ -95,20 +111,23 @@ class DirectorySync:
         #: a full sync at least this often (removals are only seen then); None or 0: every sync is a full one
         self.full_sync_interval = full_sync_interval
 
-    async def run(self, *, dry_run: bool = False, full: bool = False,
-                  on_page: Callable[[int, int], None] | None = None) -> SyncReport:
+    async def run(
+        self, *, dry_run: bool = False, full: bool = False, on_page: Callable[[int, int], None] | None = None
+    ) -> SyncReport:
         """One sync: incremental when the stored watermark allows it, else (or with ``full``) a full one."""
         started = self.clock()
         since, reason = await self._plan(full, started)
         try:
             fetched = await self.source.fetch_people(on_page, since=since)
         except DirectoryError as exc:
-            report = SyncReport(ok=False, dry_run=dry_run, server=exc.server, error_kind=exc.kind.value,
-                                error=exc.message)
+            report = SyncReport(
+                ok=False, dry_run=dry_run, server=exc.server, error_kind=exc.kind.value, error=exc.message
+            )
         except Exception as exc:  # a bug or an unforeseen failure: still never a partial write
             log.exception("directory sync failed")
-            report = SyncReport(ok=False, dry_run=dry_run, error_kind=ErrorKind.PROTOCOL.value,
-                                error=f"{type(exc).__name__}: {exc}")
+            report = SyncReport(
+                ok=False, dry_run=dry_run, error_kind=ErrorKind.PROTOCOL.value, error=f"{type(exc).__name__}: {exc}"
+            )
         else:
             if fetched.changes_only:
                 report = await self._apply_changes(fetched, started, dry_run)
@@ -154,9 +173,11 @@ class DirectorySync:
         gone = [p for guid, p in existing.items() if guid not in wanted and not p.disabled]
         active_before = sum(not p.disabled for p in existing.values())
         if gone and active_before >= 10 and len(gone) > self.removal_guard * active_before:
-            report.warning = (f"{len(gone)} of {active_before} people are no longer in the directory; that looks like "
-                              "a wrong base_dn or user_filter, or a service account that lost its read rights, so "
-                              "nobody was removed (raise [directory] removal_guard if it is real)")
+            report.warning = (
+                f"{len(gone)} of {active_before} people are no longer in the directory; that looks like "
+                "a wrong base_dn or user_filter, or a service account that lost its read rights, so "
+                "nobody was removed (raise [directory] removal_guard if it is real)"
+            )
             gone = []
         report.removed = [p.name for p in gone]
         rows = list(self._index_rows(fetched.people))
@@ -177,15 +198,20 @@ class DirectorySync:
             kept = [p.id for guid, p in existing.items() if guid not in wanted and not p.disabled and p not in gone]
             await (CallerIndexEntry.exclude(person_id__in=kept) if kept else CallerIndexEntry.all()).delete()
             await CallerIndexEntry.bulk_create(
-                [CallerIndexEntry(key=key, person_id=ids[guid], attribute=attr, written=written[:128])
-                 for guid, key, attr, written in rows], batch_size=BATCH)
+                [
+                    CallerIndexEntry(key=key, person_id=ids[guid], attribute=attr, written=written[:128])
+                    for guid, key, attr, written in rows
+                ],
+                batch_size=BATCH,
+            )
             await _save_state(fetched, now, full=True)
         return report
 
     async def _apply_changes(self, fetched: FetchResult, now: datetime, dry_run: bool) -> SyncReport:
         """An incremental run: upsert the people read, replace only their index rows, refresh VIP flags."""
-        report = SyncReport(ok=True, dry_run=dry_run, mode="incremental", server=fetched.server,
-                            people=len(fetched.people))
+        report = SyncReport(
+            ok=True, dry_run=dry_run, mode="incremental", server=fetched.server, people=len(fetched.people)
+        )
         plan = await self._upsert_plan(fetched.people, fetched.vip_guids)
         report.added, report.changed, report.disabled = plan.added, plan.changed, plan.disabled
         report.numbers = len(plan.rows)
@@ -206,8 +232,9 @@ class DirectorySync:
     async def _upsert_plan(self, people: Sequence[DirectoryPerson], vip_guids: frozenset[str] | None) -> _Upsert:
         wanted = {p.guid: self._values(p) for p in people}
         existing = {p.directory_guid: p for p in await _people_by_guid(list(wanted)) if p.directory_guid is not None}
-        plan = _Upsert(wanted=wanted, existing={g: p.id for g, p in existing.items()},
-                       rows=list(self._index_rows(people)))
+        plan = _Upsert(
+            wanted=wanted, existing={g: p.id for g, p in existing.items()}, rows=list(self._index_rows(people))
+        )
         for guid, values in wanted.items():
             person = existing.get(guid)
             if person is None:
@@ -218,8 +245,11 @@ class DirectorySync:
                 plan.changes[guid] = diff
                 (plan.disabled if diff.get("disabled") is True else plan.changed).append(values["name"])
         if vip_guids is not None:  # group membership changes the group, not the member's uSNChanged
-            others = await (Person.filter(directory_guid__isnull=False).exclude(directory_guid__in=list(wanted))
-                            .values_list("id", "directory_guid", "vip", "name"))
+            others = await (
+                Person.filter(directory_guid__isnull=False)
+                .exclude(directory_guid__in=list(wanted))
+                .values_list("id", "directory_guid", "vip", "name")
+            )
             for person_id, guid, vip, name in others:
                 if bool(vip) != (guid in vip_guids):
                     plan.vip[person_id] = guid in vip_guids
@@ -240,8 +270,12 @@ class DirectorySync:
         for chunk in _chunks(list(ids.values())):
             await CallerIndexEntry.filter(person_id__in=chunk).delete()
         await CallerIndexEntry.bulk_create(
-            [CallerIndexEntry(key=key, person_id=ids[guid], attribute=attr, written=written[:128])
-             for guid, key, attr, written in plan.rows], batch_size=BATCH)
+            [
+                CallerIndexEntry(key=key, person_id=ids[guid], attribute=attr, written=written[:128])
+                for guid, key, attr, written in plan.rows
+            ],
+            batch_size=BATCH,
+        )
         return ids
 
     async def _create(self, guids: list[str], wanted: dict[str, dict[str, Any]], now: datetime) -> dict[str, int]:
@@ -252,22 +286,35 @@ class DirectorySync:
         for guid in guids:
             values = wanted[guid]
             if guid in meanwhile:
-                await Person.filter(id=meanwhile[guid]).update(**values, search_text=_search(values), synced_at=now,
-                                                               updated_at=now)
+                await Person.filter(id=meanwhile[guid]).update(
+                    **values, search_text=_search(values), synced_at=now, updated_at=now
+                )
                 ids[guid] = meanwhile[guid]
                 continue
-            person = await Person.create(**values, directory_guid=guid, search_text=_search(values), synced_at=now,
-                                         created_at=now, updated_at=now)
+            person = await Person.create(
+                **values,
+                directory_guid=guid,
+                search_text=_search(values),
+                synced_at=now,
+                created_at=now,
+                updated_at=now,
+            )
             ids[guid] = person.id
         return ids
 
     def _values(self, p: DirectoryPerson) -> dict[str, Any]:
         """The Person columns for ``p``; its desk phone is the first number in attribute order."""
         phone = next((value for _, value in p.phones), None)
-        return {"name": p.name[:200], "email": (p.mail or None) and p.mail[:254], "phone": phone and phone[:64],
-                "phone_key": self.policy.parse(phone).key if phone else None,
-                "department": p.department and p.department[:128], "title": p.title and p.title[:128],
-                "vip": p.vip, "disabled": p.disabled}
+        return {
+            "name": p.name[:200],
+            "email": (p.mail or None) and p.mail[:254],
+            "phone": phone and phone[:64],
+            "phone_key": self.policy.parse(phone).key if phone else None,
+            "department": p.department and p.department[:128],
+            "title": p.title and p.title[:128],
+            "vip": p.vip,
+            "disabled": p.disabled,
+        }
 
     def _index_rows(self, people: Iterable[DirectoryPerson]) -> Iterable[tuple[str, str, str, str]]:
         """(guid, key, attribute, written) per enabled person and distinct number key."""
@@ -283,15 +330,25 @@ class DirectorySync:
 
     async def _record(self, report: SyncReport, started: datetime) -> None:
         await DirectorySyncRun.create(
-            started_at=started, finished_at=self.clock(), ok=report.ok, server=report.server and report.server[:255],
-            people=report.people, numbers=report.numbers, added=len(report.added), changed=len(report.changed),
-            disabled=len(report.disabled), removed=len(report.removed), error_kind=report.error_kind,
-            error=report.error or report.warning)
+            started_at=started,
+            finished_at=self.clock(),
+            ok=report.ok,
+            server=report.server and report.server[:255],
+            people=report.people,
+            numbers=report.numbers,
+            added=len(report.added),
+            changed=len(report.changed),
+            disabled=len(report.disabled),
+            removed=len(report.removed),
+            error_kind=report.error_kind,
+            error=report.error or report.warning,
+        )
         # flat: the value or None, not a tuple (tortoise's types)
         newest = cast(int | None, await DirectorySyncRun.all().order_by("-id").first().values_list("id", flat=True))
         if newest is not None and int(newest) > KEEP_RUNS:  # old records go, but never the last good sync
-            last_ok = cast(int | None,
-                           await DirectorySyncRun.filter(ok=True).order_by("-id").first().values_list("id", flat=True))
+            last_ok = cast(
+                int | None, await DirectorySyncRun.filter(ok=True).order_by("-id").first().values_list("id", flat=True)
+            )
             await DirectorySyncRun.filter(id__lte=int(newest) - KEEP_RUNS).exclude(id=last_ok or 0).delete()
 
 
@@ -312,7 +369,7 @@ class _Upsert:
 async def _people_by_guid(guids: list[str]) -> list[Person]:
     people: list[Person] = []
     for start in range(0, len(guids), BATCH):
-        people += await Person.filter(directory_guid__in=guids[start:start + BATCH])
+        people += await Person.filter(directory_guid__in=guids[start : start + BATCH])
     return people
 
 
@@ -320,9 +377,13 @@ async def _save_state(fetched: FetchResult, now: datetime, *, full: bool) -> Non
     """Remember where this run left off (inside its transaction: the watermark never runs ahead of the data)."""
     mark = fetched.watermark
     values: dict[str, Any] = {
-        "server": fetched.server[:255], "dc_name": mark.dc.name[:512] if mark else None,
-        "invocation_id": mark.dc.invocation_id if mark else None, "highest_usn": mark.usn if mark else None,
-        "scope": mark.scope if mark else None, "updated_at": now}
+        "server": fetched.server[:255],
+        "dc_name": mark.dc.name[:512] if mark else None,
+        "invocation_id": mark.dc.invocation_id if mark else None,
+        "highest_usn": mark.usn if mark else None,
+        "scope": mark.scope if mark else None,
+        "updated_at": now,
+    }
     if full:
         values["full_sync_at"] = now
     state = await DirectoryUsnState.get_or_none(source=STATE)
@@ -338,4 +399,4 @@ def _search(values: dict[str, Any]) -> str:
 
 def _chunks(items: list[int]) -> Iterable[list[int]]:
     for start in range(0, len(items), BATCH):
-        yield items[start:start + BATCH]
+        yield items[start : start + BATCH]

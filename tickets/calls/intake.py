@@ -33,8 +33,14 @@ from tortoise.exceptions import IntegrityError
 from directory import NO_NUMBER, CallerNumber, NumberPolicy
 from tickets.actor import Actor
 from tickets.calls.callers import CallerLookup, CallerMatch, MatchStatus, PeopleByPhone
-from tickets.events import (CallAnsweredEvent, CallEndedEvent, CallOfferedEvent, CallQueuedEvent, CallRingingEvent,
-                            no_publisher)
+from tickets.events import (
+    CallAnsweredEvent,
+    CallEndedEvent,
+    CallOfferedEvent,
+    CallQueuedEvent,
+    CallRingingEvent,
+    no_publisher,
+)
 from tickets.models import Agent, Call, CallOutcome, CallState, Channel, Person, Ticket, TicketStatus
 from tickets.sla.clocks import MISSED_CALL
 from tickets.ticket_service import CallNote, TicketService
@@ -83,8 +89,9 @@ def clean(text: str | None, limit: int) -> str:
 class CallIntake:
     """Applies call facts to calls and tickets on behalf of the PBX ``pbx:<name>``."""
 
-    def __init__(self, tickets: TicketService, lookup: CallerLookup | None = None,
-                 settings: IntakeSettings | None = None) -> None:
+    def __init__(
+        self, tickets: TicketService, lookup: CallerLookup | None = None, settings: IntakeSettings | None = None
+    ) -> None:
         self.tickets = tickets
         self.lookup = lookup or PeopleByPhone()
         self.settings = settings or IntakeSettings()
@@ -105,8 +112,17 @@ class CallIntake:
         """Who the caller is (never raises: a failed lookup is ``unavailable``). Call it outside any transaction."""
         return await self._lookup(self.settings.numbers.parse(clean(caller_number, 64)))
 
-    async def offered(self, *, pbx: str, linkedid: str, at: datetime, caller_number: str, caller_name: str,
-                      queue: str | None, match: CallerMatch | None = None) -> Call:
+    async def offered(
+        self,
+        *,
+        pbx: str,
+        linkedid: str,
+        at: datetime,
+        caller_number: str,
+        caller_name: str,
+        queue: str | None,
+        match: CallerMatch | None = None,
+    ) -> Call:
         """A call reached the IT line: record it and open (or link) its ticket. ``match``: :meth:`identify`'s
         answer for ``caller_number``, if already asked."""
         existing = await Call.get_or_none(pbx=pbx, linkedid=linkedid)
@@ -128,10 +144,13 @@ class CallIntake:
                 who = _caller_text(person or name, number)
                 if repeat_of is not None:
                     ticket = await tickets.record_call(
-                        actor, repeat_of, CallNote("linked", f"{who} called again ({_queue_text(queue)})"))
+                        actor, repeat_of, CallNote("linked", f"{who} called again ({_queue_text(queue)})")
+                    )
                 else:
                     ticket = await tickets.create(
-                        actor, title=f"{CALL_TITLE}{who}"[:200], channel=Channel.PHONE,
+                        actor,
+                        title=f"{CALL_TITLE}{who}"[:200],
+                        channel=Channel.PHONE,
                         description=_description(who, name if person else "", queue, match, await _candidates(match)),
                         requester_id=match.person_id,
                         caller_number=callback_number(number),
@@ -139,9 +158,18 @@ class CallIntake:
                     )
                 # the unique (pbx, linkedid) makes a second instance's insert fail and roll all of this back
                 call = await Call.create(
-                    pbx=pbx, linkedid=linkedid, caller_number=caller_number, caller_e164=number.e164,
-                    caller_key=number.key, caller_name=name, queue=queue, state=CallState.OFFERED,
-                    started_at=at, updated_at=at, ticket_id=ticket.id, opened_ticket=repeat_of is None,
+                    pbx=pbx,
+                    linkedid=linkedid,
+                    caller_number=caller_number,
+                    caller_e164=number.e164,
+                    caller_key=number.key,
+                    caller_name=name,
+                    queue=queue,
+                    state=CallState.OFFERED,
+                    started_at=at,
+                    updated_at=at,
+                    ticket_id=ticket.id,
+                    opened_ticket=repeat_of is None,
                 )
                 await self._announce(CallOfferedEvent, call, ticket, candidates=tuple(match.candidates))
         except IntegrityError:
@@ -165,8 +193,9 @@ class CallIntake:
             await self._announce(CallQueuedEvent, call)
         return call
 
-    async def ringing(self, *, pbx: str, linkedid: str, at: datetime, agent_name: str,
-                      agent_extension: str | None) -> Call | None:
+    async def ringing(
+        self, *, pbx: str, linkedid: str, at: datetime, agent_name: str, agent_extension: str | None
+    ) -> Call | None:
         """An agent's phone rings for the call (the screen pop will hang on this)."""
         async with unit_of_work():
             call = await self._call(pbx, linkedid)
@@ -181,8 +210,9 @@ class CallIntake:
             await self._announce(CallRingingEvent, call)
         return call
 
-    async def answered(self, *, pbx: str, linkedid: str, at: datetime, agent_name: str, agent_extension: str | None,
-                       wait_seconds: int) -> Call | None:
+    async def answered(
+        self, *, pbx: str, linkedid: str, at: datetime, agent_name: str, agent_extension: str | None, wait_seconds: int
+    ) -> Call | None:
         """An agent answered: the call gets its agent, the ticket an owner, and a new ticket opens."""
         tickets = self.tickets
         async with unit_of_work():
@@ -194,16 +224,35 @@ class CallIntake:
             call.agent_id, call.agent_name = (agent.id if agent else None), clean(agent_name, 200) or None
             call.agent_extension = clean(agent_extension, 32) or None
             call.wait_seconds, call.answered_at, call.updated_at = max(wait_seconds, 0), at, at
-            await call.save(update_fields=["state", "agent_id", "agent_name", "agent_extension", "wait_seconds",
-                                           "answered_at", "updated_at"])
+            await call.save(
+                update_fields=[
+                    "state",
+                    "agent_id",
+                    "agent_name",
+                    "agent_extension",
+                    "wait_seconds",
+                    "answered_at",
+                    "updated_at",
+                ]
+            )
             if call.ticket_id is not None:
                 await self._ticket_answered(tickets, call.ticket_id, call, agent)
             await self._announce(CallAnsweredEvent, call)
         return call
 
-    async def ended(self, *, pbx: str, linkedid: str, at: datetime, outcome: CallOutcome, wait_seconds: int | None,
-                    talk_seconds: int | None, ended_by: str | None = None, voicemail: bool = False,
-                    hangup_cause: str | None = None) -> Call | None:
+    async def ended(
+        self,
+        *,
+        pbx: str,
+        linkedid: str,
+        at: datetime,
+        outcome: CallOutcome,
+        wait_seconds: int | None,
+        talk_seconds: int | None,
+        ended_by: str | None = None,
+        voicemail: bool = False,
+        hangup_cause: str | None = None,
+    ) -> Call | None:
         """The call is over: record how it ended; a missed call asks for a call back."""
         tickets = self.tickets
         async with unit_of_work():
@@ -216,8 +265,19 @@ class CallIntake:
             call.talk_seconds = max(talk_seconds, 0) if talk_seconds is not None else None
             call.ended_by = clean(ended_by, 16) or None
             call.voicemail, call.hangup_cause = voicemail, clean(hangup_cause, 64) or None
-            await call.save(update_fields=["state", "outcome", "ended_at", "updated_at", "wait_seconds", "talk_seconds",
-                                           "ended_by", "voicemail", "hangup_cause"])
+            await call.save(
+                update_fields=[
+                    "state",
+                    "outcome",
+                    "ended_at",
+                    "updated_at",
+                    "wait_seconds",
+                    "talk_seconds",
+                    "ended_by",
+                    "voicemail",
+                    "hangup_cause",
+                ]
+            )
             if call.ticket_id is not None:
                 await self._ticket_ended(tickets, call.ticket_id, call)
             await self._announce(CallEndedEvent, call)
@@ -225,8 +285,9 @@ class CallIntake:
 
     # -- helpers -----------------------------------------------------------------------------------------------
 
-    async def _announce(self, kind: _CallEventKind, call: Call, ticket: Ticket | None = None,
-                        candidates: tuple[int, ...] = ()) -> None:
+    async def _announce(
+        self, kind: _CallEventKind, call: Call, ticket: Ticket | None = None, candidates: tuple[int, ...] = ()
+    ) -> None:
         """Publish what happened to ``call`` once the unit of work commits (the live console listens)."""
         publish = self.tickets.publish
         if publish is no_publisher:
@@ -237,21 +298,40 @@ class CallIntake:
             if row:
                 number, requester_id = row["number"], row["requester_id"]
         outcome = call.outcome.value if isinstance(call.outcome, CallOutcome) else call.outcome
-        await publish_after_commit(publish, kind(
-            pbx=call.pbx, linkedid=call.linkedid, call_id=call.id, ticket_id=call.ticket_id, ticket_number=number,
-            caller_number=call.caller_number, caller_name=call.caller_name, requester_id=requester_id,
-            queue=call.queue, at=call.updated_at, agent_id=call.agent_id, agent_extension=call.agent_extension,
-            agent_name=call.agent_name, opened_ticket=call.opened_ticket, outcome=outcome,
-            wait_seconds=call.wait_seconds, candidates=candidates,
-            callback_number=callback_number(self.settings.numbers.parse(call.caller_number))))
+        await publish_after_commit(
+            publish,
+            kind(
+                pbx=call.pbx,
+                linkedid=call.linkedid,
+                call_id=call.id,
+                ticket_id=call.ticket_id,
+                ticket_number=number,
+                caller_number=call.caller_number,
+                caller_name=call.caller_name,
+                requester_id=requester_id,
+                queue=call.queue,
+                at=call.updated_at,
+                agent_id=call.agent_id,
+                agent_extension=call.agent_extension,
+                agent_name=call.agent_name,
+                opened_ticket=call.opened_ticket,
+                outcome=outcome,
+                wait_seconds=call.wait_seconds,
+                candidates=candidates,
+                callback_number=callback_number(self.settings.numbers.parse(call.caller_number)),
+            ),
+        )
 
     def _count_national(self, number: CallerNumber) -> None:
         if self.settings.numbers.region is None and number.national:
             self.national_without_region += 1
             if self.national_without_region == 1:
-                log.warning("a call came from %s, a number without +<country code>, and [directory] default_region "
-                            "is not set: such numbers are not normalised (repeat calls are not linked, callers not "
-                            "identified). Set default_region to the PBX's country.", number.raw)
+                log.warning(
+                    "a call came from %s, a number without +<country code>, and [directory] default_region "
+                    "is not set: such numbers are not normalised (repeat calls are not linked, callers not "
+                    "identified). Set default_region to the PBX's country.",
+                    number.raw,
+                )
 
     async def _lookup(self, number: CallerNumber) -> CallerMatch:
         try:
@@ -266,20 +346,37 @@ class CallIntake:
         linkable = [s.value for s in LINKABLE]
         if number.key is not None:
             # the tickets of the latest calls from this phone (usually none: no join needed to learn that)
-            recent = cast(list[int], await (  # flat: values, not tuples (tortoise's types)
-                Call.filter(caller_key=number.key, started_at__gte=since, ticket_id__isnull=False)
-                .order_by("-started_at").limit(20).values_list("ticket_id", flat=True)))
+            recent = cast(
+                list[int],
+                await (  # flat: values, not tuples (tortoise's types)
+                    Call.filter(caller_key=number.key, started_at__gte=since, ticket_id__isnull=False)
+                    .order_by("-started_at")
+                    .limit(20)
+                    .values_list("ticket_id", flat=True)
+                ),
+            )
             if recent:
-                open_ids = set(cast(list[int], await Ticket.filter(id__in=set(recent), status__in=linkable)
-                                    .values_list("id", flat=True)))
+                open_ids = set(
+                    cast(
+                        list[int],
+                        await Ticket.filter(id__in=set(recent), status__in=linkable).values_list("id", flat=True),
+                    )
+                )
                 for ticket_id in recent:
                     if ticket_id in open_ids:
                         return int(ticket_id)
         if match.person_id is not None:
-            latest = cast(int | None, await (  # flat: the value or None, not a tuple (tortoise's types)
-                Ticket.filter(requester_id=match.person_id, channel=Channel.PHONE, status__in=linkable,
-                              updated_at__gte=since)
-                .order_by("-updated_at").first().values_list("id", flat=True)))
+            latest = cast(
+                int | None,
+                await (  # flat: the value or None, not a tuple (tortoise's types)
+                    Ticket.filter(
+                        requester_id=match.person_id, channel=Channel.PHONE, status__in=linkable, updated_at__gte=since
+                    )
+                    .order_by("-updated_at")
+                    .first()
+                    .values_list("id", flat=True)
+                ),
+            )
             return None if latest is None else int(latest)
         return None
 
@@ -301,10 +398,14 @@ class CallIntake:
         who = agent.login if agent else (call.agent_name or "an unknown agent")
         # the answering agent takes the ticket if nobody has it and picks it up: that is its first response; the
         # caller got through, so a "missed call" title is one no more
-        await tickets.record_call(pbx_actor, ticket_id,
-                                  CallNote("answered", f"Answered by {who} after {_duration(call.wait_seconds)}"),
-                                  assign_to=agent, open_as=Actor.of(agent) if agent else pbx_actor,
-                                  retitle=(TITLES, CALL_TITLE))
+        await tickets.record_call(
+            pbx_actor,
+            ticket_id,
+            CallNote("answered", f"Answered by {who} after {_duration(call.wait_seconds)}"),
+            assign_to=agent,
+            open_as=Actor.of(agent) if agent else pbx_actor,
+            retitle=(TITLES, CALL_TITLE),
+        )
 
     async def _ticket_ended(self, tickets: TicketService, ticket_id: int, call: Call) -> None:
         outcome = CallOutcome(call.outcome)
@@ -314,19 +415,21 @@ class CallIntake:
         waited = f"after {_duration(call.wait_seconds)}" + ("; a voicemail was left" if call.voicemail else "")
         if not missed and outcome is CallOutcome.INTERRUPTED:
             summary = "The answered call was cut off (the PBX restarted or the connection was lost)" + (
-                f" after {call.talk_seconds} s of talk" if call.talk_seconds is not None else "")
+                f" after {call.talk_seconds} s of talk" if call.talk_seconds is not None else ""
+            )
         elif not missed:
-            talk = (f"after {call.talk_seconds} s of talk" if call.talk_seconds is not None
-                    else "(talk time unknown)")
+            talk = f"after {call.talk_seconds} s of talk" if call.talk_seconds is not None else "(talk time unknown)"
             summary = f"Call ended {talk}" + (f", hung up by the {call.ended_by}" if call.ended_by else "")
         elif reachable:  # begins with MISSED_CALL: the SLA's callback clock starts
             summary = f"{MISSED_CALL}: {OUTCOME_TEXT[outcome]} {waited}. Call back."
         else:  # nobody to call back: no callback clock that could only breach
-            summary = (f"Unanswered call: {OUTCOME_TEXT[outcome]} {waited}. "
-                       "No number to call back (withheld or unknown).")
+            summary = (
+                f"Unanswered call: {OUTCOME_TEXT[outcome]} {waited}. No number to call back (withheld or unknown)."
+            )
         missed_title = MISSED_TITLE if reachable else UNREACHABLE_TITLE
-        await tickets.record_call(pbx_actor, ticket_id, CallNote(outcome.value, summary),
-                                  retitle=(TITLES, missed_title) if missed else None)
+        await tickets.record_call(
+            pbx_actor, ticket_id, CallNote(outcome.value, summary), retitle=(TITLES, missed_title) if missed else None
+        )
 
 
 def callback_number(number: CallerNumber) -> str | None:
@@ -353,8 +456,11 @@ async def _person_name(match: CallerMatch) -> str:
 def _caller_text(name: str, number: CallerNumber) -> str:
     shown = callback_number(number)
     if shown is None:
-        shown = "an unknown number" if number.raw.lower() in ("", "<unknown>", "unknown") else (
-            "a withheld number" if number.raw.lower() in NO_NUMBER else number.raw)
+        shown = (
+            "an unknown number"
+            if number.raw.lower() in ("", "<unknown>", "unknown")
+            else ("a withheld number" if number.raw.lower() in NO_NUMBER else number.raw)
+        )
     return f"{name} ({shown})" if name and name.lower() not in ("anonymous", "unknown") else shown
 
 
@@ -374,13 +480,17 @@ def _description(who: str, phone_name: str, queue: str | None, match: CallerMatc
     """``phone_name``: the name the phone sent, when the caller was identified as someone (then ``who`` names them)."""
     lines = [f"Phone call from {who}, {_queue_text(queue)}."]
     if phone_name and phone_name.lower() not in ("anonymous", "unknown"):
-        lines.append(f"The phone showed the name \"{phone_name}\".")
+        lines.append(f'The phone showed the name "{phone_name}".')
     if match.status is MatchStatus.AMBIGUOUS:
         lines.append(f"Several people have this number: {'; '.join(candidates)}. Pick the requester.")
     elif match.status is MatchStatus.UNAVAILABLE:
-        lines.append("The caller could not be looked up (directory unavailable); the requester is set when the "
-                     "directory answers again.")
+        lines.append(
+            "The caller could not be looked up (directory unavailable); the requester is set when the "
+            "directory answers again."
+        )
     if match.stale:
-        lines.append("Identified from the last good copy of the directory: the directory could not be reached "
-                     "since. Check who is calling.")
+        lines.append(
+            "Identified from the last good copy of the directory: the directory could not be reached "
+            "since. Check who is calling."
+        )
     return "\n".join(lines)

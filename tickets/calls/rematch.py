@@ -27,8 +27,9 @@ LIMIT = 1000
 
 async def rematch_requesters(lookup: CallerLookup, tickets: TicketService, since: datetime | None) -> int:
     """Set the requester of unmatched phone tickets created after ``since`` (all, if None); returns how many."""
-    query = Ticket.filter(channel=Channel.PHONE, requester_id__isnull=True, caller_number__isnull=False,
-                          status__in=OPEN)
+    query = Ticket.filter(
+        channel=Channel.PHONE, requester_id__isnull=True, caller_number__isnull=False, status__in=OPEN
+    )
     if since is not None:
         query = query.filter(created_at__gte=since)
     matched = 0

@@ -16,17 +16,18 @@ target costs one step per two months rather than one per minute.
 
 from __future__ import annotations
 
+import itertools
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_package
 
-UTC = timezone.utc
+UTC = UTC
 ZERO = timedelta(0)
 DAY_MINUTES = 24 * 60
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -36,7 +37,7 @@ MAX_IDLE_DAYS = 3700
 BLOCK_DAYS = 64
 _CACHE_BLOCKS = 400
 MICROSECOND = timedelta(microseconds=1)
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = EPOCH.toordinal()
 _DAY_MICROS = 86_400_000_000
 _INTERVAL = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
@@ -62,7 +63,7 @@ def _moment(micros: int) -> datetime:
 class _Block:
     """Working intervals of consecutive days as microseconds, with the business time at the end of each."""
 
-    __slots__ = ("starts", "ends", "done", "total")
+    __slots__ = ("done", "ends", "starts", "total")
 
     def __init__(self, spans: list[tuple[int, int]]) -> None:
         self.starts = [s for s, _ in spans]
@@ -105,13 +106,13 @@ def parse_interval(text: str, key: str = "hours") -> Minutes:
     """``"08:00-13:00"`` -> (480, 780). An end at or before the start is on the next day (``"22:00-06:00"``)."""
     match = _INTERVAL.match(text) if isinstance(text, str) else None
     if match is None:
-        raise CalendarError(key, f"write working hours as \"HH:MM-HH:MM\", e.g. \"08:00-18:00\" (got {text!r})")
+        raise CalendarError(key, f'write working hours as "HH:MM-HH:MM", e.g. "08:00-18:00" (got {text!r})')
     h1, m1, h2, m2 = (int(g) for g in match.groups())
     if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2 != 0):
         raise CalendarError(key, f"{text!r} is not a time of day (00:00 to 24:00)")
     start, end = h1 * 60 + m1, h2 * 60 + m2
     if end == start:
-        raise CalendarError(key, f"{text!r} is empty; for a whole day write \"00:00-24:00\"")
+        raise CalendarError(key, f'{text!r} is empty; for a whole day write "00:00-24:00"')
     if end < start:
         end += DAY_MINUTES  # overnight shift
     return start, end
@@ -119,7 +120,7 @@ def parse_interval(text: str, key: str = "hours") -> Minutes:
 
 def _check_no_overlap(intervals: list[Minutes], key: str) -> None:
     ordered = sorted(intervals)
-    for (s1, e1), (s2, e2) in zip(ordered, ordered[1:]):
+    for (s1, e1), (s2, e2) in itertools.pairwise(ordered):
         if s2 < e1:
             raise CalendarError(key, f"intervals {_fmt(s1, e1)} and {_fmt(s2, e2)} overlap")
 
@@ -145,8 +146,16 @@ class HolidayRules:
 class Calendar:
     """Working time of a team. Build with :meth:`build` (validates) or use :data:`ALWAYS`."""
 
-    def __init__(self, name: str, tz: ZoneInfo | timezone, weekly: tuple[tuple[Minutes, ...], ...],
-                 rules: HolidayRules, *, always: bool = False, working_day: timedelta | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        tz: ZoneInfo | timezone,
+        weekly: tuple[tuple[Minutes, ...], ...],
+        rules: HolidayRules,
+        *,
+        always: bool = False,
+        working_day: timedelta | None = None,
+    ) -> None:
         self.name = name
         self.tz = tz
         self.weekly = weekly
@@ -163,20 +172,31 @@ class Calendar:
     # -- construction --------------------------------------------------------------------------------------
 
     @classmethod
-    def build(cls, name: str, *, timezone: str = "UTC", hours: Mapping[str, Iterable[str]],
-              country: str | None = None, subdivision: str | None = None, extra: Iterable[date] = (),
-              special: Mapping[date, Iterable[str]] | None = None, day_hours: float | None = None) -> Calendar:
+    def build(
+        cls,
+        name: str,
+        *,
+        timezone: str = "UTC",
+        hours: Mapping[str, Iterable[str]],
+        country: str | None = None,
+        subdivision: str | None = None,
+        extra: Iterable[date] = (),
+        special: Mapping[date, Iterable[str]] | None = None,
+        day_hours: float | None = None,
+    ) -> Calendar:
         """A validated calendar; raises :class:`CalendarError` naming the bad key."""
         try:
             tz = ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise CalendarError("timezone", f"unknown time zone {timezone!r}; use an IANA name such as "
-                                            "\"Europe/Moscow\" or \"America/New_York\"") from None
+            raise CalendarError(
+                "timezone",
+                f'unknown time zone {timezone!r}; use an IANA name such as "Europe/Moscow" or "America/New_York"',
+            ) from None
         unknown = set(hours) - set(WEEKDAYS)
         if unknown:
             raise CalendarError(f"hours.{sorted(unknown)[0]}", f"not a day; use {', '.join(WEEKDAYS)}")
         weekly: list[tuple[Minutes, ...]] = []
-        for index, day in enumerate(WEEKDAYS):
+        for day in WEEKDAYS:
             parsed = [parse_interval(text, f"hours.{day}[{i}]") for i, text in enumerate(hours.get(day, ()))]
             _check_no_overlap(parsed, f"hours.{day}")
             weekly.append(tuple(sorted(parsed)))
@@ -185,8 +205,11 @@ class Calendar:
             nxt = weekly[(index + 1) % 7]
             spill = max((e for _, e in weekly[index]), default=0) - DAY_MINUTES
             if nxt and spill > nxt[0][0]:
-                raise CalendarError(f"hours.{day}", f"the shift ending at {_fmt(0, spill)[6:]} on the next day "
-                                                    f"overlaps {WEEKDAYS[(index + 1) % 7]} {_fmt(*nxt[0])}")
+                raise CalendarError(
+                    f"hours.{day}",
+                    f"the shift ending at {_fmt(0, spill)[6:]} on the next day "
+                    f"overlaps {WEEKDAYS[(index + 1) % 7]} {_fmt(*nxt[0])}",
+                )
         own: dict[date, tuple[Minutes, ...]] = {}
         for day_off, texts in (special or {}).items():
             key = f"holidays.half_days.{day_off.isoformat()}"
@@ -198,22 +221,34 @@ class Calendar:
         if both:
             raise CalendarError("holidays.extra", f"{both[0].isoformat()} is both a day off and in half_days; keep one")
         if not any(weekly):
-            raise CalendarError("hours", "no working hours on any day: the calendar would never count time "
-                                         "(for round the clock use the built-in calendar \"24x7\")")
+            raise CalendarError(
+                "hours",
+                "no working hours on any day: the calendar would never count time "
+                '(for round the clock use the built-in calendar "24x7")',
+            )
         if country is not None:
             try:
                 holidays_package.country_holidays(country, subdiv=subdivision, years=2026)
             except NotImplementedError as exc:
                 what = "holidays.subdivision" if subdivision and "subdiv" in str(exc).lower() else "holidays.country"
-                raise CalendarError(what, f"the holidays package does not know {country!r}"
-                                          f"{f' / {subdivision!r}' if subdivision else ''}: {exc}") from None
+                raise CalendarError(
+                    what,
+                    f"the holidays package does not know {country!r}"
+                    f"{f' / {subdivision!r}' if subdivision else ''}: {exc}",
+                ) from None
         elif subdivision is not None:
             raise CalendarError("holidays.subdivision", "needs holidays.country")
         if day_hours is not None and not 0 < day_hours <= 24:
-            raise CalendarError("day_hours", "the hours of a working day (what a target of \"1d\" means): "
-                                             "more than 0, at most 24")
-        return cls(name, tz, tuple(weekly), HolidayRules(country, subdivision, extra_days, own),
-                   working_day=timedelta(hours=day_hours) if day_hours else None)
+            raise CalendarError(
+                "day_hours", 'the hours of a working day (what a target of "1d" means): more than 0, at most 24'
+            )
+        return cls(
+            name,
+            tz,
+            tuple(weekly),
+            HolidayRules(country, subdivision, extra_days, own),
+            working_day=timedelta(hours=day_hours) if day_hours else None,
+        )
 
     # -- days ------------------------------------------------------------------------------------------------
 

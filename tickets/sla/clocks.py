@@ -68,8 +68,9 @@ class SlaEngine:
     def calendar(self, row: SlaClock) -> Calendar:
         cal = self.book.calendars.get(row.calendar)
         if cal is None:
-            log.warning("SLA calendar %r of clock %s is no longer configured; counting round the clock",
-                        row.calendar, row.id)
+            log.warning(
+                "SLA calendar %r of clock %s is no longer configured; counting round the clock", row.calendar, row.id
+            )
             return ALWAYS
         return cal
 
@@ -111,20 +112,34 @@ class SlaEngine:
         """Follow a change described by its history entries (status moves, agents acting, calls, re-targets)."""
         if not self.book.policies:
             return
-        old_status = next((TicketStatus(e.old_value) for e in entries
-                           if e.kind == ActivityKind.STATUS_CHANGED and e.old_value), None)
+        old_status = next(
+            (TicketStatus(e.old_value) for e in entries if e.kind == ActivityKind.STATUS_CHANGED and e.old_value), None
+        )
         call = next((e for e in entries if e.kind == ActivityKind.CALL), None)
         await self.ticket_changed(
-            ticket, now, old_status=old_status,
-            agent_acted=any(e.actor_id is not None and e.kind in (ActivityKind.COMMENT, ActivityKind.STATUS_CHANGED)
-                            for e in entries),
+            ticket,
+            now,
+            old_status=old_status,
+            agent_acted=any(
+                e.actor_id is not None and e.kind in (ActivityKind.COMMENT, ActivityKind.STATUS_CHANGED)
+                for e in entries
+            ),
             call_state=call.new_value if call is not None else None,
             call_summary=(call.body or "") if call is not None else "",
-            retarget=any(e.kind == ActivityKind.FIELD_CHANGED and e.field in RETARGET_FIELDS for e in entries))
+            retarget=any(e.kind == ActivityKind.FIELD_CHANGED and e.field in RETARGET_FIELDS for e in entries),
+        )
 
-    async def ticket_changed(self, ticket: Ticket, now: datetime, *, old_status: TicketStatus | None = None,
-                             agent_acted: bool = False, call_state: str | None = None, call_summary: str = "",
-                             retarget: bool = False) -> None:
+    async def ticket_changed(
+        self,
+        ticket: Ticket,
+        now: datetime,
+        *,
+        old_status: TicketStatus | None = None,
+        agent_acted: bool = False,
+        call_state: str | None = None,
+        call_summary: str = "",
+        retarget: bool = False,
+    ) -> None:
         """Bring the ticket's clocks up to date with a change that has just been made to it."""
         if not self.book.policies:
             return
@@ -136,9 +151,11 @@ class SlaEngine:
         for row in list(rows.values()):
             metric = Metric(row.metric)
             open_ = row.stopped_at is None
-            if open_ and (status in DONE
-                          or (metric is Metric.FIRST_RESPONSE and ticket.first_response_at is not None)
-                          or (metric is Metric.CALLBACK and (agent_acted or call_state == "answered"))):
+            if open_ and (
+                status in DONE
+                or (metric is Metric.FIRST_RESPONSE and ticket.first_response_at is not None)
+                or (metric is Metric.CALLBACK and (agent_acted or call_state == "answered"))
+            ):
                 kind = self._stop(row, now)
             elif not open_ and metric is Metric.RESOLUTION and old_status in DONE and status not in DONE:
                 kind = self._reopen(row, now)
@@ -180,9 +197,18 @@ class SlaEngine:
     async def _start(self, ticket: Ticket, policy: Policy, metric: Metric, now: datetime) -> SlaClock:
         target = policy.target(metric)
         assert target is not None
-        row = SlaClock(ticket_id=ticket.id, metric=metric.value, policy=policy.name, calendar=policy.calendar.name,
-                       target_seconds=int(target.total_seconds()), warn_at=",".join(map(str, policy.warn_at)),
-                       state=SlaState.RUNNING, started_at=now, running_since=now, updated_at=now)
+        row = SlaClock(
+            ticket_id=ticket.id,
+            metric=metric.value,
+            policy=policy.name,
+            calendar=policy.calendar.name,
+            target_seconds=int(target.total_seconds()),
+            warn_at=",".join(map(str, policy.warn_at)),
+            state=SlaState.RUNNING,
+            started_at=now,
+            running_since=now,
+            updated_at=now,
+        )
         if metric is not Metric.CALLBACK and TicketStatus(ticket.status).value in policy.pause_statuses:
             row.paused, row.state, row.running_since = True, SlaState.PAUSED, None
         self._plan(row, now)
@@ -335,8 +361,9 @@ class SlaEngine:
 
     @staticmethod
     async def _event(row: SlaClock, kind: str, now: datetime, detail: str | None = None) -> None:
-        await SlaEvent.create(clock_id=row.id, ticket_id=row.ticket_id, kind=kind, metric=row.metric, detail=detail,
-                              at=now)
+        await SlaEvent.create(
+            clock_id=row.id, ticket_id=row.ticket_id, kind=kind, metric=row.metric, detail=detail, at=now
+        )
 
     @staticmethod
     async def _facts(ticket: Ticket) -> TicketFacts:
@@ -346,8 +373,13 @@ class SlaEngine:
             vip = bool(loaded.vip)
         elif ticket.requester_id is not None:
             vip = bool(await Person.filter(id=ticket.requester_id).first().values_list("vip", flat=True))
-        return TicketFacts(priority=ticket.priority, type=_value(ticket.type), channel=_value(ticket.channel),
-                           group=ticket.group, vip=vip)
+        return TicketFacts(
+            priority=ticket.priority,
+            type=_value(ticket.type),
+            channel=_value(ticket.channel),
+            group=ticket.group,
+            vip=vip,
+        )
 
     async def _changed(self, ticket: Ticket) -> None:
         await publish_after_commit(self._notify, ClocksChanged(ticket.id))  # type: ignore[arg-type]

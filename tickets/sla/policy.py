@@ -87,15 +87,18 @@ class Conditions:
         return not (self.priority or self.type or self.group or self.channel) and self.vip is None
 
     def holds(self, t: TicketFacts) -> bool:
-        return ((not self.priority or t.priority in self.priority)
-                and (not self.type or t.type in self.type)
-                and (not self.group or (t.group or "") in self.group)
-                and (not self.channel or t.channel in self.channel)
-                and (self.vip is None or t.vip == self.vip))
+        return (
+            (not self.priority or t.priority in self.priority)
+            and (not self.type or t.type in self.type)
+            and (not self.group or (t.group or "") in self.group)
+            and (not self.channel or t.channel in self.channel)
+            and (self.vip is None or t.vip == self.vip)
+        )
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {k: sorted(getattr(self, k)) for k in ("priority", "type", "group", "channel")
-                               if getattr(self, k)}
+        out: dict[str, Any] = {
+            k: sorted(getattr(self, k)) for k in ("priority", "type", "group", "channel") if getattr(self, k)
+        }
         if self.vip is not None:
             out["vip"] = self.vip
         return out
@@ -141,8 +144,10 @@ class PolicyBook:
         catch_all: str | None = None
         for policy in policies:
             if catch_all is not None:
-                problems.append(f"policy {policy.name!r} can never match: {catch_all!r} before it matches every "
-                                "ticket (move the policy without conditions to the end)")
+                problems.append(
+                    f"policy {policy.name!r} can never match: {catch_all!r} before it matches every "
+                    "ticket (move the policy without conditions to the end)"
+                )
             elif policy.conditions.empty:
                 catch_all = policy.name
         return problems

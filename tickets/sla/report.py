@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tickets.models import Agent, SlaClock, SlaState, Ticket
 
 #: The moments both databases can store: a report's period is clipped to them.
-REPORT_START = datetime(1970, 1, 1, tzinfo=timezone.utc)
-REPORT_END = datetime(9000, 1, 1, tzinfo=timezone.utc)
+REPORT_START = datetime(1970, 1, 1, tzinfo=UTC)
+REPORT_END = datetime(9000, 1, 1, tzinfo=UTC)
 GROUPINGS = ("policy", "metric", "group", "agent")
 
 
@@ -45,7 +45,10 @@ async def sla_report(since: datetime, until: datetime, by: str, metrics: Sequenc
     met_rows = SlaClock.filter(state=SlaState.MET, stopped_at__gte=since, stopped_at__lt=until)
     breached_rows = SlaClock.filter(breached_at__gte=since, breached_at__lt=until)
     if metrics:
-        met_rows, breached_rows = met_rows.filter(metric__in=list(metrics)), breached_rows.filter(metric__in=list(metrics))
+        met_rows, breached_rows = (
+            met_rows.filter(metric__in=list(metrics)),
+            breached_rows.filter(metric__in=list(metrics)),
+        )
     outcomes = [(c, "met") for c in await met_rows] + [(c, "breached") for c in await breached_rows]
     keys = await _keys(by, [c for c, _ in outcomes])
     met: Counter[str | None] = Counter()

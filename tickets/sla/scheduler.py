@@ -45,9 +45,16 @@ class SlaScheduler(DueLoop):
 
     name = "sla-scheduler"
 
-    def __init__(self, engine: SlaEngine, *, publish: Publisher = no_publisher,
-                 handlers: Sequence[DueHandler] = (), clock: Clock | None = None, batch: int = 100,
-                 max_sleep: float = 30.0) -> None:
+    def __init__(
+        self,
+        engine: SlaEngine,
+        *,
+        publish: Publisher = no_publisher,
+        handlers: Sequence[DueHandler] = (),
+        clock: Clock | None = None,
+        batch: int = 100,
+        max_sleep: float = 30.0,
+    ) -> None:
         super().__init__(clock or engine.clock, max_sleep, engine.listeners)
         self.engine = engine
         self.publish = publish  # after the commit
@@ -88,10 +95,13 @@ class SlaScheduler(DueLoop):
         if held:
             query = query.exclude(id__in=held)
         # flat: the value or None, not a tuple (tortoise's types)
-        nxt = cast(datetime | None,
-                   await query.order_by("next_event_at").first().values_list("next_event_at", flat=True))
-        return min([t for t in [nxt, *(until for until, _ in self._held.values() if until > now)] if t is not None],
-                   default=None)
+        nxt = cast(
+            datetime | None, await query.order_by("next_event_at").first().values_list("next_event_at", flat=True)
+        )
+        return min(
+            [t for t in [nxt, *(until for until, _ in self._held.values() if until > now)] if t is not None],
+            default=None,
+        )
 
     async def _due(self, now: datetime) -> Due:
         query = SlaClock.filter(next_event_at__lte=now)
@@ -117,8 +127,9 @@ class SlaScheduler(DueLoop):
                 p, a = await self._batch(now, [item])
             except Exception as exc:
                 self._hold(item[0], now)
-                log.exception("SLA clock %s (ticket %s): failed; tried again in %.0f s", item[0], item[1],
-                              self._held[item[0]][1])
+                log.exception(
+                    "SLA clock %s (ticket %s): failed; tried again in %.0f s", item[0], item[1], self._held[item[0]][1]
+                )
                 error = exc
                 continue
             processed += p
@@ -138,14 +149,23 @@ class SlaScheduler(DueLoop):
             numbers = {t.id: t.number for t in tickets}
             if not numbers:
                 return 0, 0
-            rows = await (SlaClock.filter(id__in=[c for c, _ in due], ticket_id__in=list(numbers),
-                                          next_event_at__lte=now).order_by("next_event_at").select_for_update())
+            rows = await (
+                SlaClock.filter(id__in=[c for c, _ in due], ticket_id__in=list(numbers), next_event_at__lte=now)
+                .order_by("next_event_at")
+                .select_for_update()
+            )
             for row in rows:
                 version = row.version
                 fired = self.engine.fire(row, now)
                 updated = await SlaClock.filter(id=row.id, version=version).update(
-                    warned=row.warned, state=row.state, breached_at=row.breached_at, due_at=row.due_at,
-                    next_event_at=row.next_event_at, version=version + 1, updated_at=now)
+                    warned=row.warned,
+                    state=row.state,
+                    breached_at=row.breached_at,
+                    due_at=row.due_at,
+                    next_event_at=row.next_event_at,
+                    version=version + 1,
+                    updated_at=now,
+                )
                 if not updated:
                     continue  # changed by someone else since it was read: they planned it anew
                 processed += 1
@@ -173,14 +193,32 @@ class SlaScheduler(DueLoop):
             kind, dedupe, value = "breached", f"{row.cycle}:breach", "breached"
             event: SlaAnnouncement = SlaBreached(row.ticket_id, number, metric.value, due, row.policy, row.cycle)
         else:
-            text = (f"{metric.label}: {item.percent}% of {format_duration(self.engine.target(row))} used, due "
-                    f"{due.isoformat(timespec='minutes')} (policy {row.policy})")
+            text = (
+                f"{metric.label}: {item.percent}% of {format_duration(self.engine.target(row))} used, due "
+                f"{due.isoformat(timespec='minutes')} (policy {row.policy})"
+            )
             kind, dedupe, value = "warning", f"{row.cycle}:{item.percent}", f"warning:{item.percent}"
             event = SlaWarning(row.ticket_id, number, metric.value, item.percent, due, row.policy, row.cycle)
-        await SlaEvent.create(clock_id=row.id, ticket_id=row.ticket_id, kind=kind, metric=row.metric,
-                              threshold=item.percent, dedupe=dedupe, detail=text, at=item.at, cycle=row.cycle,
-                              due_at=due)
-        await Activity.create(ticket_id=row.ticket_id, kind=ActivityKind.SLA, field=row.metric, new_value=value,
-                              body=text, actor_label=ACTOR, created_at=now)
+        await SlaEvent.create(
+            clock_id=row.id,
+            ticket_id=row.ticket_id,
+            kind=kind,
+            metric=row.metric,
+            threshold=item.percent,
+            dedupe=dedupe,
+            detail=text,
+            at=item.at,
+            cycle=row.cycle,
+            due_at=due,
+        )
+        await Activity.create(
+            ticket_id=row.ticket_id,
+            kind=ActivityKind.SLA,
+            field=row.metric,
+            new_value=value,
+            body=text,
+            actor_label=ACTOR,
+            created_at=now,
+        )
         log.info("SLA %s %s: %s", number, kind, text)
         return event

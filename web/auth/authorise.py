@@ -21,19 +21,27 @@ async def authorise(request: HTTPConnection, role: Role) -> Agent:
         by_session = await session_agent(request)
         if by_session is not None:
             if Role(by_session.role).rank < role.rank:
-                raise ApiError(403, "forbidden",
-                               f"this needs the {role.value} role; you are {Role(by_session.role).value}")
+                raise ApiError(
+                    403, "forbidden", f"this needs the {role.value} role; you are {Role(by_session.role).value}"
+                )
             return by_session
-        raise ApiError(401, "unauthenticated",
-                       "send an API token: 'Authorization: Bearer <token>' (helpline user add prints one)",
-                       headers=challenge)
+        raise ApiError(
+            401,
+            "unauthenticated",
+            "send an API token: 'Authorization: Bearer <token>' (helpline user add prints one)",
+            headers=challenge,
+        )
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise ApiError(401, "unauthenticated", "the Authorization header must be 'Bearer <token>'", headers=challenge)
     agent = await runtime_of(request).agents.authenticate(secret.strip())
     if agent is None:
-        raise ApiError(401, "invalid-token", "the token is unknown, revoked, or its agent is deactivated",
-                       headers={"WWW-Authenticate": 'Bearer realm="helpline", error="invalid_token"'})
+        raise ApiError(
+            401,
+            "invalid-token",
+            "the token is unknown, revoked, or its agent is deactivated",
+            headers={"WWW-Authenticate": 'Bearer realm="helpline", error="invalid_token"'},
+        )
     request.state.token_hash = hash_token(secret.strip())  # what authenticated the request (event streams keep it)
     logs.redactor.learn(secret.strip())  # a verified token: never written to the logs (only verified ones: anybody
     # could send any word as a token, and the logs would blank it out everywhere)
@@ -57,7 +65,11 @@ async def session_agent(request: HTTPConnection) -> Agent | None:
     if agent is None or not agent.active or fingerprint(agent.password_hash) != session.fingerprint:
         return None
     if not manager.csrf_ok(request, session):
-        raise ApiError(403, "csrf", "a change made with the console's session needs its CSRF token in the "
-                                    "X-CSRF-Token header (GET /api/v1/session returns it)")
+        raise ApiError(
+            403,
+            "csrf",
+            "a change made with the console's session needs its CSRF token in the "
+            "X-CSRF-Token header (GET /api/v1/session returns it)",
+        )
     request.state.session = session  # what authenticated the request (event streams keep it)
     return agent

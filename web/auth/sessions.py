@@ -63,14 +63,16 @@ class SessionManager:
     def create(self, agent: Agent) -> Session:
         """A new session for ``agent`` (put it in a response with :meth:`set_cookie`)."""
         csrf, sid = secrets.token_urlsafe(24), secrets.token_urlsafe(12)
-        value = self.serializer.dumps({"a": agent.id, "c": csrf, "s": sid,
-                                       "p": fingerprint(getattr(agent, "password_hash", None))})
+        value = self.serializer.dumps(
+            {"a": agent.id, "c": csrf, "s": sid, "p": fingerprint(getattr(agent, "password_hash", None))}
+        )
         return Session(agent.id, csrf, sid, value, time.time() + self.ttl)
 
     def set_cookie(self, response: Response, request: HTTPConnection, session: Session) -> None:
         secure = self.secure if self.secure is not None else request.url.scheme == "https"
-        response.set_cookie(COOKIE, session.value, max_age=self.ttl, httponly=True, samesite="strict",
-                            secure=secure, path="/")
+        response.set_cookie(
+            COOKIE, session.value, max_age=self.ttl, httponly=True, samesite="strict", secure=secure, path="/"
+        )
 
     def decode(self, request: HTTPConnection) -> Session | None:
         """The session of a genuine, unexpired cookie, or None; whether it was ended is not checked here."""
@@ -83,8 +85,14 @@ class SessionManager:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("a"), int):
             return None
-        return Session(data["a"], str(data.get("c", "")), str(data.get("s", "")), raw,
-                       signed_at.timestamp() + self.ttl, str(data.get("p", "")))
+        return Session(
+            data["a"],
+            str(data.get("c", "")),
+            str(data.get("s", "")),
+            raw,
+            signed_at.timestamp() + self.ttl,
+            str(data.get("p", "")),
+        )
 
     async def read(self, request: HTTPConnection) -> Session | None:
         """The valid session of the cookie (not expired, not ended on any instance), or None."""

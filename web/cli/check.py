@@ -29,10 +29,14 @@ Status = Literal["pass", "warn", "fail", "skip"]
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    check = sub.add_parser("check", parents=[common], help="check every dependency and say how to fix failures",
-                           description="Check the database, each PBX (AMI login and permissions), each directory "
-                                       "server, Twilio, Slack and Redis, concurrently with bounded timeouts. Exit 1 "
-                                       "if any check fails.")
+    check = sub.add_parser(
+        "check",
+        parents=[common],
+        help="check every dependency and say how to fix failures",
+        description="Check the database, each PBX (AMI login and permissions), each directory "
+        "server, Twilio, Slack and Redis, concurrently with bounded timeouts. Exit 1 "
+        "if any check fails.",
+    )
     check.add_argument("--json", action="store_true", help="print the results as JSON")
     check.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per check (default 10)")
     check.set_defaults(run=_check)
@@ -46,9 +50,9 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
 
 @dataclass
 class CheckResult:
-    name: str               #: "database", "pbx main", "directory ldaps://dc1:636", "twilio", "slack", "redis"
+    name: str  #: "database", "pbx main", "directory ldaps://dc1:636", "twilio", "slack", "redis"
     status: Status
-    detail: str             #: what was found
+    detail: str  #: what was found
     fix: str | None = None  #: on failure: what to do
     seconds: float = 0.0
 
@@ -71,12 +75,18 @@ async def run_checks(settings: Settings, timeout: float = 10.0) -> list[CheckRes
     checks.append(("twilio", (lambda: deps.twilio(n.twilio)) if n.twilio else None, "no [notify.twilio]"))
     checks.append(("slack", (lambda: deps.slack(n)) if n.slack else None, "no [notify.slack]"))
     redis_url = settings.live.redis_url
-    checks.append(("redis", (lambda: deps.redis(redis_url.get_secret_value())) if redis_url else None,
-                   "no [live] redis_url: live events stay in this process"))
+    checks.append(
+        (
+            "redis",
+            (lambda: deps.redis(redis_url.get_secret_value())) if redis_url else None,
+            "no [live] redis_url: live events stay in this process",
+        )
+    )
     results = list(await asyncio.gather(*(_run(name, check, why, timeout) for name, check, why in checks)))
     # after the database check (both use the ORM, which is one per process): what the recorded calls say
-    numbers = (None if results[0].status == "fail" else
-               (lambda: deps.phone_numbers(settings.database, settings.directory)))
+    numbers = (
+        None if results[0].status == "fail" else (lambda: deps.phone_numbers(settings.database, settings.directory))
+    )
     results.insert(1, await _run("numbers", numbers, "the database cannot be read", timeout))
     return results
 
@@ -92,10 +102,14 @@ async def _run(name: str, check: Check | None, skipped_because: str, timeout: fl
         result = CheckResult(name, "warn", exc.detail, exc.fix)
     except Failed as exc:
         result = CheckResult(name, "fail", exc.detail, exc.fix)
-    except (asyncio.TimeoutError, TimeoutError):
-        result = CheckResult(name, "fail", f"no answer within {timeout:g} s",
-                             "check the host and port, that the service runs and that no firewall drops the "
-                             "packets (or allow more time: --timeout)")
+    except TimeoutError:
+        result = CheckResult(
+            name,
+            "fail",
+            f"no answer within {timeout:g} s",
+            "check the host and port, that the service runs and that no firewall drops the "
+            "packets (or allow more time: --timeout)",
+        )
     except Exception as exc:  # a check's own bug must not hide the other results
         result = CheckResult(name, "fail", f"{type(exc).__name__}: {exc}", "see the error; report it if it persists")
     result.seconds = round(time.monotonic() - started, 3)
@@ -113,13 +127,16 @@ def render_text(results: list[CheckResult]) -> str:
             lines.append(f"       fix: {r.fix}")
     failed = sum(r.status == "fail" for r in results)
     warned = sum(r.status == "warn" for r in results)
-    lines.append(f"{failed} of {len(results)} checks failed" if failed else
-                 f"all {sum(r.status in ('pass', 'warn') for r in results)} checks passed"
-                 f" ({sum(r.status == 'skip' for r in results)} skipped"
-                 + (f", {warned} with a warning" if warned else "") + ")")
+    lines.append(
+        f"{failed} of {len(results)} checks failed"
+        if failed
+        else f"all {sum(r.status in ('pass', 'warn') for r in results)} checks passed"
+        f" ({sum(r.status == 'skip' for r in results)} skipped" + (f", {warned} with a warning" if warned else "") + ")"
+    )
     return "\n".join(lines)
 
 
 def render_json(results: list[CheckResult]) -> str:
-    return json.dumps({"ok": not any(r.status == "fail" for r in results),
-                       "checks": [asdict(r) for r in results]}, indent=2)
+    return json.dumps(
+        {"ok": not any(r.status == "fail" for r in results), "checks": [asdict(r) for r in results]}, indent=2
+    )

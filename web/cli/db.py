@@ -13,11 +13,19 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     db = sub.add_parser("db", parents=[common], help="database schema", description="Manage the database schema.")
     db.set_defaults(help_of=db)
     db_sub = db.add_subparsers(title="commands", metavar="COMMAND")
-    upgrade = db_sub.add_parser("upgrade", parents=[common], help="apply pending migrations",
-                                description="Apply every pending migration. Back up the database first.")
+    upgrade = db_sub.add_parser(
+        "upgrade",
+        parents=[common],
+        help="apply pending migrations",
+        description="Apply every pending migration. Back up the database first.",
+    )
     upgrade.set_defaults(run=_db_upgrade)
-    status = db_sub.add_parser("status", parents=[common], help="list pending migrations",
-                               description="Show whether the schema is up to date; exit 1 if migrations are pending.")
+    status = db_sub.add_parser(
+        "status",
+        parents=[common],
+        help="list pending migrations",
+        description="Show whether the schema is up to date; exit 1 if migrations are pending.",
+    )
     status.set_defaults(run=_db_status)
 
 

@@ -100,16 +100,26 @@ async def _demo(port: int, speed: float, pause: float) -> None:
     password, secret = secrets.token_urlsafe(9), secrets.token_urlsafe(16)
     recording = Recording.load(RECORDING)
     length = (recording.chunks[-1][0] if recording.chunks else 30.0) / speed
-    pbx = ReplayServer([Session(fresh_copy(recording, 0, time.time()))], username=AMI_USER, secret=secret,
-                       speed=speed)
+    pbx = ReplayServer([Session(fresh_copy(recording, 0, time.time()))], username=AMI_USER, secret=secret, speed=speed)
     await pbx.start()
-    settings = Settings.model_validate({
-        "database": {"url": f"sqlite://{workdir / 'demo.sqlite3'}"},
-        "web": {"host": "127.0.0.1", "port": port, "access_log": False, "log_level": "warning"},
-        "directory": {"default_region": "US"},  # the recording's callers dial from the US
-        "pbx": [{"name": "demo", "host": "127.0.0.1", "port": pbx.port, "username": AMI_USER, "secret": secret,
-                 "queues": ["helpdesk"], "originate_channel": "Local/{extension}@agents"}],
-    })
+    settings = Settings.model_validate(
+        {
+            "database": {"url": f"sqlite://{workdir / 'demo.sqlite3'}"},
+            "web": {"host": "127.0.0.1", "port": port, "access_log": False, "log_level": "warning"},
+            "directory": {"default_region": "US"},  # the recording's callers dial from the US
+            "pbx": [
+                {
+                    "name": "demo",
+                    "host": "127.0.0.1",
+                    "port": pbx.port,
+                    "username": AMI_USER,
+                    "secret": secret,
+                    "queues": ["helpdesk"],
+                    "originate_channel": "Local/{extension}@agents",
+                }
+            ],
+        }
+    )
     runtime = build_runtime(settings)
     await _seed(runtime, password)
 
@@ -121,19 +131,30 @@ async def _demo(port: int, speed: float, pause: float) -> None:
             pbx.sessions.append(Session(fresh_copy(recording, loop, time.time())))
             pbx.drop()  # helpline reconnects at once and gets the next replay
 
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, runtime), host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False, lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, runtime),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
+    )
     again = asyncio.create_task(replay_again())
-    print(f"""helpline demo (throwaway data in {workdir})
+    print(
+        f"""helpline demo (throwaway data in {workdir})
 
   console:   http://127.0.0.1:{port}/
   login:     demo
   password:  {password}
 
 The demo agent has extension 101: calls that ring there pop up on the console. A recording of 20 calls replays
-every {length + pause:.0f} s. Stop with Ctrl-C (the data is deleted).""", flush=True)
+every {length + pause:.0f} s. Stop with Ctrl-C (the data is deleted).""",
+        flush=True,
+    )
     for signum in (signal.SIGINT, signal.SIGTERM):  # uvicorn re-raises the stop signal when it is done: let it
-        signal.signal(signum, lambda *_: None)     # land here, so the throwaway data is removed below
+        signal.signal(signum, lambda *_: None)  # land here, so the throwaway data is removed below
     try:
         await server.serve()
     finally:
@@ -143,10 +164,14 @@ every {length + pause:.0f} s. Stop with Ctrl-C (the data is deleted).""", flush=
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    demo = sub.add_parser("demo", parents=[common], help="try the console: throwaway database, replayed calls",
-                          description="Run helpline on a throwaway SQLite file with a demo agent, a small directory "
-                                      "of callers and a local fake Asterisk replaying a bundled recording of calls "
-                                      "in a loop. Prints the console URL and the demo agent's credentials.")
+    demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="try the console: throwaway database, replayed calls",
+        description="Run helpline on a throwaway SQLite file with a demo agent, a small directory "
+        "of callers and a local fake Asterisk replaying a bundled recording of calls "
+        "in a loop. Prints the console URL and the demo agent's credentials.",
+    )
     demo.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080; 0 picks a free one)")
     demo.add_argument("--speed", type=float, default=1.0, help="replay pace (default 1 = real time)")
     demo.add_argument("--pause", type=float, default=8.0, help="seconds between two replays (default 8)")

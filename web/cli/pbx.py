@@ -11,16 +11,22 @@ from web.settings import Settings
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    pbx = sub.add_parser("pbx", parents=[common], help="Asterisk tools",
-                         description="Tools for the Asterisk (AMI) side.")
+    pbx = sub.add_parser(
+        "pbx", parents=[common], help="Asterisk tools", description="Tools for the Asterisk (AMI) side."
+    )
     pbx.set_defaults(help_of=pbx)
     pbx_sub = pbx.add_subparsers(title="commands", metavar="COMMAND")
-    replay = pbx_sub.add_parser("replay", parents=[common], help="serve recorded AMI sessions as a fake Asterisk",
-                                description="Listen like Asterisk's AMI and replay recorded sessions (.raw or .raw.gz, "
-                                            "pacing from X.raw.timing.jsonl), one per connection, in order; then "
-                                            "idle sessions (or the sequence again with --loop).")
-    replay.add_argument("files", nargs="+", metavar="FILE",
-                        help="recorded sessions, e.g. tests/fixtures/ami/a_answered.raw")
+    replay = pbx_sub.add_parser(
+        "replay",
+        parents=[common],
+        help="serve recorded AMI sessions as a fake Asterisk",
+        description="Listen like Asterisk's AMI and replay recorded sessions (.raw or .raw.gz, "
+        "pacing from X.raw.timing.jsonl), one per connection, in order; then "
+        "idle sessions (or the sequence again with --loop).",
+    )
+    replay.add_argument(
+        "files", nargs="+", metavar="FILE", help="recorded sessions, e.g. tests/fixtures/ami/a_answered.raw"
+    )
     pace = replay.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=float, default=1.0, help="real pace times this factor (default 1)")
     pace.add_argument("--max", action="store_true", help="as fast as possible")
@@ -41,8 +47,15 @@ def _pbx_replay(args: argparse.Namespace, settings: Settings) -> int:
         sessions = [Session.of(path) for path in args.files]
     except (OSError, ValueError) as exc:
         raise CommandFailed(f"cannot read the recording: {exc}") from None
-    server = ReplayServer(sessions, host=args.host, port=args.port, username=args.username, secret=args.secret,
-                          speed=None if args.max else args.speed, after_last="loop" if args.loop else "idle")
+    server = ReplayServer(
+        sessions,
+        host=args.host,
+        port=args.port,
+        username=args.username,
+        secret=args.secret,
+        speed=None if args.max else args.speed,
+        after_last="loop" if args.loop else "idle",
+    )
 
     async def run() -> None:
         try:
@@ -50,8 +63,11 @@ def _pbx_replay(args: argparse.Namespace, settings: Settings) -> int:
         except OSError as exc:
             raise CommandFailed(f"cannot listen on {args.host}:{args.port}: {exc}") from None
         pace = "as fast as possible" if args.max else f"at {args.speed:g}x real pace"
-        print(f"AMI replay listening on {args.host}:{server.port} (username {args.username!r}), "
-              f"{pace}: {describe(server.sessions)}", flush=True)
+        print(
+            f"AMI replay listening on {args.host}:{server.port} (username {args.username!r}), "
+            f"{pace}: {describe(server.sessions)}",
+            flush=True,
+        )
         try:
             await server.serve_forever()
         finally:

@@ -18,25 +18,40 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     user = sub.add_parser("user", parents=[common], help="agents and their API tokens", description="Manage agents.")
     user.set_defaults(help_of=user)
     user_sub = user.add_subparsers(title="commands", metavar="COMMAND")
-    add = user_sub.add_parser("add", parents=[common], help="add an agent and print their API token",
-                              description="Add an agent and print a new API token (shown only once).")
+    add = user_sub.add_parser(
+        "add",
+        parents=[common],
+        help="add an agent and print their API token",
+        description="Add an agent and print a new API token (shown only once).",
+    )
     add.add_argument("login", help="login name: lowercase letters, digits, '.', '_' or '-'")
     add.add_argument("--role", choices=["agent", "supervisor", "admin"], default="agent")
     add.add_argument("--extension", help="phone extension, e.g. 101")
     add.add_argument("--name", dest="display_name", help="display name (default: the login)")
     add.add_argument("--email")
-    add.add_argument("--password", action="store_true",
-                     help="also set a console password (asked for; read from stdin when it is not a terminal)")
+    add.add_argument(
+        "--password",
+        action="store_true",
+        help="also set a console password (asked for; read from stdin when it is not a terminal)",
+    )
     add.set_defaults(run=_user_add)
-    token = user_sub.add_parser("token", parents=[common], help="issue another API token for an agent",
-                                description="Issue a new API token for an existing agent (e.g. a lost admin token).")
+    token = user_sub.add_parser(
+        "token",
+        parents=[common],
+        help="issue another API token for an agent",
+        description="Issue a new API token for an existing agent (e.g. a lost admin token).",
+    )
     token.add_argument("login")
     token.add_argument("--token-name", default="cli", help="a label to tell tokens apart")
     token.set_defaults(run=_user_token)
-    password = user_sub.add_parser("password", parents=[common], help="set an agent's console password",
-                                   description="Set (or with --clear remove) the password an agent logs in to the "
-                                               "console with. Asked for twice on a terminal, else read from stdin. "
-                                               "Their open console sessions end.")
+    password = user_sub.add_parser(
+        "password",
+        parents=[common],
+        help="set an agent's console password",
+        description="Set (or with --clear remove) the password an agent logs in to the "
+        "console with. Asked for twice on a terminal, else read from stdin. "
+        "Their open console sessions end.",
+    )
     password.add_argument("login")
     password.add_argument("--clear", action="store_true", help="remove the password (API tokens keep working)")
     password.set_defaults(run=_user_password)
@@ -66,9 +81,16 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
     from web.schemas.agents import AgentCreate
 
     try:
-        data = AgentCreate.model_validate({"login": args.login, "display_name": args.display_name or args.login,
-                                           "role": args.role, "extension": args.extension, "email": args.email},
-                                          strict=False)
+        data = AgentCreate.model_validate(
+            {
+                "login": args.login,
+                "display_name": args.display_name or args.login,
+                "role": args.role,
+                "extension": args.extension,
+                "email": args.email,
+            },
+            strict=False,
+        )
     except ValidationError as exc:
         from web.api import field_errors
 
@@ -81,8 +103,13 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
     async def add(runtime: Runtime) -> str:
         agents = runtime.agents
         try:
-            agent = await agents.create(login=data.login, display_name=data.display_name, role=Role(data.role),
-                                        extension=data.extension, email=data.email)
+            agent = await agents.create(
+                login=data.login,
+                display_name=data.display_name,
+                role=Role(data.role),
+                extension=data.extension,
+                email=data.email,
+            )
         except Conflict as exc:
             raise CommandFailed(f"{exc.message}; for a new token run: helpline user token {data.login}") from None
         _, secret = await agents.issue_token(agent.id, "cli")
@@ -105,7 +132,9 @@ def _user_token(args: argparse.Namespace, settings: Settings) -> int:
         if agent is None:
             raise CommandFailed(f"there is no agent {args.login!r}; add one with: helpline user add {args.login}")
         if not agent.active:
-            raise CommandFailed(f"agent {args.login} is deactivated; reactivate them first (PATCH /api/v1/agents/{agent.id})")
+            raise CommandFailed(
+                f"agent {args.login} is deactivated; reactivate them first (PATCH /api/v1/agents/{agent.id})"
+            )
         _, secret = await agents.issue_token(agent.id, args.token_name)
         return secret
 

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 from collections.abc import Collection
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from web.http.problems import ApiError
@@ -34,7 +34,7 @@ def decode(cursor: str, sort: str, value_type: type, choices: Collection[Any] | 
             value = datetime.fromisoformat(value["t"])
             if value.tzinfo is None:
                 raise ValueError
-            value = value.astimezone(timezone.utc)  # OverflowError near year 1 / 9999
+            value = value.astimezone(UTC)  # OverflowError near year 1 / 9999
         if not isinstance(last_id, int) or isinstance(last_id, bool) or not 0 <= last_id < 2**31:
             raise ValueError
         if not isinstance(made_for, str) or not isinstance(value, value_type) or isinstance(value, bool):
@@ -44,11 +44,19 @@ def decode(cursor: str, sort: str, value_type: type, choices: Collection[Any] | 
         if choices is not None and value not in choices:
             raise ValueError
     except (ValueError, TypeError, KeyError, OverflowError, binascii.Error, UnicodeDecodeError):
-        raise ApiError(400, "bad-cursor", "cursor is not one this API returned; start again without it",
-                       field_errors=[{"field": "cursor", "detail": "not a cursor from this API"}]) from None
+        raise ApiError(
+            400,
+            "bad-cursor",
+            "cursor is not one this API returned; start again without it",
+            field_errors=[{"field": "cursor", "detail": "not a cursor from this API"}],
+        ) from None
     if made_for != sort:
-        raise ApiError(400, "bad-cursor", f"cursor was made for sort={made_for}, not sort={sort}",
-                       field_errors=[{"field": "cursor", "detail": "made for another sort"}])
+        raise ApiError(
+            400,
+            "bad-cursor",
+            f"cursor was made for sort={made_for}, not sort={sort}",
+            field_errors=[{"field": "cursor", "detail": "made for another sort"}],
+        )
     return value, last_id
 
 

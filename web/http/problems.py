@@ -33,16 +33,29 @@ STATUS_OF: dict[type[errors.DomainError], int] = {
 class ApiError(Exception):
     """Raised by the web layer to answer with a problem."""
 
-    def __init__(self, status: int, code: str, detail: str, *, field_errors: Iterable[dict[str, str]] = (),
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        field_errors: Iterable[dict[str, str]] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail = status, code, detail
         self.field_errors = list(field_errors)
         self.headers = headers or {}
 
 
-def problem(status: int, code: str, detail: str, *, field_errors: Iterable[dict[str, str]] = (),
-            headers: dict[str, str] | None = None) -> Response:
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    field_errors: Iterable[dict[str, str]] = (),
+    headers: dict[str, str] | None = None,
+) -> Response:
     """A problem response. ``code`` becomes the stable ``type`` (``urn:helpline:problem:<code>``)."""
     body: dict[str, Any] = {
         "type": TYPE_BASE + code,

@@ -70,13 +70,17 @@ def _sql(statement: str) -> str:
 
 _INSERT = 'INSERT INTO expiring_mark (kind, "key", "count", expires_at) VALUES ($1, $2, 1, $3) '
 #: A new window (count 1) when the last one has ended, else one more in the current window.
-_HIT = (_INSERT + 'ON CONFLICT (kind, "key") DO UPDATE SET '
-        '"count" = CASE WHEN expiring_mark.expires_at <= $4 THEN 1 ELSE expiring_mark."count" + 1 END, '
-        "expires_at = CASE WHEN expiring_mark.expires_at <= $4 THEN excluded.expires_at "
-        "ELSE expiring_mark.expires_at END")
+_HIT = (
+    _INSERT + 'ON CONFLICT (kind, "key") DO UPDATE SET '
+    '"count" = CASE WHEN expiring_mark.expires_at <= $4 THEN 1 ELSE expiring_mark."count" + 1 END, '
+    "expires_at = CASE WHEN expiring_mark.expires_at <= $4 THEN excluded.expires_at "
+    "ELSE expiring_mark.expires_at END"
+)
 #: Changes nothing (and returns no row) while an unexpired mark is there.
-_MARK = (_INSERT + 'ON CONFLICT (kind, "key") DO UPDATE SET "count" = 1, expires_at = excluded.expires_at '
-         "WHERE expiring_mark.expires_at <= $4")
+_MARK = (
+    _INSERT + 'ON CONFLICT (kind, "key") DO UPDATE SET "count" = 1, expires_at = excluded.expires_at '
+    "WHERE expiring_mark.expires_at <= $4"
+)
 
 
 class SharedMarks:
@@ -96,8 +100,9 @@ class SharedMarks:
         else:  # SQLite before 3.35: one connection, so the transaction is the only writer
             async with in_transaction() as tx:
                 await tx.execute_query(_sql(_HIT), values)
-                rows = await tx.execute_query_dict(_sql('SELECT "count", expires_at FROM expiring_mark '
-                                                        'WHERE kind = $1 AND "key" = $2'), values[:2])
+                rows = await tx.execute_query_dict(
+                    _sql('SELECT "count", expires_at FROM expiring_mark WHERE kind = $1 AND "key" = $2'), values[:2]
+                )
         row = rows[0]
         expires = row["expires_at"]  # SQLite: the text its adapter wrote
         return Hit(int(row["count"]), expires if isinstance(expires, datetime) else datetime.fromisoformat(expires))
@@ -125,8 +130,9 @@ class SharedMarks:
         found: set[str] = set()
         now = self.clock()
         for start in range(0, len(stored), CHUNK):
-            rows = await ExpiringMark.filter(kind=kind, key__in=stored[start:start + CHUNK],
-                                             expires_at__gt=now).values_list("key", flat=True)
+            rows = await ExpiringMark.filter(
+                kind=kind, key__in=stored[start : start + CHUNK], expires_at__gt=now
+            ).values_list("key", flat=True)
             found.update(by_stored[str(row)] for row in rows)
         return found
 

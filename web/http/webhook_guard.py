@@ -84,8 +84,9 @@ class WebhookStats:
             return
         self._logged[key] = (now, 0)
         more = f" (+{quiet} more of this kind not logged)" if quiet else ""
-        log.warning("webhook %s refused: %s%s from %s%s", source, reason, f" ({detail})" if detail else "",
-                    client or "?", more)
+        log.warning(
+            "webhook %s refused: %s%s from %s%s", source, reason, f" ({detail})" if detail else "", client or "?", more
+        )
 
     def forged(self) -> dict[str, int]:
         """Requests not provably from the provider, by provider (``twilio``, ``slack``)."""
@@ -142,8 +143,9 @@ async def slack_body(request: Request, secret: str | None) -> bytes:
     return body
 
 
-def slack_signature_problem(secret: str, headers: Mapping[str, str], body: bytes,
-                            now: float | None = None) -> str | None:
+def slack_signature_problem(
+    secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None
+) -> str | None:
     """Why a Slack request does not pass signing v0 (a reason constant), or None when it does.
 
     ``v0=HMAC-SHA256(secret, "v0:{timestamp}:{body}")``. The signature is checked before the timestamp's age: a

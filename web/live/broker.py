@@ -68,7 +68,7 @@ class Subscription:
         """The next message, or ``None`` after ``timeout`` seconds of silence. Raises :class:`Overflow`."""
         try:
             message = await asyncio.wait_for(self.queue.get(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
         if message is None:
             raise Overflow()
@@ -93,7 +93,9 @@ class Broker(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def publish(self, type: str, data: dict[str, Any]) -> None: ...
+
     queues: QueueRegistry  #: the latest queue.stats seen (who is in which queue)
+
     def subscribe(self, last_id: str | None) -> contextlib.AbstractAsyncContextManager[Subscription]: ...
 
 

@@ -21,9 +21,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from tickets.models import Agent, ApiToken
-from web.live.open_streams import OpenStream, OpenStreams
 from web.auth.sessions import SESSION_ENDED, fingerprint
 from web.http.shared_marks import CHUNK, SharedMarks
+from web.live.open_streams import OpenStream, OpenStreams
 from web.tasks import Periodic
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ CHECK_EVERY = 2.0
 def _chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
     items = list(values)
     for start in range(0, len(items), CHUNK):
-        yield items[start:start + CHUNK]
+        yield items[start : start + CHUNK]
 
 
 class CredentialWatch(Periodic):
@@ -61,7 +61,8 @@ class CredentialWatch(Periodic):
         tokens: set[tuple[str, int]] = set()
         for hashes in _chunks({s.token_hash for s in open_now if s.token_hash}):
             rows = await ApiToken.filter(token_hash__in=hashes, revoked_at__isnull=True).values_list(
-                "token_hash", "agent_id")
+                "token_hash", "agent_id"
+            )
             tokens.update((str(h), int(a)) for h, a in rows)
         ended = await self.marks.marked(SESSION_ENDED, {s.session.sid for s in open_now if s.session})
         now = time.time()
@@ -75,8 +76,9 @@ class CredentialWatch(Periodic):
                 stream.agent = agents[stream.agent.id]
 
 
-def _why_it_ends(stream: OpenStream, agent: Agent | None, tokens: set[tuple[str, int]], ended: set[str],
-                 now: float) -> str | None:
+def _why_it_ends(
+    stream: OpenStream, agent: Agent | None, tokens: set[tuple[str, int]], ended: set[str], now: float
+) -> str | None:
     if agent is None or not agent.active:
         return "agent_deactivated"
     if agent.role != stream.agent.role:

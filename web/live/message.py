@@ -12,7 +12,6 @@ from typing import Any
 
 from tickets.events import DomainEvent
 
-
 #: What a ``call.taken`` tells of a ``call.answered``.
 TAKEN_FIELDS = ("pbx", "linkedid", "call_id", "queue", "ticket_id", "wait_seconds", "at")
 

@@ -17,9 +17,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from tickets.models import Agent
-from web.live.broker import Subscription
-from web.http.problems import ApiError
 from web.auth.sessions import Session
+from web.http.problems import ApiError
+from web.live.broker import Subscription
 
 #: Files kept free for everything but streams: a quarter of the limit, at least this many.
 RESERVED_FILES = 128
@@ -72,14 +72,22 @@ class OpenStreams:
         retry = {"Retry-After": str(RETRY_AFTER)}
         if self.by_agent[agent.id] >= self.per_agent:
             self.refused["agent_cap"] += 1
-            raise ApiError(429, "too-many-streams",
-                           f"{agent.login} already has {self.per_agent} event streams open here (the most allowed); "
-                           "close a console tab, or raise [live] max_streams_per_agent", headers=retry)
+            raise ApiError(
+                429,
+                "too-many-streams",
+                f"{agent.login} already has {self.per_agent} event streams open here (the most allowed); "
+                "close a console tab, or raise [live] max_streams_per_agent",
+                headers=retry,
+            )
         if len(self.streams) >= self.per_process:
             self.refused["process_cap"] += 1
-            raise ApiError(503, "stream-capacity",
-                           f"this instance serves {self.per_process} event streams already (its most); try again "
-                           "later or another instance", headers=retry)
+            raise ApiError(
+                503,
+                "stream-capacity",
+                f"this instance serves {self.per_process} event streams already (its most); try again "
+                "later or another instance",
+                headers=retry,
+            )
         stream = OpenStream(agent, token_hash, session)
         self.streams.add(stream)
         self.by_agent[agent.id] += 1

@@ -27,13 +27,29 @@ STATS = "queue.stats"
 def stats_data(pbx: str, stats: QueueStats) -> dict[str, Any]:
     """The JSON of a ``queue.stats`` message (and of an item of ``GET /api/v1/queues``)."""
     return {
-        "pbx": pbx, "queue": stats.queue, "at": stats.at.isoformat().replace("+00:00", "Z"),
-        "waiting": stats.waiting, "longest_wait_seconds": stats.longest_wait, "available": stats.available,
-        "busy": stats.busy, "paused": stats.paused, "unavailable": stats.unavailable, "day": stats.day.isoformat(),
-        "answered_today": stats.answered_today, "abandoned_today": stats.abandoned_today,
+        "pbx": pbx,
+        "queue": stats.queue,
+        "at": stats.at.isoformat().replace("+00:00", "Z"),
+        "waiting": stats.waiting,
+        "longest_wait_seconds": stats.longest_wait,
+        "available": stats.available,
+        "busy": stats.busy,
+        "paused": stats.paused,
+        "unavailable": stats.unavailable,
+        "day": stats.day.isoformat(),
+        "answered_today": stats.answered_today,
+        "abandoned_today": stats.abandoned_today,
         "timed_out_today": stats.timed_out_today,
-        "members": [{"name": m.name, "extension": m.extension, "interface": m.interface, "state": m.state.value,
-                     "paused_reason": m.paused_reason} for m in stats.members],
+        "members": [
+            {
+                "name": m.name,
+                "extension": m.extension,
+                "interface": m.interface,
+                "state": m.state.value,
+                "paused_reason": m.paused_reason,
+            }
+            for m in stats.members
+        ],
     }
 
 
@@ -135,10 +151,14 @@ class QueueRegistry:
             return
         key = (pbx, queue)
         self._latest[key] = (data, time.monotonic())
-        self._extensions[key] = frozenset(m["extension"] for m in members
-                                          if isinstance(m, dict) and isinstance(m.get("extension"), str))
-        self._names[key] = frozenset(m["name"] for m in members if isinstance(m, dict) and not m.get("extension")
-                                     and isinstance(m.get("name"), str))
+        self._extensions[key] = frozenset(
+            m["extension"] for m in members if isinstance(m, dict) and isinstance(m.get("extension"), str)
+        )
+        self._names[key] = frozenset(
+            m["name"]
+            for m in members
+            if isinstance(m, dict) and not m.get("extension") and isinstance(m.get("name"), str)
+        )
 
     def sees(self, extension: str | None, name: str, pbx: Any, queue: Any) -> bool:
         """Whether an agent (by extension, else by display name) sees calls of ``queue``: a member does; when
@@ -155,7 +175,7 @@ class QueueRegistry:
         """Every queue's latest stats, its longest wait counted on to now."""
         now = time.monotonic()
         out = []
-        for (pbx, queue), (data, received) in sorted(self._latest.items()):
+        for _, (data, received) in sorted(self._latest.items()):
             item = dict(data)
             if item.get("waiting"):
                 item["longest_wait_seconds"] = int(item.get("longest_wait_seconds") or 0) + int(now - received)

@@ -30,12 +30,12 @@ from starlette.types import Receive, Scope, Send
 
 from tickets.models import Agent, Role
 from web.auth.authorise import authorise
+from web.http.problems import ApiError, from_api_error
 from web.live.broker import Broker, Overflow
 from web.live.message import LiveMessage
 from web.live.open_streams import OpenStream, OpenStreams
 from web.live.queues import QueueRegistry
 from web.runtime import runtime_of
-from web.http.problems import ApiError, from_api_error
 
 PERSONAL = frozenset({"call.ringing", "call.answered"})
 #: Events an agent gets only for the queues they are a member of (besides their own calls).
@@ -75,16 +75,20 @@ async def events(request: Request) -> Response:
         unknown = set(request.query_params) - {"last_event_id"}
         if unknown:
             raise ApiError(400, "invalid-query", f"unknown query parameter {sorted(unknown)[0]!r}")
-        opened = streams.admit(agent, getattr(request.state, "token_hash", None),
-                               getattr(request.state, "session", None))
+        opened = streams.admit(
+            agent, getattr(request.state, "token_hash", None), getattr(request.state, "session", None)
+        )
     except ApiError as exc:
         return from_api_error(exc)
     last_id = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
     broker = runtime.live
     keepalive = runtime.settings.live.keepalive.total_seconds()
-    return _StreamResponse(_frames(opened, broker, last_id, keepalive), on_close=lambda: streams.release(opened),
-                           media_type="text/event-stream",
-                           headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"})
+    return _StreamResponse(
+        _frames(opened, broker, last_id, keepalive),
+        on_close=lambda: streams.release(opened),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 async def _frames(opened: OpenStream, broker: Broker, last_id: str | None, keepalive: float) -> AsyncIterator[bytes]:

@@ -8,7 +8,18 @@ from web.api import Api
 
 def apis() -> list[Api]:
     """Every resource's operations (the OpenAPI document and the app's routes are made of them)."""
-    from web.resources import (agents, calls, directory, notify, pbx, people, queues, service, sla, tickets)
+    from web.resources import agents, calls, directory, notify, pbx, people, queues, service, sla, tickets
 
-    return [service.root, service.api, tickets.api, calls.api, pbx.api, directory.api, people.api, agents.api,
-            sla.api, notify.api, queues.api]
+    return [
+        service.root,
+        service.api,
+        tickets.api,
+        calls.api,
+        pbx.api,
+        directory.api,
+        people.api,
+        agents.api,
+        sla.api,
+        notify.api,
+        queues.api,
+    ]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from directory import CallerNumber
-from tickets.models import Agent, Call as CallRow, Role
-from web.http import cursor
+from tickets.models import Agent, Role
+from tickets.models import Call as CallRow
 from web.api import Api, Call
+from web.http import cursor
 from web.http.problems import ApiError
 from web.resources.render import call_out
 from web.schemas.calls import CallListQuery, CallPage
@@ -14,8 +15,9 @@ api = Api()
 PAGES = cursor.IdPages("calls")
 
 
-@api.get("/calls", summary="Find calls (newest first)", role=Role.AGENT, query=CallListQuery, response=CallPage,
-         tag="calls")
+@api.get(
+    "/calls", summary="Find calls (newest first)", role=Role.AGENT, query=CallListQuery, response=CallPage, tag="calls"
+)
 async def list_calls(call: Call) -> CallPage:
     q: CallListQuery = call.query
     rows = CallRow.all()
@@ -33,8 +35,12 @@ async def list_calls(call: Call) -> CallPage:
     if q.agent:
         agent = call.agent if q.agent == "me" else await Agent.get_or_none(login=q.agent)
         if agent is None:
-            raise ApiError(400, "invalid-query", f"agent: there is no agent with login {q.agent!r}",
-                           field_errors=[{"field": "agent", "detail": f"no agent {q.agent!r}"}])
+            raise ApiError(
+                400,
+                "invalid-query",
+                f"agent: there is no agent with login {q.agent!r}",
+                field_errors=[{"field": "agent", "detail": f"no agent {q.agent!r}"}],
+            )
         rows = rows.filter(agent_id=agent.id)
     after = PAGES.after(q.cursor)
     if after is not None:

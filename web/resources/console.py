@@ -20,7 +20,7 @@ PAGE = "index.html"
 #: The page loads only its own scripts and styles and talks only to this server.
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -44,5 +44,7 @@ class ConsoleAssets(StaticFiles):
 
 
 def routes() -> list[Route | Mount]:
-    return [Route("/", index, methods=["GET"], name="console"),
-            Mount("/console", app=ConsoleAssets(directory=ROOT), name="console-assets")]
+    return [
+        Route("/", index, methods=["GET"], name="console"),
+        Mount("/console", app=ConsoleAssets(directory=ROOT), name="console-assets"),
+    ]

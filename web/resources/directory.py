@@ -10,10 +10,16 @@ from web.schemas.directory import DirectoryStatusOut
 api = Api()
 
 
-@api.get("/directory", summary="The directory sync: last sync, age, counts, last error", role=Role.ADMIN,
-         response=DirectoryStatusOut, tag="directory")
+@api.get(
+    "/directory",
+    summary="The directory sync: last sync, age, counts, last error",
+    role=Role.ADMIN,
+    response=DirectoryStatusOut,
+    tag="directory",
+)
 async def get_directory(call: Call) -> DirectoryStatusOut:
     settings = call.runtime.settings.directory
     status = await directory_status(settings.enabled)
-    return DirectoryStatusOut(**vars(status), sync_interval_seconds=settings.sync_interval.total_seconds()
-                              if settings.enabled else None)
+    return DirectoryStatusOut(
+        **vars(status), sync_interval_seconds=settings.sync_interval.total_seconds() if settings.enabled else None
+    )

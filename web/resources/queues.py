@@ -42,16 +42,24 @@ class QueueList(BaseModel):
     items: list[QueueStatsOut]
 
 
-@api.get("/queues", summary="The queues now: calls waiting, longest wait, members and the day's counters",
-         role=Role.AGENT, response=QueueList, tag="calls")
+@api.get(
+    "/queues",
+    summary="The queues now: calls waiting, longest wait, members and the day's counters",
+    role=Role.AGENT,
+    response=QueueList,
+    tag="calls",
+)
 async def list_queues(call: Call) -> QueueList:
     """Supervisors see every queue; an agent the queues they are a member of (and those whose members are not
-    known). The day's counters cover the whole (server-local) day: after a restart or a takeover they start from
-the calls recorded today."""
+        known). The day's counters cover the whole (server-local) day: after a restart or a takeover they start from
+    the calls recorded today."""
     registry = call.runtime.live.queues
     agent = call.agent
     assert agent is not None
     everything = Role(agent.role).rank >= Role.SUPERVISOR.rank
-    items = [item for item in registry.snapshot()
-             if everything or registry.sees(agent.extension, agent.display_name, item["pbx"], item["queue"])]
+    items = [
+        item
+        for item in registry.snapshot()
+        if everything or registry.sees(agent.extension, agent.display_name, item["pbx"], item["queue"])
+    ]
     return QueueList.model_validate({"items": items})

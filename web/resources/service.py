@@ -31,8 +31,14 @@ async def healthz(call: Call) -> Health:
     return Health(status="ok", version=VERSION)
 
 
-@root.get("/readyz", summary="Readiness: ready (200) or not ready (503), nothing more", role=None,
-          response=Readiness, tag="service", alt_responses={503: Readiness})
+@root.get(
+    "/readyz",
+    summary="Readiness: ready (200) or not ready (503), nothing more",
+    role=None,
+    response=Readiness,
+    tag="service",
+    alt_responses={503: Readiness},
+)
 async def readyz(call: Call) -> Reply:
     """For load balancers and probes, unauthenticated: the database answers or it does not. Which PBX is not
     connected, and why, is for operators: ``GET /api/v1/status`` and ``helpline check``."""
@@ -41,8 +47,13 @@ async def readyz(call: Call) -> Reply:
     return Reply(Readiness(status="ready"))
 
 
-@api.get("/status", summary="How the instance is: the database, each PBX, the directory sync, alerting, Redis",
-         role=Role.SUPERVISOR, response=ServiceStatus, tag="service")
+@api.get(
+    "/status",
+    summary="How the instance is: the database, each PBX, the directory sync, alerting, Redis",
+    role=Role.SUPERVISOR,
+    response=ServiceStatus,
+    tag="service",
+)
 async def status(call: Call) -> ServiceStatus:
     checks = await service_checks(call.runtime)
     if checks["database"] != "ok":
@@ -68,8 +79,9 @@ async def service_checks(runtime: Runtime) -> dict[str, str]:
             checks[f"pbx:{name}"] = "standby"
             continue
         pbx = listener.connection.status()
-        checks[f"pbx:{name}"] = "ok" if pbx.ready else pbx.state.value + (
-            f": {pbx.last_error}" if pbx.last_error else "")
+        checks[f"pbx:{name}"] = (
+            "ok" if pbx.ready else pbx.state.value + (f": {pbx.last_error}" if pbx.last_error else "")
+        )
     if runtime.directory is not None and checks["database"] == "ok":
         checks["directory"] = await _directory_check()
     notify = runtime.alerting  # alerting: permanent delivery failures of the last day

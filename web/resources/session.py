@@ -18,24 +18,28 @@ from tickets.models import Agent, Role
 from web.api import refuse_duplicate_keys
 from web.auth.authorise import authorise, session_agent
 from web.auth.passwords import verify_password
-from web.runtime import runtime_of
+from web.auth.sessions import Session
 from web.http.problems import ApiError, from_api_error, problem
 from web.resources.render import agent_out
-from web.auth.sessions import Session
+from web.runtime import runtime_of
 
 MAX_BODY = 8192
 
 
 def _reply(agent: Agent, csrf: str | None, status: int = 200) -> Response:
     body = {"agent": json.loads(agent_out(agent).model_dump_json()), "csrf_token": csrf}
-    return Response(json.dumps(body, ensure_ascii=False), status_code=status, media_type="application/json",
-                    headers={"Cache-Control": "no-store"})
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        status_code=status,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 async def _credentials(request: Request) -> tuple[str, str]:
     ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if ctype != "application/json":  # also stops plain HTML forms of other sites
-        raise ApiError(415, "unsupported-media-type", "send {\"login\", \"password\"} as application/json")
+        raise ApiError(415, "unsupported-media-type", 'send {"login", "password"} as application/json')
     raw = (await request.body())[:MAX_BODY]
     refuse_duplicate_keys(raw)
     try:
@@ -44,8 +48,12 @@ async def _credentials(request: Request) -> tuple[str, str]:
         raise ApiError(400, "invalid-json", "the body is not valid JSON") from None
     login, password = (data.get("login"), data.get("password")) if isinstance(data, dict) else (None, None)
     if not isinstance(login, str) or not isinstance(password, str) or not login or not password:
-        raise ApiError(422, "invalid-body", "login and password are required",
-                       field_errors=[{"field": f, "detail": "is required"} for f in ("login", "password")])
+        raise ApiError(
+            422,
+            "invalid-body",
+            "login and password are required",
+            field_errors=[{"field": f, "detail": "is required"} for f in ("login", "password")],
+        )
     return login[:64], password[:1024]
 
 
@@ -56,8 +64,12 @@ async def login(request: Request) -> Response:
         name, password = await _credentials(request)
         wait = await limiter.attempt(name, ip)  # counted before the slow check: concurrent guesses count too
         if wait:
-            return problem(429, "too-many-logins", f"too many failed logins; try again in {wait} s",
-                           headers={"Retry-After": str(wait)})
+            return problem(
+                429,
+                "too-many-logins",
+                f"too many failed logins; try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
         agent = await Agent.get_or_none(login=name)
         ok = await verify_password(agent.password_hash if agent else None, password)
         if agent is None or not ok or not agent.active:

@@ -5,15 +5,28 @@ from __future__ import annotations
 from datetime import datetime
 
 from tickets.listing import SORTS, TicketFilter, find_tickets
-from tickets.models import Agent, Call as CallRow, Role, Ticket
+from tickets.models import Agent, Role, Ticket
+from tickets.models import Call as CallRow
 from tickets.priority import PRIORITIES
-from web.http import cursor
 from web.api import Api, Call, Reply
+from web.http import cursor
 from web.http.problems import ApiError
 from web.resources.render import activity_out, call_out, ticket_out
 from web.resources.sla import ticket_clocks
 from web.schemas.common import PageQuery
-from web.schemas.tickets import ActivityPage, Assign, CommentCreate, CommentOut, TicketCreate, TicketDetail, TicketListQuery, TicketOut, TicketPage, TicketPatch, Transition
+from web.schemas.tickets import (
+    ActivityPage,
+    Assign,
+    CommentCreate,
+    CommentOut,
+    TicketCreate,
+    TicketDetail,
+    TicketListQuery,
+    TicketOut,
+    TicketPage,
+    TicketPatch,
+    Transition,
+)
 
 api = Api()
 HISTORY_PAGES = cursor.IdPages("activity")
@@ -31,20 +44,42 @@ async def _reply(call: Call, ticket: Ticket, status: int | None = None) -> Reply
     return Reply(ticket_out(ticket), status=status, headers=headers)
 
 
-@api.post("/tickets", summary="Open a ticket", role=Role.AGENT, body=TicketCreate, response=TicketOut, status=201,
-          errors=(422,), etag=True)
+@api.post(
+    "/tickets",
+    summary="Open a ticket",
+    role=Role.AGENT,
+    body=TicketCreate,
+    response=TicketOut,
+    status=201,
+    errors=(422,),
+    etag=True,
+)
 async def create_ticket(call: Call) -> Reply:
     b: TicketCreate = call.body
     ticket = await call.runtime.tickets.create(
-        call.actor, title=b.title, description=b.description, type=b.type, impact=b.impact, urgency=b.urgency,
-        channel=b.channel, requester_id=b.requester_id, caller_number=b.caller_number, assignee=b.assignee,
+        call.actor,
+        title=b.title,
+        description=b.description,
+        type=b.type,
+        impact=b.impact,
+        urgency=b.urgency,
+        channel=b.channel,
+        requester_id=b.requester_id,
+        caller_number=b.caller_number,
+        assignee=b.assignee,
         group=b.group,
     )
     return await _reply(call, ticket, 201)
 
 
-@api.get("/tickets", summary="Find tickets (filters, keyset pagination)", role=Role.AGENT, query=TicketListQuery,
-         response=TicketPage, errors=(400,))
+@api.get(
+    "/tickets",
+    summary="Find tickets (filters, keyset pagination)",
+    role=Role.AGENT,
+    query=TicketListQuery,
+    response=TicketPage,
+    errors=(400,),
+)
 async def list_tickets(call: Call) -> TicketPage:
     q: TicketListQuery = call.query
     assignee_ids: list[int] = []
@@ -54,36 +89,62 @@ async def list_tickets(call: Call) -> TicketPage:
         elif login != "none":
             agent = await Agent.get_or_none(login=login)
             if agent is None:
-                raise ApiError(400, "invalid-query", f"assignee: there is no agent with login {login!r}",
-                               field_errors=[{"field": "assignee", "detail": f"no agent {login!r}"}])
+                raise ApiError(
+                    400,
+                    "invalid-query",
+                    f"assignee: there is no agent with login {login!r}",
+                    field_errors=[{"field": "assignee", "detail": f"no agent {login!r}"}],
+                )
             assignee_ids.append(agent.id)
     where = TicketFilter(
-        statuses=tuple(q.status), priorities=tuple(q.priority), types=tuple(q.type), channels=tuple(q.channel),
-        assignee_ids=tuple(assignee_ids), unassigned="none" in q.assignee, requester_id=q.requester_id,
-        group=q.group, text=q.q,
+        statuses=tuple(q.status),
+        priorities=tuple(q.priority),
+        types=tuple(q.type),
+        channels=tuple(q.channel),
+        assignee_ids=tuple(assignee_ids),
+        unassigned="none" in q.assignee,
+        requester_id=q.requester_id,
+        group=q.group,
+        text=q.q,
     )
     sort = SORTS[q.sort]
     choices = PRIORITIES if sort.field == "priority" else None
     after = cursor.decode(q.cursor, sort.name, KEY_TYPES[sort.field], choices=choices) if q.cursor else None
     rows, next_key = await find_tickets(where, sort=sort, after=after, limit=q.limit)
-    return TicketPage(items=[ticket_out(t) for t in rows],
-                      next=cursor.encode(sort.name, *next_key) if next_key else None)
+    return TicketPage(
+        items=[ticket_out(t) for t in rows], next=cursor.encode(sort.name, *next_key) if next_key else None
+    )
 
 
-@api.get("/tickets/{ref}", summary="Read a ticket by id or number (IT-1042), with its calls and SLA clocks", role=Role.AGENT,
-         response=TicketDetail, errors=(404,), etag=True)
+@api.get(
+    "/tickets/{ref}",
+    summary="Read a ticket by id or number (IT-1042), with its calls and SLA clocks",
+    role=Role.AGENT,
+    response=TicketDetail,
+    errors=(404,),
+    etag=True,
+)
 async def get_ticket(call: Call) -> Reply:
     ticket = await call.runtime.tickets.get(call.path("ref"))
     reply = await _reply(call, ticket)
     calls = await CallRow.filter(ticket_id=ticket.id).order_by("id").prefetch_related("agent")
     assert reply.body is not None
-    reply.body = TicketDetail(**dict(reply.body), calls=[call_out(c) for c in calls],
-                              sla=await ticket_clocks(call, ticket.id))
+    reply.body = TicketDetail(
+        **dict(reply.body), calls=[call_out(c) for c in calls], sla=await ticket_clocks(call, ticket.id)
+    )
     return reply
 
 
-@api.patch("/tickets/{ref}", summary="Change fields of a ticket", role=Role.AGENT, body=TicketPatch,
-           response=TicketOut, errors=(404, 409, 412, 422), etag=True, if_match=True)
+@api.patch(
+    "/tickets/{ref}",
+    summary="Change fields of a ticket",
+    role=Role.AGENT,
+    body=TicketPatch,
+    response=TicketOut,
+    errors=(404, 409, 412, 422),
+    etag=True,
+    if_match=True,
+)
 async def update_ticket(call: Call) -> Reply:
     b: TicketPatch = call.body
     changes = {name: getattr(b, name) for name in b.model_fields_set}
@@ -91,8 +152,16 @@ async def update_ticket(call: Call) -> Reply:
     return await _reply(call, ticket)
 
 
-@api.post("/tickets/{ref}/comments", summary="Comment on a ticket (public or internal)", role=Role.AGENT,
-          body=CommentCreate, response=CommentOut, status=201, errors=(404, 409, 422), etag=True)
+@api.post(
+    "/tickets/{ref}/comments",
+    summary="Comment on a ticket (public or internal)",
+    role=Role.AGENT,
+    body=CommentCreate,
+    response=CommentOut,
+    status=201,
+    errors=(404, 409, 422),
+    etag=True,
+)
 async def comment_ticket(call: Call) -> Reply:
     b: CommentCreate = call.body
     entry = await call.runtime.tickets.comment(call.actor, call.path("ref"), b.body, public=b.public)
@@ -100,30 +169,61 @@ async def comment_ticket(call: Call) -> Reply:
     return Reply(CommentOut(**dict(activity_out(entry)), ticket_version=version), headers={"ETag": f'"{version}"'})
 
 
-@api.post("/tickets/{ref}/assign", summary="Assign a ticket to an agent and/or group", role=Role.AGENT,
-          body=Assign, response=TicketOut, errors=(403, 404, 409, 412, 422), etag=True, if_match=True)
+@api.post(
+    "/tickets/{ref}/assign",
+    summary="Assign a ticket to an agent and/or group",
+    role=Role.AGENT,
+    body=Assign,
+    response=TicketOut,
+    errors=(403, 404, 409, 412, 422),
+    etag=True,
+    if_match=True,
+)
 async def assign_ticket(call: Call) -> Reply:
     b: Assign = call.body
     ticket = await call.runtime.tickets.assign(
-        call.actor, call.path("ref"), assignee=b.assignee, group=b.group,
-        change_group="group" in b.model_fields_set, if_version=call.if_match(),
-    )
-    return await _reply(call, ticket)
-
-
-@api.post("/tickets/{ref}/transitions", summary="Move a ticket to another status", role=Role.AGENT,
-          body=Transition, response=TicketOut, errors=(404, 409, 412, 422), etag=True, if_match=True)
-async def transition_ticket(call: Call) -> Reply:
-    b: Transition = call.body
-    ticket = await call.runtime.tickets.transition(
-        call.actor, call.path("ref"), b.to, resolution=b.resolution, comment=b.comment, public=b.public,
+        call.actor,
+        call.path("ref"),
+        assignee=b.assignee,
+        group=b.group,
+        change_group="group" in b.model_fields_set,
         if_version=call.if_match(),
     )
     return await _reply(call, ticket)
 
 
-@api.get("/tickets/{ref}/activity", summary="The history of a ticket, oldest first", role=Role.AGENT,
-         query=PageQuery, response=ActivityPage, errors=(400, 404))
+@api.post(
+    "/tickets/{ref}/transitions",
+    summary="Move a ticket to another status",
+    role=Role.AGENT,
+    body=Transition,
+    response=TicketOut,
+    errors=(404, 409, 412, 422),
+    etag=True,
+    if_match=True,
+)
+async def transition_ticket(call: Call) -> Reply:
+    b: Transition = call.body
+    ticket = await call.runtime.tickets.transition(
+        call.actor,
+        call.path("ref"),
+        b.to,
+        resolution=b.resolution,
+        comment=b.comment,
+        public=b.public,
+        if_version=call.if_match(),
+    )
+    return await _reply(call, ticket)
+
+
+@api.get(
+    "/tickets/{ref}/activity",
+    summary="The history of a ticket, oldest first",
+    role=Role.AGENT,
+    query=PageQuery,
+    response=ActivityPage,
+    errors=(400, 404),
+)
 async def ticket_activity(call: Call) -> ActivityPage:
     q: PageQuery = call.query
     ticket = await call.runtime.tickets.get(call.path("ref"))

@@ -37,16 +37,45 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from notify.channels import SendError
 from notify.inbound import slack_ack, sms_reply
-from web.http.webhook_guard import (ACK_REFUSED, MALFORMED_BODY, REPLAY, SLACK_INTERACTIONS, SLACK_MARK,
-                                    TWILIO_MARK, TWILIO_SMS, TWILIO_STATUS, UNKNOWN_MESSAGE, UNKNOWN_SENDER, Refused,
-                                    not_handled, seen_before, slack_body, twilio_form)
+from web.http.webhook_guard import (
+    ACK_REFUSED,
+    MALFORMED_BODY,
+    REPLAY,
+    SLACK_INTERACTIONS,
+    SLACK_MARK,
+    TWILIO_MARK,
+    TWILIO_SMS,
+    TWILIO_STATUS,
+    UNKNOWN_MESSAGE,
+    UNKNOWN_SENDER,
+    Refused,
+    not_handled,
+    seen_before,
+    slack_body,
+    twilio_form,
+)
 from web.runtime import Runtime, runtime_of
 from web.runtime.notify import V1, NotifyRuntime
 
 log = logging.getLogger(__name__)
 #: The message statuses Twilio reports in status callbacks.
-TWILIO_STATUSES = frozenset({"accepted", "scheduled", "queued", "sending", "sent", "receiving", "received",
-                             "delivered", "undelivered", "failed", "read", "canceled", "partially_delivered"})
+TWILIO_STATUSES = frozenset(
+    {
+        "accepted",
+        "scheduled",
+        "queued",
+        "sending",
+        "sent",
+        "receiving",
+        "received",
+        "delivered",
+        "undelivered",
+        "failed",
+        "read",
+        "canceled",
+        "partially_delivered",
+    }
+)
 
 
 def _count(request: Request, source: str, reason: str, detail: str = "") -> None:
@@ -107,8 +136,12 @@ async def twilio_status(request: Request) -> Response:
         params = await twilio_form(request, alerting.twilio_token, alerting.public_url)
         sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")
         if not sid or len(sid) > 64 or status not in TWILIO_STATUSES:
-            raise Refused(MALFORMED_BODY, 400, "MessageSid and MessageStatus required",
-                          "no MessageSid or an unknown MessageStatus")
+            raise Refused(
+                MALFORMED_BODY,
+                400,
+                "MessageSid and MessageStatus required",
+                "no MessageSid or an unknown MessageStatus",
+            )
     except Refused as refusal:
         return _refused(request, TWILIO_STATUS, refusal)
     if await seen_before(runtime.marks, TWILIO_MARK, f"status:{sid}:{status}"):
@@ -153,8 +186,10 @@ async def slack_interactions(request: Request) -> Response:
     if refusal is None or alerting.slack is None or not channel.get("id") or not user.get("id"):
         return Response(status_code=200)
     # Slack wants the answer within 3 s: the message to the user goes out after it
-    return Response(status_code=200, background=BackgroundTask(_tell_slack_user, alerting, str(channel["id"]),
-                                                               str(user["id"]), refusal))
+    return Response(
+        status_code=200,
+        background=BackgroundTask(_tell_slack_user, alerting, str(channel["id"]), str(user["id"]), refusal),
+    )
 
 
 async def _tell_slack_user(alerting: NotifyRuntime, channel: str, user: str, text: str) -> None:

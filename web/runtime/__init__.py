@@ -129,8 +129,11 @@ def build_runtime(settings: Settings) -> Runtime:
     metrics = Metrics()  # per runtime: several apps in one process (tests) do not clash
     directory = DirectoryService(settings.directory, tickets) if settings.directory.enabled else None
     numbers = settings.directory.number_policy()
-    intake = CallIntake(tickets, lookup=metrics.counting(directory.lookup if directory else PeopleByPhone()),
-                        settings=IntakeSettings(repeat_window=t.repeat_call_window, numbers=numbers))
+    intake = CallIntake(
+        tickets,
+        lookup=metrics.counting(directory.lookup if directory else PeopleByPhone()),
+        settings=IntakeSettings(repeat_window=t.repeat_call_window, numbers=numbers),
+    )
     alerting = NotifyRuntime(settings, tickets, sla.book.calendars) if settings.notify.enabled else None
     marks = SharedMarks()  # short-lived security state every instance shares (the database)
     console = settings.console
@@ -149,7 +152,10 @@ def build_runtime(settings: Settings) -> Runtime:
         marks=marks,
         sessions=SessionManager(
             console.secret_key.get_secret_value() if console.secret_key else secrets.token_urlsafe(32),
-            int(console.session_ttl.total_seconds()), marks, secure=console.cookie_secure),
+            int(console.session_ttl.total_seconds()),
+            marks,
+            secure=console.cookie_secure,
+        ),
         login_limiter=LoginLimiter(marks, console.login_attempts, console.ip_attempts),
         directory=directory,
         alerting=alerting,

@@ -14,8 +14,8 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.connection import get_connection
 from tortoise.migrations.executor import MigrationExecutor
 
-from web.settings import DatabaseSettings
 from web.runtime.leadership import advisory_lock, asyncpg_dsn
+from web.settings import DatabaseSettings
 
 log = logging.getLogger(__name__)
 
@@ -153,4 +153,3 @@ async def open_orm(db: DatabaseSettings) -> None:
 async def close_orm() -> None:
     await Tortoise.close_connections()
     EXECUTOR_CACHE.clear()
-

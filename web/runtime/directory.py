@@ -34,26 +34,39 @@ class DirectoryService:
         self.settings = settings
         self.policy = settings.number_policy()
         self.directory = AsyncDirectory(DirectoryClient(settings.client_config()))
-        self.sync = DirectorySync(self.directory, self.policy, removal_guard=settings.removal_guard,
-                                  full_sync_interval=settings.full_sync_interval)
+        self.sync = DirectorySync(
+            self.directory,
+            self.policy,
+            removal_guard=settings.removal_guard,
+            full_sync_interval=settings.full_sync_interval,
+        )
         self.live_directory: AsyncDirectory | None = None
         live = None
         if settings.live_fallback:
             limit = settings.live_timeout.total_seconds()
-            config = dataclasses.replace(settings.client_config(), retries=0,
-                                         connect_timeout=min(settings.connect_timeout.total_seconds(), limit),
-                                         receive_timeout=max(1, math.floor(limit)))
+            config = dataclasses.replace(
+                settings.client_config(),
+                retries=0,
+                connect_timeout=min(settings.connect_timeout.total_seconds(), limit),
+                receive_timeout=max(1, math.floor(limit)),
+            )
             self.live_directory = AsyncDirectory(DirectoryClient(config), workers=1)
-            live = LiveFallback(self.live_directory, self.sync, self.policy, timeout=limit,
-                                cache_ttl=settings.live_cache_ttl.total_seconds())
+            live = LiveFallback(
+                self.live_directory,
+                self.sync,
+                self.policy,
+                timeout=limit,
+                cache_ttl=settings.live_cache_ttl.total_seconds(),
+            )
         self.lookup = DirectoryCallerLookup(self.policy, live=live, memory_index=True)
         self.last_report: SyncReport | None = None
         self.tickets = tickets  #: re-matches phone tickets after a good sync (None: only the index is updated)
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
-    async def run_sync(self, *, dry_run: bool = False, full: bool = False,
-                       on_page: Callable[[int, int], None] | None = None) -> SyncReport:
+    async def run_sync(
+        self, *, dry_run: bool = False, full: bool = False, on_page: Callable[[int, int], None] | None = None
+    ) -> SyncReport:
         """One sync now (never two at once in this process): incremental when possible, full with ``full``; after
         a good one, unmatched phone tickets opened since the previous good sync are matched again (when
         ``tickets`` is set)."""
@@ -65,8 +78,9 @@ class DirectoryService:
             self.last_report = report
             await self.lookup.refresh()
             if report.ok and self.tickets is not None:
-                report.rematched = await rematch_requesters(self.lookup, self.tickets,
-                                                            previous.started_at if previous else None)
+                report.rematched = await rematch_requesters(
+                    self.lookup, self.tickets, previous.started_at if previous else None
+                )
         return report
 
     def start(self) -> None:

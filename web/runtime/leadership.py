@@ -34,8 +34,10 @@ _POOL_PARAMS = {"minsize", "maxsize", "max_queries", "max_inactive_connection_li
 #: This process, as its lock connections name it (``application_name``: ``helpline-lock <id>``).
 INSTANCE_ID = uuid.uuid4().hex[:12]
 #: The lock connections of other instances on this database (the leader's health check query, too).
-OTHER_INSTANCES = ("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'helpline-lock %' "
-                   "AND application_name <> $1 AND datname = current_database()")
+OTHER_INSTANCES = (
+    "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'helpline-lock %' "
+    "AND application_name <> $1 AND datname = current_database()"
+)
 #: Errors that mean "the lock connection is gone or unusable".
 CONNECTION_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
@@ -85,23 +87,33 @@ class Leadership:
     for ``hand_over_after`` seconds and another instance is contending, the leader steps down and sits out
     ``hand_over_after`` seconds, so that an instance that may reach the PBX gets the lock."""
 
-    def __init__(self, dsn: str, name: str, on_elected: Callable[[], Awaitable[None]],
-                 on_deposed: Callable[[], Awaitable[None]], *, retry: float = 1.0, check: float = 1.0,
-                 timeout: float = 3.0, healthy: Callable[[], bool] | None = None,
-                 hand_over_after: float = 30.0, instance: str = INSTANCE_ID) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        name: str,
+        on_elected: Callable[[], Awaitable[None]],
+        on_deposed: Callable[[], Awaitable[None]],
+        *,
+        retry: float = 1.0,
+        check: float = 1.0,
+        timeout: float = 3.0,
+        healthy: Callable[[], bool] | None = None,
+        hand_over_after: float = 30.0,
+        instance: str = INSTANCE_ID,
+    ) -> None:
         self.dsn = dsn
         self.name = name
         self.key = lock_key(name)
         self.on_elected = on_elected
         self.on_deposed = on_deposed
-        self.retry = retry          #: seconds between two tries of a standby
-        self.check = check          #: seconds between two health checks of the leader's lock connection
-        self.timeout = timeout      #: connect / query timeout on the lock connection
+        self.retry = retry  #: seconds between two tries of a standby
+        self.check = check  #: seconds between two health checks of the leader's lock connection
+        self.timeout = timeout  #: connect / query timeout on the lock connection
         self.healthy = healthy
         self.hand_over_after = hand_over_after
-        self.instance = instance    #: tells this instance's lock connections from the others'
+        self.instance = instance  #: tells this instance's lock connections from the others'
         self.role: Role = "standby"
-        self.terms = 0                        #: times this instance became the leader
+        self.terms = 0  #: times this instance became the leader
         self.last_error: str | None = None
         self._conn: asyncpg.Connection | None = None
         self._lost = asyncio.Event()

@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from notify.alerts import AlertService
 from notify.channels import SendError, SlackChat, TwilioSms
-from notify.dispatcher import DispatchSettings, Dispatcher
+from notify.dispatcher import Dispatcher, DispatchSettings
 from notify.models import Delivery, DeliveryStatus
 from tickets.sla.calendar import Calendar
 from tickets.ticket_service import TicketService
@@ -32,7 +32,6 @@ V1 = "/api/v1"
 CATCH_UP_EVERY = 300.0
 
 
-
 class NotifyRuntime:
     """Everything alerting needs while the app runs."""
 
@@ -41,21 +40,34 @@ class NotifyRuntime:
         self.settings = settings
         public = settings.web.public_url.rstrip("/") if settings.web.public_url else None
         self.public_url = public
-        self.alerts = AlertService(n.roster(), n.build_policies(), tickets, calendars=calendars,
-                                   ticket_url=n.ticket_url)
+        self.alerts = AlertService(
+            n.roster(), n.build_policies(), tickets, calendars=calendars, ticket_url=n.ticket_url
+        )
         self.sms: TwilioSms | None = None
         if n.twilio is not None:
             callback = f"{public}{V1}/webhooks/twilio/status" if public and n.twilio.status_callbacks else None
-            self.sms = TwilioSms(n.twilio.account_sid, n.twilio.auth_token.get_secret_value(), n.twilio.from_number,
-                                 base_url=n.twilio.api_base_url, timeout=n.twilio.timeout.total_seconds(),
-                                 status_callback=callback)
+            self.sms = TwilioSms(
+                n.twilio.account_sid,
+                n.twilio.auth_token.get_secret_value(),
+                n.twilio.from_number,
+                base_url=n.twilio.api_base_url,
+                timeout=n.twilio.timeout.total_seconds(),
+                status_callback=callback,
+            )
         self.slack: SlackChat | None = None
         if n.slack is not None:
-            self.slack = SlackChat(n.slack.bot_token.get_secret_value(), base_url=n.slack.api_base_url,
-                                   timeout=n.slack.timeout.total_seconds())
+            self.slack = SlackChat(
+                n.slack.bot_token.get_secret_value(),
+                base_url=n.slack.api_base_url,
+                timeout=n.slack.timeout.total_seconds(),
+            )
         self.dispatcher = Dispatcher(
-            self.alerts, sms=self.sms, slack=self.slack, max_segments=n.twilio.max_segments if n.twilio else 2,
-            settings=DispatchSettings(lease=n.lease, retry_for=n.retry_for, max_backoff=n.max_backoff))
+            self.alerts,
+            sms=self.sms,
+            slack=self.slack,
+            max_segments=n.twilio.max_segments if n.twilio else 2,
+            settings=DispatchSettings(lease=n.lease, retry_for=n.retry_for, max_backoff=n.max_backoff),
+        )
         self._sweeper: asyncio.Task[None] | None = None
 
     @property
@@ -109,8 +121,11 @@ class NotifyRuntime:
         try:
             opened = await self.alerts.catch_up(timedelta(hours=1))
             if opened:
-                log.warning("catch-up opened %d alerts for SLA events that had none (recorded by an instance "
-                            "without alerting?)", opened)
+                log.warning(
+                    "catch-up opened %d alerts for SLA events that had none (recorded by an instance "
+                    "without alerting?)",
+                    opened,
+                )
         except Exception:
             log.exception("alerting: the catch-up of SLA events failed")
 

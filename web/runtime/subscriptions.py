@@ -10,8 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from tickets.events import (CallEndedEvent, CallOfferedEvent, DomainEvent, Handler, SlaBreached, SlaWarning,
-                            TicketUpdated)
+from tickets.events import (
+    CallEndedEvent,
+    CallOfferedEvent,
+    DomainEvent,
+    Handler,
+    SlaBreached,
+    SlaWarning,
+    TicketUpdated,
+)
 from tickets.sla.scheduler import DueHandler
 from web.runtime.live import live_publisher
 

@@ -14,7 +14,8 @@ queue board's day counters from the calls recorded today (by then the database a
 or a takeover does not drop the supervisors' board to 0 mid-day.
 
 With several instances on one PostgreSQL database, each PBX has one listening instance, its leader
-(:mod:`web.runtime.leadership`); the others stand by and take over, with a fresh tracker and a resync, when it goes away.
+(:mod:`web.runtime.leadership`); the others stand by and take over, with a fresh tracker and a resync, when it goes
+away.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.exceptions import (
@@ -41,8 +42,8 @@ from tortoise.exceptions import (
 from pbx import actions
 from pbx.backoff import Backoff
 from pbx.connection import AmiConnection, AmiError, ConnectionState
-from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, CallQueued, Fact, Outcome
 from pbx.event_queue import SessionMarker
+from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, CallQueued, Fact, Outcome
 from pbx.queue_board import QueueBoard
 from pbx.tracker import CallTracker
 from tickets.calls.call_counts import queue_counts
@@ -50,8 +51,8 @@ from tickets.calls.callers import CallerMatch
 from tickets.calls.intake import CallIntake
 from tickets.models import CallOutcome
 from tickets.transaction import unit_of_work
-from web.settings import DatabaseSettings, PbxSettings
 from web.runtime.leadership import Leadership, Role, asyncpg_dsn
+from web.settings import DatabaseSettings, PbxSettings
 from web.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -69,19 +70,25 @@ FACTS_PER_TRANSACTION = 32
 class ListenerCounters:
     facts_applied: int = 0
     fact_retries: int = 0
-    facts_failed: int = 0     #: facts dropped because applying them hit a bug (logged with a traceback)
-    bad_events: int = 0       #: events the tracker could not read (logged, skipped)
+    facts_failed: int = 0  #: facts dropped because applying them hit a bug (logged with a traceback)
+    bad_events: int = 0  #: events the tracker could not read (logged, skipped)
     burst_fallbacks: int = 0  #: bursts of facts whose transaction failed and that were recorded one by one
     resyncs: int = 0
     resync_failures: int = 0
-    closed_out: int = 0       #: calls found open in the database after a resync, ended while nobody listened
+    closed_out: int = 0  #: calls found open in the database after a resync, ended while nobody listened
 
 
 class PbxListener:
     """Follows the calls of one PBX and turns them into tickets."""
 
-    def __init__(self, settings: PbxSettings, intake: CallIntake, *, connection: AmiConnection | None = None,
-                 on_board: Callable[[QueueBoard], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: PbxSettings,
+        intake: CallIntake,
+        *,
+        connection: AmiConnection | None = None,
+        on_board: Callable[[QueueBoard], None] | None = None,
+    ) -> None:
         self.name = settings.name
         self.settings = settings
         self.intake = intake
@@ -108,9 +115,16 @@ class PbxListener:
         s = self.settings
         ping = s.ping_interval.total_seconds()
         return AmiConnection(
-            s.host, s.port, s.username, s.secret.get_secret_value(), name=s.name,
-            session_markers=True, ping_interval=ping, ping_timeout=min(5.0, ping),
-            action_timeout=s.action_timeout.total_seconds(), only_events=self.tracker.event_names,
+            s.host,
+            s.port,
+            s.username,
+            s.secret.get_secret_value(),
+            name=s.name,
+            session_markers=True,
+            ping_interval=ping,
+            ping_timeout=min(5.0, ping),
+            action_timeout=s.action_timeout.total_seconds(),
+            only_events=self.tracker.event_names,
         )
 
     def healthy(self) -> bool:
@@ -142,8 +156,13 @@ class PbxListener:
 
     def status(self) -> dict[str, Any]:
         """The connection's state and counters plus the listener's, for /readyz and GET /api/v1/pbx."""
-        return {**self.connection.status().as_dict(), "live_calls": self.tracker.live,
-                "last_fact_at": self.last_fact_at, **vars(self.counters), "role": self.role}
+        return {
+            **self.connection.status().as_dict(),
+            "live_calls": self.tracker.live,
+            "last_fact_at": self.last_fact_at,
+            **vars(self.counters),
+            "role": self.role,
+        }
 
     # -- the consumer ------------------------------------------------------------------------------------------
 
@@ -161,19 +180,23 @@ class PbxListener:
                 before = self.tracker.last_event_at
                 received_t = getattr(item, "received_at", None) or time.time()  # our clock when it arrived
                 try:
-                    facts += self.tracker.feed(item, datetime.fromtimestamp(received_t, timezone.utc))
+                    facts += self.tracker.feed(item, datetime.fromtimestamp(received_t, UTC))
                 except Exception:  # a malformed event must not stop the listener
                     self.counters.bad_events += 1
-                    log.warning("PBX %s: skipped an event the tracker could not read: %.200r", self.name, item,
-                                exc_info=True)
+                    log.warning(
+                        "PBX %s: skipped an event the tracker could not read: %.200r", self.name, item, exc_info=True
+                    )
                 if self.tracker.last_event_at is not before:  # an event it reads: a sign of life of the PBX
                     self._last_event_at = received_t
             self._tell_clock_shift()
             await self.record(facts)
             dropped = self.connection.status().dropped_events
             if dropped > self._seen_drops:  # events were lost: ask Asterisk what is true now
-                log.warning("PBX %s: %d events were dropped (queue full); resynchronising", self.name,
-                            dropped - self._seen_drops)
+                log.warning(
+                    "PBX %s: %d events were dropped (queue full); resynchronising",
+                    self.name,
+                    dropped - self._seen_drops,
+                )
                 self._seen_drops = dropped
                 await self.resync()
 
@@ -185,7 +208,7 @@ class PbxListener:
             self.counters.resync_failures += 1
             log.warning("PBX %s: resynchronisation failed: %s", self.name, exc)
             return
-        at = datetime.now(timezone.utc)
+        at = datetime.now(UTC)
         started = self.pbx_started()
         restarted = started is not None and self._last_event_at is not None and started > self._last_event_at
         items = now.queue + now.channels
@@ -193,10 +216,18 @@ class PbxListener:
         facts = self.tracker.snapshot_calls(items, at) + self.tracker.reconcile(live, at, restarted=restarted)
         self.counters.resyncs += 1
         if restarted:
-            log.warning("PBX %s restarted since its last event (at %s): the calls it no longer has were cut off then",
-                        self.name, self.tracker.last_event_at)
-        log.info("PBX %s: resynchronised: %d channels up, %d calls followed, %d facts", self.name, len(live),
-                 self.tracker.live, len(facts))
+            log.warning(
+                "PBX %s restarted since its last event (at %s): the calls it no longer has were cut off then",
+                self.name,
+                self.tracker.last_event_at,
+            )
+        log.info(
+            "PBX %s: resynchronised: %d channels up, %d calls followed, %d facts",
+            self.name,
+            len(live),
+            self.tracker.live,
+            len(facts),
+        )
         await self.record(facts)
         await self.close_out(live, at)
         await self.seed_queue_board(at)
@@ -222,13 +253,16 @@ class PbxListener:
         except Exception as exc:  # the database is away (or worse): the next resync looks again
             log.warning("PBX %s: could not look for calls left open: %s: %s", self.name, type(exc).__name__, exc)
             return
-        facts: list[Fact] = [CallEnded(self.name, linkedid, at, Outcome.ANSWERED if answered else Outcome.INTERRUPTED,
-                                       None, None)
-                             for linkedid, answered in rows if linkedid not in live]
+        facts: list[Fact] = [
+            CallEnded(self.name, linkedid, at, Outcome.ANSWERED if answered else Outcome.INTERRUPTED, None, None)
+            for linkedid, answered in rows
+            if linkedid not in live
+        ]
         if facts:
             self.counters.closed_out += len(facts)
-            log.warning("PBX %s: %d calls open in the database ended while nobody listened: closed out", self.name,
-                        len(facts))
+            log.warning(
+                "PBX %s: %d calls open in the database ended while nobody listened: closed out", self.name, len(facts)
+            )
             await self.record(facts)
 
     def _tell_clock_shift(self) -> None:
@@ -237,9 +271,13 @@ class PbxListener:
         if shift != self._shift_told:
             self._shift_told = shift
             if shift:
-                log.warning("PBX %s: its clock is %.0f s %s ours: call times are taken on our clock, durations from "
-                            "Asterisk's (check NTP on the PBX)", self.name, abs(shift.total_seconds()),
-                            "behind" if shift.total_seconds() > 0 else "ahead of")
+                log.warning(
+                    "PBX %s: its clock is %.0f s %s ours: call times are taken on our clock, durations from "
+                    "Asterisk's (check NTP on the PBX)",
+                    self.name,
+                    abs(shift.total_seconds()),
+                    "behind" if shift.total_seconds() > 0 else "ahead of",
+                )
             else:
                 log.info("PBX %s: its clock agrees with ours again", self.name)
 
@@ -253,8 +291,9 @@ class PbxListener:
         try:
             counts = await queue_counts(self.name, *board.day_bounds(day))
         except Exception as exc:  # the database is away: the counters stay as they are until the next resync
-            log.warning("PBX %s: could not count today's calls for the queue board: %s: %s", self.name,
-                        type(exc).__name__, exc)
+            log.warning(
+                "PBX %s: could not count today's calls for the queue board: %s: %s", self.name, type(exc).__name__, exc
+            )
             return
         if counts:  # nothing recorded today: nothing to seed (the board's own counts, of whatever day, stand)
             board.seed_day(day, counts)
@@ -264,23 +303,29 @@ class PbxListener:
         ``FACTS_PER_TRANSACTION`` facts: far fewer round trips and commits. If such a transaction fails, its facts
         are recorded one by one, each retried while the database is away."""
         for start in range(0, len(facts), FACTS_PER_TRANSACTION):
-            chunk = facts[start:start + FACTS_PER_TRANSACTION]
+            chunk = facts[start : start + FACTS_PER_TRANSACTION]
             if len(chunk) == 1 or not await self._record_together(chunk):
                 for fact in chunk:
                     await self._apply(fact)
 
     async def _record_together(self, facts: list[Fact]) -> bool:
         # the caller lookups first: no transaction is held while a directory server is asked
-        matches = {f.caller_number: await self.intake.identify(f.caller_number)
-                   for f in facts if isinstance(f, CallOffered)}
+        matches = {
+            f.caller_number: await self.intake.identify(f.caller_number) for f in facts if isinstance(f, CallOffered)
+        }
         try:
             async with unit_of_work():
                 for fact in facts:
                     await apply_fact(self.intake, fact, matches)
         except Exception as exc:
             self.counters.burst_fallbacks += 1
-            log.info("PBX %s: recording %d call facts in one transaction failed (%s: %s); recording them one by "
-                     "one", self.name, len(facts), type(exc).__name__, exc)
+            log.info(
+                "PBX %s: recording %d call facts in one transaction failed (%s: %s); recording them one by one",
+                self.name,
+                len(facts),
+                type(exc).__name__,
+                exc,
+            )
             return False
         self.counters.facts_applied += len(facts)
         self.last_fact_at = time.time()
@@ -300,8 +345,14 @@ class PbxListener:
                 self.counters.fact_retries += 1
                 backoff = backoff or Backoff(0.2, 10.0)
                 delay = backoff.next()
-                log.warning("PBX %s: cannot record %s of call %s yet (%s); retrying in %.1f s", self.name,
-                            type(fact).__name__, fact.linkedid, exc, delay)
+                log.warning(
+                    "PBX %s: cannot record %s of call %s yet (%s); retrying in %.1f s",
+                    self.name,
+                    type(fact).__name__,
+                    fact.linkedid,
+                    exc,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 continue
             self.counters.facts_applied += 1
@@ -316,9 +367,13 @@ async def start_listeners(listeners: Mapping[str, PbxListener], database: Databa
         if database.is_sqlite:
             await listener.start()
             continue
-        listener.leadership = Leadership(asyncpg_dsn(database.url.get_secret_value()), f"helpline.pbx:{listener.name}",
-                                         on_elected=listener.start, on_deposed=listener.stop,
-                                         healthy=listener.healthy)
+        listener.leadership = Leadership(
+            asyncpg_dsn(database.url.get_secret_value()),
+            f"helpline.pbx:{listener.name}",
+            on_elected=listener.start,
+            on_deposed=listener.stop,
+            healthy=listener.healthy,
+        )
         listener.leadership.start()
 
 
@@ -334,16 +389,28 @@ async def apply_fact(intake: CallIntake, fact: Fact, matches: Mapping[str, Calle
     """Hand one call fact to the ticket intake (``matches``: caller lookups already made, by number)."""
     where = {"pbx": fact.pbx, "linkedid": fact.linkedid, "at": fact.at}
     if isinstance(fact, CallOffered):
-        await intake.offered(**where, caller_number=fact.caller_number, caller_name=fact.caller_name,
-                             queue=fact.queue, match=matches.get(fact.caller_number) if matches else None)
+        await intake.offered(
+            **where,
+            caller_number=fact.caller_number,
+            caller_name=fact.caller_name,
+            queue=fact.queue,
+            match=matches.get(fact.caller_number) if matches else None,
+        )
     elif isinstance(fact, CallQueued):
         await intake.queued(**where, queue=fact.queue)
     elif isinstance(fact, AgentRinging):
         await intake.ringing(**where, agent_name=fact.agent_name, agent_extension=fact.agent_extension)
     elif isinstance(fact, CallAnswered):
-        await intake.answered(**where, agent_name=fact.agent_name, agent_extension=fact.agent_extension,
-                              wait_seconds=fact.wait_seconds)
+        await intake.answered(
+            **where, agent_name=fact.agent_name, agent_extension=fact.agent_extension, wait_seconds=fact.wait_seconds
+        )
     elif isinstance(fact, CallEnded):
-        await intake.ended(**where, outcome=CallOutcome(fact.outcome.value), wait_seconds=fact.wait_seconds,
-                           talk_seconds=fact.talk_seconds, ended_by=fact.ended_by, voicemail=fact.voicemail,
-                           hangup_cause=fact.hangup_cause)
+        await intake.ended(
+            **where,
+            outcome=CallOutcome(fact.outcome.value),
+            wait_seconds=fact.wait_seconds,
+            talk_seconds=fact.talk_seconds,
+            ended_by=fact.ended_by,
+            voicemail=fact.voicemail,
+            hangup_cause=fact.hangup_cause,
+        )

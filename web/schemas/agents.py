@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field
 
 from tickets.models import Role
-from web.schemas.common import _clean, _single_line, AgentRef, Email, Extension, Input, Login, Name, PageQuery
+from web.schemas.common import AgentRef, Email, Extension, Input, Login, Name, PageQuery, _clean, _single_line
 
 
 class AgentListQuery(PageQuery):
@@ -45,8 +45,9 @@ class AgentPage(BaseModel):
 
 
 class TokenCreate(Input):
-    name: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_clean), AfterValidator(_single_line)] = \
+    name: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_clean), AfterValidator(_single_line)] = (
         "default"
+    )
 
 
 class TokenOut(BaseModel):

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from web.schemas.common import _clean, Id, Query
+from web.schemas.common import Id, Query, _clean
 
 
 class CallOut(BaseModel):
@@ -46,9 +46,11 @@ class CallListQuery(Query):
     pbx: Annotated[str, Field(max_length=32), AfterValidator(_clean)] | None = None
     state: list[Literal["offered", "ringing", "answered", "ended"]] = Field(default_factory=list)
     outcome: list[Literal["answered", "abandoned", "timeout", "hung_up_before_queue", "interrupted"]] = Field(
-        default_factory=list, description="Comma-separated outcomes; e.g. abandoned,timeout for missed calls")
+        default_factory=list, description="Comma-separated outcomes; e.g. abandoned,timeout for missed calls"
+    )
     caller: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_clean)] | None = Field(
-        None, description="A phone number in any format; matches the same phone however the PBX wrote it")
+        None, description="A phone number in any format; matches the same phone however the PBX wrote it"
+    )
     agent: Annotated[str, Field(pattern=r"^(me|[a-z0-9][a-z0-9._-]{0,63})$")] | None = None
     ticket_id: Id | None = None
     limit: int = Field(50, ge=1, le=200)

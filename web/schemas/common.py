@@ -45,8 +45,13 @@ def _single_line(value: str) -> str:
 Text = Annotated[str, AfterValidator(_clean)]
 
 
-Title = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean), AfterValidator(_single_line),
-                  AfterValidator(_not_blank)]
+Title = Annotated[
+    str,
+    Field(min_length=1, max_length=200),
+    AfterValidator(_clean),
+    AfterValidator(_single_line),
+    AfterValidator(_not_blank),
+]
 
 
 LongText = Annotated[str, Field(max_length=20_000), AfterValidator(_clean)]
@@ -55,15 +60,25 @@ LongText = Annotated[str, Field(max_length=20_000), AfterValidator(_clean)]
 Body = Annotated[str, Field(min_length=1, max_length=20_000), AfterValidator(_clean), AfterValidator(_not_blank)]
 
 
-Group = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_clean), AfterValidator(_single_line),
-                  AfterValidator(_not_blank)]
+Group = Annotated[
+    str,
+    Field(min_length=1, max_length=64),
+    AfterValidator(_clean),
+    AfterValidator(_single_line),
+    AfterValidator(_not_blank),
+]
 
 
 PhoneText = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_clean), AfterValidator(_single_line)]
 
 
-Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean), AfterValidator(_single_line),
-                 AfterValidator(_not_blank)]
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=200),
+    AfterValidator(_clean),
+    AfterValidator(_single_line),
+    AfterValidator(_not_blank),
+]
 
 
 Short = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_clean), AfterValidator(_single_line)]
@@ -87,22 +102,33 @@ _NOT_IN_EMAIL = r"@\t\n\v\f\r \x1c-\x1f\x85\u00a0\u1680\u2000-\u200a\u2028\u2029
 EMAIL_PATTERN = rf"^[^{_NOT_IN_EMAIL}]+@[^{_NOT_IN_EMAIL}]+$"
 
 
-Email = Annotated[str, Field(max_length=254, json_schema_extra={"pattern": EMAIL_PATTERN}), AfterValidator(_clean),
-                  AfterValidator(_single_line), _matching(EMAIL_PATTERN, "must look like name@example.com")]
+Email = Annotated[
+    str,
+    Field(max_length=254, json_schema_extra={"pattern": EMAIL_PATTERN}),
+    AfterValidator(_clean),
+    AfterValidator(_single_line),
+    _matching(EMAIL_PATTERN, "must look like name@example.com"),
+]
 
 
 LOGIN_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 
 
-Login = Annotated[str, Field(json_schema_extra={"pattern": LOGIN_PATTERN}),
-                  _matching(LOGIN_PATTERN, "use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit")]
+Login = Annotated[
+    str,
+    Field(json_schema_extra={"pattern": LOGIN_PATTERN}),
+    _matching(LOGIN_PATTERN, "use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"),
+]
 
 
 EXTENSION_PATTERN = r"^[0-9A-Za-z*#+._-]{1,32}$"
 
 
-Extension = Annotated[str, Field(json_schema_extra={"pattern": EXTENSION_PATTERN}),
-                      _matching(EXTENSION_PATTERN, "use 1-32 digits or letters (and * # + . _ -), e.g. 101")]
+Extension = Annotated[
+    str,
+    Field(json_schema_extra={"pattern": EXTENSION_PATTERN}),
+    _matching(EXTENSION_PATTERN, "use 1-32 digits or letters (and * # + . _ -), e.g. 101"),
+]
 
 
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
@@ -162,8 +188,11 @@ class FieldError(BaseModel):
 
 def _iso_datetime(value: object) -> object:
     """Query strings: an ISO 8601 date-time only (pydantic would also read "0.5" as a Unix time)."""
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
-                                                     r"([Zz]|[+-]\d{2}:\d{2})?", value):
+    if not isinstance(value, str) or not re.fullmatch(
+        r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
+        r"([Zz]|[+-]\d{2}:\d{2})?",
+        value,
+    ):
         raise ValueError("write a date-time such as 2026-11-01T00:00:00Z")
     return value
 

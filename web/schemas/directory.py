@@ -7,7 +7,6 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 
-
 class DirectoryStatusOut(BaseModel):
     """The Active Directory sync and the caller index it feeds."""
 
@@ -21,10 +20,16 @@ class DirectoryStatusOut(BaseModel):
     disabled_people: int
     numbers: int = Field(description="rows in the caller index (person x number)")
     sync_interval_seconds: float | None
-    last_error_kind: str | None = Field(description="unreachable, timeout, bad_credentials, tls, tls_required, "
-                                        "size_limit, permission, protocol, or removal_guard (a warning)")
+    last_error_kind: str | None = Field(
+        description="unreachable, timeout, bad_credentials, tls, tls_required, "
+        "size_limit, permission, protocol, or removal_guard (a warning)"
+    )
     last_error: str | None
-    last_full_sync_at: datetime | None = Field(description="end of the last full sync (people removed from the "
-                                               "directory are seen by full syncs only: [directory] full_sync_interval)")
-    dc: str | None = Field(description="the server the next incremental sync asks for its changes (uSNChanged); "
-                           "null: the next sync is a full one")
+    last_full_sync_at: datetime | None = Field(
+        description="end of the last full sync (people removed from the "
+        "directory are seen by full syncs only: [directory] full_sync_interval)"
+    )
+    dc: str | None = Field(
+        description="the server the next incremental sync asks for its changes (uSNChanged); "
+        "null: the next sync is a full one"
+    )

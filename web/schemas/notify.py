@@ -91,10 +91,13 @@ class AlertOut(BaseModel):
     summary: str
     opened_at: datetime
     acknowledged_at: datetime | None
-    acknowledged_by: str | None = Field(description="The on-call person (or agent login) who acknowledged; "
-                                                    "slack:<member id> for a Slack user not on the on-call list")
-    acknowledged_via: str | None = Field(description="Who did it on the channel: the Slack user (member id and "
-                                                     "name) who pressed Acknowledge")
+    acknowledged_by: str | None = Field(
+        description="The on-call person (or agent login) who acknowledged; "
+        "slack:<member id> for a Slack user not on the on-call list"
+    )
+    acknowledged_via: str | None = Field(
+        description="Who did it on the channel: the Slack user (member id and name) who pressed Acknowledge"
+    )
     ack_channel: str | None
     resolved_at: datetime | None
     last_error: str | None = Field(description="The latest permanent delivery failure.")
@@ -106,6 +109,7 @@ class AlertList(BaseModel):
 
 
 class AlertQuery(Query):
-    state: list[Literal["open", "acknowledged", "resolved"]] = Field(default_factory=list,
-                                                                     description="Comma-separated states.")
+    state: list[Literal["open", "acknowledged", "resolved"]] = Field(
+        default_factory=list, description="Comma-separated states."
+    )
     limit: int = Field(50, ge=1, le=200)

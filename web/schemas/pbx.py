@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from web.schemas.common import _clean, _matching, _single_line, Input
+from web.schemas.common import Input, _clean, _matching, _single_line
 
 
 class PbxStatus(BaseModel):
@@ -40,12 +40,16 @@ class PbxStatus(BaseModel):
     bad_events: int
     resyncs: int
     resync_failures: int
-    closed_out: int = Field(0, description="calls found open in the database at a resync that the PBX no longer "
-                                           "had: they ended while no instance listened, and were closed out")
+    closed_out: int = Field(
+        0,
+        description="calls found open in the database at a resync that the PBX no longer "
+        "had: they ended while no instance listened, and were closed out",
+    )
     last_fact_at: datetime | None
     role: Literal["single", "leader", "standby"] = Field(
         description="single: the only instance (SQLite); leader: this instance listens to the PBX; standby: another "
-                    "instance does, this one takes over if it goes away")
+        "instance does, this one takes over if it goes away"
+    )
 
 
 class PbxList(BaseModel):
@@ -53,10 +57,15 @@ class PbxList(BaseModel):
 
 
 class Originate(Input):
-    number: Annotated[str, Field(min_length=2, max_length=40), AfterValidator(_clean),
-                      _matching(r"^\+?[0-9 ().*#-]+$", "a phone number: digits, spaces, ( ) . - and a leading +")]
+    number: Annotated[
+        str,
+        Field(min_length=2, max_length=40),
+        AfterValidator(_clean),
+        _matching(r"^\+?[0-9 ().*#-]+$", "a phone number: digits, spaces, ( ) . - and a leading +"),
+    ]
     pbx: Annotated[str, Field(max_length=32), AfterValidator(_clean), AfterValidator(_single_line)] | None = Field(
-        None, description="Which PBX (default: the first)")
+        None, description="Which PBX (default: the first)"
+    )
 
 
 class OriginateQueued(BaseModel):

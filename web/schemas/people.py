@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from web.schemas.common import _clean, _single_line, Email, Input, Name, PageQuery, PersonRef, PhoneText, Short
+from web.schemas.common import Email, Input, Name, PageQuery, PersonRef, PhoneText, Short, _clean, _single_line
 
 
 class PeopleQuery(PageQuery):
@@ -20,8 +20,9 @@ class PersonCreate(Input):
     phone: PhoneText | None = None
     department: Short | None = None
     title: Short | None = None
-    external_id: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_clean),
-                           AfterValidator(_single_line)] | None = None
+    external_id: (
+        Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_clean), AfterValidator(_single_line)] | None
+    ) = None
     vip: bool = False
 
 
@@ -31,8 +32,9 @@ class PersonPatch(Input):
     phone: PhoneText | None = None
     department: Short | None = None
     title: Short | None = None
-    external_id: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_clean),
-                           AfterValidator(_single_line)] | None = None
+    external_id: (
+        Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_clean), AfterValidator(_single_line)] | None
+    ) = None
     vip: bool = None  # type: ignore[assignment]
 
 

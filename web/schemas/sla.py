@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field
 from tickets.models import Channel, TicketStatus, TicketType
 from web.schemas.common import Priority, Query, QueryDatetime
 
-
 SlaMetric = Literal["first_response", "resolution", "callback"]
 
 
@@ -21,7 +20,8 @@ class SlaClockOut(BaseModel):
     policy: str
     calendar: str
     state: Literal["running", "paused", "met", "breached"] = Field(
-        description="breached: the due moment passed before the target was met (the clock may still run)")
+        description="breached: the due moment passed before the target was met (the clock may still run)"
+    )
     paused: bool = Field(description="Stopped by a pause status (pending by default)")
     target_seconds: int
     elapsed_seconds: int = Field(description="Business seconds counted so far")
@@ -29,7 +29,8 @@ class SlaClockOut(BaseModel):
     percent_used: float
     started_at: datetime
     due_at: datetime | None = Field(
-        description="When the target is missed if the clock keeps running; null while paused")
+        description="When the target is missed if the clock keeps running; null while paused"
+    )
     breached_at: datetime | None
     stopped_at: datetime | None = Field(description="When the target was achieved (met, or late)")
     warned: list[int] = Field(description="Warning thresholds (percent) already announced")
@@ -38,8 +39,9 @@ class SlaClockOut(BaseModel):
 class SlaEventOut(BaseModel):
     id: int
     metric: SlaMetric
-    kind: Literal["started", "paused", "resumed", "warning", "breached", "met", "met_late", "reopened", "restarted",
-                  "retargeted"]
+    kind: Literal[
+        "started", "paused", "resumed", "warning", "breached", "met", "met_late", "reopened", "restarted", "retargeted"
+    ]
     threshold: int | None
     detail: str | None
     at: datetime

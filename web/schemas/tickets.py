@@ -8,8 +8,22 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, Field
 
 from tickets.models import Channel, Level, TicketStatus, TicketType
-from web.schemas.common import _clean, AgentRef, Body, Group, Id, Input, Login, LongText, PersonRef, PhoneText, Priority, Query, Title
 from web.schemas.calls import CallOut
+from web.schemas.common import (
+    AgentRef,
+    Body,
+    Group,
+    Id,
+    Input,
+    Login,
+    LongText,
+    PersonRef,
+    PhoneText,
+    Priority,
+    Query,
+    Title,
+    _clean,
+)
 from web.schemas.sla import SlaClockOut
 
 
@@ -134,8 +148,9 @@ class ActivityOut(BaseModel):
 class CommentOut(ActivityOut):
     """The comment's history entry, and the version the comment gave the ticket (also its ETag)."""
 
-    ticket_version: int = Field(description="The ticket's version after the comment: send it as If-Match on the "
-                                            "next change of the ticket.")
+    ticket_version: int = Field(
+        description="The ticket's version after the comment: send it as If-Match on the next change of the ticket."
+    )
 
 
 class ActivityPage(BaseModel):

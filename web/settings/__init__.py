@@ -17,6 +17,22 @@ from web.settings.root import Settings
 from web.settings.tickets import TicketSettings
 from web.settings.web import WebSettings
 
-__all__ = ["CONFIG_ENV", "DEFAULT_DATABASE_URL", "ENV_PREFIX", "ConfigError", "ConsoleSettings", "DatabaseSettings",
-           "DirectorySettings", "Duration", "LiveSettings", "LogSettings", "PbxSettings", "Settings", "TicketSettings",
-           "WebSettings", "load_settings", "parse_duration", "redact_url"]
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_DATABASE_URL",
+    "ENV_PREFIX",
+    "ConfigError",
+    "ConsoleSettings",
+    "DatabaseSettings",
+    "DirectorySettings",
+    "Duration",
+    "LiveSettings",
+    "LogSettings",
+    "PbxSettings",
+    "Settings",
+    "TicketSettings",
+    "WebSettings",
+    "load_settings",
+    "parse_duration",
+    "redact_url",
+]

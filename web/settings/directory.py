@@ -40,7 +40,8 @@ class DirectorySettings(Section):
     user_filter: str = PEOPLE_FILTER
     #: A complete sync removes at most this share of the people at once (more looks like a misconfiguration).
     removal_guard: float = Field(0.5, gt=0, le=1)
-    #: Syncs read only what changed (uSNChanged) after a full one; a full sync (removals) at least this often; 0 = always full.
+    #: Syncs read only what changed (uSNChanged) after a full one; a full sync (removals) at least this often; 0 =
+    #: always full.
     full_sync_interval: Duration = timedelta(hours=24)
     #: Ask the directory itself for a number nobody has in the synced index (someone added since the last sync).
     live_fallback: bool = False
@@ -54,7 +55,7 @@ class DirectorySettings(Section):
     def _prefixes(cls, value: list[str]) -> list[str]:
         for prefix in value:
             if not re.fullmatch(r"[0-9]{1,4}", prefix):
-                raise ValueError(f"each prefix is 1-4 digits, e.g. [\"9\"] (got {prefix!r})")
+                raise ValueError(f'each prefix is 1-4 digits, e.g. ["9"] (got {prefix!r})')
         return value
 
     @field_validator("extension_pattern")
@@ -64,14 +65,14 @@ class DirectorySettings(Section):
             try:
                 re.compile(value)
             except re.error as exc:
-                raise ValueError(f"not a regular expression ({exc}); e.g. \"4[0-9]{{3}}\" for 4000-4999") from None
+                raise ValueError(f'not a regular expression ({exc}); e.g. "4[0-9]{{3}}" for 4000-4999') from None
         return value
 
     @field_validator("phone_attributes")
     @classmethod
     def _attributes(cls, value: list[str]) -> list[str]:
         if not value or any(not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,63}", a) for a in value):
-            raise ValueError("list LDAP attribute names, e.g. [\"telephoneNumber\", \"mobile\", \"ipPhone\"]")
+            raise ValueError('list LDAP attribute names, e.g. ["telephoneNumber", "mobile", "ipPhone"]')
         return value
 
     @model_validator(mode="after")
@@ -80,15 +81,16 @@ class DirectorySettings(Section):
             return self
         missing = [k for k in ("bind_dn", "password", "base_dn") if not getattr(self, k)]
         if missing:
-            hint = " (password_file = \"...\" or HELPLINE_DIRECTORY_PASSWORD)" if "password" in missing else ""
+            hint = ' (password_file = "..." or HELPLINE_DIRECTORY_PASSWORD)' if "password" in missing else ""
             raise ValueError(f"servers is set, so set {', '.join(missing)} too{hint}")
         for uri in self.servers:
             scheme = urlsplit(uri).scheme.lower()
             if scheme not in ("ldap", "ldaps"):
                 raise ValueError(f"servers: {uri!r} must start with ldaps:// (port 636) or ldap:// (with starttls)")
             if scheme == "ldap" and not self.starttls:
-                raise ValueError(f"servers: {uri!r} would send the password in clear text: use ldaps://, or "
-                                 "starttls = true")
+                raise ValueError(
+                    f"servers: {uri!r} would send the password in clear text: use ldaps://, or starttls = true"
+                )
         if self.ca_file and not Path(self.ca_file).is_file():
             raise ValueError(f"ca_file: {self.ca_file} is not a readable file")
         if self.connect_timeout < timedelta(seconds=1) or self.receive_timeout < timedelta(seconds=1):
@@ -109,14 +111,26 @@ class DirectorySettings(Section):
         return bool(self.servers)
 
     def number_policy(self) -> NumberPolicy:
-        return NumberPolicy(self.default_region, tuple(self.dialling_prefixes), self.max_extension_digits,
-                            self.extension_pattern)
+        return NumberPolicy(
+            self.default_region, tuple(self.dialling_prefixes), self.max_extension_digits, self.extension_pattern
+        )
 
     def client_config(self) -> DirectoryConfig:
         assert self.enabled and self.password is not None
         return DirectoryConfig(
-            servers=tuple(self.servers), bind_dn=self.bind_dn or "", password=self.password.get_secret_value(),
-            base_dn=self.base_dn or "", starttls=self.starttls, ca_file=self.ca_file, tls_verify=self.tls_verify,
-            tls_server_name=self.tls_server_name, connect_timeout=self.connect_timeout.total_seconds(),
-            receive_timeout=self.receive_timeout.total_seconds(), retries=self.retries, page_size=self.page_size,
-            phone_attributes=tuple(self.phone_attributes), user_filter=self.user_filter, vip_group=self.vip_group)
+            servers=tuple(self.servers),
+            bind_dn=self.bind_dn or "",
+            password=self.password.get_secret_value(),
+            base_dn=self.base_dn or "",
+            starttls=self.starttls,
+            ca_file=self.ca_file,
+            tls_verify=self.tls_verify,
+            tls_server_name=self.tls_server_name,
+            connect_timeout=self.connect_timeout.total_seconds(),
+            receive_timeout=self.receive_timeout.total_seconds(),
+            retries=self.retries,
+            page_size=self.page_size,
+            phone_attributes=tuple(self.phone_attributes),
+            user_filter=self.user_filter,
+            vip_group=self.vip_group,
+        )

@@ -26,7 +26,7 @@ def describe(err: Any, raw: dict[str, Any], root: type[BaseModel]) -> str:
         hint = did_you_mean(loc[-1], model.model_fields) if model is not None else ""
         message = f"unknown key{hint or ' (check the spelling; docs/configuration.md lists every key)'}"
     elif message.startswith("Value error, "):
-        message = message[len("Value error, "):]
+        message = message[len("Value error, ") :]
     value = err.get("input")
     if err["type"] not in ("extra_forbidden", "missing") and isinstance(value, (str, int, float, bool)):
         shown = value if not isinstance(value, str) or len(value) < 80 else value[:77] + "..."
@@ -45,7 +45,7 @@ def _where(loc: list[str], raw: dict[str, Any], root: type[BaseModel]) -> str:
             index = int(part)
             entry = entries[index] if isinstance(entries, list) and index < len(entries) else None
             name = entry.get("name") if isinstance(entry, dict) else None
-            return " ".join([f"[[{'.'.join(loc[:i])}]]", str(name or f"#{index + 1}"), ".".join(loc[i + 1:])]).strip()
+            return " ".join([f"[[{'.'.join(loc[:i])}]]", str(name or f"#{index + 1}"), ".".join(loc[i + 1 :])]).strip()
     if len(loc) >= 2:
         return f"[{loc[0]}] {'.'.join(loc[1:])}"
     if loc:

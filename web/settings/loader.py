@@ -71,14 +71,17 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str], problems: list[str])
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
             continue
-        rest = name[len(ENV_PREFIX):].lower()
+        rest = name[len(ENV_PREFIX) :].lower()
         for section, model in sections.items():
             if not rest.startswith(section + "_"):
                 continue
-            key = rest[len(section) + 1:]
+            key = rest[len(section) + 1 :]
             base = key[:-5] if key.endswith("_file") else key
-            if key in model.model_fields or base in model.model_fields or (
-                    key.endswith("_file") and base in SECTION_SECRETS.get(section, ())):  # ca_file: a key of its own
+            if (
+                key in model.model_fields
+                or base in model.model_fields
+                or (key.endswith("_file") and base in SECTION_SECRETS.get(section, ()))
+            ):  # ca_file: a key of its own
                 table = raw.setdefault(section, {})
                 if not isinstance(table, dict):
                     problems.append(f"[{section}] must be a table to apply {name}")

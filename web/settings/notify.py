@@ -12,8 +12,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from pydantic import (BeforeValidator, Field, SecretStr, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import BeforeValidator, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from notify.policy import CHANNELS, Match, OnCallPerson, Policy, Roster, Step, Target
 from notify.schedule import Override, Rotation, Schedule, ScheduleError
@@ -42,7 +41,7 @@ def e164(value: str) -> str:
     except phonenumbers.NumberParseException:
         parsed = None
     if parsed is None or not phonenumbers.is_possible_number(parsed):
-        raise ValueError("not a valid international number; write it in E.164, e.g. \"+79161234567\"")
+        raise ValueError('not a valid international number; write it in E.164, e.g. "+79161234567"')
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -63,8 +62,14 @@ class PersonSettings(Section):
         return None if value is None else e164(value)
 
     def person(self) -> OnCallPerson:
-        return OnCallPerson(self.name, self.phone, self.slack_user, self.display_name, tuple(self.channels),
-                            None if self.slack_user else self.slack_email)
+        return OnCallPerson(
+            self.name,
+            self.phone,
+            self.slack_user,
+            self.display_name,
+            tuple(self.channels),
+            None if self.slack_user else self.slack_email,
+        )
 
 
 class RotationSettings(Section):
@@ -110,13 +115,12 @@ class ScheduleSettings(Section):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("not an IANA time zone; e.g. \"Europe/Moscow\" or \"America/New_York\"") from None
+            raise ValueError('not an IANA time zone; e.g. "Europe/Moscow" or "America/New_York"') from None
         return value
 
     def build(self) -> Schedule:
         tz = ZoneInfo(self.timezone)
-        overrides = tuple(
-            Override(_aware(o.start, tz), _aware(o.end, tz), o.person, o.reason) for o in self.overrides)
+        overrides = tuple(Override(_aware(o.start, tz), _aware(o.end, tz), o.person, o.reason) for o in self.overrides)
         return Schedule(self.name, tz, self.rotation.build(), overrides)
 
 
@@ -140,7 +144,8 @@ class StepSettings(Section):
 
 
 class MatchSettings(Section):
-    """``match = { event = ["sla.breached"], priority = ["P1"], metric = [...], hours = "after_hours", calendar = "office" }``."""
+    """``match = { event = ["sla.breached"], priority = ["P1"], metric = [...], hours = "after_hours", calendar =
+    "office" }``."""
 
     event: list[Literal["sla.warning", "sla.breached"]] = Field(default_factory=list)
     priority: list[Literal["P1", "P2", "P3", "P4"]] = Field(default_factory=list)
@@ -151,12 +156,11 @@ class MatchSettings(Section):
     @model_validator(mode="after")
     def _calendar(self) -> MatchSettings:
         if self.hours is not None and self.calendar is None:
-            raise ValueError("hours needs calendar = \"NAME\" (one of the [[sla.calendars]])")
+            raise ValueError('hours needs calendar = "NAME" (one of the [[sla.calendars]])')
         return self
 
     def build(self) -> Match:
-        return Match(frozenset(self.event), frozenset(self.priority), frozenset(self.metric), self.hours,
-                     self.calendar)
+        return Match(frozenset(self.event), frozenset(self.priority), frozenset(self.metric), self.hours, self.calendar)
 
 
 class PolicySettings(Section):
@@ -254,8 +258,9 @@ class NotifySettings(Section):
             names = [*s.rotation.members, *(o.person for o in s.overrides)]
             unknown = sorted({n for n in names if n not in known})
             if unknown:
-                raise ValueError(f"schedule {s.name!r}: {unknown[0]!r} is not in [[notify.people]]"
-                                 f"{did_you_mean(unknown[0], known)}")
+                raise ValueError(
+                    f"schedule {s.name!r}: {unknown[0]!r} is not in [[notify.people]]{did_you_mean(unknown[0], known)}"
+                )
         return value
 
     @model_validator(mode="after")
@@ -267,11 +272,14 @@ class NotifySettings(Section):
                 for text in step.notify:
                     t = Target.parse(text)
                     if t.kind == "person" and t.name not in people:
-                        raise ValueError(f"policy {policy.name!r}: {text} is not in [[notify.people]]"
-                                         f"{did_you_mean(t.name, people)}")
+                        raise ValueError(
+                            f"policy {policy.name!r}: {text} is not in [[notify.people]]{did_you_mean(t.name, people)}"
+                        )
                     if t.kind == "schedule" and t.name not in schedules:
-                        raise ValueError(f"policy {policy.name!r}: {text} is not in [[notify.schedules]]"
-                                         f"{did_you_mean(t.name, schedules)}")
+                        raise ValueError(
+                            f"policy {policy.name!r}: {text} is not in [[notify.schedules]]"
+                            f"{did_you_mean(t.name, schedules)}"
+                        )
                     if t.kind == "slack" and self.slack is None:
                         raise ValueError(f"policy {policy.name!r}: {text} needs [notify.slack]")
         if any(p.phone for p in self.people) and self.policies and self.twilio is None:

@@ -29,7 +29,7 @@ class PbxSettings(Section):
     @model_validator(mode="after")
     def _selects_something(self) -> PbxSettings:
         if not self.queues and not self.contexts:
-            raise ValueError("name the IT line: queues = [\"helpdesk\"] (and/or contexts = [...])")
+            raise ValueError('name the IT line: queues = ["helpdesk"] (and/or contexts = [...])')
         if self.ping_interval < timedelta(seconds=1) or self.action_timeout < timedelta(seconds=1):
             raise ValueError("ping_interval and action_timeout must be at least 1s")
         return self

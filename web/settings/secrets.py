@@ -14,7 +14,10 @@ from typing import Any
 
 #: Keys of the plain sections whose value may come from a file.
 SECTION_SECRETS: dict[str, tuple[str, ...]] = {
-    "database": ("url",), "directory": ("password",), "live": ("redis_url",), "console": ("secret_key",),
+    "database": ("url",),
+    "directory": ("password",),
+    "live": ("redis_url",),
+    "console": ("secret_key",),
     "web": ("metrics_token",),
 }
 #: ``[notify.<channel>]`` secrets and their documented short environment names.
@@ -39,7 +42,7 @@ def resolve_secrets(raw: dict[str, Any], env: Mapping[str, str], problems: list[
             where, before = f"[[pbx]] {entry['name']}:", len(problems)
             read_secret(entry, "secret", where, base, problems)
             if "secret" not in entry and len(problems) == before:
-                problems.append(f"{where} no secret: set secret_file = \"...\" or {var}")
+                problems.append(f'{where} no secret: set secret_file = "..." or {var}')
     notify = raw.get("notify")
     for (channel, key), short in NOTIFY_SECRETS.items():
         table = notify.get(channel) if isinstance(notify, dict) else None

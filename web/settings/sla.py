@@ -61,9 +61,16 @@ class CalendarSettings(Section):
     def build(self) -> Calendar:
         h = self.holidays
         try:
-            return Calendar.build(self.name, timezone=self.timezone, hours=self.hours, country=h.country,
-                                  subdivision=h.subdivision, extra=h.extra, special=h.half_days,
-                                  day_hours=self.day_hours)
+            return Calendar.build(
+                self.name,
+                timezone=self.timezone,
+                hours=self.hours,
+                country=h.country,
+                subdivision=h.subdivision,
+                extra=h.extra,
+                special=h.half_days,
+                day_hours=self.day_hours,
+            )
         except CalendarError as exc:
             raise ValueError(str(exc)) from None
 
@@ -78,8 +85,9 @@ class MatchSettings(Section):
     vip: bool | None = None
 
     def conditions(self) -> Conditions:
-        return Conditions(frozenset(self.priority), frozenset(self.type), frozenset(self.group),
-                          frozenset(self.channel), self.vip)
+        return Conditions(
+            frozenset(self.priority), frozenset(self.type), frozenset(self.group), frozenset(self.channel), self.vip
+        )
 
 
 class PolicySettings(Section):
@@ -107,15 +115,19 @@ class PolicySettings(Section):
     @model_validator(mode="after")
     def _has_a_target(self) -> PolicySettings:
         if not (self.first_response or self.resolution or self.callback):
-            raise ValueError("set at least one target: first_response, resolution or callback (e.g. \"4h\")")
+            raise ValueError('set at least one target: first_response, resolution or callback (e.g. "4h")')
         return self
 
     def targets(self, calendar: Calendar) -> dict[Metric, timedelta]:
         """The targets as business time on ``calendar`` (a day is its working day)."""
-        values = {Metric.FIRST_RESPONSE: self.first_response, Metric.RESOLUTION: self.resolution,
-                  Metric.CALLBACK: self.callback}
-        return {metric: parse_target(value, calendar.working_day) for metric, value in values.items()
-                if value is not None}
+        values = {
+            Metric.FIRST_RESPONSE: self.first_response,
+            Metric.RESOLUTION: self.resolution,
+            Metric.CALLBACK: self.callback,
+        }
+        return {
+            metric: parse_target(value, calendar.working_day) for metric, value in values.items() if value is not None
+        }
 
 
 class SlaSettings(Section):
@@ -135,9 +147,12 @@ class SlaSettings(Section):
     def _policies(cls, value: list[PolicySettings], info: ValidationInfo) -> list[PolicySettings]:
         unique_names([p.name for p in value], "sla.policies")
         known = {c.name for c in info.data.get("calendars", [])} | {ALWAYS.name}
-        problems = [f"policy {p.name!r}: calendar {p.calendar!r} is not defined{did_you_mean(p.calendar, known)}; add a "
-                    f"[[sla.calendars]] with name = {p.calendar!r} or use \"{ALWAYS.name}\"" for p in value
-                    if p.calendar not in known]
+        problems = [
+            f"policy {p.name!r}: calendar {p.calendar!r} is not defined{did_you_mean(p.calendar, known)}; add a "
+            f'[[sla.calendars]] with name = {p.calendar!r} or use "{ALWAYS.name}"'
+            for p in value
+            if p.calendar not in known
+        ]
         problems += PolicyBook.check_order(Policy(p.name, ALWAYS, {}, p.match.conditions()) for p in value)
         if problems:
             raise ValueError("; ".join(problems))
@@ -148,7 +163,15 @@ class SlaSettings(Section):
         calendars: dict[str, Calendar] = {ALWAYS.name: ALWAYS}
         for entry in self.calendars:
             calendars[entry.name] = entry.build()
-        policies = [Policy(p.name, calendars[p.calendar], p.targets(calendar=calendars[p.calendar]),
-                           p.match.conditions(), tuple(p.warn_at),
-                           frozenset(p.pause_statuses)) for p in self.policies]
+        policies = [
+            Policy(
+                p.name,
+                calendars[p.calendar],
+                p.targets(calendar=calendars[p.calendar]),
+                p.match.conditions(),
+                tuple(p.warn_at),
+                frozenset(p.pause_statuses),
+            )
+            for p in self.policies
+        ]
         return PolicyBook(policies, calendars)

@@ -20,7 +20,9 @@ class TicketSettings(Section):
     default_urgency: Literal["high", "medium", "low"] = "medium"
     #: Urgency of a ticket created without one for a VIP requester (the directory's vip_group); "" = as others.
     vip_urgency: Literal["high", "medium", "low", ""] = "high"
-    priority_matrix: dict[str, dict[str, str]] = Field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_MATRIX.items()})
+    priority_matrix: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_MATRIX.items()}
+    )
     #: A call from the same phone within this time is added to the caller's open ticket instead of opening one.
     repeat_call_window: Duration = timedelta(hours=24)
 
@@ -28,7 +30,9 @@ class TicketSettings(Section):
     @classmethod
     def _matrix(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
         if set(value) != set(LEVELS):
-            raise ValueError(f"needs exactly the impact rows {', '.join(LEVELS)}; got {', '.join(sorted(value)) or 'none'}")
+            raise ValueError(
+                f"needs exactly the impact rows {', '.join(LEVELS)}; got {', '.join(sorted(value)) or 'none'}"
+            )
         for impact, row in value.items():
             if set(row) != set(LEVELS):
                 raise ValueError(f"row {impact!r} needs exactly the urgency keys {', '.join(LEVELS)}")

@@ -35,5 +35,5 @@ class WebSettings(Section):
             try:
                 ipaddress.ip_network(net, strict=False)
             except ValueError:
-                raise ValueError(f"{net!r} is not a network: write it like \"10.0.0.0/8\" or \"127.0.0.1\"") from None
+                raise ValueError(f'{net!r} is not a network: write it like "10.0.0.0/8" or "127.0.0.1"') from None
         return value

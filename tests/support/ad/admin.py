@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, NONE, Connection, Server, Tls
 
-UAC_ENABLED_NO_PASSWORD = 544   #: NORMAL_ACCOUNT | PASSWD_NOTREQD: enabled without a password (fast to add)
+UAC_ENABLED_NO_PASSWORD = 544  #: NORMAL_ACCOUNT | PASSWD_NOTREQD: enabled without a password (fast to add)
 UAC_DISABLED = 546
 
 
@@ -25,20 +25,40 @@ class AdAdmin:
 
     def __init__(self, url: str, admin_dn: str, admin_password: str, base_dn: str) -> None:
         parts = urlsplit(url)
-        server = Server(parts.hostname or "127.0.0.1", port=parts.port or 636, use_ssl=True,
-                        tls=Tls(validate=ssl.CERT_NONE), get_info=NONE, connect_timeout=5)
+        server = Server(
+            parts.hostname or "127.0.0.1",
+            port=parts.port or 636,
+            use_ssl=True,
+            tls=Tls(validate=ssl.CERT_NONE),
+            get_info=NONE,
+            connect_timeout=5,
+        )
         self.base_dn = base_dn
-        self.conn = Connection(server, admin_dn, admin_password, auto_bind=True, receive_timeout=30,
-                               raise_exceptions=True, check_names=False)
+        self.conn = Connection(
+            server,
+            admin_dn,
+            admin_password,
+            auto_bind=True,
+            receive_timeout=30,
+            raise_exceptions=True,
+            check_names=False,
+        )
         self.added: list[str] = []
 
     def add_person(self, name: str, ou: str = "OU=Corp", **attributes: Any) -> str:
         """An enabled person (no password) with ``attributes``; deleted by :meth:`close`."""
         dn = f"CN={name},{ou},{self.base_dn}"
         account = "t" + uuid.uuid4().hex[:18]
-        self.conn.add(dn, ["top", "person", "organizationalPerson", "user"],
-                      {"sAMAccountName": account, "displayName": name,
-                       "userAccountControl": str(UAC_ENABLED_NO_PASSWORD), **attributes})
+        self.conn.add(
+            dn,
+            ["top", "person", "organizationalPerson", "user"],
+            {
+                "sAMAccountName": account,
+                "displayName": name,
+                "userAccountControl": str(UAC_ENABLED_NO_PASSWORD),
+                **attributes,
+            },
+        )
         self.added.append(dn)
         return dn
 
@@ -86,4 +106,3 @@ def admin(samba_ad_exclusive: Any) -> Iterator[AdAdmin]:
     ad = samba_ad_exclusive
     with ad_admin(ad.url, ad.admin_dn, ad.admin_password, ad.base_dn) as writer:
         yield writer
-

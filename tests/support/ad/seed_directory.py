@@ -27,26 +27,120 @@ What it creates (numbers are stable across runs, tests can rely on them):
   * a number reassigned from a disabled ex-employee to an active employee,
   * one user whose number only lives in otherTelephone, one with an extension suffix " x210".
 """
+
 import argparse
 import json
 import ssl
 import sys
 import time
 
-from ldap3 import (AUTO_BIND_NO_TLS, AUTO_BIND_TLS_BEFORE_BIND, MODIFY_ADD, MODIFY_REPLACE, Connection,
-                   Server, Tls)
-from ldap3.core.exceptions import LDAPEntryAlreadyExistsResult, LDAPAttributeOrValueExistsResult
+from ldap3 import AUTO_BIND_NO_TLS, AUTO_BIND_TLS_BEFORE_BIND, MODIFY_ADD, MODIFY_REPLACE, Connection, Server, Tls
+from ldap3.core.exceptions import LDAPAttributeOrValueExistsResult, LDAPEntryAlreadyExistsResult
 
-FIRST = ["Alice", "Bob", "Carol", "David", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy",
-         "Mallory", "Niaj", "Olivia", "Peggy", "Rupert", "Sybil", "Trent", "Uma", "Victor", "Walter",
-         "Xena", "Yusuf", "Zoe", "Aaron", "Bianca", "Chen", "Dmitri", "Elena", "Farid", "Gabriela",
-         "Hiroshi", "Ines", "Jamal", "Katarzyna", "Liam", "Maria", "Nkechi", "Oscar", "Priya", "Quentin",
-         "Rosa", "Sanjay", "Tomasz", "Ursula", "Vikram", "Wen", "Ximena", "Yara", "Zainab", "Amir"]
-LAST = ["Anderson", "Brown", "Clark", "Davis", "Evans", "Fischer", "Garcia", "Hughes", "Ivanova", "Jones",
-        "Kowalski", "Lopez", "Martin", "Nguyen", "O'Brien", "Patel", "Quinn", "Rossi", "Schmidt", "Tanaka",
-        "Ueda", "Vasquez", "Wagner", "Xu", "Young", "Zhang", "Abbott", "Becker", "Costa", "Dubois",
-        "Eriksen", "Ferreira", "Gonzalez", "Hansen", "Ito", "Jensen", "Kim", "Larsen", "Moreau", "Novak",
-        "Okafor", "Petrov", "Quispe", "Ramirez", "Silva", "Torres", "Ulrich", "Varga", "Weber", "Yilmaz"]
+FIRST = [
+    "Alice",
+    "Bob",
+    "Carol",
+    "David",
+    "Erin",
+    "Frank",
+    "Grace",
+    "Heidi",
+    "Ivan",
+    "Judy",
+    "Mallory",
+    "Niaj",
+    "Olivia",
+    "Peggy",
+    "Rupert",
+    "Sybil",
+    "Trent",
+    "Uma",
+    "Victor",
+    "Walter",
+    "Xena",
+    "Yusuf",
+    "Zoe",
+    "Aaron",
+    "Bianca",
+    "Chen",
+    "Dmitri",
+    "Elena",
+    "Farid",
+    "Gabriela",
+    "Hiroshi",
+    "Ines",
+    "Jamal",
+    "Katarzyna",
+    "Liam",
+    "Maria",
+    "Nkechi",
+    "Oscar",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Sanjay",
+    "Tomasz",
+    "Ursula",
+    "Vikram",
+    "Wen",
+    "Ximena",
+    "Yara",
+    "Zainab",
+    "Amir",
+]
+LAST = [
+    "Anderson",
+    "Brown",
+    "Clark",
+    "Davis",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Hughes",
+    "Ivanova",
+    "Jones",
+    "Kowalski",
+    "Lopez",
+    "Martin",
+    "Nguyen",
+    "O'Brien",
+    "Patel",
+    "Quinn",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Ueda",
+    "Vasquez",
+    "Wagner",
+    "Xu",
+    "Young",
+    "Zhang",
+    "Abbott",
+    "Becker",
+    "Costa",
+    "Dubois",
+    "Eriksen",
+    "Ferreira",
+    "Gonzalez",
+    "Hansen",
+    "Ito",
+    "Jensen",
+    "Kim",
+    "Larsen",
+    "Moreau",
+    "Novak",
+    "Okafor",
+    "Petrov",
+    "Quispe",
+    "Ramirez",
+    "Silva",
+    "Torres",
+    "Ulrich",
+    "Varga",
+    "Weber",
+    "Yilmaz",
+]
 DEPTS = [  # (OU / department, head title, staff title)
     ("Executive", "Chief Executive Officer", "Executive Assistant"),
     ("IT", "IT Director", "Systems Engineer"),
@@ -57,8 +151,14 @@ DEPTS = [  # (OU / department, head title, staff title)
     ("Facilities", "Facilities Manager", "Receptionist"),
 ]
 # Free-text formats seen in real ADs. All of them denote +1 555 123 NNNN.
-FORMATS = ["+1 (555) 123-{n:04d}", "+1 555-123-{n:04d}", "(555) 123-{n:04d}",
-           "+1.555.123.{n:04d}", "555 123 {n:04d}", "+1555123{n:04d}"]
+FORMATS = [
+    "+1 (555) 123-{n:04d}",
+    "+1 555-123-{n:04d}",
+    "(555) 123-{n:04d}",
+    "+1.555.123.{n:04d}",
+    "555 123 {n:04d}",
+    "+1555123{n:04d}",
+]
 USER_PASSWORD = "Welc0me!2024-Seed"
 SVC_USER = "svc-telephony"
 SVC_PASSWORD = "Svc!Telephony-2024"
@@ -75,14 +175,20 @@ def people():
         given, sn = FIRST[i], LAST[i]
         sam = (given[0] + sn).lower().replace("'", "")
         p = {
-            "n": n, "dept": dept, "sam": sam, "givenName": given, "sn": sn,
-            "displayName": f"{given} {sn}", "title": head_title if is_head else staff_title,
+            "n": n,
+            "dept": dept,
+            "sam": sam,
+            "givenName": given,
+            "sn": sn,
+            "displayName": f"{given} {sn}",
+            "title": head_title if is_head else staff_title,
             "mail": f"{sam}@corp.example.test",
             "telephoneNumber": FORMATS[i % len(FORMATS)].format(n=n),
             "mobile": f"+1 (555) 987-{n:04d}" if n % 3 else f"555.987.{n:04d}",
             "ipPhone": f"4{n:03d}",
             "otherTelephone": [f"+1 (555) 246-{n:04d}"] + ([f"+44 20 7946 {n:04d}"] if n % 10 == 0 else []),
-            "uac": UAC_NORMAL, "groups": ["All Staff"],
+            "uac": UAC_NORMAL,
+            "groups": ["All Staff"],
             "manager_n": None if n == 1 else (1 if is_head else (i % len(DEPTS)) + 1),
         }
         if dept == "IT":
@@ -113,8 +219,13 @@ def people():
 
 
 def ou_path(flavor):
-    return ["OU=Corp", "OU=Staff,OU=Corp", "OU=Groups,OU=Corp", "OU=Service Accounts,OU=Corp",
-            "OU=LoadTest,OU=Corp"] + [f"OU={d[0]},OU=Staff,OU=Corp" for d in DEPTS]
+    return [
+        "OU=Corp",
+        "OU=Staff,OU=Corp",
+        "OU=Groups,OU=Corp",
+        "OU=Service Accounts,OU=Corp",
+        "OU=LoadTest,OU=Corp",
+    ] + [f"OU={d[0]},OU=Staff,OU=Corp" for d in DEPTS]
 
 
 def user_dn(p, base):
@@ -127,8 +238,21 @@ def group_dn(name, base):
 
 
 def user_attrs(p, flavor, with_password=True):
-    a = {k: p[k] for k in ("givenName", "sn", "displayName", "title", "mail", "telephoneNumber",
-                           "mobile", "ipPhone", "otherTelephone") if k in p}
+    a = {
+        k: p[k]
+        for k in (
+            "givenName",
+            "sn",
+            "displayName",
+            "title",
+            "mail",
+            "telephoneNumber",
+            "mobile",
+            "ipPhone",
+            "otherTelephone",
+        )
+        if k in p
+    }
     a["department"] = p["dept"]
     a["sAMAccountName"] = p["sam"]
     a["userPrincipalName"] = f"{p['sam']}@corp.example.test"
@@ -149,20 +273,28 @@ def user_attrs(p, flavor, with_password=True):
 
 
 def user_classes(flavor):
-    return ["top", "person", "organizationalPerson", "user"] if flavor == "samba" else \
-        ["top", "person", "organizationalPerson", "inetOrgPerson", "user"]
+    return (
+        ["top", "person", "organizationalPerson", "user"]
+        if flavor == "samba"
+        else ["top", "person", "organizationalPerson", "inetOrgPerson", "user"]
+    )
 
 
 def connect(args):
     tls = Tls(validate=ssl.CERT_NONE) if args.url.startswith("ldaps") or args.starttls else None
     host, _, port = args.url.split("://", 1)[1].partition(":")
     use_ssl = args.url.startswith("ldaps")
-    server = Server(host, port=int(port or (636 if use_ssl else 389)), use_ssl=use_ssl, tls=tls,
-                    connect_timeout=5)
+    server = Server(host, port=int(port or (636 if use_ssl else 389)), use_ssl=use_ssl, tls=tls, connect_timeout=5)
     # StartTLS via AUTO_BIND_TLS_BEFORE_BIND: a manual open()+start_tls() with raise_exceptions=True
     # fails on AD (open() reads the schema anonymously -> operationsError 00002020)
-    return Connection(server, args.bind_dn, args.password, raise_exceptions=True, receive_timeout=60,
-                      auto_bind=AUTO_BIND_TLS_BEFORE_BIND if args.starttls else AUTO_BIND_NO_TLS)
+    return Connection(
+        server,
+        args.bind_dn,
+        args.password,
+        raise_exceptions=True,
+        receive_timeout=60,
+        auto_bind=AUTO_BIND_TLS_BEFORE_BIND if args.starttls else AUTO_BIND_NO_TLS,
+    )
 
 
 def add(conn, dn, classes, attrs, stats):
@@ -189,20 +321,44 @@ def main():
     stats = {"added": 0, "existing": 0}
     base = args.base
     if args.flavor == "openldap":  # slapd needs the suffix entry itself; AD has it already
-        add(conn, base, ["top", "dcObject", "organization"], {"o": "Corp Example", "dc": base.split(",")[0].split("=")[1]}, stats)
+        add(
+            conn,
+            base,
+            ["top", "dcObject", "organization"],
+            {"o": "Corp Example", "dc": base.split(",")[0].split("=")[1]},
+            stats,
+        )
     for ou in ou_path(args.flavor):
-        add(conn, f"{ou},{base}", ["top", "organizationalUnit"],
-            {"ou": ou.split(",")[0][3:]} if args.flavor == "openldap" else {}, stats)
+        add(
+            conn,
+            f"{ou},{base}",
+            ["top", "organizationalUnit"],
+            {"ou": ou.split(",")[0][3:]} if args.flavor == "openldap" else {},
+            stats,
+        )
 
     # service account the backend binds with
     svc_dn = f"CN={SVC_USER},OU=Service Accounts,OU=Corp,{base}"
-    svc = {"sAMAccountName": SVC_USER, "userPrincipalName": f"{SVC_USER}@corp.example.test",
-           "description": "Telephony ticketing backend (read-only bind)"}
+    svc = {
+        "sAMAccountName": SVC_USER,
+        "userPrincipalName": f"{SVC_USER}@corp.example.test",
+        "description": "Telephony ticketing backend (read-only bind)",
+    }
     if args.flavor == "samba":
-        svc.update({"unicodePwd": f'"{SVC_PASSWORD}"'.encode("utf-16-le"), "userAccountControl": str(UAC_NORMAL_NOEXPIRE)})
+        svc.update(
+            {"unicodePwd": f'"{SVC_PASSWORD}"'.encode("utf-16-le"), "userAccountControl": str(UAC_NORMAL_NOEXPIRE)}
+        )
     else:
-        svc.update({"cn": SVC_USER, "sn": SVC_USER, "userPassword": SVC_PASSWORD, "uid": SVC_USER,
-                    "userAccountControl": str(UAC_NORMAL_NOEXPIRE), "objectCategory": "person"})
+        svc.update(
+            {
+                "cn": SVC_USER,
+                "sn": SVC_USER,
+                "userPassword": SVC_PASSWORD,
+                "uid": SVC_USER,
+                "userAccountControl": str(UAC_NORMAL_NOEXPIRE),
+                "objectCategory": "person",
+            }
+        )
     add(conn, svc_dn, user_classes(args.flavor), svc, stats)
 
     ppl = people()
@@ -243,11 +399,19 @@ def main():
     for i in range(args.bulk):
         n = 100000 + i
         dn = f"CN=Load User {n},OU=LoadTest,OU=Corp,{base}"
-        a = {"sAMAccountName": f"load{n}", "givenName": "Load", "sn": f"User{n}", "displayName": f"Load User {n}",
-             "telephoneNumber": f"+1 (555) {n // 10000:03d}-{n % 10000:04d}", "ipPhone": f"{n % 100000:05d}",
-             "department": "LoadTest"}
+        a = {
+            "sAMAccountName": f"load{n}",
+            "givenName": "Load",
+            "sn": f"User{n}",
+            "displayName": f"Load User {n}",
+            "telephoneNumber": f"+1 (555) {n // 10000:03d}-{n % 10000:04d}",
+            "ipPhone": f"{n % 100000:05d}",
+            "department": "LoadTest",
+        }
         if args.flavor == "openldap":
-            a.update({"cn": f"Load User {n}", "uid": f"load{n}", "userAccountControl": "512", "objectCategory": "person"})
+            a.update(
+                {"cn": f"Load User {n}", "uid": f"load{n}", "userAccountControl": "512", "objectCategory": "person"}
+            )
         before = stats["added"]
         add(conn, dn, user_classes(args.flavor), a, stats)
         bulk_added += stats["added"] - before
@@ -256,8 +420,11 @@ def main():
     if args.dump_json:
         with open(args.dump_json, "w") as f:
             json.dump([dict(p, dn=user_dn(p, base)) for p in ppl], f, indent=1)
-    print(f"seed: added={stats['added']} existing={stats['existing']} seed_s={t_seed:.2f} "
-          f"bulk_added={bulk_added} bulk_s={t_bulk:.2f}", file=sys.stderr)
+    print(
+        f"seed: added={stats['added']} existing={stats['existing']} seed_s={t_seed:.2f} "
+        f"bulk_added={bulk_added} bulk_s={t_bulk:.2f}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

@@ -3,31 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from directory.numbers import CallerNumber
 from tickets.agent_service import AgentService
 from tickets.calls.callers import CallerMatch, MatchStatus
-from tickets.events import CallEvent, DomainEvent
 from tickets.calls.intake import CallIntake
+from tickets.events import CallEvent, DomainEvent
 from tickets.models import Activity, Call, CallOutcome, Person, Role, Ticket, TicketStatus
 from tickets.person_service import PersonService
 from tickets.ticket_service import TicketService
 from web.settings import Settings
 
-T0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-async def offer(intake: CallIntake, linkedid: str, number: str = "+15551230001", name: str = "Alice Example",
-                when: datetime = T0) -> Call:
-    return await intake.offered(pbx="main", linkedid=linkedid, at=when, caller_number=number, caller_name=name,
-                                queue="helpdesk")
+async def offer(
+    intake: CallIntake, linkedid: str, number: str = "+15551230001", name: str = "Alice Example", when: datetime = T0
+) -> Call:
+    return await intake.offered(
+        pbx="main", linkedid=linkedid, at=when, caller_number=number, caller_name=name, queue="helpdesk"
+    )
 
 
 async def history(ticket_id: int) -> list[tuple[str, str | None]]:
@@ -42,24 +44,44 @@ async def test_an_answered_call_opens_assigns_and_closes_out_its_ticket(orm: Set
 
     call = await offer(intake, "1795795766.0")
     ticket = await Ticket.get(id=call.ticket_id).prefetch_related("requester")
-    assert (ticket.title, ticket.channel.value, ticket.caller_number) == \
-        ("Call from Alice Example (+15551230001)", "phone", "+15551230001")
+    assert (ticket.title, ticket.channel.value, ticket.caller_number) == (
+        "Call from Alice Example (+15551230001)",
+        "phone",
+        "+15551230001",
+    )
     assert ticket.requester.name == "Alice Example" and call.caller_e164 == "+15551230001"
 
     await intake.ringing(pbx="main", linkedid="1795795766.0", at=at(1), agent_name="Alice Agent", agent_extension="101")
-    await intake.answered(pbx="main", linkedid="1795795766.0", at=at(2), agent_name="Alice Agent",
-                          agent_extension="101", wait_seconds=2)
-    await intake.ended(pbx="main", linkedid="1795795766.0", at=at(6), outcome=CallOutcome.ANSWERED, wait_seconds=2,
-                       talk_seconds=4, ended_by="agent")
+    await intake.answered(
+        pbx="main", linkedid="1795795766.0", at=at(2), agent_name="Alice Agent", agent_extension="101", wait_seconds=2
+    )
+    await intake.ended(
+        pbx="main",
+        linkedid="1795795766.0",
+        at=at(6),
+        outcome=CallOutcome.ANSWERED,
+        wait_seconds=2,
+        talk_seconds=4,
+        ended_by="agent",
+    )
     ticket = await Ticket.get(id=call.ticket_id)
     call = await Call.get(id=call.id)
     assert ticket.assignee_id == alice.id and ticket.status == TicketStatus.OPEN
     assert ticket.first_response_at is not None, "the agent's answer is the first response"
-    assert (call.state.value, call.outcome, call.agent_id, call.wait_seconds, call.talk_seconds) == \
-        ("ended", CallOutcome.ANSWERED, alice.id, 2, 4)
+    assert (call.state.value, call.outcome, call.agent_id, call.wait_seconds, call.talk_seconds) == (
+        "ended",
+        CallOutcome.ANSWERED,
+        alice.id,
+        2,
+        4,
+    )
     assert await history(ticket.id) == [
-        ("created", ticket.number), ("call", "offered"), ("call", "answered"), ("assigned", "alice"),
-        ("status_changed", "open"), ("call", "answered"),
+        ("created", ticket.number),
+        ("call", "offered"),
+        ("call", "answered"),
+        ("assigned", "alice"),
+        ("status_changed", "open"),
+        ("call", "answered"),
     ]
     assert [e.type for e in events][:1] == ["ticket.created"]
 
@@ -68,10 +90,18 @@ async def test_every_fact_twice_changes_nothing(orm: Settings) -> None:
     intake = CallIntake(TicketService())
     for _ in range(2):
         await offer(intake, "L1")
-        await intake.answered(pbx="main", linkedid="L1", at=at(3), agent_name="Nobody Known", agent_extension="199",
-                              wait_seconds=3)
-        await intake.ended(pbx="main", linkedid="L1", at=at(9), outcome=CallOutcome.ANSWERED, wait_seconds=3,
-                           talk_seconds=6, ended_by="caller")
+        await intake.answered(
+            pbx="main", linkedid="L1", at=at(3), agent_name="Nobody Known", agent_extension="199", wait_seconds=3
+        )
+        await intake.ended(
+            pbx="main",
+            linkedid="L1",
+            at=at(9),
+            outcome=CallOutcome.ANSWERED,
+            wait_seconds=3,
+            talk_seconds=6,
+            ended_by="caller",
+        )
     assert await Call.all().count() == 1 and await Ticket.all().count() == 1
     call = await Call.get(linkedid="L1")
     assert call.agent_id is None and call.agent_name == "Nobody Known", "an unknown agent is kept by name"
@@ -88,8 +118,15 @@ async def test_concurrent_duplicate_offers_make_one_call_and_one_ticket(orm: Set
 async def test_a_missed_call_asks_for_a_call_back(orm: Settings) -> None:
     intake = CallIntake(TicketService())
     call = await offer(intake, "L3", number="5551230009", name="Иван Петров")
-    await intake.ended(pbx="main", linkedid="L3", at=at(30), outcome=CallOutcome.TIMEOUT, wait_seconds=30,
-                       talk_seconds=None, voicemail=True)
+    await intake.ended(
+        pbx="main",
+        linkedid="L3",
+        at=at(30),
+        outcome=CallOutcome.TIMEOUT,
+        wait_seconds=30,
+        talk_seconds=None,
+        voicemail=True,
+    )
     ticket = await Ticket.get(id=call.ticket_id)
     assert ticket.title == "Missed call - call back: Иван Петров (+15551230009)"
     last = await Activity.filter(ticket_id=ticket.id, kind="call").order_by("-id").first()
@@ -101,9 +138,11 @@ async def test_an_agent_retitled_ticket_keeps_its_title_when_the_call_is_missed(
     alice = await AgentService().create(login="alice", display_name="Alice")
     call = await offer(intake, "L4")
     from tickets.actor import Actor
+
     await TicketService().update(Actor.of(alice), call.ticket_id, {"title": "Printer on 3rd floor"})
-    await intake.ended(pbx="main", linkedid="L4", at=at(5), outcome=CallOutcome.ABANDONED, wait_seconds=5,
-                       talk_seconds=None)
+    await intake.ended(
+        pbx="main", linkedid="L4", at=at(5), outcome=CallOutcome.ABANDONED, wait_seconds=5, talk_seconds=None
+    )
     assert (await Ticket.get(id=call.ticket_id)).title == "Printer on 3rd floor"
 
 
@@ -121,6 +160,7 @@ async def test_resolved_tickets_and_anonymous_callers_are_never_linked(orm: Sett
     intake = CallIntake(TicketService())
     alice = await AgentService().create(login="alice", display_name="Alice", role=Role.AGENT)
     from tickets.actor import Actor
+
     first = await offer(intake, "L8")
     await TicketService().transition(Actor.of(alice), first.ticket_id, TicketStatus.RESOLVED, resolution="done")
     assert (await offer(intake, "L9", when=at(60))).ticket_id != first.ticket_id
@@ -150,8 +190,10 @@ async def test_ambiguous_or_failed_lookups_leave_the_requester_for_the_agent(orm
     call = await offer(CallIntake(TicketService(), Reception()), "L12")
     ticket = await Ticket.get(id=call.ticket_id)
     assert ticket.requester_id is None
-    assert (f"Several people have this number: Ivan Petrov (id {ivan.id}); Ольга Смирнова (Reception, id {olga.id}). "
-            "Pick the requester.") in ticket.description
+    assert (
+        f"Several people have this number: Ivan Petrov (id {ivan.id}); Ольга Смирнова (Reception, id {olga.id}). "
+        "Pick the requester."
+    ) in ticket.description
     assert "last good copy of the directory" in ticket.description, "a stale directory answer says so"
     call = await offer(CallIntake(TicketService(), Reception(fail=True)), "L13", number="+15559990000")
     assert call.ticket_id is not None
@@ -168,18 +210,29 @@ async def test_names_survive_and_bad_text_is_made_storable(orm: Settings, name: 
 
 async def test_facts_for_unknown_calls_are_ignored(orm: Settings) -> None:
     intake = CallIntake(TicketService())
-    assert await intake.ended(pbx="main", linkedid="never-offered", at=T0, outcome=CallOutcome.ABANDONED,
-                              wait_seconds=1, talk_seconds=None) is None
+    assert (
+        await intake.ended(
+            pbx="main",
+            linkedid="never-offered",
+            at=T0,
+            outcome=CallOutcome.ABANDONED,
+            wait_seconds=1,
+            talk_seconds=None,
+        )
+        is None
+    )
     assert await Call.all().count() == 0
 
 
 async def test_an_answered_call_cut_off_by_a_restart_is_not_a_missed_call(orm: Settings) -> None:
     intake = CallIntake(TicketService())
     call = await offer(intake, "L15")
-    await intake.answered(pbx="main", linkedid="L15", at=at(2), agent_name="Alice", agent_extension=None,
-                          wait_seconds=2)
-    await intake.ended(pbx="main", linkedid="L15", at=at(60), outcome=CallOutcome.INTERRUPTED, wait_seconds=2,
-                       talk_seconds=None)
+    await intake.answered(
+        pbx="main", linkedid="L15", at=at(2), agent_name="Alice", agent_extension=None, wait_seconds=2
+    )
+    await intake.ended(
+        pbx="main", linkedid="L15", at=at(60), outcome=CallOutcome.INTERRUPTED, wait_seconds=2, talk_seconds=None
+    )
     ticket = await Ticket.get(id=call.ticket_id)
     assert ticket.title.startswith("Call from ")
     last = await Activity.filter(ticket_id=ticket.id, kind="call").order_by("-id").first()
@@ -190,6 +243,7 @@ async def test_a_call_still_in_progress_leaves_a_ticket_closed_meanwhile_as_it_i
     """A supervisor closes the ticket while its call is still queued: the call is logged, nothing else changes
     (the answering agent does not get it, it is not reopened, a missed call does not rename it)."""
     from tickets.actor import Actor
+
     intake, service = CallIntake(TicketService()), TicketService()
     boss = Actor.of(await AgentService().create(login="boss", display_name="Boss", role=Role.SUPERVISOR))
     await AgentService().create(login="alice", display_name="Alice", extension="101")
@@ -197,10 +251,12 @@ async def test_a_call_still_in_progress_leaves_a_ticket_closed_meanwhile_as_it_i
     for call in (answered, missed):
         await service.transition(boss, call.ticket_id, TicketStatus.RESOLVED, resolution="duplicate of IT-7")
         await service.transition(boss, call.ticket_id, TicketStatus.CLOSED)
-    await intake.answered(pbx="main", linkedid="L16", at=at(3), agent_name="Alice", agent_extension="101",
-                          wait_seconds=3)
-    await intake.ended(pbx="main", linkedid="L17", at=at(9), outcome=CallOutcome.ABANDONED, wait_seconds=9,
-                       talk_seconds=None)
+    await intake.answered(
+        pbx="main", linkedid="L16", at=at(3), agent_name="Alice", agent_extension="101", wait_seconds=3
+    )
+    await intake.ended(
+        pbx="main", linkedid="L17", at=at(9), outcome=CallOutcome.ABANDONED, wait_seconds=9, talk_seconds=None
+    )
     ticket = await Ticket.get(id=answered.ticket_id)
     assert (ticket.status, ticket.assignee_id) == (TicketStatus.CLOSED, None)
     assert (await history(ticket.id))[-1] == ("call", "answered")
@@ -220,9 +276,10 @@ async def test_a_vip_callers_ticket_is_more_urgent(orm: Settings) -> None:
     other = await Ticket.get(id=(await offer(intake, "V2", number="+15551230010", name="Intern")).ticket_id)
     assert (vip.urgency.value, vip.priority) == ("high", "P2")
     assert (other.urgency.value, other.priority) == ("medium", "P3")
-    plain = await Ticket.get(id=(await offer(CallIntake(TicketService(vip_urgency=None)), "V3",
-                                             number="+15551230011", name="CFO")).ticket_id)
-    assert plain.urgency.value == "medium", "vip_urgency = \"\" treats VIPs like everyone"
+    plain = await Ticket.get(
+        id=(await offer(CallIntake(TicketService(vip_urgency=None)), "V3", number="+15551230011", name="CFO")).ticket_id
+    )
+    assert plain.urgency.value == "medium", 'vip_urgency = "" treats VIPs like everyone'
 
 
 # -- issue 13: titles, numbers, call backs --------------------------------------------------------------------
@@ -241,8 +298,9 @@ async def test_a_missed_call_without_a_number_asks_for_no_call_back(orm: Setting
     events: list[DomainEvent] = []
     intake = CallIntake(TicketService(publish=events.append))
     call = await offer(intake, "W1", number=number, name=name)
-    await intake.ended(pbx="main", linkedid="W1", at=at(20), outcome=CallOutcome.ABANDONED, wait_seconds=20,
-                       talk_seconds=None)
+    await intake.ended(
+        pbx="main", linkedid="W1", at=at(20), outcome=CallOutcome.ABANDONED, wait_seconds=20, talk_seconds=None
+    )
     ticket = await Ticket.get(id=call.ticket_id)
     assert ticket.title in ("Missed call: a withheld number", "Missed call: an unknown number")
     assert ticket.caller_number is None, "nothing to call back: the console shows no call-back button"
@@ -251,8 +309,9 @@ async def test_a_missed_call_without_a_number_asks_for_no_call_back(orm: Setting
     assert {e.callback_number for e in events if isinstance(e, CallEvent)} == {None}
     # a caller with a number, for comparison
     call = await offer(intake, "W2", number="+15551230007", name="Erik")
-    await intake.ended(pbx="main", linkedid="W2", at=at(20), outcome=CallOutcome.ABANDONED, wait_seconds=20,
-                       talk_seconds=None)
+    await intake.ended(
+        pbx="main", linkedid="W2", at=at(20), outcome=CallOutcome.ABANDONED, wait_seconds=20, talk_seconds=None
+    )
     ticket = await Ticket.get(id=call.ticket_id)
     assert (ticket.title, ticket.caller_number) == ("Missed call - call back: Erik (+15551230007)", "+15551230007")
     assert (await last_call_note(ticket.id)).startswith("Missed call: the caller hung up while waiting after 20 s")
@@ -276,58 +335,69 @@ async def test_the_title_names_the_person_identified_and_the_call_keeps_the_phon
 async def test_unknown_durations_are_written_as_unknown(orm: Settings) -> None:
     intake = CallIntake(TicketService())
     answered = await offer(intake, "U1")
-    await intake.answered(pbx="main", linkedid="U1", at=at(2), agent_name="Alice", agent_extension=None,
-                          wait_seconds=2)
-    await intake.ended(pbx="main", linkedid="U1", at=at(60), outcome=CallOutcome.ANSWERED, wait_seconds=2,
-                       talk_seconds=None)  # closed out: the end fell into a gap
+    await intake.answered(pbx="main", linkedid="U1", at=at(2), agent_name="Alice", agent_extension=None, wait_seconds=2)
+    await intake.ended(
+        pbx="main", linkedid="U1", at=at(60), outcome=CallOutcome.ANSWERED, wait_seconds=2, talk_seconds=None
+    )  # closed out: the end fell into a gap
     note = await last_call_note(answered.ticket_id)
     assert note == "Call ended (talk time unknown)" and "0 s" not in note
     missed = await offer(intake, "U2", number="+15551230009")
-    await intake.ended(pbx="main", linkedid="U2", at=at(60), outcome=CallOutcome.INTERRUPTED, wait_seconds=None,
-                       talk_seconds=None)
+    await intake.ended(
+        pbx="main", linkedid="U2", at=at(60), outcome=CallOutcome.INTERRUPTED, wait_seconds=None, talk_seconds=None
+    )
     note = await last_call_note(missed.ticket_id)
     assert "after an unknown time" in note and "0 s" not in note
-    await intake.ended(pbx="main", linkedid="U1", at=at(61), outcome=CallOutcome.ANSWERED, wait_seconds=2,
-                       talk_seconds=58)  # known: said (a second end changes nothing)
+    await intake.ended(
+        pbx="main", linkedid="U1", at=at(61), outcome=CallOutcome.ANSWERED, wait_seconds=2, talk_seconds=58
+    )  # known: said (a second end changes nothing)
     cut = await offer(intake, "U3", number="+15551230010")
-    await intake.answered(pbx="main", linkedid="U3", at=at(2), agent_name="Alice", agent_extension=None,
-                          wait_seconds=2)
-    await intake.ended(pbx="main", linkedid="U3", at=at(9), outcome=CallOutcome.INTERRUPTED, wait_seconds=2,
-                       talk_seconds=7)
-    assert (await last_call_note(cut.ticket_id)).endswith("cut off (the PBX restarted or the connection was lost) "
-                                                          "after 7 s of talk")
+    await intake.answered(pbx="main", linkedid="U3", at=at(2), agent_name="Alice", agent_extension=None, wait_seconds=2)
+    await intake.ended(
+        pbx="main", linkedid="U3", at=at(9), outcome=CallOutcome.INTERRUPTED, wait_seconds=2, talk_seconds=7
+    )
+    assert (await last_call_note(cut.ticket_id)).endswith(
+        "cut off (the PBX restarted or the connection was lost) after 7 s of talk"
+    )
 
 
 async def test_the_title_follows_the_calls_until_an_agent_changes_it(orm: Settings) -> None:
     """A missed call asks for a call back; the caller's next call, answered, takes that back. An agent's title is
     left alone, whatever it starts with."""
     from tickets.actor import Actor
+
     intake = CallIntake(TicketService())
     first = await offer(intake, "T1", number="+15551230003", name="Bob Example")
-    await intake.ended(pbx="main", linkedid="T1", at=at(30), outcome=CallOutcome.ABANDONED, wait_seconds=30,
-                       talk_seconds=None)
+    await intake.ended(
+        pbx="main", linkedid="T1", at=at(30), outcome=CallOutcome.ABANDONED, wait_seconds=30, talk_seconds=None
+    )
     assert (await Ticket.get(id=first.ticket_id)).title == "Missed call - call back: Bob Example (+15551230003)"
     second = await offer(intake, "T2", number="+15551230003", name="Bob Example", when=at(600))
     assert second.ticket_id == first.ticket_id
-    await intake.answered(pbx="main", linkedid="T2", at=at(605), agent_name="Alice", agent_extension=None,
-                          wait_seconds=5)
+    await intake.answered(
+        pbx="main", linkedid="T2", at=at(605), agent_name="Alice", agent_extension=None, wait_seconds=5
+    )
     assert (await Ticket.get(id=first.ticket_id)).title == "Call from Bob Example (+15551230003)"
     third = await offer(intake, "T3", number="+15551230003", name="Bob Example", when=at(900))
-    await intake.ended(pbx="main", linkedid="T3", at=at(920), outcome=CallOutcome.TIMEOUT, wait_seconds=20,
-                       talk_seconds=None)
+    await intake.ended(
+        pbx="main", linkedid="T3", at=at(920), outcome=CallOutcome.TIMEOUT, wait_seconds=20, talk_seconds=None
+    )
     assert third.ticket_id == first.ticket_id
-    assert (await Ticket.get(id=first.ticket_id)).title == "Missed call - call back: Bob Example (+15551230003)", \
+    assert (await Ticket.get(id=first.ticket_id)).title == "Missed call - call back: Bob Example (+15551230003)", (
         "a missed repeat call asks for a call back again"
+    )
     # an agent's title, even one that looks like ours, is the agent's
     alice = await AgentService().create(login="alice", display_name="Alice")
-    await TicketService().update(Actor.of(alice), first.ticket_id,
-                                 {"title": "Missed call - call back: Bob Example (+15551230003), printer"})
+    await TicketService().update(
+        Actor.of(alice), first.ticket_id, {"title": "Missed call - call back: Bob Example (+15551230003), printer"}
+    )
     fourth = await offer(intake, "T4", number="+15551230003", name="Bob Example", when=at(1200))
-    await intake.answered(pbx="main", linkedid="T4", at=at(1203), agent_name="Alice", agent_extension=None,
-                          wait_seconds=3)
+    await intake.answered(
+        pbx="main", linkedid="T4", at=at(1203), agent_name="Alice", agent_extension=None, wait_seconds=3
+    )
     assert fourth.ticket_id == first.ticket_id
-    assert (await Ticket.get(id=first.ticket_id)).title == \
-        "Missed call - call back: Bob Example (+15551230003), printer"
+    assert (
+        await Ticket.get(id=first.ticket_id)
+    ).title == "Missed call - call back: Bob Example (+15551230003), printer"
 
 
 async def test_national_numbers_need_a_region_and_are_counted_without_one(orm: Settings) -> None:
@@ -336,6 +406,7 @@ async def test_national_numbers_need_a_region_and_are_counted_without_one(orm: S
     caller_number is the form its title shows."""
     from directory.numbers import NumberPolicy
     from tickets.calls.intake import IntakeSettings
+
     unset = CallIntake(TicketService(), settings=IntakeSettings(numbers=NumberPolicy(region=None)))
     one = await offer(unset, "R1", number="84951234567", name="Иван Петров")
     two = await offer(unset, "R2", number="84951234567", name="Иван Петров", when=at(60))
@@ -357,8 +428,9 @@ async def test_national_numbers_need_a_region_and_are_counted_without_one(orm: S
 async def test_a_call_offered_by_context_records_the_queue_it_enters(orm: Settings) -> None:
     events: list[DomainEvent] = []
     intake = CallIntake(TicketService(publish=events.append))
-    await intake.offered(pbx="main", linkedid="Q1", at=T0, caller_number="+15551230001", caller_name="Alice",
-                         queue=None)
+    await intake.offered(
+        pbx="main", linkedid="Q1", at=T0, caller_number="+15551230001", caller_name="Alice", queue=None
+    )
     await intake.queued(pbx="main", linkedid="Q1", at=at(3), queue="helpdesk")
     await intake.queued(pbx="main", linkedid="Q1", at=at(4), queue="helpdesk")  # twice: nothing more
     await intake.ringing(pbx="main", linkedid="Q1", at=at(5), agent_name="Alice Agent", agent_extension="101")

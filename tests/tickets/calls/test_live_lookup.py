@@ -13,20 +13,22 @@ import time
 from directory.client import DirectoryClient, number_filter
 from directory.numbers import CallerNumber
 from tests.support.ad.admin import AdAdmin, unique_name
+from tests.support.directory import numbers
 from tests.support.samba import SambaAD, directory_environ
 from tests.support.servers import free_port
-from tests.support.directory import numbers
 from tickets.calls.callers import MatchStatus
 from tickets.models import CallerIndexEntry, Person
-from web.settings import Settings, load_settings
 from web.runtime.directory import DirectoryService
+from web.settings import Settings, load_settings
 
 HOSTILE = ["*", "(", ")", "\\", "\x00", "*)(objectClass=*", "4009)(|(ipPhone=*", "*4*", "\\2a", "(ipPhone=*)"]
 
 
 def service(ad: SambaAD, orm: Settings, **overrides: str) -> DirectoryService:
-    env = {"HELPLINE_DATABASE_URL": orm.database.url.get_secret_value(),
-           **directory_environ(ad, **{"live_fallback": "true", "live_timeout": "1s", **overrides})}
+    env = {
+        "HELPLINE_DATABASE_URL": orm.database.url.get_secret_value(),
+        **directory_environ(ad, **{"live_fallback": "true", "live_timeout": "1s", **overrides}),
+    }
     return DirectoryService(load_settings(environ=env).directory)
 
 
@@ -37,30 +39,35 @@ async def who(directory: DirectoryService, number: str) -> tuple[MatchStatus, se
     return match.status, names, match.attribute
 
 
-async def test_someone_added_after_the_last_sync_is_found_live(samba_ad_exclusive: SambaAD, orm: Settings,
-                                                              admin: AdAdmin) -> None:
+async def test_someone_added_after_the_last_sync_is_found_live(
+    samba_ad_exclusive: SambaAD, orm: Settings, admin: AdAdmin
+) -> None:
     ad = samba_ad_exclusive
     desk, mobile, extension = numbers()
-    digits = "".join(ch for ch in desk if ch.isdigit())[1:]               # as the trunk sends it: 555321NNNN
+    digits = "".join(ch for ch in desk if ch.isdigit())[1:]  # as the trunk sends it: 555321NNNN
     live, index_only, fresh = service(ad, orm), service(ad, orm, live_fallback="false"), service(ad, orm)
     try:
         assert (await live.run_sync()).ok
-        assert (await who(live, digits))[0] is MatchStatus.NONE          # not in AD yet: "nobody" is cached
+        assert (await who(live, digits))[0] is MatchStatus.NONE  # not in AD yet: "nobody" is cached
         name = unique_name("Leo Live")
         admin.add_person(name, telephoneNumber=desk, department="Support", title="Intern")
         admin.add_person(unique_name("Eve Extension"), ipPhone=extension)
-        assert (await who(index_only, digits))[0] is MatchStatus.NONE    # the index does not know them
-        assert (await who(live, digits))[0] is MatchStatus.NONE          # the cached answer, within live_cache_ttl
+        assert (await who(index_only, digits))[0] is MatchStatus.NONE  # the index does not know them
+        assert (await who(live, digits))[0] is MatchStatus.NONE  # the cached answer, within live_cache_ttl
         assert await who(fresh, "9" + digits) == (MatchStatus.UNIQUE, {name}, "telephoneNumber")
         person = await Person.get(name=name)
         assert (person.department, person.title, person.disabled, person.directory_guid is not None) == (
-            "Support", "Intern", False, True)
+            "Support",
+            "Intern",
+            False,
+            True,
+        )
         assert await who(index_only, digits) == (MatchStatus.UNIQUE, {name}, "telephoneNumber")  # now indexed
         status, names, attribute = await who(fresh, extension)
         assert status is MatchStatus.UNIQUE and attribute == "ipPhone" and next(iter(names)).startswith("Eve")
-        assert (await who(fresh, mobile))[0] is MatchStatus.NONE        # a number nobody has
-        assert await who(fresh, "4009") == (MatchStatus.UNIQUE, {"Иван Петров"}, "ipPhone")   # from the index
-        report = await index_only.run_sync(full=True)                   # the next sync takes them as they are
+        assert (await who(fresh, mobile))[0] is MatchStatus.NONE  # a number nobody has
+        assert await who(fresh, "4009") == (MatchStatus.UNIQUE, {"Иван Петров"}, "ipPhone")  # from the index
+        report = await index_only.run_sync(full=True)  # the next sync takes them as they are
         assert report.ok and name not in report.added and await Person.filter(name=name).count() == 1
     finally:
         for directory in (live, index_only, fresh):
@@ -77,9 +84,9 @@ def test_hostile_input_is_escaped_and_never_matches_everyone(samba_ad: SambaAD) 
         assert client.find_by_number(extension=value) == [], repr(value)
         assert client.find_by_number(digits=value) == [], repr(value)
         search = number_filter(["ipPhone"], extension=value) or ""
-        assert "\x00" not in search and "=*)" not in search, search                       # nothing unescaped
+        assert "\x00" not in search and "=*)" not in search, search  # nothing unescaped
         assert (search.count("("), search.count(")")) == (benign.count("("), benign.count(")")), search
-        assert number_filter(["ipPhone"], digits=value) is None        # only digits are searched, and 6 or more
+        assert number_filter(["ipPhone"], digits=value) is None  # only digits are searched, and 6 or more
     assert "(ipPhone=\\2a\\29\\28objectClass=\\2a)" in (number_filter(["ipPhone"], extension="*)(objectClass=*") or "")
     assert number_filter(["ipPhone"]) is None and number_filter(["ipPhone"], digits="(555)") is None
     assert "(ipPhone=*5*5*5*1*2*3*0*0*0*9*)" in (number_filter(["ipPhone"], digits="(555) 123-0009*)(") or "")
@@ -98,15 +105,16 @@ async def test_hostile_numbers_with_the_live_fallback_on_match_nobody(samba_ad: 
         await directory.stop()
 
 
-async def test_an_unreachable_or_silent_directory_leaves_the_index_answer_standing(samba_ad: SambaAD,
-                                                                                  orm: Settings) -> None:
+async def test_an_unreachable_or_silent_directory_leaves_the_index_answer_standing(
+    samba_ad: SambaAD, orm: Settings
+) -> None:
     good = service(samba_ad, orm)
     try:
         assert (await good.run_sync()).ok
     finally:
         await good.stop()
     index = await CallerIndexEntry.all().count()
-    with socket.socket() as silent:                                       # accepts TCP, never says a word
+    with socket.socket() as silent:  # accepts TCP, never says a word
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         for servers in (f"ldaps://127.0.0.1:{free_port()}", f"ldaps://127.0.0.1:{silent.getsockname()[1]}"):
@@ -114,10 +122,10 @@ async def test_an_unreachable_or_silent_directory_leaves_the_index_answer_standi
             try:
                 started = time.monotonic()
                 assert (await who(directory, "5553219999"))[0] is MatchStatus.NONE, servers
-                assert time.monotonic() - started < 3, servers               # live_timeout = 1s
+                assert time.monotonic() - started < 3, servers  # live_timeout = 1s
                 started = time.monotonic()
                 assert (await who(directory, "5553219998"))[0] is MatchStatus.NONE
-                assert time.monotonic() - started < 0.5                      # paused after the failure
+                assert time.monotonic() - started < 0.5  # paused after the failure
                 assert await who(directory, "4009") == (MatchStatus.UNIQUE, {"Иван Петров"}, "ipPhone")
             finally:
                 await directory.stop()

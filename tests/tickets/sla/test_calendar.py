@@ -4,7 +4,7 @@ arithmetic's invariants checked by Hypothesis against a minute-by-minute referen
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tickets.sla.calendar import ALWAYS, Calendar, CalendarError
 
-UTC = timezone.utc
+UTC = UTC
 MSK, NY, BER = ZoneInfo("Europe/Moscow"), ZoneInfo("America/New_York"), ZoneInfo("Europe/Berlin")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
 H = timedelta(hours=1)
@@ -24,25 +24,58 @@ def weekdays(*intervals: str) -> dict[str, list[str]]:
     return {day: list(intervals) for day in WEEKDAYS}
 
 
-OFFICE_RU = Calendar.build("office", timezone="Europe/Moscow", country="RU",
-                           hours={"mon": ["08:00-13:00", "14:00-18:00"], "tue": ["08:00-18:00"],
-                                  "wed": ["08:00-18:00"], "thu": ["08:00-18:00"], "fri": ["08:00-17:00"]},
-                           extra=[date(2026, 12, 30)])
-DESK_US = Calendar.build("desk", timezone="America/New_York", country="US", hours=weekdays("08:00-18:00"),
-                         special={date(2026, 12, 24): ["08:00-12:00"]})
-NIGHTS_NY = Calendar.build("nights", timezone="America/New_York",
-                           hours={d: ["22:00-06:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")})
-ALL_DAY_BER = Calendar.build("berlin", timezone="Europe/Berlin", country="DE", subdivision="BY",
-                             hours={d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")})
-SHIFTS_BER = Calendar.build("shifts", timezone="Europe/Berlin", country="DE",
-                            hours={"mon": ["06:00-14:00", "22:00-06:00"], "tue": ["09:00-17:00"],
-                                   "wed": ["09:00-12:00", "12:30-17:00"], "thu": ["22:00-04:00"],
-                                   "sat": ["10:00-14:00"]})
+OFFICE_RU = Calendar.build(
+    "office",
+    timezone="Europe/Moscow",
+    country="RU",
+    hours={
+        "mon": ["08:00-13:00", "14:00-18:00"],
+        "tue": ["08:00-18:00"],
+        "wed": ["08:00-18:00"],
+        "thu": ["08:00-18:00"],
+        "fri": ["08:00-17:00"],
+    },
+    extra=[date(2026, 12, 30)],
+)
+DESK_US = Calendar.build(
+    "desk",
+    timezone="America/New_York",
+    country="US",
+    hours=weekdays("08:00-18:00"),
+    special={date(2026, 12, 24): ["08:00-12:00"]},
+)
+NIGHTS_NY = Calendar.build(
+    "nights",
+    timezone="America/New_York",
+    hours={d: ["22:00-06:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+)
+ALL_DAY_BER = Calendar.build(
+    "berlin",
+    timezone="Europe/Berlin",
+    country="DE",
+    subdivision="BY",
+    hours={d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+)
+SHIFTS_BER = Calendar.build(
+    "shifts",
+    timezone="Europe/Berlin",
+    country="DE",
+    hours={
+        "mon": ["06:00-14:00", "22:00-06:00"],
+        "tue": ["09:00-17:00"],
+        "wed": ["09:00-12:00", "12:30-17:00"],
+        "thu": ["22:00-04:00"],
+        "sat": ["10:00-14:00"],
+    },
+)
 
 #: A half day that overlaps the night shift before it (Sunday 22:00-06:00, then Monday 05:00-09:00).
-OVERLAP_NY = Calendar.build("overlap", timezone="America/New_York",
-                            hours={"sun": ["22:00-06:00"], "wed": ["09:00-17:00"]},
-                            special={date(2026, 11, 30): ["05:00-09:00"], date(2026, 3, 9): ["01:00-03:00"]})
+OVERLAP_NY = Calendar.build(
+    "overlap",
+    timezone="America/New_York",
+    hours={"sun": ["22:00-06:00"], "wed": ["09:00-17:00"]},
+    special={date(2026, 11, 30): ["05:00-09:00"], date(2026, 3, 9): ["01:00-03:00"]},
+)
 
 
 def at(tz: ZoneInfo, *parts: int) -> datetime:
@@ -161,20 +194,30 @@ def test_naive_datetimes_and_negative_durations_are_refused() -> None:
         OFFICE_RU.add(at(MSK, 2026, 1, 1), -H)
 
 
-@pytest.mark.parametrize("kwargs,key,reason", [
-    ({"timezone": "Mars/Olympus", "hours": weekdays("08:00-18:00")}, "timezone", "unknown time zone"),
-    ({"hours": {}}, "hours", "no working hours"),
-    ({"hours": {"mon": ["08:00-12:00", "11:00-13:00"]}}, "hours.mon", "overlap"),
-    ({"hours": {"mon": ["8-12"]}}, "hours.mon[0]", "HH:MM-HH:MM"),
-    ({"hours": {"mon": ["08:00-25:00"]}}, "hours.mon[0]", "not a time of day"),
-    ({"hours": {"mon": ["08:00-08:00"]}}, "hours.mon[0]", "empty"),
-    ({"hours": {"funday": ["08:00-09:00"]}}, "hours.funday", "not a day"),
-    ({"hours": {"sun": ["22:00-07:00"], "mon": ["06:00-10:00"]}}, "hours.sun", "overlaps mon"),
-    ({"hours": weekdays("08:00-18:00"), "country": "XX"}, "holidays.country", "does not know"),
-    ({"hours": weekdays("08:00-18:00"), "country": "DE", "subdivision": "ZZ"}, "holidays.subdivision", "ZZ"),
-    ({"hours": weekdays("08:00-18:00"), "extra": [date(2026, 5, 4)], "special": {date(2026, 5, 4): ["08:00-12:00"]}},
-     "holidays.extra", "both"),
-])
+@pytest.mark.parametrize(
+    "kwargs,key,reason",
+    [
+        ({"timezone": "Mars/Olympus", "hours": weekdays("08:00-18:00")}, "timezone", "unknown time zone"),
+        ({"hours": {}}, "hours", "no working hours"),
+        ({"hours": {"mon": ["08:00-12:00", "11:00-13:00"]}}, "hours.mon", "overlap"),
+        ({"hours": {"mon": ["8-12"]}}, "hours.mon[0]", "HH:MM-HH:MM"),
+        ({"hours": {"mon": ["08:00-25:00"]}}, "hours.mon[0]", "not a time of day"),
+        ({"hours": {"mon": ["08:00-08:00"]}}, "hours.mon[0]", "empty"),
+        ({"hours": {"funday": ["08:00-09:00"]}}, "hours.funday", "not a day"),
+        ({"hours": {"sun": ["22:00-07:00"], "mon": ["06:00-10:00"]}}, "hours.sun", "overlaps mon"),
+        ({"hours": weekdays("08:00-18:00"), "country": "XX"}, "holidays.country", "does not know"),
+        ({"hours": weekdays("08:00-18:00"), "country": "DE", "subdivision": "ZZ"}, "holidays.subdivision", "ZZ"),
+        (
+            {
+                "hours": weekdays("08:00-18:00"),
+                "extra": [date(2026, 5, 4)],
+                "special": {date(2026, 5, 4): ["08:00-12:00"]},
+            },
+            "holidays.extra",
+            "both",
+        ),
+    ],
+)
 def test_bad_calendars_are_refused_with_the_key(kwargs: dict, key: str, reason: str) -> None:
     with pytest.raises(CalendarError) as caught:
         Calendar.build("bad", **kwargs)
@@ -185,8 +228,7 @@ def test_bad_calendars_are_refused_with_the_key(kwargs: dict, key: str, reason: 
 
 CALENDARS = [OFFICE_RU, DESK_US, NIGHTS_NY, ALL_DAY_BER, SHIFTS_BER, OVERLAP_NY, ALWAYS]
 calendars = st.sampled_from(CALENDARS)
-moments = st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2030, 12, 31),
-                       timezones=st.just(UTC))
+moments = st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC))
 durations = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=40))
 short = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3))
 PROPS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -208,8 +250,9 @@ def test_add_is_monotonic_and_additive(cal: Calendar, t: datetime, d1: timedelta
 
 @PROPS
 @given(calendars, moments, durations, durations)
-def test_elapsed_is_additive_and_never_more_than_real_time(cal: Calendar, a: datetime, x: timedelta,
-                                                           y: timedelta) -> None:
+def test_elapsed_is_additive_and_never_more_than_real_time(
+    cal: Calendar, a: datetime, x: timedelta, y: timedelta
+) -> None:
     b, c = a + x, a + x + y
     assert cal.elapsed(a, b) + cal.elapsed(b, c) == cal.elapsed(a, c)
     assert timedelta(0) <= cal.elapsed(a, b) <= b - a
@@ -230,14 +273,17 @@ def _brute_working(cal: Calendar, t: datetime) -> bool:
     lt = t.astimezone(cal.tz)
     minute = lt.hour * 60 + lt.minute
     today, yesterday = lt.date(), lt.date() - timedelta(days=1)
-    return (any(s <= minute < e for s, e in cal.hours_on(today))
-            or any(s <= minute + 1440 < e for s, e in cal.hours_on(yesterday)))
+    return any(s <= minute < e for s, e in cal.hours_on(today)) or any(
+        s <= minute + 1440 < e for s, e in cal.hours_on(yesterday)
+    )
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sampled_from([OFFICE_RU, DESK_US, NIGHTS_NY, ALL_DAY_BER, SHIFTS_BER]),
-       st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)),
-       st.integers(min_value=0, max_value=6 * 24 * 60))
+@given(
+    st.sampled_from([OFFICE_RU, DESK_US, NIGHTS_NY, ALL_DAY_BER, SHIFTS_BER]),
+    st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)),
+    st.integers(min_value=0, max_value=6 * 24 * 60),
+)
 def test_elapsed_matches_a_minute_by_minute_count(cal: Calendar, t: datetime, minutes: int) -> None:
     a = t.replace(second=0, microsecond=0)
     counted = sum(_brute_working(cal, a + timedelta(minutes=i)) for i in range(minutes))

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from tests.support.sla import FakeClock, agent, services
 from tickets.actor import Actor
 from tickets.calls.intake import CallIntake
 from tickets.models import CallOutcome, Channel, Level, SlaClock, SlaEvent, SlaState, TicketStatus
 from tickets.person_service import PersonService
 from tickets.ticket_service import CallNote
-from tests.support.sla import FakeClock, agent, services
 from web.settings import Settings
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -113,7 +113,9 @@ async def test_resolving_in_time_meets_the_target(orm: Settings, tmp_path: Path)
     clock.advance(minutes=20)
     await tickets.transition(alice, ticket.id, TicketStatus.RESOLVED, resolution="reset")
     assert {m: c.state for m, c in (await clocks(ticket.id)).items()} == {
-        "first_response": SlaState.MET, "resolution": SlaState.MET}
+        "first_response": SlaState.MET,
+        "resolution": SlaState.MET,
+    }
 
 
 async def test_a_priority_change_retargets_and_keeps_the_elapsed_time(orm: Settings, tmp_path: Path) -> None:
@@ -168,11 +170,13 @@ async def test_a_missed_call_starts_a_callback_clock_met_by_the_agent(orm: Setti
     alice = await agent()
     intake = CallIntake(tickets)
     start = clock.now
-    await intake.offered(pbx="main", linkedid="1.1", at=start, caller_number="+74951234567", caller_name="Ivan",
-                         queue="helpdesk")
+    await intake.offered(
+        pbx="main", linkedid="1.1", at=start, caller_number="+74951234567", caller_name="Ivan", queue="helpdesk"
+    )
     clock.advance(seconds=40)
-    call = await intake.ended(pbx="main", linkedid="1.1", at=clock.now, outcome=CallOutcome.ABANDONED,
-                              wait_seconds=40, talk_seconds=None)
+    call = await intake.ended(
+        pbx="main", linkedid="1.1", at=clock.now, outcome=CallOutcome.ABANDONED, wait_seconds=40, talk_seconds=None
+    )
     assert call is not None and call.ticket_id is not None
     ticket = await tickets.get(call.ticket_id)
     assert ticket.title.startswith("Missed call - call back") and ticket.channel == Channel.PHONE
@@ -184,10 +188,12 @@ async def test_a_missed_call_starts_a_callback_clock_met_by_the_agent(orm: Setti
     assert (await clocks(ticket.id))["callback"].state == SlaState.MET
     # a second missed call later starts a new cycle of the callback clock
     clock.advance(minutes=30)
-    await intake.offered(pbx="main", linkedid="1.2", at=clock.now, caller_number="+74951234567", caller_name="Ivan",
-                         queue="helpdesk")
-    await intake.ended(pbx="main", linkedid="1.2", at=clock.now, outcome=CallOutcome.TIMEOUT, wait_seconds=60,
-                       talk_seconds=None)
+    await intake.offered(
+        pbx="main", linkedid="1.2", at=clock.now, caller_number="+74951234567", caller_name="Ivan", queue="helpdesk"
+    )
+    await intake.ended(
+        pbx="main", linkedid="1.2", at=clock.now, outcome=CallOutcome.TIMEOUT, wait_seconds=60, talk_seconds=None
+    )
     again = (await clocks(ticket.id))["callback"]
     assert (again.cycle, again.state, again.started_at) == (2, SlaState.RUNNING, clock.now)
 
@@ -199,15 +205,23 @@ async def test_a_missed_call_from_a_withheld_number_starts_no_callback_clock(orm
     tickets, _ = services(tmp_path, clock)
     intake = CallIntake(tickets)
     for linkedid, number in (("3.1", "anonymous"), ("3.2", "")):
-        await intake.offered(pbx="main", linkedid=linkedid, at=clock.now, caller_number=number,
-                             caller_name="Anonymous", queue="helpdesk")
-        call = await intake.ended(pbx="main", linkedid=linkedid, at=clock.advance(seconds=40),
-                                  outcome=CallOutcome.ABANDONED, wait_seconds=40, talk_seconds=None)
+        await intake.offered(
+            pbx="main", linkedid=linkedid, at=clock.now, caller_number=number, caller_name="Anonymous", queue="helpdesk"
+        )
+        call = await intake.ended(
+            pbx="main",
+            linkedid=linkedid,
+            at=clock.advance(seconds=40),
+            outcome=CallOutcome.ABANDONED,
+            wait_seconds=40,
+            talk_seconds=None,
+        )
         assert call is not None and call.ticket_id is not None
         assert set(await clocks(call.ticket_id)) == {"first_response", "resolution"}, number
     clock.advance(hours=48)
-    assert [c.metric for c in await SlaClock.filter(next_event_at__lte=clock.now)
-            if c.metric == "callback"] == [], "nothing of theirs can breach a callback target"
+    assert [c.metric for c in await SlaClock.filter(next_event_at__lte=clock.now) if c.metric == "callback"] == [], (
+        "nothing of theirs can breach a callback target"
+    )
 
 
 async def test_an_answered_call_has_no_callback_clock(orm: Settings, tmp_path: Path) -> None:
@@ -215,14 +229,22 @@ async def test_an_answered_call_has_no_callback_clock(orm: Settings, tmp_path: P
     tickets, _ = services(tmp_path, clock)
     await agent("alice")
     intake = CallIntake(tickets)
-    await intake.offered(pbx="main", linkedid="2.1", at=clock.now, caller_number="+74951234567", caller_name="Ivan",
-                         queue="helpdesk")
+    await intake.offered(
+        pbx="main", linkedid="2.1", at=clock.now, caller_number="+74951234567", caller_name="Ivan", queue="helpdesk"
+    )
     clock.advance(seconds=10)
-    call = await intake.answered(pbx="main", linkedid="2.1", at=clock.now, agent_name="Alice",
-                                 agent_extension=None, wait_seconds=10)
+    call = await intake.answered(
+        pbx="main", linkedid="2.1", at=clock.now, agent_name="Alice", agent_extension=None, wait_seconds=10
+    )
     assert call is not None
-    await intake.ended(pbx="main", linkedid="2.1", at=clock.advance(minutes=3), outcome=CallOutcome.ANSWERED,
-                       wait_seconds=10, talk_seconds=180)
+    await intake.ended(
+        pbx="main",
+        linkedid="2.1",
+        at=clock.advance(minutes=3),
+        outcome=CallOutcome.ANSWERED,
+        wait_seconds=10,
+        talk_seconds=180,
+    )
     c = await clocks(call.ticket_id)
     assert "callback" not in c
     assert c["first_response"].state == SlaState.MET  # the answering agent picked the ticket up
@@ -239,4 +261,7 @@ async def test_a_callback_is_owed_even_while_the_ticket_waits_on_the_customer(or
     await tickets.record_call(pbx, ticket.id, CallNote("abandoned", "Missed call: the caller hung up. Call back."))
     callback = (await clocks(ticket.id))["callback"]
     assert (callback.state, callback.paused, callback.due_at) == (
-        SlaState.RUNNING, False, clock.now + timedelta(minutes=30))
+        SlaState.RUNNING,
+        False,
+        clock.now + timedelta(minutes=30),
+    )

@@ -19,13 +19,13 @@ from tickets.models import Activity, ActivityKind, Role, SlaClock
 from web.runtime import db
 from web.settings import load_settings
 
-FAST = '''
+FAST = """
 [[sla.policies]]
 name = "fast"
 first_response = "3s"
 resolution = "5s"
 warn_at = [50]
-'''
+"""
 
 
 async def _token(database_url: str) -> str:
@@ -44,9 +44,12 @@ async def _until_all_fired(database_url: str, events: int) -> None:
     settings = load_settings(environ={"HELPLINE_DATABASE_URL": database_url})
     await db.open_orm(settings.database)
     try:
+
         async def fired() -> bool:
-            return (await Activity.filter(kind=ActivityKind.SLA).count() >= events
-                    and not await SlaClock.filter(next_event_at__isnull=False).exists())
+            return (
+                await Activity.filter(kind=ActivityKind.SLA).count() >= events
+                and not await SlaClock.filter(next_event_at__isnull=False).exists()
+            )
 
         await eventually(fired, what=f"{events} SLA events fired, none left", every=0.2)
     finally:
@@ -82,8 +85,12 @@ def test_two_instances_fire_each_event_once_and_on_time(database_url: str, tmp_p
         numbers = []
         for i in range(6):
             server = servers[i % 2]
-            r = httpx.post(f"{server.base_url}/api/v1/tickets", headers={"Authorization": f"Bearer {token}"},
-                           json={"title": f"Outage {i}"}, timeout=10)
+            r = httpx.post(
+                f"{server.base_url}/api/v1/tickets",
+                headers={"Authorization": f"Bearer {token}"},
+                json={"title": f"Outage {i}"},
+                timeout=10,
+            )
             assert r.status_code == 201, r.text
             numbers.append(r.json()["number"])
         run_async(_until_all_fired(database_url, 6 * 4))  # each: warnings at 1.5 s and 2.5 s, breaches at 3 s and 5 s

@@ -5,23 +5,23 @@ on next_event_at rather than by scanning tickets."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from tortoise import connections
 
+from tests.support.sla import FakeClock, agent, book, services
+from tests.support.waiting import eventually
 from tickets.events import DomainEvent, SlaBreached, SlaWarning
 from tickets.models import Activity, ActivityKind, Level, SlaClock, SlaEvent, TicketStatus
 from tickets.sla.clocks import SlaEngine
 from tickets.sla.scheduler import SlaScheduler
 from tickets.ticket_service import TicketService
-from tests.support.sla import FakeClock, agent, book, services
-from tests.support.waiting import eventually
 from web.settings import Settings
 
 MSK = ZoneInfo("Europe/Moscow")
-UTC = timezone.utc
+UTC = UTC
 
 
 def msk(*parts: int) -> datetime:
@@ -47,8 +47,10 @@ async def test_warnings_and_breach_fire_on_time_once(orm: Settings, tmp_path: Pa
     assert await scheduler.run_due() == 1
     assert await scheduler.run_due() == 0
     assert [(type(e).__name__, getattr(e, "percent", None), e.metric) for e in published] == [
-        ("SlaWarning", 50, "first_response"), ("SlaWarning", 75, "first_response"),
-        ("SlaBreached", None, "first_response")]
+        ("SlaWarning", 50, "first_response"),
+        ("SlaWarning", 75, "first_response"),
+        ("SlaBreached", None, "first_response"),
+    ]
     breach = published[-1]
     assert isinstance(breach, SlaBreached) and breach.due_at == msk(2026, 11, 28, 3, 15)
     assert breach.number == ticket.number and breach.type == "sla.breached"
@@ -111,8 +113,10 @@ async def test_concurrent_schedulers_announce_each_event_once(orm: Settings, tmp
         await tickets.create(alice, title=f"outage {i}", impact=Level.HIGH, urgency=Level.HIGH)
     clock.advance(minutes=8)  # every ticket's 50% first-response warning is due
     published: list[DomainEvent] = []
-    schedulers = [SlaScheduler(SlaEngine(engine.book, clock=clock), publish=published.append, clock=clock, batch=7)
-                  for _ in range(3)]
+    schedulers = [
+        SlaScheduler(SlaEngine(engine.book, clock=clock), publish=published.append, clock=clock, batch=7)
+        for _ in range(3)
+    ]
     counts = await asyncio.gather(*(s.run_due() for s in schedulers))
     assert sum(counts) == 40 == len(published)
     assert len({e.ticket_id for e in published}) == 40
@@ -158,7 +162,8 @@ async def test_the_next_due_clock_is_found_through_the_index(orm: Settings) -> N
         return  # PostgreSQL picks a sequential scan on a tiny table; the plan is only meaningful on SQLite here
     _, rows = await conn.execute_query(
         "EXPLAIN QUERY PLAN SELECT id FROM sla_clock WHERE next_event_at <= '2026-01-01' "
-        "ORDER BY next_event_at LIMIT 100")
+        "ORDER BY next_event_at LIMIT 100"
+    )
     plan = " ".join(str(dict(r)) for r in rows)
     assert "sla_clock_next_event_idx" in plan and "SCAN sla_clock" not in plan.replace("USING INDEX", ""), plan
 
@@ -169,8 +174,9 @@ async def test_ticket_changes_while_the_scheduler_fires(orm: Settings, tmp_path:
     engine = SlaEngine(book(tmp_path), clock=clock)
     tickets = TicketService(clock=clock, sla=engine)
     alice = await agent()
-    created = [await tickets.create(alice, title=f"outage {i}", impact=Level.HIGH, urgency=Level.HIGH)
-               for i in range(20)]
+    created = [
+        await tickets.create(alice, title=f"outage {i}", impact=Level.HIGH, urgency=Level.HIGH) for i in range(20)
+    ]
     clock.advance(minutes=8)  # every 50% first-response warning is due
     schedulers = [SlaScheduler(SlaEngine(engine.book, clock=clock), clock=clock, batch=5) for _ in range(2)]
     changes = [tickets.comment(alice, t.id, "working on it", public=True) for t in created]
@@ -191,7 +197,7 @@ async def test_the_loop_stops_while_clocks_keep_changing(orm: Settings, tmp_path
     for _ in range(30):
         scheduler = WatchedScheduler(engine, max_sleep=30)
         scheduler.start()
-        await eventually(lambda: scheduler.looked >= 1)  # asleep: nothing is due
+        await eventually(lambda s=scheduler: s.looked >= 1)  # asleep: nothing is due
         loop.call_soon(scheduler.wake)  # a ticket change wakes it just as the shutdown begins
         await asyncio.sleep(0)  # one turn of the loop, so the wake-up and the cancellation arrive together
         scheduler.wake()

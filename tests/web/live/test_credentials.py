@@ -15,17 +15,21 @@ import httpx
 import pytest
 
 from tests.support.ami import AMI, SECRET, USER
-from tests.support.servers import Server, start_server, stop_server
 from tests.support.console import ThreadedReplay
 from tests.support.live import SseClient, add_agents, login
+from tests.support.servers import Server, start_server, stop_server
 from tickets.models import Role
 from web.settings import Settings
 
 V1 = "/api/v1"
 #: The promise: a stream whose credentials ended is closed within this many seconds.
 WITHIN = 5.0
-TEAM = (("alice", Role.AGENT, "101"), ("bob", Role.AGENT, "102"), ("sam", Role.SUPERVISOR, "103"),
-        ("ada", Role.ADMIN, "100"))
+TEAM = (
+    ("alice", Role.AGENT, "101"),
+    ("bob", Role.AGENT, "102"),
+    ("sam", Role.SUPERVISOR, "103"),
+    ("ada", Role.ADMIN, "100"),
+)
 KEY = {"HELPLINE_CONSOLE_SECRET_KEY": "live-credentials-console-key-" + "z" * 32}
 
 
@@ -99,15 +103,15 @@ def test_a_token_revoked_on_another_instance_ends_its_streams(two: tuple[Server,
     admin.close()
 
 
-def test_deactivating_an_agent_ends_their_token_and_session_streams(
-        two: tuple[Server, Server, dict[str, str]]) -> None:
+def test_deactivating_an_agent_ends_their_token_and_session_streams(two: tuple[Server, Server, dict[str, str]]) -> None:
     one, other, tokens = two
     console = login(one.base_url, "alice")
     by_token, by_session = stream(one, bearer(tokens["alice"])), stream(one, cookie(console))
     bystander = stream(one, bearer(tokens["bob"]))
     alice = agent_id(other, tokens["ada"], "alice")
-    changed = httpx.patch(f"{other.base_url}{V1}/agents/{alice}", json={"active": False}, headers=bearer(tokens["ada"]),
-                          timeout=10)
+    changed = httpx.patch(
+        f"{other.base_url}{V1}/agents/{alice}", json={"active": False}, headers=bearer(tokens["ada"]), timeout=10
+    )
     assert changed.status_code == 200
     ends_within(by_token, "the agent was deactivated")
     ends_within(by_session, "the agent was deactivated")
@@ -116,13 +120,16 @@ def test_deactivating_an_agent_ends_their_token_and_session_streams(
     console.close()
 
 
-def test_logging_out_on_another_instance_ends_the_sessions_streams(
-        two: tuple[Server, Server, dict[str, str]]) -> None:
+def test_logging_out_on_another_instance_ends_the_sessions_streams(two: tuple[Server, Server, dict[str, str]]) -> None:
     one, other, _ = two
     console, bystander = login(one.base_url, "alice"), login(one.base_url, "alice")
     watched, kept = stream(one, cookie(console)), stream(one, cookie(bystander))
-    elsewhere = httpx.Client(base_url=other.base_url, timeout=10, cookies=console.cookies,
-                             headers={"X-CSRF-Token": console.headers["X-CSRF-Token"]})
+    elsewhere = httpx.Client(
+        base_url=other.base_url,
+        timeout=10,
+        cookies=console.cookies,
+        headers={"X-CSRF-Token": console.headers["X-CSRF-Token"]},
+    )
     assert elsewhere.delete(f"{V1}/session").status_code == 204
     ends_within(watched, "logging out on the other instance")
     assert not kept.ended.is_set(), "the agent's other session (another browser) goes on"
@@ -131,15 +138,23 @@ def test_logging_out_on_another_instance_ends_the_sessions_streams(
         client.close()
 
 
-def test_a_new_password_ends_the_agents_session_streams(two: tuple[Server, Server, dict[str, str]],
-                                                        database_url: str, tmp_path: Path) -> None:
+def test_a_new_password_ends_the_agents_session_streams(
+    two: tuple[Server, Server, dict[str, str]], database_url: str, tmp_path: Path
+) -> None:
     one, _, tokens = two
     console = login(one.base_url, "alice")
     watched, by_token = stream(one, cookie(console)), stream(one, bearer(tokens["alice"]))
     env = {**os.environ, "HELPLINE_DATABASE_URL": database_url}
     env.pop("HELPLINE_CONFIG", None)
-    changed = subprocess.run([sys.executable, "-m", "web.cli", "user", "password", "alice"], input="a new password\n",
-                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    changed = subprocess.run(
+        [sys.executable, "-m", "web.cli", "user", "password", "alice"],
+        input="a new password\n",
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert changed.returncode == 0, changed.stderr
     ends_within(watched, "the password was changed")
     assert not by_token.ended.is_set(), "API tokens do not depend on the console password"
@@ -156,8 +171,12 @@ def test_a_demoted_supervisor_stops_getting_what_agents_may_not_see(database_url
         try:
             sam, ada = stream(server, bearer(tokens["sam"])), stream(server, bearer(tokens["ada"]))
             sam_id = agent_id(server, tokens["ada"], "sam")
-            demoted = httpx.patch(f"{server.base_url}{V1}/agents/{sam_id}", json={"role": "agent"},
-                                  headers=bearer(tokens["ada"]), timeout=10)
+            demoted = httpx.patch(
+                f"{server.base_url}{V1}/agents/{sam_id}",
+                json={"role": "agent"},
+                headers=bearer(tokens["ada"]),
+                timeout=10,
+            )
             assert demoted.status_code == 200
             ends_within(sam, "sam was demoted")  # the console reconnects at once, as an agent
             sam = stream(server, bearer(tokens["sam"]))

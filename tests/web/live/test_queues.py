@@ -20,20 +20,20 @@ from pbx.frames import recorded_messages
 from pbx.replay import ReplayServer, Session
 from pbx.tracker import CallTracker
 from tests.support.ami import AMI, SECRET, USER, recording_at, split_recording, until_caught_up
-from tests.support.servers import Server, start_server, stop_server
-from tests.support.services import service_missing
 from tests.support.console import ThreadedReplay
 from tests.support.live import SseClient, add_agents
+from tests.support.servers import Server, start_server, stop_server
+from tests.support.services import service_missing
 from tests.support.waiting import eventually, wait_until
 from tickets.agent_service import AgentService
 from tickets.models import Agent, Call, Role
 from web.app import create_app
-from web.settings import Settings
 from web.live.broker import MemoryBroker
 from web.live.message import LiveMessage
 from web.live.queues import QueueRegistry, QueueStatsPublisher, stats_data
 from web.live.stream import for_agent
 from web.runtime import runtime_of
+from web.settings import Settings
 
 V1 = "/api/v1"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -71,7 +71,7 @@ async def test_a_storm_of_200_calls_is_a_few_queue_stats_messages() -> None:
         async with broker.subscribe(None) as feed:
             started = loop.time()
             for start in range(0, len(messages), 500):  # ~25,000 events in about a second
-                for message in messages[start:start + 500]:
+                for message in messages[start : start + 500]:
                     tracker.feed(message)
                 await asyncio.sleep(0.02)  # the storm's pace: it must span several intervals to be coalesced
             elapsed = loop.time() - started
@@ -83,7 +83,12 @@ async def test_a_storm_of_200_calls_is_a_few_queue_stats_messages() -> None:
     assert len(stats) <= elapsed / 0.2 + 2 + members_first_seen, (len(stats), elapsed)
     last = stats[-1].data
     assert last == stats_data("main", tracker.board.stats("helpdesk")), "the last change is always published"
-    assert (last["waiting"], last["answered_today"], last["abandoned_today"], last["timed_out_today"]) == (0, 42, 106, 52)
+    assert (last["waiting"], last["answered_today"], last["abandoned_today"], last["timed_out_today"]) == (
+        0,
+        42,
+        106,
+        52,
+    )
     assert {m["extension"] for m in last["members"]} == {"101", "102", "103"}
     assert broker.queues.snapshot() == [last]
 
@@ -104,8 +109,9 @@ async def test_a_member_first_seen_is_published_at_once() -> None:
 
 
 def agent(login: str, extension: str | None, role: Role = Role.AGENT) -> Agent:
-    return Agent(id=hash(login) % 1000, login=login, display_name=f"{login.title()} Agent", role=role,
-                 extension=extension)
+    return Agent(
+        id=hash(login) % 1000, login=login, display_name=f"{login.title()} Agent", role=role, extension=extension
+    )
 
 
 def test_who_sees_which_queue() -> None:
@@ -115,8 +121,18 @@ def test_who_sees_which_queue() -> None:
     registry = QueueRegistry()
     registry.observe(LiveMessage("1", "queue.stats", stats_data("main", tracker.board.stats("helpdesk"))))
     alice, dave, sam = agent("alice", "101"), agent("dave", "104"), agent("sam", None, Role.SUPERVISOR)
-    call = {"pbx": "main", "linkedid": "L1", "call_id": 7, "queue": "helpdesk", "caller_number": "+15551230001",
-            "agent_id": None, "agent_extension": "102", "ticket_id": 3, "wait_seconds": 4, "at": "2026-11-27T16:00:00Z"}
+    call = {
+        "pbx": "main",
+        "linkedid": "L1",
+        "call_id": 7,
+        "queue": "helpdesk",
+        "caller_number": "+15551230001",
+        "agent_id": None,
+        "agent_extension": "102",
+        "ticket_id": 3,
+        "wait_seconds": 4,
+        "at": "2026-11-27T16:00:00Z",
+    }
     ringing = LiveMessage("2", "call.ringing", call)
     answered = LiveMessage("3", "call.answered", call)
     offered = LiveMessage("4", "call.offered", {**call, "agent_extension": None})
@@ -146,9 +162,18 @@ def test_a_call_in_no_queue_yet_reaches_supervisors_and_the_agent_it_rings_only(
     registry = QueueRegistry()
     registry.observe(LiveMessage("1", "queue.stats", stats_data("main", tracker.board.stats("helpdesk"))))
     alice, dave, sam = agent("alice", "101"), agent("dave", "104"), agent("sam", None, Role.SUPERVISOR)
-    call = {"pbx": "main", "linkedid": "L1", "call_id": 7, "queue": None, "caller_number": "+15551230001",
-            "agent_id": None, "agent_extension": None, "ticket_id": 3, "wait_seconds": None,
-            "at": "2026-11-27T16:00:00Z"}
+    call = {
+        "pbx": "main",
+        "linkedid": "L1",
+        "call_id": 7,
+        "queue": None,
+        "caller_number": "+15551230001",
+        "agent_id": None,
+        "agent_extension": None,
+        "ticket_id": 3,
+        "wait_seconds": None,
+        "at": "2026-11-27T16:00:00Z",
+    }
     offered = LiveMessage("2", "call.offered", call)
     for who in (alice, dave):
         assert for_agent(offered, who, registry) is None, who.login
@@ -175,18 +200,26 @@ def test_queue_members_get_the_queue_and_others_do_not(sqlite_url: str, tmp_path
     """f replayed through the local AMI server: helpline connects while 3 calls talk and 3 wait; QueueStatus names
     Alice, Bob and Carol as the helpdesk's members. Bob sees the queue (stats, every call of it), Dave (104) is in no
     queue and sees none of it; both hear of tickets and ends; GET /api/v1/queues shows the same."""
-    tokens = add_agents(Settings.model_validate({"database": {"url": sqlite_url}}),
-                        ("bob", Role.AGENT, "102"), ("dave", Role.AGENT, "104"), ("sam", Role.SUPERVISOR, None))
+    tokens = add_agents(
+        Settings.model_validate({"database": {"url": sqlite_url}}),
+        ("bob", Role.AGENT, "102"),
+        ("dave", Role.AGENT, "104"),
+        ("sam", Role.SUPERVISOR, None),
+    )
     with ThreadedReplay(AMI / "f_resync_snapshot.raw", USER, SECRET, speed=4.0) as pbx:
         config = tmp_path / "helpline.toml"
-        config.write_text(f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {pbx.port}\nusername = "{USER}"\n'
-                          f'secret = "{SECRET}"\nqueues = ["helpdesk"]\n')
+        config.write_text(
+            f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {pbx.port}\nusername = "{USER}"\n'
+            f'secret = "{SECRET}"\nqueues = ["helpdesk"]\n'
+        )
         server = start_server(sqlite_url, tmp_path, {"HELPLINE_CONFIG": str(config)})
         clients: list[SseClient] = []
         try:
+
             def stream(login: str) -> SseClient:
-                clients.append(SseClient(server.base_url + f"{V1}/events",
-                                         {"Authorization": f"Bearer {tokens[login]}"}).start())
+                clients.append(
+                    SseClient(server.base_url + f"{V1}/events", {"Authorization": f"Bearer {tokens[login]}"}).start()
+                )
                 return clients[-1]
 
             bob, dave, sam = stream("bob"), stream("dave"), stream("sam")
@@ -194,23 +227,30 @@ def test_queue_members_get_the_queue_and_others_do_not(sqlite_url: str, tmp_path
             first = bob.wait_for(lambda e: e.type == "queue.stats", timeout=30)
             assert first.data["waiting"] == 3 and first.data["busy"] == 3
             assert {m["extension"] for m in first.data["members"]} == {"101", "102", "103"}
-            bob.wait_for(lambda e: e.type == "queue.stats" and e.data["waiting"] == 0 and e.data["available"] == 3,
-                         timeout=30)
+            bob.wait_for(
+                lambda e: e.type == "queue.stats" and e.data["waiting"] == 0 and e.data["available"] == 3, timeout=30
+            )
             sam.wait_for(lambda e: e.type == "queue.stats" and e.data["available"] == 3, timeout=10)
             offered = [e for e in bob.events if e.type == "call.offered"]
             assert len(offered) == 6 and all(e.data["queue"] == "helpdesk" for e in offered)
             rung = [e.data["agent_extension"] for e in bob.events if e.type == "call.ringing"]
             assert {"101", "102", "103"} <= set(rung), "a member sees every call of the queue ring (the board)"
-            assert any(e.type == "call.taken" for e in bob.events) and any(e.type == "call.answered" for e in bob.events)
-            wait_until(lambda: dave.types().count("call.ended") >= 6, what="dave sees the 6 calls end",
-                       details=dave.types)
+            assert any(e.type == "call.taken" for e in bob.events) and any(
+                e.type == "call.answered" for e in bob.events
+            )
+            wait_until(
+                lambda: dave.types().count("call.ended") >= 6, what="dave sees the 6 calls end", details=dave.types
+            )
             assert dave.types().count("call.ended") == 6, dave.types()
             assert "ticket.created" in dave.types()
-            assert not {"call.offered", "call.ringing", "call.answered", "call.taken", "queue.stats"} & set(dave.types())
+            assert not {"call.offered", "call.ringing", "call.answered", "call.taken", "queue.stats"} & set(
+                dave.types()
+            )
 
             def queues(login: str) -> list[dict[str, object]]:
-                r = httpx.get(server.base_url + f"{V1}/queues", headers={"Authorization": f"Bearer {tokens[login]}"},
-                              timeout=10)
+                r = httpx.get(
+                    server.base_url + f"{V1}/queues", headers={"Authorization": f"Bearer {tokens[login]}"}, timeout=10
+                )
                 assert r.status_code == 200, r.text
                 return list(r.json()["items"])
 
@@ -232,16 +272,20 @@ def test_a_worker_started_later_learns_the_queues_through_redis(sqlite_url: str,
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
     except (redis.RedisError, OSError) as exc:
         service_missing(f"the live-events Redis test needs Redis on 127.0.0.1:6379: {exc}")
-    tokens = add_agents(Settings.model_validate({"database": {"url": sqlite_url}}),
-                        ("bob", Role.AGENT, "102"), ("dave", Role.AGENT, "104"))
+    tokens = add_agents(
+        Settings.model_validate({"database": {"url": sqlite_url}}),
+        ("bob", Role.AGENT, "102"),
+        ("dave", Role.AGENT, "104"),
+    )
     key = f"con7:queues:{uuid.uuid4().hex}"
     env = {"HELPLINE_REDIS_URL": REDIS_URL, "HELPLINE_LIVE_STREAM": key}
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
 
     def queues(server: Server, login: str) -> list[dict[str, object]]:
-        r = httpx.get(server.base_url + f"{V1}/queues", headers={"Authorization": f"Bearer {tokens[login]}"},
-                      timeout=10)
+        r = httpx.get(
+            server.base_url + f"{V1}/queues", headers={"Authorization": f"Bearer {tokens[login]}"}, timeout=10
+        )
         assert r.status_code == 200, r.text
         return list(r.json()["items"])
 
@@ -250,14 +294,19 @@ def test_a_worker_started_later_learns_the_queues_through_redis(sqlite_url: str,
 
     with ThreadedReplay(AMI / "b_abandoned.raw", USER, SECRET, speed=4.0) as pbx:
         config = tmp_path / "a" / "helpline.toml"
-        config.write_text(f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {pbx.port}\nusername = "{USER}"\n'
-                          f'secret = "{SECRET}"\nqueues = ["helpdesk"]\n')
+        config.write_text(
+            f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {pbx.port}\nusername = "{USER}"\n'
+            f'secret = "{SECRET}"\nqueues = ["helpdesk"]\n'
+        )
         one = start_server(sqlite_url, tmp_path / "a", {**env, "HELPLINE_CONFIG": str(config)})
         two: Server | None = None
         try:
             pbx.play()
-            wait_until(lambda: figures(queues(one, "bob")) == [("helpdesk", 0, 3, 0, 1)],
-                       what="worker one's board", details=lambda: figures(queues(one, "bob")))
+            wait_until(
+                lambda: figures(queues(one, "bob")) == [("helpdesk", 0, 3, 0, 1)],
+                what="worker one's board",
+                details=lambda: figures(queues(one, "bob")),
+            )
             two = start_server(sqlite_url, tmp_path / "b", env)
             assert figures(queues(two, "bob")) == [("helpdesk", 0, 3, 0, 1)]
             assert queues(two, "dave") == [], "dave is in no queue, on either worker"
@@ -286,17 +335,20 @@ def today_start(seconds_needed: float) -> float:
     return start
 
 
-async def until_board(app: object, token: str, expected: tuple[int, int, int],
-                      timeout: float = 30.0) -> list[dict[str, object]]:
+async def until_board(
+    app: object, token: str, expected: tuple[int, int, int], timeout: float = 30.0
+) -> list[dict[str, object]]:
     """GET /api/v1/queues until the helpdesk shows ``expected`` (answered, abandoned, timed out) today."""
     shown: list[object] = []
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://helpline") as http:
+
         async def board() -> list[dict[str, object]] | None:
             r = await http.get(f"{V1}/queues", headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 200, r.text
             items = r.json()["items"]
-            shown[:] = [(q["queue"], q["day"], (q["answered_today"], q["abandoned_today"], q["timed_out_today"]))
-                        for q in items]
+            shown[:] = [
+                (q["queue"], q["day"], (q["answered_today"], q["abandoned_today"], q["timed_out_today"])) for q in items
+            ]
             return list(items) if shown == [("helpdesk", datetime.now().date().isoformat(), expected)] else None
 
         return await eventually(board, timeout, what=f"the board showing {expected} today", details=lambda: shown)
@@ -310,9 +362,23 @@ async def until_ended(count: int, timeout: float = 30.0) -> None:
 
 
 def pbx_settings(database_url: str, port: int) -> Settings:
-    return Settings.model_validate({"database": {"url": database_url}, "pbx": [
-        {"name": "main", "host": "127.0.0.1", "port": port, "username": USER, "secret": SECRET,
-         "queues": ["helpdesk"], "ping_interval": "2s", "action_timeout": "2s"}]})
+    return Settings.model_validate(
+        {
+            "database": {"url": database_url},
+            "pbx": [
+                {
+                    "name": "main",
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "username": USER,
+                    "secret": SECRET,
+                    "queues": ["helpdesk"],
+                    "ping_interval": "2s",
+                    "action_timeout": "2s",
+                }
+            ],
+        }
+    )
 
 
 async def supervisor_token() -> str:
@@ -342,7 +408,8 @@ async def test_the_days_counters_survive_a_restart_and_a_takeover(database_url: 
         async with app.router.lifespan_context(app):
             after = await until_board(app, token, first)
             assert [(q["answered_today"], q["abandoned_today"], q["timed_out_today"]) for q in after] == [
-                (q["answered_today"], q["abandoned_today"], q["timed_out_today"]) for q in before]
+                (q["answered_today"], q["abandoned_today"], q["timed_out_today"]) for q in before
+            ]
             listener = runtime_of(app).pbx["main"]
             old_board = listener.tracker.board
             await listener.stop()  # deposed ...
@@ -367,8 +434,9 @@ async def test_a_restart_mid_calls_counts_each_call_once(database_url: str, tmp_
             answered = await Call.filter(answered_at__isnull=False).count()
             up = await Call.exclude(state="ended").count()
             assert 0 < await Call.filter(state="ended").count() < sum(c.values()) and up > 0, "the cut falls mid-calls"
-            assert await Call.filter(answered_at__isnull=False).exclude(state="ended").count() > 0, \
+            assert await Call.filter(answered_at__isnull=False).exclude(state="ended").count() > 0, (
                 "some calls up at the cut were answered already"
+            )
         app = create_app(pbx_settings(database_url, pbx.port))
         async with app.router.lifespan_context(app):
             await until_ended(sum(c.values()))

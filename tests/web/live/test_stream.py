@@ -14,10 +14,10 @@ import pytest
 import redis
 
 from tests.support.ami import AMI, SECRET, USER
-from tests.support.servers import Server, start_server, stop_server
-from tests.support.services import service_missing
 from tests.support.console import ThreadedReplay
 from tests.support.live import SseClient, add_agents, login
+from tests.support.servers import Server, start_server, stop_server
+from tests.support.services import service_missing
 from tests.support.waiting import wait_until
 from tickets.models import Role
 from web.settings import Settings
@@ -57,13 +57,14 @@ def test_events_need_a_token_or_a_session(sqlite_url: str, tmp_path: Path) -> No
         stop_server(server)
 
 
-def test_a_ringing_call_pops_only_at_its_agent_and_supervisors_see_everything(sqlite_url: str,
-                                                                              tmp_path: Path) -> None:
+def test_a_ringing_call_pops_only_at_its_agent_and_supervisors_see_everything(sqlite_url: str, tmp_path: Path) -> None:
     tokens = add_agents(settings_of(sqlite_url), *TEAM)
     with ThreadedReplay(AMI / "a_answered.raw", USER, SECRET, speed=4.0) as pbx:
         config = tmp_path / "helpline.toml"
-        config.write_text(f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {pbx.port}\nusername = "{USER}"\n'
-                          f'secret = "{SECRET}"\nqueues = ["helpdesk"]\n')
+        config.write_text(
+            f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {pbx.port}\nusername = "{USER}"\n'
+            f'secret = "{SECRET}"\nqueues = ["helpdesk"]\n'
+        )
         server = start_server(sqlite_url, tmp_path, {"HELPLINE_CONFIG": str(config)})
         try:
             console = login(server.base_url, "alice")  # alice by her console session, the others by token
@@ -106,7 +107,9 @@ def test_a_client_that_reconnects_gets_what_it_missed_and_keepalives_flow(sqlite
         again.wait_for(lambda e: e.type == "ticket.created" and e.data["number"] == missed[-1])
         created = [e.data["number"] for e in again.events if e.type == "ticket.created"]
         assert created == missed, "exactly the missed events, in order, none twice"
-        wait_until(lambda: "keep-alive" in again.comments, what="a keep-alive (every second)", details=lambda: again.comments)
+        wait_until(
+            lambda: "keep-alive" in again.comments, what="a keep-alive (every second)", details=lambda: again.comments
+        )
         again.close()
     finally:
         api.close()
@@ -127,14 +130,16 @@ def test_two_workers_behind_one_redis_share_one_stream(sqlite_url: str, tmp_path
     two = start_server(sqlite_url, tmp_path / "b", env)
     try:
         on_one, on_two = stream(one, bearer(tokens["bob"])), stream(two, bearer(tokens["bob"]))
-        number = httpx.post(one.base_url + f"{V1}/tickets", headers=bearer(tokens["alice"]),
-                            json={"title": "VPN ไม่เชื่อมต่อ"}, timeout=10).json()["number"]
+        number = httpx.post(
+            one.base_url + f"{V1}/tickets", headers=bearer(tokens["alice"]), json={"title": "VPN ไม่เชื่อมต่อ"}, timeout=10
+        ).json()["number"]
         there = on_two.wait_for(lambda e: e.type == "ticket.created" and e.data["number"] == number)
         here = on_one.wait_for(lambda e: e.type == "ticket.created" and e.data["number"] == number)
         assert there.id == here.id, "both workers name the event alike"
         # a client of worker two resumes after an event it saw on worker one
-        later = httpx.post(two.base_url + f"{V1}/tickets", headers=bearer(tokens["alice"]),
-                           json={"title": "later"}, timeout=10).json()["number"]
+        later = httpx.post(
+            two.base_url + f"{V1}/tickets", headers=bearer(tokens["alice"]), json={"title": "later"}, timeout=10
+        ).json()["number"]
         on_one.wait_for(lambda e: e.type == "ticket.created" and e.data["number"] == later)
         resumed = stream(one, {**bearer(tokens["bob"]), "Last-Event-ID": str(here.id)})
         resumed.wait_for(lambda e: e.type == "ticket.created" and e.data["number"] == later)
@@ -200,8 +205,9 @@ def test_healthz_answers_while_a_client_holds_streams_up_to_the_cap(sqlite_url: 
     """With 256 open files and the default caps, one token opening stream after stream is refused (503) before
     the process runs out of files: /healthz and the API keep answering."""
     tokens = add_agents(settings_of(sqlite_url), *TEAM)
-    server = start_server(sqlite_url, tmp_path, {"HELPLINE_LIVE_MAX_STREAMS_PER_AGENT": "1000"},
-                          preexec_fn=_low_open_file_limit)
+    server = start_server(
+        sqlite_url, tmp_path, {"HELPLINE_LIVE_MAX_STREAMS_PER_AGENT": "1000"}, preexec_fn=_low_open_file_limit
+    )
     port = int(server.base_url.rsplit(":", 1)[1])
 
     async def run() -> None:
@@ -211,9 +217,10 @@ def test_healthz_answers_while_a_client_holds_streams_up_to_the_cap(sqlite_url: 
             for _ in range(300):
                 try:
                     status, writer = await _open_stream(port, tokens["alice"])
-                except (OSError, EOFError, asyncio.TimeoutError) as exc:
-                    raise AssertionError(f"stream {len(held) + 1} got no answer ({exc!r}): the server is out of "
-                                         f"files") from None
+                except (TimeoutError, OSError, EOFError) as exc:
+                    raise AssertionError(
+                        f"stream {len(held) + 1} got no answer ({exc!r}): the server is out of files"
+                    ) from None
                 if writer is None:
                     refused = status
                     break

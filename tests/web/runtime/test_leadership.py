@@ -21,8 +21,8 @@ from tests.support.services import PG_ENV, service_missing
 from tests.support.telephony import running, settings_for
 from tests.support.waiting import GENEROUS, eventually
 from tickets.models import Call
-from web.runtime.leadership import Leadership, advisory_lock, asyncpg_dsn, lock_key
 from web.runtime import runtime_of
+from web.runtime.leadership import Leadership, advisory_lock, asyncpg_dsn, lock_key
 
 
 @pytest_asyncio.fixture
@@ -99,8 +99,10 @@ async def pair(dsn: str) -> AsyncIterator[tuple[Instance, Instance]]:
 def test_the_lock_key_is_stable_and_the_dsn_is_asyncpgs() -> None:
     assert lock_key("helpline.pbx:main") == lock_key("helpline.pbx:main") != lock_key("helpline.pbx:other")
     assert lock_key("helpline.pbx:main") == 2497686592714928341, "every instance and version derives the same key"
-    assert asyncpg_dsn("postgres://u:p@db:5432/helpline?maxsize=10&minsize=1&sslmode=require") == \
-        "postgresql://u:p@db:5432/helpline?sslmode=require"
+    assert (
+        asyncpg_dsn("postgres://u:p@db:5432/helpline?maxsize=10&minsize=1&sslmode=require")
+        == "postgresql://u:p@db:5432/helpline?sslmode=require"
+    )
 
 
 async def test_one_leader_and_the_standby_takes_over_when_it_steps_down(pair: tuple[Instance, Instance]) -> None:
@@ -117,7 +119,8 @@ async def test_one_leader_and_the_standby_takes_over_when_it_steps_down(pair: tu
 
 
 async def test_a_leader_whose_lock_connection_dies_stops_and_the_other_takes_over(
-        dsn: str, pair: tuple[Instance, Instance]) -> None:
+    dsn: str, pair: tuple[Instance, Instance]
+) -> None:
     a, b = pair
     a.leadership.start()
     await asyncio.wait_for(a.leading.wait(), GENEROUS)
@@ -178,9 +181,11 @@ async def test_the_migration_lock_lets_one_instance_in_at_a_time(dsn: str) -> No
     admin = await asyncpg.connect(dsn)
 
     async def others_wait() -> bool:
-        waiting = await admin.fetchval("SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
-                                       "WHERE l.locktype = 'advisory' AND NOT l.granted "
-                                       "AND d.datname = current_database()")
+        waiting = await admin.fetchval(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+            "WHERE l.locktype = 'advisory' AND NOT l.granted "
+            "AND d.datname = current_database()"
+        )
         return overlap or waiting == 3 - len(done) - 1
 
     async def instance(label: str) -> None:
@@ -206,8 +211,10 @@ async def test_calls_that_ended_while_nobody_listened_are_closed_out(database_ur
     """The instance following 12 calls goes away; they all end before the next one logs in (its resync finds no
     channel up): each is closed out (answered ones as answered, the others interrupted), none stays open."""
     first, _ = split_recording(AMI / "c_concurrent20_mixed.raw", 1500)
-    nothing_up = {name: Snapshot([], {"Event": f"{label}Complete", "EventList": "Complete", "ListItems": "0"})
-                  for name, label in (("coreshowchannels", "CoreShowChannels"), ("queuestatus", "QueueStatus"))}
+    nothing_up = {
+        name: Snapshot([], {"Event": f"{label}Complete", "EventList": "Complete", "ListItems": "0"})
+        for name, label in (("coreshowchannels", "CoreShowChannels"), ("queuestatus", "QueueStatus"))
+    }
     quiet = Recording(first.path, b"", [], None, True, False, nothing_up)
     async with ReplayServer([Session(first), Session(quiet)], username=USER, secret=SECRET) as server:
         settings = settings_for(database_url, server.port)

@@ -12,7 +12,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from pbx.tracker import CallTracker
 from tests.support.ami import AMI, SECRET, USER, recording_at, split_recording, until_caught_up
 from tests.support.chaos import until
 from tests.support.servers import free_port
+from tests.support.telephony import OUTCOME, running, settings_for, truth, until_replayed
 from tests.support.waiting import GENEROUS, eventually
 from tickets.agent_service import AgentService
 from tickets.calls.intake import CallIntake
@@ -34,7 +35,6 @@ from tickets.models import Call, Role, Ticket
 from tickets.ticket_service import TicketService
 from web.runtime import db, runtime_of
 from web.settings import Settings
-from tests.support.telephony import OUTCOME, running, settings_for, truth, until_replayed
 
 CASES = {
     "a": (["a_answered.raw"], ["a_answered.calls.jsonl"]),
@@ -43,8 +43,10 @@ CASES = {
     "b3": (["b3_all_agents_busy.raw"], ["b3_all_agents_busy.calls.jsonl"]),
     "c": (["c_concurrent20_mixed.raw"], ["c_concurrent20_mixed.calls.jsonl"]),
     "d": (["d_storm200.raw.gz"], ["d_storm200.calls.jsonl"]),
-    "e": (["e_restart.raw", "e_restart.conn2.raw", "e_restart.conn3.raw"],
-          ["e_restart.pre.calls.jsonl", "e_restart.post.calls.jsonl"]),
+    "e": (
+        ["e_restart.raw", "e_restart.conn2.raw", "e_restart.conn3.raw"],
+        ["e_restart.pre.calls.jsonl", "e_restart.post.calls.jsonl"],
+    ),
     "f": (["f_resync_snapshot.raw"], ["f_resync_snapshot.calls.jsonl"]),
 }
 
@@ -135,8 +137,12 @@ async def test_a_second_replay_of_the_same_calls_changes_nothing(database_url: s
             async with running(settings_for(database_url, server.port)) as app:
                 await until_replayed(server, app, len(expected))
                 await assert_matches(expected)
-                seen.append((await Call.all().order_by("id").values_list("id", "ticket_id", "state", "updated_at"),
-                             await Ticket.all().order_by("id").values_list("id", "version", "title")))
+                seen.append(
+                    (
+                        await Call.all().order_by("id").values_list("id", "ticket_id", "state", "updated_at"),
+                        await Ticket.all().order_by("id").values_list("id", "version", "title"),
+                    )
+                )
                 assert runtime_of(app).pbx["main"].counters.facts_failed == 0
     assert seen[0] == seen[1], "the second replay changed calls or tickets"
 
@@ -174,16 +180,25 @@ async def test_pbx_state_in_the_status_and_the_api_and_click_to_call(database_ur
                 await listener.connection.wait_connected(GENEROUS)
                 assert (await http.get("/readyz")).json() == {"status": "ready"}
                 assert (await http.get("/api/v1/status", headers=supervisor)).json() == {
-                    "status": "ready", "checks": {"database": "ok", "pbx:main": "ok"}}
+                    "status": "ready",
+                    "checks": {"database": "ok", "pbx:main": "ok"},
+                }
                 h = {"Authorization": f"Bearer {tokens['alice']}"}
                 pbx = (await http.get("/api/v1/pbx", headers=h)).json()["items"]
                 assert pbx[0]["name"] == "main" and pbx[0]["state"] == "connected" and pbx[0]["fully_booted"]
                 queued = await http.post("/api/v1/calls/originate", headers=h, json={"number": "+1 (555) 123-0001"})
                 assert queued.status_code == 202 and queued.json() == {
-                    "status": "queued", "pbx": "main", "extension": "101", "number": "+15551230001"}
+                    "status": "queued",
+                    "pbx": "main",
+                    "extension": "101",
+                    "number": "+15551230001",
+                }
                 assert "Originate" in server.actions
-                no_phone = await http.post("/api/v1/calls/originate", headers={"Authorization": f"Bearer {tokens['bob']}"},
-                                           json={"number": "5551230001"})
+                no_phone = await http.post(
+                    "/api/v1/calls/originate",
+                    headers={"Authorization": f"Bearer {tokens['bob']}"},
+                    json={"number": "5551230001"},
+                )
                 assert no_phone.status_code == 422 and no_phone.json()["type"].endswith("no-extension")
                 server.drop()
                 await server.close()
@@ -203,27 +218,35 @@ async def test_click_to_call_with_line_breaks_in_stored_agent_data_is_never_a_50
     async with ReplayServer([None], username=USER, secret=SECRET) as server:
         async with running(settings_for(database_url, server.port)) as app:
             agents = AgentService()
-            eve = await agents.create(login="eve", display_name="Eve\r\nAction: Logoff\r\n\u2028Ops",
-                                      extension="104")
+            eve = await agents.create(login="eve", display_name="Eve\r\nAction: Logoff\r\n\u2028Ops", extension="104")
             mallory = await agents.create(login="mallory", display_name="Mallory", extension="105\r\nAction: Logoff")
             tokens = {a.login: (await agents.issue_token(a.id))[1] for a in (eve, mallory)}
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://helpline") as http:
                 listener = runtime_of(app).pbx["main"]
                 await listener.connection.wait_connected(5)
-                queued = await http.post("/api/v1/calls/originate", json={"number": "5551230001"},
-                                         headers={"Authorization": f"Bearer {tokens['eve']}"})
+                queued = await http.post(
+                    "/api/v1/calls/originate",
+                    json={"number": "5551230001"},
+                    headers={"Authorization": f"Bearer {tokens['eve']}"},
+                )
                 assert queued.status_code == 202, queued.text
                 (sent,) = [a for a in server.received if a.get("Action") == "Originate"]
                 assert sent["CallerID"] == '"Eve Action: Logoff Ops" <104>'
-                refused = await http.post("/api/v1/calls/originate", json={"number": "5551230001"},
-                                          headers={"Authorization": f"Bearer {tokens['mallory']}"})
+                refused = await http.post(
+                    "/api/v1/calls/originate",
+                    json={"number": "5551230001"},
+                    headers={"Authorization": f"Bearer {tokens['mallory']}"},
+                )
                 assert refused.status_code == 422, refused.text
                 assert refused.headers["content-type"] == "application/problem+json"
                 assert refused.json()["type"].endswith("invalid-call-request") and "Channel" in refused.json()["detail"]
                 assert "Logoff" not in server.actions and server.actions.count("Originate") == 1
                 assert listener.connection.connected
-                again = await http.post("/api/v1/calls/originate", json={"number": "5551230002"},
-                                        headers={"Authorization": f"Bearer {tokens['eve']}"})
+                again = await http.post(
+                    "/api/v1/calls/originate",
+                    json={"number": "5551230002"},
+                    headers={"Authorization": f"Bearer {tokens['eve']}"},
+                )
                 assert again.status_code == 202 and server.actions.count("Originate") == 2
 
 
@@ -231,8 +254,9 @@ async def test_a_wrong_secret_is_reported_not_hidden(database_url: str) -> None:
     async with ReplayServer([None], username=USER, secret=SECRET) as server:
         async with running(settings_for(database_url, server.port, secret="wrong")) as app:
             listener = runtime_of(app).pbx["main"]
-            await eventually(lambda: listener.connection.status().state.value == "auth_failed",
-                             what="the refused login shown")
+            await eventually(
+                lambda: listener.connection.status().state.value == "auth_failed", what="the refused login shown"
+            )
             agents = AgentService()
             sam = await agents.create(login="sam", display_name="Sam", role=Role.SUPERVISOR)
             token = (await agents.issue_token(sam.id))[1]
@@ -252,8 +276,10 @@ async def test_readyz_tells_the_internet_nothing_about_the_pbx(database_url: str
         await eventually(lambda: listener.connection.status().last_error, what="the failed connection's error")
         assert f"127.0.0.1:{port}" in (listener.connection.status().last_error or "")
         agents = AgentService()
-        made = {login: await agents.create(login=login, display_name=login.title(), role=role)
-                for login, role in (("alice", Role.AGENT), ("sam", Role.SUPERVISOR), ("ada", Role.ADMIN))}
+        made = {
+            login: await agents.create(login=login, display_name=login.title(), role=role)
+            for login, role in (("alice", Role.AGENT), ("sam", Role.SUPERVISOR), ("ada", Role.ADMIN))
+        }
         tokens = {login: (await agents.issue_token(a.id))[1] for login, a in made.items()}
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://helpline") as http:
             for probe in ("/readyz", "/readyz?verbose=1"):
@@ -261,8 +287,9 @@ async def test_readyz_tells_the_internet_nothing_about_the_pbx(database_url: str
                 assert ready.status_code == 200 and ready.json() == {"status": "ready"}, ready.text
                 assert str(port) not in ready.text and "127.0.0.1" not in ready.text
             assert (await http.get("/api/v1/status")).status_code == 401
-            assert (await http.get("/api/v1/status", headers={"Authorization": f"Bearer {tokens['alice']}"})
-                    ).status_code == 403
+            assert (
+                await http.get("/api/v1/status", headers={"Authorization": f"Bearer {tokens['alice']}"})
+            ).status_code == 403
             for login in ("sam", "ada"):
                 status = await http.get("/api/v1/status", headers={"Authorization": f"Bearer {tokens[login]}"})
                 assert status.status_code == 200 and status.json()["status"] == "degraded"
@@ -271,8 +298,10 @@ async def test_readyz_tells_the_internet_nothing_about_the_pbx(database_url: str
 
 async def test_two_pbx_side_by_side_keep_their_calls_apart(database_url: str) -> None:
     """The same recording from two Asterisk servers: same Linkedids, two PBX names, two sets of calls."""
-    async with ReplayServer([AMI / "a_answered.raw"], username=USER, secret=SECRET) as one, \
-            ReplayServer([AMI / "a_answered.raw"], username=USER, secret=SECRET) as two:
+    async with (
+        ReplayServer([AMI / "a_answered.raw"], username=USER, secret=SECRET) as one,
+        ReplayServer([AMI / "a_answered.raw"], username=USER, secret=SECRET) as two,
+    ):
         settings = settings_for(database_url, one.port)
         second = settings.pbx[0].model_copy(update={"name": "branch", "port": two.port})
         settings = settings.model_copy(update={"pbx": [settings.pbx[0], second]})
@@ -281,7 +310,9 @@ async def test_two_pbx_side_by_side_keep_their_calls_apart(database_url: str) ->
             await until_caught_up(two, runtime_of(app).pbx["branch"])
             calls = await Call.all().order_by("pbx")
             assert [(c.pbx, c.linkedid, c.outcome.value) for c in calls] == [
-                ("branch", "1795795766.0", "answered"), ("main", "1795795766.0", "answered")]
+                ("branch", "1795795766.0", "answered"),
+                ("main", "1795795766.0", "answered"),
+            ]
             # the same phone on both: the later call joins the earlier one's ticket, unless both arrive at the same
             # moment (then each opens its own); either way every ticket is opened by exactly one call
             if calls[0].ticket_id == calls[1].ticket_id:
@@ -300,16 +331,32 @@ async def ended_calls(pbx: str = "main") -> int:
 async def test_calls_left_open_for_weeks_are_closed_out_at_the_next_resync(database_url: str) -> None:
     """Calls recorded as up 40 and 400 days ago (the listener following them went away for good): the next login
     finds none of them on the PBX and closes each out, whatever its age; the answered one as answered."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     await db.open_orm(settings_for(database_url, 1).database)
     try:
         intake = CallIntake(TicketService())
-        for pbx, linkedid, days in (("main", "old.1", 40), ("main", "old.2", 400), ("main", "old.3", 40),
-                                    ("branch", "old.4", 40)):
-            await intake.offered(pbx=pbx, linkedid=linkedid, at=now - timedelta(days=days),
-                                 caller_number="+15551230001", caller_name="Alice", queue="helpdesk")
-        await intake.answered(pbx="main", linkedid="old.3", at=now - timedelta(days=40), agent_name="Alice Agent",
-                              agent_extension="101", wait_seconds=3)
+        for pbx, linkedid, days in (
+            ("main", "old.1", 40),
+            ("main", "old.2", 400),
+            ("main", "old.3", 40),
+            ("branch", "old.4", 40),
+        ):
+            await intake.offered(
+                pbx=pbx,
+                linkedid=linkedid,
+                at=now - timedelta(days=days),
+                caller_number="+15551230001",
+                caller_name="Alice",
+                queue="helpdesk",
+            )
+        await intake.answered(
+            pbx="main",
+            linkedid="old.3",
+            at=now - timedelta(days=40),
+            agent_name="Alice Agent",
+            agent_extension="101",
+            wait_seconds=3,
+        )
     finally:
         await db.close_orm()
     async with ReplayServer([None], username=USER, secret=SECRET) as server:  # an Asterisk with no call up
@@ -329,6 +376,7 @@ async def test_the_close_out_reads_only_the_open_calls_through_an_index(orm: Set
     from tortoise import connections
 
     from tickets.calls.intake import OPEN_STATES
+
     sql = Call.filter(pbx="main", state__in=OPEN_STATES).values_list("linkedid").sql(params_inline=True)
     conn = connections.get("default")
     if orm.database.is_sqlite:
@@ -344,12 +392,13 @@ async def test_an_old_recording_is_recorded_on_our_clock_with_sane_waits(databas
     """c with its Asterisk clock 10 days behind ours, cut at event 1500 (12 calls up, some waiting): the connection
     drops there and, back, the PBX still has the calls up. The calls are recorded at the time they happened here,
     with Asterisk's own durations, and the queue board never shows a 10-day wait (it showed 243:37:45)."""
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     path = recording_at("c_concurrent20_mixed.raw", time.time() - 10 * 86400, tmp_path)
     first, rest = split_recording(path, 1500)
     still_up = Recording(rest.path, b"", [], None, True, False, rest.snapshots)  # nothing happens after the blip
-    async with ReplayServer([Session(first, drop_after=first.events), Session(still_up)], username=USER,
-                            secret=SECRET) as server:
+    async with ReplayServer(
+        [Session(first, drop_after=first.events), Session(still_up)], username=USER, secret=SECRET
+    ) as server:
         async with running(settings_for(database_url, server.port)) as app:
             listener = runtime_of(app).pbx["main"]
             await until("the resync after the blip", lambda: listener.counters.resyncs >= 2, timeout=30)
@@ -360,7 +409,7 @@ async def test_an_old_recording_is_recorded_on_our_clock_with_sane_waits(databas
 
             await until("the board after the resync", lambda: any(s["waiting"] for s in board()[-1:]), timeout=30)
             calls = await Call.all()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         shown = [s["longest_wait_seconds"] for s in board()]
         assert shown and max(shown) <= 120, f"the board showed waits of {max(shown)} s"
         assert len(calls) == 20
@@ -403,15 +452,18 @@ async def test_a_crash_cuts_the_calls_off_where_asterisk_was_last_heard(database
         assert call.outcome is not None and call.outcome.value == "interrupted", (linkedid, call.outcome)
         assert call.ended_at is not None and call.ended_by is None
         # on our clock, with Asterisk's durations: the end is as far from the join as the last event was
-        joined = float(next(f["Timestamp"] for f in frames if f.get("Event") == "QueueCallerJoin"
-                            and f.get("Linkedid") == linkedid))
+        joined = float(
+            next(
+                f["Timestamp"] for f in frames if f.get("Event") == "QueueCallerJoin" and f.get("Linkedid") == linkedid
+            )
+        )
         assert abs((call.ended_at - call.started_at).total_seconds() - (last - joined)) < 0.01, linkedid
         if row["t_connect"] is not None:
             assert call.answered_at is not None and call.agent_name == row["agent"]
             assert call.talk_seconds == round((call.ended_at - call.answered_at).total_seconds())
         else:
             assert call.answered_at is None and call.talk_seconds is None
-    for linkedid, row in after.items():
+    for linkedid in after:
         assert calls[linkedid].outcome is not None and calls[linkedid].outcome.value == "answered"
     assert not [c for c in calls.values() if c.outcome is not None and c.outcome.value == "abandoned"]
 
@@ -421,6 +473,7 @@ async def test_calls_offered_by_context_get_the_queue_they_enter(database_url: s
     live events then carry the queue it entered; an agent in no queue gets none of their pops, a member of the
     queue gets its calls, a supervisor everything."""
     from web.live.stream import for_agent
+
     expected = truth(["c_concurrent20_mixed.calls.jsonl"])
     async with ReplayServer([AMI / "c_concurrent20_mixed.raw"], username=USER, secret=SECRET) as server:
         settings = settings_for(database_url, server.port)

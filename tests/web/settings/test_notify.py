@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -67,10 +67,13 @@ def test_the_issue_shape_loads_with_secrets_from_env_and_files(tmp_path: Path) -
     assert [p.phone for p in n.people] == ["+79161234567", "+79161234568"]  # normalised to E.164
     assert TOKEN not in repr(s) and "xoxb-from-a-file" not in repr(s) and "sign-secret" not in repr(s)
     sched = n.roster().schedules["it-primary"]
-    assert sched.on_call(datetime(2027, 1, 1, 12, tzinfo=timezone.utc)) == "olga"  # the New Year override
+    assert sched.on_call(datetime(2027, 1, 1, 12, tzinfo=UTC)) == "olga"  # the New Year override
     assert n.slack.ack_from == "mapped", "by default only people on the on-call list acknowledge in Slack"
     (policy,) = n.build_policies()
-    assert policy.repeat == 2 and [str(t) for t in policy.steps[0].targets] == ["schedule:it-primary", "slack:#it-oncall"]
+    assert policy.repeat == 2 and [str(t) for t in policy.steps[0].targets] == [
+        "schedule:it-primary",
+        "slack:#it-oncall",
+    ]
 
 
 def test_secret_file_from_the_environment(tmp_path: Path) -> None:
@@ -79,18 +82,24 @@ def test_secret_file_from_the_environment(tmp_path: Path) -> None:
     assert s.notify.twilio is not None and s.notify.twilio.auth_token.get_secret_value() == TOKEN
 
 
-@pytest.mark.parametrize("extra, replace, expected", [
-    ("", {}, "[notify] twilio.auth_token: Field required"),
-    ('[[notify.people]]\nname = "petr"\nphne = "+79160000000"\n', {}, "[[notify.people]] petr phne: unknown key"),
-    ("", {'"person:olga"': '"person:nobody"'}, "policy 'sla': person:nobody is not in [[notify.people]]"),
-    ("", {'"schedule:it-primary"': '"team:it"'}, "'team:it' is not a target"),
-    ("", {'"Europe/Moscow"': '"Mars/Olympus"'}, "[[notify.schedules]] it-primary timezone: not an IANA time zone"),
-    ("", {'"mon 09:00"': '"monday"'}, "handoff: write it like"),
-    ("", {'"+79161234568"': '"12"'}, "[[notify.people]] olga phone: not a valid international number"),
-    ("", {'after = "10m"': 'after = "ten"'}, "not a duration"),
-    ("", {'signing_secret = "sign-secret"': 'signing_secret = "sign-secret"\nack_from = "everyone"'},
-     "[notify] slack.ack_from: Input should be 'mapped', 'on_call' or 'anyone'"),
-])
+@pytest.mark.parametrize(
+    "extra, replace, expected",
+    [
+        ("", {}, "[notify] twilio.auth_token: Field required"),
+        ('[[notify.people]]\nname = "petr"\nphne = "+79160000000"\n', {}, "[[notify.people]] petr phne: unknown key"),
+        ("", {'"person:olga"': '"person:nobody"'}, "policy 'sla': person:nobody is not in [[notify.people]]"),
+        ("", {'"schedule:it-primary"': '"team:it"'}, "'team:it' is not a target"),
+        ("", {'"Europe/Moscow"': '"Mars/Olympus"'}, "[[notify.schedules]] it-primary timezone: not an IANA time zone"),
+        ("", {'"mon 09:00"': '"monday"'}, "handoff: write it like"),
+        ("", {'"+79161234568"': '"12"'}, "[[notify.people]] olga phone: not a valid international number"),
+        ("", {'after = "10m"': 'after = "ten"'}, "not a duration"),
+        (
+            "",
+            {'signing_secret = "sign-secret"': 'signing_secret = "sign-secret"\nack_from = "everyone"'},
+            "[notify] slack.ack_from: Input should be 'mapped', 'on_call' or 'anyone'",
+        ),
+    ],
+)
 def test_mistakes_name_the_key_and_the_fix(tmp_path: Path, extra: str, replace: dict[str, str], expected: str) -> None:
     path = write(tmp_path, extra)
     text = path.read_text()
@@ -112,8 +121,9 @@ def test_no_notify_section_means_no_alerting() -> None:
     assert s.notify.twilio is None and s.notify.slack is None
 
 
-def test_secrets_are_not_logged_when_the_app_starts(tmp_path: Path, caplog: pytest.LogCaptureFixture,
-                                                    database_url: str) -> None:
+def test_secrets_are_not_logged_when_the_app_starts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, database_url: str
+) -> None:
     path = write(tmp_path)
     s = load_settings(path, environ={"HELPLINE_TWILIO_AUTH_TOKEN": TOKEN, "HELPLINE_DATABASE_URL": database_url})
     with caplog.at_level(logging.DEBUG), TestClient(create_app(s)) as client:
