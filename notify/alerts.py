@@ -2,8 +2,8 @@
 
 Opening an alert writes the alert and every delivery of its escalation (steps x rounds x addresses, each due at its
 step's time) in one transaction; the dispatcher sends them when due. An acknowledgement cancels what has not gone out
-yet, queues the update of the Slack messages already posted and records who acknowledged on the ticket (an internal
-comment through the ticket service). Resolving or closing the ticket resolves its alerts. With a policy's
+yet, queues the update of the Slack messages already posted and records who acknowledged in the ticket's history
+(a note through the ticket service). Resolving or closing the ticket resolves its alerts. With a policy's
 ``ack_timeout``, an acknowledgement that expires before the ticket is resolved opens the alert again and its escalation
 starts anew.
 
