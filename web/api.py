@@ -22,7 +22,6 @@ from starlette.routing import Route
 from tickets.actor import Actor
 from tickets.errors import DomainError
 from tickets.models import Agent, Role
-from web.auth.authorise import authorise
 from web.http.problems import ApiError, from_api_error, from_domain_error
 from web.runtime import Runtime, runtime_of
 
@@ -138,29 +137,40 @@ class Api:
     def delete(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
         return self.operation("DELETE", path, **kw)
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> list[DeclaredRoute]:
         """One route per path (not per operation), so that a 405 lists every method of the path in ``Allow``."""
         by_path: dict[str, list[Operation]] = {}
         for op in self.operations:
             by_path.setdefault(op.path, []).append(op)
-        return [_route(self.prefix + path, ops) for path, ops in by_path.items()]
+        return [DeclaredRoute(self.prefix, ops) for ops in by_path.values()]
 
 
-def _route(path: str, ops: list[Operation]) -> Route:
-    endpoints = {op.method: _endpoint(op) for op in ops}
-    if "GET" in endpoints:
-        endpoints["HEAD"] = endpoints["GET"]
+class DeclaredRoute(Route):
+    """The route of one path's declared operations; it keeps them, and the OpenAPI document is read from the app's
+    routes (:func:`web.openapi.document_of`), so it describes exactly what the app serves."""
 
-    async def endpoint(request: Request) -> Response:
-        return await endpoints[request.method](request)
+    def __init__(self, prefix: str, operations: list[Operation]) -> None:
+        self.prefix = prefix
+        self.operations = operations
+        endpoints = {op.method: _endpoint(op) for op in operations}
+        if "GET" in endpoints:
+            endpoints["HEAD"] = endpoints["GET"]
 
-    return Route(path, endpoint, methods=list(endpoints), name="|".join(op.operation_id for op in ops))
+        async def endpoint(request: Request) -> Response:
+            return await endpoints[request.method](request)
+
+        super().__init__(
+            prefix + operations[0].path,
+            endpoint,
+            methods=list(endpoints),
+            name="|".join(op.operation_id for op in operations),
+        )
 
 
 def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
-            agent = await authorise(request, op.role) if op.role is not None else None
+            agent = await runtime_of(request).auth.authorise(request, op.role) if op.role is not None else None
             query = _parse_query(request, op.query) if op.query else None
             if op.query is None and op.role is not None:  # health probes may carry cache-busting parameters
                 _no_query(request)

@@ -17,8 +17,8 @@ from web import logs, metrics
 from web.http.limits import BodyLimit
 from web.http.problems import http_exception, server_error
 from web.http.request_id import RequestIdMiddleware
-from web.live import stream as live_stream
-from web.resources import apis, console, session, webhooks
+from web.resources import apis, console, events, session, webhooks
+from web.resources import metrics as metrics_endpoint
 from web.runtime import Runtime, build_runtime, db
 from web.settings import Settings
 from web.version import VERSION
@@ -30,7 +30,9 @@ def routes() -> list[BaseRoute]:
     """The declared API operations (in the OpenAPI document), then the plain routes (webhooks, the event stream,
     the console's login and page, /metrics)."""
     declared: list[BaseRoute] = [route for api in apis() for route in api.routes()]
-    return declared + webhooks.routes + live_stream.routes() + session.routes() + console.routes() + metrics.routes()
+    return (
+        declared + webhooks.routes + events.routes() + session.routes() + console.routes() + metrics_endpoint.routes()
+    )
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
@@ -67,5 +69,4 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     )
     app.state.runtime = runtime  # the one thing the app carries: read it with web.runtime.runtime_of
     logs.redactor.add_settings(settings)  # never log a configured secret, whoever set up logging
-    metrics.install(runtime)  # read at scrape time; calls/SLA counted from their domain events
     return app

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import re
 import typing
+import weakref
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
+from starlette.applications import Starlette
 
-from web.api import IF_MATCH_PATTERN, Api, Operation
+from web.api import IF_MATCH_PATTERN, DeclaredRoute, Operation
 from web.http.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 from web.schemas.common import Problem
 from web.version import VERSION
@@ -30,16 +31,20 @@ REASONS = {
 }
 
 
-@functools.cache
-def document() -> dict[str, Any]:
-    """The document of every resource's operations (:func:`web.resources.apis`), built once."""
-    from web.resources import apis
+def document_of(app: Starlette) -> dict[str, Any]:
+    """The document of the operations ``app`` serves (its :class:`~web.api.DeclaredRoute` routes), built once."""
+    found = _documents.get(app)
+    if found is None:
+        operations = [(r.prefix, op) for r in app.routes if isinstance(r, DeclaredRoute) for op in r.operations]
+        found = _documents[app] = build(operations, version=VERSION)
+    return found
 
-    return build(apis(), version=VERSION)
+
+_documents: weakref.WeakKeyDictionary[Starlette, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
-def build(apis: list[Api], *, version: str) -> dict[str, Any]:
-    operations = [(api.prefix, op) for api in apis for op in api.operations]
+def build(operations: list[tuple[str, Operation]], *, version: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``operations`` (each with its API's prefix)."""
     models: set[type[BaseModel]] = {Problem}
     for _, op in operations:
         for model in (op.body, op.query, op.response, *op.alt_responses.values()):

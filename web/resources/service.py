@@ -12,7 +12,7 @@ from tortoise.connection import get_connection
 from tickets.calls.caller_index import directory_status
 from tickets.models import Role
 from web.api import Api, Call, Reply
-from web.openapi import document as openapi_document
+from web.openapi import document_of
 from web.resources.render import agent_out
 from web.schemas.agents import AgentOut
 from web.schemas.service import Health, Readiness, ServiceStatus
@@ -116,5 +116,5 @@ async def me(call: Call) -> AgentOut:
 
 @api.get("/openapi.json", summary="This document", role=Role.AGENT, tag="service")
 async def openapi(call: Call) -> Response:
-    document = openapi_document()
+    document = document_of(call.request.app)
     return Response(json.dumps(document, ensure_ascii=False), media_type="application/json")

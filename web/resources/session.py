@@ -16,7 +16,6 @@ from starlette.routing import Route
 
 from tickets.models import Agent, Role
 from web.api import refuse_duplicate_keys
-from web.auth.authorise import authorise, session_agent
 from web.auth.passwords import verify_password
 from web.auth.sessions import Session
 from web.http.problems import ApiError, from_api_error, problem
@@ -85,7 +84,7 @@ async def login(request: Request) -> Response:
 
 async def current(request: Request) -> Response:
     try:
-        agent = await authorise(request, Role.AGENT)
+        agent = await runtime_of(request).auth.authorise(request, Role.AGENT)
     except ApiError as exc:
         return from_api_error(exc)
     found = await runtime_of(request).sessions.read(request) if "authorization" not in request.headers else None
@@ -94,7 +93,9 @@ async def current(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     try:
-        if await session_agent(request) is None:  # also checks the CSRF token: logout is a change
+        if (
+            await runtime_of(request).auth.session_agent(request) is None
+        ):  # also checks the CSRF token: logout is a change
             raise ApiError(401, "unauthenticated", "there is no session to end")
     except ApiError as exc:
         response = from_api_error(exc)

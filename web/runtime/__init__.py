@@ -27,6 +27,7 @@ from tickets.priority import PriorityMatrix
 from tickets.sla.clocks import SlaEngine
 from tickets.sla.scheduler import SlaScheduler
 from tickets.ticket_service import NumberingPolicy, TicketService
+from web.auth.authorise import Authoriser
 from web.auth.sessions import LoginLimiter, SessionManager
 from web.http.shared_marks import MarkPurger, SharedMarks
 from web.http.webhook_guard import WebhookStats
@@ -38,6 +39,7 @@ from web.metrics import Metrics
 from web.runtime import db
 from web.runtime.directory import DirectoryService
 from web.runtime.live import build_broker
+from web.runtime.metrics import HelplineCollector, Observed
 from web.runtime.notify import NotifyRuntime
 from web.runtime.subscriptions import sla_handlers, subscribe_all
 from web.runtime.telephony import PbxListener, start_listeners, stop_listeners
@@ -59,11 +61,15 @@ class Runtime:
     sla: SlaEngine
     scheduler: SlaScheduler
     metrics: Metrics
+    #: What /metrics reads at scrape time (registered in ``metrics``' registry).
+    collector: HelplineCollector
     live: Broker
     streams: OpenStreams
     marks: SharedMarks
     sessions: SessionManager
     login_limiter: LoginLimiter
+    #: Who a request comes from (tokens, sessions) and whether their role may.
+    auth: Authoriser
     directory: DirectoryService | None
     alerting: NotifyRuntime | None
     #: Each ``[[pbx]]``'s listener, by name, once started (they bind to the running event loop).
@@ -114,7 +120,7 @@ class Runtime:
 
 def build_runtime(settings: Settings) -> Runtime:
     """Build and connect every part of the process for ``settings`` (nothing is started or connected yet)."""
-    t = settings.tickets
+    t, console = settings.tickets, settings.console
     bus = EventBus()
     sla = SlaEngine(settings.sla.book())
     tickets = TicketService(
@@ -135,30 +141,42 @@ def build_runtime(settings: Settings) -> Runtime:
         settings=IntakeSettings(repeat_window=t.repeat_call_window, numbers=numbers),
     )
     alerting = NotifyRuntime(settings, tickets, sla.book.calendars) if settings.notify.enabled else None
+    scheduler = SlaScheduler(sla, publish=bus.publish, handlers=sla_handlers(alerting))
     marks = SharedMarks()  # short-lived security state every instance shares (the database)
-    console = settings.console
+    agents = AgentService()
+    sessions = SessionManager(
+        console.secret_key.get_secret_value() if console.secret_key else secrets.token_urlsafe(32),
+        int(console.session_ttl.total_seconds()),
+        marks,
+        secure=console.cookie_secure,
+    )
+    live = build_broker(settings.live)
+    streams = OpenStreams(settings.live.max_streams_per_agent, settings.live.max_streams or default_max_streams())
+    pbx: dict[str, PbxListener] = {}  # filled by Runtime.start()
+    webhook_stats = WebhookStats()
+    collector = HelplineCollector(Observed(pbx, scheduler, intake, alerting, directory, live, streams, webhook_stats))
+    metrics.registry.register(collector)
     runtime = Runtime(
         settings=settings,
         bus=bus,
         tickets=tickets,
-        agents=AgentService(),
+        agents=agents,
         people=PersonService(region=numbers.region),
         intake=intake,
         sla=sla,
-        scheduler=SlaScheduler(sla, publish=bus.publish, handlers=sla_handlers(alerting)),
+        scheduler=scheduler,
         metrics=metrics,
-        live=build_broker(settings.live),
-        streams=OpenStreams(settings.live.max_streams_per_agent, settings.live.max_streams or default_max_streams()),
+        collector=collector,
+        live=live,
+        streams=streams,
         marks=marks,
-        sessions=SessionManager(
-            console.secret_key.get_secret_value() if console.secret_key else secrets.token_urlsafe(32),
-            int(console.session_ttl.total_seconds()),
-            marks,
-            secure=console.cookie_secure,
-        ),
+        sessions=sessions,
         login_limiter=LoginLimiter(marks, console.login_attempts, console.ip_attempts),
+        auth=Authoriser(agents, sessions),
         directory=directory,
         alerting=alerting,
+        pbx=pbx,
+        webhook_stats=webhook_stats,
     )
     subscribe_all(runtime)
     return runtime

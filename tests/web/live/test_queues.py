@@ -28,10 +28,10 @@ from tests.support.waiting import eventually, wait_until
 from tickets.agent_service import AgentService
 from tickets.models import Agent, Call, Role
 from web.app import create_app
+from web.live.audience import for_agent
 from web.live.broker import MemoryBroker
 from web.live.message import LiveMessage
 from web.live.queues import QueueRegistry, QueueStatsPublisher, stats_data
-from web.live.stream import for_agent
 from web.runtime import runtime_of
 from web.settings import Settings
 

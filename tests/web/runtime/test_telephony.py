@@ -472,7 +472,7 @@ async def test_calls_offered_by_context_get_the_queue_they_enter(database_url: s
     """With ``contexts``, c's calls are offered from the it-line context, before any queue: each Call row and its
     live events then carry the queue it entered; an agent in no queue gets none of their pops, a member of the
     queue gets its calls, a supervisor everything."""
-    from web.live.stream import for_agent
+    from web.live.audience import for_agent
 
     expected = truth(["c_concurrent20_mixed.calls.jsonl"])
     async with ReplayServer([AMI / "c_concurrent20_mixed.raw"], username=USER, secret=SECRET) as server:

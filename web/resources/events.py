@@ -28,50 +28,19 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from tickets.models import Agent, Role
-from web.auth.authorise import authorise
+from tickets.models import Role
 from web.http.problems import ApiError, from_api_error
+from web.live.audience import for_agent
 from web.live.broker import Broker, Overflow
-from web.live.message import LiveMessage
 from web.live.open_streams import OpenStream, OpenStreams
-from web.live.queues import QueueRegistry
 from web.runtime import runtime_of
-
-PERSONAL = frozenset({"call.ringing", "call.answered"})
-#: Events an agent gets only for the queues they are a member of (besides their own calls).
-BY_QUEUE = frozenset({"call.offered", "call.queued", "call.ringing", "call.answered", "queue.stats"})
-
-
-def concerns(message: LiveMessage, agent: Agent) -> bool:
-    """Whether a personal call event is about ``agent`` (by agent id, else by extension)."""
-    data = message.data
-    if data.get("agent_id") is not None:
-        return bool(data.get("agent_id") == agent.id)
-    return bool(agent.extension) and data.get("agent_extension") == agent.extension
-
-
-def for_agent(message: LiveMessage, agent: Agent, queues: QueueRegistry | None = None) -> LiveMessage | None:
-    """What ``agent`` gets of ``message`` (None: nothing); ``queues``: who is in which queue (None: everybody)."""
-    kind = message.type
-    if kind not in BY_QUEUE or Role(agent.role).rank >= Role.SUPERVISOR.rank:
-        return message
-    if kind in PERSONAL and concerns(message, agent):
-        return message
-    data = message.data
-    if data.get("queue") is None:  # in no queue yet: only its own agent (above) and supervisors
-        return None
-    if queues is not None and not queues.sees(agent.extension, agent.display_name, data.get("pbx"), data.get("queue")):
-        return None
-    if kind == "call.answered":  # the queue board of the others: the call left the queue
-        return message.taken
-    return message
 
 
 async def events(request: Request) -> Response:
     runtime = runtime_of(request)
     streams: OpenStreams = runtime.streams
     try:
-        agent = await authorise(request, Role.AGENT)
+        agent = await runtime_of(request).auth.authorise(request, Role.AGENT)
         unknown = set(request.query_params) - {"last_event_id"}
         if unknown:
             raise ApiError(400, "invalid-query", f"unknown query parameter {sorted(unknown)[0]!r}")
