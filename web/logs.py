@@ -204,8 +204,9 @@ def configure(settings: Any, stream: IO[str] | None = None) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(True)  # Python warnings become log records too (one JSON line, not raw stderr text)
-    if level != "DEBUG":
-        logging.getLogger("tortoise").setLevel(logging.WARNING)
+    # The ORM's lines (every query at DEBUG) only when asked for; set both ways, so configuring again at DEBUG after
+    # a quieter level brings them back.
+    logging.getLogger("tortoise").setLevel(logging.NOTSET if level == "DEBUG" else logging.WARNING)
     for noisy in ("aiosqlite", "asyncio"):  # their DEBUG lines are about the library, not helpline
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLogger(noisy).level))
 

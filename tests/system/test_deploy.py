@@ -606,7 +606,7 @@ def test_redis_snippet_lets_helpline_use_its_stream_and_nothing_else(tmp_path: P
 
 
 def _exported(metric: str, source: str) -> bool:
-    """Whether web/metrics.py exports ``metric`` (counters and histograms get _total/_bucket/... suffixes)."""
+    """Whether the metrics source exports ``metric`` (counters and histograms get _total/_bucket/... suffixes)."""
     base = re.sub(r"_(total|bucket|sum|count|created)$", "", metric)
     if f'"{base}"' in source:
         return True
@@ -622,7 +622,9 @@ def test_prometheus_rules_use_metrics_helpline_exports() -> None:
     assert scrape["rule_files"][0].endswith("/helpline.rules.yml")
     targets = scrape["scrape_configs"][0]["static_configs"][0]["targets"]
     assert len(targets) >= 2 and all(t.endswith(f":{WebSettings().port}") for t in targets)
-    source = (ROOT / "web" / "metrics.py").read_text(encoding="utf-8")
+    source = "\n".join(
+        (ROOT / "web" / path).read_text(encoding="utf-8") for path in ("metrics.py", "runtime/metrics.py")
+    )
     alerts = [rule for group in rules["groups"] for rule in group["rules"]]
     assert {"HelplinePbxDisconnected", "HelplineDirectorySyncStale", "HelplineAlertDeliveriesFailed"} <= {
         rule["alert"] for rule in alerts

@@ -263,6 +263,25 @@ def test_the_orm_start_up_line_shows_no_part_of_the_database_password(
     assert not leaked_fragments(text, {"database password": DB_PASSWORD})
 
 
+def test_debug_configured_after_a_quieter_level_brings_the_orm_lines_back() -> None:
+    """A process (or a reload) that configures logging at info and then at debug gets the ORM's debug lines."""
+    root, orm = logging.getLogger(), logging.getLogger("tortoise")
+    saved = (list(root.handlers), root.level, orm.level)
+    try:
+        logs.configure(load_settings(environ={"HELPLINE_LOG_LEVEL": "info"}), io.StringIO())
+        assert not orm.isEnabledFor(logging.INFO)
+        logs.configure(load_settings(environ={"HELPLINE_LOG_LEVEL": "debug"}), io.StringIO())
+        assert orm.isEnabledFor(logging.DEBUG)
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+        orm.setLevel(saved[2])
+        logging.captureWarnings(False)
+
+
 def test_setting_a_password_at_debug_logs_no_part_of_its_hash(tmp_path: Path, sqlite_template: Path) -> None:
     path = tmp_path / "helpline.sqlite3"
     shutil.copyfile(sqlite_template, path)
