@@ -126,8 +126,8 @@ class TicketLinks:
             await source.save()
             for entry in entries:
                 await entry.save()
-            if self.sla is not None:  # a closed ticket's clocks stop
-                await self.sla.ticket_saved(source, entries, now)
+            if self.sla is not None:
+                await self.sla.ticket_merged(source, target.number, now)
             summary = f"{source.number} merged into this ticket: {source.title}"
             if moved_calls:
                 summary += f" ({moved_calls} call{'s' if moved_calls != 1 else ''} moved here)"

@@ -416,12 +416,13 @@ class Call(Model):
 
 
 class SlaState(str, Enum):
-    """Where an SLA clock stands: counting, stopped for a pause status, achieved in time, or missed."""
+    """Where an SLA clock stands: counting, stopped for a pause status, achieved in time, missed, or cancelled."""
 
     RUNNING = "running"
     PAUSED = "paused"
     MET = "met"
     BREACHED = "breached"
+    CANCELLED = "cancelled"  #: stopped unmet and not late: the ticket was merged into another, whose targets count
 
 
 class SlaClock(Model):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,21 @@ from tickets.agent_service import AgentService
 from tickets.errors import Conflict, InvalidField, StaleVersion
 from tickets.events import DomainEvent, TicketUpdated
 from tickets.merge import TicketLinks
-from tickets.models import Activity, ActivityKind, Call, CallOutcome, CallState, Role, SlaClock, Ticket, TicketStatus
+from tickets.models import (
+    Activity,
+    ActivityKind,
+    Call,
+    CallOutcome,
+    CallState,
+    Level,
+    Role,
+    SlaClock,
+    SlaEvent,
+    SlaState,
+    Ticket,
+    TicketStatus,
+)
+from tickets.sla.report import sla_report
 from tickets.ticket_service import TicketService
 from web.settings import Settings
 
@@ -155,18 +169,30 @@ async def test_an_outage_chain_of_merges_shows_everything_on_the_last_ticket(orm
     assert relations.merged_into is not None and relations.merged_into.number == "IT-3"
 
 
-async def test_merging_stops_the_duplicates_sla_clocks(orm: Settings, tmp_path: Path) -> None:
-    clock = FakeClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+async def test_merging_cancels_the_duplicates_sla_clocks_and_the_report_counts_neither(
+    orm: Settings, tmp_path: Path
+) -> None:
+    clock = FakeClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))  # a Monday, office hours in Moscow
     tickets, engine = services(tmp_path, clock)
     links = TicketLinks(clock=clock, sla=engine)
     alice = await make_agent("alice")
-    outage, duplicate = await tickets.create(alice, title="outage"), await tickets.create(alice, title="dup")
-    assert await SlaClock.filter(ticket_id=duplicate.id, stopped_at=None).count() == 2
+    outage = await tickets.create(alice, title="outage")
+    duplicate = await tickets.create(alice, title="dup", impact=Level.HIGH, urgency=Level.HIGH)  # P1: 15 min
+    clock.advance(minutes=20)
+    for row in await SlaClock.filter(ticket_id=duplicate.id):  # what the scheduler does when the breach is due
+        engine.fire(row, clock.now)
+        await row.save()
     clock.advance(minutes=5)
     await links.merge(alice, duplicate.number, outage.number)
-    clocks = await SlaClock.filter(ticket_id=duplicate.id)
-    assert clocks and all(c.stopped_at == clock.now and c.next_event_at is None for c in clocks)
+    clocks = {c.metric: c for c in await SlaClock.filter(ticket_id=duplicate.id)}
+    assert all(c.stopped_at == clock.now and c.next_event_at is None for c in clocks.values())
+    assert (clocks["first_response"].state, clocks["resolution"].state) == (SlaState.BREACHED, SlaState.CANCELLED)
+    events = await SlaEvent.filter(ticket_id=duplicate.id, kind="cancelled")
+    assert sorted(e.metric for e in events) == ["first_response", "resolution"]
+    assert {e.detail for e in events} == {"merged into IT-1"}
     assert await SlaClock.filter(ticket_id=outage.id, stopped_at=None).count() == 2, "the target's clocks run on"
+    report = await sla_report(since=clock.now - timedelta(days=1), until=clock.now + timedelta(minutes=1), by="metric")
+    assert (report.total.met, report.total.breached) == (0, 1), "a merged duplicate's targets are not met"
 
 
 async def test_parent_and_children_with_history_on_both_and_no_cycles(orm: Settings) -> None:

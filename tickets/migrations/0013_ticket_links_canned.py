@@ -1,6 +1,6 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from tickets.models import ActivityKind
+from tickets.models import ActivityKind, SlaState
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
@@ -30,6 +30,11 @@ class Migration(migrations.Migration):
             model_name='Activity',
             name='kind',
             field=fields.CharEnumField(description='CREATED: created\nFIELD_CHANGED: field_changed\nCOMMENT: comment\nASSIGNED: assigned\nSTATUS_CHANGED: status_changed\nCALL: call\nSLA: sla\nLINK: link', enum_type=ActivityKind, max_length=16),
+        ),
+        ops.AlterField(
+            model_name='SlaClock',
+            name='state',
+            field=fields.CharEnumField(default=SlaState.RUNNING, description='RUNNING: running\nPAUSED: paused\nMET: met\nBREACHED: breached\nCANCELLED: cancelled', enum_type=SlaState, max_length=16),
         ),
         ops.AddField(
             model_name='Ticket',
