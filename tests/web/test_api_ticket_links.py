@@ -7,6 +7,8 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from tests.support.servers import Team
+from tickets.events import TicketUpdated
+from web.runtime import runtime_of
 
 V1 = "/api/v1"
 PROBLEM = "application/problem+json"
@@ -26,6 +28,8 @@ def problem(r: Any, status: int, kind: str) -> str:
 
 def test_merging_an_outages_duplicates_into_one_ticket(client: TestClient, team: Team) -> None:
     h = team.header(team.agent)
+    heard: list[TicketUpdated] = []  # what the live views hear (the bus feeds the event stream)
+    runtime_of(client.app).bus.subscribe(heard.append, TicketUpdated)
     outage = new_ticket(client, h, "Почта не работает у всех")
     dups = [new_ticket(client, h, title) for title in ("Не приходит почта", "อีเมลใช้ไม่ได้")]
     note = client.post(f"{V1}/tickets/{dups[0]['number']}/comments", headers=h, json={"body": "Бухгалтерия\nждёт"})
@@ -43,6 +47,13 @@ def test_merging_an_outages_duplicates_into_one_ticket(client: TestClient, team:
         assert merged["merged_into"]["number"] == outage["number"] and merged["allowed_transitions"] == []
         assert r.headers["etag"] == f'"{merged["version"]}"'
 
+    merges = [(e.number, e.changes) for e in heard if "merged_into" in e.changes or "merged_from" in e.changes]
+    assert merges == [
+        (dups[0]["number"], ("status", "merged_into")),
+        (outage["number"], ("merged_from",)),
+        (dups[1]["number"], ("status", "merged_into")),
+        (outage["number"], ("merged_from",)),
+    ]
     target = client.get(f"{V1}/tickets/{outage['number']}", headers=h).json()
     assert [t["number"] for t in target["merged"]] == [d["number"] for d in dups]
     assert all(t["status"] == "closed" for t in target["merged"])
