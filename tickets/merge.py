@@ -59,7 +59,7 @@ class TicketLinks:
     # -- reading -------------------------------------------------------------------------------------------
 
     async def relations(self, ticket: Ticket) -> Relations:
-        """The tickets related to ``ticket`` (merged ones by id, children by number)."""
+        """The tickets related to ``ticket`` (the merged ones and the children oldest first)."""
         ids = [i for i in (ticket.merged_into_id, ticket.parent_id) if i is not None]
         near = {t.id: t for t in await Ticket.filter(id__in=ids)} if ids else {}
         merged = await Ticket.filter(merged_into_id=ticket.id).order_by("id")
@@ -110,13 +110,13 @@ class TicketLinks:
         async with unit_of_work():
             await self._lock_tree()
             source, target = await self._lock_pair(source.id, target.id)
+            if source.merged_into_id == target.id:
+                return source  # done already: a retried request (its If-Match is that of before the merge)
             if if_version is not None and source.version != if_version:
                 raise StaleVersion(
                     f"ticket {source.number} has changed since you read it (your version {if_version}, "
                     f"now {source.version}); reload it and apply your change again"
                 )
-            if source.merged_into_id == target.id:
-                return source  # done already (a retry)
             await self._refuse_merge(source, target)
             moved_calls = await Call.filter(ticket_id=source.id).update(ticket_id=target.id)
             children = await Ticket.filter(parent_id=source.id)

@@ -101,7 +101,7 @@ async def test_a_merged_ticket_is_final(orm: Settings) -> None:
     with pytest.raises(InvalidField, match="no ticket IT-99"):
         await links.merge(alice, a.number, "IT-99")
     await links.merge(alice, b.number, a.number)
-    again = await links.merge(alice, b.number, a.number)  # a retried request
+    again = await links.merge(alice, b.number, a.number, if_version=b.version)  # a retried request
     assert again.version == (await Ticket.get(id=b.id)).version and await Activity.filter(ticket_id=b.id).count() == 3
     with pytest.raises(Conflict, match="IT-2 is merged into IT-1 already"):
         await links.merge(alice, b.number, c.number)
