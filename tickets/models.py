@@ -67,6 +67,7 @@ class ActivityKind(str, Enum):
     STATUS_CHANGED = "status_changed"
     CALL = "call"  #: a phone call was offered, answered, missed or linked to the ticket
     SLA = "sla"  #: an SLA target was warned about, breached or met late
+    LINK = "link"  #: a relation to another ticket: merged into or from it, its parent or a child, set or removed
 
 
 class CallState(str, Enum):
@@ -274,6 +275,17 @@ class Ticket(Model):
     first_response_at = fields.DatetimeField(null=True)
     resolved_at = fields.DatetimeField(null=True)
     closed_at = fields.DatetimeField(null=True)
+    #: the ticket this one was merged into (a duplicate): it is closed, and its calls and history live on there
+    merged_into: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
+        "tickets.Ticket", related_name="merged", null=True, on_delete=fields.SET_NULL
+    )
+    merged_into_id: int | None
+    merged_at = fields.DatetimeField(null=True)
+    #: the ticket this one is part of (an outage and the tickets it caused)
+    parent: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
+        "tickets.Ticket", related_name="children", null=True, on_delete=fields.SET_NULL
+    )
+    parent_id: int | None
 
     activities: fields.ReverseRelation[Activity]
 
@@ -285,7 +297,39 @@ class Ticket(Model):
             Index(fields=("assignee_id", "id"), name="ticket_assignee_id_idx"),
             Index(fields=("requester_id", "id"), name="ticket_requester_id_idx"),
             Index(fields=("updated_at", "id"), name="ticket_updated_id_idx"),
+            Index(fields=("merged_into_id",), name="ticket_merged_into_idx"),
+            Index(fields=("parent_id",), name="ticket_parent_idx"),
         ]
+
+
+class CannedResponse(Model):
+    """A reply an agent reuses: personal (owner set) or shared by the team (owner null).
+
+    The body may hold placeholders (ticket.number and the like in double braces), filled in from a ticket by
+    tickets/canned.py.
+    """
+
+    id = fields.IntField(primary_key=True)
+    title = fields.CharField(max_length=200)
+    body = fields.TextField()
+    owner: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
+        "tickets.Agent", related_name=False, null=True, on_delete=fields.CASCADE
+    )
+    owner_id: int | None
+    created_by: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
+        "tickets.Agent", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    created_by_id: int | None
+    updated_by: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
+        "tickets.Agent", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    updated_by_id: int | None
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "canned_response"
+        indexes = [Index(fields=("owner_id", "title"), name="canned_response_owner_idx")]
 
 
 class Activity(Model):
@@ -372,12 +416,13 @@ class Call(Model):
 
 
 class SlaState(str, Enum):
-    """Where an SLA clock stands: counting, stopped for a pause status, achieved in time, or missed."""
+    """Where an SLA clock stands: counting, stopped for a pause status, achieved in time, missed, or cancelled."""
 
     RUNNING = "running"
     PAUSED = "paused"
     MET = "met"
     BREACHED = "breached"
+    CANCELLED = "cancelled"  #: stopped unmet and not late: the ticket was merged into another, whose targets count
 
 
 class SlaClock(Model):

@@ -323,6 +323,8 @@ class TicketService:
         now = self.clock()
         async with unit_of_work():
             ticket = await self._locked(ref, if_version)
+            if ticket.merged_into_id is not None:
+                raise Conflict(f"ticket {ticket.number} was merged into another ticket; work on that one instead")
             current = TicketStatus(ticket.status)
             workflow.check(current, to)
             if to == TicketStatus.RESOLVED and is_blank(resolution):

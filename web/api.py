@@ -131,6 +131,9 @@ class Api:
     def post(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
         return self.operation("POST", path, **kw)
 
+    def put(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.operation("PUT", path, **kw)
+
     def patch(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
         return self.operation("PATCH", path, **kw)
 

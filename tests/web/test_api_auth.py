@@ -65,7 +65,10 @@ class World:
 
     def __init__(self, client: TestClient, team: Team) -> None:
         self.client = client
+        self.team = team
         self.admin = team.header(team.admin)
+        #: the role whose request the next sample is for (set by the role matrix)
+        self.role = "admin"
         self.counter = itertools.count(1)
         agents = client.get(f"{V1}/agents", headers=self.admin).json()["items"]
         self.ids = {a["login"]: a["id"] for a in agents}
@@ -88,6 +91,15 @@ class World:
     def login(self) -> str:
         return f"newbie{next(self.counter)}"
 
+    def canned(self) -> int:
+        """A personal canned response of the role the next request is for (only its owner may change it)."""
+        token = {"agent": self.team.agent, "supervisor": self.team.supervisor, "admin": self.team.admin}[self.role]
+        r = self.client.post(
+            f"{V1}/canned-responses", headers=bearer(token), json={"title": "Hi", "body": "Hello {{requester.name}}"}
+        )
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
+
 
 SAMPLES: dict[str, Callable[[World], Sample]] = {
     "GET /healthz": lambda w: Sample(),
@@ -103,6 +115,16 @@ SAMPLES: dict[str, Callable[[World], Sample]] = {
     f"POST {V1}/tickets/{{ref}}/assign": lambda w: Sample({"ref": w.ticket()}, {"assignee": "bob"}),
     f"POST {V1}/tickets/{{ref}}/transitions": lambda w: Sample({"ref": w.ticket()}, {"to": "open"}),
     f"GET {V1}/tickets/{{ref}}/activity": lambda w: Sample({"ref": w.ticket()}),
+    f"POST {V1}/tickets/{{ref}}/merge": lambda w: Sample({"ref": w.ticket()}, {"into": w.ticket()}),
+    f"PUT {V1}/tickets/{{ref}}/parent": lambda w: Sample({"ref": w.ticket()}, {"parent": w.ticket()}),
+    f"DELETE {V1}/tickets/{{ref}}/parent": lambda w: Sample({"ref": w.ticket()}),
+    f"GET {V1}/canned-responses": lambda w: Sample(),
+    f"POST {V1}/canned-responses": lambda w: Sample(body={"title": "Reboot", "body": "Перезагрузите компьютер"}),
+    f"PATCH {V1}/canned-responses/{{response_id}}": lambda w: Sample({"response_id": w.canned()}, {"title": "Hello"}),
+    f"DELETE {V1}/canned-responses/{{response_id}}": lambda w: Sample({"response_id": w.canned()}),
+    f"POST {V1}/canned-responses/{{response_id}}/render": lambda w: Sample(
+        {"response_id": w.canned()}, {"ticket": w.ticket()}
+    ),
     f"GET {V1}/tickets/{{ref}}/sla": lambda w: Sample({"ref": w.ticket()}),
     f"GET {V1}/sla/policies": lambda w: Sample(),
     f"GET {V1}/sla/at-risk": lambda w: Sample(query={"metric": "resolution"}),
@@ -229,6 +251,7 @@ def test_role_matrix(client: TestClient, team: Team) -> None:
     for key in sorted(OPERATIONS):
         op, needed = OPERATIONS[key], expected_role(key)
         for role, token in (("agent", team.agent), ("supervisor", team.supervisor), ("admin", team.admin)):
+            world.role = role
             sample = SAMPLES[key](world)
             r = call(client, key, sample, bearer(token))
             allowed = needed is None or RANK[role] >= RANK[needed]

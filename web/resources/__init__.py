@@ -8,12 +8,27 @@ from web.api import Api
 
 def apis() -> list[Api]:
     """Every resource's operations (the OpenAPI document and the app's routes are made of them)."""
-    from web.resources import agents, calls, directory, notify, pbx, people, queues, service, sla, tickets
+    from web.resources import (
+        agents,
+        calls,
+        canned,
+        directory,
+        notify,
+        pbx,
+        people,
+        queues,
+        service,
+        sla,
+        ticket_links,
+        tickets,
+    )
 
     return [
         service.root,
         service.api,
         tickets.api,
+        ticket_links.api,
+        canned.api,
         calls.api,
         pbx.api,
         directory.api,

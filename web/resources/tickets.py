@@ -11,7 +11,7 @@ from tickets.priority import PRIORITIES
 from web.api import Api, Call, Reply
 from web.http import cursor
 from web.http.problems import ApiError
-from web.resources.render import activity_out, call_out, ticket_out
+from web.resources.render import activity_out, call_out, ticket_link, ticket_out
 from web.resources.sla import ticket_clocks
 from web.schemas.common import PageQuery
 from web.schemas.tickets import (
@@ -125,12 +125,23 @@ async def list_tickets(call: Call) -> TicketPage:
     etag=True,
 )
 async def get_ticket(call: Call) -> Reply:
-    ticket = await call.runtime.tickets.get(call.path("ref"))
+    return await detail_reply(call, await call.runtime.tickets.get(call.path("ref")))
+
+
+async def detail_reply(call: Call, ticket: Ticket) -> Reply:
+    """The ticket with its calls, SLA clocks and related tickets, and its ETag."""
     reply = await _reply(call, ticket)
     calls = await CallRow.filter(ticket_id=ticket.id).order_by("id").prefetch_related("agent")
+    related = await call.runtime.links.relations(ticket)
     assert reply.body is not None
     reply.body = TicketDetail(
-        **dict(reply.body), calls=[call_out(c) for c in calls], sla=await ticket_clocks(call, ticket.id)
+        **dict(reply.body),
+        calls=[call_out(c) for c in calls],
+        sla=await ticket_clocks(call, ticket.id),
+        merged_into=ticket_link(related.merged_into) if related.merged_into else None,
+        merged=[ticket_link(t) for t in related.merged],
+        parent=ticket_link(related.parent) if related.parent else None,
+        children=[ticket_link(t) for t in related.children],
     )
     return reply
 
@@ -218,7 +229,7 @@ async def transition_ticket(call: Call) -> Reply:
 
 @api.get(
     "/tickets/{ref}/activity",
-    summary="The history of a ticket, oldest first",
+    summary="The history of a ticket with that of the tickets merged into it, oldest first",
     role=Role.AGENT,
     query=PageQuery,
     response=ActivityPage,
@@ -227,6 +238,9 @@ async def transition_ticket(call: Call) -> Reply:
 async def ticket_activity(call: Call) -> ActivityPage:
     q: PageQuery = call.query
     ticket = await call.runtime.tickets.get(call.path("ref"))
-    entries = await call.runtime.tickets.history(ticket.id, after=HISTORY_PAGES.after(q.cursor), limit=q.limit + 1)
+    entries = await call.runtime.links.history(ticket.id, after=HISTORY_PAGES.after(q.cursor), limit=q.limit + 1)
     entries, next_cursor = HISTORY_PAGES.page(entries, q.limit)
-    return ActivityPage(items=[activity_out(e) for e in entries], next=next_cursor)
+    merged = (
+        await call.runtime.links.merged_into_this(ticket.id) if any(e.ticket_id != ticket.id for e in entries) else {}
+    )
+    return ActivityPage(items=[activity_out(e, on=merged.get(e.ticket_id)) for e in entries], next=next_cursor)

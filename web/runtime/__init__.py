@@ -20,7 +20,9 @@ from starlette.requests import HTTPConnection
 from tickets.agent_service import AgentService
 from tickets.calls.callers import PeopleByPhone
 from tickets.calls.intake import CallIntake, IntakeSettings
+from tickets.canned import CannedResponses
 from tickets.events import EventBus
+from tickets.merge import TicketLinks
 from tickets.models import Level
 from tickets.person_service import PersonService
 from tickets.priority import PriorityMatrix
@@ -55,6 +57,9 @@ class Runtime:
     settings: Settings
     bus: EventBus
     tickets: TicketService
+    #: merging duplicates, parent and child tickets
+    links: TicketLinks
+    canned: CannedResponses
     agents: AgentService
     people: PersonService
     intake: CallIntake
@@ -160,6 +165,8 @@ def build_runtime(settings: Settings) -> Runtime:
         settings=settings,
         bus=bus,
         tickets=tickets,
+        links=TicketLinks(sla=sla, publish=bus.publish),
+        canned=CannedResponses(),
         agents=agents,
         people=PersonService(region=numbers.region),
         intake=intake,

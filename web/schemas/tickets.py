@@ -121,11 +121,36 @@ class TicketOut(BaseModel):
     closed_at: datetime | None
 
 
-class TicketDetail(TicketOut):
-    """A ticket with its calls and SLA clocks."""
+class TicketLink(BaseModel):
+    """Another ticket, as a related ticket is shown."""
 
-    calls: list[CallOut]
+    id: int
+    number: str = Field(examples=["IT-12"])
+    title: str
+    status: TicketStatus
+
+
+class TicketDetail(TicketOut):
+    """A ticket with its calls, SLA clocks and related tickets."""
+
+    calls: list[CallOut] = Field(description="Its calls, with those of the tickets merged into it")
     sla: list[SlaClockOut] = Field(default_factory=list, description="One clock per SLA target of the ticket")
+    merged_into: TicketLink | None = Field(None, description="The ticket this one was merged into (it is closed)")
+    merged: list[TicketLink] = Field(default_factory=list, description="The tickets merged into this one")
+    parent: TicketLink | None = None
+    children: list[TicketLink] = Field(default_factory=list)
+
+
+#: A ticket named in a body: its number (IT-12, any case) or id.
+TicketRef = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9-]{1,32}$", examples=["IT-12"])]
+
+
+class Merge(Input):
+    into: TicketRef = Field(description="The ticket to merge this one into (number or id).")
+
+
+class SetParent(Input):
+    parent: TicketRef = Field(description="The parent ticket (number or id).")
 
 
 class TicketPage(BaseModel):
@@ -135,7 +160,7 @@ class TicketPage(BaseModel):
 
 class ActivityOut(BaseModel):
     id: int
-    kind: Literal["created", "field_changed", "comment", "assigned", "status_changed", "call", "sla"]
+    kind: Literal["created", "field_changed", "comment", "assigned", "status_changed", "call", "sla", "link"]
     field: str | None
     old: str | None
     new: str | None
@@ -143,6 +168,9 @@ class ActivityOut(BaseModel):
     public: bool
     actor: str = Field(description="Login of the agent, or the system part (e.g. pbx:main) that made the change.")
     created_at: datetime
+    ticket: str | None = Field(
+        None, description="The ticket the entry was written on, when it is a ticket merged into the one asked about."
+    )
 
 
 class CommentOut(ActivityOut):
