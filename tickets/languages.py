@@ -52,7 +52,7 @@ def time_zone_problem(value: object) -> str | None:
 @cache
 def _zones() -> frozenset[str]:
     """The IANA names zoneinfo can load here (not ``localtime`` or a file path)."""
-    return frozenset(available_timezones())
+    return frozenset(available_timezones()) - {"localtime", "posixrules", "Factory"}
 
 
 def _shown(value: object) -> str:

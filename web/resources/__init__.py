@@ -8,7 +8,7 @@ from web.api import Api
 
 def apis() -> list[Api]:
     """Every resource's operations (the OpenAPI document and the app's routes are made of them)."""
-    from web.resources import agents, calls, directory, notify, pbx, people, queues, service, sla, tickets
+    from web.resources import agents, calls, directory, me, notify, pbx, people, queues, service, sla, tickets
 
     return [
         service.root,
@@ -19,6 +19,7 @@ def apis() -> list[Api]:
         directory.api,
         people.api,
         agents.api,
+        me.api,
         sla.api,
         notify.api,
         queues.api,
