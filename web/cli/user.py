@@ -22,8 +22,8 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         "add",
         parents=[common],
         help="add an agent and print their API token",
-        description="Add an agent and print a new API token (shown only once). On a terminal it asks for a "
-        "console password (empty: none); off a terminal it sets one only with --password (stdin) or "
+        description="Add an agent and print a new API token (shown only once). At a terminal it asks for a "
+        "console password (empty: none); in a script it sets one only with --password (stdin) or "
         "--password-file.",
     )
     add.add_argument("login", help="login name: lowercase letters, digits, '.', '_' or '-'")
@@ -130,10 +130,11 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
 
         raise CommandFailed("; ".join(f"{e['field']}: {e['detail']}" for e in field_errors(exc))) from None
 
-    # asked for on a terminal unless told otherwise; never a prompt a script would hang on
+    # asked for when a person is at a terminal (stdin and stderr, where messages go, both one), unless told not to:
+    # never a prompt that a script, or a test capturing the output, would hang on
     if args.password or args.password_file is not None:
         password = read_password(args.password_file)
-    elif sys.stdin.isatty() and not args.no_password:
+    elif sys.stdin.isatty() and sys.stderr.isatty() and not args.no_password:
         password = read_password(allow_empty=True)
     else:
         password = None
