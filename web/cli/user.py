@@ -159,7 +159,7 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
         return secret
 
     secret = with_runtime(settings, add, prepare=True)
-    if password is None:  # on stderr too: stdout is the token alone, for TOKEN=$(helpline user add ...)
+    if password is None:  # on stderr like the line below: stdout is the token alone, for TOKEN=$(helpline user add)
         print(
             f"{data.login} has no console password yet (API tokens only); set one with: "
             f"helpline user password {data.login}",
