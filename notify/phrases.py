@@ -1,4 +1,5 @@
-"""The words of the alert messages in English, Russian and Thai (``[[notify.people]] language``).
+"""The words of the alert messages, and of the answers to on-call people's replies, in English, Russian and Thai
+(``[[notify.people]] language``).
 
 Only our own words are here; the ticket's title, number and caller are shown as they are (made harmless by
 :mod:`notify.text`). The SMS phrases are short: a Cyrillic or Thai SMS is UCS-2, 70 characters a segment.
@@ -35,6 +36,12 @@ class Phrases:
     resolved_inline: str
     acknowledge: str
     open: str
+    #: Answers to an on-call person's SMS reply, and the Slack refusal they may get.
+    reply_how: str
+    reply_none: str
+    reply_already: str
+    reply_done: str
+    refused_not_on_call: str
     #: Thai runs words together but sets Latin words (SLA, a metric name) apart with a space.
     space_around_latin: bool = field(default=False)
 
@@ -57,6 +64,12 @@ EN = Phrases(
     resolved_inline="resolved",
     acknowledge="Acknowledge",
     open="Open",
+    reply_how="helpline: reply with the ticket number (e.g. 1042) or ACK ALL to acknowledge.",
+    reply_none="helpline: no open alert for {code} was sent to you; nothing was changed.",
+    reply_already="helpline: already acknowledged; nothing was changed.",
+    reply_done="helpline: acknowledged {tickets}. Thank you, {name}.",
+    refused_not_on_call="helpline: only whoever is on call now, or was paged for this alert, can acknowledge it; "
+    "nothing was changed.",
 )
 
 RU = Phrases(  # the metric in the genitive: «срок решения»
@@ -82,6 +95,12 @@ RU = Phrases(  # the metric in the genitive: «срок решения»
     resolved_inline="решено",
     acknowledge="Подтвердить",
     open="Открыть",
+    reply_how="helpline: чтобы подтвердить, ответьте номером заявки (например, 1042) или ACK ALL.",
+    reply_none="helpline: открытых оповещений по {code} вам не отправлялось; ничего не изменено.",
+    reply_already="helpline: уже подтверждено; ничего не изменено.",
+    reply_done="helpline: подтверждено: {tickets}. Спасибо, {name}!",
+    refused_not_on_call="helpline: подтвердить оповещение может только тот, кто сейчас дежурит или получил его; "
+    "ничего не изменено.",
 )
 
 TH = Phrases(
@@ -107,6 +126,11 @@ TH = Phrases(
     resolved_inline="แก้ไขแล้ว",
     acknowledge="รับทราบ",
     open="เปิดดู",
+    reply_how="helpline: ตอบด้วยหมายเลขทิกเก็ต (เช่น 1042) หรือ ACK ALL เพื่อรับทราบ",
+    reply_none="helpline: ไม่มีการแจ้งเตือนที่ยังเปิดอยู่ของ {code} ที่ส่งถึงคุณ ไม่มีการเปลี่ยนแปลง",
+    reply_already="helpline: มีผู้รับทราบไปแล้ว ไม่มีการเปลี่ยนแปลง",
+    reply_done="helpline: รับทราบ {tickets} แล้ว ขอบคุณ {name}",
+    refused_not_on_call="helpline: เฉพาะผู้ที่อยู่เวรตอนนี้หรือผู้ที่ได้รับการแจ้งเตือนนี้เท่านั้นที่รับทราบได้ ไม่มีการเปลี่ยนแปลง",
     space_around_latin=True,
 )
 

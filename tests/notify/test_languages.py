@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
+from notify.inbound import sms_reply
 from tests.support.notify import IVAN, MARIA, OLGA, T0, World, build_world
 from tests.support.notify_fakes import FakeSlack, FakeTwilio
 from tickets.events import SlaBreached
@@ -66,3 +67,25 @@ async def test_the_slack_message_rewritten_after_an_ack_stays_in_russian(multili
     assert dm["blocks"][1]["elements"][0]["text"] == "Подтверждено: ivan"
     channel = next(u for u in w.fake_slack.updates if u["channel"] == "C0ITONCALL")
     assert channel["text"].endswith("(acknowledged by ivan)")
+
+
+async def test_the_answers_to_sms_replies_are_in_the_senders_language(multilingual: World) -> None:
+    w = multilingual
+    ticket = await w.p1(TITLE)
+    code = ticket.number.split("-")[1]
+    await w.alerts.on_due(SlaBreached(ticket.id, ticket.number, "resolution", T0, "p1"))
+    await w.dispatcher.run_due()
+    assert (await sms_reply(w.alerts, IVAN, "ok")).text == (
+        "helpline: чтобы подтвердить, ответьте номером заявки (например, 1042) или ACK ALL."
+    )
+    assert (await sms_reply(w.alerts, IVAN, "999")).text == (
+        "helpline: открытых оповещений по 999 вам не отправлялось; ничего не изменено."
+    )
+    done = await sms_reply(w.alerts, IVAN, code)
+    assert done.acknowledged and done.text == f"helpline: подтверждено: {ticket.number}. Спасибо, Иван Петров!"
+    assert (await sms_reply(w.alerts, MARIA, "ok")).text == (
+        "helpline: ตอบด้วยหมายเลขทิกเก็ต (เช่น 1042) หรือ ACK ALL เพื่อรับทราบ"
+    )
+    assert (await sms_reply(w.alerts, OLGA, "ok")).text.startswith("helpline: reply with the ticket number")
+    stranger = await sms_reply(w.alerts, "+15550009999", code)
+    assert not stranger.known_sender and "not on the on-call list" in stranger.text, "nobody's language: English"
