@@ -122,6 +122,10 @@ class Agent(Model):
     updated_at = fields.DatetimeField()
     #: argon2id hash of the console password (None: the agent cannot log in to the console, only use tokens)
     password_hash = fields.CharField(max_length=255, null=True)
+    #: Console language chosen by the agent (en, ru or th, None: from the browser)
+    language = fields.CharField(max_length=8, null=True)
+    #: IANA time zone chosen by the agent (None: that of the business calendar, else UTC)
+    time_zone = fields.CharField(max_length=64, null=True)
 
     tokens: fields.ReverseRelation[ApiToken]
 

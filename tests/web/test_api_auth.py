@@ -105,6 +105,7 @@ SAMPLES: dict[str, Callable[[World], Sample]] = {
     "GET /healthz": lambda w: Sample(),
     "GET /readyz": lambda w: Sample(),
     f"GET {V1}/me": lambda w: Sample(),
+    f"PATCH {V1}/me": lambda w: Sample(body={"language": "th", "time_zone": "Asia/Bangkok"}),
     f"GET {V1}/status": lambda w: Sample(),
     f"GET {V1}/openapi.json": lambda w: Sample(),
     f"POST {V1}/tickets": lambda w: Sample(body={"title": "Outlook crashes on start"}),

@@ -164,7 +164,9 @@ def test_agent_creation_returns_a_working_token_once(client: TestClient, team: T
     assert token.startswith("hl_")
     assert (carol["login"], carol["role"], carol["extension"], carol["active"]) == ("carol", "supervisor", "205", True)
     me = client.get(f"{V1}/me", headers=bearer(token))
-    assert me.status_code == 200 and me.json() == client.get(f"{V1}/agents/{carol['id']}", headers=admin).json()
+    mine = me.json()
+    assert (mine.pop("language"), mine.pop("time_zone")) == ("en", "UTC"), "/me adds the agent's preferences"
+    assert me.status_code == 200 and mine == client.get(f"{V1}/agents/{carol['id']}", headers=admin).json()
     assert client.get(f"{V1}/agents/{carol['id']}", headers=admin).json() == carol  # no token any more
     defaults = client.post(f"{V1}/agents", headers=admin, json={"login": "dan", "display_name": "Dan"}).json()
     assert (defaults["role"], defaults["extension"], defaults["email"]) == ("agent", None, None)

@@ -84,7 +84,9 @@ async function boot() {
       $("login-password").value = "";
       await start(session);
     } catch (error) {
-      $("login-error").textContent = error.status === 429 ? error.message : "Wrong login or password.";
+      // too many attempts, or an account without a password yet: the server's words say what to do
+      const told = error.status === 429 || error.problem.type === "urn:helpline:problem:no-password";
+      $("login-error").textContent = told ? error.message : "Wrong login or password.";
     }
   });
   $("logout").addEventListener("click", async () => {
