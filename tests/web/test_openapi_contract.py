@@ -124,6 +124,7 @@ def _seed(server: Server, settings: Settings) -> tuple[Admin, dict[str, list[str
         "tokens": [a[1] for a in agents.values()],
         "people": [],
         "tickets": [],
+        "aliases": [],
     }
     with httpx.Client(
         base_url=server.base_url + V1, headers={"Authorization": f"Bearer {admin_token}"}, timeout=10
@@ -146,6 +147,8 @@ def _seed(server: Server, settings: Settings) -> tuple[Admin, dict[str, list[str
             {"name": "Zoë Ångström", "vip": True},
         ):
             known["people"].append(post("/people", person)["id"])
+        for number in ("+66 2 123 4567", "+7 495 123-45-67"):  # local aliases ("this number is ...")
+            known["aliases"].append(post(f"/people/{known['people'][0]}/aliases", {"number": number})["id"])
         new = post(
             "/tickets",
             {
@@ -186,7 +189,13 @@ def _schema(server: Server, admin: Admin, known: dict[str, list[str | int]]) -> 
     response = httpx.get(f"{server.base_url}{V1}/openapi.json", headers={"Authorization": f"Bearer {admin.token}"})
     assert response.status_code == 200, response.text
     # Half of the path values are existing objects, so that operations get past their 404 more often.
-    existing = {"path.ref": "tickets", "path.person_id": "people", "path.agent_id": "agents", "path.token_id": "tokens"}
+    existing = {
+        "path.ref": "tickets",
+        "path.person_id": "people",
+        "path.agent_id": "agents",
+        "path.token_id": "tokens",
+        "path.alias_id": "aliases",
+    }
     config = schemathesis.Config.from_dict(
         {
             "seed": SEED,

@@ -18,6 +18,7 @@ from typing import Any
 from starlette.requests import HTTPConnection
 
 from tickets.agent_service import AgentService
+from tickets.calls.aliases import AliasService
 from tickets.calls.callers import PeopleByPhone
 from tickets.calls.intake import CallIntake, IntakeSettings
 from tickets.events import EventBus
@@ -57,6 +58,8 @@ class Runtime:
     tickets: TicketService
     agents: AgentService
     people: PersonService
+    #: Local aliases ("this number is ..."), read with the site's number policy.
+    aliases: AliasService
     intake: CallIntake
     sla: SlaEngine
     scheduler: SlaScheduler
@@ -162,6 +165,7 @@ def build_runtime(settings: Settings) -> Runtime:
         tickets=tickets,
         agents=agents,
         people=PersonService(region=numbers.region),
+        aliases=AliasService(numbers),
         intake=intake,
         sla=sla,
         scheduler=scheduler,
