@@ -10,7 +10,8 @@ the first. Each change is logged with who made it.
 from __future__ import annotations
 
 import logging
-from typing import cast
+import time
+from typing import Protocol, cast
 
 from tortoise.exceptions import IntegrityError
 
@@ -23,6 +24,21 @@ from tickets.models import CallerAlias, Person
 log = logging.getLogger(__name__)
 ATTRIBUTE = "alias"  #: CallerMatch.attribute of an answer that came from an alias
 MAX_PER_PERSON = 50
+MAX_CACHED = 100_000  #: aliases kept in memory; with more, each lookup asks the table
+
+
+class AliasSource(Protocol):
+    """Who a number is a local alias of (:class:`AliasService`, or :func:`aliased_person` itself)."""
+
+    async def person_of(self, key: str | None) -> int | None: ...
+
+
+class _Table:
+    async def person_of(self, key: str | None) -> int | None:
+        return await aliased_person(key)
+
+
+TABLE: AliasSource = _Table()  #: asks the table on every lookup (what a lookup without a service uses)
 
 
 async def aliased_person(key: str | None) -> int | None:
@@ -41,11 +57,36 @@ async def alias_of(key: str | None) -> CallerAlias | None:
 
 
 class AliasService:
-    """Adds and removes the local aliases of people; numbers are read with the site's :class:`NumberPolicy`."""
+    """Adds and removes the local aliases of people; numbers are read with the site's :class:`NumberPolicy`.
 
-    def __init__(self, policy: NumberPolicy, clock: Clock = utcnow) -> None:
+    It also answers the lookups (:meth:`person_of`) from memory: the aliases of enabled people, read again
+    ``ttl`` seconds after the last read (so another instance's change is seen within ``ttl``, as its syncs are) and
+    at once after a change made here or a sync (:meth:`invalidate`).
+    """
+
+    def __init__(self, policy: NumberPolicy, clock: Clock = utcnow, *, ttl: float = 5.0) -> None:
         self.policy = policy
         self.clock = clock
+        self.ttl = ttl
+        self._cache: tuple[float, dict[str, int]] | None = None
+
+    def invalidate(self) -> None:
+        """Read the aliases again at the next lookup."""
+        self._cache = None
+
+    async def person_of(self, key: str | None) -> int | None:
+        """The (enabled) person ``key`` is a local alias of, or None."""
+        if key is None:
+            return None
+        now = time.monotonic()
+        if self._cache is None or now - self._cache[0] > self.ttl:
+            rows = await (
+                CallerAlias.filter(person__disabled=False).limit(MAX_CACHED + 1).values_list("key", "person_id")
+            )
+            if len(rows) > MAX_CACHED:
+                return await aliased_person(key)
+            self._cache = (now, {str(k): int(p) for k, p in rows})
+        return self._cache[1].get(key)
 
     async def of_person(self, person_id: int) -> list[CallerAlias]:
         return await CallerAlias.filter(person_id=person_id).order_by("id").limit(MAX_PER_PERSON)
@@ -88,6 +129,7 @@ class AliasService:
             if existing is None:
                 raise
             return existing, False
+        self.invalidate()
         log.info("alias: %s linked %s to person #%d (%s)", actor.label, alias.number, person_id, person.name)
         return alias, True
 
@@ -97,6 +139,7 @@ class AliasService:
         if alias is None:
             raise NotFound(f"person {person_id} has no alias {alias_id}")
         await CallerAlias.filter(id=alias.id).delete()
+        self.invalidate()
         log.info(
             "alias: %s removed %s from person #%d (made by %s)",
             actor.label,

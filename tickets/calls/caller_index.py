@@ -28,6 +28,7 @@ from typing import Protocol, cast
 import phonenumbers
 
 from directory import CallerNumber, DirectoryError, DirectoryPerson, NumberPolicy
+from tickets.calls.aliases import TABLE, AliasService, AliasSource
 from tickets.calls.callers import CallerMatch, MatchStatus, alias_match
 from tickets.clock import Clock, utcnow
 from tickets.models import CallerIndexEntry, DirectorySyncRun, DirectoryUsnState, Person
@@ -183,8 +184,10 @@ class DirectoryCallerLookup:
         state_ttl: float = 5.0,
         live: LiveFallback | None = None,
         memory_index: bool = False,
+        aliases: AliasSource = TABLE,
     ) -> None:
         self.policy = policy
+        self.aliases = aliases
         self.state_ttl = state_ttl
         self.live = live
         self.memory_index = memory_index
@@ -197,8 +200,11 @@ class DirectoryCallerLookup:
         self._state = None
 
     async def refresh(self) -> None:
-        """After a sync: read the sync state again and, with ``memory_index``, load the index into memory now."""
+        """After a sync: read the sync state (and the aliases: people may be disabled) again and, with
+        ``memory_index``, load the index into memory now."""
         self._state = None
+        if isinstance(self.aliases, AliasService):
+            self.aliases.invalidate()
         state = await self.state()
         if self.memory_index and state.last_ok is not None and (self._memory or (None,))[0] != state.last_ok.id:
             await self.close()
@@ -259,7 +265,9 @@ class DirectoryCallerLookup:
         state = await self.state()
         if key is None:
             return CallerMatch(MatchStatus.NONE, stale=state.stale)
-        alias = await alias_match(key)  # an agent's "this number is ...": before (and whatever) the directory says
+        alias = await alias_match(
+            key, self.aliases
+        )  # an agent's "this number is ...": before (and whatever) the directory says
         if alias is not None:
             return alias
         if not state.synced:

@@ -12,7 +12,7 @@ from typing import Protocol, cast
 
 from directory import CallerNumber
 from tickets.calls.aliases import ATTRIBUTE as ALIAS
-from tickets.calls.aliases import aliased_person
+from tickets.calls.aliases import TABLE, AliasSource
 from tickets.models import Person
 
 
@@ -35,9 +35,9 @@ class CallerMatch:
     attribute: str | None = None
 
 
-async def alias_match(key: str | None) -> CallerMatch | None:
+async def alias_match(key: str | None, aliases: AliasSource = TABLE) -> CallerMatch | None:
     """The answer of a local alias for ``key``, which every lookup gives before any other; None: there is none."""
-    person_id = await aliased_person(key)
+    person_id = await aliases.person_of(key)
     return None if person_id is None else CallerMatch(MatchStatus.UNIQUE, person_id=person_id, attribute=ALIAS)
 
 
@@ -50,10 +50,13 @@ class CallerLookup(Protocol):
 class PeopleByPhone:
     """Matches the normalised number against the local aliases, then the ``phone`` of known People."""
 
+    def __init__(self, aliases: AliasSource = TABLE) -> None:
+        self.aliases = aliases
+
     async def lookup(self, number: CallerNumber) -> CallerMatch:
         if number.key is None:
             return CallerMatch(MatchStatus.NONE)
-        alias = await alias_match(number.key)
+        alias = await alias_match(number.key, self.aliases)
         if alias is not None:
             return alias
         ids = cast(

@@ -136,11 +136,12 @@ def build_runtime(settings: Settings) -> Runtime:
         publish=bus.publish,
     )
     metrics = Metrics()  # per runtime: several apps in one process (tests) do not clash
-    directory = DirectoryService(settings.directory, tickets) if settings.directory.enabled else None
     numbers = settings.directory.number_policy()
+    aliases = AliasService(numbers)  # local aliases: every caller lookup answers them first
+    directory = DirectoryService(settings.directory, tickets, aliases) if settings.directory.enabled else None
     intake = CallIntake(
         tickets,
-        lookup=metrics.counting(directory.lookup if directory else PeopleByPhone()),
+        lookup=metrics.counting(directory.lookup if directory else PeopleByPhone(aliases)),
         settings=IntakeSettings(repeat_window=t.repeat_call_window, numbers=numbers),
     )
     alerting = NotifyRuntime(settings, tickets, sla.book.calendars) if settings.notify.enabled else None
@@ -165,7 +166,7 @@ def build_runtime(settings: Settings) -> Runtime:
         tickets=tickets,
         agents=agents,
         people=PersonService(region=numbers.region),
-        aliases=AliasService(numbers),
+        aliases=aliases,
         intake=intake,
         sla=sla,
         scheduler=scheduler,
