@@ -43,6 +43,9 @@ async def test_an_alias_outlives_every_sync_and_the_lookup_says_who_made_it(
     lookup = helpline("directory", "lookup", "95551230009", env=env, cwd=tmp_path)
     assert lookup.returncode == 0, lookup.stderr
     assert "match: unique (from a local alias made by alice on " in lookup.stdout, lookup.stdout
-    assert "Front desk tablet (Ресепшн)" in lookup.stdout and "Иван Петров" not in lookup.stdout
+    assert "Front desk tablet (Ресепшн)" in lookup.stdout
+    assert (
+        "(the directory has this number for #" in lookup.stdout and "Иван Петров, in telephoneNumber" in lookup.stdout
+    )
     other = helpline("directory", "lookup", "4009", env=env, cwd=tmp_path)  # his extension is still his
     assert "Иван Петров" in other.stdout and "ipPhone" in other.stdout and "alias" not in other.stdout

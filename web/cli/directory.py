@@ -93,19 +93,26 @@ def _directory_lookup(args: argparse.Namespace, settings: Settings) -> int:
     from tickets.calls.aliases import alias_of
     from tickets.calls.caller_index import sync_state
     from tickets.calls.callers import MatchStatus
-    from tickets.models import CallerAlias, Person
+    from tickets.models import CallerAlias, CallerIndexEntry, Person
 
     policy = settings.directory.number_policy()
     number = policy.parse(args.number)
 
-    async def run(runtime: Runtime) -> tuple[Any, list[Person], Any, CallerAlias | None]:
+    async def run(runtime: Runtime) -> tuple[Any, list[Person], Any, CallerAlias | None, list[tuple[str, str]]]:
         match = await runtime.intake.lookup.lookup(number)  # as the intake asks (live_fallback too)
         ids = [match.person_id] if match.person_id else list(match.candidates)
         people = await Person.filter(id__in=ids).order_by("id") if ids else []
         alias = await alias_of(number.key) if match.attribute == ALIAS else None
-        return match, list(people), await sync_state(), alias
+        hidden: list[tuple[str, str]] = []  # whom the directory gives the aliased number to: not silently
+        if alias is not None:
+            rows = await CallerIndexEntry.filter(key=alias.key, person__disabled=False).limit(10)
+            for row in rows:
+                if row.person_id != alias.person_id:
+                    owner = await Person.get(id=row.person_id)
+                    hidden.append((f"#{owner.id} {owner.name}", row.attribute))
+        return match, list(people), await sync_state(), alias, hidden
 
-    match, people, state, alias = with_runtime(settings, run)
+    match, people, state, alias, hidden = with_runtime(settings, run)
     if number.e164:
         print(
             f"{args.number!r} is the public number {number.e164}"
@@ -139,6 +146,8 @@ def _directory_lookup(args: argparse.Namespace, settings: Settings) -> int:
             + (f", {detail}" if detail else "")
             + (f" [{', '.join(flags)}]" if flags else "")
         )
+    for who, attribute in hidden:
+        print(f"  (the directory has this number for {who}, in {attribute}: the alias answers instead)")
     if match.status is MatchStatus.UNAVAILABLE:
         print("the directory has never been synced: run helpline directory sync")
         return 1
