@@ -173,9 +173,34 @@ class Person(Model):
     disabled = fields.BooleanField(default=False)
     # when the directory sync last saw this person
     synced_at = fields.DatetimeField(null=True)
+    # the office (AD physicalDeliveryOfficeName) and country (AD c, ISO 3166 two letters), set by the directory sync
+    office = fields.CharField(max_length=128, null=True)
+    country = fields.CharField(max_length=2, null=True)
 
     class Meta:
         table = "person"
+
+
+class CallerAlias(Model):
+    """A number an agent linked to a person: every caller lookup answers it first, no directory sync changes it."""
+
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=64, unique=True)  # E.164 or ext:NNN, as caller numbers are compared
+    number = fields.CharField(max_length=64)  # E.164, or the extension
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "tickets.Person", related_name=False, on_delete=fields.CASCADE
+    )
+    person_id: int
+    created_by: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
+        "tickets.Agent", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    created_by_id: int | None
+    created_by_label = fields.CharField(max_length=64)  # the login, kept when the agent is gone
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "caller_alias"
+        indexes = [Index(fields=("person_id",), name="caller_alias_person_idx")]
 
 
 class CallerIndexEntry(Model):

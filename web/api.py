@@ -31,6 +31,7 @@ Handler = Callable[["Call"], Awaitable["BaseModel | Reply | Response | None"]]
 #: What If-Match accepts (also its pattern in the OpenAPI document): ``*``, ``"3"``, ``W/"3"`` or ``3``.
 IF_MATCH_PATTERN = r'^(\*|(W/)?"[0-9]{1,9}"|[0-9]{1,9})$'
 IF_MATCH = re.compile(IF_MATCH_PATTERN)
+JSON_WHITESPACE = b" \t\r\n"  #: RFC 8259's whitespace (bytes.strip() would also drop \x0b and \x0c)
 
 
 @dataclass
@@ -237,7 +238,7 @@ def _parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
 
 async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
     raw = await request.body()
-    if raw.strip():
+    if raw.strip(JSON_WHITESPACE):  # only JSON's own: a lone vertical tab or form feed is a body, and not JSON
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if ctype != "application/json" and not (ctype.startswith("application/") and ctype.endswith("+json")):
             raise ApiError(415, "unsupported-media-type", "send the body as JSON with Content-Type: application/json")

@@ -83,6 +83,16 @@ class World:
         assert r.status_code == 201, r.text
         return int(r.json()["id"])
 
+    def alias(self) -> dict[str, int]:
+        """A person with a local alias: the path parameters of the alias."""
+        person = self.person()
+        r = self.client.post(f"{V1}/people/{person}/aliases", headers=self.admin, json={"number": self.number()})
+        assert r.status_code == 201, r.text
+        return {"person_id": person, "alias_id": int(r.json()["id"])}
+
+    def number(self) -> str:
+        return f"+1 555 700 {next(self.counter):04d}"
+
     def token(self, login: str) -> int:
         r = self.client.post(f"{V1}/agents/{self.ids[login]}/tokens", headers=self.admin, json={"name": "spare"})
         assert r.status_code == 201, r.text
@@ -158,6 +168,9 @@ SAMPLES: dict[str, Callable[[World], Sample]] = {
     f"GET {V1}/people": lambda w: Sample(query={"q": "person"}),
     f"GET {V1}/people/{{person_id}}": lambda w: Sample({"person_id": w.person()}),
     f"PATCH {V1}/people/{{person_id}}": lambda w: Sample({"person_id": w.person()}, {"vip": True}),
+    f"GET {V1}/people/{{person_id}}/summary": lambda w: Sample({"person_id": w.person()}),
+    f"POST {V1}/people/{{person_id}}/aliases": lambda w: Sample({"person_id": w.person()}, {"number": w.number()}),
+    f"DELETE {V1}/people/{{person_id}}/aliases/{{alias_id}}": lambda w: Sample(w.alias()),
     f"POST {V1}/agents": lambda w: Sample(body={"login": w.login(), "display_name": "New Agent"}),
     f"GET {V1}/agents": lambda w: Sample(query={"active": "true"}),
     f"GET {V1}/agents/{{agent_id}}": lambda w: Sample({"agent_id": w.ids["bob"]}),

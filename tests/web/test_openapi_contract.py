@@ -125,6 +125,7 @@ def _seed(server: Server, settings: Settings) -> tuple[Admin, dict[str, list[str
         "people": [],
         "tickets": [],
         "canned": [],
+        "aliases": [],
     }
     with httpx.Client(
         base_url=server.base_url + V1, headers={"Authorization": f"Bearer {admin_token}"}, timeout=10
@@ -147,6 +148,8 @@ def _seed(server: Server, settings: Settings) -> tuple[Admin, dict[str, list[str
             {"name": "Zoë Ångström", "vip": True},
         ):
             known["people"].append(post("/people", person)["id"])
+        for number in ("+66 2 123 4567", "+7 495 123-45-67"):  # local aliases ("this number is ...")
+            known["aliases"].append(post(f"/people/{known['people'][0]}/aliases", {"number": number})["id"])
         new = post(
             "/tickets",
             {
@@ -201,6 +204,7 @@ def _schema(server: Server, admin: Admin, known: dict[str, list[str | int]]) -> 
         "path.agent_id": "agents",
         "path.token_id": "tokens",
         "path.response_id": "canned",
+        "path.alias_id": "aliases",
     }
     config = schemathesis.Config.from_dict(
         {

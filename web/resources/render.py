@@ -29,6 +29,8 @@ def person_out(p: Person) -> PersonOut:
         title=p.title,
         vip=p.vip,
         external_id=p.external_id,
+        office=p.office,
+        country=p.country,
         created_at=p.created_at,
         updated_at=p.updated_at,
     )
