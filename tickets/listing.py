@@ -1,4 +1,4 @@
-"""Finding tickets: filters and keyset pagination.
+"""Finding tickets: filters, text search (a ticket number first) and keyset pagination.
 
 Keyset (not offset) pagination: a page ends with the sort key of its last row, and the next page starts strictly
 after it. Rows inserted meanwhile are never repeated nor make later rows skip; ``id`` breaks ties so the order is
@@ -12,10 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from tortoise.exceptions import OperationalError
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 
-from tickets.models import Channel, Ticket, TicketStatus, TicketType
+from tickets.models import Call, Channel, Person, Ticket, TicketStatus, TicketType
 from tickets.search import fold
+from tickets.sla.report import risky_clocks
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,12 @@ DEFAULT_SORT = SORTS["-created"]
 
 @dataclass(frozen=True)
 class TicketFilter:
-    """What to look for; empty tuples and ``None`` mean "any"."""
+    """What to look for; empty tuples, ``None`` and ``False`` mean "any".
+
+    ``text``: words in the ticket's number, title, description or comments, or in its requester's name.
+    ``number``: the ticket number the text names (:func:`tickets.search.ticket_number`); that ticket, if it passes
+    the other conditions, comes first, whatever the sort.
+    """
 
     statuses: tuple[TicketStatus, ...] = ()
     priorities: tuple[str, ...] = ()
@@ -53,16 +59,26 @@ class TicketFilter:
     requester_id: int | None = None
     group: str | None = None
     text: str | None = None
+    number: str | None = None
+    #: a call of the ticket entered this queue
+    queue: str | None = None
+    #: created at or after / at or before
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    #: a call back is owed (tickets/callbacks.py)
+    callback_owed: bool = False
+    #: an SLA target is at risk or breached (tickets/sla/report.py risky_clocks)
+    at_risk: bool = False
+    #: resolved or closed at or after this moment
+    done_since: datetime | None = None
 
 
 Key = tuple[Any, int]
 
 
-async def find_tickets(
-    where: TicketFilter, *, sort: Sort = DEFAULT_SORT, after: Key | None = None, limit: int = 50
-) -> tuple[list[Ticket], Key | None]:
-    """One page of tickets and the key to continue after (``None`` on the last page)."""
-    query = Ticket.all()
+def matching(where: TicketFilter, query: Any = None) -> Any:
+    """``query`` (all tickets by default) narrowed to the tickets ``where`` describes, text search aside."""
+    query = Ticket.all() if query is None else query
     if where.statuses:
         query = query.filter(status__in=[s.value for s in where.statuses])
     if where.priorities:
@@ -84,8 +100,74 @@ async def find_tickets(
         query = query.filter(requester_id=where.requester_id)
     if where.group is not None:
         query = query.filter(group=where.group)
+    if where.queue is not None:
+        query = query.filter(id__in=Subquery(Call.filter(queue=where.queue).values("ticket_id")))
+    if where.created_from is not None:
+        query = query.filter(created_at__gte=where.created_from)
+    if where.created_to is not None:
+        query = query.filter(created_at__lte=where.created_to)
+    if where.callback_owed:
+        query = query.filter(callback_since__isnull=False)
+    if where.at_risk:
+        query = query.filter(id__in=Subquery(risky_clocks().values("ticket_id")))
+    if where.done_since is not None:
+        since = where.done_since
+        query = query.filter(
+            Q(status__in=[TicketStatus.RESOLVED.value, TicketStatus.CLOSED.value])
+            & (Q(resolved_at__gte=since) | Q(closed_at__gte=since))
+        )
+    return query
+
+
+async def count_tickets(*wheres: TicketFilter) -> int:
+    """How many tickets every one of ``wheres`` describes (text search aside)."""
+    query = None
+    for where in wheres:
+        query = matching(where, query)
+    return int(await (query if query is not None else Ticket.all()).count())
+
+
+async def find_tickets(
+    where: TicketFilter,
+    *,
+    also: tuple[TicketFilter, ...] = (),
+    sort: Sort = DEFAULT_SORT,
+    after: Key | None = None,
+    limit: int = 50,
+) -> tuple[list[Ticket], Key | None]:
+    """One page of the tickets ``where`` (and each of ``also``, e.g. a view) describes, and the key to continue
+    after (``None`` on the last page).
+
+    A ticket named by ``where.number`` comes first on the first page and is left out of every later one.
+    """
+    query = matching(where)
+    for more in also:
+        query = matching(more, query)
+    first: Ticket | None = None
+    if where.number is not None:
+        first = await query.filter(number=where.number).first()
+        if first is not None:
+            query = query.exclude(id=first.id)
     if where.text:
         query = await _matching_text(query, fold(where.text))
+    if first is not None and after is None:
+        rows, next_key = await _page(query, sort, None, limit - 1) if limit > 1 else await _peek(query, sort)
+        await first.fetch_related("requester", "assignee")
+        return [first, *rows], next_key
+    return await _page(query, sort, after, limit)
+
+
+async def _peek(query: Any, sort: Sort) -> tuple[list[Ticket], Key | None]:
+    """No rows, and a key from which the first row of ``query`` is next (None if it has none): the page of a
+    single pinned ticket."""
+    rows, _ = await _page(query, sort, None, 1)
+    if not rows:
+        return [], None
+    value, row_id = key_of(rows[0], sort)
+    return [], (value, row_id + 1 if sort.descending else row_id - 1)
+
+
+async def _page(query: Any, sort: Sort, after: Key | None, limit: int) -> tuple[list[Ticket], Key | None]:
     direction = "-" if sort.descending else ""
     order = [f"{direction}{sort.field}"] + ([f"{direction}id"] if sort.field != "id" else [])
     if after is not None and sort.field != "id":
@@ -112,7 +194,12 @@ async def _matching_text(query: Any, folded: str) -> Any:
     asked how many tickets match; when they are few (a rare word, an old ticket number) they are fetched by id,
     otherwise (a common word, or fewer than 3 characters, which trigrams cannot index) scanning the newest tickets
     finds a page sooner.
+
+    The tickets of requesters whose name contains the text match too (the first :data:`SEARCH_HIT_LIMIT` such
+    people).
     """
+    requesters = await _people_named(folded)
+    by_requester = Q(requester_id__in=requesters) if requesters else None
     db = Ticket._meta.db
     if db.capabilities.dialect == "sqlite" and len(folded) >= 3:
         phrase = '"' + folded.replace('"', '""') + '"'
@@ -121,10 +208,21 @@ async def _matching_text(query: Any, folded: str) -> Any:
             _, rows = await db.execute_query(f"SELECT count(*) FROM ({match})", [phrase, SEARCH_HIT_LIMIT + 1])
             if rows[0][0] <= SEARCH_HIT_LIMIT:
                 _, rows = await db.execute_query(match, [phrase, SEARCH_HIT_LIMIT])
-                return query.filter(id__in=[row[0] for row in rows])
+                by_text = Q(id__in=[row[0] for row in rows])
+                return query.filter(by_text | by_requester if by_requester is not None else by_text)
         except OperationalError:  # no FTS5 in this SQLite: the migration skipped the index
             pass
-    return query.filter(search_text__contains=folded)
+    by_text = Q(search_text__contains=folded)
+    return query.filter(by_text | by_requester if by_requester is not None else by_text)
+
+
+async def _people_named(folded: str) -> list[int]:
+    """The ids of the people whose name contains ``folded`` (their search text holds more: e-mail, phone,
+    department; only the name counts here)."""
+    rows = await (
+        Person.filter(search_text__contains=folded).order_by("id").limit(SEARCH_HIT_LIMIT).values_list("id", "name")
+    )
+    return [int(pid) for pid, name in rows if folded in fold(name)]
 
 
 def key_of(ticket: Ticket, sort: Sort) -> Key:

@@ -274,6 +274,9 @@ class Ticket(Model):
     first_response_at = fields.DatetimeField(null=True)
     resolved_at = fields.DatetimeField(null=True)
     closed_at = fields.DatetimeField(null=True)
+    #: since when a call back is owed: a call nobody answered, from a number to call back, and no agent has acted
+    #: since (tickets/callbacks.py); null when none is owed. The "callbacks" work list, oldest first.
+    callback_since = fields.DatetimeField(null=True)
 
     activities: fields.ReverseRelation[Activity]
 
@@ -285,6 +288,11 @@ class Ticket(Model):
             Index(fields=("assignee_id", "id"), name="ticket_assignee_id_idx"),
             Index(fields=("requester_id", "id"), name="ticket_requester_id_idx"),
             Index(fields=("updated_at", "id"), name="ticket_updated_id_idx"),
+            # the work lists (tickets/views.py): counted at every view switch
+            Index(fields=("status", "assignee_id"), name="ticket_status_assignee_idx"),
+            Index(fields=("callback_since", "id"), name="ticket_callback_idx"),
+            Index(fields=("resolved_at", "id"), name="ticket_resolved_idx"),
+            Index(fields=("closed_at", "id"), name="ticket_closed_idx"),
         ]
 
 
@@ -368,6 +376,7 @@ class Call(Model):
             Index(fields=("ticket_id", "id"), name="call_ticket_id_idx"),
             Index(fields=("started_at", "id"), name="call_started_id_idx"),
             Index(fields=("pbx", "state"), name="call_pbx_state_idx"),  # the calls still open, at every resync
+            Index(fields=("queue", "ticket_id"), name="call_queue_ticket_idx"),  # tickets by the queue they came in
         ]
 
 
@@ -418,6 +427,7 @@ class SlaClock(Model):
         indexes = [
             Index(fields=("next_event_at",), name="sla_clock_next_event_idx"),
             Index(fields=("paused", "stopped_at", "due_at"), name="sla_clock_open_due_idx"),  # at risk, soonest first
+            Index(fields=("stopped_at", "ticket_id"), name="sla_clock_open_ticket_idx"),  # the tickets at risk
         ]
 
 
