@@ -148,8 +148,8 @@ async def find_tickets(
         first = await query.filter(number=where.number).first()
         if first is not None:
             query = query.exclude(id=first.id)
-    if where.text:
-        query = await _matching_text(query, fold(where.text))
+    if where.text and not where.text.isspace():
+        query = await _matching_text(query, fold(where.text.strip()))
     if first is not None and after is None:
         rows, next_key = await _page(query, sort, None, limit - 1) if limit > 1 else await _peek(query, sort)
         await first.fetch_related("requester", "assignee")

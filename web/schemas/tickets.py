@@ -80,14 +80,15 @@ class Transition(Input):
 
 
 def _date_or_datetime(value: object) -> object:
-    """A date (2026-11-01) or an ISO 8601 date-time, told apart by their form (not by pydantic's guess)."""
+    """A date (2026-11-01) or an ISO 8601 date-time, told apart by their form (pydantic would read a midnight
+    date-time as a date, and a date as a midnight date-time)."""
     if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         return date.fromisoformat(value)
-    return _iso_datetime(value)
+    text = str(_iso_datetime(value)).upper()
+    return datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
 
 
-#: ``date`` first: a date-time string arrives as text and only ``datetime`` reads it.
-DateOrDatetime = Annotated[date | datetime, BeforeValidator(_date_or_datetime)]
+DateOrDatetime = Annotated[datetime | date, BeforeValidator(_date_or_datetime)]
 #: The work lists (tickets/views.py), in the order the desk shows them.
 ViewId = Literal["unassigned", "mine", "team", "callbacks", "waiting", "at_risk", "resolved"]
 
