@@ -7,7 +7,7 @@ total.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -111,11 +111,9 @@ def matching(where: TicketFilter, query: Any = None) -> Any:
     if where.at_risk:
         query = query.filter(id__in=Subquery(risky_clocks().values("ticket_id")))
     if where.done_since is not None:
-        since = where.done_since
-        query = query.filter(
-            Q(status__in=[TicketStatus.RESOLVED.value, TicketStatus.CLOSED.value])
-            & (Q(resolved_at__gte=since) | Q(closed_at__gte=since))
-        )
+        # only a resolved or closed ticket has these (reopening clears them): no status condition, which would
+        # make SQLite read every closed ticket instead of the two indexes
+        query = query.filter(Q(resolved_at__gte=where.done_since) | Q(closed_at__gte=where.done_since))
     return query
 
 
@@ -143,6 +141,16 @@ async def find_tickets(
     query = matching(where)
     for more in also:
         query = matching(more, query)
+    statuses = _statuses(where, *also)
+    if sort.field == "updated_at" and len(statuses) > 1 and not where.text:
+        # one query per status, merged: each walks an index on (status, [assignee_id,] updated_at, id) in order,
+        # where one query for all would sort every open ticket (SQLite, 100,000 tickets: 1 ms instead of 80)
+        others = tuple(replace(f, statuses=()) for f in also)
+        parts = [
+            await find_tickets(replace(where, statuses=(status,)), also=others, sort=sort, after=after, limit=limit)
+            for status in statuses
+        ]
+        return _merged(parts, sort, limit)
     first: Ticket | None = None
     if where.number is not None:
         first = await query.filter(number=where.number).first()
@@ -155,6 +163,21 @@ async def find_tickets(
         await first.fetch_related("requester", "assignee")
         return [first, *rows], next_key
     return await _page(query, sort, after, limit)
+
+
+def _merged(parts: list[tuple[list[Ticket], Key | None]], sort: Sort, limit: int) -> tuple[list[Ticket], Key | None]:
+    """One page from the pages of disjoint parts: the first ``limit`` rows of them all, in order. (A part's rows
+    beyond its page all come after its page's last row, so they cannot belong in the first ``limit``.)"""
+    rows = sorted((row for page, _ in parts for row in page), key=lambda t: key_of(t, sort), reverse=sort.descending)
+    more = len(rows) > limit or any(next_key is not None for _, next_key in parts)
+    rows = rows[:limit]
+    return rows, (key_of(rows[-1], sort) if more and rows else None)
+
+
+def _statuses(*wheres: TicketFilter) -> tuple[TicketStatus, ...]:
+    """The statuses every one of ``wheres`` allows, in the order of the first that names some (() if none does)."""
+    named = [w.statuses for w in wheres if w.statuses]
+    return tuple(s for s in named[0] if all(s in other for other in named[1:])) if named else ()
 
 
 async def _peek(query: Any, sort: Sort) -> tuple[list[Ticket], Key | None]:

@@ -288,8 +288,10 @@ class Ticket(Model):
             Index(fields=("assignee_id", "id"), name="ticket_assignee_id_idx"),
             Index(fields=("requester_id", "id"), name="ticket_requester_id_idx"),
             Index(fields=("updated_at", "id"), name="ticket_updated_id_idx"),
-            # the work lists (tickets/views.py): counted at every view switch
-            Index(fields=("status", "assignee_id"), name="ticket_status_assignee_idx"),
+            # the work lists (tickets/views.py): counted at every view switch, and their pages by status, most
+            # recently updated first (tickets/listing.py reads one status at a time)
+            Index(fields=("status", "assignee_id", "updated_at", "id"), name="ticket_status_assignee_idx"),
+            Index(fields=("status", "updated_at", "id"), name="ticket_status_updated_idx"),
             Index(fields=("callback_since", "id"), name="ticket_callback_idx"),
             Index(fields=("resolved_at", "id"), name="ticket_resolved_idx"),
             Index(fields=("closed_at", "id"), name="ticket_closed_idx"),

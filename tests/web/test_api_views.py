@@ -230,9 +230,14 @@ def test_created_between(desk: Desk) -> None:
 def test_paging_through_a_view(desk: Desk) -> None:
     t = desk.team
     numbers = [desk.create(f"Outage {i}") for i in range(7)]
+    # the open tickets in three statuses, their updates interleaved
+    desk.act(f"{numbers[1]}/transitions", {"to": "open"})
+    desk.act(f"{numbers[4]}/transitions", {"to": "pending"})
+    desk.act(f"{numbers[5]}/transitions", {"to": "open"})
     desk.act(f"{numbers[2]}/comments", {"body": "touched"})  # most recently updated now
+    moved = [numbers[2], numbers[5], numbers[4], numbers[1]]
     team = desk.listed(t.agent, view="team")
-    assert team == [numbers[2], *[n for n in numbers[::-1] if n != numbers[2]]]
+    assert team == [*moved, *[n for n in numbers[::-1] if n not in moved]]
     for limit in (1, 2, 3):
         assert desk.listed(t.agent, limit=limit, view="team") == team, limit
     owed = calls(desk.client, *[(f"2.{i}", f"555123010{i}", CallOutcome.ABANDONED, "helpdesk") for i in range(5)])

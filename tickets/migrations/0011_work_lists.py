@@ -113,7 +113,11 @@ class Migration(migrations.Migration):
         ),
         ops.AddIndex(
             model_name='Ticket',
-            index=Index(fields=['status', 'assignee_id'], name='ticket_status_assignee_idx'),
+            index=Index(fields=['status', 'assignee_id', 'updated_at', 'id'], name='ticket_status_assignee_idx'),
+        ),
+        ops.AddIndex(
+            model_name='Ticket',
+            index=Index(fields=['status', 'updated_at', 'id'], name='ticket_status_updated_idx'),
         ),
         ops.AddIndex(
             model_name='Ticket',
