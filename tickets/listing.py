@@ -145,12 +145,15 @@ async def find_tickets(
     if sort.field == "updated_at" and len(statuses) > 1 and not where.text:
         # one query per status, merged: each walks an index on (status, [assignee_id,] updated_at, id) in order,
         # where one query for all would sort every open ticket (SQLite, 100,000 tickets: 1 ms instead of 80)
-        others = tuple(replace(f, statuses=()) for f in also)
-        parts = [
-            await find_tickets(replace(where, statuses=(status,)), also=others, sort=sort, after=after, limit=limit)
-            for status in statuses
-        ]
-        return _merged(parts, sort, limit)
+        parts = []
+        for status in statuses:
+            part = matching(replace(where, statuses=(status,)))
+            for more in also:
+                part = matching(replace(more, statuses=()), part)
+            parts.append(await _page(part, sort, after, limit, related=False))
+        rows, next_key = _merged(parts, sort, limit)
+        await Ticket.fetch_for_list(rows, "requester", "assignee")
+        return rows, next_key
     first: Ticket | None = None
     if where.number is not None:
         first = await query.filter(number=where.number).first()
@@ -190,16 +193,21 @@ async def _peek(query: Any, sort: Sort) -> tuple[list[Ticket], Key | None]:
     return [], (value, row_id + 1 if sort.descending else row_id - 1)
 
 
-async def _page(query: Any, sort: Sort, after: Key | None, limit: int) -> tuple[list[Ticket], Key | None]:
+async def _page(
+    query: Any, sort: Sort, after: Key | None, limit: int, *, related: bool = True
+) -> tuple[list[Ticket], Key | None]:
+    """A page of ``query`` after ``after``; ``related``: with the requester and assignee loaded."""
     direction = "-" if sort.descending else ""
     order = [f"{direction}{sort.field}"] + ([f"{direction}id"] if sort.field != "id" else [])
     if after is not None and sort.field != "id":
         rows = await _rows_after(query, sort, after, order, limit + 1)
-        await Ticket.fetch_for_list(rows, "requester", "assignee")
+        if related:
+            await Ticket.fetch_for_list(rows, "requester", "assignee")
     else:
         if after is not None:
             query = query.filter(_after(sort, after))
-        rows = await query.order_by(*order).limit(limit + 1).prefetch_related("requester", "assignee")
+        query = query.order_by(*order).limit(limit + 1)
+        rows = await (query.prefetch_related("requester", "assignee") if related else query)
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
