@@ -292,7 +292,7 @@ class Ticket(Model):
             # recently updated first (tickets/listing.py reads one status at a time)
             Index(fields=("status", "assignee_id", "updated_at", "id"), name="ticket_status_assignee_idx"),
             Index(fields=("status", "updated_at", "id"), name="ticket_status_updated_idx"),
-            Index(fields=("callback_since", "id"), name="ticket_callback_idx"),
+            Index(fields=("callback_since", "status", "id"), name="ticket_callback_idx"),  # counted covering
             Index(fields=("resolved_at", "id"), name="ticket_resolved_idx"),
             Index(fields=("closed_at", "id"), name="ticket_closed_idx"),
         ]

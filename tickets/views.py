@@ -5,7 +5,7 @@ A view is a named :class:`TicketFilter` for the agent looking, with its natural 
 * ``unassigned``: open (new, open, pending) and nobody has it;
 * ``mine``: open and assigned to the agent looking;
 * ``team``: every open ticket;
-* ``callbacks``: a caller waits to be called back (tickets/callbacks.py), the one waiting longest first;
+* ``callbacks``: open, and a caller waits to be called back (tickets/callbacks.py), the one waiting longest first;
 * ``waiting``: waiting on the requester (the workflow's ``pending``);
 * ``at_risk``: open, with an SLA target breached or past a warning (tickets/sla/report.py ``risky_clocks``);
 * ``resolved``: resolved or closed in the last :data:`RECENT`.

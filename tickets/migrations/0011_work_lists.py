@@ -121,7 +121,7 @@ class Migration(migrations.Migration):
         ),
         ops.AddIndex(
             model_name='Ticket',
-            index=Index(fields=['callback_since', 'id'], name='ticket_callback_idx'),
+            index=Index(fields=['callback_since', 'status', 'id'], name='ticket_callback_idx'),
         ),
         ops.AddIndex(
             model_name='Ticket',
