@@ -120,7 +120,13 @@ class TicketLinks:
             await self._refuse_merge(source, target)
             moved_calls = await Call.filter(ticket_id=source.id).update(ticket_id=target.id)
             children = await Ticket.filter(parent_id=source.id)
+            owed = source.callback_since
             entries = self._close_merged(actor, source, target, now)
+            source.callback_since = None
+            if owed is not None and (target.callback_since is None or owed < target.callback_since):
+                # the caller still waits for a call back: the duplicate's debt moves with its calls
+                target.callback_since = owed
+                await target.save(update_fields=["callback_since"])
             source.version += 1
             source.updated_at = now
             await source.save()

@@ -315,6 +315,9 @@ class Ticket(Model):
         "tickets.Ticket", related_name="children", null=True, on_delete=fields.SET_NULL
     )
     parent_id: int | None
+    #: since when a call back is owed: a call nobody answered, from a number to call back, and no agent has acted
+    #: since (tickets/callbacks.py); null when none is owed. The "callbacks" work list, oldest first.
+    callback_since = fields.DatetimeField(null=True)
 
     activities: fields.ReverseRelation[Activity]
 
@@ -328,6 +331,13 @@ class Ticket(Model):
             Index(fields=("updated_at", "id"), name="ticket_updated_id_idx"),
             Index(fields=("merged_into_id",), name="ticket_merged_into_idx"),
             Index(fields=("parent_id",), name="ticket_parent_idx"),
+            # the work lists (tickets/views.py): counted at every view switch, and their pages by status, most
+            # recently updated first (tickets/listing.py reads one status at a time)
+            Index(fields=("status", "assignee_id", "updated_at", "id"), name="ticket_status_assignee_idx"),
+            Index(fields=("status", "updated_at", "id"), name="ticket_status_updated_idx"),
+            Index(fields=("callback_since", "status", "id"), name="ticket_callback_idx"),  # counted covering
+            Index(fields=("resolved_at", "id"), name="ticket_resolved_idx"),
+            Index(fields=("closed_at", "id"), name="ticket_closed_idx"),
         ]
 
 
@@ -441,6 +451,7 @@ class Call(Model):
             Index(fields=("ticket_id", "id"), name="call_ticket_id_idx"),
             Index(fields=("started_at", "id"), name="call_started_id_idx"),
             Index(fields=("pbx", "state"), name="call_pbx_state_idx"),  # the calls still open, at every resync
+            Index(fields=("queue", "ticket_id"), name="call_queue_ticket_idx"),  # tickets by the queue they came in
         ]
 
 
@@ -492,6 +503,7 @@ class SlaClock(Model):
         indexes = [
             Index(fields=("next_event_at",), name="sla_clock_next_event_idx"),
             Index(fields=("paused", "stopped_at", "due_at"), name="sla_clock_open_due_idx"),  # at risk, soonest first
+            Index(fields=("stopped_at", "ticket_id"), name="sla_clock_open_ticket_idx"),  # the tickets at risk
         ]
 
 

@@ -17,7 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from tickets.actor import Actor
 from tickets.errors import DomainError
@@ -169,6 +170,14 @@ class DeclaredRoute(Route):
             methods=list(endpoints),
             name="|".join(op.operation_id for op in operations),
         )
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """A path without parameters (``/agents/load``) owns it: a method it lacks is its 405, never a match of a
+        parameter route beside it (``PATCH /agents/{agent_id}`` with agent_id ``load``)."""
+        match, child = super().matches(scope)
+        if match is Match.PARTIAL and not self.param_convertors:
+            return Match.FULL, child
+        return match, child
 
 
 def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:

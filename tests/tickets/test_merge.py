@@ -262,3 +262,19 @@ async def test_merging_moves_the_children_to_the_target(orm: Settings) -> None:
         await links.merge(alice, child.number, deep.number)
     with pytest.raises(Conflict, match="IT-4 is below IT-1"):
         await links.merge(alice, target.number, deep.number)
+
+
+async def test_a_call_back_owed_on_the_duplicate_is_owed_on_the_target(orm: Settings) -> None:
+    """An outage's duplicate opened by a missed call: the caller still waits for a call back after the merge."""
+    tickets, links = TicketService(), TicketLinks()
+    alice = await make_agent("alice")
+    outage = await tickets.create(alice, title="VPN down")
+    duplicate = await tickets.create(alice, title="VPN не подключается")
+    missed_at = datetime(2026, 3, 2, 9, 15, tzinfo=UTC)
+    # as tickets/callbacks.py leaves it after a missed call (the intake's path is tested in test_api_views.py)
+    await Ticket.filter(id=duplicate.id).update(callback_since=missed_at)
+
+    await links.merge(alice, duplicate.number, outage.number)
+
+    assert (await Ticket.get(id=outage.id)).callback_since == missed_at
+    assert (await Ticket.get(id=duplicate.id)).callback_since is None

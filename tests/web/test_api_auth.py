@@ -37,6 +37,8 @@ def expected_role(key: str) -> str | None:
         return "supervisor"  # changing who is on call
     if path == f"{V1}/status":
         return "supervisor"  # the instance's dependencies and their errors (internal addresses)
+    if path == f"{V1}/agents/load":
+        return "supervisor"  # how loaded each agent is
     if path.startswith(f"{V1}/agents") or path.startswith(f"{V1}/directory"):
         return "admin"  # agents and tokens; the directory sync status
     return "agent"  # tickets, people, /me, the OpenAPI document: every role
@@ -120,6 +122,8 @@ SAMPLES: dict[str, Callable[[World], Sample]] = {
     f"GET {V1}/openapi.json": lambda w: Sample(),
     f"POST {V1}/tickets": lambda w: Sample(body={"title": "Outlook crashes on start"}),
     f"GET {V1}/tickets": lambda w: Sample(query={"status": "new"}),
+    f"GET {V1}/views": lambda w: Sample(),
+    f"GET {V1}/agents/load": lambda w: Sample(),
     f"GET {V1}/tickets/{{ref}}": lambda w: Sample({"ref": w.ticket()}),
     f"PATCH {V1}/tickets/{{ref}}": lambda w: Sample({"ref": w.ticket()}, {"title": "Outlook still crashes"}),
     f"POST {V1}/tickets/{{ref}}/comments": lambda w: Sample({"ref": w.ticket()}, {"body": "Looking into it"}),

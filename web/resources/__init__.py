@@ -22,6 +22,7 @@ def apis() -> list[Api]:
         sla,
         ticket_links,
         tickets,
+        views,
     )
 
     return [
@@ -34,6 +35,7 @@ def apis() -> list[Api]:
         pbx.api,
         directory.api,
         people.api,
+        views.api,  # before agents: /agents/load, not /agents/{agent_id}
         agents.api,
         me.api,
         sla.api,
