@@ -17,7 +17,7 @@ queue in :attr:`QueueBoard.changed` and calls :attr:`QueueBoard.on_change` (the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import Enum
@@ -122,6 +122,12 @@ class QueueBoard:
             timed_out,
             members,
         )
+
+    def members(self) -> Iterator[tuple[str, Member]]:
+        """Every (queue, member) known, in no particular order."""
+        for queue, members in self._members.items():
+            for member in members.values():
+                yield queue, member
 
     def snapshot(self) -> list[QueueStats]:
         return [self.stats(q) for q in sorted(self.queues)]
