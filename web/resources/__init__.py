@@ -8,7 +8,7 @@ from web.api import Api
 
 def apis() -> list[Api]:
     """Every resource's operations (the OpenAPI document and the app's routes are made of them)."""
-    from web.resources import agents, calls, directory, notify, pbx, people, queues, service, sla, tickets
+    from web.resources import agents, calls, directory, notify, pbx, people, phone, queues, service, sla, tickets
 
     return [
         service.root,
@@ -18,6 +18,7 @@ def apis() -> list[Api]:
         pbx.api,
         directory.api,
         people.api,
+        phone.api,
         agents.api,
         sla.api,
         notify.api,
