@@ -481,10 +481,10 @@ class CallTracker:
         if call.left_t is None:
             call.left_t = call.connect_t
         self.board.left(call.linkedid, call.connect_t)
-        self.board.answered(call.queue, call.connect_t)
+        wait = call.prior_wait + (call.queue_wait or 0)
+        self.board.answered(call.queue, call.connect_t, wait)
         if agent_uid and agent_uid not in call.dead:
             call.channels.add(agent_uid)
-        wait = call.prior_wait + (call.queue_wait or 0)
         return CallAnswered(self.pbx, call.linkedid, at, agent, interface, interface_extension(interface), wait)
 
     def _finish(self, call: _Call, at: datetime, ending: str, *, end_t: float | None) -> list[Fact]:

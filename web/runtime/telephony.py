@@ -119,7 +119,9 @@ class PbxListener:
         self._shift_told = self.tracker.clock_shift
 
     def _new_tracker(self) -> CallTracker:
-        return CallTracker(self.settings.name, self.settings.queues, contexts=self.settings.contexts)
+        tracker = CallTracker(self.settings.name, self.settings.queues, contexts=self.settings.contexts)
+        tracker.board.service_level = int(self.settings.service_level.total_seconds())
+        return tracker
 
     def _new_connection(self) -> AmiConnection:
         s = self.settings
@@ -314,7 +316,7 @@ class PbxListener:
         board = self.tracker.board
         day = board.day_of(now)
         try:
-            counts = await queue_counts(self.name, *board.day_bounds(day))
+            counts = await queue_counts(self.name, *board.day_bounds(day), in_time=board.service_level)
         except Exception as exc:  # the database is away: the counters stay as they are until the next resync
             log.warning(
                 "PBX %s: could not count today's calls for the queue board: %s: %s", self.name, type(exc).__name__, exc

@@ -28,6 +28,8 @@ class PbxSettings(Section):
     #: Automatic wrap-up pause after each answered call, by queue (``[pbx.wrapup] helpdesk = "30s"``): the agent who
     #: took a call of that queue is paused (reason "wrap-up") in the IT-line queues for that long. None by default.
     wrapup: dict[str, Duration] = Field(default_factory=dict)
+    #: The supervisors' board: a call answered within this wait counts towards the service level.
+    service_level: Duration = timedelta(seconds=20)
 
     @model_validator(mode="after")
     def _selects_something(self) -> PbxSettings:
