@@ -183,7 +183,7 @@ async def pbx(settings: PbxSettings, timeout: float) -> str:
             raise Failed(
                 f"{where} (Asterisk {version}): logged in, but the AMI user lacks " + "; ".join(missing),
                 f"in manager.conf [{settings.username}]: read = {read_classes(settings)} and write = "
-                "reporting,originate (deploy/asterisk/manager_helpline.conf), then "
+                "reporting,originate,agent (deploy/asterisk/manager_helpline.conf), then "
                 'asterisk -rx "manager reload"',
             )
         return f"{where} (Asterisk {version}): logged in; system events, CoreShowChannels and Originate allowed"
