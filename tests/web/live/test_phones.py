@@ -193,7 +193,7 @@ async def test_a_wrap_up_pause_left_over_is_ended_at_the_resync(database_url: st
             carol = "Local/103@agents"
             await eventually(lambda: [p for p in pauses(server) if p[0] == carol], what="the overdue wrap-up ended")
             # (f's live calls then end too: their agents' own wrap-ups start, paused for 30 s)
-            assert [p for p in pauses(server) if p[0] == carol][0] == (carol, "false", "helpdesk", None)
+            assert next(p for p in pauses(server) if p[0] == carol) == (carol, "false", "helpdesk", None)
             wrapup = runtime_of(app).pbx["main"].wrapup
             await eventually(lambda: wrapup.unpaused >= 1, what="the PBX's answer to the unpause")
 
