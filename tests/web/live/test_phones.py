@@ -11,18 +11,28 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
+from pbx.frames import recorded_messages
 from pbx.replay import Recording, ReplayServer, Session
-from tests.support.ami import SECRET, USER, recording, until_caught_up
+from pbx.tracker import CallTracker
+from tests.support.ami import AMI, SECRET, USER, recording, until_caught_up
 from tests.support.telephony import settings_for
 from tests.support.waiting import eventually
 from tickets.agent_service import AgentService
+from tickets.calls.intake import CallIntake
 from tickets.models import Agent, Role
+from tickets.ticket_service import TicketService
 from web.app import create_app
 from web.live.audience import for_agent
+from web.live.broker import MemoryBroker
 from web.live.message import LiveMessage
+from web.live.phones import PhonePublisher
 from web.runtime import runtime_of
+from web.runtime.leadership import Leadership
+from web.runtime.phones import NoPbx, phone_view, set_paused
+from web.runtime.telephony import PbxListener
 
 V1 = "/api/v1"
 
@@ -251,3 +261,47 @@ async def test_registration_follows_contact_and_peer_status(database_url: str) -
             assert ((await phone())["registered"], (await phone())["state"]) == (True, "free")
             states = [m.data["registered"] for m in await published(app) if m.type == "agent.phone"]
             assert states[-2:] == [False, True]
+
+
+async def test_a_standby_instance_answers_from_what_the_leader_published() -> None:
+    """With several instances, the one asked may not hold the PBX: it shows the phone as the leader last published it
+    (agent.phone, pbx.link through the broker) and refuses to pause (503: only the leader can send QueuePause)."""
+    broker = MemoryBroker()
+    tracker = CallTracker("main", ["helpdesk"])
+    publisher = PhonePublisher("main", broker)
+    publisher.follow(tracker.phones)
+    publisher.link(True)
+    for message in recorded_messages(AMI / "b_abandoned.raw"):  # b: the members pause, "sim-all-agents-away"
+        tracker.feed(message)
+        if message.get("Event") == "QueueMemberPause" and message.get("Interface") == "Local/101@agents":
+            break
+
+    def seen() -> dict[str, Any] | None:
+        return broker.phones.phone("101")
+
+    await eventually(lambda: (seen() or {}).get("state") == "paused", what="the pause published")
+    settings = settings_for("sqlite://:memory:", 5038)
+    standby = PbxListener(settings.pbx[0], CallIntake(TicketService()))
+
+    async def nothing() -> None:
+        return None
+
+    standby.leadership = Leadership("postgresql://unused/db", "helpline.pbx:main", nothing, nothing)
+    assert standby.role == "standby"
+    listeners = {"main": standby}
+    assert phone_view(listeners, broker.phones, "101").as_json() == {
+        "pbx_link": "up",
+        "pbx": "main",
+        "extension": "101",
+        "registered": True,
+        "state": "paused",
+        "reason": "sim-all-agents-away",
+        "queues": [{"queue": "helpdesk", "paused": True, "reason": "sim-all-agents-away"}],
+    }
+    with pytest.raises(NoPbx, match="does not hold PBX main"):
+        await set_paused(listeners, broker.phones, "101", False)
+    publisher.link(False)
+    await eventually(lambda: broker.phones.link("main") is False, what="the link down published")
+    down = phone_view(listeners, broker.phones, "101").as_json()
+    assert (down["pbx_link"], down["state"], down["registered"]) == ("down", "unknown", None)
+    publisher.stop()
