@@ -122,7 +122,10 @@ async def set_paused(
 
     def done() -> bool:
         now = {(m.queue, m.interface): m for m in listener.tracker.phones.memberships(extension)}
-        return all(k in now and now[k].paused is paused and (not paused or now[k].reason == reason) for k in targets)
+        wanted = (reason or "").strip()
+        return all(
+            k in now and now[k].paused is paused and (not paused or now[k].reason.strip() == wanted) for k in targets
+        )
 
     deadline = time.monotonic() + CONFIRM_WAIT
     while not done() and time.monotonic() < deadline:
