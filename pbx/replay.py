@@ -411,8 +411,11 @@ class _Connection:
         members = recorded_members(rec) if rec is not None else {}
         interface, queue = action.get("Interface", ""), action.get("Queue")
         paused = action.get("Paused", "").lower() in ("true", "yes", "1", "on")
+        if not interface or not action.get("Paused"):
+            self.respond(action, {"Response": "Error", "Message": "Need 'Interface' and 'Paused' parameters."})
+            return
         hits = [m for (q, i), m in members.items() if i == interface and (not queue or q == queue)]
-        if not interface or not hits:
+        if not hits:
             self.respond(action, {"Response": "Error", "Message": "Interface not found"})
             return
         self.respond(action, {"Message": f"Interface {'paused' if paused else 'unpaused'} successfully"})
