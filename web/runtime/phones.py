@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from pbx import actions
-from pbx.connection import AmiError
 from web.live.phones import PhoneRegistry, phone_data
 from web.runtime.telephony import PbxListener
 
@@ -99,7 +98,8 @@ async def set_paused(
     reason: str | None = None,
 ) -> tuple[PhoneView, bool]:
     """Pause (``reason``) or unpause the phone of ``extension`` in ``queue`` (None: every IT-line queue it is in).
-    Returns the phone after it, and whether Asterisk already reported the change (else it is under way)."""
+    Returns the phone after it, and whether Asterisk already reported the change (else it is under way). Raises
+    :class:`NoPbx`, :class:`NotAMember`, :class:`Refused`, or the connection's errors (``AmiError`` and kinds)."""
     listener = _listener(listeners, registry, extension)
     if not leading(listener):
         raise NoPbx(f"this instance does not hold PBX {listener.name} now (another one does: ask it)")
@@ -131,6 +131,3 @@ async def set_paused(
     while not done() and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
     return phone_view(listeners, registry, extension), done()
-
-
-__all__ = ["AmiError", "NoPbx", "NotAMember", "PhoneView", "Refused", "phone_view", "set_paused"]
