@@ -101,6 +101,8 @@ async def main(args: argparse.Namespace) -> None:
         f'[web]\nport = {port}\naccess_log = false\nlog_level = "warning"\n[database]\nurl = "sqlite://{work}/b.sqlite3"\n'
         f'[[pbx]]\nname = "main"\nhost = "127.0.0.1"\nport = {pbx.port}\nusername = "bench"\nsecret = "bench"\n'
         f'queues = ["helpdesk"]\n'
+        # one supervisor's token holds every stream: the per-agent cap (8 by default) would refuse all but 8
+        f"[live]\nmax_streams_per_agent = {args.clients}\n"
     )
     env["HELPLINE_CONFIG"] = str(work / "helpline.toml")
     run = lambda *a, **kw: subprocess.run(

@@ -61,7 +61,7 @@ _api = _pbx._api
 log, cpu_model, git_describe, percentile = _api.log, _api.cpu_model, _api.git_describe, _api.percentile
 
 from pbx.replay import Recording  # noqa: E402
-from tests import chaos_support as chaos  # noqa: E402
+from tests.support import chaos  # noqa: E402
 from tests.support.chaos import Instance  # noqa: E402
 from web.app import create_app  # noqa: E402
 from web.runtime import runtime_of  # noqa: E402
