@@ -183,22 +183,7 @@ class AlertService:
                     opened_at=now,
                     updated_at=now,
                 )
-                await Delivery.bulk_create(
-                    [
-                        Delivery(
-                            alert_id=alert.id,
-                            step=p.step,
-                            round=p.round,
-                            channel=p.channel,
-                            target=p.address,
-                            person=p.person,
-                            due_at=p.due_at,
-                            next_attempt_at=p.due_at,
-                            updated_at=now,
-                        )
-                        for p in planned
-                    ]
-                )
+                await Delivery.bulk_create(_deliveries(alert.id, planned, now))
                 opened = _Opened(alert, ticket.number, policy.name, planned)
                 await publish_after_commit(self._opened, opened)  # type: ignore[arg-type]
         except IntegrityError:  # opened by another instance just now
@@ -302,20 +287,7 @@ class AlertService:
                 if not changed:
                     continue  # another instance did it
                 await Delivery.bulk_create(
-                    [
-                        Delivery(
-                            alert_id=alert.id,
-                            step=p.step,
-                            round=p.round,
-                            channel=p.channel,
-                            target=p.address,
-                            person=p.person,
-                            due_at=p.due_at,
-                            next_attempt_at=p.due_at,
-                            updated_at=now,
-                        )
-                        for p in planned
-                    ],
+                    _deliveries(alert.id, planned, now),
                     ignore_conflicts=True,
                 )
                 if ticket.status != TicketStatus.CLOSED:
@@ -437,6 +409,24 @@ class _Opened:
     number: str
     policy: str
     planned: list[Planned]
+
+
+def _deliveries(alert_id: int, planned: Sequence[Planned], now: datetime) -> list[Delivery]:
+    """The delivery rows (not saved) of an alert's ``planned`` sends: each due when its step is."""
+    return [
+        Delivery(
+            alert_id=alert_id,
+            step=p.step,
+            round=p.round,
+            channel=p.channel,
+            target=p.address,
+            person=p.person,
+            due_at=p.due_at,
+            next_attempt_at=p.due_at,
+            updated_at=now,
+        )
+        for p in planned
+    ]
 
 
 def alert_reason(event: str, metric: str | None, due_at: datetime | None, cycle: int = 1) -> str:
