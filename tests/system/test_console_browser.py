@@ -141,12 +141,12 @@ def test_the_screen_pop_reaches_the_ringing_agent_only_and_the_ticket_can_be_wor
 
         card = alice.locator("article.pop")
         card.wait_for(timeout=20000)
-        assert card.locator("h2.caller").inner_text() == CALLER
+        assert card.locator("h3.caller").inner_text() == CALLER
         assert card.locator(".badge.vip").is_visible()
         assert card.locator(".department").inner_text() == "Бухгалтерия"
         assert card.locator(".job-title").inner_text() == "Главный бухгалтер"
         assert "Не работает VPN ที่บ้าน" in card.locator(".recent").inner_text()
-        assert renders(alice, "article.pop h2.caller"), "Cyrillic is drawn with real glyphs"
+        assert renders(alice, "article.pop h3.caller"), "Cyrillic is drawn with real glyphs"
         assert renders(alice, "article.pop .recent button", "ที่บ้าน"), "so is Thai (with Cyrillic)"
         doc_screenshot(alice, "console-screen-pop")
         card.locator(".badge.state", has_text="ended").wait_for(timeout=20000)
@@ -164,25 +164,25 @@ def test_the_screen_pop_reaches_the_ringing_agent_only_and_the_ticket_can_be_wor
         assert "Звонила из дома, VPN" in view.locator(".history").inner_text()
         assert view.locator(".t-assignee").inner_text() == "Alice Agent", "the answering agent got the ticket"
 
-        view.get_by_role("textbox", name="Comment").fill("Перезапустили клиент VPN")
-        view.get_by_role("button", name="Add comment").click()
+        view.get_by_role("textbox", name="Reply or note").fill("Перезапустили клиент VPN")
+        view.get_by_role("button", name="Send").click()
         view.locator(".history").get_by_text("Перезапустили клиент VPN").wait_for(timeout=5000)
 
-        view.get_by_label("Impact").select_option("high")
-        view.get_by_label("Urgency").select_option("high")
-        view.get_by_role("button", name="Set priority").click()
+        view.get_by_label("Impact", exact=True).select_option("high")
+        view.get_by_label("Urgency", exact=True).select_option("high")
+        view.get_by_role("button", name="Save changes").click()
         view.locator(".t-priority").get_by_text("P1").wait_for(timeout=5000)
 
         view.get_by_label("Move to").select_option("pending")
         view.get_by_role("button", name="Change status").click()
         view.locator(".t-status").get_by_text("pending").wait_for(timeout=5000)
 
-        view.get_by_label("Assignee").fill("bob")
-        view.get_by_role("button", name="Reassign").click()
+        view.get_by_label("Assignee", exact=True).fill("bob")
+        view.get_by_role("button", name="Save changes").click()
         view.locator(".t-assignee").get_by_text("Bob Agent").wait_for(timeout=5000)
         doc_screenshot(alice, "console-ticket")
         # bob's console hears of it: the ticket is now in his queue
-        bob.locator("#mine").get_by_text("Call from").wait_for(timeout=10000)
+        bob.locator("#ticket-list").get_by_text("Call from").wait_for(timeout=10000)
 
 
 @pytest.mark.parametrize("desk", ["ambiguous"], indirect=True)
@@ -198,7 +198,7 @@ def test_an_ambiguous_caller_is_picked_with_one_click(browser: Any, desk: tuple[
         choice.get_by_role("button", name="สมชาย ใจดี").wait_for(timeout=5000)
         assert renders(alice, "article.pop fieldset button", "สมชาย"), "Thai is drawn with real glyphs"
         choice.get_by_role("button", name=CALLER).click()
-        alice.locator("article.pop h2.caller", has_text=CALLER).wait_for(timeout=5000)
+        alice.locator("article.pop h3.caller", has_text=CALLER).wait_for(timeout=5000)
         assert alice.locator("article.pop .department").inner_text() == "Бухгалтерия"
         alice.locator("article.pop button.open-ticket").click()
         alice.locator("#ticket").get_by_text(f"{CALLER} (VIP)").wait_for(timeout=5000)
