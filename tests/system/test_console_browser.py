@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.ami import AMI, SECRET, USER
-from tests.support.console import ThreadedReplay, chromium, doc_screenshot, screenshots_on_failure
+from tests.support.console import ThreadedReplay, chromium, doc_screenshot, log_in, renders, screenshots_on_failure
 from tests.support.live import PASSWORD, add_agents, run_elsewhere
 from tests.support.servers import Server, start_server, stop_server
 from tickets.actor import Actor
@@ -73,35 +73,6 @@ def desk(
             yield server, pbx
         finally:
             stop_server(server)
-
-
-def log_in(browser: Any, server: Server, login: str, password: str = PASSWORD) -> Any:
-    page = browser.new_context(viewport={"width": 1280, "height": 720}, locale="en-GB").new_page()
-    page.goto(server.base_url + "/")
-    page.get_by_label("Login").fill(login)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    return page
-
-
-def renders(page: Any, selector: str, containing: str = "") -> bool:
-    """Whether the text of ``selector`` (the first match containing ``containing``) is drawn with real glyphs: its
-    width differs from the same number of unassigned code points (which every font draws as the same 'tofu' box)."""
-    return bool(
-        page.evaluate(
-            """([selector, containing]) => {
-        const el = [...document.querySelectorAll(selector)].find((e) => e.textContent.includes(containing));
-        const font = getComputedStyle(el).font;
-        const ctx = document.createElement("canvas").getContext("2d");
-        ctx.font = font;
-        const text = el.textContent.trim();
-        const tofu = "\\u0378".repeat([...text].length);
-        const width = ctx.measureText(text).width;
-        return width > 0 && Math.abs(width - ctx.measureText(tofu).width) > 1;
-    }""",
-            [selector, containing],
-        )
-    )
 
 
 def test_wrong_password_is_refused_and_logout_returns_to_the_login(

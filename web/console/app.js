@@ -129,13 +129,8 @@ async function start(session) {
     const q = $("search-q").value.trim();
     if (!q) return;
     if (NUMBER.test(q)) {  // a ticket number goes straight to the ticket
-      try {
-        await pane.open(q.toUpperCase());
-        $("no-ticket").hidden = true;
-        return;
-      } catch (error) {
-        if (error.status !== 404) { failed($("search-form"), reason(error)); return; }
-      }
+      await open(q.toUpperCase());
+      return;
     }
     list.show(`q=${encodeURIComponent(q)}`, t("search.results", { q }));
   };

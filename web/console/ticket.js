@@ -153,8 +153,7 @@ export class TicketPane {
       h("dt", {}, t("fieldname.caller")), h("dd", {}, caller || "—", " ", caller
         ? h("button", { type: "button", onclick: () => this.callBack(caller) }, t("call.back", { number: caller })) : null),
       h("dt", {}, t("fieldname.created")), h("dd", {}, when(ticket.created_at)),
-      ticket.resolution ? h("dt", {}, t("fieldname.resolution")) : null,
-      ticket.resolution ? h("dd", { class: "t-resolution" }, ticket.resolution) : null);
+      ...(ticket.resolution ? [h("dt", {}, t("fieldname.resolution")), h("dd", { class: "t-resolution" }, ticket.resolution)] : []));
   }
 
   /** Run ``attempt`` with the current ETag; on 412 reload (edits kept) and try again unless something conflicts. */
