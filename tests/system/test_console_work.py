@@ -34,6 +34,21 @@ from web.settings import Settings
 
 CALLER = "Алиса Примерова"  # "Alice Example" <+15551230001> in a_answered.raw, as the directory knows her
 TICKETS = 30
+#: The contrast against the page of the focused element's ring, a button's border and a field's border.
+CONTRAST = """() => {
+    const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+    const lum = (c) => rgb(c).map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+        .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+    const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+    const page = getComputedStyle(document.body).backgroundColor;
+    const focused = getComputedStyle(document.activeElement);
+    return {
+        ring: focused.outlineStyle,
+        focus: ratio(focused.outlineColor, page),
+        button: ratio(getComputedStyle(document.querySelector("#search-form button")).borderTopColor, page),
+        input: ratio(getComputedStyle(document.querySelector("#search-q")).borderTopColor, page),
+    };
+}"""
 
 
 @pytest.fixture
@@ -227,6 +242,9 @@ def test_the_keyboard_alone_works_a_ticket(browser: Any, office: Server) -> None
         keys = alice.keyboard
         keys.press("/")
         assert alice.evaluate("document.activeElement.id") == "search-q"
+        contrast = alice.evaluate(CONTRAST)
+        assert contrast["ring"] != "none" and contrast["focus"] >= 3, contrast  # WCAG 2.2 non-text contrast
+        assert contrast["button"] >= 3 and contrast["input"] >= 3, contrast
         keys.type("IT-3")
         keys.press("Enter")
         expect(alice.locator("#ticket h2")).to_contain_text("IT-3:", timeout=5000)
@@ -244,6 +262,7 @@ def test_the_keyboard_alone_works_a_ticket(browser: Any, office: Server) -> None
         number = second.get_attribute("data-number")
         keys.press("Enter")
         expect(alice.locator("#ticket h2")).to_contain_text(f"{number}:", timeout=5000)
+        expect(alice.locator("#ticket-title")).to_be_focused()  # opening moves the focus to the ticket
         keys.press("c")
         assert alice.evaluate("document.activeElement.id") == "t-comment"
         keys.type("Первая строка")
