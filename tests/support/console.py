@@ -107,10 +107,14 @@ def log_in(
     password: str = PASSWORD,
     locale: str = "en-GB",
     storage: dict[str, str] | None = None,
+    init: str = "",
     **context: Any,
 ) -> Any:
-    """A new browser context (1280x720, ``locale``, ``storage`` put in localStorage first) logged in as ``login``."""
+    """A new browser context (1280x720, ``locale``, ``storage`` put in localStorage first, the script ``init`` run
+    before the page's own) logged in as ``login``."""
     page = browser.new_context(viewport={"width": 1280, "height": 720}, locale=locale, **context).new_page()
+    if init:
+        page.add_init_script(init)
     if storage:
         page.add_init_script(
             "".join(f"localStorage.setItem({json.dumps(k)}, {json.dumps(v)});" for k, v in storage.items())

@@ -212,6 +212,41 @@ def test_a_pop_lands_in_the_tray_while_typing_and_leaves_after_the_wrap_up(
         expect(alice.locator("#tray-empty")).to_be_visible()
 
 
+#: A tab in the background, whose notifications and sounds are counted (the browser's own still run).
+BACKGROUND = """
+Object.defineProperty(document, "hidden", { get: () => true });
+window.shown = [];
+const Real = window.Notification;
+window.Notification = function (title, options) {
+    window.shown.push([title, options.body]);
+    return new Real(title, options);
+};
+Object.defineProperty(window.Notification, "permission", { get: () => Real.permission });
+window.Notification.requestPermission = () => Real.requestPermission();
+window.tones = 0;
+const start = OscillatorNode.prototype.start;
+OscillatorNode.prototype.start = function (...args) { window.tones += 1; return start.apply(this, args); };
+"""
+
+
+def test_a_background_tab_is_told_of_a_ringing_call_when_the_agent_asked(
+    browser: Any, desk: tuple[Server, ThreadedReplay]
+) -> None:
+    server, pbx = desk
+    alice = log_in(browser, server, "alice", init=BACKGROUND, permissions=["notifications"])
+    with screenshots_on_failure("notify", {"alice": alice}):
+        alice.locator("#live-state.on").wait_for(timeout=10000)
+        alice.get_by_label("Alert me in the background").check()
+        alice.reload()  # the choice is remembered in this browser
+        expect(alice.get_by_label("Alert me in the background")).to_be_checked(timeout=10000)
+        alice.locator("#live-state.on").wait_for(timeout=10000)
+        pbx.play()
+        alice.locator("#tray article.pop").wait_for(timeout=20000)
+        wait_until(lambda: alice.evaluate("window.shown.length") == 1, what="one desktop notification")
+        assert alice.evaluate("window.shown[0]") == ["A call is ringing for you", "Alice Example"]
+        assert alice.evaluate("window.tones") == 1, "and one short tone"
+
+
 def test_views_count_and_page_and_a_number_jumps_to_its_ticket(browser: Any, office: Server) -> None:
     alice = log_in(browser, office, "alice")
     with screenshots_on_failure("views", {"alice": alice}):
