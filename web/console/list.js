@@ -15,6 +15,7 @@ export class TicketList {
     this.selected = -1;
     more.addEventListener("click", () => this.page());
     filters.addEventListener("change", () => this.show(this.query, this.title.textContent));
+    filters.addEventListener("submit", (event) => { event.preventDefault(); this.show(this.query, this.title.textContent); });
   }
 
   params() {

@@ -15,6 +15,7 @@ export const en = {
   "load.title": "Agents' load", "load.agent": "Agent", "load.open": "Open", "load.phone": "Phone",
   "search.label": "Search: number, words, requester", "search.button": "Search", "search.results": "Search: {q}",
   "filters.title": "Filters", "filters.any": "any", "filters.sort": "Sort", "filters.sort.default": "as the view sorts",
+  "filters.assignee.hint": "me, none, login", "filters.from": "Opened from", "filters.to": "to",
   "sort.-created": "newest first", "sort.created": "oldest first", "sort.-updated": "recently changed", "sort.priority": "priority",
   "list.empty": "No ticket here.", "list.more": "More",
   "status.new": "new", "status.open": "open", "status.pending": "pending", "status.resolved": "resolved", "status.closed": "closed",

@@ -15,6 +15,7 @@ export const ru = {
   "load.title": "Загрузка агентов", "load.agent": "Агент", "load.open": "Открыто", "load.phone": "Телефон",
   "search.label": "Поиск: номер, слова, заявитель", "search.button": "Найти", "search.results": "Поиск: {q}",
   "filters.title": "Фильтры", "filters.any": "любой", "filters.sort": "Порядок", "filters.sort.default": "как в представлении",
+  "filters.assignee.hint": "me, none, логин", "filters.from": "Открыта с", "filters.to": "по",
   "sort.-created": "сначала новые", "sort.created": "сначала старые", "sort.-updated": "недавно изменённые", "sort.priority": "по приоритету",
   "list.empty": "Здесь нет заявок.", "list.more": "Ещё",
   "status.new": "новая", "status.open": "в работе", "status.pending": "ожидание", "status.resolved": "решена", "status.closed": "закрыта",

@@ -15,6 +15,7 @@ export const th = {
   "load.title": "ภาระงานของเจ้าหน้าที่", "load.agent": "เจ้าหน้าที่", "load.open": "เปิดอยู่", "load.phone": "โทรศัพท์",
   "search.label": "ค้นหา: หมายเลข คำ หรือผู้แจ้ง", "search.button": "ค้นหา", "search.results": "ค้นหา: {q}",
   "filters.title": "ตัวกรอง", "filters.any": "ทั้งหมด", "filters.sort": "เรียง", "filters.sort.default": "ตามมุมมอง",
+  "filters.assignee.hint": "me, none, ชื่อผู้ใช้", "filters.from": "เปิดตั้งแต่", "filters.to": "ถึง",
   "sort.-created": "ใหม่สุดก่อน", "sort.created": "เก่าสุดก่อน", "sort.-updated": "เปลี่ยนล่าสุด", "sort.priority": "ความสำคัญ",
   "list.empty": "ไม่มีตั๋วที่นี่", "list.more": "เพิ่มเติม",
   "status.new": "ใหม่", "status.open": "กำลังดำเนินการ", "status.pending": "รอ", "status.resolved": "แก้ไขแล้ว", "status.closed": "ปิดแล้ว",
