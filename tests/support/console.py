@@ -59,6 +59,7 @@ def doc_screenshot(page: Any, name: str) -> None:
     """Refresh docs/img/<name>.png when HELPLINE_DOC_SCREENSHOTS=1 (the console guide shows them)."""
     if os.environ.get("HELPLINE_DOC_SCREENSHOTS") == "1":
         DOC_SHOTS.mkdir(parents=True, exist_ok=True)
+        page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(DOC_SHOTS / f"{name}.png"))
 
 

@@ -81,7 +81,7 @@ async function start(session) {
   };
   const pane = new TicketPane($("ticket"), { callBack, changed });
   const list = new TicketList({ list: $("ticket-list"), more: $("more"), title: $("list-title"), filters: $("filters"),
-                                place: $("filters") }, open);
+                                place: document.querySelector(".list-pane") }, open);
   const views = new Views($("views"), (query, heading) => list.show(query, heading));
   const newTicket = (prefill = {}) => {
     $("no-ticket").hidden = true;
