@@ -183,6 +183,41 @@ def test_a_412_from_a_hang_up_is_reapplied_and_the_typed_resolution_kept(
         assert view.locator(".failure").count() == 0
 
 
+def test_only_a_field_changed_on_both_sides_is_asked_about(browser: Any, office: Server) -> None:
+    """Alice edits the title and description of IT-1; meanwhile Sam changes its title and impact. Her page takes
+    Sam's impact (she did not touch it), keeps her description, and asks about the title only."""
+    alice = log_in(browser, office, "alice")
+    sam = login(office.base_url, "sam")
+    with screenshots_on_failure("conflict", {"alice": alice}):
+        alice.locator("#live-state.on").wait_for(timeout=10000)
+        alice.locator("#search-q").fill("IT-1")
+        alice.locator("#search-q").press("Enter")
+        view = alice.locator("#ticket")
+        expect(view.get_by_role("heading", level=2)).to_contain_text("IT-1:", timeout=5000)
+        view.get_by_label("Title", exact=True).fill("VPN: клиент не запускается")
+        view.get_by_label("Description").fill("Пробовали\nперезагрузить")
+        etag = sam.get("/api/v1/tickets/IT-1").headers["etag"]
+        changed = sam.patch(
+            "/api/v1/tickets/IT-1", json={"title": "VPN down at home", "impact": "high"}, headers={"If-Match": etag}
+        )
+        assert changed.status_code == 200, changed.text
+        conflict = view.locator(".f-title .conflict")
+        expect(conflict).to_contain_text("VPN down at home", timeout=10000)
+        expect(view.get_by_label("Impact", exact=True)).to_have_value("high")
+        expect(view.get_by_label("Title", exact=True)).to_have_value("VPN: клиент не запускается")
+        expect(view.get_by_label("Description")).to_have_value("Пробовали\nперезагрузить")
+        assert view.locator(".f-description .conflict").is_hidden()
+        conflict.get_by_role("button", name="Keep mine").click()
+        view.get_by_role("button", name="Save changes").click()
+        expect(view.get_by_role("heading", level=2)).to_have_text("IT-1: VPN: клиент не запускается", timeout=10000)
+        now = sam.get("/api/v1/tickets/IT-1").json()
+        assert (now["title"], now["description"], now["impact"]) == (
+            "VPN: клиент не запускается",
+            "Пробовали\nперезагрузить",
+            "high",
+        )
+
+
 def test_a_pop_lands_in_the_tray_while_typing_and_leaves_after_the_wrap_up(
     browser: Any, desk: tuple[Server, ThreadedReplay]
 ) -> None:

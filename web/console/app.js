@@ -20,12 +20,14 @@ const NUMBER = /^[A-Za-z]+-\d+$/;
 let source = null;
 let me = null;
 
-async function callBack(number) {
+/** Click to call: the agent's phone rings first. A failure shows next to the button (``place``). */
+async function callBack(number, place) {
   try {
     await post("/calls/originate", { number });
     say(t("call.calling", { number }));
   } catch (error) {
-    say(t("call.failed", { number, reason: reason(error) }));
+    const text = t("call.failed", { number, reason: reason(error) });
+    if (place) failed(place, text); else say(text);
   }
 }
 

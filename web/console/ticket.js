@@ -151,7 +151,7 @@ export class TicketPane {
         ticket.requester ? `${ticket.requester.name}${ticket.requester.vip ? " (VIP)" : ""}` : "—"),
       h("dt", {}, t("fieldname.assignee")), h("dd", { class: "t-assignee" }, ticket.assignee ? ticket.assignee.display_name : t("field.nobody")),
       h("dt", {}, t("fieldname.caller")), h("dd", {}, caller || "—", " ", caller
-        ? h("button", { type: "button", onclick: () => this.callBack(caller) }, t("call.back", { number: caller })) : null),
+        ? h("button", { type: "button", onclick: (e) => this.callBack(caller, e.currentTarget.closest("dd")) }, t("call.back", { number: caller })) : null),
       h("dt", {}, t("fieldname.created")), h("dd", {}, when(ticket.created_at)),
       ...(ticket.resolution ? [h("dt", {}, t("fieldname.resolution")), h("dd", { class: "t-resolution" }, ticket.resolution)] : []));
   }

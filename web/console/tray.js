@@ -87,7 +87,7 @@ export class Tray {
         h("span", { class: "badge state" }, state ? state.textContent : t("callstate.ringing"))),
       h("dl", { class: "facts" },
         h("dt", {}, t("call.number")), h("dd", {}, number || t("call.withheld"), " ",
-          number ? h("button", { type: "button", class: "call-back", onclick: () => this.callBack(number) },
+          number ? h("button", { type: "button", class: "call-back", onclick: (e) => this.callBack(number, e.currentTarget.closest("dd")) },
                      t("call.back", { number })) : null),
         h("dt", {}, t("call.department")), h("dd", { class: "department" }, (person && person.department) || "—"),
         h("dt", {}, t("call.jobtitle")), h("dd", { class: "job-title" }, (person && person.title) || "—"),
