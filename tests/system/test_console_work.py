@@ -305,6 +305,32 @@ def test_views_count_and_page_and_a_number_jumps_to_its_ticket(browser: Any, off
         expect(alice.locator("#search-form .failure")).to_have_count(0)
 
 
+def test_a_walk_up_gets_a_new_ticket_with_the_requester_picked_from_the_directory(browser: Any, office: Server) -> None:
+    alice = log_in(browser, office, "alice")
+    with screenshots_on_failure("new-ticket", {"alice": alice}):
+        alice.get_by_role("button", name="New ticket").click()
+        form = alice.locator("form.new-ticket")
+        form.get_by_role("button", name="Create ticket").click()
+        expect(form.locator(".failure")).to_contain_text("A title is needed")  # next to the form, until dismissed
+        form.get_by_label("Title").fill("Монитор мигает / จอกะพริบ")
+        form.get_by_label("Description").fill("Подошла к стойке.\nМонитор Dell, этаж 2")
+        form.get_by_label("Came by").select_option("web")
+        form.get_by_label("Requester").fill("Алиса")
+        form.get_by_role("button", name=CALLER).click()
+        expect(form.locator(".picker .chosen")).to_have_text(CALLER)
+        form.get_by_role("button", name="Create ticket").click()
+        view = alice.locator("#ticket")
+        expect(view.get_by_role("heading", level=2)).to_have_text(
+            f"IT-{TICKETS + 1}: Монитор мигает / จอกะพริบ", timeout=5000
+        )
+        expect(view.locator(".t-requester")).to_have_text(f"{CALLER} (VIP)")
+        expect(view.get_by_label("Description")).to_have_value("Подошла к стойке.\nМонитор Dell, этаж 2")
+        # and the requester can be changed the same way (here: cleared)
+        view.locator(".f-requester_id").get_by_role("button", name="clear").click()
+        view.get_by_role("button", name="Save changes").click()
+        expect(view.locator(".t-requester")).to_have_text("—", timeout=5000)
+
+
 def test_the_keyboard_alone_works_a_ticket(browser: Any, office: Server) -> None:
     alice = log_in(browser, office, "alice")
     with screenshots_on_failure("keyboard", {"alice": alice}):

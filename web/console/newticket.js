@@ -14,7 +14,7 @@ export function newTicketForm(root, opened, prefill = {}) {
   const channel = h("select", { id: "n-channel" }, ...CHANNELS.map((c) => h("option", { value: c, selected: c === (prefill.channel || "phone") }, t(`channel.${c}`))));
   const type = h("select", { id: "n-type" }, ...["incident", "service_request"].map((v) => h("option", { value: v }, t(`type.${v}`))));
   const requester = personPicker("n-requester", prefill.requester || null);
-  const form = h("form", { class: "new-ticket", "aria-labelledby": "n-heading", onsubmit: async (e) => {
+  const form = h("form", { class: "new-ticket", novalidate: true, "aria-labelledby": "n-heading", onsubmit: async (e) => {
     e.preventDefault();
     if (!title.value.trim()) { failed(form, t("new.title.missing")); return; }
     const body = { title: title.value.trim(), description: description.value, type: type.value, channel: channel.value };

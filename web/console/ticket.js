@@ -76,7 +76,7 @@ export class TicketPane {
     e.urgency = h("select", { id: id("urgency") }, ...LEVELS.map((v) => h("option", { value: v }, t(`level.${v}`))));
     e.requester = personPicker(id("requester_id"), ticket.requester);
     e.assignee = await agentPicker(id("assignee"), ticket.assignee && ticket.assignee.login);
-    e.details = h("form", { class: "details", "aria-label": t("ticket.details"), onsubmit: (ev) => { ev.preventDefault(); this.save(); } },
+    e.details = h("form", { class: "details", novalidate: true, "aria-label": t("ticket.details"), onsubmit: (ev) => { ev.preventDefault(); this.save(); } },
       field("title", e.title), field("description", e.description),
       h("div", { class: "row" }, field("type", e.type), field("impact", e.impact), field("urgency", e.urgency)),
       field("requester_id", e.requester.el), field("assignee", e.assignee.el),
@@ -84,7 +84,7 @@ export class TicketPane {
 
     e.comment = h("textarea", { id: "t-comment", rows: 4, required: true });
     e.public = h("input", { id: "t-public", type: "checkbox" });
-    e.commentForm = h("form", { class: "comment", "aria-label": t("ticket.comment"), onsubmit: (ev) => { ev.preventDefault(); this.comment(); } },
+    e.commentForm = h("form", { class: "comment", novalidate: true, "aria-label": t("ticket.comment"), onsubmit: (ev) => { ev.preventDefault(); this.comment(); } },
       h("label", { for: "t-comment" }, t("ticket.comment")), e.comment,
       h("label", { for: "t-public", class: "check" }, e.public, " ", t("ticket.public")),
       h("p", { class: "muted hint" }, t("ticket.comment.hint")),
