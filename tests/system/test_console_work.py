@@ -168,6 +168,7 @@ def test_a_412_from_a_hang_up_is_reapplied_and_the_typed_resolution_kept(
         alice.locator("#search-q").press("Enter")
         view = alice.locator("#ticket")
         view.get_by_role("heading").filter(has_text="IT-2: Call from").wait_for(timeout=5000)
+        expect(alice.locator("#ticket-title")).to_be_focused(timeout=5000)
         view.get_by_label("Move to").select_option("resolved")
         view.get_by_label("Resolution").fill("Перезапустили VPN")
         view.get_by_label("Title", exact=True).fill("VPN не работает дома")
@@ -193,7 +194,7 @@ def test_only_a_field_changed_on_both_sides_is_asked_about(browser: Any, office:
         alice.locator("#search-q").fill("IT-1")
         alice.locator("#search-q").press("Enter")
         view = alice.locator("#ticket")
-        expect(view.get_by_role("heading", level=2)).to_contain_text("IT-1:", timeout=5000)
+        expect(alice.locator("#ticket-title")).to_be_focused(timeout=5000)  # the ticket is open
         view.get_by_label("Title", exact=True).fill("VPN: клиент не запускается")
         view.get_by_label("Description").fill("Пробовали\nперезагрузить")
         etag = sam.get("/api/v1/tickets/IT-1").headers["etag"]
@@ -227,6 +228,7 @@ def test_a_pop_lands_in_the_tray_while_typing_and_leaves_after_the_wrap_up(
         alice.locator("#live-state.on").wait_for(timeout=10000)
         alice.locator("#search-q").fill("IT-1")
         alice.locator("#search-q").press("Enter")
+        expect(alice.locator("#ticket-title")).to_be_focused(timeout=5000)  # the ticket is open
         comment = alice.get_by_role("textbox", name="Reply or note")
         comment.click()
         alice.keyboard.type("Проверяю настройки ")
@@ -344,6 +346,7 @@ def test_the_keyboard_alone_works_a_ticket(browser: Any, office: Server) -> None
         keys.type("IT-3")
         keys.press("Enter")
         expect(alice.locator("#ticket h2")).to_contain_text("IT-3:", timeout=5000)
+        expect(alice.locator("#ticket-title")).to_be_focused()
         alice.locator("#work").focus()
         keys.press("g")
         keys.press("v")
