@@ -33,9 +33,10 @@ export class TicketPane {
     const ticket = await get(`/tickets/${encodeURIComponent(ref)}`);
     this.base = null;
     await this.build(ticket);
-    await this.update(ticket);
+    const history = this.update(ticket);  // the fields and the heading now, the history when it comes
     this.root.hidden = false;
     this.el.heading.focus();
+    await history;
   }
 
   /** Read the ticket again; the agent's edits stay. Returns the fields that changed on both sides. */
