@@ -8,7 +8,7 @@ let responses;  // undefined: not asked yet; null: this server has none
 
 /** Add a canned-response chooser to ``form`` (hidden when the server has no canned responses). */
 export async function cannedPicker(form, textarea, ticket) {
-  if (responses === undefined) responses = await optional(get("/canned-responses?limit=200")).catch(() => null);
+  if (responses === undefined) responses = await optional(get("/canned-responses")).catch(() => null);
   if (!responses || !responses.items || !responses.items.length) return;
   const select = h("select", { id: "t-canned" }, h("option", { value: "" }, t("canned.choose")),
     ...responses.items.map((r) => h("option", { value: r.id }, r.title || r.name || String(r.id))));

@@ -154,7 +154,20 @@ export class TicketPane {
       h("dt", {}, t("fieldname.caller")), h("dd", {}, caller || "—", " ", caller
         ? h("button", { type: "button", onclick: (e) => this.callBack(caller, e.currentTarget.closest("dd")) }, t("call.back", { number: caller })) : null),
       h("dt", {}, t("fieldname.created")), h("dd", {}, when(ticket.created_at)),
+      ...this.related(ticket),
       ...(ticket.resolution ? [h("dt", {}, t("fieldname.resolution")), h("dd", { class: "t-resolution" }, ticket.resolution)] : []));
+  }
+
+  /** Merged into, parent and children (servers with ticket links): each opens with one click. */
+  related(ticket) {
+    const link = (t2) => h("button", { type: "button", class: "linkish", onclick: () => this.open(t2.number) }, `${t2.number} ${t2.title}`);
+    const rows = [];
+    if (ticket.merged_into) rows.push(h("dt", {}, t("links.mergedinto")), h("dd", { class: "t-merged" }, link(ticket.merged_into)));
+    if (ticket.parent) rows.push(h("dt", {}, t("links.parent")), h("dd", { class: "t-parent" }, link(ticket.parent)));
+    if (ticket.children && ticket.children.length) {
+      rows.push(h("dt", {}, t("links.children")), h("dd", { class: "t-children" }, ...ticket.children.flatMap((c, i) => [i ? ", " : "", link(c)])));
+    }
+    return rows;
   }
 
   /** Run ``attempt`` with the current ETag; on 412 reload (edits kept) and try again unless something conflicts. */

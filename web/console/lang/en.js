@@ -50,6 +50,7 @@ export const en = {
   "links.merged": "{number} merged into {into}", "links.number": "Give a ticket number such as IT-42.",
   "links.parent": "Parent ticket", "links.parent.set": "Set parent", "links.parent.remove": "Remove parent",
   "links.parented": "{number} is now a child of {parent}", "links.unparented": "{number} has no parent now",
+  "links.mergedinto": "Merged into", "links.children": "Child tickets",
   "new.button": "New ticket", "new.heading": "New ticket", "new.create": "Create ticket", "new.title.missing": "A title is needed.",
   "history.created": "{who} opened the ticket", "history.reply": "{who} replied to the requester",
   "history.note": "{who} added an internal note", "history.assigned": "{who} assigned it to {to}",

@@ -50,6 +50,7 @@ export const ru = {
   "links.merged": "{number} объединена с {into}", "links.number": "Укажите номер заявки, например IT-42.",
   "links.parent": "Родительская заявка", "links.parent.set": "Назначить родителя", "links.parent.remove": "Убрать родителя",
   "links.parented": "{number} теперь дочерняя для {parent}", "links.unparented": "У {number} больше нет родителя",
+  "links.mergedinto": "Объединена с", "links.children": "Дочерние заявки",
   "new.button": "Новая заявка", "new.heading": "Новая заявка", "new.create": "Создать заявку", "new.title.missing": "Нужна тема.",
   "history.created": "{who}: заявка открыта", "history.reply": "{who}: ответ заявителю",
   "history.note": "{who}: внутренняя заметка", "history.assigned": "{who}: назначено на {to}",

@@ -50,6 +50,7 @@ export const th = {
   "links.merged": "รวม {number} เข้ากับ {into} แล้ว", "links.number": "ใส่หมายเลขตั๋ว เช่น IT-42",
   "links.parent": "ตั๋วหลัก", "links.parent.set": "ตั้งตั๋วหลัก", "links.parent.remove": "เอาตั๋วหลักออก",
   "links.parented": "{number} เป็นตั๋วย่อยของ {parent} แล้ว", "links.unparented": "{number} ไม่มีตั๋วหลักแล้ว",
+  "links.mergedinto": "รวมเข้ากับ", "links.children": "ตั๋วย่อย",
   "new.button": "ตั๋วใหม่", "new.heading": "ตั๋วใหม่", "new.create": "สร้างตั๋ว", "new.title.missing": "ต้องมีหัวเรื่อง",
   "history.created": "{who} เปิดตั๋ว", "history.reply": "{who} ตอบกลับผู้แจ้ง",
   "history.note": "{who} เพิ่มบันทึกภายใน", "history.assigned": "{who} มอบหมายให้ {to}",
