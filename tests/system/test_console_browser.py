@@ -132,7 +132,7 @@ def test_the_screen_pop_reaches_the_ringing_agent_only_and_the_ticket_can_be_wor
         card.locator("button.open-ticket").click()
         view = alice.locator("#ticket")
         view.get_by_role("heading").filter(has_text="Call from").wait_for(timeout=5000)
-        assert "Звонила из дома, VPN" in view.locator(".history").inner_text()
+        view.locator(".history").get_by_text("Звонила из дома, VPN").wait_for(timeout=5000)
         assert view.locator(".t-assignee").inner_text() == "Alice Agent", "the answering agent got the ticket"
 
         view.get_by_role("textbox", name="Reply or note").fill("Перезапустили клиент VPN")

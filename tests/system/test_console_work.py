@@ -354,6 +354,7 @@ def test_the_keyboard_alone_works_a_ticket(browser: Any, office: Server) -> None
         alice.locator("#views button[data-view='unassigned']").focus()
         keys.press("Enter")
         expect(alice.locator("#list-title")).to_have_text("Unassigned")
+        expect(alice.locator("#ticket-list li.ticket-row")).to_have_count(25)
         keys.press("j")
         keys.press("j")
         second = alice.locator("#ticket-list li.ticket-row").nth(1)
