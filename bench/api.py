@@ -829,6 +829,10 @@ LIST_KINDS = {
     "deep_priority": "deep page via cursor (sort=priority)",
     "q_common": "q=<common word> (hits among the newest rows)",
     "q_rare": "q=<rare word / old number> (fewer hits than a page)",
+    "q_number": "q=IT-<n>: that ticket first, then the others with it in their text",
+    "views": "GET /views: the seven work lists counted",
+    "view_team": "view=team, first page (every open ticket, -updated)",
+    "view_unassigned": "view=unassigned, first page",
 }
 
 
@@ -875,7 +879,12 @@ async def list_requests(
             elif kind == "q_rare":
                 # an old ticket's number: fewer than a page of rows contain it
                 params["q"] = rng.choice(RARE_WORDS + [f"IT-{rng.randint(total // 20, total // 10 - 1)}"])
-            out.append((kind, f"{API}/tickets" + (("?" + urlencode(params)) if params else "")))
+            elif kind == "q_number":
+                params["q"] = f"IT-{rng.randint(1, total)}"
+            elif kind.startswith("view_"):
+                params["view"] = kind.removeprefix("view_")
+            resource = "views" if kind == "views" else "tickets"
+            out.append((kind, f"{API}/{resource}" + (("?" + urlencode(params)) if params else "")))
     rng.shuffle(out)
     return out
 

@@ -51,6 +51,7 @@ from ldap3.core.exceptions import LDAPEntryAlreadyExistsResult  # noqa: E402
 from directory.client import AsyncDirectory, DirectoryClient  # noqa: E402
 from directory.numbers import CallerNumber  # noqa: E402
 from tests.support.samba import read_env_file  # noqa: E402
+from tickets.calls.aliases import AliasService  # noqa: E402
 from tickets.calls.caller_index import DirectoryCallerLookup  # noqa: E402
 from tickets.calls.directory_sync import DirectorySync, SyncReport  # noqa: E402
 from tickets.models import CallerIndexEntry  # noqa: E402
@@ -226,8 +227,10 @@ async def bench(settings: Settings, admin: Admin, args: argparse.Namespace) -> d
         out["incremental_people"] = incremental.people
 
         policy = settings.directory.number_policy()
-        lookup = DirectoryCallerLookup(policy, memory_index=True)  # as helpline runs it (web/runtime/directory.py)
-        table = DirectoryCallerLookup(policy)  # the index table only
+        aliases = AliasService(policy)  # local aliases (none here), from memory as helpline reads them
+        # as helpline runs it (web/runtime/directory.py)
+        lookup = DirectoryCallerLookup(policy, memory_index=True, aliases=aliases)
+        table = DirectoryCallerLookup(policy, aliases=aliases)  # the index table only
         started = time.perf_counter()
         await lookup.refresh()
         out["memory_load_s"] = time.perf_counter() - started

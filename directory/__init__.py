@@ -16,7 +16,7 @@ from directory.client import (
     UsnWatermark,
 )
 from directory.errors import DirectoryError, ErrorKind
-from directory.numbers import NO_NUMBER, CallerNumber, NumberPolicy
+from directory.numbers import NO_NUMBER, CallerNumber, NumberPolicy, region_of
 
 __all__ = [
     "DEFAULT_PHONE_ATTRIBUTES",
@@ -33,4 +33,5 @@ __all__ = [
     "FetchResult",
     "NumberPolicy",
     "UsnWatermark",
+    "region_of",
 ]

@@ -61,6 +61,8 @@ BASE_ATTRIBUTES = (
     "manager",
     "userAccountControl",
     "uSNChanged",
+    "c",  #: the person's country (ISO 3166 two-letter code): how their numbers written without +<code> are read
+    "physicalDeliveryOfficeName",  #: the office (AD's "Office" field)
 )
 
 
@@ -102,6 +104,8 @@ class DirectoryPerson:
     disabled: bool
     vip: bool = False
     usn_changed: int | None = None
+    country: str | None = None  #: AD's ``c`` as written (``DE``, ``th``); see :func:`directory.numbers.region_of`
+    office: str | None = None  #: AD's ``physicalDeliveryOfficeName``
 
 
 @dataclass(frozen=True)
@@ -355,13 +359,15 @@ class DirectoryClient:
 
 def search_scope(config: DirectoryConfig) -> str:
     """A fingerprint of what a sync reads: a changed base_dn, filter, attribute list or VIP group voids the
-    watermark (people it did not cover before are not "changed since")."""
+    watermark (people it did not cover before are not "changed since"); so does a helpline that reads more of each
+    person (``BASE_ATTRIBUTES``): the people synced before it are read again, whole."""
     text = "\n".join(
         (
             config.base_dn.lower(),
             config.user_filter,
             ",".join(config.phone_attributes).lower(),
             (config.vip_group or "").lower(),
+            ",".join(BASE_ATTRIBUTES).lower(),
         )
     )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -420,7 +426,7 @@ def _why_not_incremental(since: UsnWatermark, now: UsnWatermark | None) -> str |
     if now.dc.invocation_id != since.dc.invocation_id:
         return "the domain controller's database changed (new invocationId: restored from a backup?)"
     if now.scope != since.scope:
-        return "base_dn, user_filter, phone_attributes or vip_group changed"
+        return "base_dn, user_filter, phone_attributes or vip_group changed (or helpline reads more attributes now)"
     if now.usn < since.usn:
         return "the domain controller's update sequence number went back"
     return None
@@ -550,6 +556,8 @@ def _person(entry: dict[str, Any], phone_attributes: Sequence[str], vip: set[str
         disabled=bool(uac & UAC_DISABLED),
         vip=guid in vip,
         usn_changed=usn,
+        country=_text(entry, "c"),
+        office=_text(entry, "physicalDeliveryOfficeName"),
     )
 
 

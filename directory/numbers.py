@@ -10,7 +10,10 @@ What is understood, whatever the source (a trunk's caller ID, a free-text Active
 * extension suffixes are dropped: ``+1 555 123 0036 x210``, ``... ext. 210``, ``... extension 210``;
 * dialling prefixes the PBX adds in front of outside numbers (``9`` or ``0`` for an outside line), when configured:
   ``95551230009`` is ``+15551230009`` with ``dialling_prefixes=("9",)``;
-* internal extensions: all-digit numbers up to ``max_extension_digits`` long, or matching ``extension_pattern``.
+* internal extensions: all-digit numbers up to ``max_extension_digits`` long, or matching ``extension_pattern``;
+* numbers written in a person's own national format (``030/1234567`` in Berlin, ``02 123 4567`` in Bangkok): read
+  in that person's country (Active Directory's ``c``) with :meth:`NumberPolicy.parse` ``country=``, falling back to
+  the site's default region when the country is missing or not one phone numbers know.
 
 :class:`NumberPolicy` holds those settings once, for the directory sync and the caller lookup alike.
 """
@@ -127,6 +130,13 @@ def _public(text: str, compact: str, region: str | None, dialling_prefixes: Sequ
     return None
 
 
+def region_of(country: str | None) -> str | None:
+    """The phone region of an ISO 3166 two-letter country code as a directory writes it (``de``, `` TH ``), or None
+    when it is missing or no region phone numbers know (``XX``, ``Germany``)."""
+    code = (country or "").strip().upper()
+    return code if len(code) == 2 and code in phonenumbers.SUPPORTED_REGIONS else None
+
+
 @dataclass(frozen=True)
 class NumberPolicy:
     """How this site writes numbers: the default region (None: not set, numbers without ``+<country code>`` stay
@@ -142,11 +152,15 @@ class NumberPolicy:
         if self.extension_pattern is not None:
             object.__setattr__(self, "_compiled", re.compile(self.extension_pattern))
 
-    def parse(self, raw: str) -> CallerNumber:
-        """``raw`` as a :class:`CallerNumber` under this policy. Never raises."""
+    def parse(self, raw: str, country: str | None = None) -> CallerNumber:
+        """``raw`` as a :class:`CallerNumber` under this policy. Never raises.
+
+        ``country``: where the number's owner is (AD's ``c``): a number written without ``+<country code>`` is read
+        as a national number of that country; without one (or an unknown one), of the site's default region.
+        """
         return CallerNumber.parse(
             raw,
-            self.region,
+            region_of(country) or self.region,
             max_extension_digits=self.max_extension_digits,
             dialling_prefixes=self.dialling_prefixes,
             extension_pattern=self._compiled,

@@ -31,6 +31,7 @@ from notify.text import AlertFacts
 from tickets.actor import Actor
 from tickets.clock import Clock
 from tickets.events import DomainEvent, SlaBreached, SlaWarning, TicketUpdated
+from tickets.languages import DEFAULT_LANGUAGE
 from tickets.models import SlaClock, SlaEvent, Ticket, TicketStatus
 from tickets.sla.calendar import Calendar
 from tickets.ticket_service import TicketService
@@ -392,6 +393,11 @@ class AlertService:
         return True
 
     # -- reading -------------------------------------------------------------------------------------------------
+
+    def language_of(self, person: str | None) -> str:
+        """The language of the messages to ``person`` (English for a channel or someone no longer listed)."""
+        found = self.roster.people.get(person) if person else None
+        return found.language if found else DEFAULT_LANGUAGE
 
     async def facts(self, alert: Alert) -> AlertFacts:
         """What the messages of ``alert`` say, from the ticket as it is now."""

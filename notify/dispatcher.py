@@ -207,6 +207,7 @@ class Dispatcher(DueLoop):
                 "Slack rate limit", permanent=False, code="ratelimited", retry_after=(hold - now).total_seconds()
             )
         facts = await self.alerts.facts(alert)
+        language = self.alerts.language_of(d.person)
         if d.channel == SMS:
             if self.sms is None:
                 raise SendError("SMS is not configured ([notify.twilio])", permanent=True, code="not_configured")
@@ -225,18 +226,23 @@ class Dispatcher(DueLoop):
                     log.warning("delivery %s: an earlier attempt had reached Twilio (%s); not sent again", d.id, sid)
                     return Sent(sid)
             if not d.text:
-                d.text = sms_text(facts, now, self.max_segments, escalation_marker(d.step, d.round))
+                marker = escalation_marker(d.step, d.round, language)
+                d.text = sms_text(facts, now, self.max_segments, marker, language)
                 await Delivery.filter(id=d.id).update(text=d.text)
             return await self.sms.send(d.target, d.text)
         if self.slack is None:
             raise SendError("Slack is not configured ([notify.slack])", permanent=True, code="not_configured")
         if d.channel == SLACK:
-            text, blocks = slack_blocks(facts, now)
+            text, blocks = slack_blocks(facts, now, language=language)
             return await self.slack.post(d.target, text, blocks)
         if d.channel == SLACK_UPDATE:
             channel, _, ts = d.target.partition(":")
             text, blocks = slack_blocks(
-                facts, now, acked_by=alert.acknowledged_by, resolved=alert.state == AlertState.RESOLVED
+                facts,
+                now,
+                acked_by=alert.acknowledged_by,
+                resolved=alert.state == AlertState.RESOLVED,
+                language=language,
             )
             return await self.slack.update(channel, ts, text, blocks)
         raise SendError(f"unknown channel {d.channel!r}", permanent=True, code="bad_channel")

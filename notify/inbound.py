@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from notify.alerts import AlertService
+from notify.phrases import phrases
 from notify.text import one_line
 
 log = logging.getLogger(__name__)
@@ -48,19 +49,19 @@ async def sms_reply(alerts: AlertService, sender: str, body: str) -> ReplyOutcom
         return ReplyOutcome(
             "helpline: this number is not on the on-call list; nothing was changed.", known_sender=False
         )
+    p = phrases(person.language)  # an unknown sender has none: the answer above is in English
     code = parse_reply(body)
     if code is None:
-        return ReplyOutcome("helpline: reply with the ticket number (e.g. 1042) or ACK ALL to acknowledge.")
+        return ReplyOutcome(p.reply_how)
     found = await alerts.find_for_reply(code, sender)
     if not found:
-        return ReplyOutcome(f"helpline: no open alert for {code} was sent to you; nothing was changed.")
+        return ReplyOutcome(p.reply_none.format(code=code))
     done = await alerts.acknowledge([a.id for a in found], person.name, "sms")
     if not done:
-        return ReplyOutcome("helpline: already acknowledged; nothing was changed.")
+        return ReplyOutcome(p.reply_already)
     tickets = ", ".join(sorted({a.summary.split(" ", 1)[0] for a in done}))
-    return ReplyOutcome(
-        f"helpline: acknowledged {tickets}. Thank you, {person.display_name or person.name}.", tuple(a.id for a in done)
-    )
+    name = person.display_name or person.name
+    return ReplyOutcome(p.reply_done.format(tickets=tickets, name=name), tuple(a.id for a in done))
 
 
 #: Who may acknowledge with the Slack button (``[notify.slack] ack_from``).
@@ -94,10 +95,7 @@ async def slack_ack(
             "Slack account is not on it; nothing was changed."
         )
     if person is not None and ack_from == ACK_FROM_ON_CALL and not await alerts.is_on_call_for(person.name, alert_id):
-        return SlackAckOutcome(
-            refusal="helpline: only whoever is on call now, or was paged for this alert, can "
-            "acknowledge it; nothing was changed."
-        )
+        return SlackAckOutcome(refusal=phrases(person.language).refused_not_on_call)
     by = person.name if person is not None else f"slack:{user_id[:32] or '?'}"
     done = await alerts.acknowledge([alert_id], by, "slack", via=f"Slack user {label}")
     return SlackAckOutcome(tuple(a.id for a in done))

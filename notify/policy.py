@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from notify.schedule import Override, Schedule
+from tickets.languages import DEFAULT_LANGUAGE
 
 SMS = "sms"
 SLACK = "slack"
@@ -33,6 +34,8 @@ class OnCallPerson:
     channels: tuple[str, ...] = CHANNELS
     #: Looked up once in Slack (users.lookupByEmail) when ``slack_user`` is not given.
     slack_email: str | None = None
+    #: The language of their SMS and Slack messages (tickets.languages.LANGUAGES).
+    language: str = DEFAULT_LANGUAGE
 
     def addresses(self) -> list[tuple[str, str]]:
         out = []

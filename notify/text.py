@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from notify.phrases import phrases
+from tickets.languages import DEFAULT_LANGUAGE
+
 GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
@@ -93,16 +96,15 @@ def slack_escape(text: str) -> str:
     return one_line(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def human(delta: timedelta) -> str:
-    """``5m``, ``2h``, ``1h30m``, ``45s``."""
+def human(delta: timedelta, language: str = DEFAULT_LANGUAGE) -> str:
+    """``5m``, ``2h``, ``1h30m``, ``45s`` (in Russian ``1 ч 30 мин``, in Thai ``1 ชม. 30 นาที``)."""
+    p = phrases(language)
     seconds = max(int(delta.total_seconds()), 0)
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
-    if h:
-        return f"{h}h{m}m" if m else f"{h}h"
-    if m:
-        return f"{m}m"
-    return f"{s}s"
+    parts = [(h, p.units[0]), (m, p.units[1])] if h else [(m, p.units[1])] if m else [(s, p.units[2])]
+    parts = [(n, unit) for n, unit in parts if n] or parts[:1]
+    return " ".join(f"{n} {unit}" for n, unit in parts) if p.spaced else "".join(f"{n}{unit}" for n, unit in parts)
 
 
 @dataclass(frozen=True)
@@ -123,57 +125,72 @@ class AlertFacts:
     def ack_code(self) -> str:
         return self.number.rsplit("-", 1)[-1]
 
-    def headline(self, now: datetime) -> str:
-        what = (self.metric or "SLA").replace("_", " ")
+    def headline(self, now: datetime, language: str = DEFAULT_LANGUAGE) -> str:
+        """``resolution due in 5m``, ``срок решения через 5 мин``, ``การแก้ไขปัญหาจะครบกำหนดในอีก 5 นาที``."""
+        p = phrases(language)
+        what = p.metrics.get(self.metric) or (self.metric or "SLA").replace("_", " ")
+        if p.space_around_latin and what[-1:].isascii():
+            what += " "
         if self.event == "sla.breached":
-            return f"{what} breached"
+            return p.breached.format(what=what)
         if self.due_at is not None and self.due_at > now:
-            return f"{what} due in {human(self.due_at - now)}"
-        return f"{what} due now"
+            return p.due_in.format(what=what, left=human(self.due_at - now, language))
+        return p.due_now.format(what=what)
 
 
-def escalation_marker(step: int, round: int) -> str:
+def escalation_marker(step: int, round: int, language: str = DEFAULT_LANGUAGE) -> str:
     """`` (step 2)``, `` (repeat 1, step 1)``: tells the messages of an alert apart (none for the first)."""
+    p = phrases(language)
     if round:
-        return f" (repeat {round}, step {step + 1})"
-    return f" (step {step + 1})" if step else ""
+        return p.repeat.format(round=round, step=step + 1)
+    return p.step.format(step=step + 1) if step else ""
 
 
-def sms_text(facts: AlertFacts, now: datetime, max_segments: int = 2, marker: str = "") -> str:
-    """``IT-1042 P1 resolution due in 5m: VPN down for Finance - reply 1042 to ack``.
+def sms_text(
+    facts: AlertFacts, now: datetime, max_segments: int = 2, marker: str = "", language: str = DEFAULT_LANGUAGE
+) -> str:
+    """``IT-1042 P1 resolution due in 5m: VPN down for Finance - reply 1042 to ack`` (or in Russian, Thai).
 
     Every SMS of an alert to one number differs (``marker``): a retry can ask Twilio whether its text went out.
     The title is made :func:`inert` (it may hold a caller's name).
     """
-    head = f"{facts.number} {facts.priority} {facts.headline(now)}{marker}: "
-    tail = f" - reply {facts.ack_code} to ack"
+    head = f"{facts.number} {facts.priority} {facts.headline(now, language)}{marker}: "
+    tail = phrases(language).sms_tail.format(code=facts.ack_code)
     return fit(head, inert(facts.title), tail, max_segments)
 
 
 def slack_blocks(
-    facts: AlertFacts, now: datetime, *, acked_by: str | None = None, resolved: bool = False
+    facts: AlertFacts,
+    now: datetime,
+    *,
+    acked_by: str | None = None,
+    resolved: bool = False,
+    language: str = DEFAULT_LANGUAGE,
 ) -> tuple[str, list[dict[str, Any]]]:
     """The fallback text and Block Kit blocks: ticket, priority, caller, SLA, Acknowledge and Open buttons.
 
     Once acknowledged (``acked_by``) or resolved, the message says so and loses its Acknowledge button.
     """
+    p = phrases(language)
     icon = ":white_check_mark:" if acked_by or resolved else ":rotating_light:"
     esc = slack_escape
-    text = f"{esc(facts.number)} {esc(facts.priority)} {esc(facts.headline(now))}: {esc(facts.title)}"
-    lines = [f"{icon} *{esc(facts.number)}* {esc(facts.priority)} - {esc(facts.headline(now))}", esc(facts.title)]
+    headline = esc(facts.headline(now, language))
+    text = f"{esc(facts.number)} {esc(facts.priority)} {headline}: {esc(facts.title)}"
+    lines = [f"{icon} *{esc(facts.number)}* {esc(facts.priority)} - {headline}", esc(facts.title)]
     if facts.caller:
-        lines.append(f"Caller: {esc(facts.caller)}")
+        lines.append(p.caller.format(caller=esc(facts.caller)))
     if facts.due_at is not None:
         lines.append(
-            f"Due: <!date^{int(facts.due_at.timestamp())}^{{date_short_pretty}} {{time}}|"
+            f"{p.due}<!date^{int(facts.due_at.timestamp())}^{{date_short_pretty}} {{time}}|"
             f"{facts.due_at.isoformat(timespec='minutes')}>"
         )
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}]
     buttons: list[dict[str, Any]] = []
     if acked_by or resolved:
-        note = esc(f"Acknowledged by {acked_by}" if acked_by else "Resolved")
+        who = esc(acked_by) if acked_by else ""
+        note = p.acknowledged_by.format(who=who) if acked_by else p.resolved
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
-        text += f" ({note[0].lower()}{note[1:]})"
+        text += f" ({p.acknowledged_by_inline.format(who=who) if acked_by else p.resolved_inline})"
     else:
         buttons.append(
             {
@@ -181,12 +198,12 @@ def slack_blocks(
                 "action_id": "ack",
                 "style": "primary",
                 "value": str(facts.alert_id),
-                "text": {"type": "plain_text", "text": "Acknowledge"},
+                "text": {"type": "plain_text", "text": p.acknowledge},
             }
         )
     if facts.url:
         buttons.append(
-            {"type": "button", "action_id": "open", "url": facts.url, "text": {"type": "plain_text", "text": "Open"}}
+            {"type": "button", "action_id": "open", "url": facts.url, "text": {"type": "plain_text", "text": p.open}}
         )
     if buttons:
         blocks.append({"type": "actions", "block_id": f"alert:{facts.alert_id}", "elements": buttons})

@@ -14,6 +14,7 @@ from tortoise.transactions import in_transaction
 
 from tickets.clock import Clock, utcnow
 from tickets.errors import Conflict, InvalidField, NotFound
+from tickets.languages import language_problem, time_zone_problem
 from tickets.models import Agent, ApiToken, Role
 
 TOKEN_PREFIX = "hl_"
@@ -23,6 +24,8 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 AUTH_CACHE_SECONDS = 5.0
 AUTH_CACHE_SIZE = 10_000
 AGENT_FIELDS = ("display_name", "role", "extension", "email", "active")
+#: What an agent may change of their own record; None puts the default back.
+PREFERENCES = {"language": language_problem, "time_zone": time_zone_problem}
 
 
 def hash_token(secret: str) -> str:
@@ -104,6 +107,25 @@ class AgentService:
         agent = await self.get(agent_id)
         agent.password_hash, agent.updated_at = password_hash, self.clock()
         await agent.save(update_fields=["password_hash", "updated_at"])
+        self._forget(agent_id=agent.id)
+        return agent
+
+    async def set_preferences(self, agent_id: int, changes: Mapping[str, str | None]) -> Agent:
+        """Store the agent's console language and time zone (a None value: follow the defaults again)."""
+        for name, value in changes.items():
+            check = PREFERENCES.get(name)
+            if check is None:
+                raise InvalidField(name, "is not a preference")
+            problem = None if value is None else check(value)
+            if problem:
+                raise InvalidField(name, problem)
+        agent = await self.get(agent_id)
+        if not changes:
+            return agent
+        for name, value in changes.items():
+            setattr(agent, name, value)
+        agent.updated_at = self.clock()
+        await agent.save(update_fields=[*changes, "updated_at"])
         self._forget(agent_id=agent.id)
         return agent
 

@@ -67,6 +67,7 @@ class ActivityKind(str, Enum):
     STATUS_CHANGED = "status_changed"
     CALL = "call"  #: a phone call was offered, answered, missed or linked to the ticket
     SLA = "sla"  #: an SLA target was warned about, breached or met late
+    LINK = "link"  #: a relation to another ticket: merged into or from it, its parent or a child, set or removed
 
 
 class CallState(str, Enum):
@@ -121,6 +122,10 @@ class Agent(Model):
     updated_at = fields.DatetimeField()
     #: argon2id hash of the console password (None: the agent cannot log in to the console, only use tokens)
     password_hash = fields.CharField(max_length=255, null=True)
+    #: Console language chosen by the agent (en, ru or th, None: from the browser)
+    language = fields.CharField(max_length=8, null=True)
+    #: IANA time zone chosen by the agent (None: that of the business calendar, else UTC)
+    time_zone = fields.CharField(max_length=64, null=True)
 
     tokens: fields.ReverseRelation[ApiToken]
 
@@ -168,9 +173,34 @@ class Person(Model):
     disabled = fields.BooleanField(default=False)
     # when the directory sync last saw this person
     synced_at = fields.DatetimeField(null=True)
+    # the office (AD physicalDeliveryOfficeName) and country (AD c, ISO 3166 two letters), set by the directory sync
+    office = fields.CharField(max_length=128, null=True)
+    country = fields.CharField(max_length=2, null=True)
 
     class Meta:
         table = "person"
+
+
+class CallerAlias(Model):
+    """A number an agent linked to a person: every caller lookup answers it first, no directory sync changes it."""
+
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=64, unique=True)  # E.164 or ext:NNN, as caller numbers are compared
+    number = fields.CharField(max_length=64)  # E.164, or the extension
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "tickets.Person", related_name=False, on_delete=fields.CASCADE
+    )
+    person_id: int
+    created_by: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
+        "tickets.Agent", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    created_by_id: int | None
+    created_by_label = fields.CharField(max_length=64)  # the login, kept when the agent is gone
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "caller_alias"
+        indexes = [Index(fields=("person_id",), name="caller_alias_person_idx")]
 
 
 class CallerIndexEntry(Model):
@@ -274,6 +304,20 @@ class Ticket(Model):
     first_response_at = fields.DatetimeField(null=True)
     resolved_at = fields.DatetimeField(null=True)
     closed_at = fields.DatetimeField(null=True)
+    #: the ticket this one was merged into (a duplicate): it is closed, and its calls and history live on there
+    merged_into: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
+        "tickets.Ticket", related_name="merged", null=True, on_delete=fields.SET_NULL
+    )
+    merged_into_id: int | None
+    merged_at = fields.DatetimeField(null=True)
+    #: the ticket this one is part of (an outage and the tickets it caused)
+    parent: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
+        "tickets.Ticket", related_name="children", null=True, on_delete=fields.SET_NULL
+    )
+    parent_id: int | None
+    #: since when a call back is owed: a call nobody answered, from a number to call back, and no agent has acted
+    #: since (tickets/callbacks.py); null when none is owed. The "callbacks" work list, oldest first.
+    callback_since = fields.DatetimeField(null=True)
 
     activities: fields.ReverseRelation[Activity]
 
@@ -285,7 +329,46 @@ class Ticket(Model):
             Index(fields=("assignee_id", "id"), name="ticket_assignee_id_idx"),
             Index(fields=("requester_id", "id"), name="ticket_requester_id_idx"),
             Index(fields=("updated_at", "id"), name="ticket_updated_id_idx"),
+            Index(fields=("merged_into_id",), name="ticket_merged_into_idx"),
+            Index(fields=("parent_id",), name="ticket_parent_idx"),
+            # the work lists (tickets/views.py): counted at every view switch, and their pages by status, most
+            # recently updated first (tickets/listing.py reads one status at a time)
+            Index(fields=("status", "assignee_id", "updated_at", "id"), name="ticket_status_assignee_idx"),
+            Index(fields=("status", "updated_at", "id"), name="ticket_status_updated_idx"),
+            Index(fields=("callback_since", "status", "id"), name="ticket_callback_idx"),  # counted covering
+            Index(fields=("resolved_at", "id"), name="ticket_resolved_idx"),
+            Index(fields=("closed_at", "id"), name="ticket_closed_idx"),
         ]
+
+
+class CannedResponse(Model):
+    """A reply an agent reuses: personal (owner set) or shared by the team (owner null).
+
+    The body may hold placeholders (ticket.number and the like in double braces), filled in from a ticket by
+    tickets/canned.py.
+    """
+
+    id = fields.IntField(primary_key=True)
+    title = fields.CharField(max_length=200)
+    body = fields.TextField()
+    owner: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
+        "tickets.Agent", related_name=False, null=True, on_delete=fields.CASCADE
+    )
+    owner_id: int | None
+    created_by: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
+        "tickets.Agent", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    created_by_id: int | None
+    updated_by: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
+        "tickets.Agent", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    updated_by_id: int | None
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "canned_response"
+        indexes = [Index(fields=("owner_id", "title"), name="canned_response_owner_idx")]
 
 
 class Activity(Model):
@@ -368,16 +451,18 @@ class Call(Model):
             Index(fields=("ticket_id", "id"), name="call_ticket_id_idx"),
             Index(fields=("started_at", "id"), name="call_started_id_idx"),
             Index(fields=("pbx", "state"), name="call_pbx_state_idx"),  # the calls still open, at every resync
+            Index(fields=("queue", "ticket_id"), name="call_queue_ticket_idx"),  # tickets by the queue they came in
         ]
 
 
 class SlaState(str, Enum):
-    """Where an SLA clock stands: counting, stopped for a pause status, achieved in time, or missed."""
+    """Where an SLA clock stands: counting, stopped for a pause status, achieved in time, missed, or cancelled."""
 
     RUNNING = "running"
     PAUSED = "paused"
     MET = "met"
     BREACHED = "breached"
+    CANCELLED = "cancelled"  #: stopped unmet and not late: the ticket was merged into another, whose targets count
 
 
 class SlaClock(Model):
@@ -418,6 +503,7 @@ class SlaClock(Model):
         indexes = [
             Index(fields=("next_event_at",), name="sla_clock_next_event_idx"),
             Index(fields=("paused", "stopped_at", "due_at"), name="sla_clock_open_due_idx"),  # at risk, soonest first
+            Index(fields=("stopped_at", "ticket_id"), name="sla_clock_open_ticket_idx"),  # the tickets at risk
         ]
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from tickets import workflow
 from tickets.actor import Actor
+from tickets.callbacks import owed_since
 from tickets.clock import Clock, utcnow
 from tickets.errors import Conflict, Forbidden, InvalidField, NotFound, StaleVersion
 from tickets.events import DomainEvent, Publisher, TicketCreated, TicketUpdated, no_publisher
@@ -29,7 +30,7 @@ from tickets.models import (
     TicketType,
 )
 from tickets.priority import PriorityMatrix
-from tickets.search import fold
+from tickets.search import ticket_text
 from tickets.sla.clocks import SlaEngine
 from tickets.text import is_blank
 from tickets.transaction import publish_after_commit, unit_of_work
@@ -141,7 +142,7 @@ class TicketService:
                 assignee=agent,
                 group=group,
                 created_by_id=actor.agent_id,
-                search_text=fold(number, title, description),
+                search_text=ticket_text(number, title, description),
                 created_at=now,
                 updated_at=now,
             )
@@ -323,6 +324,8 @@ class TicketService:
         now = self.clock()
         async with unit_of_work():
             ticket = await self._locked(ref, if_version)
+            if ticket.merged_into_id is not None:
+                raise Conflict(f"ticket {ticket.number} was merged into another ticket; work on that one instead")
             current = TicketStatus(ticket.status)
             workflow.check(current, to)
             if to == TicketStatus.RESOLVED and is_blank(resolution):
@@ -459,7 +462,14 @@ class TicketService:
     async def _save(self, ticket: Ticket, entries: list[Activity], now: Any) -> None:
         ticket.version += 1
         ticket.updated_at = now
-        ticket.search_text = fold(ticket.number, ticket.title, ticket.description)
+        ticket.search_text = ticket_text(
+            ticket.number,
+            ticket.title,
+            ticket.description,
+            before=ticket.search_text,
+            comments=[e.body for e in entries if e.kind == ActivityKind.COMMENT and e.body],
+        )
+        ticket.callback_since = owed_since(ticket, entries, now)
         await ticket.save()
         for entry in entries:
             await entry.save()

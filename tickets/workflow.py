@@ -26,6 +26,11 @@ def allowed(current: S) -> tuple[S, ...]:
     return TRANSITIONS[current]
 
 
+def allowed_for(current: S, *, merged: bool) -> tuple[S, ...]:
+    """The statuses a ticket may move to: none once it is merged into another (tickets/merge.py)."""
+    return () if merged else TRANSITIONS[current]
+
+
 def check(current: S, target: S) -> None:
     """Raise :class:`InvalidTransition` unless ``current -> target`` is allowed."""
     if target not in TRANSITIONS[current]:

@@ -17,7 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from tickets.actor import Actor
 from tickets.errors import DomainError
@@ -31,6 +32,7 @@ Handler = Callable[["Call"], Awaitable["BaseModel | Reply | Response | None"]]
 #: What If-Match accepts (also its pattern in the OpenAPI document): ``*``, ``"3"``, ``W/"3"`` or ``3``.
 IF_MATCH_PATTERN = r'^(\*|(W/)?"[0-9]{1,9}"|[0-9]{1,9})$'
 IF_MATCH = re.compile(IF_MATCH_PATTERN)
+JSON_WHITESPACE = b" \t\r\n"  #: RFC 8259's whitespace (bytes.strip() would also drop \x0b and \x0c)
 
 
 @dataclass
@@ -131,6 +133,9 @@ class Api:
     def post(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
         return self.operation("POST", path, **kw)
 
+    def put(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.operation("PUT", path, **kw)
+
     def patch(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
         return self.operation("PATCH", path, **kw)
 
@@ -165,6 +170,14 @@ class DeclaredRoute(Route):
             methods=list(endpoints),
             name="|".join(op.operation_id for op in operations),
         )
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """A path without parameters (``/agents/load``) owns it: a method it lacks is its 405, never a match of a
+        parameter route beside it (``PATCH /agents/{agent_id}`` with agent_id ``load``)."""
+        match, child = super().matches(scope)
+        if match is Match.PARTIAL and not self.param_convertors:
+            return Match.FULL, child
+        return match, child
 
 
 def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
@@ -234,7 +247,7 @@ def _parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
 
 async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
     raw = await request.body()
-    if raw.strip():
+    if raw.strip(JSON_WHITESPACE):  # only JSON's own: a lone vertical tab or form feed is a body, and not JSON
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if ctype != "application/json" and not (ctype.startswith("application/") and ctype.endswith("+json")):
             raise ApiError(415, "unsupported-media-type", "send the body as JSON with Content-Type: application/json")

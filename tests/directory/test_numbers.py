@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from directory.numbers import CallerNumber, NumberPolicy
+from directory.numbers import CallerNumber, NumberPolicy, region_of
+from tests.support.directory import NATIONAL
 from tests.support.paths import ROOT
 
 # The seeded directory's six telephoneNumber formats (tests/support/ad/seed_directory.py), plus what admins type.
@@ -144,3 +145,20 @@ def test_the_directory_package_imports_nothing_of_ours() -> None:
                 else []
             )
             assert not {n.split(".")[0] for n in names} & ours, f"{file.name} imports {names}"
+
+
+@pytest.mark.parametrize("country, written, e164", NATIONAL)
+def test_a_number_in_its_owners_national_format_is_read_in_their_country(country: str, written: str, e164: str) -> None:
+    site = NumberPolicy("US", dialling_prefixes=("9",))
+    assert site.parse(written, country).key == e164
+    assert site.parse(written, f" {country.lower()} ").key == e164  # as a directory may write it
+    assert NumberPolicy(None).parse(written, country).key == e164  # no default region needed
+    assert site.parse(e164, "JP").key == e164  # written with +<country code>: the country changes nothing
+
+
+@pytest.mark.parametrize("country", [None, "", "XX", "Germany", "D", "DEU", "\u0434\u0435", "*"])
+def test_a_missing_or_unknown_country_falls_back_to_the_default_region(country: str | None) -> None:
+    assert region_of(country) is None
+    assert NumberPolicy("DE").parse("030/1234567", country).key == "+49301234567"
+    assert NumberPolicy("US").parse("(555) 123-4567", country).key == "+15551234567"
+    assert NumberPolicy(None).parse("030/1234567", country).key is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from notify.models import Delivery
-from notify.text import AlertFacts, is_gsm7, segments, slack_blocks, sms_text, units
+from notify.text import AlertFacts, escalation_marker, is_gsm7, segments, slack_blocks, sms_text, units
 from tests.support.notify import IVAN, T0, World
 from tickets.events import SlaWarning
 
@@ -86,6 +86,36 @@ async def test_unicode_arrives_intact_at_twilio_and_slack(world: World) -> None:
     )
     assert (await Delivery.get(channel="sms", target=IVAN, step=0, round=0)).text == sms["body"]
     assert all("Не работает VPN — ใช้ไม่ได้" in p["text"] for p in w.fake_slack.posts)
+
+
+def test_russian_and_thai_texts_are_their_own_words_around_the_title() -> None:
+    warning, breach = facts("Не работает VPN"), facts("ใช้ไม่ได้", event="sla.breached")
+    assert sms_text(warning, NOW, language="ru") == (
+        "IT-1042 P1 срок решения через 5 мин: Не работает VPN — подтвердить: ответьте 1042"
+    )
+    assert sms_text(breach, NOW, language="th") == "IT-1042 P1 การแก้ไขปัญหาเกินกำหนดแล้ว: ใช้ไม่ได้ - ตอบ 1042 เพื่อรับทราบ"
+    assert sms_text(warning, NOW, language="en") == sms_text(warning, NOW), "English is the default"
+    later = AlertFacts(7, "IT-1042", "P1", "x", "sla.warning", "callback", NOW + timedelta(minutes=90))
+    assert later.headline(NOW, "ru") == "срок обратного звонка через 1 ч 30 мин"
+    assert later.headline(NOW, "th") == "การโทรกลับครบกำหนดใน 1 ชม. 30 นาที"
+    assert later.headline(NOW) == "callback due in 1h30m"
+    whole = AlertFacts(7, "IT-1042", "P1", "x", "sla.breached", None, NOW)
+    assert whole.headline(NOW, "th") == "SLA เกินกำหนดแล้ว", "a Latin word is set apart from the Thai after it"
+    assert escalation_marker(1, 1, "ru") == " (повтор 1, шаг 2)" and escalation_marker(1, 0, "th") == " (ขั้นที่ 2)"
+    long = sms_text(facts("Не работает VPN у всей бухгалтерии на третьем этаже " * 4), NOW, language="ru")
+    assert segments(long) == 2 and long.endswith("… — подтвердить: ответьте 1042")
+
+
+def test_slack_blocks_in_russian_and_thai_keep_the_escaping() -> None:
+    f = AlertFacts(7, "IT-1042", "P1", "VPN <down> & out", "sla.breached", "resolution", NOW, "Иван", "https://h/t/1")
+    text, blocks = slack_blocks(f, NOW, language="ru")
+    assert text == "IT-1042 P1 истёк срок решения: VPN &lt;down&gt; &amp; out"
+    assert "Заявитель: Иван" in blocks[0]["text"]["text"] and "Срок: <!date^" in blocks[0]["text"]["text"]
+    assert [e["text"]["text"] for e in blocks[-1]["elements"]] == ["Подтвердить", "Открыть"]
+    text, acked = slack_blocks(f, NOW, acked_by="<!here> mallory", language="th")
+    assert acked[1]["elements"][0]["text"] == "&lt;!here&gt; mallory รับทราบแล้ว"
+    assert text.endswith("(&lt;!here&gt; mallory รับทราบแล้ว)") and "<!here>" not in text
+    assert [e["text"]["text"] for e in acked[-1]["elements"]] == ["เปิดดู"]
 
 
 #: What an attacker put in the caller ID name (and so in the ticket title "Call from ..." and the requester's name).

@@ -49,9 +49,11 @@ class SetClock:
         return self.now
 
 
-def notify_raw(twilio_url: str, slack_url: str, **policy: Any) -> dict[str, Any]:
-    """The [notify] section of the issue's example, pointed at the fakes."""
-    return {
+def notify_raw(
+    twilio_url: str, slack_url: str, *, languages: dict[str, str] | None = None, **policy: Any
+) -> dict[str, Any]:
+    """The [notify] section of the issue's example, pointed at the fakes (``languages``: person -> language)."""
+    raw: dict[str, Any] = {
         "twilio": {
             "account_sid": ACCOUNT_SID,
             "auth_token": AUTH_TOKEN,
@@ -104,6 +106,10 @@ def notify_raw(twilio_url: str, slack_url: str, **policy: Any) -> dict[str, Any]
         "lease": "2m",
         "retry_for": "2h",
     }
+    for person in raw["people"]:
+        if person["name"] in (languages or {}):
+            person["language"] = (languages or {})[person["name"]]
+    return raw
 
 
 Fake = TypeVar("Fake", FakeTwilio, FakeSlack)
@@ -155,8 +161,11 @@ class World:
         )
 
 
-def build_world(orm: Settings, twilio: FakeTwilio, slack: FakeSlack, **policy: Any) -> World:
-    notify = NotifySettings.model_validate(notify_raw(twilio.url, slack.url, **policy))  # type: ignore[attr-defined]
+def build_world(
+    orm: Settings, twilio: FakeTwilio, slack: FakeSlack, *, languages: dict[str, str] | None = None, **policy: Any
+) -> World:
+    raw = notify_raw(twilio.url, slack.url, languages=languages, **policy)  # type: ignore[attr-defined]
+    notify = NotifySettings.model_validate(raw)
     clock = SetClock()
     bus = EventBus()
     tickets = TicketService(clock=clock, publish=bus.publish)

@@ -4,7 +4,10 @@ can be worked from the page, Cyrillic and Thai render."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,6 +99,45 @@ def test_wrong_password_is_refused_and_logout_returns_to_the_login(
             page.get_by_role("heading", name="Log in").wait_for(timeout=5000)
             page.reload()
             page.get_by_role("heading", name="Log in").wait_for(timeout=5000)
+    finally:
+        stop_server(server)
+
+
+def test_the_first_admin_added_by_a_script_is_told_how_to_get_a_password(
+    browser: Any, tmp_path: Path, sqlite_template: Path
+) -> None:
+    """The README's first run off a terminal: ``helpline user add ada --role admin`` sets no password; the login page
+    says so and names the command, which then lets her in."""
+    path = tmp_path / "helpline.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    env = {**os.environ, "HELPLINE_DATABASE_URL": f"sqlite://{path}"}
+    env.pop("HELPLINE_CONFIG", None)
+
+    def helpline(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "web.cli", *args],
+            input=stdin,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+
+    added = helpline("user", "add", "ada", "--role", "admin", "--name", "Ada Admin")
+    assert added.returncode == 0 and "helpline user password ada" in added.stderr, added.stderr
+    server = start_server(f"sqlite://{path}", tmp_path)
+    try:
+        page = log_in(browser, server, "ada", PASSWORD)
+        with screenshots_on_failure("no-password", {"page": page}):
+            expect(page.get_by_role("alert")).to_have_text(
+                "this account has no password yet: an admin sets one with `helpline user password ada`"
+            )
+            assert page.locator("#console").is_hidden()
+            assert helpline("user", "password", "ada", "--password-file", "-", stdin=PASSWORD + "\n").returncode == 0
+            page.get_by_label("Password").fill(PASSWORD)
+            page.keyboard.press("Enter")
+            page.locator("#whoami").get_by_text("Ada Admin").wait_for(timeout=5000)
     finally:
         stop_server(server)
 

@@ -37,6 +37,8 @@ def expected_role(key: str) -> str | None:
         return "supervisor"  # changing who is on call
     if path == f"{V1}/status":
         return "supervisor"  # the instance's dependencies and their errors (internal addresses)
+    if path == f"{V1}/agents/load":
+        return "supervisor"  # how loaded each agent is
     if path.startswith(f"{V1}/agents") or path.startswith(f"{V1}/directory"):
         return "admin"  # agents and tokens; the directory sync status
     return "agent"  # tickets, people, /me, the OpenAPI document: every role
@@ -65,7 +67,10 @@ class World:
 
     def __init__(self, client: TestClient, team: Team) -> None:
         self.client = client
+        self.team = team
         self.admin = team.header(team.admin)
+        #: the role whose request the next sample is for (set by the role matrix)
+        self.role = "admin"
         self.counter = itertools.count(1)
         agents = client.get(f"{V1}/agents", headers=self.admin).json()["items"]
         self.ids = {a["login"]: a["id"] for a in agents}
@@ -80,6 +85,16 @@ class World:
         assert r.status_code == 201, r.text
         return int(r.json()["id"])
 
+    def alias(self) -> dict[str, int]:
+        """A person with a local alias: the path parameters of the alias."""
+        person = self.person()
+        r = self.client.post(f"{V1}/people/{person}/aliases", headers=self.admin, json={"number": self.number()})
+        assert r.status_code == 201, r.text
+        return {"person_id": person, "alias_id": int(r.json()["id"])}
+
+    def number(self) -> str:
+        return f"+1 555 700 {next(self.counter):04d}"
+
     def token(self, login: str) -> int:
         r = self.client.post(f"{V1}/agents/{self.ids[login]}/tokens", headers=self.admin, json={"name": "spare"})
         assert r.status_code == 201, r.text
@@ -88,21 +103,43 @@ class World:
     def login(self) -> str:
         return f"newbie{next(self.counter)}"
 
+    def canned(self) -> int:
+        """A personal canned response of the role the next request is for (only its owner may change it)."""
+        token = {"agent": self.team.agent, "supervisor": self.team.supervisor, "admin": self.team.admin}[self.role]
+        r = self.client.post(
+            f"{V1}/canned-responses", headers=bearer(token), json={"title": "Hi", "body": "Hello {{requester.name}}"}
+        )
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
+
 
 SAMPLES: dict[str, Callable[[World], Sample]] = {
     "GET /healthz": lambda w: Sample(),
     "GET /readyz": lambda w: Sample(),
     f"GET {V1}/me": lambda w: Sample(),
+    f"PATCH {V1}/me": lambda w: Sample(body={"language": "th", "time_zone": "Asia/Bangkok"}),
     f"GET {V1}/status": lambda w: Sample(),
     f"GET {V1}/openapi.json": lambda w: Sample(),
     f"POST {V1}/tickets": lambda w: Sample(body={"title": "Outlook crashes on start"}),
     f"GET {V1}/tickets": lambda w: Sample(query={"status": "new"}),
+    f"GET {V1}/views": lambda w: Sample(),
+    f"GET {V1}/agents/load": lambda w: Sample(),
     f"GET {V1}/tickets/{{ref}}": lambda w: Sample({"ref": w.ticket()}),
     f"PATCH {V1}/tickets/{{ref}}": lambda w: Sample({"ref": w.ticket()}, {"title": "Outlook still crashes"}),
     f"POST {V1}/tickets/{{ref}}/comments": lambda w: Sample({"ref": w.ticket()}, {"body": "Looking into it"}),
     f"POST {V1}/tickets/{{ref}}/assign": lambda w: Sample({"ref": w.ticket()}, {"assignee": "bob"}),
     f"POST {V1}/tickets/{{ref}}/transitions": lambda w: Sample({"ref": w.ticket()}, {"to": "open"}),
     f"GET {V1}/tickets/{{ref}}/activity": lambda w: Sample({"ref": w.ticket()}),
+    f"POST {V1}/tickets/{{ref}}/merge": lambda w: Sample({"ref": w.ticket()}, {"into": w.ticket()}),
+    f"PUT {V1}/tickets/{{ref}}/parent": lambda w: Sample({"ref": w.ticket()}, {"parent": w.ticket()}),
+    f"DELETE {V1}/tickets/{{ref}}/parent": lambda w: Sample({"ref": w.ticket()}),
+    f"GET {V1}/canned-responses": lambda w: Sample(),
+    f"POST {V1}/canned-responses": lambda w: Sample(body={"title": "Reboot", "body": "Перезагрузите компьютер"}),
+    f"PATCH {V1}/canned-responses/{{response_id}}": lambda w: Sample({"response_id": w.canned()}, {"title": "Hello"}),
+    f"DELETE {V1}/canned-responses/{{response_id}}": lambda w: Sample({"response_id": w.canned()}),
+    f"POST {V1}/canned-responses/{{response_id}}/render": lambda w: Sample(
+        {"response_id": w.canned()}, {"ticket": w.ticket()}
+    ),
     f"GET {V1}/tickets/{{ref}}/sla": lambda w: Sample({"ref": w.ticket()}),
     f"GET {V1}/sla/policies": lambda w: Sample(),
     f"GET {V1}/sla/at-risk": lambda w: Sample(query={"metric": "resolution"}),
@@ -135,6 +172,9 @@ SAMPLES: dict[str, Callable[[World], Sample]] = {
     f"GET {V1}/people": lambda w: Sample(query={"q": "person"}),
     f"GET {V1}/people/{{person_id}}": lambda w: Sample({"person_id": w.person()}),
     f"PATCH {V1}/people/{{person_id}}": lambda w: Sample({"person_id": w.person()}, {"vip": True}),
+    f"GET {V1}/people/{{person_id}}/summary": lambda w: Sample({"person_id": w.person()}),
+    f"POST {V1}/people/{{person_id}}/aliases": lambda w: Sample({"person_id": w.person()}, {"number": w.number()}),
+    f"DELETE {V1}/people/{{person_id}}/aliases/{{alias_id}}": lambda w: Sample(w.alias()),
     f"POST {V1}/agents": lambda w: Sample(body={"login": w.login(), "display_name": "New Agent"}),
     f"GET {V1}/agents": lambda w: Sample(query={"active": "true"}),
     f"GET {V1}/agents/{{agent_id}}": lambda w: Sample({"agent_id": w.ids["bob"]}),
@@ -229,6 +269,7 @@ def test_role_matrix(client: TestClient, team: Team) -> None:
     for key in sorted(OPERATIONS):
         op, needed = OPERATIONS[key], expected_role(key)
         for role, token in (("agent", team.agent), ("supervisor", team.supervisor), ("admin", team.admin)):
+            world.role = role
             sample = SAMPLES[key](world)
             r = call(client, key, sample, bearer(token))
             allowed = needed is None or RANK[role] >= RANK[needed]

@@ -65,13 +65,13 @@ def test_people_create_read_update(client: TestClient, team: Team) -> None:
     ivan = r.json()
     assert ivan["name"] == "Иван Петров" and ivan["vip"] is True and ivan["external_id"] == "S-1-5-21-1001"
     assert ivan["created_at"] == ivan["updated_at"]
-    assert client.get(f"{V1}/people/{ivan['id']}", headers=h).json() == ivan
+    assert client.get(f"{V1}/people/{ivan['id']}", headers=h).json() == {**ivan, "aliases": []}
 
     # Only the fields sent change; null clears an optional field.
     r = client.patch(f"{V1}/people/{ivan['id']}", headers=h, json={"email": None, "department": "IT", "vip": False})
     assert r.status_code == 200, r.text
     changed = client.get(f"{V1}/people/{ivan['id']}", headers=h).json()
-    assert changed == r.json()
+    assert changed == {**r.json(), "aliases": []}
     assert (changed["email"], changed["department"], changed["vip"]) == (None, "IT", False)
     assert (changed["name"], changed["phone"], changed["external_id"]) == (
         ivan["name"],
@@ -164,7 +164,9 @@ def test_agent_creation_returns_a_working_token_once(client: TestClient, team: T
     assert token.startswith("hl_")
     assert (carol["login"], carol["role"], carol["extension"], carol["active"]) == ("carol", "supervisor", "205", True)
     me = client.get(f"{V1}/me", headers=bearer(token))
-    assert me.status_code == 200 and me.json() == client.get(f"{V1}/agents/{carol['id']}", headers=admin).json()
+    mine = me.json()
+    assert (mine.pop("language"), mine.pop("time_zone")) == ("en", "UTC"), "/me adds the agent's preferences"
+    assert me.status_code == 200 and mine == client.get(f"{V1}/agents/{carol['id']}", headers=admin).json()
     assert client.get(f"{V1}/agents/{carol['id']}", headers=admin).json() == carol  # no token any more
     defaults = client.post(f"{V1}/agents", headers=admin, json={"login": "dan", "display_name": "Dan"}).json()
     assert (defaults["role"], defaults["extension"], defaults["email"]) == ("agent", None, None)

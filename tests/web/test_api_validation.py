@@ -22,7 +22,16 @@ V1 = "/api/v1"
 JSON = {"Content-Type": "application/json"}
 
 #: Operations that take a JSON body / a query string, with path parameters filled in (ticket 1, person 1, agent 1).
-IDS = {"ref": "IT-1", "person_id": 1, "agent_id": 1, "token_id": 1, "override_id": 1, "alert_id": 1}
+IDS = {
+    "ref": "IT-1",
+    "person_id": 1,
+    "agent_id": 1,
+    "token_id": 1,
+    "override_id": 1,
+    "alert_id": 1,
+    "response_id": 1,
+    "alias_id": 1,
+}
 BODY_OPS = [(op.method, api.prefix + op.path.format(**IDS)) for api in apis() for op in api.operations if op.body]
 QUERY_OPS = [
     (op.method, api.prefix + op.path.format(**IDS), op.query) for api in apis() for op in api.operations if op.query
@@ -69,7 +78,7 @@ def test_every_body_operation_refuses_broken_json_non_objects_and_unknown_fields
 ) -> None:
     assert len(BODY_OPS) >= 9
     for method, url in BODY_OPS:
-        for raw in (b'{"title": "x"', b"{'title': 'x'}", b'{"a": 1,}', b"\xff\xfe{}", b"nul"):
+        for raw in (b'{"title": "x"', b"{'title': 'x'}", b'{"a": 1,}', b"\xff\xfe{}", b"nul", b"\x0b", b" \x0c "):
             problem(client.request(method, url, headers={**h, **JSON}, content=raw), 400, "invalid-json")
         for raw in (b"[]", b'"text"', b"42", b"null", b"true", b'[{"title": "x"}]'):
             body = problem(client.request(method, url, headers={**h, **JSON}, content=raw), 422, "invalid-body")
@@ -104,6 +113,11 @@ WRONG_VALUES = [
     ("/tickets/IT-1/comments", {"body": 1}, "body"),
     ("/tickets/IT-1/transitions", {"to": "done"}, "to"),
     ("/tickets/IT-1/assign", {}, "assignee"),
+    ("/tickets/IT-1/merge", {}, "into"),
+    ("/tickets/IT-1/merge", {"into": "IT 2"}, "into"),
+    ("/canned-responses", {"title": "x", "body": " \u200b "}, "body"),
+    ("/canned-responses", {"title": "x\ny", "body": "y"}, "title"),
+    ("/canned-responses", {"title": "x", "body": "y", "shared": "yes"}, "shared"),
     ("/people", {"name": "x", "vip": "yes"}, "vip"),
     ("/people", {"name": "x", "email": "not-an-email"}, "email"),
     ("/agents", {"login": "x", "display_name": "X", "role": "root"}, "role"),

@@ -56,15 +56,36 @@ def test_login_sets_a_safe_cookie_that_authenticates_reads(client: TestClient, t
     assert client.get(f"{V1}/session").json()["csrf_token"] == r.json()["csrf_token"]
 
 
-@pytest.mark.parametrize("login,password", [("alice", "wrong password"), ("nobody", PASSWORD), ("bob", PASSWORD)])
-def test_wrong_login_wrong_password_or_no_password_set_are_refused_alike(
+@pytest.mark.parametrize("login,password", [("alice", "wrong password"), ("nobody", PASSWORD)])
+def test_wrong_login_or_wrong_password_are_refused_alike(
     client: TestClient, team: Team, login: str, password: str
 ) -> None:
-    set_password(client, "alice")  # bob has no console password: tokens only
+    set_password(client, "alice")
     r = client.post(f"{V1}/session", json={"login": login, "password": password})
     assert r.status_code == 401 and r.json()["type"] == "urn:helpline:problem:invalid-login"
+    assert r.json()["detail"] == "wrong login or password (or the agent is deactivated)"
     assert "set-cookie" not in r.headers
     assert client.get(f"{V1}/me").status_code == 401
+
+
+def test_an_account_without_a_password_is_told_how_to_get_one_and_nothing_more(client: TestClient, team: Team) -> None:
+    """bob has no console password (tokens only): the answer says so and names the command, and only after the
+    limiter counted the attempt; it shows nothing else of bob's. A deactivated agent gets the usual answer."""
+    r = client.post(f"{V1}/session", json={"login": "bob", "password": PASSWORD})
+    assert r.status_code == 401 and r.json()["type"] == "urn:helpline:problem:no-password"
+    assert r.json()["detail"] == (
+        "this account has no password yet: an admin sets one with `helpline user password bob`"
+    )
+    assert set(r.json()) <= {"type", "title", "status", "detail", "instance", "request_id"}, r.json()
+    assert "set-cookie" not in r.headers and "103" not in r.text and "Bob" not in r.text  # extension, name
+    for _ in range(4):
+        assert client.post(f"{V1}/session", json={"login": "bob", "password": "guess guess"}).status_code == 401
+    limited = client.post(f"{V1}/session", json={"login": "bob", "password": PASSWORD})
+    assert limited.status_code == 429, "counted like any failed login: no way around the limit"
+    sam_id = client.get(f"{V1}/me", headers=team.header(team.supervisor)).json()["id"]  # no password either
+    assert client.patch(f"{V1}/agents/{sam_id}", headers=team.header(team.admin), json={"active": False}).is_success
+    r = client.post(f"{V1}/session", json={"login": "sam", "password": PASSWORD})
+    assert r.json()["type"] == "urn:helpline:problem:invalid-login", "deactivated: nothing said about the password"
 
 
 def test_changes_with_the_cookie_need_the_csrf_token(client: TestClient, team: Team) -> None:

@@ -6,6 +6,8 @@
 * several enabled people with the number: AMBIGUOUS with the candidates, for the agent to choose;
 * no successful sync yet: UNAVAILABLE (we cannot say "nobody"); the last sync failed: the answer comes from the
   last good sync and says ``stale``;
+* a local alias (an agent's "this number is ...", tickets/calls/aliases.py) answers before the index, and no sync
+  changes it;
 * numbers not in the directory still match people entered by hand (``person.phone``);
 * optionally (``[directory] live_fallback``), a number nobody has in the index is asked of the directory itself
   (:class:`LiveFallback`): someone added to AD since the last sync is found, and written to the index.
@@ -26,7 +28,8 @@ from typing import Protocol, cast
 import phonenumbers
 
 from directory import CallerNumber, DirectoryError, DirectoryPerson, NumberPolicy
-from tickets.calls.callers import CallerMatch, MatchStatus
+from tickets.calls.aliases import TABLE, AliasService, AliasSource
+from tickets.calls.callers import CallerMatch, MatchStatus, alias_match
 from tickets.clock import Clock, utcnow
 from tickets.models import CallerIndexEntry, DirectorySyncRun, DirectoryUsnState, Person
 
@@ -142,7 +145,9 @@ class LiveFallback:
             return None
         matching: list[tuple[DirectoryPerson, str]] = []
         for person in people:
-            attribute = next((a for a, value in person.phones if self.policy.parse(value).key == key), None)
+            attribute = next(
+                (a for a, value in person.phones if self.policy.parse(value, person.country).key == key), None
+            )
             if attribute is not None and not person.disabled:
                 matching.append((person, attribute))
         if not matching:
@@ -179,8 +184,10 @@ class DirectoryCallerLookup:
         state_ttl: float = 5.0,
         live: LiveFallback | None = None,
         memory_index: bool = False,
+        aliases: AliasSource = TABLE,
     ) -> None:
         self.policy = policy
+        self.aliases = aliases
         self.state_ttl = state_ttl
         self.live = live
         self.memory_index = memory_index
@@ -193,8 +200,11 @@ class DirectoryCallerLookup:
         self._state = None
 
     async def refresh(self) -> None:
-        """After a sync: read the sync state again and, with ``memory_index``, load the index into memory now."""
+        """After a sync: read the sync state (and the aliases: people may be disabled) again and, with
+        ``memory_index``, load the index into memory now."""
         self._state = None
+        if isinstance(self.aliases, AliasService):
+            self.aliases.invalidate()
         state = await self.state()
         if self.memory_index and state.last_ok is not None and (self._memory or (None,))[0] != state.last_ok.id:
             await self.close()
@@ -255,6 +265,11 @@ class DirectoryCallerLookup:
         state = await self.state()
         if key is None:
             return CallerMatch(MatchStatus.NONE, stale=state.stale)
+        alias = await alias_match(
+            key, self.aliases
+        )  # an agent's "this number is ...": before (and whatever) the directory says
+        if alias is not None:
+            return alias
         if not state.synced:
             manual = await _hand_entered(key)
             if manual.status is not MatchStatus.NONE:

@@ -28,7 +28,16 @@ from typing import Any, Protocol, cast
 
 from tortoise.transactions import in_transaction
 
-from directory import DcIdentity, DirectoryError, DirectoryPerson, ErrorKind, FetchResult, NumberPolicy, UsnWatermark
+from directory import (
+    DcIdentity,
+    DirectoryError,
+    DirectoryPerson,
+    ErrorKind,
+    FetchResult,
+    NumberPolicy,
+    UsnWatermark,
+    region_of,
+)
 from tickets.clock import Clock, utcnow
 from tickets.models import CallerIndexEntry, DirectorySyncRun, DirectoryUsnState, Person
 from tickets.search import fold
@@ -37,7 +46,18 @@ log = logging.getLogger(__name__)
 BATCH = 500
 KEEP_RUNS = 1000  #: sync records kept (about ten days at the default interval)
 #: Person fields the sync owns (a hand edit of these is overwritten by the next sync).
-SYNCED_FIELDS = ("name", "email", "phone", "phone_key", "department", "title", "vip", "disabled")
+SYNCED_FIELDS = (
+    "name",
+    "email",
+    "phone",
+    "phone_key",
+    "department",
+    "title",
+    "office",
+    "country",
+    "vip",
+    "disabled",
+)
 STATE = "default"  #: the directory_usn row of the (one) configured directory
 
 
@@ -309,21 +329,24 @@ class DirectorySync:
             "name": p.name[:200],
             "email": (p.mail or None) and p.mail[:254],
             "phone": phone and phone[:64],
-            "phone_key": self.policy.parse(phone).key if phone else None,
+            "phone_key": self.policy.parse(phone, p.country).key if phone else None,
             "department": p.department and p.department[:128],
             "title": p.title and p.title[:128],
+            "office": p.office and p.office[:128],
+            "country": region_of(p.country),
             "vip": p.vip,
             "disabled": p.disabled,
         }
 
     def _index_rows(self, people: Iterable[DirectoryPerson]) -> Iterable[tuple[str, str, str, str]]:
-        """(guid, key, attribute, written) per enabled person and distinct number key."""
+        """(guid, key, attribute, written) per enabled person and distinct number key; numbers written without
+        ``+<country code>`` are read in the person's country (AD's ``c``), else in the site's default region."""
         for p in people:
             if p.disabled:
                 continue
             keys: set[str] = set()
             for attribute, value in p.phones:
-                key = self.policy.parse(value).key
+                key = self.policy.parse(value, p.country).key
                 if key and key not in keys:
                     keys.add(key)
                     yield p.guid, key, attribute, value

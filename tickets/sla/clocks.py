@@ -170,6 +170,23 @@ class SlaEngine:
         if changed:
             await self._changed(ticket)
 
+    async def ticket_merged(self, ticket: Ticket, into: str, now: datetime) -> None:
+        """Stop the clocks of a ticket merged into ticket ``into`` (tickets/merge.py): its targets are that
+        ticket's now. A target missed already stays breached; the others are cancelled, neither met nor breached,
+        so that an outage's merged duplicates do not count as targets met in the SLA report."""
+        rows = await SlaClock.filter(ticket_id=ticket.id, stopped_at__isnull=True).select_for_update()
+        for row in rows:
+            row.elapsed_seconds = self.elapsed(row, now).total_seconds()
+            row.running_since = None
+            row.paused = False
+            row.stopped_at = now
+            row.next_event_at = None
+            if row.breached_at is None:
+                row.state = SlaState.CANCELLED
+            await self._save(row, now, "cancelled", f"merged into {into}")
+        if rows:
+            await self._changed(ticket)
+
     # -- the scheduler's part ------------------------------------------------------------------------------
 
     def fire(self, row: SlaClock, now: datetime) -> list[Fired]:

@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+
 from tickets.models import Agent, SlaClock, SlaState, Ticket
 
 #: The moments both databases can store: a report's period is clipped to them.
@@ -91,3 +94,12 @@ async def at_risk(limit: int, metrics: Sequence[str] = ()) -> list[AtRisk]:
     assignees = {t.assignee_id for t in tickets.values() if t.assignee_id is not None}
     logins = dict(await Agent.filter(id__in=assignees).values_list("id", "login")) if assignees else {}
     return [AtRisk(c, tickets[c.ticket_id], logins.get(tickets[c.ticket_id].assignee_id)) for c in clocks]
+
+
+def risky_clocks() -> QuerySet[SlaClock]:
+    """The clocks that put their ticket at risk: not stopped, and breached, or running past a warning threshold
+    (a warning was announced in the current cycle). A clock paused by a waiting status counts only once breached.
+    (Index sla_clock_open_ticket_idx: the open clocks.)"""
+    return SlaClock.filter(stopped_at__isnull=True).filter(
+        Q(breached_at__isnull=False) | Q(paused=False, warned__not="")
+    )

@@ -89,20 +89,30 @@ def _directory_sync(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _directory_lookup(args: argparse.Namespace, settings: Settings) -> int:
+    from tickets.calls.aliases import ATTRIBUTE as ALIAS
+    from tickets.calls.aliases import alias_of
     from tickets.calls.caller_index import sync_state
     from tickets.calls.callers import MatchStatus
-    from tickets.models import Person
+    from tickets.models import CallerAlias, CallerIndexEntry, Person
 
     policy = settings.directory.number_policy()
     number = policy.parse(args.number)
 
-    async def run(runtime: Runtime) -> tuple[Any, list[Person], Any]:
+    async def run(runtime: Runtime) -> tuple[Any, list[Person], Any, CallerAlias | None, list[tuple[str, str]]]:
         match = await runtime.intake.lookup.lookup(number)  # as the intake asks (live_fallback too)
         ids = [match.person_id] if match.person_id else list(match.candidates)
         people = await Person.filter(id__in=ids).order_by("id") if ids else []
-        return match, list(people), await sync_state()
+        alias = await alias_of(number.key) if match.attribute == ALIAS else None
+        hidden: list[tuple[str, str]] = []  # whom the directory gives the aliased number to: not silently
+        if alias is not None:
+            rows = await CallerIndexEntry.filter(key=alias.key, person__disabled=False).limit(10)
+            for row in rows:
+                if row.person_id != alias.person_id:
+                    owner = await Person.get(id=row.person_id)
+                    hidden.append((f"#{owner.id} {owner.name}", row.attribute))
+        return match, list(people), await sync_state(), alias, hidden
 
-    match, people, state = with_runtime(settings, run)
+    match, people, state, alias, hidden = with_runtime(settings, run)
     if number.e164:
         print(
             f"{args.number!r} is the public number {number.e164}"
@@ -118,19 +128,26 @@ def _directory_lookup(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"{args.number!r} identifies nobody (withheld, unknown or not a phone number)")
     source = "the directory index" if settings.directory.enabled else "people entered by hand (no [directory])"
+    if alias is not None:
+        source = (
+            f"a local alias made by {alias.created_by_label} on {alias.created_at:%Y-%m-%d %H:%M} UTC; "
+            "it answers before the directory"
+        )
     print(
         f"match: {match.status.value} (from {source}"
-        + (f", number found in {match.attribute}" if match.attribute else "")
+        + (f", number found in {match.attribute}" if match.attribute and alias is None else "")
         + ")"
     )
     for person in people:
         flags = [f for f, on in (("VIP", person.vip), ("disabled", person.disabled)) if on]
-        detail = ", ".join(x for x in (person.department, person.title) if x)
+        detail = ", ".join(x for x in (person.department, person.title, person.office) if x)
         print(
             f"  #{person.id} {person.name}"
             + (f", {detail}" if detail else "")
             + (f" [{', '.join(flags)}]" if flags else "")
         )
+    for who, attribute in hidden:
+        print(f"  (the directory has this number for {who}, in {attribute}: the alias answers instead)")
     if match.status is MatchStatus.UNAVAILABLE:
         print("the directory has never been synced: run helpline directory sync")
         return 1

@@ -22,17 +22,19 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         "add",
         parents=[common],
         help="add an agent and print their API token",
-        description="Add an agent and print a new API token (shown only once).",
+        description="Add an agent and print a new API token (shown only once). At a terminal it asks for a "
+        "console password (empty: none); in a script it sets one only with --password (stdin) or "
+        "--password-file.",
     )
     add.add_argument("login", help="login name: lowercase letters, digits, '.', '_' or '-'")
     add.add_argument("--role", choices=["agent", "supervisor", "admin"], default="agent")
     add.add_argument("--extension", help="phone extension, e.g. 101")
     add.add_argument("--name", dest="display_name", help="display name (default: the login)")
     add.add_argument("--email")
-    add.add_argument(
-        "--password",
+    _password_options(add).add_argument(
+        "--no-password",
         action="store_true",
-        help="also set a console password (asked for; read from stdin when it is not a terminal)",
+        help="do not ask for a console password (the agent uses API tokens, or an admin sets one later)",
     )
     add.set_defaults(run=_user_add)
     token = user_sub.add_parser(
@@ -49,20 +51,42 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="set an agent's console password",
         description="Set (or with --clear remove) the password an agent logs in to the "
-        "console with. Asked for twice on a terminal, else read from stdin. "
+        "console with: from --password-file, else asked for twice on a terminal, else the first line of stdin. "
         "Their open console sessions end.",
     )
     password.add_argument("login")
+    password.add_argument(
+        "--password-file", metavar="FILE", help="read the password from the first line of FILE (- for stdin)"
+    )
     password.add_argument("--clear", action="store_true", help="remove the password (API tokens keep working)")
     password.set_defaults(run=_user_password)
 
 
-def read_password() -> str:
-    """A new password from the terminal (twice) or the first line of stdin; refused when too weak."""
+def _password_options(parser: argparse.ArgumentParser) -> Any:
+    """``--password`` and ``--password-file`` (one of them); returns their group."""
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument(
+        "--password",
+        action="store_true",
+        help="set a console password: asked for on a terminal, else the first line of stdin",
+    )
+    how.add_argument(
+        "--password-file", metavar="FILE", help="set the console password from the first line of FILE (- for stdin)"
+    )
+    return how
+
+
+def read_password(path: str | None = None, *, allow_empty: bool = False) -> str | None:
+    """A new password: the first line of ``path`` (``-``: stdin), else asked twice on a terminal, else the first
+    line of stdin. Refused when too weak; with ``allow_empty`` an empty answer on the terminal means none (None)."""
     from web.auth.passwords import check_strength
 
-    if sys.stdin.isatty():
-        first = getpass.getpass("console password: ")
+    if path is not None:
+        first = _first_line(path)
+    elif sys.stdin.isatty():
+        first = getpass.getpass("console password (empty: none): " if allow_empty else "console password: ")
+        if not first and allow_empty:
+            return None
         if getpass.getpass("again: ") != first:
             raise CommandFailed("the two passwords differ")
     else:
@@ -71,6 +95,16 @@ def read_password() -> str:
     if problem:
         raise CommandFailed(problem)
     return first
+
+
+def _first_line(path: str) -> str:
+    if path == "-":
+        return sys.stdin.readline().rstrip("\r\n")
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandFailed(f"cannot read the password file {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _user_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -96,9 +130,14 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
 
         raise CommandFailed("; ".join(f"{e['field']}: {e['detail']}" for e in field_errors(exc))) from None
 
-    password = None
-    if getattr(args, "password", False):
-        password = read_password()
+    # asked for when a person is at a terminal (stdin and stderr, where messages go, both one), unless told not to:
+    # never a prompt that a script, or a test capturing the output, would hang on
+    if args.password or args.password_file is not None:
+        password = read_password(args.password_file)
+    elif sys.stdin.isatty() and sys.stderr.isatty() and not args.no_password:
+        password = read_password(allow_empty=True)
+    else:
+        password = None
 
     async def add(runtime: Runtime) -> str:
         agents = runtime.agents
@@ -120,6 +159,12 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
         return secret
 
     secret = with_runtime(settings, add, prepare=True)
+    if password is None:  # on stderr like the line below: stdout is the token alone, for TOKEN=$(helpline user add)
+        print(
+            f"{data.login} has no console password yet (API tokens only); set one with: "
+            f"helpline user password {data.login}",
+            file=sys.stderr,
+        )
     print(f"added {data.role.value} {data.login}. API token (shown only now, store it safely):", file=sys.stderr)
     print(secret)
     return 0
@@ -147,7 +192,10 @@ def _user_token(args: argparse.Namespace, settings: Settings) -> int:
 def _user_password(args: argparse.Namespace, settings: Settings) -> int:
     from web.auth.passwords import hash_password
 
-    hashed = None if args.clear else hash_password(read_password())
+    if args.clear and args.password_file is not None:
+        raise CommandFailed("--clear and --password-file contradict each other")
+    new = None if args.clear else read_password(args.password_file)
+    hashed = None if new is None else hash_password(new)
 
     async def store(runtime: Runtime) -> None:
         agent = await runtime.agents.by_login(args.login)

@@ -150,7 +150,9 @@ async function boot() {
       $("login-password").value = "";
       await start(session);
     } catch (error) {
-      $("login-error").textContent = error.status === 429 ? error.message : t("login.wrong");
+      // too many attempts, or an account without a password yet: the server's words say what to do
+      const told = error.status === 429 || (error.problem && error.problem.type === "urn:helpline:problem:no-password");
+      $("login-error").textContent = told ? error.message : t("login.wrong");
     }
   });
   $("logout").addEventListener("click", async () => {

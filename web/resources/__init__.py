@@ -8,17 +8,36 @@ from web.api import Api
 
 def apis() -> list[Api]:
     """Every resource's operations (the OpenAPI document and the app's routes are made of them)."""
-    from web.resources import agents, calls, directory, notify, pbx, people, queues, service, sla, tickets
+    from web.resources import (
+        agents,
+        calls,
+        canned,
+        directory,
+        me,
+        notify,
+        pbx,
+        people,
+        queues,
+        service,
+        sla,
+        ticket_links,
+        tickets,
+        views,
+    )
 
     return [
         service.root,
         service.api,
         tickets.api,
+        ticket_links.api,
+        canned.api,
         calls.api,
         pbx.api,
         directory.api,
         people.api,
+        views.api,  # before agents: /agents/load, not /agents/{agent_id}
         agents.api,
+        me.api,
         sla.api,
         notify.api,
         queues.api,

@@ -8,7 +8,7 @@ from web.schemas.agents import AgentOut, TokenOut
 from web.schemas.calls import CallOut
 from web.schemas.common import AgentRef, PersonRef
 from web.schemas.people import PersonOut
-from web.schemas.tickets import ActivityOut, TicketOut
+from web.schemas.tickets import ActivityOut, TicketLink, TicketOut
 
 
 def person_ref(p: Person | None) -> PersonRef | None:
@@ -29,6 +29,8 @@ def person_out(p: Person) -> PersonOut:
         title=p.title,
         vip=p.vip,
         external_id=p.external_id,
+        office=p.office,
+        country=p.country,
         created_at=p.created_at,
         updated_at=p.updated_at,
     )
@@ -81,7 +83,7 @@ def ticket_out(t: Ticket) -> TicketOut:
         resolution=t.resolution,
         reopen_count=t.reopen_count,
         version=t.version,
-        allowed_transitions=list(workflow.allowed(status)),
+        allowed_transitions=list(workflow.allowed_for(status, merged=t.merged_into_id is not None)),
         created_at=t.created_at,
         updated_at=t.updated_at,
         first_response_at=t.first_response_at,
@@ -90,7 +92,8 @@ def ticket_out(t: Ticket) -> TicketOut:
     )
 
 
-def activity_out(a: Activity) -> ActivityOut:
+def activity_out(a: Activity, *, on: str | None = None) -> ActivityOut:
+    """``on``: the number of the ticket the entry was written on, when it is not the ticket asked about."""
     return ActivityOut(
         id=a.id,
         kind=a.kind.value if hasattr(a.kind, "value") else a.kind,
@@ -101,7 +104,12 @@ def activity_out(a: Activity) -> ActivityOut:
         public=a.public,
         actor=a.actor_label,
         created_at=a.created_at,
+        ticket=on,
     )
+
+
+def ticket_link(t: Ticket) -> TicketLink:
+    return TicketLink(id=t.id, number=t.number, title=t.title, status=TicketStatus(t.status))
 
 
 def call_out(c: Call) -> CallOut:

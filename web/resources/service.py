@@ -13,8 +13,6 @@ from tickets.calls.caller_index import directory_status
 from tickets.models import Role
 from web.api import Api, Call, Reply
 from web.openapi import document_of
-from web.resources.render import agent_out
-from web.schemas.agents import AgentOut
 from web.schemas.service import Health, Readiness, ServiceStatus
 from web.version import VERSION
 
@@ -106,12 +104,6 @@ async def _directory_check() -> str:
     if status.stale:
         return f"last sync failed ({status.last_error_kind}): callers identified from the sync of {status.last_sync_at}"
     return "ok"
-
-
-@api.get("/me", summary="The agent the token belongs to", role=Role.AGENT, response=AgentOut, tag="agents")
-async def me(call: Call) -> AgentOut:
-    assert call.agent is not None
-    return agent_out(call.agent)
 
 
 @api.get("/openapi.json", summary="This document", role=Role.AGENT, tag="service")

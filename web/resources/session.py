@@ -3,6 +3,10 @@
 Login takes ``{"login", "password"}`` as JSON; attempts are counted per login and per client address (before the
 password is checked, in the database every instance shares) and, past the limit, answered ``429`` with
 ``Retry-After``. A wrong login and a wrong password get the same answer.
+
+An active agent that has no console password yet (``helpline user add`` off a terminal) is told so instead, with
+the command that sets one: a deliberate, small disclosure (that this login exists and cannot log in), made only
+after the attempt was counted and after the same password verification as any other attempt (docs/api.md).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from web.resources.render import agent_out
 from web.runtime import runtime_of
 
 MAX_BODY = 8192
+NO_PASSWORD = "this account has no password yet: an admin sets one with `helpline user password {login}`"
 
 
 def _reply(agent: Agent, csrf: str | None, status: int = 200) -> Response:
@@ -70,7 +75,9 @@ async def login(request: Request) -> Response:
                 headers={"Retry-After": str(wait)},
             )
         agent = await Agent.get_or_none(login=name)
-        ok = await verify_password(agent.password_hash if agent else None, password)
+        ok = await verify_password(agent.password_hash if agent else None, password)  # None: a dummy, same time
+        if agent is not None and agent.active and agent.password_hash is None:
+            raise ApiError(401, "no-password", NO_PASSWORD.format(login=agent.login))
         if agent is None or not ok or not agent.active:
             raise ApiError(401, "invalid-login", "wrong login or password (or the agent is deactivated)")
     except ApiError as exc:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 
-from tickets.listing import SORTS, TicketFilter, find_tickets
+from tickets import views
+from tickets.listing import DEFAULT_SORT, SORTS, TicketFilter, find_tickets
 from tickets.models import Agent, Role, Ticket
 from tickets.models import Call as CallRow
 from tickets.priority import PRIORITIES
+from tickets.search import ticket_number
 from web.api import Api, Call, Reply
 from web.http import cursor
 from web.http.problems import ApiError
-from web.resources.render import activity_out, call_out, ticket_out
+from web.resources.render import activity_out, call_out, ticket_link, ticket_out
 from web.resources.sla import ticket_clocks
 from web.schemas.common import PageQuery
 from web.schemas.tickets import (
@@ -30,7 +32,9 @@ from web.schemas.tickets import (
 
 api = Api()
 HISTORY_PAGES = cursor.IdPages("activity")
-KEY_TYPES: dict[str, type] = {"id": int, "updated_at": datetime, "priority": str}
+KEY_TYPES: dict[str, type] = {"id": int, "updated_at": datetime, "priority": str, "callback_since": datetime}
+#: The moments both databases store: a created_from / created_to beyond them is clipped to them.
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
 
 
 async def _reply(call: Call, ticket: Ticket, status: int | None = None) -> Reply:
@@ -72,9 +76,28 @@ async def create_ticket(call: Call) -> Reply:
     return await _reply(call, ticket, 201)
 
 
+def _moment(value: date | datetime | None, field: str, end_of_day: bool) -> datetime | None:
+    """A created_from / created_to bound as an aware UTC datetime: a date means its first (or last) moment in UTC."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time.max if end_of_day else time.min, UTC)
+    if value.tzinfo is None:
+        raise ApiError(
+            400,
+            "invalid-query",
+            f"{field} needs a time zone, e.g. 2026-11-01T00:00:00Z, or give a date (2026-11-01)",
+            field_errors=[{"field": field, "detail": "no time zone"}],
+        )
+    try:
+        return min(max(value.astimezone(UTC), EARLIEST), LATEST)
+    except OverflowError:  # an offset that moves year 1 or 9999 out of range
+        return EARLIEST if value.year < 5000 else LATEST
+
+
 @api.get(
     "/tickets",
-    summary="Find tickets (filters, keyset pagination)",
+    summary="Find tickets: a work list (view), filters, text search, keyset pagination",
     role=Role.AGENT,
     query=TicketListQuery,
     response=TicketPage,
@@ -96,6 +119,7 @@ async def list_tickets(call: Call) -> TicketPage:
                     field_errors=[{"field": "assignee", "detail": f"no agent {login!r}"}],
                 )
             assignee_ids.append(agent.id)
+    shown = views.view(q.view, call.actor.agent_id, call.runtime.tickets.clock()) if q.view else None
     where = TicketFilter(
         statuses=tuple(q.status),
         priorities=tuple(q.priority),
@@ -105,12 +129,17 @@ async def list_tickets(call: Call) -> TicketPage:
         unassigned="none" in q.assignee,
         requester_id=q.requester_id,
         group=q.group,
+        queue=q.queue,
+        created_from=_moment(q.created_from, "created_from", end_of_day=False),
+        created_to=_moment(q.created_to, "created_to", end_of_day=True),
         text=q.q,
+        number=ticket_number(q.q, call.runtime.tickets.numbering.prefix) if q.q else None,
     )
-    sort = SORTS[q.sort]
+    sort = SORTS[q.sort] if q.sort else (shown.sort if shown else DEFAULT_SORT)
     choices = PRIORITIES if sort.field == "priority" else None
     after = cursor.decode(q.cursor, sort.name, KEY_TYPES[sort.field], choices=choices) if q.cursor else None
-    rows, next_key = await find_tickets(where, sort=sort, after=after, limit=q.limit)
+    also = (shown.where,) if shown else ()
+    rows, next_key = await find_tickets(where, also=also, sort=sort, after=after, limit=q.limit)
     return TicketPage(
         items=[ticket_out(t) for t in rows], next=cursor.encode(sort.name, *next_key) if next_key else None
     )
@@ -125,12 +154,23 @@ async def list_tickets(call: Call) -> TicketPage:
     etag=True,
 )
 async def get_ticket(call: Call) -> Reply:
-    ticket = await call.runtime.tickets.get(call.path("ref"))
+    return await detail_reply(call, await call.runtime.tickets.get(call.path("ref")))
+
+
+async def detail_reply(call: Call, ticket: Ticket) -> Reply:
+    """The ticket with its calls, SLA clocks and related tickets, and its ETag."""
     reply = await _reply(call, ticket)
     calls = await CallRow.filter(ticket_id=ticket.id).order_by("id").prefetch_related("agent")
+    related = await call.runtime.links.relations(ticket)
     assert reply.body is not None
     reply.body = TicketDetail(
-        **dict(reply.body), calls=[call_out(c) for c in calls], sla=await ticket_clocks(call, ticket.id)
+        **dict(reply.body),
+        calls=[call_out(c) for c in calls],
+        sla=await ticket_clocks(call, ticket.id),
+        merged_into=ticket_link(related.merged_into) if related.merged_into else None,
+        merged=[ticket_link(t) for t in related.merged],
+        parent=ticket_link(related.parent) if related.parent else None,
+        children=[ticket_link(t) for t in related.children],
     )
     return reply
 
@@ -218,7 +258,7 @@ async def transition_ticket(call: Call) -> Reply:
 
 @api.get(
     "/tickets/{ref}/activity",
-    summary="The history of a ticket, oldest first",
+    summary="The history of a ticket with that of the tickets merged into it, oldest first",
     role=Role.AGENT,
     query=PageQuery,
     response=ActivityPage,
@@ -227,6 +267,9 @@ async def transition_ticket(call: Call) -> Reply:
 async def ticket_activity(call: Call) -> ActivityPage:
     q: PageQuery = call.query
     ticket = await call.runtime.tickets.get(call.path("ref"))
-    entries = await call.runtime.tickets.history(ticket.id, after=HISTORY_PAGES.after(q.cursor), limit=q.limit + 1)
+    entries = await call.runtime.links.history(ticket.id, after=HISTORY_PAGES.after(q.cursor), limit=q.limit + 1)
     entries, next_cursor = HISTORY_PAGES.page(entries, q.limit)
-    return ActivityPage(items=[activity_out(e) for e in entries], next=next_cursor)
+    merged = (
+        await call.runtime.links.merged_into_this(ticket.id) if any(e.ticket_id != ticket.id for e in entries) else {}
+    )
+    return ActivityPage(items=[activity_out(e, on=merged.get(e.ticket_id)) for e in entries], next=next_cursor)

@@ -18,9 +18,12 @@ from typing import Any
 from starlette.requests import HTTPConnection
 
 from tickets.agent_service import AgentService
+from tickets.calls.aliases import AliasService
 from tickets.calls.callers import PeopleByPhone
 from tickets.calls.intake import CallIntake, IntakeSettings
+from tickets.canned import CannedResponses
 from tickets.events import EventBus
+from tickets.merge import TicketLinks
 from tickets.models import Level
 from tickets.person_service import PersonService
 from tickets.priority import PriorityMatrix
@@ -55,8 +58,13 @@ class Runtime:
     settings: Settings
     bus: EventBus
     tickets: TicketService
+    #: merging duplicates, parent and child tickets
+    links: TicketLinks
+    canned: CannedResponses
     agents: AgentService
     people: PersonService
+    #: Local aliases ("this number is ..."), read with the site's number policy.
+    aliases: AliasService
     intake: CallIntake
     sla: SlaEngine
     scheduler: SlaScheduler
@@ -133,11 +141,12 @@ def build_runtime(settings: Settings) -> Runtime:
         publish=bus.publish,
     )
     metrics = Metrics()  # per runtime: several apps in one process (tests) do not clash
-    directory = DirectoryService(settings.directory, tickets) if settings.directory.enabled else None
     numbers = settings.directory.number_policy()
+    aliases = AliasService(numbers)  # local aliases: every caller lookup answers them first
+    directory = DirectoryService(settings.directory, tickets, aliases) if settings.directory.enabled else None
     intake = CallIntake(
         tickets,
-        lookup=metrics.counting(directory.lookup if directory else PeopleByPhone()),
+        lookup=metrics.counting(directory.lookup if directory else PeopleByPhone(aliases)),
         settings=IntakeSettings(repeat_window=t.repeat_call_window, numbers=numbers),
     )
     alerting = NotifyRuntime(settings, tickets, sla.book.calendars) if settings.notify.enabled else None
@@ -160,8 +169,11 @@ def build_runtime(settings: Settings) -> Runtime:
         settings=settings,
         bus=bus,
         tickets=tickets,
+        links=TicketLinks(sla=sla, publish=bus.publish),
+        canned=CannedResponses(),
         agents=agents,
         people=PersonService(region=numbers.region),
+        aliases=aliases,
         intake=intake,
         sla=sla,
         scheduler=scheduler,

@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable
 
 from directory import AsyncDirectory, DirectoryClient
+from tickets.calls.aliases import TABLE, AliasSource
 from tickets.calls.caller_index import DirectoryCallerLookup, LiveFallback, sync_state
 from tickets.calls.directory_sync import DirectorySync, SyncReport
 from tickets.calls.rematch import rematch_requesters
@@ -30,7 +31,9 @@ RETRY_AFTER_FAILURE = 60.0
 class DirectoryService:
     """The pieces one ``[directory]`` needs, and the periodic sync task."""
 
-    def __init__(self, settings: DirectorySettings, tickets: TicketService | None = None) -> None:
+    def __init__(
+        self, settings: DirectorySettings, tickets: TicketService | None = None, aliases: AliasSource = TABLE
+    ) -> None:
         self.settings = settings
         self.policy = settings.number_policy()
         self.directory = AsyncDirectory(DirectoryClient(settings.client_config()))
@@ -58,7 +61,7 @@ class DirectoryService:
                 timeout=limit,
                 cache_ttl=settings.live_cache_ttl.total_seconds(),
             )
-        self.lookup = DirectoryCallerLookup(self.policy, live=live, memory_index=True)
+        self.lookup = DirectoryCallerLookup(self.policy, live=live, memory_index=True, aliases=aliases)
         self.last_report: SyncReport | None = None
         self.tickets = tickets  #: re-matches phone tickets after a good sync (None: only the index is updated)
         self._task: asyncio.Task[None] | None = None

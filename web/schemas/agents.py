@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from tickets.languages import LANGUAGES, language_problem, time_zone_problem
 from tickets.models import Role
 from web.schemas.common import AgentRef, Email, Extension, Input, Login, Name, PageQuery, _clean, _single_line
 
@@ -69,3 +70,41 @@ class TokenList(BaseModel):
 
 class AgentCreated(AgentOut):
     token: str = Field(description="A first API token for the agent. Shown only in this response.")
+
+
+def _language(value: str | None) -> str | None:
+    problem = None if value is None else language_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _time_zone(value: str | None) -> str | None:
+    problem = None if value is None else time_zone_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+class MePatch(Input):
+    """An agent's own preferences; ``null`` puts the default back."""
+
+    language: Annotated[
+        str | None,
+        Field(json_schema_extra={"enum": [*LANGUAGES, None]}, description="en, ru or th"),
+        AfterValidator(_language),
+    ] = None
+    time_zone: Annotated[
+        str | None,
+        Field(max_length=64, description='an IANA time zone, e.g. "Asia/Bangkok"'),
+        AfterValidator(_time_zone),
+    ] = None
+
+
+class MeOut(AgentOut):
+    language: Literal["en", "ru", "th"] = Field(
+        description="The agent's choice, else the first of en, ru, th in the request's Accept-Language, else en."
+    )
+    time_zone: str = Field(
+        description="The agent's IANA time zone, else the first [[sla.calendars]] entry's, else UTC."
+    )

@@ -19,8 +19,9 @@ class SlaClockOut(BaseModel):
     metric: SlaMetric
     policy: str
     calendar: str
-    state: Literal["running", "paused", "met", "breached"] = Field(
-        description="breached: the due moment passed before the target was met (the clock may still run)"
+    state: Literal["running", "paused", "met", "breached", "cancelled"] = Field(
+        description="breached: the due moment passed before the target was met (the clock may still run); "
+        "cancelled: the ticket was merged into another before the target was met or missed"
     )
     paused: bool = Field(description="Stopped by a pause status (pending by default)")
     target_seconds: int
@@ -40,7 +41,17 @@ class SlaEventOut(BaseModel):
     id: int
     metric: SlaMetric
     kind: Literal[
-        "started", "paused", "resumed", "warning", "breached", "met", "met_late", "reopened", "restarted", "retargeted"
+        "started",
+        "paused",
+        "resumed",
+        "warning",
+        "breached",
+        "met",
+        "met_late",
+        "reopened",
+        "restarted",
+        "retargeted",
+        "cancelled",
     ]
     threshold: int | None
     detail: str | None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from tickets.models import Channel, Level, TicketStatus, TicketType
 from web.schemas.calls import CallOut
@@ -23,6 +24,7 @@ from web.schemas.common import (
     Query,
     Title,
     _clean,
+    _iso_datetime,
 )
 from web.schemas.sla import SlaClockOut
 
@@ -77,7 +79,26 @@ class Transition(Input):
     public: bool = Field(False, description="Whether the comment is public.")
 
 
+def _date_or_datetime(value: object) -> object:
+    """A date (2026-11-01) or an ISO 8601 date-time, told apart by their form (pydantic would read a midnight
+    date-time as a date, and a date as a midnight date-time)."""
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return date.fromisoformat(value)
+    text = str(_iso_datetime(value)).upper()
+    return datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+
+
+DateOrDatetime = Annotated[datetime | date, BeforeValidator(_date_or_datetime)]
+#: The work lists (tickets/views.py), in the order the desk shows them.
+ViewId = Literal["unassigned", "mine", "team", "callbacks", "waiting", "at_risk", "resolved"]
+
+
 class TicketListQuery(Query):
+    view: ViewId | None = Field(
+        None,
+        description="Only the tickets of this work list (GET /views), in its order unless `sort` is given: "
+        "`callbacks` the call back owed longest first, the others the most recently updated first.",
+    )
     status: list[TicketStatus] = Field(default_factory=list, description="Comma-separated statuses.")
     priority: list[Priority] = Field(default_factory=list)
     type: list[TicketType] = Field(default_factory=list)
@@ -87,10 +108,23 @@ class TicketListQuery(Query):
     )
     requester_id: Id | None = None
     group: Group | None = None
-    q: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean)] | None = Field(
-        None, description="Words in the number, title or description (case-insensitive, any script)."
+    queue: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_clean)] | None = Field(
+        None, description="Tickets with a call that entered this PBX queue."
     )
-    sort: Literal["-created", "created", "-updated", "updated", "priority"] = "-created"
+    created_from: DateOrDatetime | None = Field(
+        None, description="Created at or after: a date (from its start, UTC) or a date-time with a time zone."
+    )
+    created_to: DateOrDatetime | None = Field(
+        None, description="Created at or before: a date (to its end, UTC) or a date-time with a time zone."
+    )
+    q: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean)] | None = Field(
+        None,
+        description="Words in the number, title, description or comments, or in the requester's name "
+        "(case-insensitive, any script). A ticket number (IT-3, it-3, 3) puts that ticket first.",
+    )
+    sort: Literal["-created", "created", "-updated", "updated", "priority"] | None = Field(
+        None, description="Default: the view's order, else `-created`."
+    )
     limit: int = Field(50, ge=1, le=200)
     cursor: Annotated[str, Field(max_length=512)] | None = Field(None, description="`next` of the previous page.")
 
@@ -121,11 +155,36 @@ class TicketOut(BaseModel):
     closed_at: datetime | None
 
 
-class TicketDetail(TicketOut):
-    """A ticket with its calls and SLA clocks."""
+class TicketLink(BaseModel):
+    """Another ticket, as a related ticket is shown."""
 
-    calls: list[CallOut]
+    id: int
+    number: str = Field(examples=["IT-12"])
+    title: str
+    status: TicketStatus
+
+
+class TicketDetail(TicketOut):
+    """A ticket with its calls, SLA clocks and related tickets."""
+
+    calls: list[CallOut] = Field(description="Its calls, with those of the tickets merged into it")
     sla: list[SlaClockOut] = Field(default_factory=list, description="One clock per SLA target of the ticket")
+    merged_into: TicketLink | None = Field(None, description="The ticket this one was merged into (it is closed)")
+    merged: list[TicketLink] = Field(default_factory=list, description="The tickets merged into this one")
+    parent: TicketLink | None = None
+    children: list[TicketLink] = Field(default_factory=list)
+
+
+#: A ticket named in a body: its number (IT-12, any case) or id.
+TicketRef = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9-]{1,32}$", examples=["IT-12"])]
+
+
+class Merge(Input):
+    into: TicketRef = Field(description="The ticket to merge this one into (number or id).")
+
+
+class SetParent(Input):
+    parent: TicketRef = Field(description="The parent ticket (number or id).")
 
 
 class TicketPage(BaseModel):
@@ -135,7 +194,7 @@ class TicketPage(BaseModel):
 
 class ActivityOut(BaseModel):
     id: int
-    kind: Literal["created", "field_changed", "comment", "assigned", "status_changed", "call", "sla"]
+    kind: Literal["created", "field_changed", "comment", "assigned", "status_changed", "call", "sla", "link"]
     field: str | None
     old: str | None
     new: str | None
@@ -143,6 +202,9 @@ class ActivityOut(BaseModel):
     public: bool
     actor: str = Field(description="Login of the agent, or the system part (e.g. pbx:main) that made the change.")
     created_at: datetime
+    ticket: str | None = Field(
+        None, description="The ticket the entry was written on, when it is a ticket merged into the one asked about."
+    )
 
 
 class CommentOut(ActivityOut):
@@ -156,3 +218,24 @@ class CommentOut(ActivityOut):
 class ActivityPage(BaseModel):
     items: list[ActivityOut]
     next: str | None
+
+
+class ViewCount(BaseModel):
+    id: ViewId
+    count: int = Field(description="How many tickets the work list holds now.")
+
+
+class ViewList(BaseModel):
+    items: list[ViewCount]
+
+
+class AgentLoadOut(BaseModel):
+    login: str
+    name: str
+    open: int = Field(description="Open tickets (new, open, pending) assigned to the agent.")
+    at_risk: int = Field(description="Of those, how many have an SLA target breached or past a warning.")
+
+
+class TeamLoad(BaseModel):
+    items: list[AgentLoadOut] = Field(description="Every active agent (and any other still holding open tickets).")
+    unassigned: int = Field(description="Open tickets nobody has.")

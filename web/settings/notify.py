@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, Field, SecretStr, ValidationInfo, field_va
 
 from notify.policy import CHANNELS, Match, OnCallPerson, Policy, Roster, Step, Target
 from notify.schedule import Override, Rotation, Schedule, ScheduleError
+from tickets.languages import DEFAULT_LANGUAGE, language_problem
 from tickets.sla.policy import parse_target
 from web.settings.base import Section, did_you_mean, unique_names
 
@@ -55,6 +56,16 @@ class PersonSettings(Section):
     #: Instead of slack_user: looked up once in Slack (needs the users:read.email scope).
     slack_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
     channels: list[Literal["sms", "slack"]] = Field(default_factory=lambda: list(CHANNELS))
+    #: The language of their SMS and Slack alerts: en, ru or th.
+    language: str = DEFAULT_LANGUAGE
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        problem = language_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("phone")
     @classmethod
@@ -69,6 +80,7 @@ class PersonSettings(Section):
             self.display_name,
             tuple(self.channels),
             None if self.slack_user else self.slack_email,
+            self.language,
         )
 
 

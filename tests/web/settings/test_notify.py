@@ -65,6 +65,7 @@ def test_the_issue_shape_loads_with_secrets_from_env_and_files(tmp_path: Path) -
     assert n.twilio is not None and n.twilio.auth_token.get_secret_value() == TOKEN
     assert n.slack is not None and n.slack.bot_token.get_secret_value() == "xoxb-from-a-file"
     assert [p.phone for p in n.people] == ["+79161234567", "+79161234568"]  # normalised to E.164
+    assert [p.language for p in n.people] == ["en", "en"], "alerts are in English unless a person says otherwise"
     assert TOKEN not in repr(s) and "xoxb-from-a-file" not in repr(s) and "sign-secret" not in repr(s)
     sched = n.roster().schedules["it-primary"]
     assert sched.on_call(datetime(2027, 1, 1, 12, tzinfo=UTC)) == "olga"  # the New Year override
@@ -93,6 +94,13 @@ def test_secret_file_from_the_environment(tmp_path: Path) -> None:
         ("", {'"mon 09:00"': '"monday"'}, "handoff: write it like"),
         ("", {'"+79161234568"': '"12"'}, "[[notify.people]] olga phone: not a valid international number"),
         ("", {'after = "10m"': 'after = "ten"'}, "not a duration"),
+        (
+            "",
+            {'name = "olga"\n': 'name = "olga"\nlanguage = "Russian"\n'},
+            "[[notify.people]] olga language: 'Russian' is not a language helpline speaks; use one of en, ru, th "
+            "(did you mean 'ru'?)",
+        ),
+        ("", {'name = "olga"\n': 'name = "olga"\nlanguage = "tha"\n'}, "olga language: 'tha' is not a language"),
         (
             "",
             {'signing_secret = "sign-secret"': 'signing_secret = "sign-secret"\nack_from = "everyone"'},
