@@ -418,3 +418,25 @@ def test_the_console_speaks_the_agents_language_and_passes_axe(
         other = "th" if locale[:2] != "th" else "ru"
         page.locator("#language").select_option(other)
         expect(page.locator("#views-title")).to_have_text("มุมมอง" if other == "th" else "Представления", timeout=10000)
+
+
+def test_a_call_is_linked_to_the_callers_open_ticket_with_one_click(
+    browser: Any, desk: tuple[Server, ThreadedReplay]
+) -> None:
+    """The caller rings about IT-1 again: one click in the tray merges the call's new ticket (IT-2) into IT-1, which
+    now has the call in its history; IT-2 says where it went."""
+    server, pbx = desk
+    alice = log_in(browser, server, "alice")
+    api = login(server.base_url, "alice")
+    with screenshots_on_failure("link-call", {"alice": alice}):
+        alice.locator("#live-state.on").wait_for(timeout=10000)
+        pbx.play()
+        card = alice.locator("#tray article.pop")
+        card.get_by_role("button", name="Link this call to IT-1").click(timeout=20000)
+        expect(alice.locator("#ticket-title")).to_have_text("IT-1: Не работает VPN ที่บ้าน #1", timeout=10000)
+        alice.locator("#ticket .timeline .call").first.wait_for(timeout=10000)
+        merged = api.get("/api/v1/tickets/IT-2").json()
+        assert (merged["status"], merged["merged_into"]["number"]) == ("closed", "IT-1")
+        alice.locator("#search-q").fill("IT-2")
+        alice.locator("#search-q").press("Enter")
+        expect(alice.locator("#ticket .t-merged")).to_contain_text("IT-1", timeout=5000)
