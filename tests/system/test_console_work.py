@@ -333,6 +333,25 @@ def test_a_walk_up_gets_a_new_ticket_with_the_requester_picked_from_the_director
         expect(view.locator(".t-requester")).to_have_text("—", timeout=5000)
 
 
+def test_a_canned_response_lands_in_the_reply_with_the_tickets_fields(browser: Any, office: Server) -> None:
+    api = login(office.base_url, "alice")
+    body = "Здравствуйте, {{requester.name}}!\nПо заявке {{ticket.number}} ({{ticket.bogus}}) мы перезвоним."
+    made = api.post("/api/v1/canned-responses", json={"title": "Перезвоним", "body": body})
+    assert made.status_code == 201, made.text
+    alice = log_in(browser, office, "alice")
+    with screenshots_on_failure("canned", {"alice": alice}):
+        alice.locator("#search-q").fill("IT-4")
+        alice.locator("#search-q").press("Enter")
+        view = alice.locator("#ticket")
+        view.get_by_label("Canned response").select_option(label="Перезвоним")
+        expect(view.get_by_role("textbox", name="Reply or note")).to_have_value(
+            f"Здравствуйте, {CALLER}!\nПо заявке IT-4 ({{{{ticket.bogus}}}}) мы перезвоним.", timeout=5000
+        )
+        expect(view.locator("form.comment .failure")).to_contain_text("ticket.bogus")  # said, not silently left
+        view.get_by_role("button", name="Send").click()
+        expect(view.locator(".timeline .note .body")).to_contain_text("По заявке IT-4", timeout=5000)
+
+
 def test_the_keyboard_alone_works_a_ticket(browser: Any, office: Server) -> None:
     alice = log_in(browser, office, "alice")
     with screenshots_on_failure("keyboard", {"alice": alice}):
