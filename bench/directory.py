@@ -331,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
             "HELPLINE_DIRECTORY_PAGE_SIZE": "1000",
             "HELPLINE_DIRECTORY_RECEIVE_TIMEOUT": "60s",
             "HELPLINE_DIRECTORY_DIALLING_PREFIXES": "9",
+            # the bench people's numbers are US numbers, many written without +1 ([directory] default_region has
+            # no default since the desk must not guess a country)
+            "HELPLINE_DIRECTORY_DEFAULT_REGION": "US",
         }
     )
     print(

@@ -75,6 +75,13 @@ async def may_originate(connection: AmiConnection) -> bool:
     return "permission denied" not in str(answer.get("Message", "")).lower()
 
 
+async def may_pause(connection: AmiConnection) -> bool:
+    """Whether this AMI user may pause queue members (write class ``agent``), found without pausing anyone: a
+    ``QueuePause`` without an interface is refused after the permission check, with a message that tells which."""
+    answer = await connection.send_action({"Action": "QueuePause"})
+    return "permission denied" not in str(answer.get("Message", "")).lower()
+
+
 async def queue_pause(
     connection: AmiConnection, interface: str, paused: bool, *, queue: str | None = None, reason: str | None = None
 ) -> Message:

@@ -17,7 +17,7 @@ queue in :attr:`QueueBoard.changed` and calls :attr:`QueueBoard.on_change` (the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import Enum
@@ -67,6 +67,14 @@ class QueueStats:
     abandoned_today: int  #: the caller hung up while waiting
     timed_out_today: int  #: the queue gave up (queue timeout; often a voicemail follows)
     members: tuple[Member, ...]
+    answered_in_time_today: int = 0  #: answered within :attr:`QueueBoard.service_level` seconds of waiting
+    service_level_seconds: int = 20
+
+    @property
+    def service_level(self) -> float | None:
+        """The share of today's calls answered in time, of those answered, abandoned or timed out (None: none)."""
+        offered = self.answered_today + self.abandoned_today + self.timed_out_today
+        return round(self.answered_in_time_today / offered, 4) if offered else None
 
 
 def member_state(status: str | None, paused: str | None, in_call: str | None = None) -> MemberState:
@@ -88,13 +96,16 @@ class QueueBoard:
     ) -> None:
         self.queues = frozenset(queues)
         self.zone = zone
+        #: A call answered within this many seconds of waiting counts towards the service level.
+        self.service_level = 20
         self.on_change = on_change
         self.changed: set[str] = set()
         #: Queues whose members came or went (not just changed state) since the web layer last looked.
         self.roster_changed: set[str] = set()
         self._members: dict[str, dict[str, Member]] = {q: {} for q in self.queues}
         self._waiting: dict[str, dict[str, float]] = {q: {} for q in self.queues}  #: queue -> call -> join time
-        self._counts: dict[str, list[int]] = {q: [0, 0, 0] for q in self.queues}  #: answered, abandoned, timed out
+        #: answered, abandoned, timed out, answered in time
+        self._counts: dict[str, list[int]] = {q: [0, 0, 0, 0] for q in self.queues}
         self._day: date | None = None
         self._clock = 0.0  #: epoch seconds of the latest event seen
 
@@ -105,7 +116,7 @@ class QueueBoard:
         states = [m.state for m in members]
         waiting = self._waiting[queue]
         longest = max(0, int(self._clock - min(waiting.values()) + 0.5)) if waiting else 0
-        answered, abandoned, timed_out = self._counts[queue]
+        answered, abandoned, timed_out, in_time = self._counts[queue]
         at = datetime.fromtimestamp(self._clock, UTC)
         return QueueStats(
             queue,
@@ -121,7 +132,15 @@ class QueueBoard:
             abandoned,
             timed_out,
             members,
+            in_time,
+            self.service_level,
         )
+
+    def members(self) -> Iterator[tuple[str, Member]]:
+        """Every (queue, member) known, in no particular order."""
+        for queue, members in self._members.items():
+            for member in members.values():
+                yield queue, member
 
     def snapshot(self) -> list[QueueStats]:
         return [self.stats(q) for q in sorted(self.queues)]
@@ -227,15 +246,16 @@ class QueueBoard:
 
         return midnight(day), midnight(day + timedelta(days=1))
 
-    def seed_day(self, day: date, counts: Mapping[str, tuple[int, int, int]]) -> bool:
-        """The counters of ``day`` are ``counts`` (queue -> answered, abandoned, timed out; a queue not named has
-        none), e.g. as the calls recorded so far have them. Ignored (False) when the board already counts a later
-        day; a later ``day`` than the board's starts that day."""
+    def seed_day(self, day: date, counts: Mapping[str, tuple[int, ...]]) -> bool:
+        """The counters of ``day`` are ``counts`` (queue -> answered, abandoned, timed out[, answered in time]; a
+        queue not named has none), e.g. as the calls recorded so far have them. Ignored (False) when the board
+        already counts a later day; a later ``day`` than the board's starts that day."""
         if self._day is not None and day < self._day:
             return False
         self._day = day
         for queue, current in self._counts.items():
-            current[:] = [max(0, int(n)) for n in counts.get(queue, (0, 0, 0))]
+            told = [max(0, int(n)) for n in counts.get(queue, ())]
+            current[:] = (told + [0, 0, 0, 0])[:4]
             self._mark(queue)
         return True
 
@@ -267,8 +287,11 @@ class QueueBoard:
             if waiting.pop(call, None) is not None:
                 self._mark(queue)
 
-    def answered(self, queue: str | None, t: float) -> None:
+    def answered(self, queue: str | None, t: float, wait: int | None = None) -> None:
+        """A call of ``queue`` was answered at ``t`` after waiting ``wait`` seconds (None: not known)."""
         self._count(queue, 0, t)
+        if wait is not None and wait <= self.service_level:
+            self._count(queue, 3, t)
 
     def abandoned(self, queue: str | None, t: float) -> None:
         self._count(queue, 1, t)
@@ -287,7 +310,7 @@ class QueueBoard:
         if self._day is None or day > self._day:
             if self._day is not None:  # a new day: every queue starts from 0
                 for name, counts in self._counts.items():
-                    counts[:] = [0, 0, 0]
+                    counts[:] = [0, 0, 0, 0]
                     self._mark(name)
             self._day = day
         elif day < self._day:

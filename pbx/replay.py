@@ -4,7 +4,9 @@ It speaks the protocol a listener needs, like Asterisk 22 does: the banner, ``Lo
 ``Response: Error`` / ``Authentication failed`` and the connection is closed; a good one ``FullyBooted`` with the
 ``Uptime`` of the replayed Asterisk), ``Ping``, ``Logoff``, ``Events``,
 the EventList actions ``CoreShowChannels`` / ``QueueStatus`` / ``QueueSummary`` (answered with the list items found
-in the recording, else empty lists), ``Originate`` ("successfully queued", no call follows) and
+in the recording, else empty lists), ``Originate`` ("successfully queued", no call follows), ``QueuePause`` (a member
+the recording shows is paused or unpaused: Asterisk's answer, then a ``QueueMemberPause`` per queue built from that
+member's last recorded ``QueueMember*`` frame; an interface the recording never shows gets ``Interface not found``) and
 ``Response: Error`` / ``Invalid/unknown command`` for anything else. After a login it sends ``FullyBooted`` and then
 the events of the session's recording, chunked as recorded (``X.raw.timing.jsonl``) at real pace times ``speed`` or
 as fast as possible.
@@ -368,6 +370,8 @@ class _Connection:
             self.answer_list(key, action)
         elif key == "originate":
             self.respond(action, {"Message": "Originate successfully queued"})
+        elif key == "queuepause":
+            self.queue_pause(action)
         else:
             self.respond(action, {"Response": "Error", "Message": "Invalid/unknown command"})
 
@@ -400,6 +404,31 @@ class _Connection:
             )
         if rec is not None:
             self.stream_task = asyncio.create_task(self.stream(self.session))
+
+    def queue_pause(self, action: dict[str, str]) -> None:
+        """``QueuePause``: as Asterisk 22 answers it, then the ``QueueMemberPause`` event of each queue it changed."""
+        rec = self.session.recording if self.session is not None else None
+        members = recorded_members(rec) if rec is not None else {}
+        interface, queue = action.get("Interface", ""), action.get("Queue")
+        paused = action.get("Paused", "").lower() in ("true", "yes", "1", "on")
+        if not interface or not action.get("Paused"):
+            self.respond(action, {"Response": "Error", "Message": "Need 'Interface' and 'Paused' parameters."})
+            return
+        hits = [m for (q, i), m in members.items() if i == interface and (not queue or q == queue)]
+        if not hits:
+            self.respond(action, {"Response": "Error", "Message": "Interface not found"})
+            return
+        self.respond(action, {"Message": f"Interface {'paused' if paused else 'unpaused'} successfully"})
+        now = f"{time.time():.6f}"
+        for member in hits:
+            event = {k: v for k, v in member.items() if k not in ("ActionID", "Event", "Privilege", "Timestamp")}
+            if "Location" in event:  # a QueueStatus item names the member differently
+                event["Interface"] = event.pop("Location")
+                event["MemberName"] = event.pop("Name", event["Interface"])
+            event.update(Paused="1" if paused else "0", PausedReason=action.get("Reason", "") if paused else "")
+            if paused:
+                event["LastPause"] = now.split(".")[0]
+            self.send(format_frame({"Event": "QueueMemberPause", "Privilege": "agent,all", "Timestamp": now, **event}))
 
     def answer_list(self, key: str, action: dict[str, str]) -> None:
         name, text = LIST_ACTIONS[key]
@@ -700,6 +729,28 @@ class ReplayServer:
             self._live.discard(conn)
             self._handlers.discard(task)
             self._changed()
+
+
+def recorded_members(rec: Recording) -> dict[tuple[str, str], dict[str, str]]:
+    """(queue, interface) -> the last frame that shows that member in ``rec`` (its ``QueueMember*`` events and
+    ``QueueStatus`` items)."""
+    members: dict[tuple[str, str], dict[str, str]] = {}
+    snapshot = rec.snapshots.get("queuestatus")
+    frames: list[dict[str, str]] = list(snapshot.items) if snapshot is not None else []
+    start = 0
+    for end in rec.frame_ends:
+        chunk = rec.stream[start:end]
+        start = end
+        if b"Event: QueueMember" in chunk:
+            frames.append(_parse(chunk))
+    for frame in frames:
+        interface = frame.get("Interface") or frame.get("Location")
+        if frame.get("Event", "").startswith("QueueMember") and frame.get("Queue") and interface:
+            if frame["Event"] == "QueueMemberRemoved":
+                members.pop((frame["Queue"], interface), None)
+            else:
+                members[(frame["Queue"], interface)] = frame
+    return members
 
 
 def session_events(path: str | Path) -> Iterator[bytes]:

@@ -67,6 +67,7 @@ from pbx.ami_values import (
     seconds,
 )
 from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, CallQueued, Fact, Outcome
+from pbx.phones import PHONE_EVENTS, PhoneBoard
 from pbx.queue_board import MEMBER_EVENTS, QueueBoard
 
 Event = Mapping[str, str]
@@ -204,6 +205,8 @@ class CallTracker:
         self._ended_memory = ended_memory
         #: Members, waiting calls and the day's counters of ``queues`` (read by the web layer).
         self.board = QueueBoard(self._queues)
+        #: The phones of the members of ``queues``: registered, ringing, in a call, paused (read by the web layer).
+        self.phones = PhoneBoard(self.board)
         self._handlers: dict[str, Handler] = {
             "Newchannel": self._on_newchannel,
             "Hangup": self._on_hangup,
@@ -222,6 +225,8 @@ class CallTracker:
         self._shift = _NO_SHIFT
         for name in MEMBER_EVENTS:
             self._handlers[name] = self._on_member
+        for name in PHONE_EVENTS:
+            self._handlers[name] = self._on_phone
         if self._contexts:
             self._handlers["Newexten"] = self._on_newexten
             self._handlers["NewCallerid"] = self._on_newcallerid
@@ -261,7 +266,10 @@ class CallTracker:
             return []
         at = self._moment(event, received_at)
         self._last_event_at = at
-        return handler(event, at)
+        facts = handler(event, at)
+        if facts:
+            self.phones.follow(facts)
+        return facts
 
     def reconcile(self, live_linkedids: Collection[str], at: datetime, *, restarted: bool = False) -> list[Fact]:
         """After a (re)connect at ``at``: end the calls followed whose Linkedid the PBX no longer has
@@ -285,6 +293,7 @@ class CallTracker:
                         call, end, _CUT if restarted else _MISSED, end_t=end.timestamp() if restarted else None
                     )
                 )
+        self.phones.follow(facts)
         return facts
 
     def snapshot_calls(self, messages: Iterable[Event], at: datetime) -> list[Fact]:
@@ -317,6 +326,7 @@ class CallTracker:
                 if interface:
                     members[interface] = caller_name(message.get("Name") or message.get("MemberName"))
         self.board.load_members(roster)
+        self.phones.load_members(roster)
         self.board.advance(at.timestamp())
         facts: list[Fact] = []
         for linkedid, channels in by_call.items():
@@ -329,6 +339,7 @@ class CallTracker:
                 if channel["Uniqueid"] not in call.dead:
                     call.channels.add(channel["Uniqueid"])
             facts.extend(self._snapshot_call(call, channels, entries, members, at))
+        self.phones.follow(facts)
         return facts
 
     # -- time ------------------------------------------------------------------------------------------------
@@ -470,10 +481,10 @@ class CallTracker:
         if call.left_t is None:
             call.left_t = call.connect_t
         self.board.left(call.linkedid, call.connect_t)
-        self.board.answered(call.queue, call.connect_t)
+        wait = call.prior_wait + (call.queue_wait or 0)
+        self.board.answered(call.queue, call.connect_t, wait)
         if agent_uid and agent_uid not in call.dead:
             call.channels.add(agent_uid)
-        wait = call.prior_wait + (call.queue_wait or 0)
         return CallAnswered(self.pbx, call.linkedid, at, agent, interface, interface_extension(interface), wait)
 
     def _finish(self, call: _Call, at: datetime, ending: str, *, end_t: float | None) -> list[Fact]:
@@ -675,6 +686,11 @@ class CallTracker:
 
     def _on_member(self, event: Event, at: datetime) -> list[Fact]:
         self.board.member_event(event, at.timestamp())
+        self.phones.member_event(event)
+        return []
+
+    def _on_phone(self, event: Event, at: datetime) -> list[Fact]:
+        self.phones.event(event)
         return []
 
     def _on_hangup_request(self, event: Event, at: datetime) -> list[Fact]:

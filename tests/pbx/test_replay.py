@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pbx import actions
 from pbx.frames import END, format_frame, parse_frame, read_recording
 from pbx.replay import BANNER, Recording, ReplayServer, Session
 from tests.support.ami import SECRET, USER, collect, connection, expected_events, flat, recording
@@ -306,3 +307,32 @@ def test_cli_pbx_replay_usage_errors() -> None:
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
     missing = subprocess.run([*run, "no-such.raw", "--port", "0"], capture_output=True, text=True, env=env, timeout=30)
     assert missing.returncode == 1 and "cannot read the recording" in missing.stderr
+
+
+async def test_queue_pause_is_answered_like_asterisk_and_tells_the_member_pause() -> None:
+    """QueuePause of a member the recording shows: Asterisk's answer, then its QueueMemberPause (built from the
+    member's recorded frame); an interface the recording never shows: "Interface not found"."""
+    async with server_for(recording("a_answered.raw")) as server, connection(server) as conn:
+        await collect(conn, 213)  # the whole recording: Alice (Local/101@agents) is a member of helpdesk
+        answer = await actions.queue_pause(conn, "Local/101@agents", True, queue="helpdesk", reason="Обед ☕")
+        assert actions.succeeded(answer) and answer["Message"] == "Interface paused successfully"
+        (event,) = await collect(conn, 1)
+        assert (event["Event"], event["Queue"], event["Interface"], event["MemberName"]) == (
+            "QueueMemberPause",
+            "helpdesk",
+            "Local/101@agents",
+            "Alice Agent",
+        )
+        assert (event["Paused"], event["PausedReason"]) == ("1", "Обед ☕")
+        answer = await actions.queue_pause(conn, "Local/101@agents", False)
+        assert actions.succeeded(answer) and answer["Message"] == "Interface unpaused successfully"
+        (event,) = await collect(conn, 1)
+        assert (event["Paused"], event["PausedReason"]) == ("0", "")
+        refused = await actions.queue_pause(conn, "PJSIP/999", True)
+        assert not actions.succeeded(refused) and refused["Message"] == "Interface not found"
+    pauses = [a for a in server.received if a["Action"] == "QueuePause"]
+    assert [(a["Interface"], a["Paused"], a.get("Queue")) for a in pauses] == [
+        ("Local/101@agents", "true", "helpdesk"),
+        ("Local/101@agents", "false", None),
+        ("PJSIP/999", "true", None),
+    ]

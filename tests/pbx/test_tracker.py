@@ -26,6 +26,7 @@ from panoramisk.message import Message
 from pbx.ami_values import channel_interface, event_time, interface_extension, unescape
 from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, CallQueued, Fact, Outcome
 from pbx.frames import recorded_messages
+from pbx.phones import PHONE_EVENTS
 from pbx.queue_board import MEMBER_EVENTS, MemberState, QueueStats, member_state
 from pbx.tracker import MAX_CLOCK_SKEW, CallTracker
 from tests.support.paths import AMI
@@ -333,7 +334,8 @@ def test_events_outside_event_names_add_nothing(recording: str, contexts: tuple[
     names = CallTracker("lab", QUEUES, contexts=contexts).event_names
     assert {"QueueCallerJoin", "AgentConnect", "Hangup", "Shutdown"} <= names
     assert ({"Newexten", "NewCallerid"} <= names) is bool(contexts)
-    assert not names & {"VarSet", "Cdr", "CEL", "DeviceStateChange"}
+    assert not names & {"VarSet", "Cdr", "CEL"}
+    assert "DeviceStateChange" in names  # the agents' phones (pbx.phones)
     everything = play(CallTracker("lab", QUEUES, contexts=contexts), events(recording))
     assert everything
     assert (
@@ -754,7 +756,8 @@ def board_steps(tracker: CallTracker, messages: Iterable[Mapping[str, str]]) -> 
 def test_board_reads_member_events_and_nothing_else_new() -> None:
     names = CallTracker("lab", QUEUES).event_names
     assert MEMBER_EVENTS <= names
-    assert not names & {"QueueParams", "QueueMember", "QueueEntry", "DeviceStateChange", "AgentRingNoAnswer"}
+    assert not names & {"QueueParams", "QueueMember", "QueueEntry"}
+    assert PHONE_EVENTS <= names  # DeviceStateChange, AgentRingNoAnswer...: the agents' phones (pbx.phones)
 
 
 def test_board_all_members_paused_a_caller_waits_and_abandons() -> None:
@@ -930,3 +933,19 @@ def test_member_state_from_device_state() -> None:
     assert member_state("5", "0") is MemberState.UNAVAILABLE and member_state("4", None) is MemberState.UNAVAILABLE
     assert member_state("2", "1") is MemberState.PAUSED
     assert member_state(None, None) is MemberState.AVAILABLE  # unknown device state: assumed free
+
+
+@pytest.mark.parametrize("threshold", [5, 10, 20])
+def test_service_level_counts_the_calls_answered_in_time(threshold: int) -> None:
+    """c: 11 answered (after 0.7 to 19.5 s in the queue), 8 abandoned, 1 timed out. The service level is the share
+    of the 20 answered within ``threshold`` seconds, as the ground truth's join and connect times have it."""
+    tracker = CallTracker("lab", QUEUES)
+    tracker.board.service_level = threshold
+    play(tracker, events("c_concurrent20_mixed.raw"))
+    truth = ground_truth("c_concurrent20_mixed.calls.jsonl")
+    waits = [r["t_connect"] - r["t_join"] for r in truth if r["outcome"] == "answered"]
+    in_time = sum(1 for w in waits if round(w) <= threshold)
+    stats = tracker.board.stats("helpdesk")
+    assert (stats.answered_in_time_today, stats.service_level_seconds) == (in_time, threshold)
+    assert stats.service_level == round(in_time / len(truth), 4)
+    assert 0 < in_time < len(waits) or threshold == 20

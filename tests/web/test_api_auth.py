@@ -39,6 +39,8 @@ def expected_role(key: str) -> str | None:
         return "supervisor"  # the instance's dependencies and their errors (internal addresses)
     if path == f"{V1}/agents/load":
         return "supervisor"  # how loaded each agent is
+    if path.startswith(f"{V1}/agents/me/"):
+        return "agent"  # one's own phone and pause
     if path.startswith(f"{V1}/agents") or path.startswith(f"{V1}/directory"):
         return "admin"  # agents and tokens; the directory sync status
     return "agent"  # tickets, people, /me, the OpenAPI document: every role
@@ -168,6 +170,9 @@ SAMPLES: dict[str, Callable[[World], Sample]] = {
     # this app has no PBX: past the role check the answer is 503 no-pbx (a real call:
     # tests/web/runtime/test_telephony.py)
     f"POST {V1}/calls/originate": lambda w: Sample(body={"number": "+1 555 123 0001"}, allowed_status=503),
+    f"GET {V1}/agents/me/phone": lambda w: Sample(),
+    f"POST {V1}/agents/me/pause": lambda w: Sample(body={"reason": "Обед"}, allowed_status=503),
+    f"POST {V1}/agents/me/unpause": lambda w: Sample(body={}, allowed_status=503),
     f"POST {V1}/people": lambda w: Sample(body={"name": "Ivan Petrov"}),
     f"GET {V1}/people": lambda w: Sample(query={"q": "person"}),
     f"GET {V1}/people/{{person_id}}": lambda w: Sample({"person_id": w.person()}),

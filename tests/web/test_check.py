@@ -81,7 +81,7 @@ async def test_the_pbx_login_is_checked_and_a_wrong_secret_fails(database_url: s
             "pbx main"
         ]
     assert ok.status == "pass", ok
-    assert "logged in" in ok.detail and "Originate allowed" in ok.detail
+    assert "logged in" in ok.detail and "Originate allowed" in ok.detail and "QueuePause" in ok.detail
     assert bad.status == "fail" and "login refused" in bad.detail
     assert "manager.conf" in (bad.fix or "") and "wrong-secret" not in bad.detail + (bad.fix or "")
 

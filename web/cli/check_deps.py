@@ -179,14 +179,17 @@ async def pbx(settings: PbxSettings, timeout: float) -> str:
             missing.append(f"write class 'reporting' (CoreShowChannels: {exc.message.get('Message')})")
         if not await actions.may_originate(conn):
             missing.append("write class 'originate' (click to call)")
+        if not await actions.may_pause(conn):
+            missing.append("write class 'agent' (QueuePause: agents pausing themselves, [[pbx]] wrapup)")
         if missing:
             raise Failed(
                 f"{where} (Asterisk {version}): logged in, but the AMI user lacks " + "; ".join(missing),
                 f"in manager.conf [{settings.username}]: read = {read_classes(settings)} and write = "
-                "reporting,originate (deploy/asterisk/manager_helpline.conf), then "
+                "reporting,originate,agent (deploy/asterisk/manager_helpline.conf), then "
                 'asterisk -rx "manager reload"',
             )
-        return f"{where} (Asterisk {version}): logged in; system events, CoreShowChannels and Originate allowed"
+        allowed = "system events, CoreShowChannels, QueuePause and Originate allowed"
+        return f"{where} (Asterisk {version}): logged in; {allowed}"
     except AmiError as exc:
         raise Failed(f"{where}: {exc}", "check that the PBX answers AMI actions (see docs/asterisk.md)") from None
     finally:

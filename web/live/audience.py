@@ -1,5 +1,6 @@
-"""Who sees which live message: supervisors and admins everything; an agent their own calls' screen pop, the calls
-and stats of the queues they are a member of, and everything that is not about a call in a queue (the whole rule is
+"""Who sees which live message: supervisors and admins everything; an agent their own calls' screen pop, their own
+phone's state (``agent.phone``), the calls and stats of the queues they are a member of, and everything that is not
+about a call in a queue or another agent's phone (``pbx.link`` included) (the whole rule is
 in :mod:`web.resources.events`)."""
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from web.live.message import LiveMessage
 from web.live.queues import QueueRegistry
 
 PERSONAL = frozenset({"call.ringing", "call.answered"})
+#: Events about one agent's phone: to that agent (by extension) and supervisors.
+OWN_PHONE = frozenset({"agent.phone"})
 
 
 #: Events an agent gets only for the queues they are a member of (besides their own calls).
@@ -26,7 +29,11 @@ def concerns(message: LiveMessage, agent: Agent) -> bool:
 def for_agent(message: LiveMessage, agent: Agent, queues: QueueRegistry | None = None) -> LiveMessage | None:
     """What ``agent`` gets of ``message`` (None: nothing); ``queues``: who is in which queue (None: everybody)."""
     kind = message.type
-    if kind not in BY_QUEUE or Role(agent.role).rank >= Role.SUPERVISOR.rank:
+    if Role(agent.role).rank >= Role.SUPERVISOR.rank:
+        return message
+    if kind in OWN_PHONE:
+        return message if agent.extension and message.data.get("extension") == agent.extension else None
+    if kind not in BY_QUEUE:
         return message
     if kind in PERSONAL and concerns(message, agent):
         return message

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from web.live.message import LiveMessage
+from web.live.phones import PhoneRegistry
 from web.live.queues import QueueRegistry
 from web.tasks import cancel_and_wait
 
@@ -95,6 +96,7 @@ class Broker(Protocol):
     async def publish(self, type: str, data: dict[str, Any]) -> None: ...
 
     queues: QueueRegistry  #: the latest queue.stats seen (who is in which queue)
+    phones: PhoneRegistry  #: the latest agent.phone and pbx.link seen
 
     def subscribe(self, last_id: str | None) -> contextlib.AbstractAsyncContextManager[Subscription]: ...
 
@@ -105,9 +107,11 @@ class _Fanout:
     def __init__(self) -> None:
         self.subscribers: set[Subscription] = set()
         self.queues = QueueRegistry()
+        self.phones = PhoneRegistry()
 
     def deliver(self, message: LiveMessage) -> None:
         self.queues.observe(message)  # before any client gets it: the membership it tells is used at once
+        self.phones.observe(message)
         for sub in list(self.subscribers):
             sub.offer(message)
 
@@ -178,11 +182,14 @@ class RedisBroker(_Fanout):
         await self.redis.aclose()
 
     async def _recall_queues(self) -> None:
-        """A worker that starts late learns the queues (stats, members) from the stream's history, oldest first."""
+        """A worker that starts late learns the queues (stats, members), the phones and the PBX links from the
+        stream's history, oldest first."""
         entries = await self.redis.xrevrange(self.stream, max=self.last, count=self.history)
         for entry_id, fields in reversed(entries):
             if fields.get("type") == "queue.stats":
                 self.queues.observe(_from_fields(entry_id, fields))
+            elif fields.get("type") in ("agent.phone", "pbx.link"):
+                self.phones.observe(_from_fields(entry_id, fields))
 
     async def publish(self, type: str, data: dict[str, Any]) -> None:
         """Append to the stream; never raises. While Redis is down the message is dropped at once (calls and

@@ -40,6 +40,9 @@ def stats_data(pbx: str, stats: QueueStats) -> dict[str, Any]:
         "answered_today": stats.answered_today,
         "abandoned_today": stats.abandoned_today,
         "timed_out_today": stats.timed_out_today,
+        "answered_in_time_today": stats.answered_in_time_today,
+        "service_level_seconds": stats.service_level_seconds,
+        "service_level": stats.service_level,
         "members": [
             {
                 "name": m.name,

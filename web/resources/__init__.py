@@ -17,6 +17,7 @@ def apis() -> list[Api]:
         notify,
         pbx,
         people,
+        phone,
         queues,
         service,
         sla,
@@ -36,6 +37,7 @@ def apis() -> list[Api]:
         directory.api,
         people.api,
         views.api,  # before agents: /agents/load, not /agents/{agent_id}
+        phone.api,
         agents.api,
         me.api,
         sla.api,

@@ -16,7 +16,8 @@ Who sees what: supervisors and admins everything. An agent sees
   for its own extension), a short ``call.taken`` for calls another agent answered, and queue.stats. A call in no
   queue yet (offered by ``[[pbx]] contexts``) reaches only supervisors and the agent whose phone it rings;
   ``call.queued`` tells the queue's members when it enters one;
-* every other event (calls ended, tickets, SLA).
+* agent.phone of their own phone (by extension);
+* every other event (calls ended, tickets, SLA, pbx.link).
 """
 
 from __future__ import annotations

@@ -35,6 +35,16 @@ class QueueStatsOut(BaseModel):
     answered_today: int = Field(ge=0)
     abandoned_today: int = Field(ge=0, description="The caller hung up while waiting")
     timed_out_today: int = Field(ge=0, description="The queue gave up (queue timeout)")
+    answered_in_time_today: int = Field(
+        0, ge=0, description="Answered after waiting at most service_level_seconds ([[pbx]] service_level)"
+    )
+    service_level_seconds: int = Field(20, ge=0)
+    service_level: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="answered_in_time_today / (answered + abandoned + timed out today); null: no call today",
+    )
     members: list[QueueMemberOut]
 
 

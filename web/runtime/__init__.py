@@ -37,6 +37,7 @@ from web.http.webhook_guard import WebhookStats
 from web.live.broker import Broker
 from web.live.credential_watch import CredentialWatch
 from web.live.open_streams import OpenStreams, default_max_streams
+from web.live.phones import PhonePublisher
 from web.live.queues import QueueStatsPublisher
 from web.metrics import Metrics
 from web.runtime import db
@@ -86,6 +87,8 @@ class Runtime:
     webhook_stats: WebhookStats = field(default_factory=WebhookStats)
     #: Each PBX's queue board, published to the console as it changes.
     queue_stats: list[QueueStatsPublisher] = field(default_factory=list)
+    #: Each PBX's phone board and AMI link, published to the console as they change.
+    phone_states: list[PhonePublisher] = field(default_factory=list)
     purger: MarkPurger | None = None
     credential_watch: CredentialWatch | None = None
 
@@ -96,7 +99,11 @@ class Runtime:
         for pbx in self.settings.pbx:  # made here: panoramisk binds to the running loop
             stats = QueueStatsPublisher(pbx.name, None, self.live)
             self.queue_stats.append(stats)
-            self.pbx[pbx.name] = PbxListener(pbx, self.intake, on_board=stats.follow)
+            phones = PhonePublisher(pbx.name, self.live)
+            self.phone_states.append(phones)
+            self.pbx[pbx.name] = PbxListener(
+                pbx, self.intake, on_board=stats.follow, on_phones=phones.follow, on_link=phones.link
+            )
         await start_listeners(self.pbx, self.settings.database)  # on PostgreSQL: the leader of each PBX only
         if self.directory is not None:
             self.directory.start()
@@ -121,6 +128,9 @@ class Runtime:
         for stats in self.queue_stats:
             stats.stop()
         self.queue_stats.clear()
+        for phones in self.phone_states:
+            phones.stop()
+        self.phone_states.clear()
         if self.directory is not None:
             await self.directory.stop()
         await self.live.stop()

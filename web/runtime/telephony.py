@@ -44,6 +44,7 @@ from pbx.backoff import Backoff
 from pbx.connection import AmiConnection, AmiError, ConnectionState
 from pbx.event_queue import SessionMarker
 from pbx.facts import AgentRinging, CallAnswered, CallEnded, CallOffered, CallQueued, Fact, Outcome
+from pbx.phones import PhoneBoard
 from pbx.queue_board import QueueBoard
 from pbx.tracker import CallTracker
 from tickets.calls.call_counts import queue_counts
@@ -52,6 +53,7 @@ from tickets.calls.intake import CallIntake
 from tickets.models import CallOutcome
 from tickets.transaction import unit_of_work
 from web.runtime.leadership import Leadership, Role, asyncpg_dsn
+from web.runtime.wrapup import WrapUp
 from web.settings import DatabaseSettings, PbxSettings
 from web.tasks import cancel_and_wait
 
@@ -88,6 +90,8 @@ class PbxListener:
         *,
         connection: AmiConnection | None = None,
         on_board: Callable[[QueueBoard], None] | None = None,
+        on_phones: Callable[[PhoneBoard], None] | None = None,
+        on_link: Callable[[bool], None] | None = None,
     ) -> None:
         self.name = settings.name
         self.settings = settings
@@ -100,8 +104,14 @@ class PbxListener:
         self.leadership: Leadership | None = None
         #: Told of each tracker's queue board, now and whenever a fresh one starts (a standby elected again).
         self.on_board = on_board
-        if on_board is not None:
-            on_board(self.tracker.board)
+        #: ... and of its phone board; ``on_link`` of the AMI link coming up (logged in, resynchronised) or going down.
+        self.on_phones = on_phones
+        self.on_link = on_link
+        self._tell_boards()
+        #: The automatic wrap-up pauses (``[[pbx]] wrapup``): sent from here, the PBX's leader.
+        self.wrapup = WrapUp(
+            settings.name, settings.wrapup, connection=lambda: self.connection, phones=lambda: self.tracker.phones
+        )
         self._seen_drops = 0
         self._task: asyncio.Task[None] | None = None
         self._system_class = False  #: a login got FullyBooted: the AMI user has the system read class
@@ -109,7 +119,9 @@ class PbxListener:
         self._shift_told = self.tracker.clock_shift
 
     def _new_tracker(self) -> CallTracker:
-        return CallTracker(self.settings.name, self.settings.queues, contexts=self.settings.contexts)
+        tracker = CallTracker(self.settings.name, self.settings.queues, contexts=self.settings.contexts)
+        tracker.board.service_level = int(self.settings.service_level.total_seconds())
+        return tracker
 
     def _new_connection(self) -> AmiConnection:
         s = self.settings
@@ -143,15 +155,22 @@ class PbxListener:
             self.tracker = self._new_tracker()
             self.connection, self._seen_drops, self._last_event_at = self._new_connection(), 0, None
             self._shift_told = self.tracker.clock_shift
-            if self.on_board is not None:
-                self.on_board(self.tracker.board)
+            self._tell_boards()
         await self.connection.start()
         self._task = asyncio.create_task(self._consume(), name=f"pbx:{self.name}")
 
+    def _tell_boards(self) -> None:
+        if self.on_board is not None:
+            self.on_board(self.tracker.board)
+        if self.on_phones is not None:
+            self.on_phones(self.tracker.phones)
+
     async def stop(self) -> None:
-        """Stop recording at once (a fact being recorded is rolled back), then close the AMI connection."""
+        """Stop recording at once (a fact being recorded is rolled back), then close the AMI connection. Wrap-up
+        pauses under way are left to the next leader (its resync ends them when due)."""
         await cancel_and_wait(self._task)
         self._task = None
+        await self.wrapup.stop()
         await self.connection.close()
 
     def status(self) -> dict[str, Any]:
@@ -176,6 +195,9 @@ class PbxListener:
                         await self.record(facts)
                         facts = []
                         await self.resync()
+                        self._tell_link(True)
+                    elif item.kind == "lost":
+                        self._tell_link(False)
                     continue
                 before = self.tracker.last_event_at
                 received_t = getattr(item, "received_at", None) or time.time()  # our clock when it arrived
@@ -199,6 +221,10 @@ class PbxListener:
                 )
                 self._seen_drops = dropped
                 await self.resync()
+
+    def _tell_link(self, up: bool) -> None:
+        if self.on_link is not None:
+            self.on_link(up)
 
     async def resync(self) -> None:
         """Pick up calls that started, and close out calls that ended, while events were not seen."""
@@ -231,6 +257,7 @@ class PbxListener:
         await self.record(facts)
         await self.close_out(live, at)
         await self.seed_queue_board(at)
+        self.wrapup.resynced()
 
     def pbx_started(self) -> float | None:
         """When Asterisk last started (epoch seconds, our clock), asked after a login: the ``Uptime`` of the
@@ -289,7 +316,7 @@ class PbxListener:
         board = self.tracker.board
         day = board.day_of(now)
         try:
-            counts = await queue_counts(self.name, *board.day_bounds(day))
+            counts = await queue_counts(self.name, *board.day_bounds(day), in_time=board.service_level)
         except Exception as exc:  # the database is away: the counters stay as they are until the next resync
             log.warning(
                 "PBX %s: could not count today's calls for the queue board: %s: %s", self.name, type(exc).__name__, exc
@@ -302,6 +329,7 @@ class PbxListener:
         """Record call facts in order. A burst (a call storm, a resync) goes in transactions of up to
         ``FACTS_PER_TRANSACTION`` facts: far fewer round trips and commits. If such a transaction fails, its facts
         are recorded one by one, each retried while the database is away."""
+        self.wrapup.follow(facts)
         for start in range(0, len(facts), FACTS_PER_TRANSACTION):
             chunk = facts[start : start + FACTS_PER_TRANSACTION]
             if len(chunk) == 1 or not await self._record_together(chunk):

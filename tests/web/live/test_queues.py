@@ -375,6 +375,7 @@ def pbx_settings(database_url: str, port: int) -> Settings:
                     "queues": ["helpdesk"],
                     "ping_interval": "2s",
                     "action_timeout": "2s",
+                    "service_level": "10s",  # c's answers waited 1 to 20 s: some in time, some not
                 }
             ],
         }
@@ -410,6 +411,10 @@ async def test_the_days_counters_survive_a_restart_and_a_takeover(database_url: 
             assert [(q["answered_today"], q["abandoned_today"], q["timed_out_today"]) for q in after] == [
                 (q["answered_today"], q["abandoned_today"], q["timed_out_today"]) for q in before
             ]
+            # the service level too: counted live from the events, then recounted from the calls recorded
+            in_time = [(q["answered_in_time_today"], q["service_level"]) for q in before]
+            assert [(q["answered_in_time_today"], q["service_level"]) for q in after] == in_time
+            assert 0 < in_time[0][0] < first[0] and in_time[0][1] == round(in_time[0][0] / sum(first), 4)
             listener = runtime_of(app).pbx["main"]
             old_board = listener.tracker.board
             await listener.stop()  # deposed ...
