@@ -35,11 +35,11 @@ export class Phone {
     const select = h("select", { id: "pause-reason", "aria-label": t("phone.reason") },
       ...REASONS.map((r) => h("option", { value: r }, t(`pause.${r}`))));
     clear(this.root).append(
-      h("span", { class: `phone-state ${s.registered ? "up" : "down"}` },
-        s.registered ? t(`phone.${s.state || "free"}`) : t("phone.unregistered"), paused && why ? ` (${t(`pause.${why}`) === `pause.${why}` ? why : t(`pause.${why}`)})` : ""),
+      h("span", { class: `phone-state ${s.registered === false ? "down" : "up"}` },
+        s.registered === false ? t("phone.unregistered") : t(`phone.${s.state || "unknown"}`), paused && why ? ` (${t(`pause.${why}`) === `pause.${why}` ? why : t(`pause.${why}`)})` : ""),
       " ",
       paused
-        ? h("button", { type: "button", onclick: () => this.send("/agents/me/unpause", undefined, t("phone.unpaused")) }, t("phone.unpause"))
+        ? h("button", { type: "button", onclick: () => this.send("/agents/me/unpause", {}, t("phone.unpaused")) }, t("phone.unpause"))
         : h("span", { class: "pause" }, select, " ",
             h("button", { type: "button", onclick: () => this.send("/agents/me/pause", { reason: select.value }, t("phone.paused.say")) }, t("phone.pause"))));
   }
