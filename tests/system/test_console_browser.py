@@ -265,6 +265,9 @@ def test_the_queue_board_shows_the_agents_queues_live(browser: Any, queue_desk: 
         expect(helpdesk.locator(".q-longest")).to_have_text("—")
         expect(alice.locator("#queue-board tbody tr", has_text="waiting")).to_have_count(0)
         expect(helpdesk.locator(".q-agents")).to_have_text("3 free, 0 busy, 0 paused", timeout=20000)
+        # her own phone in the top bar, with Pause; dave's phone is in no queue: nothing to show or pause
+        expect(alice.locator("#phone .phone-state")).to_have_text("free", timeout=20000)
+        expect(alice.locator("#phone").get_by_role("button", name="Pause")).to_be_visible()
 
         # dave is in no queue: neither the queue nor its calls reach his board
         assert dave.locator("#queue-stats tbody tr").count() == 0
