@@ -27,9 +27,10 @@ export class Phone {
 
   render() {
     const s = this.state;
-    this.root.hidden = !s;
-    if (!s) return;
-    this.linkWarning.hidden = s.pbx_link !== false && s.pbx_link !== "down";
+    const phone = Boolean(s && s.pbx && s.extension);  // no PBX or no extension: nothing to show or pause
+    this.root.hidden = !phone;
+    this.linkWarning.hidden = !(s && s.pbx && (s.pbx_link === false || s.pbx_link === "down"));
+    if (!phone) return;
     const paused = (s.queues || []).some((q) => q.paused) || s.state === "paused";
     const why = s.reason || ((s.queues || []).find((q) => q.paused) || {}).reason;
     const select = h("select", { id: "pause-reason", "aria-label": t("phone.reason") },
