@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import threading
@@ -12,13 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from pbx.replay import ReplayServer, Session
+from tests.support.live import PASSWORD
 from tests.support.paths import ROOT
+from tests.support.servers import Server
 from tests.support.services import service_missing
 
 CHROMIUM = os.environ.get("HELPLINE_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu"]
 ARTIFACTS = Path(os.environ.get("HELPLINE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 DOC_SHOTS = ROOT / "docs" / "img"
+AXE = ROOT / "tests" / "support" / "vendor" / "axe-core" / "axe.min.js"
 
 
 def chromium() -> Any:
@@ -55,6 +59,7 @@ def doc_screenshot(page: Any, name: str) -> None:
     """Refresh docs/img/<name>.png when HELPLINE_DOC_SCREENSHOTS=1 (the console guide shows them)."""
     if os.environ.get("HELPLINE_DOC_SCREENSHOTS") == "1":
         DOC_SHOTS.mkdir(parents=True, exist_ok=True)
+        page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(DOC_SHOTS / f"{name}.png"))
 
 
@@ -94,3 +99,62 @@ class ThreadedReplay:
         asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+
+
+def log_in(
+    browser: Any,
+    server: Server,
+    login: str,
+    password: str = PASSWORD,
+    locale: str = "en-GB",
+    storage: dict[str, str] | None = None,
+    init: str = "",
+    **context: Any,
+) -> Any:
+    """A new browser context (1280x720, ``locale``, ``storage`` put in localStorage first, the script ``init`` run
+    before the page's own) logged in as ``login``."""
+    page = browser.new_context(viewport={"width": 1280, "height": 720}, locale=locale, **context).new_page()
+    if init:
+        page.add_init_script(init)
+    if storage:
+        page.add_init_script(
+            "".join(f"localStorage.setItem({json.dumps(k)}, {json.dumps(v)});" for k, v in storage.items())
+        )
+    page.goto(server.base_url + "/")
+    page.locator("#login-name").fill(login)
+    page.locator("#login-password").fill(password)
+    page.locator("#login-form button[type=submit]").click()
+    return page
+
+
+def renders(page: Any, selector: str, containing: str = "") -> bool:
+    """Whether the text of ``selector`` (the first match containing ``containing``) is drawn with real glyphs: its
+    width differs from the same number of unassigned code points (which every font draws as the same 'tofu' box)."""
+    return bool(
+        page.evaluate(
+            """([selector, containing]) => {
+        const el = [...document.querySelectorAll(selector)].find((e) => e.textContent.includes(containing));
+        const font = getComputedStyle(el).font;
+        const ctx = document.createElement("canvas").getContext("2d");
+        ctx.font = font;
+        const text = el.textContent.trim();
+        const tofu = "\\u0378".repeat([...text].length);
+        const width = ctx.measureText(text).width;
+        return width > 0 && Math.abs(width - ctx.measureText(tofu).width) > 1;
+    }""",
+            [selector, containing],
+        )
+    )
+
+
+def axe_violations(page: Any, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict[str, Any]]:
+    """Run the vendored axe-core on the page as it is now (the context needs ``bypass_csp=True``): the violations
+    of the given impacts, each with the rule, its help text and the offending elements."""
+    if not page.evaluate("() => Boolean(window.axe)"):
+        page.add_script_tag(path=str(AXE))
+    found = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    return [
+        {"rule": v["id"], "impact": v["impact"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in found
+        if v["impact"] in impacts
+    ]

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.ami import AMI, SECRET, USER
-from tests.support.console import ThreadedReplay, chromium, doc_screenshot, screenshots_on_failure
+from tests.support.console import ThreadedReplay, chromium, doc_screenshot, log_in, renders, screenshots_on_failure
 from tests.support.live import PASSWORD, add_agents, run_elsewhere
 from tests.support.servers import Server, start_server, stop_server
 from tickets.actor import Actor
@@ -76,35 +76,6 @@ def desk(
             yield server, pbx
         finally:
             stop_server(server)
-
-
-def log_in(browser: Any, server: Server, login: str, password: str = PASSWORD) -> Any:
-    page = browser.new_context(viewport={"width": 1280, "height": 720}, locale="en-GB").new_page()
-    page.goto(server.base_url + "/")
-    page.get_by_label("Login").fill(login)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    return page
-
-
-def renders(page: Any, selector: str, containing: str = "") -> bool:
-    """Whether the text of ``selector`` (the first match containing ``containing``) is drawn with real glyphs: its
-    width differs from the same number of unassigned code points (which every font draws as the same 'tofu' box)."""
-    return bool(
-        page.evaluate(
-            """([selector, containing]) => {
-        const el = [...document.querySelectorAll(selector)].find((e) => e.textContent.includes(containing));
-        const font = getComputedStyle(el).font;
-        const ctx = document.createElement("canvas").getContext("2d");
-        ctx.font = font;
-        const text = el.textContent.trim();
-        const tofu = "\\u0378".repeat([...text].length);
-        const width = ctx.measureText(text).width;
-        return width > 0 && Math.abs(width - ctx.measureText(tofu).width) > 1;
-    }""",
-            [selector, containing],
-        )
-    )
 
 
 def test_wrong_password_is_refused_and_logout_returns_to_the_login(
@@ -183,12 +154,12 @@ def test_the_screen_pop_reaches_the_ringing_agent_only_and_the_ticket_can_be_wor
 
         card = alice.locator("article.pop")
         card.wait_for(timeout=20000)
-        assert card.locator("h2.caller").inner_text() == CALLER
+        assert card.locator("h3.caller").inner_text() == CALLER
         assert card.locator(".badge.vip").is_visible()
         assert card.locator(".department").inner_text() == "Бухгалтерия"
         assert card.locator(".job-title").inner_text() == "Главный бухгалтер"
         assert "Не работает VPN ที่บ้าน" in card.locator(".recent").inner_text()
-        assert renders(alice, "article.pop h2.caller"), "Cyrillic is drawn with real glyphs"
+        assert renders(alice, "article.pop h3.caller"), "Cyrillic is drawn with real glyphs"
         assert renders(alice, "article.pop .recent button", "ที่บ้าน"), "so is Thai (with Cyrillic)"
         doc_screenshot(alice, "console-screen-pop")
         card.locator(".badge.state", has_text="ended").wait_for(timeout=20000)
@@ -203,28 +174,28 @@ def test_the_screen_pop_reaches_the_ringing_agent_only_and_the_ticket_can_be_wor
         card.locator("button.open-ticket").click()
         view = alice.locator("#ticket")
         view.get_by_role("heading").filter(has_text="Call from").wait_for(timeout=5000)
-        assert "Звонила из дома, VPN" in view.locator(".history").inner_text()
+        view.locator(".history").get_by_text("Звонила из дома, VPN").wait_for(timeout=5000)
         assert view.locator(".t-assignee").inner_text() == "Alice Agent", "the answering agent got the ticket"
 
-        view.get_by_role("textbox", name="Comment").fill("Перезапустили клиент VPN")
-        view.get_by_role("button", name="Add comment").click()
+        view.get_by_role("textbox", name="Reply or note").fill("Перезапустили клиент VPN")
+        view.get_by_role("button", name="Send").click()
         view.locator(".history").get_by_text("Перезапустили клиент VPN").wait_for(timeout=5000)
 
-        view.get_by_label("Impact").select_option("high")
-        view.get_by_label("Urgency").select_option("high")
-        view.get_by_role("button", name="Set priority").click()
+        view.get_by_label("Impact", exact=True).select_option("high")
+        view.get_by_label("Urgency", exact=True).select_option("high")
+        view.get_by_role("button", name="Save changes").click()
         view.locator(".t-priority").get_by_text("P1").wait_for(timeout=5000)
 
         view.get_by_label("Move to").select_option("pending")
         view.get_by_role("button", name="Change status").click()
         view.locator(".t-status").get_by_text("pending").wait_for(timeout=5000)
 
-        view.get_by_label("Assignee").fill("bob")
-        view.get_by_role("button", name="Reassign").click()
+        view.get_by_label("Assignee", exact=True).fill("bob")
+        view.get_by_role("button", name="Save changes").click()
         view.locator(".t-assignee").get_by_text("Bob Agent").wait_for(timeout=5000)
         doc_screenshot(alice, "console-ticket")
         # bob's console hears of it: the ticket is now in his queue
-        bob.locator("#mine").get_by_text("Call from").wait_for(timeout=10000)
+        bob.locator("#ticket-list").get_by_text("Call from").wait_for(timeout=10000)
 
 
 @pytest.mark.parametrize("desk", ["ambiguous"], indirect=True)
@@ -240,7 +211,7 @@ def test_an_ambiguous_caller_is_picked_with_one_click(browser: Any, desk: tuple[
         choice.get_by_role("button", name="สมชาย ใจดี").wait_for(timeout=5000)
         assert renders(alice, "article.pop fieldset button", "สมชาย"), "Thai is drawn with real glyphs"
         choice.get_by_role("button", name=CALLER).click()
-        alice.locator("article.pop h2.caller", has_text=CALLER).wait_for(timeout=5000)
+        alice.locator("article.pop h3.caller", has_text=CALLER).wait_for(timeout=5000)
         assert alice.locator("article.pop .department").inner_text() == "Бухгалтерия"
         alice.locator("article.pop button.open-ticket").click()
         alice.locator("#ticket").get_by_text(f"{CALLER} (VIP)").wait_for(timeout=5000)
@@ -294,6 +265,9 @@ def test_the_queue_board_shows_the_agents_queues_live(browser: Any, queue_desk: 
         expect(helpdesk.locator(".q-longest")).to_have_text("—")
         expect(alice.locator("#queue-board tbody tr", has_text="waiting")).to_have_count(0)
         expect(helpdesk.locator(".q-agents")).to_have_text("3 free, 0 busy, 0 paused", timeout=20000)
+        # her own phone in the top bar, with Pause; dave's phone is in no queue: nothing to show or pause
+        expect(alice.locator("#phone .phone-state")).to_have_text("free", timeout=20000)
+        expect(alice.locator("#phone").get_by_role("button", name="Pause")).to_be_visible()
 
         # dave is in no queue: neither the queue nor its calls reach his board
         assert dave.locator("#queue-stats tbody tr").count() == 0

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
+from tests.support.paths import ROOT
+
+CONSOLE = ROOT / "web" / "console"
+
 
 def test_the_page_and_its_modules_are_served_with_a_strict_policy(client: TestClient) -> None:
     page = client.get("/")
@@ -11,7 +15,9 @@ def test_the_page_and_its_modules_are_served_with_a_strict_policy(client: TestCl
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY"
     assert '<script type="module" src="/console/app.js">' in page.text and 'lang="en"' in page.text
-    for module in ("app.js", "api.js", "live.js", "pop.js", "queue.js", "tickets.js", "dom.js"):
+    modules = sorted(str(p.relative_to(CONSOLE)) for p in CONSOLE.rglob("*.js"))
+    assert "app.js" in modules and "lang/th.js" in modules
+    for module in modules:
         r = client.get(f"/console/{module}")
         assert r.status_code == 200 and "javascript" in r.headers["content-type"], module
         assert "innerHTML" not in r.text, f"{module}: data must never be parsed as HTML"
@@ -38,7 +44,7 @@ def test_only_one_url_serves_the_page_and_every_asset_has_the_headers(client: Te
         for method in ("GET", "HEAD"):
             r = client.request(method, path)  # /console redirects to /console/, which serves nothing
             assert r.status_code == 404 and "<html" not in r.text.lower(), (method, path, r.status_code)
-    for module in ("app.js", "api.js", "live.js", "pop.js", "queue.js", "tickets.js", "dom.js", "console.css"):
+    for module in ("app.js", "api.js", "live.js", "tray.js", "queue.js", "ticket.js", "dom.js", "console.css"):
         for method in ("GET", "HEAD"):
             r = client.request(method, f"/console/{module}")
             assert r.status_code == 200, (method, module)

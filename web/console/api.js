@@ -34,5 +34,17 @@ export async function api(method, path, body, headers = {}) {
 }
 
 export const get = (path) => api("GET", path);
+export const put = (path, body, headers) => api("PUT", path, body, headers);
+export const del = (path, body, headers) => api("DELETE", path, body, headers);
+
+/** The answer of ``request``, or null when the server has no such endpoint (404: a newer server has it). */
+export async function optional(request) {
+  try {
+    return await request;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return null;
+    throw error;
+  }
+}
 export const post = (path, body, headers) => api("POST", path, body, headers);
 export const patch = (path, body, headers) => api("PATCH", path, body, headers);

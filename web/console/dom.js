@@ -28,9 +28,7 @@ export function duration(seconds) {
   return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
 }
 
-export function when(iso) {
-  return iso ? new Date(iso).toLocaleString() : "";
-}
+export { when } from "./i18n.js";
 
 const notice = () => document.getElementById("notice");
 let noticeTimer = null;

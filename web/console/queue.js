@@ -2,6 +2,7 @@
 // and the calls in progress per queue with how long they have waited (from the call events).
 import { get } from "./api.js";
 import { clear, duration, h } from "./dom.js";
+import { t } from "./i18n.js";
 
 const key = (d) => `${d.pbx}/${d.queue}`;
 
@@ -34,10 +35,10 @@ export class QueueStats {
       const longest = q.waiting ? q.longest_wait_seconds + (Date.now() - q.received) / 1000 : 0;
       this.body.append(h("tr", { dataset: { queue: q.queue, pbx: q.pbx } },
         h("th", { scope: "row", class: "q-name" }, pbxs.size > 1 ? `${q.queue} (${q.pbx})` : q.queue,
-          h("span", { class: "q-today muted" }, `today ${q.answered_today} answered, ${q.abandoned_today} abandoned`)),
+          h("span", { class: "q-today muted" }, t("queues.today", { answered: q.answered_today, abandoned: q.abandoned_today }))),
         h("td", { class: `q-waiting${q.waiting ? " busy" : ""}` }, String(q.waiting)),
         h("td", { class: "q-longest" }, q.waiting ? duration(longest) : "—"),
-        h("td", { class: "q-agents" }, `${q.available} free, ${q.busy} busy, ${q.paused} paused`)));
+        h("td", { class: "q-agents" }, t("queues.agentcounts", { free: q.available, busy: q.busy, paused: q.paused }))));
     }
     this.empty.hidden = rows.length > 0;
   }
@@ -56,7 +57,7 @@ export class QueueBoard {
     const page = await get("/calls?state=offered,ringing,answered&limit=100").catch(() => ({ items: [] }));
     for (const c of page.items) {
       if (c.queue && visible.size && !visible.has(key(c))) continue;
-      this.calls.set(c.linkedid, { queue: c.queue, caller: c.caller_name || c.caller_number, state: c.state,
+      this.calls.set(c.linkedid, { queue: c.queue, caller: c.caller_name || c.caller_number, state: { offered: "waiting", ringing: "ringing", answered: "talking" }[c.state] || "waiting",
                                    since: Date.parse(c.started_at) });
     }
     this.render();
@@ -79,7 +80,7 @@ export class QueueBoard {
     const rows = [...this.calls.values()].sort((a, b) => (a.queue || "").localeCompare(b.queue || "") || a.since - b.since);
     for (const c of rows) {
       const waited = (Date.now() - c.since) / 1000;
-      this.body.append(h("tr", {}, h("td", {}, c.queue || "—"), h("td", {}, c.caller), h("td", {}, c.state),
+      this.body.append(h("tr", {}, h("td", {}, c.queue || "—"), h("td", {}, c.caller), h("td", {}, t(`calls.${c.state}`)),
                          h("td", {}, c.state === "talking" ? "—" : duration(waited))));
     }
     this.empty.hidden = rows.length > 0;
