@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 
 from web.runtime.db import TORTOISE_ORM
+from web.settings import Settings
 
 
 async def test_model_docstrings_are_safe_as_sql_table_comments() -> None:
@@ -21,3 +22,24 @@ async def test_model_docstrings_are_safe_as_sql_table_comments() -> None:
                     assert "'" not in comment and ";" not in comment, f"{name}.{field_name}: {comment!r}"
     finally:
         await Tortoise.close_connections()
+
+
+async def test_every_index_a_model_declares_exists_after_the_migrations(orm: Settings) -> None:
+    """The migrated database has every index the models declare: a migration that rebuilds a table (SQLite's way
+    of altering a column) must not drop them silently (0011 once dropped sla_clock's, so the SLA scheduler read
+    the whole table on every pass)."""
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "sqlite":
+        _, rows = await conn.execute_query("SELECT name FROM sqlite_master WHERE type = 'index'")
+    else:
+        _, rows = await conn.execute_query("SELECT indexname AS name FROM pg_indexes WHERE schemaname = 'public'")
+    present = {row["name"] for row in rows}
+    declared = {
+        f"{model._meta.db_table}.{index.name}"
+        for app in Tortoise.apps.values()
+        for model in app.values()
+        for index in model._meta.indexes
+        if getattr(index, "name", None)
+    }
+    missing = sorted(name for name in declared if name.split(".", 1)[1] not in present)
+    assert declared and not missing, f"indexes the models declare but the database lacks: {missing}"

@@ -5,6 +5,18 @@ from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
 
+class DescriptionOnly(ops.AlterField):
+    """An enum field gains a value: only its description (the model state) changes, not its column (varchar(16),
+    no check constraint). On SQLite a real AlterField rebuilds the whole table and drops its indexes
+    (sla_clock_next_event_idx, sla_clock_open_due_idx), so nothing is done in the database."""
+
+    async def database_forward(self, *args, **kwargs) -> None:
+        return None
+
+    async def database_backward(self, *args, **kwargs) -> None:
+        return None
+
+
 class Migration(migrations.Migration):
     dependencies = [('tickets', '0010_calls_open_index')]
 
@@ -26,12 +38,12 @@ class Migration(migrations.Migration):
             options={'table': 'canned_response', 'app': 'tickets', 'indexes': [Index(fields=['owner_id', 'title'], name='canned_response_owner_idx')], 'pk_attr': 'id', 'table_description': 'A reply an agent reuses: personal (owner set) or shared by the team (owner null).'},
             bases=['Model'],
         ),
-        ops.AlterField(
+        DescriptionOnly(
             model_name='Activity',
             name='kind',
             field=fields.CharEnumField(description='CREATED: created\nFIELD_CHANGED: field_changed\nCOMMENT: comment\nASSIGNED: assigned\nSTATUS_CHANGED: status_changed\nCALL: call\nSLA: sla\nLINK: link', enum_type=ActivityKind, max_length=16),
         ),
-        ops.AlterField(
+        DescriptionOnly(
             model_name='SlaClock',
             name='state',
             field=fields.CharEnumField(default=SlaState.RUNNING, description='RUNNING: running\nPAUSED: paused\nMET: met\nBREACHED: breached\nCANCELLED: cancelled', enum_type=SlaState, max_length=16),
