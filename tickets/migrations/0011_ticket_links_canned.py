@@ -1,3 +1,5 @@
+from typing import Any
+
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from tickets.models import ActivityKind, SlaState
@@ -10,10 +12,10 @@ class DescriptionOnly(ops.AlterField):
     no check constraint). On SQLite a real AlterField rebuilds the whole table and drops its indexes
     (sla_clock_next_event_idx, sla_clock_open_due_idx), so nothing is done in the database."""
 
-    async def database_forward(self, *args, **kwargs) -> None:
+    async def database_forward(self, *args: Any, **kwargs: Any) -> None:
         return None
 
-    async def database_backward(self, *args, **kwargs) -> None:
+    async def database_backward(self, *args: Any, **kwargs: Any) -> None:
         return None
 
 
