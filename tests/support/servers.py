@@ -115,6 +115,19 @@ class ReplayProcess:
     process: subprocess.Popen[bytes]
 
 
+def run_cli(*args: str, env: dict[str, str], cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """``helpline ARGS`` as an operator runs it (this interpreter, ``env``, in ``cwd``), its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "web.cli", *args],
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
+
+
 def pbx_config(tmp_path: Path, replay: ReplayProcess) -> Path:
     """A configuration file with one [[pbx]] pointing at ``replay``."""
     path = tmp_path / "helpline.toml"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from playwright.sync_api import expect
 from tests.support.ami import AMI, SECRET, USER
 from tests.support.console import ThreadedReplay, chromium, doc_screenshot, log_in, renders, screenshots_on_failure
 from tests.support.live import PASSWORD, add_agents, run_elsewhere
-from tests.support.servers import Server, start_server, stop_server
+from tests.support.servers import Server, run_cli, start_server, stop_server
 from tickets.actor import Actor
 from tickets.models import Role
 from tickets.person_service import PersonService
@@ -114,15 +113,7 @@ def test_the_first_admin_added_by_a_script_is_told_how_to_get_a_password(
     env.pop("HELPLINE_CONFIG", None)
 
     def helpline(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "web.cli", *args],
-            input=stdin,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=tmp_path,
-        )
+        return run_cli(*args, env=env, cwd=tmp_path, stdin=stdin)
 
     added = helpline("user", "add", "ada", "--role", "admin", "--name", "Ada Admin")
     assert added.returncode == 0 and "helpline user password ada" in added.stderr, added.stderr

@@ -33,7 +33,7 @@ from tests.support.notify_fakes import (
     providers_toml,
 )
 from tests.support.samba import SambaAD, directory_environ
-from tests.support.servers import ReplayProcess, Team, pbx_config, start_server, stop_server
+from tests.support.servers import ReplayProcess, Team, pbx_config, run_cli, start_server, stop_server
 from tests.support.services import PostgresDatabase, service_missing
 from tests.support.waiting import wait_until
 from tickets.models import Agent
@@ -294,15 +294,7 @@ def test_setting_a_password_at_debug_logs_no_part_of_its_hash(tmp_path: Path, sq
     env.pop("HELPLINE_CONFIG", None)
 
     def helpline(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "web.cli", *args],
-            input=stdin,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=tmp_path,
-        )
+        return run_cli(*args, env=env, cwd=tmp_path, stdin=stdin)
 
     added = helpline("user", "add", "carol", "--password", stdin="first password\n")
     changed = helpline("user", "password", "carol", stdin="Zq7-Kw9x-Mv3p-Ty5\n")

@@ -7,7 +7,6 @@ import asyncio
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.support.live import add_agents, login
-from tests.support.servers import Team, start_server, stop_server
+from tests.support.servers import Team, run_cli, start_server, stop_server
 from tests.support.waiting import wait_until
 from tickets.agent_service import AgentService
 from tickets.models import Role
@@ -282,15 +281,7 @@ def test_the_command_line_sets_and_clears_console_passwords(tmp_path: Path, sqli
     env.pop("HELPLINE_CONFIG", None)
 
     def helpline(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "web.cli", *args],
-            input=stdin,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=tmp_path,
-        )
+        return run_cli(*args, env=env, cwd=tmp_path, stdin=stdin)
 
     added = helpline("user", "add", "carol", "--extension", "104", "--password", stdin="first password\n")
     assert added.returncode == 0, added.stderr
